@@ -1,0 +1,17 @@
+//! gridworker-core: the offline-first heart of the grid worker app.
+//!
+//! Layout (one job per module):
+//! - [`domain`]: records and reference data types;
+//! - [`geo`]: coordinate systems, distances, spatial index;
+//! - [`policy`]: the validation policy (what is accepted, what is flagged, and why);
+//! - [`chain`]: the tamper-evident hash chain over the device's log;
+//! - [`store`]: SQLite schema, migrations, records + outbox, photo store;
+//! - [`sync`]: wire protocol types and the sync engine;
+//! - [`GridWorker`]: the handle the app holds.
+
+pub mod chain;
+pub mod domain;
+pub mod error;
+pub mod geo;
+
+pub use error::{Error, Result};
