@@ -13,5 +13,6 @@ pub mod chain;
 pub mod domain;
 pub mod error;
 pub mod geo;
+pub mod policy;
 
 pub use error::{Error, Result};
