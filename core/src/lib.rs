@@ -6,13 +6,20 @@
 //! - [`policy`]: the validation policy (what is accepted, what is flagged, and why);
 //! - [`chain`]: the tamper-evident hash chain over the device's log;
 //! - [`store`]: SQLite schema, migrations, records + outbox, photo store;
+//! - [`progress`]: patrol progress per day and week;
 //! - [`sync`]: wire protocol types and the sync engine;
-//! - [`GridWorker`]: the handle the app holds.
+//! - [`GridWorker`] (in [`worker`]): the handle the app holds.
 
 pub mod chain;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod geo;
 pub mod policy;
+pub mod progress;
+pub mod store;
+pub mod worker;
 
+pub use config::{Clock, Config, SystemClock};
 pub use error::{Error, Result};
+pub use worker::GridWorker;

@@ -1,0 +1,171 @@
+//! Local SQLite store: the only place a connection is opened, its pragmas set and its schema
+//! migrated. One writer connection (behind a mutex) and one reader connection; WAL lets them
+//! work side by side and lets another process (a background sync worker) share the file.
+
+pub mod outbox;
+pub mod photos;
+pub mod records;
+pub mod reference;
+pub mod schema;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "gridworker.db";
+
+/// How long a connection waits on another process's lock before SQLite gives up. Together
+/// with the retry in [`Store::write`] this keeps `SQLITE_BUSY` from reaching callers.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const BUSY_RETRIES: u32 = 6;
+
+/// The opened store.
+pub struct Store {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt)
+    )
+}
+
+fn is_busy(e: &Error) -> bool {
+    matches!(e, Error::Storage(se) if matches!(
+        se.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked)
+    ))
+}
+
+/// Pragmas for every connection. `synchronous = FULL` because a field record is the only copy
+/// of the evidence until it syncs: a committed record must survive power loss. Sync's bulk
+/// writes stay cheap by batching many rows into one transaction, not by weakening this.
+fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Android has no writable temp dir for SQLite (SQLITE_IOERR_GETTEMPPATH).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 1000)?;
+    conn.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
+    Ok(())
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    prepare(&conn)?;
+    Ok(conn)
+}
+
+/// Moves a corrupt database (and its WAL/SHM) aside. Never deletes: it may hold the only
+/// copy of records that did not sync.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let target = path.with_file_name(format!("{DB_FILE}.corrupt-{stamp}"));
+    std::fs::rename(path, &target)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", path.display()));
+        if side.exists() {
+            std::fs::rename(&side, format!("{}{suffix}", target.display()))?;
+        }
+    }
+    Ok(target)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` and brings its schema up to date.
+    ///
+    /// A database from a newer build is refused ([`Error::DatabaseTooNew`]); an unreadable one
+    /// is moved aside and reported ([`Error::DatabaseCorrupt`]); the next open starts afresh.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(DB_FILE);
+        match Self::open_at(dir, &path) {
+            Err(Error::Storage(e)) if is_corruption(&e) => Err(Error::DatabaseCorrupt {
+                moved_to: move_aside(&path)?,
+            }),
+            other => other,
+        }
+    }
+
+    fn open_at(dir: &Path, path: &Path) -> Result<Store> {
+        let mut writer = open_connection(path)?;
+        let found: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > schema::CURRENT_VERSION {
+            return Err(Error::DatabaseTooNew {
+                found,
+                supported: schema::CURRENT_VERSION,
+            });
+        }
+        schema::migrations().to_latest(&mut writer)?;
+        let reader = open_connection(path)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// The data directory (photo paths in the database are relative to it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no open transaction behind (it rolled back on
+        // drop), so the connection is still sound.
+        m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the writer and commits it, retrying when another
+    /// process holds the write lock. `f` may run more than once: it must not have side effects
+    /// outside the transaction that a retry would repeat badly.
+    pub fn write<T>(&self, mut f: impl FnMut(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = Self::lock(&self.writer);
+        let mut attempt = 0;
+        loop {
+            let result = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = f(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            match result {
+                Err(e) if is_busy(&e) && attempt < BUSY_RETRIES => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(50 << attempt));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs `f` on the reader connection (a consistent snapshot for its duration when it
+    /// opens a transaction itself; single statements are always consistent).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = Self::lock(&self.reader);
+        f(&conn)
+    }
+}

@@ -1,0 +1,492 @@
+//! Rows for the worker's records (check-ins, visits, reports, tasks) and their listings.
+//! Inserts here never touch the outbox: the caller pairs them with `outbox::append` in one
+//! transaction.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    CheckIn, CheckInOutcome, Flag, LocationFix, MediaType, Photo, PhotoReport, ReportProgress,
+    ReportStatus, Task, TaskStatus, Visit, VisitKind,
+};
+use crate::error::Result;
+use crate::geo::Position;
+use crate::store::outbox::{SyncState, state_from_columns};
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn flags_from(text: &str) -> Vec<Flag> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn fix_from(text: &str) -> Option<LocationFix> {
+    serde_json::from_str(text).ok()
+}
+
+/// A record as listed to the worker, with where it stands with the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listed<T> {
+    pub record: T,
+    pub sync: SyncState,
+}
+
+pub fn insert_checkin(conn: &Connection, c: &CheckIn, local_day: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO checkins(id, point_id, lat, lon, fix, distance_m, outcome, flags, recorded_at, local_day)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        c.id,
+        c.point_id,
+        c.position.lat,
+        c.position.lon,
+        json(&c.fix),
+        c.distance_m,
+        match c.outcome {
+            CheckInOutcome::Accepted => "accepted",
+            CheckInOutcome::Flagged => "flagged",
+        },
+        json(&c.flags),
+        c.recorded_at,
+        local_day
+    ])?;
+    Ok(())
+}
+
+/// Row shape shared by listings: the record's columns plus its outbox state.
+const SYNC_COLS: &str =
+    "COALESCE(o.state, 'pending') AS sync_state, o.reject_code, o.reject_reason";
+fn sync_join(table_alias: &str) -> String {
+    // The latest outbox entry of the record (there is exactly one for these kinds).
+    format!("LEFT JOIN outbox o ON o.record_id = {table_alias}.id")
+}
+
+fn sync_from_row(r: &Row<'_>) -> rusqlite::Result<SyncState> {
+    let s: String = r.get("sync_state")?;
+    Ok(state_from_columns(
+        &s,
+        r.get("reject_code")?,
+        r.get("reject_reason")?,
+    ))
+}
+
+fn checkin_from_row(
+    r: &Row<'_>,
+    worker_id: &str,
+    device_id: &str,
+) -> rusqlite::Result<Listed<CheckIn>> {
+    let fix_text: String = r.get("fix")?;
+    let outcome: String = r.get("outcome")?;
+    let flags: String = r.get("flags")?;
+    let position = Position::new(r.get("lat")?, r.get("lon")?);
+    let recorded_at: DateTime<Utc> = r.get("recorded_at")?;
+    let fix = fix_from(&fix_text)
+        .unwrap_or_else(|| LocationFix::wgs84(position.lat, position.lon, 0.0, recorded_at, 0));
+    Ok(Listed {
+        record: CheckIn {
+            id: r.get("id")?,
+            worker_id: worker_id.to_string(),
+            device_id: device_id.to_string(),
+            point_id: r.get("point_id")?,
+            fix,
+            position,
+            distance_m: r.get("distance_m")?,
+            outcome: if outcome == "accepted" {
+                CheckInOutcome::Accepted
+            } else {
+                CheckInOutcome::Flagged
+            },
+            flags: flags_from(&flags),
+            recorded_at,
+        },
+        sync: sync_from_row(r)?,
+    })
+}
+
+/// The latest check-in at `point_id` recorded at or after `since`.
+pub fn recent_checkin(
+    conn: &Connection,
+    point_id: &str,
+    since: DateTime<Utc>,
+    worker_id: &str,
+    device_id: &str,
+) -> Result<Option<Listed<CheckIn>>> {
+    let sql = format!(
+        "SELECT c.*, {SYNC_COLS} FROM checkins c {} WHERE c.point_id = ?1 AND c.recorded_at >= ?2
+         ORDER BY c.recorded_at DESC LIMIT 1",
+        sync_join("c")
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![point_id, since], |r| {
+            checkin_from_row(r, worker_id, device_id)
+        })
+        .optional()?)
+}
+
+/// Check-ins, newest first, one page at a time.
+pub fn list_checkins(
+    conn: &Connection,
+    offset: u32,
+    limit: u32,
+    worker_id: &str,
+    device_id: &str,
+) -> Result<Vec<Listed<CheckIn>>> {
+    let sql = format!(
+        "SELECT c.*, {SYNC_COLS} FROM checkins c {} ORDER BY c.recorded_at DESC, c.id DESC LIMIT ?1 OFFSET ?2",
+        sync_join("c")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![limit, offset], |r| {
+        checkin_from_row(r, worker_id, device_id)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Check-ins whose local day falls in `[from_day, to_day]` (inclusive, `YYYY-MM-DD`):
+/// `(point_id, outcome)` pairs for patrol progress.
+pub fn checkin_outcomes(
+    conn: &Connection,
+    from_day: &str,
+    to_day: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT point_id, outcome FROM checkins WHERE local_day BETWEEN ?1 AND ?2",
+    )?;
+    let rows = stmt.query_map(params![from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn insert_visit(conn: &Connection, v: &Visit) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO visits(id, household_id, kind, note, lat, lon, fix, distance_m, flags, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        v.id,
+        v.household_id,
+        v.kind.code(),
+        v.note,
+        v.position.lat,
+        v.position.lon,
+        json(&v.fix),
+        v.distance_m,
+        json(&v.flags),
+        v.recorded_at
+    ])?;
+    Ok(())
+}
+
+/// Visits, newest first, one page at a time.
+pub fn list_visits(
+    conn: &Connection,
+    offset: u32,
+    limit: u32,
+    worker_id: &str,
+    device_id: &str,
+) -> Result<Vec<Listed<Visit>>> {
+    let sql = format!(
+        "SELECT v.*, {SYNC_COLS} FROM visits v {} ORDER BY v.recorded_at DESC, v.id DESC LIMIT ?1 OFFSET ?2",
+        sync_join("v")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![limit, offset], |r| {
+        let fix_text: String = r.get("fix")?;
+        let kind: String = r.get("kind")?;
+        let flags: String = r.get("flags")?;
+        let position = Position::new(r.get("lat")?, r.get("lon")?);
+        let recorded_at: DateTime<Utc> = r.get("recorded_at")?;
+        Ok(Listed {
+            record: Visit {
+                id: r.get("id")?,
+                worker_id: worker_id.to_string(),
+                device_id: device_id.to_string(),
+                household_id: r.get("household_id")?,
+                kind: VisitKind::parse(&kind).unwrap_or(VisitKind::Other),
+                note: r.get("note")?,
+                fix: fix_from(&fix_text).unwrap_or_else(|| {
+                    LocationFix::wgs84(position.lat, position.lon, 0.0, recorded_at, 0)
+                }),
+                position,
+                distance_m: r.get("distance_m")?,
+                flags: flags_from(&flags),
+                recorded_at,
+            },
+            sync: sync_from_row(r)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A report row as stored, before its photos are attached.
+pub struct ReportRow<'a> {
+    pub id: &'a str,
+    pub own: bool,
+    pub category: &'a str,
+    pub description: &'a str,
+    pub fix: Option<&'a LocationFix>,
+    pub position: Option<Position>,
+    pub flags: &'a [Flag],
+    pub status: ReportStatus,
+    pub attach_to: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn insert_report(conn: &Connection, r: &ReportRow<'_>) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO reports(id, own, category, description, lat, lon, fix, flags, status, attach_to, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        r.id,
+        r.own,
+        r.category,
+        r.description,
+        r.position.map(|p| p.lat),
+        r.position.map(|p| p.lon),
+        r.fix.map(json),
+        json(&r.flags),
+        r.status.code(),
+        r.attach_to,
+        r.created_at
+    ])?;
+    Ok(())
+}
+
+/// Attaches photos to a report in the given order, after any it already has.
+pub fn add_report_photos(conn: &Connection, report_id: &str, shas: &[String]) -> Result<()> {
+    let next: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(ord) + 1, 0) FROM report_photos WHERE report_id = ?1",
+        [report_id],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn
+        .prepare_cached("INSERT INTO report_photos(report_id, ord, sha256) VALUES (?1, ?2, ?3)")?;
+    for (i, sha) in shas.iter().enumerate() {
+        stmt.execute(params![report_id, next + i as i64, sha])?;
+    }
+    Ok(())
+}
+
+pub fn report_photos(conn: &Connection, report_id: &str) -> Result<Vec<Photo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT p.sha256, p.size, p.media_type, p.captured_at FROM report_photos rp
+         JOIN photos p ON p.sha256 = rp.sha256 WHERE rp.report_id = ?1 ORDER BY rp.ord",
+    )?;
+    let rows = stmt.query_map([report_id], photo_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn photo_from_row(r: &Row<'_>) -> rusqlite::Result<Photo> {
+    let mime: String = r.get(2)?;
+    Ok(Photo {
+        sha256: r.get(0)?,
+        size: r.get::<_, i64>(1)?.max(0) as u64,
+        media_type: MediaType::from_mime(&mime).unwrap_or(MediaType::Jpeg),
+        captured_at: r.get(3)?,
+    })
+}
+
+fn report_from_row(r: &Row<'_>) -> rusqlite::Result<(PhotoReport, Option<LocationFix>)> {
+    let status: String = r.get("status")?;
+    let flags: String = r.get("flags")?;
+    let lat: Option<f64> = r.get("lat")?;
+    let lon: Option<f64> = r.get("lon")?;
+    let fix: Option<String> = r.get("fix")?;
+    Ok((
+        PhotoReport {
+            id: r.get("id")?,
+            category: r.get("category")?,
+            description: r.get("description")?,
+            photos: Vec::new(),
+            position: lat.zip(lon).map(|(lat, lon)| Position::new(lat, lon)),
+            status: ReportStatus::parse(&status).unwrap_or(ReportStatus::Submitted),
+            progress: ReportProgress {
+                department: r.get("department")?,
+                note: r.get("progress_note")?,
+                evaluation: r.get("evaluation")?,
+            },
+            flags: flags_from(&flags),
+            attach_to: r.get("attach_to")?,
+            own: r.get("own")?,
+            created_at: r.get("created_at")?,
+            updated_at: r.get("updated_at")?,
+        },
+        fix.as_deref().and_then(fix_from),
+    ))
+}
+
+/// One report with its photos and the fix it was filed with.
+pub fn report(conn: &Connection, id: &str) -> Result<Option<(PhotoReport, Option<LocationFix>)>> {
+    let found = conn
+        .prepare_cached("SELECT * FROM reports WHERE id = ?1")?
+        .query_row([id], report_from_row)
+        .optional()?;
+    match found {
+        Some((mut rep, fix)) => {
+            rep.photos = report_photos(conn, id)?;
+            Ok(Some((rep, fix)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The worker's own reports (drafts included), newest first, one page at a time.
+pub fn list_reports(
+    conn: &Connection,
+    offset: u32,
+    limit: u32,
+) -> Result<Vec<Listed<PhotoReport>>> {
+    let sql = format!(
+        "SELECT r.*, CASE WHEN o.state IS NULL THEN 'pending' ELSE o.state END AS sync_state,
+                o.reject_code, o.reject_reason, o.seq IS NULL AS is_draft
+         FROM reports r {} WHERE r.own = 1 ORDER BY r.created_at DESC, r.id DESC LIMIT ?1 OFFSET ?2",
+        sync_join("r")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![limit, offset], |r| {
+        Ok((report_from_row(r)?.0, sync_from_row(r)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut rep, sync) = row?;
+        rep.photos = report_photos(conn, &rep.id)?;
+        out.push(Listed { record: rep, sync });
+    }
+    Ok(out)
+}
+
+/// Open reports of a category with a position inside the given lat/lon box (a coarse
+/// prefilter; the caller measures true distances).
+pub fn open_reports_in_box(
+    conn: &Connection,
+    category: &str,
+    min: Position,
+    max: Position,
+) -> Result<Vec<PhotoReport>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM reports WHERE category = ?1 AND status NOT IN ('draft', 'resolved', 'closed')
+         AND lat BETWEEN ?2 AND ?3 AND lon BETWEEN ?4 AND ?5",
+    )?;
+    let rows = stmt.query_map(params![category, min.lat, max.lat, min.lon, max.lon], |r| {
+        Ok(report_from_row(r)?.0)
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn set_report_status(
+    conn: &Connection,
+    id: &str,
+    status: ReportStatus,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE reports SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status.code(), at])?;
+    Ok(())
+}
+
+fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
+    let status: String = r.get("status")?;
+    let lat: Option<f64> = r.get("lat")?;
+    let lon: Option<f64> = r.get("lon")?;
+    Ok(Task {
+        id: r.get("id")?,
+        title: r.get("title")?,
+        description: r.get("description")?,
+        place: lat.zip(lon).map(|(lat, lon)| Position::new(lat, lon)),
+        address: r.get("address")?,
+        due_at: r.get("due_at")?,
+        linked_report_id: r.get("linked_report_id")?,
+        status: TaskStatus::parse(&status).unwrap_or(TaskStatus::Dispatched),
+        dispatched_at: r.get("dispatched_at")?,
+    })
+}
+
+/// Inserts or updates a task from the server. A status the worker moved further locally
+/// (acknowledged, completed) is not moved back by an older server view.
+pub fn upsert_task(conn: &Connection, t: &Task, at: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO tasks(id, title, description, lat, lon, address, due_at, linked_report_id, status, dispatched_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(id) DO UPDATE SET title = excluded.title, description = excluded.description,
+             lat = excluded.lat, lon = excluded.lon, address = excluded.address, due_at = excluded.due_at,
+             linked_report_id = excluded.linked_report_id, updated_at = excluded.updated_at,
+             status = CASE
+                 WHEN excluded.status = 'cancelled' THEN 'cancelled'
+                 WHEN tasks.status = 'completed' THEN 'completed'
+                 WHEN tasks.status = 'acknowledged' AND excluded.status = 'dispatched' THEN 'acknowledged'
+                 ELSE excluded.status END",
+    )?
+    .execute(params![
+        t.id,
+        t.title,
+        t.description,
+        t.place.map(|p| p.lat),
+        t.place.map(|p| p.lon),
+        t.address,
+        t.due_at,
+        t.linked_report_id,
+        t.status.code(),
+        t.dispatched_at,
+        at
+    ])?;
+    Ok(())
+}
+
+pub fn task(conn: &Connection, id: &str) -> Result<Option<Task>> {
+    Ok(conn
+        .prepare_cached("SELECT * FROM tasks WHERE id = ?1")?
+        .query_row([id], task_from_row)
+        .optional()?)
+}
+
+pub fn set_task_status(
+    conn: &Connection,
+    id: &str,
+    status: TaskStatus,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE tasks SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status.code(), at])?;
+    Ok(())
+}
+
+/// Tasks, open ones first (by due time), then the rest, one page at a time.
+pub fn list_tasks(conn: &Connection, offset: u32, limit: u32) -> Result<Vec<Task>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM tasks ORDER BY status IN ('completed', 'cancelled'), due_at IS NULL, due_at, dispatched_at DESC
+         LIMIT ?1 OFFSET ?2",
+    )?;
+    let rows = stmt.query_map(params![limit, offset], task_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn insert_task_completion(
+    conn: &Connection,
+    p: &crate::domain::TaskCompletionPayload,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO task_completions(id, task_id, note, lat, lon, fix, flags, completed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            p.id,
+            p.task_id,
+            p.note,
+            p.position.lat,
+            p.position.lon,
+            json(&p.fix),
+            json(&p.flags),
+            p.completed_at
+        ],
+    )?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO task_completion_photos(completion_id, ord, sha256) VALUES (?1, ?2, ?3)",
+    )?;
+    for (i, ph) in p.photos.iter().enumerate() {
+        stmt.execute(params![p.id, i as i64, ph.sha256])?;
+    }
+    Ok(())
+}

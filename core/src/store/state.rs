@@ -1,0 +1,38 @@
+//! Small typed device state kept in the `kv` table.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::Result;
+
+/// Keys used in `kv`; one list so no two modules pick the same name.
+pub mod keys {
+    /// Last fix used for a record ([`crate::policy::PreviousFix`]).
+    pub const LAST_FIX: &str = "last_fix";
+    /// The policy last sent by the server.
+    pub const SERVER_POLICY: &str = "server_policy";
+    /// Pull cursor.
+    pub const PULL_CURSOR: &str = "pull_cursor";
+    /// Server time minus device time at the last handshake (ms).
+    pub const CLOCK_OFFSET_MS: &str = "clock_offset_ms";
+    /// When the last sync finished successfully (RFC 3339).
+    pub const LAST_SYNC: &str = "last_sync";
+}
+
+pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
+    let raw: Option<String> = conn
+        .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
+    // A value this build cannot read is treated as absent rather than failing every caller.
+    Ok(raw.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+pub fn put<T: Serialize>(conn: &Connection, key: &str, value: &T) -> Result<()> {
+    let text =
+        serde_json::to_string(value).map_err(|e| crate::Error::invalid(key, e.to_string()))?;
+    conn.execute(
+        "INSERT INTO kv(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, text],
+    )?;
+    Ok(())
+}
