@@ -1,0 +1,125 @@
+//! The store itself: schema versions, corruption, concurrency.
+
+mod support;
+
+use std::sync::Arc;
+
+use gridworker_core::store::{DB_FILE, schema};
+use gridworker_core::{Error, GridWorker};
+use support::*;
+
+#[test]
+fn fresh_store_is_at_current_version_with_wal_and_full_sync() {
+    let env = Env::new();
+    let conn = rusqlite::Connection::open(env.dir.path().join(DB_FILE)).unwrap();
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v, schema::CURRENT_VERSION);
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = env.core.store().read(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?)).unwrap();
+    assert_eq!(sync, 2, "synchronous = FULL");
+    let fk: i64 = env.core.store().read(|c| Ok(c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?)).unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[test]
+fn newer_database_is_refused_and_left_alone() {
+    let env = Env::new();
+    let dir = env.dir.path().to_path_buf();
+    env.core.check_in("P11", &env.fix_at(env.point("P11").position)).unwrap();
+    let clock = env.clock.clone();
+    drop(env.core);
+    {
+        let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let before = snapshot(&dir);
+    let err = GridWorker::open(config(&dir, clock)).unwrap_err();
+    assert!(matches!(err, Error::DatabaseTooNew { found: 99, supported } if supported == schema::CURRENT_VERSION), "{err}");
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn corrupt_database_is_moved_aside_never_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = b"this is not an sqlite database, but it may be all that is left of one".repeat(100);
+    std::fs::write(dir.path().join(DB_FILE), &garbage).unwrap();
+    let clock = TestClock::new(morning());
+    let err = GridWorker::open(config(dir.path(), clock.clone())).unwrap_err();
+    let Error::DatabaseCorrupt { moved_to } = err else { panic!("expected DatabaseCorrupt, got {err:?}") };
+    assert_eq!(std::fs::read(&moved_to).unwrap(), garbage, "the old file is kept byte for byte");
+    // The next open starts a fresh store.
+    let core = GridWorker::open(config(dir.path(), clock)).unwrap();
+    assert_eq!(core.sync_counts().unwrap().pending.checkins, 0);
+}
+
+#[test]
+fn eight_threads_record_at_once_and_nothing_is_lost() {
+    let env = Env::new();
+    let core = Arc::new(env.core);
+    let households = env.households.clone();
+    let clock = env.clock.clone();
+    let per_thread = 40;
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let core = core.clone();
+            let h = households[t % households.len()].clone();
+            let clock = clock.clone();
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    let now = gridworker_core::Clock::now(clock.as_ref());
+                    let fix = gridworker_core::domain::LocationFix::wgs84(h.position.lat, h.position.lon, 5.0, now, mono(now));
+                    core.record_visit(&h.id, gridworker_core::domain::VisitKind::Routine, &format!("t{t} v{i}"), &fix)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let visits = core.list_visits(0, 1000).unwrap();
+    assert_eq!(visits.len(), 8 * per_thread);
+    let batch = core
+        .store()
+        .read(|c| gridworker_core::store::outbox::pending_batch(c, 0, 10_000, usize::MAX))
+        .unwrap();
+    assert_eq!(batch.len(), 8 * per_thread);
+    // Sequence numbers are dense and the chain is unbroken despite the contention.
+    let mut head = gridworker_core::chain::GENESIS.to_string();
+    for (i, e) in batch.iter().enumerate() {
+        assert_eq!(e.seq, i as i64 + 1);
+        assert_eq!(e.prev_hash, head);
+        head = e.hash.clone();
+    }
+}
+
+#[test]
+fn two_handles_on_one_store_never_see_busy() {
+    // The app and a background sync process may both open the store.
+    let env = Env::new();
+    let second = Arc::new(GridWorker::open(config(env.dir.path(), env.clock.clone())).unwrap());
+    let first = Arc::new(env.core);
+    let hs = env.households.clone();
+    let clock = env.clock.clone();
+    let threads: Vec<_> = [first.clone(), second.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(k, core)| {
+            let h = hs[k].clone();
+            let clock = clock.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let now = gridworker_core::Clock::now(clock.as_ref());
+                    let fix = gridworker_core::domain::LocationFix::wgs84(h.position.lat, h.position.lon, 5.0, now, mono(now));
+                    core.record_visit(&h.id, gridworker_core::domain::VisitKind::Routine, "", &fix).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(first.list_visits(0, 1000).unwrap().len(), 100);
+    assert_eq!(second.sync_counts().unwrap().pending.visits, 100);
+}

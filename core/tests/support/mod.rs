@@ -1,0 +1,193 @@
+//! Shared test fixtures for the core's integration tests: a tiny district, a settable clock,
+//! and a snapshot of everything on disk to prove that bad input changes nothing.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use gridworker_core::domain::{Grid, Household, InspectionPoint, LocationFix};
+use gridworker_core::geo::Position;
+use gridworker_core::{Clock, Config, GridWorker};
+pub use gridworker_core::Clock as _;
+
+/// A clock the test moves by hand.
+#[derive(Debug)]
+pub struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    pub fn new(at: DateTime<Utc>) -> Arc<Self> {
+        Arc::new(TestClock(Mutex::new(at)))
+    }
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap() = at;
+    }
+    pub fn advance(&self, secs: i64) {
+        let mut g = self.0.lock().unwrap();
+        *g += Duration::seconds(secs);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// 09:00 Beijing time on a November morning.
+pub fn morning() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
+}
+
+pub const BASE: Position = Position { lat: 45.2950, lon: 130.9700 };
+
+/// Offsets a position by metres north/east.
+pub fn offset(p: Position, north_m: f64, east_m: f64) -> Position {
+    let dlat = north_m / 111_195.0;
+    let dlon = east_m / (111_195.0 * p.lat.to_radians().cos());
+    Position::new(p.lat + dlat, p.lon + dlon)
+}
+
+fn square(code: &str, sw: Position, side_m: f64) -> Grid {
+    let ne = offset(sw, side_m, side_m);
+    Grid {
+        code: code.into(),
+        name: format!("网格 {code}"),
+        boundary: vec![
+            sw,
+            Position::new(sw.lat, ne.lon),
+            ne,
+            Position::new(ne.lat, sw.lon),
+        ],
+    }
+}
+
+/// Two 1 km grids side by side (G1 west, G2 east), 3 points in each, households in each.
+pub fn district() -> (Vec<Grid>, Vec<InspectionPoint>, Vec<Household>) {
+    let g1 = square("G1", BASE, 1000.0);
+    let g2 = square("G2", offset(BASE, 0.0, 1000.0), 1000.0);
+    let mut points = Vec::new();
+    let mut households = Vec::new();
+    for (gi, g) in ["G1", "G2"].iter().enumerate() {
+        for i in 0..3 {
+            points.push(InspectionPoint {
+                id: format!("P{}{}", gi + 1, i + 1),
+                grid_code: g.to_string(),
+                name: format!("巡查点 {}-{}", gi + 1, i + 1),
+                position: offset(BASE, 200.0 + 250.0 * i as f64, 500.0 + 1000.0 * gi as f64),
+                radius_m: 0.0,
+            });
+            households.push(Household {
+                id: format!("H{}{}", gi + 1, i + 1),
+                grid_code: g.to_string(),
+                building: format!("{}号楼", i + 1),
+                address: format!("红旗社区 {}号楼 2单元 30{}", i + 1, i + 1),
+                position: offset(BASE, 300.0 + 250.0 * i as f64, 300.0 + 1000.0 * gi as f64),
+                tags: vec!["低保".into()],
+            });
+        }
+    }
+    (vec![g1, g2], points, households)
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<TestClock>,
+    pub core: GridWorker,
+    pub points: Vec<InspectionPoint>,
+    pub households: Vec<Household>,
+}
+
+impl Env {
+    /// A fresh core with the test district and the worker assigned to G1.
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(morning());
+        let core = GridWorker::open(config(dir.path(), clock.clone())).unwrap();
+        let (grids, points, households) = district();
+        core.import_reference(&grids, &points, &households, &["G1".into()]).unwrap();
+        Env { dir, clock, core, points, households }
+    }
+
+    pub fn reopen(self) -> Env {
+        let Env { dir, clock, core, points, households } = self;
+        drop(core);
+        let core = GridWorker::open(config(dir.path(), clock.clone())).unwrap();
+        Env { dir, clock, core, points, households }
+    }
+
+    pub fn point(&self, id: &str) -> &InspectionPoint {
+        self.points.iter().find(|p| p.id == id).unwrap()
+    }
+
+    pub fn household(&self, id: &str) -> &Household {
+        self.households.iter().find(|h| h.id == id).unwrap()
+    }
+
+    /// A good GPS fix at `p`, taken now, with a monotonic reading consistent with the clock.
+    pub fn fix_at(&self, p: Position) -> LocationFix {
+        let now = self.clock.now();
+        LocationFix::wgs84(p.lat, p.lon, 8.0, now, mono(now))
+    }
+}
+
+/// Monotonic milliseconds consistent with an honest wall clock since `morning()`.
+pub fn mono(at: DateTime<Utc>) -> i64 {
+    5_000_000 + (at - morning()).num_milliseconds()
+}
+
+pub fn config(dir: &Path, clock: Arc<TestClock>) -> Config {
+    let mut c = Config::new(dir, "http://127.0.0.1:9", "w-0001", "dev-A");
+    c.clock = clock;
+    c
+}
+
+/// Everything observable on disk: every row of every table, and every file under photos/.
+pub fn snapshot(dir: &Path) -> (Vec<String>, Vec<PathBuf>) {
+    let conn = rusqlite::Connection::open(dir.join("gridworker.db")).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let mut rows = Vec::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let n = stmt.column_count();
+        let mut q = stmt.query([]).unwrap();
+        while let Some(r) = q.next().unwrap() {
+            let cols: Vec<String> = (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
+            rows.push(format!("{t}: {}", cols.join("|")));
+        }
+    }
+    rows.sort();
+    let mut files = Vec::new();
+    walk(&dir.join("photos"), &mut files);
+    files.sort();
+    (rows, files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+/// A minimal valid JPEG-looking file (SOI + APP0 + filler + EOI) of roughly `size` bytes.
+pub fn jpeg(dir: &Path, name: &str, size: usize, seed: u8) -> PathBuf {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0];
+    bytes.extend((0..size.saturating_sub(13)).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    bytes.extend([0xFF, 0xD9]);
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
