@@ -1,0 +1,202 @@
+//! Store benchmarks (issue 2): each figure with its reference measured in the same run.
+//!
+//! - recording a check-in (validation + insert + outbox + hash chain) vs a bare rusqlite
+//!   INSERT of a row of the same width in its own transaction, same journal and synchronous
+//!   settings (goal: ratio <= 2.0);
+//! - opening a store holding 100,000 records vs an empty one (goal: <= 2x).
+//!
+//! Run: `cargo bench -p gridworker-core --bench store`
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use gridworker_core::domain::{CheckIn, CheckInOutcome, InspectionPoint, LocationFix};
+use gridworker_core::geo::Position;
+use gridworker_core::store::{outbox, records};
+use gridworker_core::{Clock, Config, GridWorker};
+
+#[derive(Debug)]
+struct StepClock(Mutex<DateTime<Utc>>);
+
+impl Clock for StepClock {
+    fn now(&self) -> DateTime<Utc> {
+        // Each call moves 11 minutes on, so no check-in falls in the previous one's cooldown.
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *g += chrono::Duration::minutes(11);
+        *g
+    }
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).single().unwrap_or_default()
+}
+
+fn points(n: usize) -> Vec<InspectionPoint> {
+    (0..n)
+        .map(|i| InspectionPoint {
+            id: format!("P{i:05}"),
+            grid_code: "G1".into(),
+            name: format!("巡查点 {i}"),
+            position: Position::new(45.29 + (i % 80) as f64 * 0.0005, 130.95 + (i / 80) as f64 * 0.0007),
+            radius_m: 50.0,
+        })
+        .collect()
+}
+
+fn open(dir: &std::path::Path, clock: Arc<dyn Clock>) -> GridWorker {
+    let mut c = Config::new(dir, "http://127.0.0.1:9", "w-0001", "dev-bench");
+    c.clock = clock;
+    GridWorker::open(c).unwrap_or_else(|e| panic!("open: {e}"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
+    println!("{name}: p50 {:.1} µs, p99 {:.1} µs ({} samples)", us(p50), us(p99), samples.len());
+    (p50, p99)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn bench_checkin() {
+    const N: usize = 400;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = Arc::new(StepClock(Mutex::new(start())));
+    let core = open(dir.path(), clock.clone());
+    let pts = points(60);
+    core.import_reference(&[], &pts, &[], &["G1".into()]).unwrap_or_else(|e| panic!("{e}"));
+
+    // The reference: the same pragmas (WAL, synchronous FULL) through the store's own
+    // connection setup, one INSERT of a row as wide as a check-in's payload per transaction.
+    let bare_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bare = gridworker_core::store::Store::open(bare_dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    bare.write(|tx| {
+        tx.execute("CREATE TABLE bare (id TEXT PRIMARY KEY, point_id TEXT, payload TEXT, at TEXT)", [])?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    let mut rec = Vec::with_capacity(N);
+    let mut raw = Vec::with_capacity(N);
+    let mut width = 0;
+    // Interleave the two so machine noise hits both alike.
+    for i in 0..N {
+        let p = &pts[i % pts.len()];
+        let now = clock.now();
+        let fix = LocationFix::wgs84(p.position.lat, p.position.lon, 6.0, now, 1_000_000 + i as i64 * 660_000);
+        let t = Instant::now();
+        let r = core.check_in(&p.id, &fix).unwrap_or_else(|e| panic!("{e}"));
+        rec.push(t.elapsed());
+        let payload = serde_json::to_string(&r.check_in).unwrap_or_default();
+        width = payload.len();
+        let id = gridworker_core::domain::new_id();
+        let t = Instant::now();
+        bare.write(|tx| {
+            tx.execute(
+                "INSERT INTO bare(id, point_id, payload, at) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![id, p.id, payload, now],
+            )?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        raw.push(t.elapsed());
+    }
+    println!("store.checkin: row width {width} bytes (payload JSON)");
+    let (r50, r99) = report("store.checkin.record", rec);
+    let (b50, b99) = report("store.checkin.bare_insert", raw);
+    println!(
+        "store.checkin: ratio p50 {:.2}x, p99 {:.2}x (goal <= 2.0)",
+        r50.as_secs_f64() / b50.as_secs_f64(),
+        r99.as_secs_f64() / b99.as_secs_f64()
+    );
+}
+
+fn fill(core: &GridWorker, n: usize) {
+    let base = start();
+    let pts = points(60);
+    let mut done = 0;
+    while done < n {
+        let chunk = (n - done).min(10_000);
+        core.store()
+            .write(|tx| {
+                for i in done..done + chunk {
+                    let p = &pts[i % pts.len()];
+                    let at = base + chrono::Duration::seconds(i as i64 * 30);
+                    let fix = LocationFix::wgs84(p.position.lat, p.position.lon, 6.0, at, i as i64 * 30_000);
+                    let c = CheckIn {
+                        id: gridworker_core::domain::new_id(),
+                        worker_id: "w-0001".into(),
+                        device_id: "dev-bench".into(),
+                        point_id: p.id.clone(),
+                        position: p.position,
+                        fix,
+                        distance_m: 0.0,
+                        outcome: CheckInOutcome::Accepted,
+                        flags: vec![],
+                        recorded_at: at,
+                    };
+                    records::insert_checkin(tx, &c, &at.date_naive().to_string())?;
+                    let payload = serde_json::to_string(&c).unwrap_or_default();
+                    outbox::append(tx, outbox::kind::CHECKIN, &c.id, payload, at, 0)?;
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        done += chunk;
+    }
+}
+
+fn time_opens(dir: &std::path::Path, rounds: usize) -> Duration {
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let core = open(dir, Arc::new(gridworker_core::SystemClock));
+        samples.push(t.elapsed());
+        drop(core);
+    }
+    samples.sort();
+    percentile(&samples, 0.5)
+}
+
+fn bench_open() {
+    let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let full = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for d in [empty.path(), full.path()] {
+        let core = open(d, Arc::new(gridworker_core::SystemClock));
+        core.import_reference(&[], &points(5_700), &[], &["G1".into()]).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let t = Instant::now();
+    fill(&open(full.path(), Arc::new(gridworker_core::SystemClock)), 100_000);
+    println!("store.open: filled 100,000 check-ins (+ outbox) in {:.1} s", t.elapsed().as_secs_f64());
+    let (mut e, mut f) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        e.push(time_opens(empty.path(), 5));
+        f.push(time_opens(full.path(), 5));
+    }
+    e.sort();
+    f.sort();
+    let (e, f) = (e[2], f[2]);
+    println!(
+        "store.open: empty {:.2} ms, 100,000 records {:.2} ms, ratio {:.2}x (goal <= 2.0; both hold 5,700 points)",
+        e.as_secs_f64() * 1e3,
+        f.as_secs_f64() * 1e3,
+        f.as_secs_f64() / e.as_secs_f64()
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs this without --bench; keep that quick.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("store bench: skipped (run with `cargo bench -p gridworker-core --bench store`)");
+        return;
+    }
+    bench_checkin();
+    bench_open();
+}
