@@ -18,6 +18,7 @@ pub mod geo;
 pub mod policy;
 pub mod progress;
 pub mod store;
+pub mod sync;
 pub mod worker;
 
 pub use config::{Clock, Config, SystemClock};

@@ -1,0 +1,2 @@
+//! Sync benchmarks (filled in below).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Child process for the SIGKILL tests (filled in below).
+fn main() {}

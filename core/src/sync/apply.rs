@@ -1,0 +1,211 @@
+//! Applying pulled changes: one page per transaction, with the cursor that covers it, so a
+//! crash mid-apply leaves either the whole page and its cursor or neither (and the page is
+//! simply pulled again). Positions arrive in the system the server names and are stored in
+//! WGS-84.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::wire::{self, Change};
+use crate::GridWorker;
+use crate::domain::{Grid, Household, InspectionPoint, ReportStatus, Task, TaskStatus};
+use crate::error::{Error, Result};
+use crate::geo::{Crs, Position};
+use crate::store::records::{self, ReportRow};
+use crate::store::{reference, state};
+
+fn status(s: &str) -> Result<ReportStatus> {
+    ReportStatus::parse(s).ok_or_else(|| Error::Protocol {
+        reason: format!("unknown report status {s:?}"),
+    })
+}
+
+fn finite(lat: f64, lon: f64, crs: Crs) -> Result<Position> {
+    if !lat.is_finite()
+        || !lon.is_finite()
+        || !(-90.0..=90.0).contains(&lat)
+        || !(-180.0..=180.0).contains(&lon)
+    {
+        return Err(Error::Protocol {
+            reason: "pulled position out of range".into(),
+        });
+    }
+    Ok(Position::from_crs(lat, lon, crs))
+}
+
+/// Applies one page and saves its cursor in the same transaction. Returns whether reference
+/// data (grids, points, households) changed, so the caller can rebuild the spatial index.
+pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool> {
+    let now = worker.config().clock.now();
+    super::failpoint("pull_apply_started");
+    worker.store().write(|tx| {
+        let mut reference_changed = false;
+        for change in &page.changes {
+            match change {
+                Change::GridUpsert {
+                    code,
+                    name,
+                    boundary,
+                    crs,
+                } => {
+                    let ring = boundary
+                        .iter()
+                        .map(|[lat, lon]| finite(*lat, *lon, *crs))
+                        .collect::<Result<Vec<_>>>()?;
+                    reference::upsert_grid(
+                        tx,
+                        &Grid {
+                            code: code.clone(),
+                            name: name.clone(),
+                            boundary: ring,
+                        },
+                    )?;
+                    reference_changed = true;
+                }
+                Change::GridDelete { code } => {
+                    reference::delete_grid(tx, code)?;
+                    reference_changed = true;
+                }
+                Change::PointUpsert {
+                    id,
+                    grid_code,
+                    name,
+                    lat,
+                    lon,
+                    crs,
+                    radius_m,
+                } => {
+                    reference::upsert_point(
+                        tx,
+                        &InspectionPoint {
+                            id: id.clone(),
+                            grid_code: grid_code.clone(),
+                            name: name.clone(),
+                            position: finite(*lat, *lon, *crs)?,
+                            radius_m: radius_m.max(0.0),
+                        },
+                    )?;
+                    reference_changed = true;
+                }
+                Change::PointDelete { id } => {
+                    reference::delete_point(tx, id)?;
+                    reference_changed = true;
+                }
+                Change::HouseholdUpsert {
+                    id,
+                    grid_code,
+                    building,
+                    address,
+                    lat,
+                    lon,
+                    crs,
+                    tags,
+                } => {
+                    reference::upsert_household(
+                        tx,
+                        &Household {
+                            id: id.clone(),
+                            grid_code: grid_code.clone(),
+                            building: building.clone(),
+                            address: address.clone(),
+                            position: finite(*lat, *lon, *crs)?,
+                            tags: tags.clone(),
+                        },
+                    )?;
+                }
+                Change::HouseholdDelete { id } => reference::delete_household(tx, id)?,
+                Change::ReportStatus {
+                    report_id,
+                    status: st,
+                    department,
+                    note,
+                    evaluation,
+                    at,
+                } => {
+                    let st = status(st)?;
+                    tx.prepare_cached(
+                        "UPDATE reports SET status = ?2, department = COALESCE(?3, department),
+                             progress_note = COALESCE(?4, progress_note), evaluation = COALESCE(?5, evaluation),
+                             updated_at = ?6
+                         WHERE id = ?1 AND status <> 'draft'",
+                    )?
+                    .execute(params![report_id, st.code(), department, note, evaluation, at])?;
+                }
+                Change::OpenReport {
+                    id,
+                    category,
+                    description,
+                    lat,
+                    lon,
+                    crs,
+                    status: st,
+                    created_at,
+                } => {
+                    let st = status(st)?;
+                    let own: Option<bool> = tx
+                        .query_row("SELECT own FROM reports WHERE id = ?1", [id], |r| r.get(0))
+                        .optional()?;
+                    match own {
+                        // Our own report: its status arrives as ReportStatus changes.
+                        Some(true) => {}
+                        Some(false) => records::set_report_status(tx, id, st, now)?,
+                        None => records::insert_report(
+                            tx,
+                            &ReportRow {
+                                id,
+                                own: false,
+                                category,
+                                description,
+                                fix: None,
+                                position: Some(finite(*lat, *lon, *crs)?),
+                                flags: &[],
+                                status: st,
+                                attach_to: None,
+                                created_at: *created_at,
+                            },
+                        )?,
+                    }
+                }
+                Change::Task {
+                    id,
+                    title,
+                    description,
+                    lat,
+                    lon,
+                    crs,
+                    address,
+                    due_at,
+                    linked_report_id,
+                    status: st,
+                    dispatched_at,
+                } => {
+                    let place = match (lat, lon) {
+                        (Some(lat), Some(lon)) => {
+                            Some(finite(*lat, *lon, crs.unwrap_or(Crs::Wgs84))?)
+                        }
+                        _ => None,
+                    };
+                    let status = TaskStatus::parse(st).ok_or_else(|| Error::Protocol {
+                        reason: format!("unknown task status {st:?}"),
+                    })?;
+                    records::upsert_task(
+                        tx,
+                        &Task {
+                            id: id.clone(),
+                            title: title.clone(),
+                            description: description.clone(),
+                            place,
+                            address: address.clone(),
+                            due_at: *due_at,
+                            linked_report_id: linked_report_id.clone(),
+                            status,
+                            dispatched_at: *dispatched_at,
+                        },
+                        now,
+                    )?;
+                }
+            }
+        }
+        state::put(tx, state::keys::PULL_CURSOR, &page.next_cursor)?;
+        Ok(reference_changed)
+    })
+}

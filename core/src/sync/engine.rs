@@ -1,0 +1,593 @@
+//! The sync run: handshake → photo uploads → push in bounded batches → pull until caught up.
+//!
+//! Invariants the run keeps whatever happens (cut, kill, cancel, crash):
+//! - a mutation is marked synced only on the server's recorded answer for it (applied or
+//!   already applied); everything else stays pending and is resent, which is safe because
+//!   the server is idempotent by mutation id;
+//! - a permanently rejected mutation keeps its reason and never blocks those behind it;
+//! - the pull cursor is saved in the same transaction as the changes it covers;
+//! - blocking SQLite work runs on tokio's blocking pool, never on the async workers.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use reqwest::Method;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::apply;
+use super::lock::SyncLock;
+use super::options::{AccessTokenProvider, NetworkKind, SyncOptions, SyncReport};
+use super::photos;
+use super::progress::{ListenerHandle, Listeners, SyncListener, SyncPhase, SyncProgress};
+use super::retry::{self, Failure, RetryPolicy};
+use super::transport::Transport;
+use super::wire;
+use crate::GridWorker;
+use crate::domain::ReportStatus;
+use crate::error::{Error, Result};
+use crate::store::outbox::{self, OutboxEntry, kind};
+use crate::store::{reference, state};
+
+type Shared = Arc<Result<SyncReport>>;
+
+/// Drives sync for one [`GridWorker`]. Cheap to share (`Arc`); all methods take `&self`.
+pub struct SyncEngine {
+    inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub(super) worker: Arc<GridWorker>,
+    pub(super) options: SyncOptions,
+    pub(super) transport: Transport,
+    pub(super) listeners: Arc<Listeners>,
+    network: AtomicU8,
+    cancel: Mutex<CancellationToken>,
+    running: Mutex<Option<watch::Receiver<Option<Shared>>>>,
+}
+
+impl std::fmt::Debug for SyncEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncEngine").finish_non_exhaustive()
+    }
+}
+
+fn network_code(k: NetworkKind) -> u8 {
+    match k {
+        NetworkKind::None => 0,
+        NetworkKind::Cellular => 1,
+        NetworkKind::Wifi => 2,
+    }
+}
+
+fn network_from(c: u8) -> NetworkKind {
+    match c {
+        0 => NetworkKind::None,
+        1 => NetworkKind::Cellular,
+        _ => NetworkKind::Wifi,
+    }
+}
+
+/// Errors are not `Clone` (they wrap rusqlite and io errors); callers that joined a run get
+/// an equivalent copy of the same variant.
+fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::InvalidInput { field, reason } => Error::InvalidInput {
+            field: field.clone(),
+            reason: reason.clone(),
+        },
+        Error::NotFound { kind, id } => Error::NotFound {
+            kind,
+            id: id.clone(),
+        },
+        Error::InvalidState {
+            what,
+            state,
+            reason,
+        } => Error::InvalidState {
+            what,
+            state: state.clone(),
+            reason: reason.clone(),
+        },
+        Error::DatabaseTooNew { found, supported } => Error::DatabaseTooNew {
+            found: *found,
+            supported: *supported,
+        },
+        Error::DatabaseCorrupt { moved_to } => Error::DatabaseCorrupt {
+            moved_to: moved_to.clone(),
+        },
+        Error::Storage(se) => Error::Storage(rusqlite::Error::SqliteFailure(
+            se.sqlite_error()
+                .copied()
+                .unwrap_or(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR)),
+            Some(se.to_string()),
+        )),
+        Error::Migration(m) => Error::Migration(m.clone()),
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        Error::Network { reason } => Error::Network {
+            reason: reason.clone(),
+        },
+        Error::Authentication { reason } => Error::Authentication {
+            reason: reason.clone(),
+        },
+        Error::ClientTooOld { required } => Error::ClientTooOld {
+            required: required.clone(),
+        },
+        Error::Protocol { reason } => Error::Protocol {
+            reason: reason.clone(),
+        },
+        Error::Server { status, reason } => Error::Server {
+            status: *status,
+            reason: reason.clone(),
+        },
+        Error::Cancelled => Error::Cancelled,
+        Error::SyncBusy => Error::SyncBusy,
+    }
+}
+
+impl SyncEngine {
+    /// An engine for `worker`, talking to `worker.config().server_url`.
+    pub fn new(
+        worker: Arc<GridWorker>,
+        options: SyncOptions,
+        tokens: Arc<dyn AccessTokenProvider>,
+    ) -> Result<SyncEngine> {
+        if options.batch_max_mutations == 0 || options.batch_max_bytes == 0 {
+            return Err(Error::invalid(
+                "sync options",
+                "batch limits must be positive",
+            ));
+        }
+        if options.pull_page_limit == 0 || options.max_attempts == 0 {
+            return Err(Error::invalid(
+                "sync options",
+                "page limit and attempts must be positive",
+            ));
+        }
+        let cfg = worker.config();
+        let transport = Transport::new(
+            &cfg.server_url,
+            &cfg.worker_id,
+            &cfg.device_id,
+            &options,
+            tokens,
+        )?;
+        Ok(SyncEngine {
+            inner: Arc::new(Inner {
+                worker,
+                options,
+                transport,
+                listeners: Arc::new(Listeners::default()),
+                network: AtomicU8::new(network_code(NetworkKind::Wifi)),
+                cancel: Mutex::new(CancellationToken::new()),
+                running: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Runs one sync, or joins the run already in progress and returns its result.
+    ///
+    /// Needs a tokio runtime (the bindings' `async_runtime = "tokio"`, or
+    /// [`SyncEngine::sync_blocking`]). The run itself is spawned, so a caller that stops
+    /// waiting does not abort it half-way; use [`SyncEngine::cancel`] for that.
+    pub async fn sync(&self) -> Result<SyncReport> {
+        let mut rx = {
+            let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
+            match running.as_ref() {
+                Some(rx) => rx.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    *running = Some(rx.clone());
+                    let inner = self.inner.clone();
+                    let cancel = CancellationToken::new();
+                    *inner.cancel.lock().unwrap_or_else(|p| p.into_inner()) = cancel.clone();
+                    tokio::spawn(async move {
+                        let result = inner.run(&cancel).await;
+                        inner.listeners.emit(&SyncProgress::new(SyncPhase::Done));
+                        // Clear before publishing: a call that sees the result and syncs
+                        // again must start a fresh run.
+                        *inner.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        let _ = tx.send(Some(Arc::new(result)));
+                    });
+                    rx
+                }
+            }
+        };
+        let shared = match rx.wait_for(|v| v.is_some()).await {
+            Ok(v) => v.clone(),
+            Err(_) => None,
+        };
+        match shared {
+            Some(r) => match r.as_ref() {
+                Ok(report) => Ok(report.clone()),
+                Err(e) => Err(copy_error(e)),
+            },
+            // The run's task died (panicked); nothing was half-committed thanks to the
+            // transactions, so the caller may simply try again.
+            None => Err(Error::Network {
+                reason: "sync run ended unexpectedly".into(),
+            }),
+        }
+    }
+
+    /// [`SyncEngine::sync`] on a runtime of its own, for the CLI, tests and plain threads.
+    /// Must not be called from inside an async context.
+    pub fn sync_blocking(&self) -> Result<SyncReport> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(self.sync())
+    }
+
+    /// Cancels the run in progress, if any (an iOS background task expiring). It stops at
+    /// the next request boundary or aborts the request in flight; committed state stays
+    /// consistent and the run returns [`Error::Cancelled`].
+    pub fn cancel(&self) {
+        self.inner
+            .cancel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cancel();
+    }
+
+    /// Tells the engine what network the platform sees.
+    pub fn set_network(&self, kind: NetworkKind) {
+        self.inner
+            .network
+            .store(network_code(kind), Ordering::Relaxed);
+    }
+
+    /// Attaches a progress listener until the handle is dropped.
+    pub fn add_listener(&self, listener: Arc<dyn SyncListener>) -> ListenerHandle {
+        self.inner.listeners.add(listener)
+    }
+}
+
+/// Runs blocking store work off the async workers.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+}
+
+impl Inner {
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.options.max_attempts,
+            base_delay: self.options.base_backoff,
+            max_delay: self.options.max_backoff,
+            max_elapsed: self.options.max_retry_time,
+        }
+    }
+
+    /// One request with retries, counting them into the run's stats.
+    pub(super) async fn with_retry<T, F, Fut>(
+        &self,
+        cancel: &CancellationToken,
+        attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
+    {
+        let stats = self.transport.stats.clone();
+        retry::retry(
+            &self.retry_policy(),
+            cancel,
+            |_| {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+            },
+            attempt,
+        )
+        .await
+    }
+
+    pub(super) fn progress(&self, p: SyncProgress) {
+        self.listeners.emit(&p);
+    }
+
+    async fn run(self: &Arc<Self>, cancel: &CancellationToken) -> Result<SyncReport> {
+        let network = network_from(self.network.load(Ordering::Relaxed));
+        if network == NetworkKind::None {
+            return Err(Error::Network {
+                reason: "no network".into(),
+            });
+        }
+        let dir = self.worker.data_dir().to_path_buf();
+        let _lock = blocking(move || SyncLock::acquire(&dir)).await?;
+        let start = (
+            self.transport.stats.bytes_up.load(Ordering::Relaxed),
+            self.transport.stats.bytes_down.load(Ordering::Relaxed),
+            self.transport.stats.round_trips.load(Ordering::Relaxed),
+            self.transport.stats.retries.load(Ordering::Relaxed),
+        );
+        let mut report = SyncReport::default();
+
+        self.progress(SyncProgress::new(SyncPhase::Handshake));
+        report.clock_offset_ms = self.handshake(cancel).await?;
+
+        let photos_allowed = !(self.options.photos_wifi_only && network == NetworkKind::Cellular);
+        if photos_allowed {
+            report.photos_uploaded = photos::upload_pending(self, cancel).await?;
+        }
+
+        self.push(cancel, &mut report).await?;
+        report.pulled_changes = self.pull(cancel).await?;
+
+        let worker = self.worker.clone();
+        report.photos_collected = blocking(move || {
+            let now = worker.config().clock.now();
+            worker
+                .store()
+                .write(|tx| state::put(tx, state::keys::LAST_SYNC, &now))?;
+            worker.collect_photos()
+        })
+        .await? as u64;
+
+        let s = &self.transport.stats;
+        report.bytes_up = s.bytes_up.load(Ordering::Relaxed) - start.0;
+        report.bytes_down = s.bytes_down.load(Ordering::Relaxed) - start.1;
+        report.round_trips = s.round_trips.load(Ordering::Relaxed) - start.2;
+        report.retries = s.retries.load(Ordering::Relaxed) - start.3;
+        Ok(report)
+    }
+
+    /// Learns the server's time, policy and the worker's grids; returns the clock offset.
+    async fn handshake(self: &Arc<Self>, cancel: &CancellationToken) -> Result<i64> {
+        let clock = self.worker.config().clock.clone();
+        let (reply, before, after) = self
+            .with_retry(cancel, || {
+                let clock = clock.clone();
+                async move {
+                    let before = clock.now();
+                    let r: wire::HandshakeResponse = self
+                        .transport
+                        .json::<(), _>(Method::GET, wire::PATH_HANDSHAKE, None)
+                        .await?;
+                    Ok((r, before, clock.now()))
+                }
+            })
+            .await?;
+        if let Err(e) = reply.policy.validate() {
+            return Err(Error::Protocol {
+                reason: format!("server sent an invalid policy: {e}"),
+            });
+        }
+        // The server stamped its time somewhere between our two readings.
+        let midpoint = before + (after - before) / 2;
+        let offset = (reply.server_time - midpoint).num_milliseconds();
+        let worker = self.worker.clone();
+        blocking(move || {
+            worker.store().write(|tx| {
+                state::put(tx, state::keys::CLOCK_OFFSET_MS, &offset)?;
+                state::put(tx, state::keys::SERVER_POLICY, &reply.policy)?;
+                reference::set_worker_grids(tx, &reply.worker_grids)
+            })
+        })
+        .await?;
+        Ok(offset)
+    }
+
+    /// Sends the outbox in order, batch by batch, and records each answer.
+    async fn push(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let network = network_from(self.network.load(Ordering::Relaxed));
+        let photos_wait = self.options.photos_wifi_only && network == NetworkKind::Cellular;
+        let worker = self.worker.clone();
+        let total = blocking(move || {
+            worker.store().read(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?)
+            })
+        })
+        .await?
+        .max(0) as u64;
+        let mut progress = SyncProgress::new(SyncPhase::Push);
+        progress.items_total = Some(total);
+        self.progress(progress.clone());
+
+        let mut after_seq = 0i64;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let worker = self.worker.clone();
+            let (max_n, max_b) = (
+                self.options.batch_max_mutations,
+                self.options.batch_max_bytes,
+            );
+            let (batch, deferred, last_seq) = blocking(move || {
+                worker.store().read(|c| {
+                    let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
+                    let last = all.last().map(|e| e.seq);
+                    let mut send = Vec::with_capacity(all.len());
+                    let mut deferred = 0u64;
+                    for e in all {
+                        if photos::waits_for_photos(c, &e)? && photos_wait {
+                            deferred += 1;
+                        } else {
+                            send.push(e);
+                        }
+                    }
+                    Ok((send, deferred, last))
+                })
+            })
+            .await?;
+            let Some(last_seq) = last_seq else { break };
+            after_seq = last_seq;
+            report.deferred += deferred;
+            if batch.is_empty() {
+                continue;
+            }
+            let request = wire::PushRequest {
+                mutations: batch.iter().map(to_wire).collect(),
+            };
+            let body = serde_json::to_vec(&request).map_err(|e| Error::Protocol {
+                reason: format!("cannot encode push: {e}"),
+            })?;
+            let reply: wire::PushResponse = self
+                .with_retry(cancel, || {
+                    let body = body.clone();
+                    let batch = &batch;
+                    async move {
+                        let r = self
+                            .transport
+                            .call(Method::POST, wire::PATH_PUSH, move || {
+                                super::transport::Payload::Json(body.clone())
+                            })
+                            .await?;
+                        let decoded: wire::PushResponse = super::transport::decode(&r.body)?;
+                        check_results(batch, &decoded)?;
+                        Ok(decoded)
+                    }
+                })
+                .await?;
+            super::failpoint("push_acked_before_store");
+            let worker = self.worker.clone();
+            let batch_ids: Vec<(String, String, String)> = batch
+                .iter()
+                .map(|e| (e.mutation_id.clone(), e.kind.clone(), e.record_id.clone()))
+                .collect();
+            let counts = blocking(move || record_results(&worker, &batch_ids, &reply)).await?;
+            report.pushed += counts.0;
+            report.already_applied += counts.1;
+            report.rejected += counts.2;
+            progress.items_done += batch.len() as u64;
+            self.progress(progress.clone());
+        }
+        Ok(())
+    }
+
+    /// Pulls pages of changes until the server says we are caught up.
+    async fn pull(self: &Arc<Self>, cancel: &CancellationToken) -> Result<u64> {
+        let mut progress = SyncProgress::new(SyncPhase::Pull);
+        self.progress(progress.clone());
+        let mut applied = 0u64;
+        let mut reference_changed = false;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let worker = self.worker.clone();
+            let cursor: Option<String> = blocking(move || {
+                worker
+                    .store()
+                    .read(|c| state::get(c, state::keys::PULL_CURSOR))
+            })
+            .await?;
+            let path = wire::pull_path(cursor.as_deref(), self.options.pull_page_limit);
+            let page: wire::PullResponse = self
+                .with_retry(cancel, || {
+                    let path = path.clone();
+                    async move {
+                        self.transport
+                            .json::<(), wire::PullResponse>(Method::GET, &path, None)
+                            .await
+                    }
+                })
+                .await?;
+            let n = page.changes.len() as u64;
+            let more = page.has_more;
+            let worker = self.worker.clone();
+            reference_changed |= blocking(move || apply::apply_page(&worker, page)).await?;
+            applied += n;
+            progress.items_done = applied;
+            self.progress(progress.clone());
+            if !more {
+                break;
+            }
+            if n == 0 {
+                // "More" with an empty page would loop forever.
+                return Err(Error::Protocol {
+                    reason: "pull page is empty but claims more changes".into(),
+                });
+            }
+        }
+        if reference_changed {
+            let worker = self.worker.clone();
+            blocking(move || worker.reload_reference()).await?;
+        }
+        Ok(applied)
+    }
+}
+
+fn to_wire(e: &OutboxEntry) -> wire::Mutation {
+    wire::Mutation {
+        mutation_id: e.mutation_id.clone(),
+        seq: e.seq,
+        kind: e.kind.clone(),
+        record_id: e.record_id.clone(),
+        payload: e.payload.clone(),
+        device_time: e.device_time,
+        monotonic_ms: e.monotonic_ms,
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+    }
+}
+
+/// A reply must speak only of mutations we sent; anything else means it is not a reply to
+/// this request and nothing in it can be trusted.
+fn check_results(
+    batch: &[OutboxEntry],
+    reply: &wire::PushResponse,
+) -> std::result::Result<(), Failure> {
+    let sent: std::collections::HashSet<&str> =
+        batch.iter().map(|e| e.mutation_id.as_str()).collect();
+    for r in &reply.results {
+        if !sent.contains(r.mutation_id.as_str()) {
+            return Err(Failure::malformed(
+                "push reply names a mutation that was not sent",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Stores the server's answers in one transaction: synced, or rejected with the reason.
+/// Mutations the reply does not mention stay pending and go again next time.
+fn record_results(
+    worker: &GridWorker,
+    batch: &[(String, String, String)],
+    reply: &wire::PushResponse,
+) -> Result<(u64, u64, u64)> {
+    let now = worker.config().clock.now();
+    worker.store().write(|tx| {
+        let mut counts = (0u64, 0u64, 0u64);
+        for r in &reply.results {
+            let Some((_, k, record_id)) = batch.iter().find(|b| b.0 == r.mutation_id) else {
+                continue;
+            };
+            match &r.outcome {
+                wire::Outcome::Applied | wire::Outcome::AlreadyApplied => {
+                    outbox::mark_synced(tx, &r.mutation_id, now)?;
+                    if matches!(r.outcome, wire::Outcome::Applied) {
+                        counts.0 += 1;
+                    } else {
+                        counts.1 += 1;
+                    }
+                    if k == kind::REPORT {
+                        // queued → submitted; a status the pull already moved further stays.
+                        tx.execute(
+                            "UPDATE reports SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'queued'",
+                            rusqlite::params![record_id, ReportStatus::Submitted.code(), now],
+                        )?;
+                    }
+                }
+                wire::Outcome::Rejected { code, reason } => {
+                    outbox::mark_rejected(tx, &r.mutation_id, code, reason)?;
+                    counts.2 += 1;
+                }
+            }
+        }
+        Ok(counts)
+    })
+}

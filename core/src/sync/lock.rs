@@ -1,0 +1,64 @@
+//! One process at a time owns sync for a store.
+//!
+//! The app and a background worker process (WorkManager, BGTaskScheduler) may both open the
+//! same data directory. Two concurrent runs would both be correct (push is idempotent) but
+//! would waste the worker's data plan and race on the pull cursor, so a run takes an advisory
+//! lock on a file in the data directory first. The lock is tied to the open file: the kernel
+//! drops it when the process dies, so a SIGKILLed run never leaves the store locked.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Name of the lock file inside the data directory.
+pub const LOCK_FILE: &str = "sync.lock";
+
+/// Held for the duration of one sync run; dropping it releases the lock.
+#[derive(Debug)]
+pub struct SyncLock {
+    file: File,
+}
+
+impl SyncLock {
+    /// Takes the lock without waiting; [`Error::SyncBusy`] if another process (or another
+    /// engine in this process) holds it.
+    pub fn acquire(data_dir: &Path) -> Result<SyncLock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(data_dir.join(LOCK_FILE))?;
+        match file.try_lock() {
+            Ok(()) => Ok(SyncLock { file }),
+            Err(TryLockError::WouldBlock) => Err(Error::SyncBusy),
+            Err(TryLockError::Error(e)) => Err(Error::Io(e)),
+        }
+    }
+}
+
+impl Drop for SyncLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock too; unlocking first just makes it prompt.
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_until_the_first_drops() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("gw-lock-{}", crate::domain::new_id()));
+        std::fs::create_dir_all(&dir)?;
+        let first = SyncLock::acquire(&dir)?;
+        assert!(matches!(SyncLock::acquire(&dir), Err(Error::SyncBusy)));
+        drop(first);
+        let again = SyncLock::acquire(&dir)?;
+        drop(again);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,111 @@
+//! What the platform gives the engine (options, tokens, network kind) and what a run returns.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Supplies bearer tokens. The platform owns login; the core only asks.
+pub trait AccessTokenProvider: Send + Sync {
+    /// The current access token. With `force_refresh` the previous one was refused (401):
+    /// return a fresh one or fail with [`Error::Authentication`].
+    fn access_token(&self, force_refresh: bool) -> Result<String, Error>;
+}
+
+/// The network the platform sees right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkKind {
+    /// No connectivity: a run fails fast with a network error and leaves everything queued.
+    None,
+    /// Metered (4G); photos wait when [`SyncOptions::photos_wifi_only`] is set.
+    Cellular,
+    /// Wi-Fi or Ethernet (also the default when the platform says nothing).
+    #[default]
+    Wifi,
+}
+
+/// How the engine talks to the server.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Allow `http://` server URLs. Only for local QA; production requires https.
+    pub allow_http: bool,
+    /// Extra trusted root certificates, PEM (district servers often use a private CA).
+    pub extra_root_certs_pem: Vec<String>,
+    /// Pins: lowercase hex SHA-256 of the server's leaf certificate (DER). When non-empty the
+    /// server's certificate must match one of them in addition to chaining to a trusted root.
+    pub pinned_sha256: Vec<String>,
+    /// On cellular, records whose photos are not uploaded yet wait for Wi-Fi; the others
+    /// still go.
+    pub photos_wifi_only: bool,
+    /// At most this many mutations per push request.
+    pub batch_max_mutations: usize,
+    /// At most this many payload bytes per push request (one oversized mutation still goes
+    /// alone).
+    pub batch_max_bytes: usize,
+    /// At most this many changes per pull page (the server may send fewer).
+    pub pull_page_limit: u32,
+    /// Time limit of one request without progress (a stalled connection is cut after it).
+    pub request_timeout: Duration,
+    /// Time limit to establish a connection.
+    pub connect_timeout: Duration,
+    /// Attempts per request before the run gives up with a network error.
+    pub max_attempts: u32,
+    /// First backoff delay; doubles per failure, with jitter.
+    pub base_backoff: Duration,
+    /// Longest backoff delay.
+    pub max_backoff: Duration,
+    /// Longest time spent retrying one request.
+    pub max_retry_time: Duration,
+    /// Size of one photo upload chunk read from disk.
+    pub photo_chunk_bytes: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            allow_http: false,
+            extra_root_certs_pem: Vec::new(),
+            pinned_sha256: Vec::new(),
+            photos_wifi_only: false,
+            batch_max_mutations: 500,
+            batch_max_bytes: 512 * 1024,
+            pull_page_limit: 2000,
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(15),
+            max_attempts: 8,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_time: Duration::from_secs(300),
+            photo_chunk_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Mutations the server applied in this run.
+    pub pushed: u64,
+    /// Mutations the server already had (a retry after a lost acknowledgement).
+    pub already_applied: u64,
+    /// Mutations refused for good in this run (kept locally with the reason).
+    pub rejected: u64,
+    /// Mutations left pending on purpose (photos waiting for Wi-Fi).
+    pub deferred: u64,
+    pub photos_uploaded: u64,
+    /// Request and response body bytes (headers excluded).
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Changes pulled and applied.
+    pub pulled_changes: u64,
+    /// HTTP requests that got an answer, retries included.
+    pub round_trips: u64,
+    /// Transient failures retried.
+    pub retries: u64,
+    /// Server time minus device time, from the handshake (ms).
+    pub clock_offset_ms: i64,
+    /// Photo files removed from the device after their records synced.
+    pub photos_collected: u64,
+}

@@ -1,0 +1,353 @@
+//! HTTP transport: one reqwest client over rustls, the protocol headers on every request,
+//! bearer tokens with one refresh on 401, a stall watchdog, and the classification of every
+//! outcome into success, transient failure or typed error.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::options::{AccessTokenProvider, SyncOptions};
+use super::retry::Failure;
+use super::tls;
+use super::wire;
+use crate::error::{Error, Result};
+
+/// Counters shared by every request of a run.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub bytes_up: AtomicU64,
+    pub bytes_down: AtomicU64,
+    pub round_trips: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+/// Marks "something moved" for the stall watchdog: a request with no progress for the
+/// configured timeout is cut and retried.
+#[derive(Debug, Clone)]
+pub struct Activity(Arc<Mutex<Instant>>);
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity::new()
+    }
+}
+
+impl Activity {
+    pub fn new() -> Activity {
+        Activity(Arc::new(Mutex::new(Instant::now())))
+    }
+    pub fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+    fn idle(&self) -> Duration {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+}
+
+/// What a request sends.
+pub enum Payload {
+    None,
+    Json(Vec<u8>),
+    /// A streamed body of known length (photo bytes), built per attempt.
+    Stream {
+        body: reqwest::Body,
+        len: u64,
+        content_type: &'static str,
+        activity: Activity,
+    },
+}
+
+/// A successful answer.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+pub struct Transport {
+    client: reqwest::Client,
+    base: String,
+    worker_id: String,
+    device_id: String,
+    tokens: Arc<dyn AccessTokenProvider>,
+    token: Mutex<Option<String>>,
+    request_timeout: Duration,
+    pub stats: Arc<Stats>,
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().to_string();
+    v.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Extracts a short reason from an error body without trusting its shape.
+fn error_reason(status: StatusCode, body: &[u8]) -> (String, String) {
+    if let Ok(e) = serde_json::from_slice::<wire::ErrorBody>(body) {
+        return (e.error.code, e.error.message);
+    }
+    (
+        status.as_u16().to_string(),
+        status.canonical_reason().unwrap_or("error").to_string(),
+    )
+}
+
+impl Transport {
+    pub fn new(
+        server_url: &str,
+        worker_id: &str,
+        device_id: &str,
+        options: &SyncOptions,
+        tokens: Arc<dyn AccessTokenProvider>,
+    ) -> Result<Transport> {
+        let base = server_url.trim_end_matches('/').to_string();
+        let url = reqwest::Url::parse(&base)
+            .map_err(|e| Error::invalid("config.server_url", e.to_string()))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if options.allow_http => {}
+            "http" => {
+                return Err(Error::invalid(
+                    "config.server_url",
+                    "plain http is only allowed when SyncOptions::allow_http is set",
+                ));
+            }
+            other => {
+                return Err(Error::invalid(
+                    "config.server_url",
+                    format!("unsupported scheme {other}"),
+                ));
+            }
+        }
+        let tls = tls::client_config(&options.extra_root_certs_pem, &options.pinned_sha256)?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .https_only(!options.allow_http)
+            .connect_timeout(options.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("gridworker-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::invalid("sync options", e.to_string()))?;
+        Ok(Transport {
+            client,
+            base,
+            worker_id: worker_id.to_string(),
+            device_id: device_id.to_string(),
+            tokens,
+            token: Mutex::new(None),
+            request_timeout: options.request_timeout,
+            stats: Arc::new(Stats::default()),
+        })
+    }
+
+    async fn token(&self, force_refresh: bool) -> std::result::Result<String, Failure> {
+        if !force_refresh
+            && let Some(t) = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        {
+            return Ok(t);
+        }
+        // The provider may block (a platform callback, a refresh request): keep it off the
+        // async workers.
+        let tokens = self.tokens.clone();
+        let t = tokio::task::spawn_blocking(move || tokens.access_token(force_refresh))
+            .await
+            .map_err(|e| {
+                Failure::Fatal(Error::Authentication {
+                    reason: format!("token provider failed: {e}"),
+                })
+            })?
+            .map_err(Failure::Fatal)?;
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
+        Ok(t)
+    }
+
+    /// One HTTP exchange (plus at most one token refresh), classified. `payload` is called
+    /// once per attempt so a streamed body can be rebuilt.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        mut payload: impl FnMut() -> Payload,
+    ) -> std::result::Result<Reply, Failure> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token(refreshed).await?;
+            let mut req = self
+                .client
+                .request(method.clone(), format!("{}{}", self.base, path))
+                .header(wire::HEADER_PROTOCOL, wire::PROTOCOL_VERSION)
+                .header(wire::HEADER_DEVICE, &self.device_id)
+                .header(wire::HEADER_WORKER, &self.worker_id)
+                .header(AUTHORIZATION, format!("Bearer {token}"));
+            let (sent, activity) = match payload() {
+                Payload::None => (0, Activity::new()),
+                Payload::Json(bytes) => {
+                    let n = bytes.len() as u64;
+                    req = req.header(CONTENT_TYPE, "application/json").body(bytes);
+                    (n, Activity::new())
+                }
+                Payload::Stream {
+                    body,
+                    len,
+                    content_type,
+                    activity,
+                } => {
+                    req = req
+                        .header(CONTENT_TYPE, content_type)
+                        .header(reqwest::header::CONTENT_LENGTH, len)
+                        .body(body);
+                    activity.touch();
+                    (len, activity)
+                }
+            };
+            match self.exchange(req, sent, activity).await {
+                // The token may have expired: ask the platform for a fresh one, once.
+                Err(Failure::Fatal(Error::Authentication { .. })) if !refreshed => {
+                    refreshed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Sends, reads the whole answer while the watchdog checks for stalls, and classifies.
+    async fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+        sent: u64,
+        activity: Activity,
+    ) -> std::result::Result<Reply, Failure> {
+        let timeout = self.request_timeout;
+        let work = async {
+            let resp = req.send().await.map_err(|e| classify_reqwest(&e))?;
+            activity.touch();
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let mut resp = resp;
+            let mut body = Vec::new();
+            loop {
+                match resp.chunk().await {
+                    Ok(Some(c)) => {
+                        activity.touch();
+                        body.extend_from_slice(&c);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Err(Failure::transient(format!(
+                            "connection failed while reading the reply: {e}"
+                        )));
+                    }
+                }
+            }
+            Ok::<_, Failure>((status, headers, body))
+        };
+        let watchdog = async {
+            loop {
+                let idle = activity.idle();
+                if idle >= timeout {
+                    return;
+                }
+                tokio::time::sleep(timeout - idle).await;
+            }
+        };
+        let (status, headers, body) = tokio::select! {
+            r = work => r?,
+            _ = watchdog => {
+                return Err(Failure::transient(format!("no progress for {timeout:?}")));
+            }
+        };
+        self.stats.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes_up.fetch_add(sent, Ordering::Relaxed);
+        self.stats
+            .bytes_down
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        classify_status(status, headers, body)
+    }
+
+    /// Sends JSON and decodes a JSON answer; a reply that does not decode is a (retried)
+    /// protocol failure and nothing is acted upon.
+    pub async fn json<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Req>,
+    ) -> std::result::Result<Resp, Failure> {
+        let bytes = match body {
+            Some(b) => Some(serde_json::to_vec(b).map_err(|e| {
+                Failure::Fatal(Error::Protocol {
+                    reason: format!("cannot encode request: {e}"),
+                })
+            })?),
+            None => None,
+        };
+        let reply = self
+            .call(method, path, || match &bytes {
+                Some(b) => Payload::Json(b.clone()),
+                None => Payload::None,
+            })
+            .await?;
+        decode(&reply.body)
+    }
+}
+
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, Failure> {
+    serde_json::from_slice(body)
+        .map_err(|e| Failure::malformed(format!("malformed reply from the server: {e}")))
+}
+
+fn classify_reqwest(e: &reqwest::Error) -> Failure {
+    // TLS and pin failures come back as connect errors too; they are worth a retry only in
+    // the sense that a captive portal may go away, and the bound on attempts ends it.
+    if e.is_builder() {
+        return Failure::Fatal(Error::invalid("request", e.to_string()));
+    }
+    let mut reason = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        src = s.source();
+    }
+    Failure::transient(reason)
+}
+
+fn classify_status(
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+) -> std::result::Result<Reply, Failure> {
+    if status.is_success() {
+        return Ok(Reply {
+            status,
+            headers,
+            body,
+        });
+    }
+    let (code, message) = error_reason(status, &body);
+    match status.as_u16() {
+        401 => Err(Failure::Fatal(Error::Authentication {
+            reason: format!("{code}: {message}"),
+        })),
+        426 => {
+            let required = headers
+                .get(wire::HEADER_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or(message);
+            Err(Failure::Fatal(Error::ClientTooOld { required }))
+        }
+        408 | 425 | 429 | 500..=599 => Err(Failure::Transient {
+            reason: format!("server answered {status}: {code}"),
+            retry_after: retry_after(&headers),
+            protocol: false,
+        }),
+        s => Err(Failure::Fatal(Error::Server {
+            status: s,
+            reason: format!("{code}: {message}"),
+        })),
+    }
+}
