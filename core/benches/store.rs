@@ -29,7 +29,9 @@ impl Clock for StepClock {
 }
 
 fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 fn points(n: usize) -> Vec<InspectionPoint> {
@@ -38,7 +40,10 @@ fn points(n: usize) -> Vec<InspectionPoint> {
             id: format!("P{i:05}"),
             grid_code: "G1".into(),
             name: format!("巡查点 {i}"),
-            position: Position::new(45.29 + (i % 80) as f64 * 0.0005, 130.95 + (i / 80) as f64 * 0.0007),
+            position: Position::new(
+                45.29 + (i % 80) as f64 * 0.0005,
+                130.95 + (i / 80) as f64 * 0.0007,
+            ),
             radius_m: 50.0,
         })
         .collect()
@@ -57,7 +62,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn report(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
     let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
-    println!("{name}: p50 {:.1} µs, p99 {:.1} µs ({} samples)", us(p50), us(p99), samples.len());
+    println!(
+        "{name}: p50 {:.1} µs, p99 {:.1} µs ({} samples)",
+        us(p50),
+        us(p99),
+        samples.len()
+    );
     (p50, p99)
 }
 
@@ -71,14 +81,19 @@ fn bench_checkin() {
     let clock = Arc::new(StepClock(Mutex::new(start())));
     let core = open(dir.path(), clock.clone());
     let pts = points(60);
-    core.import_reference(&[], &pts, &[], &["G1".into()]).unwrap_or_else(|e| panic!("{e}"));
+    core.import_reference(&[], &pts, &[], &["G1".into()])
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // The reference: the same pragmas (WAL, synchronous FULL) through the store's own
     // connection setup, one INSERT of a row as wide as a check-in's payload per transaction.
     let bare_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let bare = gridworker_core::store::Store::open(bare_dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let bare =
+        gridworker_core::store::Store::open(bare_dir.path()).unwrap_or_else(|e| panic!("{e}"));
     bare.write(|tx| {
-        tx.execute("CREATE TABLE bare (id TEXT PRIMARY KEY, point_id TEXT, payload TEXT, at TEXT)", [])?;
+        tx.execute(
+            "CREATE TABLE bare (id TEXT PRIMARY KEY, point_id TEXT, payload TEXT, at TEXT)",
+            [],
+        )?;
         Ok(())
     })
     .unwrap_or_else(|e| panic!("{e}"));
@@ -90,7 +105,13 @@ fn bench_checkin() {
     for i in 0..N {
         let p = &pts[i % pts.len()];
         let now = clock.now();
-        let fix = LocationFix::wgs84(p.position.lat, p.position.lon, 6.0, now, 1_000_000 + i as i64 * 660_000);
+        let fix = LocationFix::wgs84(
+            p.position.lat,
+            p.position.lon,
+            6.0,
+            now,
+            1_000_000 + i as i64 * 660_000,
+        );
         let t = Instant::now();
         let r = core.check_in(&p.id, &fix).unwrap_or_else(|e| panic!("{e}"));
         rec.push(t.elapsed());
@@ -129,7 +150,13 @@ fn fill(core: &GridWorker, n: usize) {
                 for i in done..done + chunk {
                     let p = &pts[i % pts.len()];
                     let at = base + chrono::Duration::seconds(i as i64 * 30);
-                    let fix = LocationFix::wgs84(p.position.lat, p.position.lon, 6.0, at, i as i64 * 30_000);
+                    let fix = LocationFix::wgs84(
+                        p.position.lat,
+                        p.position.lon,
+                        6.0,
+                        at,
+                        i as i64 * 30_000,
+                    );
                     let c = CheckIn {
                         id: gridworker_core::domain::new_id(),
                         worker_id: "w-0001".into(),
@@ -170,11 +197,18 @@ fn bench_open() {
     let full = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     for d in [empty.path(), full.path()] {
         let core = open(d, Arc::new(gridworker_core::SystemClock));
-        core.import_reference(&[], &points(5_700), &[], &["G1".into()]).unwrap_or_else(|e| panic!("{e}"));
+        core.import_reference(&[], &points(5_700), &[], &["G1".into()])
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let t = Instant::now();
-    fill(&open(full.path(), Arc::new(gridworker_core::SystemClock)), 100_000);
-    println!("store.open: filled 100,000 check-ins (+ outbox) in {:.1} s", t.elapsed().as_secs_f64());
+    fill(
+        &open(full.path(), Arc::new(gridworker_core::SystemClock)),
+        100_000,
+    );
+    println!(
+        "store.open: filled 100,000 check-ins (+ outbox) in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let (mut e, mut f) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         e.push(time_opens(empty.path(), 5));

@@ -8,7 +8,11 @@ use gridworker_core::worker::PhotoInput;
 use support::*;
 
 fn assert_unchanged(env: &Env, before: &(Vec<String>, Vec<std::path::PathBuf>), what: &str) {
-    assert_eq!(&snapshot(env.dir.path()), before, "{what} changed the store");
+    assert_eq!(
+        &snapshot(env.dir.path()),
+        before,
+        "{what} changed the store"
+    );
 }
 
 fn invalid_field(e: &Error) -> &str {
@@ -55,9 +59,15 @@ fn hostile_fixes_are_rejected_for_every_record_kind() {
     for (fix, field) in &cases {
         let e = env.core.check_in("P11", fix).unwrap_err();
         assert_eq!(invalid_field(&e), *field);
-        let e = env.core.record_visit("H11", VisitKind::Routine, "", fix).unwrap_err();
+        let e = env
+            .core
+            .record_visit("H11", VisitKind::Routine, "", fix)
+            .unwrap_err();
         assert_eq!(invalid_field(&e), *field);
-        let e = env.core.file_report("other", "x", &[PhotoInput::new(&photo)], fix, None).unwrap_err();
+        let e = env
+            .core
+            .file_report("other", "x", &[PhotoInput::new(&photo)], fix, None)
+            .unwrap_err();
         assert_eq!(invalid_field(&e), *field);
         let e = env.core.duplicate_candidates("other", fix).unwrap_err();
         assert_eq!(invalid_field(&e), *field);
@@ -70,25 +80,81 @@ fn unknown_ids_and_bad_text() {
     let env = Env::new();
     let fix = env.fix_at(env.point("P11").position);
     let before = snapshot(env.dir.path());
-    assert!(matches!(env.core.check_in("NOPE", &fix).unwrap_err(), Error::NotFound { kind: "inspection point", .. }));
     assert!(matches!(
-        env.core.record_visit("NOPE", VisitKind::Routine, "", &fix).unwrap_err(),
-        Error::NotFound { kind: "household", .. }
+        env.core.check_in("NOPE", &fix).unwrap_err(),
+        Error::NotFound {
+            kind: "inspection point",
+            ..
+        }
     ));
-    assert_eq!(invalid_field(&env.core.check_in("", &fix).unwrap_err()), "point_id");
-    assert_eq!(invalid_field(&env.core.check_in(&"x".repeat(1 << 20), &fix).unwrap_err()), "point_id");
-    let huge = "很".repeat(5_000);
-    assert_eq!(invalid_field(&env.core.record_visit("H11", VisitKind::Routine, &huge, &fix).unwrap_err()), "note");
-    assert_eq!(invalid_field(&env.core.create_report_draft("", "x").unwrap_err()), "category");
-    assert_eq!(invalid_field(&env.core.create_report_draft("   ", "x").unwrap_err()), "category");
-    assert_eq!(invalid_field(&env.core.create_report_draft("other", &"x".repeat(2_001)).unwrap_err()), "description");
-    assert_eq!(invalid_field(&env.core.create_report_draft("other", "a\0b").unwrap_err()), "description");
-    assert!(matches!(env.core.report("no-such").unwrap_err(), Error::NotFound { .. }));
-    assert!(matches!(env.core.delete_draft("no-such").unwrap_err(), Error::NotFound { .. }));
-    assert!(matches!(env.core.acknowledge_task("no-such", 0).unwrap_err(), Error::NotFound { .. }));
-    assert!(matches!(env.core.complete_task("no-such", "", &[], &fix).unwrap_err(), Error::NotFound { .. }));
     assert!(matches!(
-        env.core.nearby_points(gridworker_core::geo::Position::new(f64::NAN, 0.0), 3).unwrap_err(),
+        env.core
+            .record_visit("NOPE", VisitKind::Routine, "", &fix)
+            .unwrap_err(),
+        Error::NotFound {
+            kind: "household",
+            ..
+        }
+    ));
+    assert_eq!(
+        invalid_field(&env.core.check_in("", &fix).unwrap_err()),
+        "point_id"
+    );
+    assert_eq!(
+        invalid_field(&env.core.check_in(&"x".repeat(1 << 20), &fix).unwrap_err()),
+        "point_id"
+    );
+    let huge = "很".repeat(5_000);
+    assert_eq!(
+        invalid_field(
+            &env.core
+                .record_visit("H11", VisitKind::Routine, &huge, &fix)
+                .unwrap_err()
+        ),
+        "note"
+    );
+    assert_eq!(
+        invalid_field(&env.core.create_report_draft("", "x").unwrap_err()),
+        "category"
+    );
+    assert_eq!(
+        invalid_field(&env.core.create_report_draft("   ", "x").unwrap_err()),
+        "category"
+    );
+    assert_eq!(
+        invalid_field(
+            &env.core
+                .create_report_draft("other", &"x".repeat(2_001))
+                .unwrap_err()
+        ),
+        "description"
+    );
+    assert_eq!(
+        invalid_field(&env.core.create_report_draft("other", "a\0b").unwrap_err()),
+        "description"
+    );
+    assert!(matches!(
+        env.core.report("no-such").unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        env.core.delete_draft("no-such").unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        env.core.acknowledge_task("no-such", 0).unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        env.core
+            .complete_task("no-such", "", &[], &fix)
+            .unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(matches!(
+        env.core
+            .nearby_points(gridworker_core::geo::Position::new(f64::NAN, 0.0), 3)
+            .unwrap_err(),
         Error::InvalidInput { .. }
     ));
     assert!(env.core.progress_week(Some((2026, 60))).is_err());
@@ -120,28 +186,60 @@ fn bad_photos_are_rejected_and_leave_no_file() {
         // The bad photo comes second: the good first one must not be left behind either.
         let e = env
             .core
-            .file_report("other", "x", &[PhotoInput::new(&good), PhotoInput::new(path)], &fix, None)
+            .file_report(
+                "other",
+                "x",
+                &[PhotoInput::new(&good), PhotoInput::new(path)],
+                &fix,
+                None,
+            )
             .unwrap_err();
         assert_eq!(invalid_field(&e), "photos[1]", "{why}");
     }
     let ten: Vec<PhotoInput> = (0..10).map(|_| PhotoInput::new(&good)).collect();
-    assert_eq!(invalid_field(&env.core.file_report("other", "x", &ten, &fix, None).unwrap_err()), "photos");
-    assert_eq!(invalid_field(&env.core.file_report("other", "x", &[], &fix, None).unwrap_err()), "photos");
+    assert_eq!(
+        invalid_field(
+            &env.core
+                .file_report("other", "x", &ten, &fix, None)
+                .unwrap_err()
+        ),
+        "photos"
+    );
+    assert_eq!(
+        invalid_field(
+            &env.core
+                .file_report("other", "x", &[], &fix, None)
+                .unwrap_err()
+        ),
+        "photos"
+    );
     assert_unchanged(&env, &before, "bad photos");
 
     // On a draft as well.
     let d = env.core.create_report_draft("other", "x").unwrap();
     let before = snapshot(env.dir.path());
     for path in [&missing, &dir, &empty, &text, &big] {
-        let e = env.core.add_photo_to_draft(&d.id, &PhotoInput::new(path)).unwrap_err();
+        let e = env
+            .core
+            .add_photo_to_draft(&d.id, &PhotoInput::new(path))
+            .unwrap_err();
         assert_eq!(invalid_field(&e), "photos[0]");
     }
     assert_unchanged(&env, &before, "bad draft photos");
     for _ in 0..9 {
-        env.core.add_photo_to_draft(&d.id, &PhotoInput::new(&good)).unwrap();
+        env.core
+            .add_photo_to_draft(&d.id, &PhotoInput::new(&good))
+            .unwrap();
     }
     let before = snapshot(env.dir.path());
-    assert_eq!(invalid_field(&env.core.add_photo_to_draft(&d.id, &PhotoInput::new(&good)).unwrap_err()), "photos");
+    assert_eq!(
+        invalid_field(
+            &env.core
+                .add_photo_to_draft(&d.id, &PhotoInput::new(&good))
+                .unwrap_err()
+        ),
+        "photos"
+    );
     assert_unchanged(&env, &before, "tenth photo");
 }
 
@@ -161,7 +259,13 @@ fn png_and_heic_are_recognised_by_content_not_name() {
     std::fs::write(&heic, bytes).unwrap();
     let rep = env
         .core
-        .file_report("other", "x", &[PhotoInput::new(&png), PhotoInput::new(&heic)], &fix, None)
+        .file_report(
+            "other",
+            "x",
+            &[PhotoInput::new(&png), PhotoInput::new(&heic)],
+            &fix,
+            None,
+        )
         .unwrap();
     let types: Vec<&str> = rep.photos.iter().map(|p| p.media_type.mime()).collect();
     assert_eq!(types, vec!["image/png", "image/heic"]);

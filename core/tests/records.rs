@@ -2,12 +2,12 @@
 
 mod support;
 
+use gridworker_core::Clock;
 use gridworker_core::domain::{CheckInOutcome, Flag, ReportStatus, VisitKind};
 use gridworker_core::geo::Crs;
 use gridworker_core::store::outbox::SyncState;
 use gridworker_core::worker::PhotoInput;
 use gridworker_core::{Error, chain};
-use gridworker_core::Clock;
 use support::*;
 
 #[test]
@@ -19,7 +19,11 @@ fn checkin_within_radius_is_accepted_and_queued() {
     assert!(!r.duplicate);
     assert_eq!(r.check_in.outcome, CheckInOutcome::Accepted);
     assert!(r.check_in.flags.is_empty());
-    assert!((r.check_in.distance_m - 11.18).abs() < 0.5, "{}", r.check_in.distance_m);
+    assert!(
+        (r.check_in.distance_m - 11.18).abs() < 0.5,
+        "{}",
+        r.check_in.distance_m
+    );
     let listed = env.core.list_checkins(0, 10).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].sync, SyncState::Pending);
@@ -31,7 +35,10 @@ fn checkin_flags_each_reason() {
     let env = Env::new();
     let p = env.point("P11").position;
     // Far outside the radius.
-    let r = env.core.check_in("P11", &env.fix_at(offset(p, 120.0, 0.0))).unwrap();
+    let r = env
+        .core
+        .check_in("P11", &env.fix_at(offset(p, 120.0, 0.0)))
+        .unwrap();
     assert_eq!(r.check_in.outcome, CheckInOutcome::Flagged);
     assert_eq!(r.check_in.flags, vec![Flag::OutsideRadius]);
 
@@ -62,7 +69,12 @@ fn checkin_in_gcj02_is_converted_before_comparing() {
     fix.lon = glon;
     fix.crs = Crs::Gcj02;
     let r = env.core.check_in("P11", &fix).unwrap();
-    assert_eq!(r.check_in.outcome, CheckInOutcome::Accepted, "{:?}", r.check_in);
+    assert_eq!(
+        r.check_in.outcome,
+        CheckInOutcome::Accepted,
+        "{:?}",
+        r.check_in
+    );
     assert!(r.check_in.distance_m < 0.5);
     // The raw GCJ-02 value compared unconverted would be hundreds of metres off.
     assert!(p.distance_m(gridworker_core::geo::Position::new(glat, glon)) > 100.0);
@@ -88,10 +100,15 @@ fn second_checkin_within_cooldown_returns_the_first() {
 #[test]
 fn impossible_speed_and_clock_jump_between_fixes() {
     let env = Env::new();
-    env.core.check_in("P11", &env.fix_at(env.point("P11").position)).unwrap();
+    env.core
+        .check_in("P11", &env.fix_at(env.point("P11").position))
+        .unwrap();
     // 20 s later, 1 km away in the other grid: about 177 km/h.
     env.clock.advance(20);
-    let r = env.core.check_in("P21", &env.fix_at(env.point("P21").position)).unwrap();
+    let r = env
+        .core
+        .check_in("P21", &env.fix_at(env.point("P21").position))
+        .unwrap();
     assert_eq!(r.check_in.flags, vec![Flag::ImpossibleSpeed]);
 
     // The user sets the clock 3 hours ahead: wall time jumps, monotonic time does not.
@@ -101,25 +118,48 @@ fn impossible_speed_and_clock_jump_between_fixes() {
     let mut fix = env.fix_at(env.point("P22").position);
     fix.monotonic_ms = honest_mono;
     let r = env.core.check_in("P22", &fix).unwrap();
-    assert!(r.check_in.flags.contains(&Flag::ClockJump), "{:?}", r.check_in.flags);
+    assert!(
+        r.check_in.flags.contains(&Flag::ClockJump),
+        "{:?}",
+        r.check_in.flags
+    );
 }
 
 #[test]
 fn visit_records_distance_and_flags() {
     let env = Env::new();
     let h = env.household("H11").position;
-    let v = env.core.record_visit("H11", VisitKind::CareVisit, "老人身体状况良好", &env.fix_at(offset(h, 20.0, 0.0))).unwrap();
+    let v = env
+        .core
+        .record_visit(
+            "H11",
+            VisitKind::CareVisit,
+            "老人身体状况良好",
+            &env.fix_at(offset(h, 20.0, 0.0)),
+        )
+        .unwrap();
     assert!(v.flags.is_empty(), "{:?}", v.flags);
     assert!((v.distance_m - 20.0).abs() < 0.5);
 
     env.clock.advance(600);
-    let v = env.core.record_visit("H11", VisitKind::Routine, "", &env.fix_at(offset(h, 150.0, 0.0))).unwrap();
+    let v = env
+        .core
+        .record_visit(
+            "H11",
+            VisitKind::Routine,
+            "",
+            &env.fix_at(offset(h, 150.0, 0.0)),
+        )
+        .unwrap();
     assert_eq!(v.flags, vec![Flag::FarFromHousehold]);
 
     // H21 lies in G2, which is not the worker's grid.
     env.clock.advance(600);
     let h2 = env.household("H21").position;
-    let v = env.core.record_visit("H21", VisitKind::InformationCollection, "", &env.fix_at(h2)).unwrap();
+    let v = env
+        .core
+        .record_visit("H21", VisitKind::InformationCollection, "", &env.fix_at(h2))
+        .unwrap();
     assert_eq!(v.flags, vec![Flag::OutsideWorkerGrids]);
     assert_eq!(env.core.list_visits(0, 10).unwrap().len(), 3);
 }
@@ -134,11 +174,21 @@ fn report_with_photos_and_draft_lifecycle() {
     let fix = env.fix_at(env.point("P12").position);
     let rep = env
         .core
-        .file_report("leaking_manhole", "井盖破损渗水", &[PhotoInput::new(&a), PhotoInput::new(&b)], &fix, None)
+        .file_report(
+            "leaking_manhole",
+            "井盖破损渗水",
+            &[PhotoInput::new(&a), PhotoInput::new(&b)],
+            &fix,
+            None,
+        )
         .unwrap();
     assert_eq!(rep.status, ReportStatus::Queued);
     assert_eq!(rep.photos.len(), 2);
-    assert_eq!(std::fs::read(&a).unwrap(), before, "caller's file untouched");
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        before,
+        "caller's file untouched"
+    );
     for ph in &rep.photos {
         let path = env.core.photo_path(&ph.sha256).unwrap().unwrap();
         assert!(path.starts_with(env.dir.path()));
@@ -146,27 +196,49 @@ fn report_with_photos_and_draft_lifecycle() {
     }
 
     // Draft: create, add photos, submit.
-    let d = env.core.create_report_draft("dumped_waste", "建筑垃圾").unwrap();
+    let d = env
+        .core
+        .create_report_draft("dumped_waste", "建筑垃圾")
+        .unwrap();
     assert_eq!(d.status, ReportStatus::Draft);
     let err = env.core.submit_report(&d.id, &fix, None).unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
-    env.core.add_photo_to_draft(&d.id, &PhotoInput::new(&a)).unwrap();
+    env.core
+        .add_photo_to_draft(&d.id, &PhotoInput::new(&a))
+        .unwrap();
     let sub = env.core.submit_report(&d.id, &fix, None).unwrap();
     assert_eq!(sub.status, ReportStatus::Queued);
     assert!(matches!(
-        env.core.add_photo_to_draft(&d.id, &PhotoInput::new(&b)).unwrap_err(),
+        env.core
+            .add_photo_to_draft(&d.id, &PhotoInput::new(&b))
+            .unwrap_err(),
         Error::InvalidState { .. }
     ));
 
     // A deleted draft takes its only-used photo with it, but not shared ones.
     let d2 = env.core.create_report_draft("other", "x").unwrap();
     let c = jpeg(tmp.path(), "c.jpg", 20_000, 3);
-    let only = env.core.add_photo_to_draft(&d2.id, &PhotoInput::new(&c)).unwrap();
-    let shared = env.core.add_photo_to_draft(&d2.id, &PhotoInput::new(&a)).unwrap();
+    let only = env
+        .core
+        .add_photo_to_draft(&d2.id, &PhotoInput::new(&c))
+        .unwrap();
+    let shared = env
+        .core
+        .add_photo_to_draft(&d2.id, &PhotoInput::new(&a))
+        .unwrap();
     env.core.delete_draft(&d2.id).unwrap();
     assert!(env.core.photo_path(&only.sha256).unwrap().is_none());
-    assert!(env.core.photo_path(&shared.sha256).unwrap().unwrap().exists());
-    assert!(matches!(env.core.report(&d2.id).unwrap_err(), Error::NotFound { .. }));
+    assert!(
+        env.core
+            .photo_path(&shared.sha256)
+            .unwrap()
+            .unwrap()
+            .exists()
+    );
+    assert!(matches!(
+        env.core.report(&d2.id).unwrap_err(),
+        Error::NotFound { .. }
+    ));
     assert_eq!(env.core.list_reports(0, 10).unwrap().len(), 2);
 }
 
@@ -176,13 +248,35 @@ fn duplicate_hint_lists_open_reports_nearby() {
     let tmp = tempfile::tempdir().unwrap();
     let a = jpeg(tmp.path(), "a.jpg", 5_000, 1);
     let here = env.point("P12").position;
-    let rep = env.core.file_report("illegal_parking", "占道停车", &[PhotoInput::new(&a)], &env.fix_at(here), None).unwrap();
-    let near = env.core.duplicate_candidates("illegal_parking", &env.fix_at(offset(here, 30.0, 0.0))).unwrap();
+    let rep = env
+        .core
+        .file_report(
+            "illegal_parking",
+            "占道停车",
+            &[PhotoInput::new(&a)],
+            &env.fix_at(here),
+            None,
+        )
+        .unwrap();
+    let near = env
+        .core
+        .duplicate_candidates("illegal_parking", &env.fix_at(offset(here, 30.0, 0.0)))
+        .unwrap();
     assert_eq!(near.len(), 1);
     assert_eq!(near[0].report.id, rep.id);
     assert!((near[0].distance_m - 30.0).abs() < 0.5);
-    assert!(env.core.duplicate_candidates("illegal_parking", &env.fix_at(offset(here, 80.0, 0.0))).unwrap().is_empty());
-    assert!(env.core.duplicate_candidates("dumped_waste", &env.fix_at(here)).unwrap().is_empty());
+    assert!(
+        env.core
+            .duplicate_candidates("illegal_parking", &env.fix_at(offset(here, 80.0, 0.0)))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        env.core
+            .duplicate_candidates("dumped_waste", &env.fix_at(here))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -190,7 +284,9 @@ fn outbox_is_a_verifiable_hash_chain() {
     let env = Env::new();
     for (i, id) in ["P11", "P12", "P13"].iter().enumerate() {
         env.clock.advance(300 * (i as i64 + 1));
-        env.core.check_in(id, &env.fix_at(env.point(id).position)).unwrap();
+        env.core
+            .check_in(id, &env.fix_at(env.point(id).position))
+            .unwrap();
     }
     let batch = env
         .core
@@ -202,7 +298,15 @@ fn outbox_is_a_verifiable_hash_chain() {
     for (i, e) in batch.iter().enumerate() {
         assert_eq!(e.seq, i as i64 + 1);
         assert_eq!(
-            chain::verify_link(&head, &e.prev_hash, &e.hash, e.seq, &e.kind, &e.mutation_id, &e.payload),
+            chain::verify_link(
+                &head,
+                &e.prev_hash,
+                &e.hash,
+                e.seq,
+                &e.kind,
+                &e.mutation_id,
+                &e.payload
+            ),
             chain::LinkCheck::Ok
         );
         head = e.hash.clone();
@@ -212,9 +316,16 @@ fn outbox_is_a_verifiable_hash_chain() {
 #[test]
 fn progress_counts_accepted_flagged_and_missed() {
     let env = Env::new();
-    env.core.check_in("P11", &env.fix_at(env.point("P11").position)).unwrap();
+    env.core
+        .check_in("P11", &env.fix_at(env.point("P11").position))
+        .unwrap();
     env.clock.advance(600);
-    env.core.check_in("P12", &env.fix_at(offset(env.point("P12").position, 200.0, 0.0))).unwrap();
+    env.core
+        .check_in(
+            "P12",
+            &env.fix_at(offset(env.point("P12").position, 200.0, 0.0)),
+        )
+        .unwrap();
     let day = env.core.progress_day(None).unwrap();
     assert_eq!(day.points_due, 3);
     assert_eq!(day.checked_accepted, 1);
@@ -230,9 +341,25 @@ fn progress_counts_accepted_flagged_and_missed() {
 #[test]
 fn records_survive_reopen() {
     let env = Env::new();
-    env.core.check_in("P11", &env.fix_at(env.point("P11").position)).unwrap();
+    env.core
+        .check_in("P11", &env.fix_at(env.point("P11").position))
+        .unwrap();
     let env = env.reopen();
     assert_eq!(env.core.list_checkins(0, 10).unwrap().len(), 1);
-    assert_eq!(env.core.nearby_points(env.point("P11").position, 1).unwrap()[0].point.id, "P11");
-    assert_eq!(env.core.grid_at(env.point("P21").position).unwrap().unwrap().code, "G2");
+    assert_eq!(
+        env.core
+            .nearby_points(env.point("P11").position, 1)
+            .unwrap()[0]
+            .point
+            .id,
+        "P11"
+    );
+    assert_eq!(
+        env.core
+            .grid_at(env.point("P21").position)
+            .unwrap()
+            .unwrap()
+            .code,
+        "G2"
+    );
 }

@@ -12,13 +12,25 @@ use support::*;
 fn fresh_store_is_at_current_version_with_wal_and_full_sync() {
     let env = Env::new();
     let conn = rusqlite::Connection::open(env.dir.path().join(DB_FILE)).unwrap();
-    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
     assert_eq!(v, schema::CURRENT_VERSION);
-    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
-    let sync: i64 = env.core.store().read(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?)).unwrap();
+    let sync: i64 = env
+        .core
+        .store()
+        .read(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+        .unwrap();
     assert_eq!(sync, 2, "synchronous = FULL");
-    let fk: i64 = env.core.store().read(|c| Ok(c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?)).unwrap();
+    let fk: i64 = env
+        .core
+        .store()
+        .read(|c| Ok(c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?))
+        .unwrap();
     assert_eq!(fk, 1);
 }
 
@@ -26,7 +38,9 @@ fn fresh_store_is_at_current_version_with_wal_and_full_sync() {
 fn newer_database_is_refused_and_left_alone() {
     let env = Env::new();
     let dir = env.dir.path().to_path_buf();
-    env.core.check_in("P11", &env.fix_at(env.point("P11").position)).unwrap();
+    env.core
+        .check_in("P11", &env.fix_at(env.point("P11").position))
+        .unwrap();
     let clock = env.clock.clone();
     drop(env.core);
     {
@@ -35,19 +49,29 @@ fn newer_database_is_refused_and_left_alone() {
     }
     let before = snapshot(&dir);
     let err = GridWorker::open(config(&dir, clock)).unwrap_err();
-    assert!(matches!(err, Error::DatabaseTooNew { found: 99, supported } if supported == schema::CURRENT_VERSION), "{err}");
+    assert!(
+        matches!(err, Error::DatabaseTooNew { found: 99, supported } if supported == schema::CURRENT_VERSION),
+        "{err}"
+    );
     assert_eq!(snapshot(&dir), before);
 }
 
 #[test]
 fn corrupt_database_is_moved_aside_never_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let garbage = b"this is not an sqlite database, but it may be all that is left of one".repeat(100);
+    let garbage =
+        b"this is not an sqlite database, but it may be all that is left of one".repeat(100);
     std::fs::write(dir.path().join(DB_FILE), &garbage).unwrap();
     let clock = TestClock::new(morning());
     let err = GridWorker::open(config(dir.path(), clock.clone())).unwrap_err();
-    let Error::DatabaseCorrupt { moved_to } = err else { panic!("expected DatabaseCorrupt, got {err:?}") };
-    assert_eq!(std::fs::read(&moved_to).unwrap(), garbage, "the old file is kept byte for byte");
+    let Error::DatabaseCorrupt { moved_to } = err else {
+        panic!("expected DatabaseCorrupt, got {err:?}")
+    };
+    assert_eq!(
+        std::fs::read(&moved_to).unwrap(),
+        garbage,
+        "the old file is kept byte for byte"
+    );
     // The next open starts a fresh store.
     let core = GridWorker::open(config(dir.path(), clock)).unwrap();
     assert_eq!(core.sync_counts().unwrap().pending.checkins, 0);
@@ -68,9 +92,20 @@ fn eight_threads_record_at_once_and_nothing_is_lost() {
             std::thread::spawn(move || {
                 for i in 0..per_thread {
                     let now = gridworker_core::Clock::now(clock.as_ref());
-                    let fix = gridworker_core::domain::LocationFix::wgs84(h.position.lat, h.position.lon, 5.0, now, mono(now));
-                    core.record_visit(&h.id, gridworker_core::domain::VisitKind::Routine, &format!("t{t} v{i}"), &fix)
-                        .unwrap();
+                    let fix = gridworker_core::domain::LocationFix::wgs84(
+                        h.position.lat,
+                        h.position.lon,
+                        5.0,
+                        now,
+                        mono(now),
+                    );
+                    core.record_visit(
+                        &h.id,
+                        gridworker_core::domain::VisitKind::Routine,
+                        &format!("t{t} v{i}"),
+                        &fix,
+                    )
+                    .unwrap();
                 }
             })
         })
@@ -111,8 +146,15 @@ fn two_handles_on_one_store_never_see_busy() {
             std::thread::spawn(move || {
                 for _ in 0..50 {
                     let now = gridworker_core::Clock::now(clock.as_ref());
-                    let fix = gridworker_core::domain::LocationFix::wgs84(h.position.lat, h.position.lon, 5.0, now, mono(now));
-                    core.record_visit(&h.id, gridworker_core::domain::VisitKind::Routine, "", &fix).unwrap();
+                    let fix = gridworker_core::domain::LocationFix::wgs84(
+                        h.position.lat,
+                        h.position.lon,
+                        5.0,
+                        now,
+                        mono(now),
+                    );
+                    core.record_visit(&h.id, gridworker_core::domain::VisitKind::Routine, "", &fix)
+                        .unwrap();
                 }
             })
         })

@@ -5,7 +5,13 @@ use gridworker_core::domain::{Flag, LocationFix};
 use gridworker_core::policy::{PreviousFix, ValidationPolicy};
 use proptest::prelude::*;
 
-fn fix(lat: f64, lon: f64, acc: f64, age_s: i64, mock: bool) -> (LocationFix, chrono::DateTime<Utc>) {
+fn fix(
+    lat: f64,
+    lon: f64,
+    acc: f64,
+    age_s: i64,
+    mock: bool,
+) -> (LocationFix, chrono::DateTime<Utc>) {
     let now = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
     let t = now - Duration::seconds(age_s);
     let mut f = LocationFix::wgs84(lat, lon, acc, t, 10_000_000 - age_s * 1000);

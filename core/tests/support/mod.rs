@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+pub use gridworker_core::Clock as _;
 use gridworker_core::domain::{Grid, Household, InspectionPoint, LocationFix};
 use gridworker_core::geo::Position;
 use gridworker_core::{Clock, Config, GridWorker};
-pub use gridworker_core::Clock as _;
 
 /// A clock the test moves by hand.
 #[derive(Debug)]
@@ -39,7 +39,10 @@ pub fn morning() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap()
 }
 
-pub const BASE: Position = Position { lat: 45.2950, lon: 130.9700 };
+pub const BASE: Position = Position {
+    lat: 45.2950,
+    lon: 130.9700,
+};
 
 /// Offsets a position by metres north/east.
 pub fn offset(p: Position, north_m: f64, east_m: f64) -> Position {
@@ -105,15 +108,34 @@ impl Env {
         let clock = TestClock::new(morning());
         let core = GridWorker::open(config(dir.path(), clock.clone())).unwrap();
         let (grids, points, households) = district();
-        core.import_reference(&grids, &points, &households, &["G1".into()]).unwrap();
-        Env { dir, clock, core, points, households }
+        core.import_reference(&grids, &points, &households, &["G1".into()])
+            .unwrap();
+        Env {
+            dir,
+            clock,
+            core,
+            points,
+            households,
+        }
     }
 
     pub fn reopen(self) -> Env {
-        let Env { dir, clock, core, points, households } = self;
+        let Env {
+            dir,
+            clock,
+            core,
+            points,
+            households,
+        } = self;
         drop(core);
         let core = GridWorker::open(config(dir.path(), clock.clone())).unwrap();
-        Env { dir, clock, core, points, households }
+        Env {
+            dir,
+            clock,
+            core,
+            points,
+            households,
+        }
     }
 
     pub fn point(&self, id: &str) -> &InspectionPoint {
@@ -158,7 +180,9 @@ pub fn snapshot(dir: &Path) -> (Vec<String>, Vec<PathBuf>) {
         let n = stmt.column_count();
         let mut q = stmt.query([]).unwrap();
         while let Some(r) = q.next().unwrap() {
-            let cols: Vec<String> = (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
+            let cols: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect();
             rows.push(format!("{t}: {}", cols.join("|")));
         }
     }
@@ -184,8 +208,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// A minimal valid JPEG-looking file (SOI + APP0 + filler + EOI) of roughly `size` bytes.
 pub fn jpeg(dir: &Path, name: &str, size: usize, seed: u8) -> PathBuf {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0];
-    bytes.extend((0..size.saturating_sub(13)).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
+    ];
+    bytes.extend(
+        (0..size.saturating_sub(13)).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)),
+    );
     bytes.extend([0xFF, 0xD9]);
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
