@@ -1,0 +1,276 @@
+//! Command-line grammar (clap). The contract QA scripts rely on: `--home` and `--json` are
+//! global (before or after the subcommand), numbers are parsed strictly, and every parse error
+//! exits with code 2.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gridworker_core::geo::Crs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gridworker",
+    version,
+    about = "QA command line over the gridworker core: record, sync, inspect, replay scenarios, run the demo.",
+    after_help = "Exit codes: 0 ok, 2 invalid input (nothing written), 3 network unavailable or failed \
+                  (work stays queued), 4 authentication refused, 1 anything else."
+)]
+pub struct Cli {
+    /// The device's data directory.
+    #[arg(long, global = true, env = "GRIDWORKER_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Machine-readable output on stdout (errors as {"error": {"kind", "message"}}).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up a device home (offline: never contacts the server).
+    Init(InitArgs),
+    /// Load reference data (grids, points, households) from a fixture district, offline.
+    Seed(SeedArgs),
+    /// Check in at an inspection point.
+    Checkin(CheckinArgs),
+    /// Record a household visit.
+    Visit(VisitArgs),
+    /// File a photo report (随手拍).
+    Report(ReportArgs),
+    /// Run one full sync with the server.
+    Sync(SyncArgs),
+    /// What is pending, synced and rejected.
+    Status,
+    /// List recorded check-ins, visits, reports or tasks.
+    List(ListArgs),
+    /// Patrol progress for a day or an ISO week.
+    Progress(ProgressArgs),
+    /// Inspection points nearest to a position (answers in WGS-84).
+    Nearby(NearbyArgs),
+    /// Convert a coordinate between WGS-84, GCJ-02 and BD-09.
+    Coords(CoordsArgs),
+    /// Draw the worker's day as an SVG map.
+    Map(MapArgs),
+    /// Replay a scenario file against a server and report on it.
+    Scenario(ScenarioArgs),
+    /// Run the whole story against an in-process reference server.
+    Demo(DemoArgs),
+}
+
+/// Parses a coordinate system name.
+fn parse_crs(s: &str) -> Result<Crs, String> {
+    Crs::parse(s).ok_or_else(|| format!("unknown coordinate system '{s}' (wgs84, gcj02, bd09)"))
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time ({e})"))
+}
+
+fn parse_day(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| "expected YYYY-MM-DD".to_string())
+}
+
+fn parse_week(s: &str) -> Result<(i32, u32), String> {
+    gridworker_core::progress::parse_iso_week(s)
+        .ok_or_else(|| "expected an ISO week YYYY-Www, e.g. 2024-W46".to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Base URL of the sync server.
+    #[arg(long)]
+    pub server: String,
+    #[arg(long)]
+    pub worker: String,
+    #[arg(long)]
+    pub device: String,
+    /// Bearer token, stored in clear text in the home: QA tokens only.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Allow an http:// server (local QA only).
+    #[arg(long)]
+    pub allow_http: bool,
+    /// Offset of local time from UTC in minutes (days and weeks are counted in local time).
+    #[arg(long, default_value_t = 480, allow_negative_numbers = true)]
+    pub utc_offset_minutes: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Fixture district directory (e.g. fixtures/district-small).
+    #[arg(long, value_name = "DIR")]
+    pub district: PathBuf,
+}
+
+/// The fix the phone hands over, and when.
+#[derive(Debug, Args, Clone)]
+pub struct FixArgs {
+    #[arg(long, allow_negative_numbers = true)]
+    pub lat: f64,
+    #[arg(long, allow_negative_numbers = true)]
+    pub lon: f64,
+    /// Horizontal accuracy in metres.
+    #[arg(long, allow_negative_numbers = true)]
+    pub accuracy: f64,
+    /// Coordinate system of --lat/--lon.
+    #[arg(long, default_value = "wgs84", value_parser = parse_crs)]
+    pub crs: Crs,
+    /// The platform marked the fix as mock / simulated.
+    #[arg(long)]
+    pub mock: bool,
+    /// True time of the fix and of the record (RFC 3339); default now.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<DateTime<Utc>>,
+    /// The device wall clock is this many seconds off true time (a clock set by hand).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub clock_offset: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckinArgs {
+    /// Inspection point id.
+    #[arg(long)]
+    pub point: String,
+    #[command(flatten)]
+    pub fix: FixArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VisitArgs {
+    /// Household id.
+    #[arg(long)]
+    pub household: String,
+    /// routine, information_collection, care_visit, mediation, safety_check, other.
+    #[arg(long, default_value = "routine")]
+    pub kind: String,
+    #[arg(long, default_value = "")]
+    pub note: String,
+    #[command(flatten)]
+    pub fix: FixArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Category code (leaking_manhole, illegal_construction, dumped_waste, ...).
+    #[arg(long)]
+    pub category: String,
+    #[arg(long)]
+    pub text: String,
+    /// Photo file (1 to 9).
+    #[arg(long = "photo", required = true, value_name = "FILE")]
+    pub photos: Vec<PathBuf>,
+    /// Add to an existing report (following a duplicate hint).
+    #[arg(long)]
+    pub attach_to: Option<String>,
+    #[command(flatten)]
+    pub fix: FixArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NetworkArg {
+    None,
+    Cellular,
+    Wifi,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The network the phone is on (none fails fast with exit 3).
+    #[arg(long, value_enum, default_value = "wifi")]
+    pub network: NetworkArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListKind {
+    Checkins,
+    Visits,
+    Reports,
+    Tasks,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(value_enum)]
+    pub what: ListKind,
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ProgressArgs {
+    /// Local day, YYYY-MM-DD (default today).
+    #[arg(long, value_parser = parse_day, conflicts_with = "week")]
+    pub day: Option<NaiveDate>,
+    /// ISO week, YYYY-Www.
+    #[arg(long, value_parser = parse_week)]
+    pub week: Option<(i32, u32)>,
+}
+
+#[derive(Debug, Args)]
+pub struct NearbyArgs {
+    #[arg(long, allow_negative_numbers = true)]
+    pub lat: f64,
+    #[arg(long, allow_negative_numbers = true)]
+    pub lon: f64,
+    /// Coordinate system of --lat/--lon.
+    #[arg(long, default_value = "wgs84", value_parser = parse_crs)]
+    pub crs: Crs,
+    #[arg(long, default_value_t = 5)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct CoordsArgs {
+    #[arg(long, value_parser = parse_crs)]
+    pub from: Crs,
+    #[arg(long, value_parser = parse_crs)]
+    pub to: Crs,
+    #[arg(allow_negative_numbers = true)]
+    pub lat: f64,
+    #[arg(allow_negative_numbers = true)]
+    pub lon: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Local day, YYYY-MM-DD (default: the day of the latest record, else today).
+    #[arg(long, value_parser = parse_day)]
+    pub day: Option<NaiveDate>,
+    /// Where to write the SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    /// Scenario file (see fixtures/README.md).
+    pub file: PathBuf,
+    /// Server to replay against (seeded with the scenario's district); default: an
+    /// in-process reference server on a free loopback port.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Token for --server.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Write the day's map here.
+    #[arg(long, value_name = "FILE.svg")]
+    pub map: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Fixture directory (holds district-small/, photos/, scenarios/).
+    #[arg(long, value_name = "DIR")]
+    pub fixtures: Option<PathBuf>,
+    /// Where to put the device home and the map (default: ./out/demo-<time>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
