@@ -130,14 +130,17 @@ async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending)
                 file.seek(std::io::SeekFrom::Start(offset))
                     .await
                     .map_err(|e| Failure::Fatal(Error::Io(e)))?;
-                super::failpoint("photo_upload_started");
                 let activity = Activity::new();
                 let sent = Arc::new(AtomicU64::new(0));
                 let (act, sent2) = (activity.clone(), sent.clone());
+                let half = (p.size - offset) / 2;
                 let stream = ReaderStream::with_capacity(file, chunk).map(move |c| {
                     if let Ok(b) = &c {
                         act.touch();
-                        sent2.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        let before = sent2.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        if before < half && before + b.len() as u64 >= half {
+                            super::failpoint("photo_upload_half");
+                        }
                     }
                     c
                 });
