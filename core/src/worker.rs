@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Clock, Config};
@@ -240,9 +240,7 @@ impl GridWorker {
     }
 
     fn local_day(&self, at: DateTime<Utc>) -> NaiveDate {
-        let offset = FixedOffset::east_opt(self.config.utc_offset_minutes * 60)
-            .unwrap_or_else(|| FixedOffset::east_opt(0).unwrap_or_else(|| unreachable_offset()));
-        at.with_timezone(&offset).date_naive()
+        (at + Duration::minutes(i64::from(self.config.utc_offset_minutes))).date_naive()
     }
 
     /// Judges the fix and returns (WGS-84 position, fix flags); updates nothing.
@@ -967,11 +965,6 @@ fn check_position(field: &str, p: Position) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn unreachable_offset() -> FixedOffset {
-    // east_opt(0) is always Some; this only satisfies the type without a panic path.
-    FixedOffset::west_opt(0).unwrap_or_else(unreachable_offset)
 }
 
 /// Erases a worker's data from the device (shared or reissued phones): the database with its
