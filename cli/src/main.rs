@@ -12,6 +12,7 @@ mod output;
 mod query;
 mod record;
 mod scenario;
+mod server;
 mod sync;
 
 use clap::Parser;

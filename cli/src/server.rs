@@ -1,0 +1,205 @@
+//! The server a scenario or the demo talks to: an in-process reference server on a free
+//! loopback port seeded with a fixture district, or a remote one given by URL. Admin calls
+//! (what the server holds, moving a report through its lifecycle) go over HTTP either way.
+
+use std::path::Path;
+
+use gridworker_fixtures::scenario::Counts;
+use serde_json::Value;
+
+use crate::error::{CliError, CliResult, Kind};
+
+/// Where to sync, and how to ask the server what it holds.
+pub struct Target {
+    pub url: String,
+    pub token: Option<String>,
+    /// Token for the admin endpoints (None: not available, server counts are skipped).
+    pub admin_token: Option<String>,
+}
+
+/// Keeps the in-process server alive; dropping it stops the server.
+pub struct LocalServer {
+    _guard: Box<dyn std::any::Any>,
+}
+
+impl Target {
+    /// A server given by URL (http allowed: QA).
+    pub fn remote(url: &str, token: Option<String>) -> CliResult<Target> {
+        let url = url.trim().trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(CliError::invalid(format!(
+                "--server {url}: must start with http:// or https://"
+            )));
+        }
+        Ok(Target {
+            url: url.to_string(),
+            admin_token: token.clone(),
+            token,
+        })
+    }
+
+    fn runtime() -> CliResult<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::internal(format!("starting a runtime: {e}")))
+    }
+
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> CliResult<Value> {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .map_err(|e| CliError::internal(e.to_string()))?;
+        let mut req = client.request(method, format!("{}{path}", self.url));
+        if let Some(t) = &self.admin_token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CliError::new(Kind::Network, format!("admin request {path}: {e}")))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(CliError::new(
+                Kind::Authentication,
+                format!("admin request {path}: {status}"),
+            ));
+        }
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| CliError::new(Kind::Network, format!("admin request {path}: {e}")))?;
+        if !status.is_success() {
+            return Err(CliError::internal(format!(
+                "admin request {path}: {status}: {text}"
+            )));
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| CliError::internal(format!("admin request {path}: bad JSON: {e}")))
+    }
+
+    /// Records of `kind` the server holds for this worker and device.
+    fn records(&self, rt: &tokio::runtime::Runtime, kind: &str) -> CliResult<Vec<Value>> {
+        let v = rt.block_on(self.admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/records?kind={kind}"),
+            None,
+        ))?;
+        Ok(records_of(&v))
+    }
+
+    /// What the server holds for `worker` / `device`, per kind; `None` when the target has no
+    /// admin access.
+    pub fn counts(&self, worker: &str, device: &str) -> CliResult<Option<Counts>> {
+        if self.admin_token.is_none() {
+            return Ok(None);
+        }
+        let rt = Self::runtime()?;
+        let mine = |v: &Value| {
+            let w = field(v, "worker_id");
+            let d = field(v, "device_id");
+            w.is_none_or(|w| w == worker) && d.is_none_or(|d| d == device)
+        };
+        let checkins = self
+            .records(&rt, "checkin")?
+            .iter()
+            .filter(|v| mine(v))
+            .count();
+        let visits = self
+            .records(&rt, "visit")?
+            .iter()
+            .filter(|v| mine(v))
+            .count();
+        let reports: Vec<Value> = self
+            .records(&rt, "report")?
+            .into_iter()
+            .filter(|v| mine(v))
+            .collect();
+        let photos = reports
+            .iter()
+            .map(|r| {
+                payload(r).map_or(0, |p| {
+                    p.get("photos")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len)
+                })
+            })
+            .sum();
+        Ok(Some(Counts {
+            checkins,
+            visits,
+            reports: reports.len(),
+            photos,
+        }))
+    }
+
+    /// Moves a report one step through the back office's lifecycle.
+    pub fn transition(&self, report_id: &str, to: &str, department: Option<&str>) -> CliResult<()> {
+        let rt = Self::runtime()?;
+        let mut body = serde_json::json!({"to": to, "status": to});
+        if let Some(d) = department {
+            body["department"] = Value::from(d);
+        }
+        rt.block_on(self.admin(
+            reqwest::Method::POST,
+            &format!("/admin/v1/reports/{report_id}/transition"),
+            Some(body),
+        ))?;
+        Ok(())
+    }
+}
+
+/// The record list in an admin answer: a bare array or `{"records": [...]}`.
+fn records_of(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Object(o) => o
+            .get("records")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// A record's payload, whether it is stored as an object or as the canonical JSON text.
+fn payload(v: &Value) -> Option<Value> {
+    match v.get("payload") {
+        Some(Value::String(s)) => serde_json::from_str(s).ok(),
+        Some(p @ Value::Object(_)) => Some(p.clone()),
+        _ => Some(v.clone()),
+    }
+}
+
+/// A string field of the record or of its payload.
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
+    v.get(name).and_then(Value::as_str).or_else(|| {
+        v.get("payload")
+            .and_then(|p| p.get(name))
+            .and_then(Value::as_str)
+    })
+}
+
+/// Starts the reference server in-process on a free loopback port, seeded with `district`.
+pub fn start_local(district: &Path) -> CliResult<(Target, LocalServer)> {
+    if !district.is_dir() {
+        return Err(CliError::invalid(format!(
+            "{}: no such district directory",
+            district.display()
+        )));
+    }
+    Err(CliError::internal(
+        "the in-process reference server is not available in this build yet; pass --server URL",
+    ))
+}
