@@ -1,0 +1,341 @@
+//! `GridWorker`: the object the app holds, one per data directory.
+//!
+//! Every method is a direct call of the core's method of the same name. Calls block on
+//! SQLite for milliseconds (photo calls copy files): call them off the UI thread (Kotlin
+//! `Dispatchers.IO`, a Swift background task). The object is thread-safe.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use gridworker_core::GridWorker as CoreWorker;
+use gridworker_core::domain as d;
+
+use crate::error::{Result, invalid};
+use crate::types::*;
+
+/// Lists cross the boundary in pages of at most this many items: one call per page, not one
+/// per item (a JNA call costs microseconds).
+pub const MAX_PAGE: u32 = 1000;
+
+/// The offline-first core opened on one data directory. Kotlin: close it with `close()` or
+/// `use {}` when the worker logs out; Swift: drop the last reference.
+#[derive(Debug, uniffi::Object)]
+pub struct GridWorker {
+    pub(crate) inner: Arc<CoreWorker>,
+}
+
+#[uniffi::export]
+impl GridWorker {
+    /// Opens (creating or migrating) the store in `config.data_dir`. Fails with `Storage`
+    /// when the database was written by a newer app version or is corrupt (it is then moved
+    /// aside, never deleted), with `InvalidInput` for a bad configuration.
+    #[uniffi::constructor]
+    pub fn open(config: WorkerConfig) -> Result<Arc<Self>> {
+        let inner = CoreWorker::open(config.to_core())?;
+        Ok(Arc::new(GridWorker {
+            inner: Arc::new(inner),
+        }))
+    }
+
+    /// Records a patrol check-in at `point_id`. Accepted within the point's radius with a
+    /// good fix, otherwise recorded and flagged. Checking the same point again within the
+    /// cooldown returns the first check-in with `duplicate = true`.
+    pub fn check_in(&self, point_id: String, fix: LocationFix) -> Result<CheckInResult> {
+        let fix = fix.to_core("fix")?;
+        Ok(self.inner.check_in(&point_id, &fix)?.into())
+    }
+
+    /// Records a household visit; flagged when far from the household or outside the
+    /// worker's grids.
+    pub fn record_visit(
+        &self,
+        household_id: String,
+        kind: VisitKind,
+        note: String,
+        fix: LocationFix,
+    ) -> Result<Visit> {
+        let fix = fix.to_core("fix")?;
+        Ok(self
+            .inner
+            .record_visit(&household_id, kind.into(), &note, &fix)?
+            .into())
+    }
+
+    /// Starts a report draft (no photos, no position yet). Drafts stay on the device.
+    pub fn create_report_draft(
+        &self,
+        category: String,
+        description: String,
+    ) -> Result<PhotoReport> {
+        Ok(self
+            .inner
+            .create_report_draft(&category, &description)?
+            .into())
+    }
+
+    /// Copies a photo into the store and adds it to a draft (1-9 photos per report). The
+    /// caller's file is never modified.
+    pub fn add_photo_to_draft(&self, report_id: String, photo: PhotoInput) -> Result<Photo> {
+        let photo = photo.to_core("photo")?;
+        Ok(self.inner.add_photo_to_draft(&report_id, &photo)?.into())
+    }
+
+    /// Files a draft at the fix's position; it is queued for sync.
+    pub fn submit_report(
+        &self,
+        report_id: String,
+        fix: LocationFix,
+        attach_to: Option<String>,
+    ) -> Result<PhotoReport> {
+        let fix = fix.to_core("fix")?;
+        Ok(self
+            .inner
+            .submit_report(&report_id, &fix, attach_to.as_deref())?
+            .into())
+    }
+
+    /// Files a report in one step (1-9 photos). Everything is checked before anything is
+    /// written. `attach_to`: an existing report this one adds to (see
+    /// `duplicateCandidates`).
+    pub fn file_report(
+        &self,
+        category: String,
+        description: String,
+        photos: Vec<PhotoInput>,
+        fix: LocationFix,
+        attach_to: Option<String>,
+    ) -> Result<PhotoReport> {
+        let fix = fix.to_core("fix")?;
+        let photos = photos_to_core(&photos)?;
+        Ok(self
+            .inner
+            .file_report(&category, &description, &photos, &fix, attach_to.as_deref())?
+            .into())
+    }
+
+    /// Deletes a draft and the photos only it used.
+    pub fn delete_draft(&self, report_id: String) -> Result<()> {
+        Ok(self.inner.delete_draft(&report_id)?)
+    }
+
+    /// One report (the worker's own or one pulled for the duplicate hint).
+    pub fn report(&self, report_id: String) -> Result<PhotoReport> {
+        Ok(self.inner.report(&report_id)?.into())
+    }
+
+    /// Open reports of `category` near the fix that may describe the same problem, nearest
+    /// first: offer "add to this report" before filing a new one.
+    pub fn duplicate_candidates(
+        &self,
+        category: String,
+        fix: LocationFix,
+    ) -> Result<Vec<DuplicateCandidate>> {
+        let fix = fix.to_core("fix")?;
+        Ok(self
+            .inner
+            .duplicate_candidates(&category, &fix)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The `limit` (1-500) inspection points nearest to a WGS-84 position (convert map
+    /// coordinates with `toWgs84`).
+    pub fn nearby_points(&self, position: Position, limit: u32) -> Result<Vec<NearbyPoint>> {
+        Ok(self
+            .inner
+            .nearby_points(position.into(), limit)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The grid containing a WGS-84 position, if any.
+    pub fn grid_at(&self, position: Position) -> Result<Option<Grid>> {
+        Ok(self.inner.grid_at(position.into())?.map(Into::into))
+    }
+
+    /// Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
+    pub fn progress_day(&self, day: Option<String>) -> Result<PatrolProgress> {
+        let day = day
+            .map(|s| {
+                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .map_err(|_| invalid("day", "must be a date YYYY-MM-DD"))
+            })
+            .transpose()?;
+        Ok(self.inner.progress_day(day)?.into())
+    }
+
+    /// Patrol progress for an ISO week (`None`: this week).
+    pub fn progress_week(&self, week: Option<IsoWeek>) -> Result<PatrolProgress> {
+        Ok(self
+            .inner
+            .progress_week(week.map(|w| (w.year, w.week)))?
+            .into())
+    }
+
+    /// A page of the worker's check-ins, newest first, with sync state. Pages hold at most
+    /// 1000; a page shorter than `limit` is the last.
+    pub fn list_checkins(&self, offset: u32, limit: u32) -> Result<Vec<ListedCheckIn>> {
+        Ok(self
+            .inner
+            .list_checkins(offset, limit.min(MAX_PAGE))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A page of the worker's visits, newest first, with sync state.
+    pub fn list_visits(&self, offset: u32, limit: u32) -> Result<Vec<ListedVisit>> {
+        Ok(self
+            .inner
+            .list_visits(offset, limit.min(MAX_PAGE))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A page of the worker's reports (drafts included) with sync state and lifecycle
+    /// status.
+    pub fn list_reports(&self, offset: u32, limit: u32) -> Result<Vec<ListedReport>> {
+        Ok(self
+            .inner
+            .list_reports(offset, limit.min(MAX_PAGE))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A page of the tasks dispatched to the worker.
+    pub fn list_tasks(&self, offset: u32, limit: u32) -> Result<Vec<Task>> {
+        Ok(self
+            .inner
+            .list_tasks(offset, limit.min(MAX_PAGE))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Acknowledges a task (报到); twice is a no-op. `monotonic_ms`: the platform's
+    /// monotonic clock now.
+    pub fn acknowledge_task(&self, task_id: String, monotonic_ms: i64) -> Result<Task> {
+        Ok(self.inner.acknowledge_task(&task_id, monotonic_ms)?.into())
+    }
+
+    /// Completes a task with a note, 0-9 photos and a fix.
+    pub fn complete_task(
+        &self,
+        task_id: String,
+        note: String,
+        photos: Vec<PhotoInput>,
+        fix: LocationFix,
+    ) -> Result<TaskCompletion> {
+        let fix = fix.to_core("fix")?;
+        let photos = photos_to_core(&photos)?;
+        Ok(self
+            .inner
+            .complete_task(&task_id, &note, &photos, &fix)?
+            .into())
+    }
+
+    /// What is pending, synced and rejected, per kind.
+    pub fn sync_counts(&self) -> Result<SyncCounts> {
+        Ok(self.inner.sync_counts()?.into())
+    }
+
+    /// Removes photo files nobody needs any more; returns how many.
+    pub fn collect_photos(&self) -> Result<u64> {
+        Ok(u64::try_from(self.inner.collect_photos()?).unwrap_or(u64::MAX))
+    }
+
+    /// Absolute path of a stored photo, if it is still on the device (uploaded photos are
+    /// removed).
+    pub fn photo_path(&self, sha256: String) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .photo_path(&sha256)?
+            .map(|p| p.to_string_lossy().into_owned()))
+    }
+
+    /// Replaces reference data wholesale (seeding a device, QA). Sync keeps it current
+    /// afterwards.
+    pub fn import_reference(
+        &self,
+        grids: Vec<Grid>,
+        points: Vec<InspectionPoint>,
+        households: Vec<Household>,
+        worker_grids: Vec<String>,
+    ) -> Result<()> {
+        let grids: Vec<d::Grid> = grids.into_iter().map(Into::into).collect();
+        let points: Vec<d::InspectionPoint> = points.into_iter().map(Into::into).collect();
+        let households: Vec<d::Household> = households.into_iter().map(Into::into).collect();
+        Ok(self
+            .inner
+            .import_reference(&grids, &points, &households, &worker_grids)?)
+    }
+
+    /// The validation policy in force (override, else the server's, else the defaults).
+    pub fn policy(&self) -> Result<ValidationPolicy> {
+        Ok(self.inner.policy()?.into())
+    }
+
+    /// The data directory this object was opened on.
+    pub fn data_dir(&self) -> String {
+        self.inner.data_dir().to_string_lossy().into_owned()
+    }
+}
+
+/// Erases a worker's data from the device (shared or reissued phones): database and every
+/// photo. No `GridWorker` may be open on the directory.
+#[uniffi::export]
+pub fn wipe_data_dir(data_dir: String) -> Result<()> {
+    if data_dir.is_empty() {
+        return Err(invalid("data_dir", "must not be empty"));
+    }
+    Ok(gridworker_core::worker::wipe_data_dir(Path::new(
+        &data_dir,
+    ))?)
+}
+
+/// The built-in validation policy (start from it to build an override).
+#[uniffi::export]
+pub fn default_policy() -> ValidationPolicy {
+    gridworker_core::policy::ValidationPolicy::default().into()
+}
+
+fn check_coordinate(field: &str, lat: f64, lon: f64) -> Result<()> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(invalid(
+            format!("{field}.lat"),
+            "must be a finite number between -90 and 90",
+        ));
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(invalid(
+            format!("{field}.lon"),
+            "must be a finite number between -180 and 180",
+        ));
+    }
+    Ok(())
+}
+
+/// Converts a coordinate in any system (e.g. a tap on an AMap/Baidu map) to WGS-84.
+#[uniffi::export]
+pub fn to_wgs84(coordinate: Coordinate) -> Result<Position> {
+    check_coordinate("coordinate", coordinate.lat, coordinate.lon)?;
+    Ok(gridworker_core::geo::Position::from_crs(
+        coordinate.lat,
+        coordinate.lon,
+        coordinate.crs.into(),
+    )
+    .into())
+}
+
+/// Expresses a WGS-84 position in `crs` (to draw it on a Chinese map).
+#[uniffi::export]
+pub fn from_wgs84(position: Position, crs: Crs) -> Result<Coordinate> {
+    check_coordinate("position", position.lat, position.lon)?;
+    let (lat, lon) = gridworker_core::geo::Position::from(position).to_crs(crs.into());
+    Ok(Coordinate { lat, lon, crs })
+}
