@@ -36,7 +36,7 @@ async fn end_to_end_push_photos_and_pull() {
             crs: Crs::Gcj02,
             radius_m: 30.0,
         });
-        st.changes.push(Change::Task {
+        st.changes.push(Change::TaskUpsert {
             id: "T1".into(),
             title: "查看井盖".into(),
             description: "d".into(),
@@ -46,7 +46,7 @@ async fn end_to_end_push_photos_and_pull() {
             address: None,
             due_at: None,
             linked_report_id: None,
-            status: "dispatched".into(),
+            status: gridworker_core::domain::TaskStatus::Dispatched,
             dispatched_at: Utc::now(),
         });
     }

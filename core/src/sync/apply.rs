@@ -7,17 +7,11 @@ use rusqlite::{OptionalExtension, params};
 
 use super::wire::{self, Change};
 use crate::GridWorker;
-use crate::domain::{Grid, Household, InspectionPoint, ReportStatus, Task, TaskStatus};
+use crate::domain::{Grid, Household, InspectionPoint, Task};
 use crate::error::{Error, Result};
 use crate::geo::{Crs, Position};
 use crate::store::records::{self, ReportRow};
 use crate::store::{reference, state};
-
-fn status(s: &str) -> Result<ReportStatus> {
-    ReportStatus::parse(s).ok_or_else(|| Error::Protocol {
-        reason: format!("unknown report status {s:?}"),
-    })
-}
 
 fn finite(lat: f64, lon: f64, crs: Crs) -> Result<Position> {
     if !lat.is_finite()
@@ -44,12 +38,13 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                 Change::GridUpsert {
                     code,
                     name,
-                    boundary,
+                    ring,
                     crs,
                 } => {
-                    let ring = boundary
+                    // The wire gives rings in GeoJSON order: [lon, lat].
+                    let ring = ring
                         .iter()
-                        .map(|[lat, lon]| finite(*lat, *lon, *crs))
+                        .map(|[lon, lat]| finite(*lat, *lon, *crs))
                         .collect::<Result<Vec<_>>>()?;
                     reference::upsert_grid(
                         tx,
@@ -113,6 +108,10 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     )?;
                 }
                 Change::HouseholdDelete { id } => reference::delete_household(tx, id)?,
+                Change::WorkerGrids { grid_codes } => {
+                    reference::set_worker_grids(tx, grid_codes)?;
+                    reference_changed = true;
+                }
                 Change::ReportStatus {
                     report_id,
                     status: st,
@@ -121,7 +120,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     evaluation,
                     at,
                 } => {
-                    let st = status(st)?;
+                    let st = *st;
                     tx.prepare_cached(
                         "UPDATE reports SET status = ?2, department = COALESCE(?3, department),
                              progress_note = COALESCE(?4, progress_note), evaluation = COALESCE(?5, evaluation),
@@ -130,7 +129,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     )?
                     .execute(params![report_id, st.code(), department, note, evaluation, at])?;
                 }
-                Change::OpenReport {
+                Change::ReportUpsert {
                     id,
                     category,
                     description,
@@ -140,7 +139,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     status: st,
                     created_at,
                 } => {
-                    let st = status(st)?;
+                    let st = *st;
                     let own: Option<bool> = tx
                         .query_row("SELECT own FROM reports WHERE id = ?1", [id], |r| r.get(0))
                         .optional()?;
@@ -165,7 +164,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                         )?,
                     }
                 }
-                Change::Task {
+                Change::TaskUpsert {
                     id,
                     title,
                     description,
@@ -184,9 +183,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                         }
                         _ => None,
                     };
-                    let status = TaskStatus::parse(st).ok_or_else(|| Error::Protocol {
-                        reason: format!("unknown task status {st:?}"),
-                    })?;
+                    let status = *st;
                     records::upsert_task(
                         tx,
                         &Task {

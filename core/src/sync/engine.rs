@@ -364,7 +364,7 @@ impl Inner {
             worker.store().write(|tx| {
                 state::put(tx, state::keys::CLOCK_OFFSET_MS, &offset)?;
                 state::put(tx, state::keys::SERVER_POLICY, &reply.policy)?;
-                reference::set_worker_grids(tx, &reply.worker_grids)
+                reference::set_worker_grids(tx, &reply.grids)
             })
         })
         .await?;
@@ -429,6 +429,7 @@ impl Inner {
                 continue;
             }
             let request = wire::PushRequest {
+                device_id: self.worker.config().device_id.clone(),
                 mutations: batch.iter().map(to_wire).collect(),
             };
             let body = serde_json::to_vec(&request).map_err(|e| Error::Protocol {
@@ -582,8 +583,8 @@ fn record_results(
                         )?;
                     }
                 }
-                wire::Outcome::Rejected { code, reason } => {
-                    outbox::mark_rejected(tx, &r.mutation_id, code, reason)?;
+                wire::Outcome::Rejected { reason } => {
+                    outbox::mark_rejected(tx, &r.mutation_id, &reason.code, &reason.message)?;
                     counts.2 += 1;
                 }
             }

@@ -123,7 +123,7 @@ async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending)
                 if status.complete {
                     return Ok(());
                 }
-                let offset = status.received.min(p.size);
+                let offset = status.offset.min(p.size);
                 let mut file = tokio::fs::File::open(&path)
                     .await
                     .map_err(|e| Failure::Fatal(Error::Io(e)))?;
@@ -148,8 +148,8 @@ async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending)
                 let reply = inner
                     .transport
                     .call(
-                        Method::PUT,
-                        &format!("{url}?offset={offset}&size={}", p.size),
+                        Method::PATCH,
+                        &url,
                         // A second call (after a token refresh) cannot replay the consumed
                         // stream: it sends nothing, the server answers "incomplete", and the
                         // retry loop resumes from what the server holds.
@@ -159,6 +159,10 @@ async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending)
                                 len: p.size - offset,
                                 content_type: media_type_static(&p.media_type),
                                 activity: activity.clone(),
+                                headers: vec![
+                                    (wire::HEADER_UPLOAD_OFFSET, offset.to_string()),
+                                    (wire::HEADER_UPLOAD_LENGTH, p.size.to_string()),
+                                ],
                             },
                             None => Payload::None,
                         },
@@ -170,7 +174,7 @@ async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending)
                 } else {
                     Err(Failure::transient(format!(
                         "photo upload incomplete: server holds {} of {} bytes",
-                        status.received, p.size
+                        status.offset, p.size
                     )))
                 }
             }

@@ -59,6 +59,8 @@ pub enum Payload {
         len: u64,
         content_type: &'static str,
         activity: Activity,
+        /// Further headers (the photo upload's `Upload-Offset` / `Upload-Length`).
+        headers: Vec<(&'static str, String)>,
     },
 }
 
@@ -195,7 +197,11 @@ impl Transport {
                     len,
                     content_type,
                     activity,
+                    headers,
                 } => {
+                    for (name, value) in headers {
+                        req = req.header(name, value);
+                    }
                     req = req
                         .header(CONTENT_TYPE, content_type)
                         .header(reqwest::header::CONTENT_LENGTH, len)

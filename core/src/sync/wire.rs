@@ -1,101 +1,333 @@
-//! PROVISIONAL wire types written by the sync-engine helper so the engine compiles while the
-//! protocol owner (helper-3) writes the real file. helper-3: replace this file freely; the
-//! engine will be adapted to whatever lands. Names the engine uses are listed at the end.
+//! The sync protocol's wire types, version 1, shared by the phone's engine and the reference
+//! server. `docs/protocol.md` is the prose contract for back-end teams and
+//! `docs/openapi.yaml` the machine-readable one; this file and those two must agree.
+//!
+//! Compatibility rules:
+//! - what the server *receives* is strict (`deny_unknown_fields`): a typo in a field name is a
+//!   400, never a silently dropped value;
+//! - what the client receives is lenient about *added* fields, so a server may add fields
+//!   within a protocol version; removing or changing a field needs a new version;
+//! - every coordinate carries its coordinate system (`crs`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{ReportStatus, TaskStatus};
 use crate::geo::Crs;
 use crate::policy::ValidationPolicy;
 
+/// The protocol version this build speaks.
+pub const PROTOCOL: u32 = 1;
+/// [`PROTOCOL`] as sent in the [`HEADER_PROTOCOL`] header.
 pub const PROTOCOL_VERSION: &str = "1";
-pub const HEADER_PROTOCOL: &str = "x-gridworker-protocol";
-pub const HEADER_DEVICE: &str = "x-gridworker-device";
-pub const HEADER_WORKER: &str = "x-gridworker-worker";
-pub const PATH_HANDSHAKE: &str = "/v1/handshake";
-pub const PATH_PUSH: &str = "/v1/push";
 
+/// Request header carrying the client's protocol version (decimal). Header names are
+/// case-insensitive; they are spelled in lowercase here because that is how HTTP/2 and the
+/// `http` crate carry them (`Gridworker-Protocol` in the docs).
+pub const HEADER_PROTOCOL: &str = "gridworker-protocol";
+/// Request header carrying the device id (the id the device's hash chain is kept under).
+pub const HEADER_DEVICE: &str = "gridworker-device";
+/// Optional request header naming the worker the client believes it is signed in as; when
+/// present it must match the token's worker (403 `worker_mismatch` otherwise). Lets a shared
+/// phone find out that its queued records belong to someone else before pushing them.
+pub const HEADER_WORKER: &str = "gridworker-worker";
+/// Photo upload: bytes the server holds (HEAD reply) / where this PATCH starts (request).
+pub const HEADER_UPLOAD_OFFSET: &str = "upload-offset";
+/// Photo upload: total size of the photo in bytes (PATCH request; HEAD reply when known).
+pub const HEADER_UPLOAD_LENGTH: &str = "upload-length";
+/// Photo upload: `?1` when the server holds the whole, verified photo, `?0` otherwise
+/// (an RFC 8941 boolean, as in the IETF resumable-uploads draft).
+pub const HEADER_UPLOAD_COMPLETE: &str = "upload-complete";
+/// Seconds to wait before retrying, on 429 and 503.
+pub const HEADER_RETRY_AFTER: &str = "retry-after";
+
+/// `GET`: server time, the worker, the worker's grids and the validation policy.
+pub const PATH_HANDSHAKE: &str = "/v1/handshake";
+/// `POST` a [`PushRequest`].
+pub const PATH_PUSH: &str = "/v1/push";
+/// `GET ?cursor=C&limit=N` → [`PullResponse`].
+pub const PATH_CHANGES: &str = "/v1/changes";
+
+/// Largest push body the server accepts (413 beyond).
+pub const MAX_PUSH_BYTES: usize = 4 * 1024 * 1024;
+/// Most mutations in one push (422 `too_many_mutations` beyond).
+pub const MAX_PUSH_MUTATIONS: usize = 2_000;
+/// Largest photo the server accepts (413 beyond).
+pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+/// Changes per page when the client gives no `limit`.
+pub const DEFAULT_PULL_LIMIT: u32 = 500;
+/// Largest `limit` honoured (larger values are clamped, not refused).
+pub const MAX_PULL_LIMIT: u32 = 5_000;
+
+/// `/v1/photos/{sha256}`: `HEAD` or `GET` for the upload state, `PATCH` to append bytes.
 pub fn photo_path(sha256: &str) -> String {
     format!("/v1/photos/{sha256}")
 }
 
+/// `/v1/changes` with the cursor (absent on the first pull) and page size.
 pub fn pull_path(cursor: Option<&str>, limit: u32) -> String {
+    // Cursors are opaque but made of URL-safe characters ([A-Za-z0-9_-]), so no escaping.
     match cursor {
-        Some(c) => format!("/v1/changes?cursor={c}&limit={limit}"),
-        None => format!("/v1/changes?limit={limit}"),
+        Some(c) if !c.is_empty() => format!("{PATH_CHANGES}?cursor={c}&limit={limit}"),
+        _ => format!("{PATH_CHANGES}?limit={limit}"),
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Stable error codes of [`ErrorDetail::code`] and [`Reason::code`].
+pub mod codes {
+    /// 400: the body is not JSON.
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    /// 422: JSON of the wrong shape (unknown field, wrong type, missing field).
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    /// 400: a required header is missing or unparseable.
+    pub const BAD_HEADER: &str = "bad_header";
+    /// 400: a photo path that is not 64 lowercase hex digits.
+    pub const BAD_SHA256: &str = "bad_sha256";
+    /// 400: the cursor is not one this server issued.
+    pub const BAD_CURSOR: &str = "bad_cursor";
+    /// 410: the cursor is ahead of the server (its data was reset): pull again from scratch.
+    pub const CURSOR_EXPIRED: &str = "cursor_expired";
+    /// 401: missing or unknown bearer token.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 403: the token's worker is not the worker named by the request or its payloads.
+    pub const WORKER_MISMATCH: &str = "worker_mismatch";
+    /// 403: an admin endpoint called without the admin token.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// 404.
+    pub const NOT_FOUND: &str = "not_found";
+    /// 405.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// 409: a photo PATCH whose `Upload-Offset` is not what the server holds
+    /// (see [`super::ErrorDetail::offset`]).
+    pub const OFFSET_MISMATCH: &str = "offset_mismatch";
+    /// 409: a photo PATCH whose `Upload-Length` differs from the length given earlier.
+    pub const LENGTH_MISMATCH: &str = "length_mismatch";
+    /// 409: an admin transition the report's lifecycle does not allow.
+    pub const INVALID_TRANSITION: &str = "invalid_transition";
+    /// 413: body or photo over the cap.
+    pub const TOO_LARGE: &str = "too_large";
+    /// 415: photo media type not image/jpeg, image/png or image/heic.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// 422: the uploaded bytes do not hash to the photo's address; the partial is discarded.
+    pub const PHOTO_HASH_MISMATCH: &str = "photo_hash_mismatch";
+    /// 422: more than [`super::MAX_PUSH_MUTATIONS`] in one push.
+    pub const TOO_MANY_MUTATIONS: &str = "too_many_mutations";
+    /// 426: the client's protocol is below the server's minimum.
+    pub const CLIENT_TOO_OLD: &str = "client_too_old";
+    /// 429.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// 503: e.g. another upload of the same photo is in progress; retry after `Retry-After`.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// 500.
+    pub const INTERNAL: &str = "internal";
+
+    // Per-mutation rejection reasons (push results, status `rejected`). All permanent.
+    /// The payload is not JSON, or not a valid payload of the mutation's kind.
+    pub const INVALID_PAYLOAD: &str = "invalid_payload";
+    /// The mutation's `kind` is not one of [`super::MutationKind`].
+    pub const UNKNOWN_KIND: &str = "unknown_kind";
+    /// `record_id` is not the payload's id.
+    pub const RECORD_ID_MISMATCH: &str = "record_id_mismatch";
+    /// The payload's `device_id` is not the push's device.
+    pub const DEVICE_MISMATCH: &str = "device_mismatch";
+    /// A report or task completion names a photo the server does not hold completely.
+    pub const MISSING_PHOTO: &str = "missing_photo";
+    /// `hash` does not match the mutation's content: it was altered.
+    pub const HASH_MISMATCH: &str = "hash_mismatch";
+    /// The mutation id was already used for different content.
+    pub const MUTATION_ID_REUSED: &str = "mutation_id_reused";
+}
+
+/// The one error shape of every non-2xx reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
-#[derive(Debug, Clone, Serialize, Deserialize)]
+
+/// See [`codes`]. Status classes: 400/404/409/410/413/415/422 permanent for that request;
+/// 401/403 authentication; 426 client too old; 429/503 transient with `Retry-After`; other
+/// 5xx transient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// Machine-readable, stable (see [`codes`]).
+    pub code: String,
+    /// For people and logs; never carries residents' personal data.
+    pub message: String,
+    /// Whether the same request may succeed later unchanged.
+    #[serde(default)]
+    pub retryable: bool,
+    /// On 426: the lowest protocol version the server accepts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_protocol: Option<u32>,
+    /// On 409 `offset_mismatch`: the bytes of the photo the server holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+}
+
+/// The signed-in worker, as the server knows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    pub id: String,
+    pub name: String,
+}
+
+/// `GET /v1/handshake`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandshakeResponse {
+    /// The version the server speaks (at most what the client sent, if it can).
+    pub protocol: u32,
+    /// The lowest version the server accepts.
+    pub min_protocol: u32,
+    /// Server clock when the reply was made; the client derives its clock offset from it.
+    pub server_time: DateTime<Utc>,
+    /// Identifies the server's database; changes when it is reset, so a client holding a
+    /// cursor from another instance knows to pull from scratch.
+    pub server_id: String,
+    pub worker: WorkerInfo,
+    /// Codes of the grids the worker is responsible for.
+    pub grids: Vec<String>,
+    /// The thresholds the core must apply from now on.
+    pub policy: ValidationPolicy,
+}
+
+/// What a mutation records. `kind` travels as a string (see [`MutationKind::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MutationKind {
+    /// Payload: [`crate::domain::CheckIn`]; `record_id` = its `id`.
+    Checkin,
+    /// Payload: [`crate::domain::Visit`]; `record_id` = its `id`.
+    Visit,
+    /// Payload: [`crate::domain::ReportPayload`]; `record_id` = its `id`.
+    Report,
+    /// Payload: [`crate::domain::TaskAckPayload`]; `record_id` = its `task_id`.
+    TaskAck,
+    /// Payload: [`crate::domain::TaskCompletionPayload`]; `record_id` = its `id`.
+    TaskCompletion,
+}
+
+impl MutationKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [MutationKind; 5] = [
+        MutationKind::Checkin,
+        MutationKind::Visit,
+        MutationKind::Report,
+        MutationKind::TaskAck,
+        MutationKind::TaskCompletion,
+    ];
+
+    /// The wire spelling.
+    pub fn code(self) -> &'static str {
+        match self {
+            MutationKind::Checkin => "checkin",
+            MutationKind::Visit => "visit",
+            MutationKind::Report => "report",
+            MutationKind::TaskAck => "task_ack",
+            MutationKind::TaskCompletion => "task_completion",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        MutationKind::ALL.into_iter().find(|k| k.code() == s)
+    }
+}
+
+/// One outbox entry on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mutation {
+    /// Client-generated (UUIDv7), unique forever; the idempotency key.
+    pub mutation_id: String,
+    /// Position in the device's log, from 1, increasing by one.
+    pub seq: i64,
+    /// One of [`MutationKind`]'s codes.
+    pub kind: String,
+    /// The id of the record the mutation creates (see [`MutationKind`]).
+    pub record_id: String,
+    /// The canonical JSON of the payload, as a string: exactly the text the hash covers.
+    pub payload: String,
+    /// Device wall clock when recorded.
+    pub device_time: DateTime<Utc>,
+    /// Device monotonic clock when recorded (ms).
+    pub monotonic_ms: i64,
+    /// Hash of the device's previous mutation, or [`crate::chain::GENESIS`].
+    pub prev_hash: String,
+    /// [`crate::chain::link_hash`] of this mutation.
+    pub hash: String,
+}
+
+/// `POST /v1/push`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Must equal the `Gridworker-Device` header.
+    pub device_id: String,
+    /// In device sequence order.
+    pub mutations: Vec<Mutation>,
+}
+
+/// Why a mutation was rejected (see [`codes`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
     pub code: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HandshakeResponse {
-    pub server_time: DateTime<Utc>,
-    pub worker_grids: Vec<String>,
-    pub policy: ValidationPolicy,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Mutation {
-    pub mutation_id: String,
-    pub seq: i64,
-    pub kind: String,
-    pub record_id: String,
-    pub payload: String,
-    pub device_time: DateTime<Utc>,
-    pub monotonic_ms: i64,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PushRequest {
-    pub mutations: Vec<Mutation>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The server's verdict on one mutation. `rejected` is permanent: resending the same
+/// mutation gets the same answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
+    /// Stored now.
     Applied,
+    /// Stored by an earlier request (a retry after a lost reply).
     AlreadyApplied,
-    Rejected { code: String, reason: String },
+    /// Not stored, for good.
+    Rejected { reason: Reason },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `{mutation_id, status, reason?}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MutationResult {
     pub mutation_id: String,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Reply to a push: one result per mutation, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushResponse {
     pub results: Vec<MutationResult>,
+    /// Mutations of this request that were applied but do not follow the device's chain
+    /// (records were deleted or reordered before them). Informational for the client.
+    #[serde(default)]
+    pub chain_breaks: u32,
 }
 
-/// `GET /v1/photos/{sha}` and the answer to `PUT /v1/photos/{sha}?offset=N&size=S`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `GET /v1/photos/{sha256}` (the JSON twin of `HEAD`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhotoStatus {
-    pub received: u64,
+    pub sha256: String,
+    /// Bytes the server holds: where the next PATCH must start.
+    pub offset: u64,
+    /// Total size, once a PATCH has announced it.
+    #[serde(default)]
+    pub length: Option<u64>,
+    /// The whole photo is held and its hash verified.
     pub complete: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One change in the pull feed. Every coordinate carries its `crs`; rings are `[lon, lat]`
+/// pairs (GeoJSON order), first point not repeated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     GridUpsert {
         code: String,
         name: String,
-        boundary: Vec<[f64; 2]>,
         crs: Crs,
+        ring: Vec<[f64; 2]>,
     },
     GridDelete {
         code: String,
@@ -104,11 +336,13 @@ pub enum Change {
         id: String,
         grid_code: String,
         name: String,
+        crs: Crs,
         lat: f64,
         lon: f64,
-        crs: Crs,
+        /// 0 means "use the policy's radius".
         radius_m: f64,
     },
+    /// The point was removed, or moved out of the worker's grids.
     PointDelete {
         id: String,
     },
@@ -117,50 +351,134 @@ pub enum Change {
         grid_code: String,
         building: String,
         address: String,
+        crs: Crs,
         lat: f64,
         lon: f64,
-        crs: Crs,
         tags: Vec<String>,
     },
+    /// The household was removed, or moved out of the worker's grids.
     HouseholdDelete {
         id: String,
     },
+    /// The back office moved one of the worker's own reports.
     ReportStatus {
         report_id: String,
-        status: String,
+        status: ReportStatus,
         department: Option<String>,
         note: Option<String>,
         evaluation: Option<String>,
         at: DateTime<Utc>,
     },
-    OpenReport {
+    /// Another worker's report in one of the worker's grids, for the duplicate hint; sent
+    /// again with the new status when it moves (closed/resolved ones are no longer open).
+    ReportUpsert {
         id: String,
         category: String,
         description: String,
+        crs: Crs,
         lat: f64,
         lon: f64,
-        crs: Crs,
-        status: String,
+        status: ReportStatus,
         created_at: DateTime<Utc>,
     },
-    Task {
+    /// A task dispatched to the worker, new or changed.
+    TaskUpsert {
         id: String,
         title: String,
         description: String,
+        crs: Option<Crs>,
         lat: Option<f64>,
         lon: Option<f64>,
-        crs: Option<Crs>,
         address: Option<String>,
         due_at: Option<DateTime<Utc>>,
         linked_report_id: Option<String>,
-        status: String,
+        status: TaskStatus,
         dispatched_at: DateTime<Utc>,
+    },
+    /// The worker's grids are now exactly these.
+    WorkerGrids {
+        grid_codes: Vec<String>,
     },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `GET /v1/changes` reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PullResponse {
+    /// In feed order; apply in order.
     pub changes: Vec<Change>,
+    /// Pass back as `cursor` next time; store it with the applied changes.
     pub next_cursor: String,
+    /// More changes are waiting: pull again now.
     pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_have_the_documented_shape() {
+        let r = PushResponse {
+            results: vec![
+                MutationResult {
+                    mutation_id: "a".into(),
+                    outcome: Outcome::Applied,
+                },
+                MutationResult {
+                    mutation_id: "b".into(),
+                    outcome: Outcome::Rejected {
+                        reason: Reason {
+                            code: codes::MISSING_PHOTO.into(),
+                            message: "m".into(),
+                        },
+                    },
+                },
+            ],
+            chain_breaks: 0,
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["results"][0]["status"], "applied");
+        assert_eq!(v["results"][1]["status"], "rejected");
+        assert_eq!(v["results"][1]["reason"]["code"], "missing_photo");
+        let back: PushResponse = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn server_inputs_refuse_unknown_fields() {
+        let bad = r#"{"device_id":"d","mutations":[],"extra":1}"#;
+        assert!(serde_json::from_str::<PushRequest>(bad).is_err());
+        let ok = r#"{"device_id":"d","mutations":[]}"#;
+        assert!(serde_json::from_str::<PushRequest>(ok).is_ok());
+    }
+
+    #[test]
+    fn changes_are_tagged_by_type() {
+        let c = Change::WorkerGrids {
+            grid_codes: vec!["G1".into()],
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["type"], "worker_grids");
+        let c = Change::ReportStatus {
+            report_id: "r".into(),
+            status: ReportStatus::Dispatched,
+            department: Some("water".into()),
+            note: None,
+            evaluation: None,
+            at: Utc::now(),
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["type"], "report_status");
+        assert_eq!(v["status"], "dispatched");
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for k in MutationKind::ALL {
+            assert_eq!(MutationKind::parse(k.code()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.code());
+        }
+        assert_eq!(pull_path(None, 10), "/v1/changes?limit=10");
+        assert_eq!(pull_path(Some("42"), 10), "/v1/changes?cursor=42&limit=10");
+    }
 }

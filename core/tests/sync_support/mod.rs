@@ -142,8 +142,15 @@ async fn handshake(State(s): State<Shared>, h: HeaderMap) -> Response {
     };
     finish(
         json(&HandshakeResponse {
+            protocol: wire::PROTOCOL,
+            min_protocol: wire::PROTOCOL,
             server_time: Utc::now(),
-            worker_grids: vec!["G1".into()],
+            server_id: "test".into(),
+            worker: wire::WorkerInfo {
+                id: "w1".into(),
+                name: "w1".into(),
+            },
+            grids: vec!["G1".into()],
             policy: ValidationPolicy::default(),
         }),
         fault,
@@ -166,8 +173,10 @@ async fn push(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Response {
                 Outcome::AlreadyApplied
             } else if st.reject_kind.as_deref() == Some(m.kind.as_str()) {
                 Outcome::Rejected {
-                    code: "not_allowed".into(),
-                    reason: "kind refused by test".into(),
+                    reason: wire::Reason {
+                        code: "not_allowed".into(),
+                        message: "kind refused by test".into(),
+                    },
                 }
             } else {
                 st.applied_order.push(m.mutation_id.clone());
@@ -181,12 +190,20 @@ async fn push(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Response {
             });
         }
     }
-    finish(json(&PushResponse { results }), fault)
+    finish(
+        json(&PushResponse {
+            results,
+            chain_breaks: 0,
+        }),
+        fault,
+    )
 }
 
 fn photo_status(st: &ServerState, sha: &str) -> PhotoStatus {
     PhotoStatus {
-        received: st.photos.get(sha).map(|b| b.len() as u64).unwrap_or(0),
+        sha256: sha.to_string(),
+        offset: st.photos.get(sha).map(|b| b.len() as u64).unwrap_or(0),
+        length: None,
         complete: st.photo_complete.get(sha).copied().unwrap_or(false),
     }
 }
@@ -204,15 +221,20 @@ async fn photo_put(
     State(s): State<Shared>,
     h: HeaderMap,
     Path(sha): Path<String>,
-    Query(q): Query<HashMap<String, u64>>,
     body: Bytes,
 ) -> Response {
     let fault = match pre(&s, &h, body.len()).await {
         Pre::Answer(r) => return r,
         Pre::Then(f) => f,
     };
-    let offset = q.get("offset").copied().unwrap_or(0);
-    let size = q.get("size").copied().unwrap_or(0);
+    let header = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let offset = header(wire::HEADER_UPLOAD_OFFSET);
+    let size = header(wire::HEADER_UPLOAD_LENGTH);
     let mut st = s.lock().unwrap();
     let have = st.photos.entry(sha.clone()).or_default();
     if offset != have.len() as u64 {
@@ -271,7 +293,7 @@ impl TestServer {
         let app = Router::new()
             .route(wire::PATH_HANDSHAKE, get(handshake))
             .route(wire::PATH_PUSH, post(push))
-            .route("/v1/photos/{sha}", get(photo_get).put(photo_put))
+            .route("/v1/photos/{sha}", get(photo_get).patch(photo_put))
             .route("/v1/changes", get(changes))
             .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(state.clone());
