@@ -1,1 +1,331 @@
-//! Reference sync server (placeholder).
+//! Reference sync server for the gridworker protocol (docs/protocol.md): axum over SQLite,
+//! seeded from a fixtures directory, bearer tokens for workers and one admin token.
+//!
+//! Run it in-process from tests with [`spawn_in_thread`] (blocking code) or [`serve`]
+//! (async code); both run the server on its own thread and tokio runtime, so stopping it
+//! ends every connection at once, as a crash would.
+//!
+//! [`fault_proxy`] is a TCP proxy that injects network faults between a client and the
+//! server, for reliability tests and benchmarks.
+
+pub mod admin;
+pub mod api;
+pub mod db;
+pub mod error;
+pub mod fault_proxy;
+pub mod photos;
+pub mod refdata;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use gridworker_core::policy::ValidationPolicy;
+use gridworker_core::sync::wire;
+
+pub use error::ApiError;
+
+/// What can stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("fixtures: {0}")]
+    Fixtures(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("seeding failed: {0}")]
+    Seed(String),
+}
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Holds `server.sqlite` and `photos/`; kept across restarts.
+    pub data_dir: PathBuf,
+    /// `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// Seeded into an empty data directory only.
+    pub fixtures_dir: Option<PathBuf>,
+    /// `(worker_id, token)` pairs. Workers not in the fixtures are created with no grids.
+    pub tokens: Vec<(String, String)>,
+    pub admin_token: String,
+    /// Lowest protocol accepted (426 `client_too_old` below). Default [`wire::PROTOCOL`].
+    pub min_protocol: u32,
+    /// Sent at handshake.
+    pub policy: ValidationPolicy,
+}
+
+impl ServerConfig {
+    /// A config on `data_dir`, listening on a free loopback port, with no fixtures, no
+    /// workers and admin token `admin`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            fixtures_dir: None,
+            tokens: Vec::new(),
+            admin_token: "admin".to_string(),
+            min_protocol: wire::PROTOCOL,
+            policy: ValidationPolicy::default(),
+        }
+    }
+
+    /// Adds a worker token.
+    pub fn token(mut self, worker_id: &str, token: &str) -> Self {
+        self.tokens.push((worker_id.to_string(), token.to_string()));
+        self
+    }
+
+    /// Seeds from this fixtures directory (when the data directory is empty).
+    pub fn fixtures(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.fixtures_dir = Some(dir.into());
+        self
+    }
+}
+
+/// Shared by every handler.
+pub struct AppState {
+    pub(crate) db: Arc<db::Db>,
+    /// token → worker id.
+    pub(crate) tokens: HashMap<String, String>,
+    pub(crate) admin_token: String,
+    pub(crate) min_protocol: u32,
+    pub(crate) policy: ValidationPolicy,
+    pub(crate) photos_dir: PathBuf,
+    pub(crate) max_photo_bytes: u64,
+    /// Photos with an upload in progress.
+    pub(crate) uploads: Mutex<HashSet<String>>,
+}
+
+/// The routes of the protocol and of the admin API.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(wire::PATH_HANDSHAKE, get(api::handshake))
+        .route(wire::PATH_PUSH, post(api::push))
+        .route(wire::PATH_CHANGES, get(api::changes))
+        .route(
+            "/v1/photos/{sha}",
+            get(photos::get).head(photos::head).patch(photos::patch),
+        )
+        .route("/admin/v1/records", get(admin::records))
+        .route("/admin/v1/reports/{id}", get(admin::report))
+        .route("/admin/v1/reports/{id}/transition", post(admin::transition))
+        .route("/admin/v1/tasks", post(admin::create_task))
+        .route(
+            "/admin/v1/grids/{code}",
+            put(admin::put_grid).delete(admin::delete_grid),
+        )
+        .route(
+            "/admin/v1/points/{id}",
+            put(admin::put_point).delete(admin::delete_point),
+        )
+        .route(
+            "/admin/v1/households/{id}",
+            put(admin::put_household).delete(admin::delete_household),
+        )
+        .route("/admin/v1/workers/{id}/grids", put(admin::put_worker_grids))
+        .route("/admin/v1/photos/{sha}", get(admin::photo))
+        .route("/admin/v1/chain", get(admin::chain))
+        .fallback(api::fallback)
+        .method_not_allowed_fallback(api::method_fallback)
+        // Bodies are read by the handlers with their own limits (413 in the protocol's
+        // error shape); photo bodies are streamed.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Opens the data directory, seeds it if empty, registers the token workers.
+fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
+    if config.admin_token.is_empty() {
+        return Err(ServerError::Config(
+            "the admin token must not be empty".into(),
+        ));
+    }
+    let db = db::Db::open(&config.data_dir)?;
+    let photos_dir = config.data_dir.join("photos");
+    std::fs::create_dir_all(photos_dir.join("partial"))?;
+    let seeded = db.read(|tx| db::meta(tx, "seeded"))?.is_some();
+    if !seeded {
+        let district = match &config.fixtures_dir {
+            Some(dir) => Some(
+                gridworker_fixtures::load(dir)
+                    .map_err(|e| ServerError::Fixtures(format!("{}: {e}", dir.display())))?,
+            ),
+            None => None,
+        };
+        db.write(|tx| {
+            if let Some(d) = &district {
+                refdata::seed(tx, d).map_err(|e| ServerError::Seed(e.message))?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('seeded', ?1)",
+                [chrono::Utc::now().to_rfc3339()],
+            )?;
+            Ok::<_, ServerError>(())
+        })?;
+    }
+    let mut tokens = HashMap::new();
+    for (worker, token) in &config.tokens {
+        if token.is_empty() || worker.is_empty() {
+            return Err(ServerError::Config(
+                "worker ids and tokens must not be empty".into(),
+            ));
+        }
+        if token == &config.admin_token {
+            return Err(ServerError::Config(
+                "a worker token must differ from the admin token".into(),
+            ));
+        }
+        tokens.insert(token.clone(), worker.clone());
+    }
+    db.write(|tx| {
+        for (worker, _) in &config.tokens {
+            tx.execute(
+                "INSERT OR IGNORE INTO workers (id, name) VALUES (?1, ?1)",
+                [worker],
+            )?;
+        }
+        Ok::<_, ServerError>(())
+    })?;
+    let max_photo_bytes = config.policy.max_photo_bytes.min(wire::MAX_PHOTO_BYTES);
+    Ok(Arc::new(AppState {
+        db: Arc::new(db),
+        tokens,
+        admin_token: config.admin_token.clone(),
+        min_protocol: config.min_protocol,
+        policy: config.policy.clone(),
+        photos_dir,
+        max_photo_bytes,
+        uploads: Mutex::new(HashSet::new()),
+    }))
+}
+
+/// A server running on its own thread and runtime. Dropping it stops the server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server: the listener closes and open connections are dropped mid-way, like
+    /// a crash; committed data is on disk. Blocks until the database is closed.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Starts a server on a thread of its own (with its own tokio runtime) and returns once it
+/// listens. Usable from non-async code.
+pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    let state = prepare(&config)?;
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gridworker-server")
+        .enable_all()
+        .build()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("gridworker-server".into())
+        .spawn(move || {
+            let app = router(state);
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        log::error!("cannot listen: {e}");
+                        return;
+                    }
+                };
+                let server = axum::serve(listener, app);
+                tokio::select! {
+                    r = server => {
+                        if let Err(e) = r {
+                            log::error!("server stopped: {e}");
+                        }
+                    }
+                    _ = stop_rx => {}
+                }
+            });
+            // Ends every connection task now; blocking work in flight gets a moment to
+            // finish its transaction.
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        })?;
+    Ok(ServerHandle {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+/// A server started from async code; see [`ServerHandle`].
+pub struct RunningServer {
+    handle: Option<ServerHandle>,
+    addr: SocketAddr,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server (see [`ServerHandle::shutdown`]) without blocking the caller's
+    /// runtime.
+    pub async fn shutdown(mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::task::spawn_blocking(move || h.shutdown()).await;
+        }
+    }
+}
+
+/// Starts a server from async code (on its own thread and runtime).
+pub async fn serve(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let handle = tokio::task::spawn_blocking(move || spawn_in_thread(config))
+        .await
+        .map_err(|e| ServerError::Config(format!("start-up task failed: {e}")))??;
+    Ok(RunningServer {
+        addr: handle.addr(),
+        handle: Some(handle),
+    })
+}

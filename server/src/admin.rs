@@ -1,0 +1,657 @@
+//! QA / back-office endpoints under `/admin/v1` (admin bearer token; docs/protocol.md §8).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use gridworker_core::domain::{ReportStatus, TaskStatus};
+use gridworker_core::geo::Crs;
+use gridworker_core::sync::wire::{Change, MutationKind, codes};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::api::{bearer, blocking, json_response, read_body};
+use crate::db::{emit, grid_scope, worker_scope};
+use crate::error::{ApiError, ApiResult};
+use crate::refdata::{self, GridIn, HouseholdIn, PointIn};
+
+/// Largest admin request body.
+const MAX_ADMIN_BODY: usize = 1024 * 1024;
+
+fn admin(st: &AppState, h: &HeaderMap) -> ApiResult<()> {
+    match bearer(h) {
+        None => Err(ApiError::unauthorized("the admin token is required")),
+        Some(t) if t == st.admin_token => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            "this endpoint needs the admin token",
+        )),
+    }
+}
+
+async fn body_json<T: serde::de::DeserializeOwned>(h: &HeaderMap, body: Body) -> ApiResult<T> {
+    let bytes = read_body(h, body, MAX_ADMIN_BODY).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))
+}
+
+/// Body of `POST /admin/v1/reports/{id}/transition`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionIn {
+    pub to: ReportStatus,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub evaluation: Option<String>,
+}
+
+/// Body of `POST /admin/v1/tasks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskIn {
+    /// Chosen by the server (UUIDv7) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub worker_id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub crs: Option<Crs>,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub linked_report_id: Option<String>,
+}
+
+/// Body of `PUT /admin/v1/workers/{id}/grids`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerGridsIn {
+    pub grid_codes: Vec<String>,
+}
+
+/// Whether the closed loop allows `from → to`.
+pub fn transition_allowed(from: ReportStatus, to: ReportStatus) -> bool {
+    use ReportStatus::*;
+    matches!(
+        (from, to),
+        (Submitted, Accepted)
+            | (Accepted, Dispatched)
+            | (Dispatched, Resolved)
+            | (Resolved, Closed)
+            | (Resolved, Reopened)
+            | (Reopened, Dispatched)
+            | (Submitted, Closed)
+            | (Accepted, Closed)
+    )
+}
+
+/// `GET /admin/v1/records[?kind=K&status=S]`.
+pub async fn records(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    if let Some(k) = q.keys().find(|k| *k != "kind" && *k != "status") {
+        return Err(ApiError::invalid(format!("unknown query parameter {k}")));
+    }
+    let kind = match q.get("kind") {
+        None => None,
+        Some(k) => Some(
+            MutationKind::parse(k)
+                .ok_or_else(|| ApiError::invalid(format!("unknown kind {k:?}")))?,
+        ),
+    };
+    let status = q.get("status").cloned().unwrap_or_else(|| "applied".into());
+    if status != "applied" && status != "rejected" {
+        return Err(ApiError::invalid("status must be applied or rejected"));
+    }
+    let st2 = st.clone();
+    let v = blocking(move || {
+        st2.db.read(|tx| {
+            let Some(kind) = kind else {
+                let mut counts = serde_json::Map::new();
+                for k in MutationKind::ALL {
+                    let n: i64 = tx.query_row(
+                        "SELECT COUNT(*) FROM mutations WHERE kind = ?1 AND status = 'applied'",
+                        [k.code()],
+                        |r| r.get(0),
+                    )?;
+                    counts.insert(k.code().to_string(), json!(n));
+                }
+                let rejected: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM mutations WHERE status = 'rejected'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let breaks: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM mutations WHERE chain_break = 1",
+                    [],
+                    |r| r.get(0),
+                )?;
+                return Ok::<_, ApiError>(
+                    json!({"counts": counts, "rejected": rejected, "chain_breaks": breaks}),
+                );
+            };
+            let mut stmt = tx.prepare(
+                "SELECT mutation_id, seq, device_id, chain_break, server_flags, received_at, payload,
+                        reason_code, reason_message, worker_id
+                 FROM mutations WHERE kind = ?1 AND status = ?2 ORDER BY received_at, device_id, seq",
+            )?;
+            let mut rows = stmt.query(params![kind.code(), status])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let payload: String = r.get(6)?;
+                let mut obj = match serde_json::from_str::<Value>(&payload) {
+                    Ok(Value::Object(o)) => o,
+                    _ => {
+                        let mut o = serde_json::Map::new();
+                        o.insert("payload_text".into(), json!(payload));
+                        o
+                    }
+                };
+                let flags: String = r.get(4)?;
+                obj.insert("mutation_id".into(), json!(r.get::<_, String>(0)?));
+                obj.insert("seq".into(), json!(r.get::<_, i64>(1)?));
+                obj.insert("device_id".into(), json!(r.get::<_, String>(2)?));
+                obj.insert("chain_break".into(), json!(r.get::<_, bool>(3)?));
+                obj.insert(
+                    "server_flags".into(),
+                    serde_json::from_str(&flags).unwrap_or(json!([])),
+                );
+                obj.insert("received_at".into(), json!(r.get::<_, String>(5)?));
+                obj.insert("pushed_by".into(), json!(r.get::<_, String>(9)?));
+                if let Some(code) = r.get::<_, Option<String>>(7)? {
+                    obj.insert(
+                        "reason".into(),
+                        json!({"code": code, "message": r.get::<_, Option<String>>(8)?}),
+                    );
+                }
+                out.push(Value::Object(obj));
+            }
+            Ok(json!({"kind": kind.code(), "status": status, "count": out.len(), "records": out}))
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+fn report_json(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Value>> {
+    tx.query_row(
+        "SELECT id, worker_id, grid_code, category, description, lat, lon, status, department, note,
+                evaluation, created_at, updated_at FROM reports WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(json!({
+                "id": r.get::<_, String>(0)?,
+                "worker_id": r.get::<_, String>(1)?,
+                "grid_code": r.get::<_, Option<String>>(2)?,
+                "category": r.get::<_, String>(3)?,
+                "description": r.get::<_, String>(4)?,
+                "crs": "wgs84",
+                "lat": r.get::<_, f64>(5)?,
+                "lon": r.get::<_, f64>(6)?,
+                "status": r.get::<_, String>(7)?,
+                "department": r.get::<_, Option<String>>(8)?,
+                "note": r.get::<_, Option<String>>(9)?,
+                "evaluation": r.get::<_, Option<String>>(10)?,
+                "created_at": r.get::<_, String>(11)?,
+                "updated_at": r.get::<_, String>(12)?,
+            }))
+        },
+    )
+    .optional()
+}
+
+/// `GET /admin/v1/reports/{id}`.
+pub async fn report(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let st2 = st.clone();
+    let v = blocking(move || {
+        st2.db
+            .read(|tx| Ok::<_, ApiError>(report_json(tx, &id)?))?
+            .ok_or_else(|| ApiError::not_found("no such report"))
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// `POST /admin/v1/reports/{id}/transition`.
+pub async fn transition(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let t: TransitionIn = body_json(&h, body).await?;
+    let st2 = st.clone();
+    let v = blocking(move || {
+        st2.db.write(|tx| {
+            type Row = (String, String, Option<String>, String, String, f64, f64, String);
+            let row: Option<Row> = tx
+                .query_row(
+                    "SELECT status, worker_id, grid_code, category, description, lat, lon, created_at
+                     FROM reports WHERE id = ?1",
+                    [&id],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((from, author, grid, category, description, lat, lon, created_at)) = row
+            else {
+                return Err(ApiError::not_found("no such report"));
+            };
+            let from = ReportStatus::parse(&from)
+                .ok_or_else(|| ApiError::internal("stored report status is unknown"))?;
+            if !transition_allowed(from, t.to) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    codes::INVALID_TRANSITION,
+                    format!("a {} report cannot become {}", from.code(), t.to.code()),
+                ));
+            }
+            let now = Utc::now();
+            tx.execute(
+                "UPDATE reports SET status = ?2, department = COALESCE(?3, department),
+                     note = COALESCE(?4, note), evaluation = COALESCE(?5, evaluation), updated_at = ?6
+                 WHERE id = ?1",
+                params![id, t.to.code(), t.department, t.note, t.evaluation, now],
+            )?;
+            let (department, note, evaluation): (Option<String>, Option<String>, Option<String>) =
+                tx.query_row(
+                    "SELECT department, note, evaluation FROM reports WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+            emit(
+                tx,
+                &worker_scope(&author),
+                &format!("report_status:{id}"),
+                None,
+                &Change::ReportStatus {
+                    report_id: id.clone(),
+                    status: t.to,
+                    department,
+                    note,
+                    evaluation,
+                    at: now,
+                },
+            )?;
+            if let Some(g) = grid {
+                let created_at = DateTime::parse_from_rfc3339(&created_at)
+                    .map(|d| d.with_timezone(&Utc))
+                    .unwrap_or(now);
+                emit(
+                    tx,
+                    &grid_scope(&g),
+                    &format!("report:{id}"),
+                    Some(&author),
+                    &Change::ReportUpsert {
+                        id: id.clone(),
+                        category,
+                        description,
+                        crs: Crs::Wgs84,
+                        lat,
+                        lon,
+                        status: t.to,
+                        created_at,
+                    },
+                )?;
+            }
+            report_json(tx, &id)?.ok_or_else(|| ApiError::internal("report vanished"))
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// Re-emits a task's current state to its worker's feed.
+pub fn emit_task(tx: &Transaction<'_>, id: &str) -> Result<Option<Value>, ApiError> {
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<f64>,
+        Option<f64>,
+        Option<String>,
+        Option<DateTime<Utc>>,
+        Option<String>,
+        String,
+        DateTime<Utc>,
+    );
+    let row: Option<Row> = tx
+        .query_row(
+            "SELECT worker_id, title, description, crs, lat, lon, address, due_at, linked_report_id,
+                    status, dispatched_at FROM tasks WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((worker, title, description, crs, lat, lon, address, due_at, linked, status, at)) =
+        row
+    else {
+        return Ok(None);
+    };
+    let change = Change::TaskUpsert {
+        id: id.to_string(),
+        title,
+        description,
+        crs: crs.as_deref().and_then(Crs::parse),
+        lat,
+        lon,
+        address,
+        due_at,
+        linked_report_id: linked,
+        status: TaskStatus::parse(&status)
+            .ok_or_else(|| ApiError::internal("stored task status is unknown"))?,
+        dispatched_at: at,
+    };
+    emit(
+        tx,
+        &worker_scope(&worker),
+        &format!("task:{id}"),
+        None,
+        &change,
+    )?;
+    let mut v = serde_json::to_value(&change).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Value::Object(o) = &mut v {
+        o.remove("type");
+        o.insert("worker_id".into(), json!(worker));
+    }
+    Ok(Some(v))
+}
+
+/// `POST /admin/v1/tasks`.
+pub async fn create_task(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let t: TaskIn = body_json(&h, body).await?;
+    if t.title.trim().is_empty() {
+        return Err(ApiError::invalid("title must not be empty"));
+    }
+    match (t.lat, t.lon, t.crs) {
+        (None, None, _) => {}
+        (Some(lat), Some(lon), Some(_))
+            if lat.is_finite()
+                && lon.is_finite()
+                && (-90.0..=90.0).contains(&lat)
+                && (-180.0..=180.0).contains(&lon) => {}
+        _ => {
+            return Err(ApiError::invalid(
+                "a task place needs finite lat, lon and their crs together",
+            ));
+        }
+    }
+    let st2 = st.clone();
+    let v = blocking(move || {
+        st2.db.write(|tx| {
+            let known: bool = tx
+                .query_row("SELECT 1 FROM workers WHERE id = ?1", [&t.worker_id], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some();
+            if !known {
+                return Err(ApiError::invalid(format!("unknown worker {}", t.worker_id)));
+            }
+            let id = t
+                .id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            let now = Utc::now();
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO tasks (id, worker_id, title, description, crs, lat, lon, address,
+                     due_at, linked_report_id, status, dispatched_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'dispatched', ?11, ?11)",
+                params![
+                    id,
+                    t.worker_id,
+                    t.title,
+                    t.description,
+                    t.crs.map(|c| c.code()),
+                    t.lat,
+                    t.lon,
+                    t.address,
+                    t.due_at,
+                    t.linked_report_id,
+                    now
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "task_exists",
+                    "a task with this id exists",
+                ));
+            }
+            emit_task(tx, &id)?.ok_or_else(|| ApiError::internal("task vanished"))
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::CREATED, &v))
+}
+
+/// `PUT /admin/v1/grids/{code}`.
+pub async fn put_grid(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(code): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let g: GridIn = body_json(&h, body).await?;
+    let st2 = st.clone();
+    blocking(move || st2.db.write(|tx| refdata::put_grid(tx, &code, &g))).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /admin/v1/points/{id}`.
+pub async fn put_point(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let p: PointIn = body_json(&h, body).await?;
+    let st2 = st.clone();
+    blocking(move || st2.db.write(|tx| refdata::put_point(tx, &id, &p))).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /admin/v1/households/{id}`.
+pub async fn put_household(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let p: HouseholdIn = body_json(&h, body).await?;
+    let st2 = st.clone();
+    blocking(move || st2.db.write(|tx| refdata::put_household(tx, &id, &p))).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_with(
+    st: Arc<AppState>,
+    h: HeaderMap,
+    id: String,
+    f: fn(&Transaction<'_>, &str) -> ApiResult<bool>,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let st2 = st.clone();
+    let found = blocking(move || st2.db.write(|tx| f(tx, &id))).await?;
+    if found {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found("nothing with this id"))
+    }
+}
+
+/// `DELETE /admin/v1/grids/{code}`.
+pub async fn delete_grid(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(code): Path<String>,
+) -> ApiResult<Response> {
+    delete_with(st, h, code, refdata::delete_grid).await
+}
+
+/// `DELETE /admin/v1/points/{id}`.
+pub async fn delete_point(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    delete_with(st, h, id, refdata::delete_point).await
+}
+
+/// `DELETE /admin/v1/households/{id}`.
+pub async fn delete_household(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    delete_with(st, h, id, refdata::delete_household).await
+}
+
+/// `PUT /admin/v1/workers/{id}/grids`.
+pub async fn put_worker_grids(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let g: WorkerGridsIn = body_json(&h, body).await?;
+    let st2 = st.clone();
+    blocking(move || {
+        st2.db.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO workers (id, name) VALUES (?1, ?1)",
+                [&id],
+            )?;
+            refdata::set_worker_grids(tx, &id, &g.grid_codes)
+        })
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /admin/v1/photos/{sha}`.
+pub async fn photo(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(sha): Path<String>,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    crate::photos::bytes(&st, &sha).await
+}
+
+/// `GET /admin/v1/chain?device=D`.
+pub async fn chain(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let device = q
+        .get("device")
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("the device query parameter is required"))?;
+    let st2 = st.clone();
+    let v = blocking(move || {
+        st2.db.read(|tx| {
+            let head: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT head_seq, head_hash FROM devices WHERE device_id = ?1",
+                    [&device],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((head_seq, head_hash)) = head else {
+                return Err(ApiError::not_found("no mutation received from this device"));
+            };
+            let n: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM mutations WHERE device_id = ?1",
+                [&device],
+                |r| r.get(0),
+            )?;
+            let mut stmt = tx.prepare(
+                "SELECT mutation_id, seq, expected_prev, prev_hash FROM mutations
+                 WHERE device_id = ?1 AND chain_break = 1 ORDER BY seq",
+            )?;
+            let breaks = stmt
+                .query_map([&device], |r| {
+                    Ok(json!({
+                        "mutation_id": r.get::<_, String>(0)?,
+                        "seq": r.get::<_, i64>(1)?,
+                        "expected_prev": r.get::<_, Option<String>>(2)?,
+                        "prev_hash": r.get::<_, String>(3)?,
+                    }))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(json!({
+                "device_id": device,
+                "head_seq": head_seq,
+                "head_hash": head_hash,
+                "mutations": n,
+                "intact": breaks.is_empty(),
+                "chain_breaks": breaks,
+            }))
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &v))
+}

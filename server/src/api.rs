@@ -1,0 +1,811 @@
+//! The worker-facing `/v1` endpoints: handshake, push, photos, changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use futures_util::StreamExt;
+use gridworker_core::chain;
+use gridworker_core::domain::{
+    CheckIn, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, Photo, ReportPayload,
+    TaskAckPayload, TaskCompletionPayload, Visit,
+};
+use gridworker_core::geo::Crs;
+use gridworker_core::sync::wire::{
+    self, Change, HandshakeResponse, Mutation, MutationKind, MutationResult, Outcome, PushRequest,
+    PushResponse, Reason, WorkerInfo, codes,
+};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::db::{self, emit, grid_scope, worker_scope};
+use crate::error::{ApiError, ApiResult};
+use crate::refdata::grid_containing;
+
+/// Who is calling: the token's worker and the device header.
+pub struct Caller {
+    pub worker_id: String,
+    pub device_id: String,
+}
+
+pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    match serde_json::to_vec(v) {
+        Ok(b) => (status, [("content-type", "application/json")], b).into_response(),
+        Err(e) => ApiError::internal(format!("cannot encode reply: {e}")).into_response(),
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// The bearer token of a request, if any.
+pub(crate) fn bearer(h: &HeaderMap) -> Option<&str> {
+    header(h, "authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::trim))
+}
+
+/// Protocol version (426 / 400), token (401), worker header (403), device header (400).
+pub fn authenticate(st: &AppState, h: &HeaderMap) -> ApiResult<Caller> {
+    let proto = header(h, wire::HEADER_PROTOCOL)
+        .ok_or_else(|| ApiError::bad_header("the Gridworker-Protocol header is required"))?;
+    let proto: u32 = proto
+        .parse()
+        .map_err(|_| ApiError::bad_header("Gridworker-Protocol must be a decimal integer"))?;
+    if proto < st.min_protocol {
+        let mut e = ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            codes::CLIENT_TOO_OLD,
+            format!(
+                "protocol {proto} is no longer accepted; this server requires at least {}",
+                st.min_protocol
+            ),
+        );
+        e.min_protocol = Some(st.min_protocol);
+        return Err(e);
+    }
+    let token = bearer(h).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+    let worker_id = st
+        .tokens
+        .get(token)
+        .cloned()
+        .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
+    if let Some(w) = header(h, wire::HEADER_WORKER)
+        && w != worker_id
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::WORKER_MISMATCH,
+            "the token belongs to another worker than Gridworker-Worker names",
+        ));
+    }
+    let device_id = header(h, wire::HEADER_DEVICE)
+        .filter(|d| !d.is_empty() && d.len() <= 200)
+        .ok_or_else(|| ApiError::bad_header("the Gridworker-Device header is required"))?
+        .to_string();
+    Ok(Caller {
+        worker_id,
+        device_id,
+    })
+}
+
+/// Runs blocking database work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// `GET /v1/handshake`.
+pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult<Response> {
+    let caller = authenticate(&st, &h)?;
+    let st2 = st.clone();
+    let reply = blocking(move || {
+        st2.db.read(|tx| {
+            let name: Option<String> = tx
+                .query_row(
+                    "SELECT name FROM workers WHERE id = ?1",
+                    [&caller.worker_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let grids = db::worker_grids(tx, &caller.worker_id)?;
+            let server_id = db::meta(tx, "server_id")?.unwrap_or_default();
+            Ok::<_, ApiError>(HandshakeResponse {
+                protocol: wire::PROTOCOL,
+                min_protocol: st2.min_protocol,
+                server_time: Utc::now(),
+                server_id,
+                worker: WorkerInfo {
+                    name: name.unwrap_or_else(|| caller.worker_id.clone()),
+                    id: caller.worker_id,
+                },
+                grids,
+                policy: st2.policy.clone(),
+            })
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &reply))
+}
+
+/// Reads a whole body up to `limit` bytes (413 beyond), without trusting Content-Length.
+pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> ApiResult<Vec<u8>> {
+    if let Some(n) = header(h, "content-length").and_then(|v| v.parse::<u64>().ok())
+        && n > limit as u64
+    {
+        return Err(ApiError::too_large(format!(
+            "body of {n} bytes exceeds the {limit}-byte limit"
+        )));
+    }
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::MALFORMED_JSON,
+                format!("body could not be read: {e}"),
+            )
+        })?;
+        if out.len() + chunk.len() > limit {
+            return Err(ApiError::too_large(format!(
+                "body exceeds the {limit}-byte limit"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Parses strictly: unknown fields anywhere in the payload are refused even though the
+/// domain structs themselves tolerate them (the server must never drop a value silently).
+fn parse_strict<T: DeserializeOwned + serde::Serialize>(text: &str) -> Result<T, String> {
+    let raw: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let typed: T = serde_json::from_value(raw.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    unknown_field(&raw, &back, "").map_or(Ok(typed), |f| Err(format!("unknown field {f}")))
+}
+
+fn unknown_field(raw: &Value, known: &Value, at: &str) -> Option<String> {
+    match (raw, known) {
+        (Value::Object(r), Value::Object(k)) => r.iter().find_map(|(key, v)| {
+            let path = format!("{at}.{key}");
+            match k.get(key) {
+                None => Some(path),
+                Some(kv) => unknown_field(v, kv, &path),
+            }
+        }),
+        (Value::Array(r), Value::Array(k)) => r
+            .iter()
+            .zip(k.iter())
+            .enumerate()
+            .find_map(|(i, (a, b))| unknown_field(a, b, &format!("{at}[{i}]"))),
+        _ => None,
+    }
+}
+
+/// What a valid payload tells the push about itself.
+struct Parsed {
+    record_id: String,
+    device_id: String,
+    photos: Vec<String>,
+    flags: Vec<&'static str>,
+    effect: Effect,
+}
+
+enum Effect {
+    None,
+    Report(ReportPayload),
+    TaskAck(TaskAckPayload),
+    TaskCompletion(TaskCompletionPayload),
+}
+
+fn check_photos(photos: &[Photo], min: usize) -> Result<Vec<String>, String> {
+    if photos.len() < min || photos.len() > MAX_PHOTOS {
+        return Err(format!("needs {min} to {MAX_PHOTOS} photos"));
+    }
+    photos
+        .iter()
+        .map(|p| {
+            if is_sha256(&p.sha256) {
+                Ok(p.sha256.clone())
+            } else {
+                Err("photo sha256 must be 64 lowercase hex digits".to_string())
+            }
+        })
+        .collect()
+}
+
+fn exists(tx: &Transaction<'_>, sql: &str, id: &str) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached(sql)?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Parses and checks a payload; `Err` is the `invalid_payload` message.
+fn parse_payload(
+    tx: &Transaction<'_>,
+    kind: MutationKind,
+    text: &str,
+) -> Result<Result<Parsed, String>, rusqlite::Error> {
+    let parsed = match kind {
+        MutationKind::Checkin => match parse_strict::<CheckIn>(text).and_then(|c| {
+            c.fix.validate("fix").map_err(|e| e.to_string())?;
+            Ok(c)
+        }) {
+            Ok(c) => {
+                let known = exists(tx, "SELECT 1 FROM points WHERE id = ?1", &c.point_id)?;
+                Parsed {
+                    record_id: c.id,
+                    device_id: c.device_id,
+                    photos: vec![],
+                    flags: if known { vec![] } else { vec!["unknown_point"] },
+                    effect: Effect::None,
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::Visit => match parse_strict::<Visit>(text).and_then(|v| {
+            v.fix.validate("fix").map_err(|e| e.to_string())?;
+            if v.note.chars().count() > MAX_NOTE_CHARS {
+                return Err("note is too long".into());
+            }
+            Ok(v)
+        }) {
+            Ok(v) => {
+                let known = exists(
+                    tx,
+                    "SELECT 1 FROM households WHERE id = ?1",
+                    &v.household_id,
+                )?;
+                Parsed {
+                    record_id: v.id,
+                    device_id: v.device_id,
+                    photos: vec![],
+                    flags: if known {
+                        vec![]
+                    } else {
+                        vec!["unknown_household"]
+                    },
+                    effect: Effect::None,
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::Report => match parse_strict::<ReportPayload>(text).and_then(|p| {
+            p.fix.validate("fix").map_err(|e| e.to_string())?;
+            if p.category.trim().is_empty() {
+                return Err("category is empty".into());
+            }
+            if p.description.chars().count() > MAX_DESCRIPTION_CHARS {
+                return Err("description is too long".into());
+            }
+            if !p.position.lat.is_finite() || !p.position.lon.is_finite() {
+                return Err("position is not finite".into());
+            }
+            let shas = check_photos(&p.photos, 1)?;
+            Ok((p, shas))
+        }) {
+            Ok((p, shas)) => Parsed {
+                record_id: p.id.clone(),
+                device_id: p.device_id.clone(),
+                photos: shas,
+                flags: vec![],
+                effect: Effect::Report(p),
+            },
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::TaskAck => match parse_strict::<TaskAckPayload>(text) {
+            Ok(a) => {
+                let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &a.task_id)?;
+                Parsed {
+                    record_id: a.task_id.clone(),
+                    device_id: a.device_id.clone(),
+                    photos: vec![],
+                    flags: if known { vec![] } else { vec!["unknown_task"] },
+                    effect: Effect::TaskAck(a),
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::TaskCompletion => {
+            match parse_strict::<TaskCompletionPayload>(text).and_then(|c| {
+                c.fix.validate("fix").map_err(|e| e.to_string())?;
+                if c.note.chars().count() > MAX_NOTE_CHARS {
+                    return Err("note is too long".into());
+                }
+                let shas = check_photos(&c.photos, 0)?;
+                Ok((c, shas))
+            }) {
+                Ok((c, shas)) => {
+                    let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &c.task_id)?;
+                    Parsed {
+                        record_id: c.id.clone(),
+                        device_id: c.device_id.clone(),
+                        photos: shas,
+                        flags: if known { vec![] } else { vec!["unknown_task"] },
+                        effect: Effect::TaskCompletion(c),
+                    }
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    };
+    Ok(Ok(parsed))
+}
+
+/// Applies what a stored record changes on the server (reports, tasks) and the feed.
+fn apply_effect(tx: &Transaction<'_>, worker_id: &str, effect: Effect) -> Result<(), ApiError> {
+    let now = Utc::now();
+    match effect {
+        Effect::None => {}
+        Effect::Report(p) => {
+            let grid = grid_containing(tx, p.position.lat, p.position.lon)?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO reports (id, worker_id, grid_code, category, description, lat, lon,
+                     status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)",
+                params![
+                    p.id,
+                    worker_id,
+                    grid,
+                    p.category,
+                    p.description,
+                    p.position.lat,
+                    p.position.lon,
+                    p.created_at,
+                    now
+                ],
+            )?;
+            if inserted > 0
+                && let Some(g) = grid
+            {
+                emit(
+                    tx,
+                    &grid_scope(&g),
+                    &format!("report:{}", p.id),
+                    Some(worker_id),
+                    &Change::ReportUpsert {
+                        id: p.id.clone(),
+                        category: p.category.clone(),
+                        description: p.description.clone(),
+                        crs: Crs::Wgs84,
+                        lat: p.position.lat,
+                        lon: p.position.lon,
+                        status: gridworker_core::domain::ReportStatus::Submitted,
+                        created_at: p.created_at,
+                    },
+                )?;
+            }
+        }
+        Effect::TaskAck(a) => {
+            tx.execute(
+                "UPDATE tasks SET status = 'acknowledged', updated_at = ?3
+                 WHERE id = ?1 AND worker_id = ?2 AND status = 'dispatched'",
+                params![a.task_id, worker_id, now],
+            )?;
+            crate::admin::emit_task(tx, &a.task_id)?;
+        }
+        Effect::TaskCompletion(c) => {
+            tx.execute(
+                "UPDATE tasks SET status = 'completed', updated_at = ?3
+                 WHERE id = ?1 AND worker_id = ?2 AND status IN ('dispatched', 'acknowledged')",
+                params![c.task_id, worker_id, now],
+            )?;
+            crate::admin::emit_task(tx, &c.task_id)?;
+        }
+    }
+    Ok(())
+}
+
+fn rejected(m: &Mutation, code: &str, message: impl Into<String>) -> MutationResult {
+    MutationResult {
+        mutation_id: m.mutation_id.clone(),
+        outcome: Outcome::Rejected {
+            reason: Reason {
+                code: code.to_string(),
+                message: message.into(),
+            },
+        },
+    }
+}
+
+/// One mutation inside the push transaction. Returns its result and whether it broke the
+/// chain.
+fn push_one(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    photos_complete: &mut HashMap<String, bool>,
+) -> Result<(MutationResult, bool), ApiError> {
+    let now = Utc::now();
+    // Idempotency first: a replay gets the answer the original got.
+    let prior = tx
+        .prepare_cached(
+            "SELECT device_id, seq, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash,
+                    status, reason_code, reason_message
+             FROM mutations WHERE mutation_id = ?1",
+        )?
+        .query_row([&m.mutation_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, chrono::DateTime<Utc>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, Option<String>>(10)?,
+                r.get::<_, Option<String>>(11)?,
+            ))
+        })
+        .optional()?;
+    if let Some(p) = prior {
+        let same = p.0 == caller.device_id
+            && p.1 == m.seq
+            && p.2 == m.kind
+            && p.3 == m.record_id
+            && p.4 == m.payload
+            && p.5 == m.device_time
+            && p.6 == m.monotonic_ms
+            && p.7 == m.prev_hash
+            && p.8 == m.hash;
+        if !same {
+            return Ok((
+                rejected(
+                    m,
+                    codes::MUTATION_ID_REUSED,
+                    "this mutation id was already used for different content",
+                ),
+                false,
+            ));
+        }
+        let outcome = if p.9 == "applied" {
+            Outcome::AlreadyApplied
+        } else {
+            Outcome::Rejected {
+                reason: Reason {
+                    code: p.10.unwrap_or_default(),
+                    message: p.11.unwrap_or_default(),
+                },
+            }
+        };
+        return Ok((
+            MutationResult {
+                mutation_id: m.mutation_id.clone(),
+                outcome,
+            },
+            false,
+        ));
+    }
+
+    if chain::link_hash(&m.prev_hash, m.seq, &m.kind, &m.mutation_id, &m.payload) != m.hash {
+        return Ok((
+            rejected(
+                m,
+                codes::HASH_MISMATCH,
+                "hash does not match the mutation's content",
+            ),
+            false,
+        ));
+    }
+
+    // The link is intact: it moves the device's head whatever happens to the record.
+    let head: Option<(i64, String)> = tx
+        .prepare_cached("SELECT head_seq, head_hash FROM devices WHERE device_id = ?1")?
+        .query_row([&caller.device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (head_seq, head_hash) = head.unwrap_or_else(|| (0, chain::GENESIS.to_string()));
+    let chain_break = m.prev_hash != head_hash;
+    if m.seq > head_seq {
+        tx.prepare_cached(
+            "INSERT INTO devices (device_id, head_seq, head_hash) VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_id) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash",
+        )?
+        .execute(params![caller.device_id, m.seq, m.hash])?;
+    }
+
+    let verdict: Result<(Parsed, MutationKind), (&'static str, String)> =
+        match MutationKind::parse(&m.kind) {
+            None => Err((codes::UNKNOWN_KIND, format!("unknown kind {:?}", m.kind))),
+            Some(kind) if m.seq < 1 => Err((
+                codes::INVALID_PAYLOAD,
+                format!("seq must be at least 1 for a {} mutation", kind.code()),
+            )),
+            Some(kind) => match parse_payload(tx, kind, &m.payload)? {
+                Err(e) => Err((codes::INVALID_PAYLOAD, e)),
+                Ok(p) if p.record_id != m.record_id => Err((
+                    codes::RECORD_ID_MISMATCH,
+                    "record_id is not the payload's id".to_string(),
+                )),
+                Ok(p) if p.device_id != caller.device_id => Err((
+                    codes::DEVICE_MISMATCH,
+                    "the payload's device_id is not the pushing device".to_string(),
+                )),
+                Ok(p) => {
+                    let mut missing = None;
+                    for sha in &p.photos {
+                        let complete = match photos_complete.get(sha) {
+                            Some(c) => *c,
+                            None => {
+                                let c = tx
+                                    .prepare_cached(
+                                        "SELECT complete FROM photos WHERE sha256 = ?1",
+                                    )?
+                                    .query_row([sha], |r| r.get::<_, bool>(0))
+                                    .optional()?
+                                    .unwrap_or(false);
+                                photos_complete.insert(sha.clone(), c);
+                                c
+                            }
+                        };
+                        if !complete {
+                            missing = Some(sha.clone());
+                            break;
+                        }
+                    }
+                    match missing {
+                        Some(sha) => Err((
+                            codes::MISSING_PHOTO,
+                            format!("photo {sha} is not held completely; upload it first"),
+                        )),
+                        None => Ok((p, kind)),
+                    }
+                }
+            },
+        };
+
+    let (status, reason, flags, effect) = match verdict {
+        Ok((p, _)) => ("applied", None, p.flags, Some(p.effect)),
+        Err((code, msg)) => ("rejected", Some((code, msg)), vec![], None),
+    };
+    let flags_json = serde_json::to_string(&flags).unwrap_or_else(|_| "[]".into());
+    tx.prepare_cached(
+        "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
+             device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
+             chain_break, expected_prev, server_flags, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        m.mutation_id,
+        caller.device_id,
+        caller.worker_id,
+        m.seq,
+        m.kind,
+        m.record_id,
+        m.payload,
+        m.device_time,
+        m.monotonic_ms,
+        m.prev_hash,
+        m.hash,
+        status,
+        reason.as_ref().map(|r| r.0),
+        reason.as_ref().map(|r| r.1.as_str()),
+        chain_break,
+        chain_break.then_some(head_hash.as_str()),
+        flags_json,
+        now,
+    ])?;
+    if let Some(effect) = effect {
+        apply_effect(tx, &caller.worker_id, effect)?;
+    }
+    let outcome = match reason {
+        None => Outcome::Applied,
+        Some((code, message)) => Outcome::Rejected {
+            reason: Reason {
+                code: code.to_string(),
+                message,
+            },
+        },
+    };
+    Ok((
+        MutationResult {
+            mutation_id: m.mutation_id.clone(),
+            outcome,
+        },
+        chain_break,
+    ))
+}
+
+/// `POST /v1/push`.
+pub async fn push(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let caller = authenticate(&st, &h)?;
+    let bytes = read_body(&h, body, wire::MAX_PUSH_BYTES).await?;
+    let req: PushRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))?;
+    if req.device_id != caller.device_id {
+        return Err(ApiError::bad_header(
+            "device_id in the body differs from the Gridworker-Device header",
+        ));
+    }
+    if req.mutations.len() > wire::MAX_PUSH_MUTATIONS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::TOO_MANY_MUTATIONS,
+            format!("at most {} mutations per push", wire::MAX_PUSH_MUTATIONS),
+        ));
+    }
+    // Another worker's records are refused as a whole, before anything is stored: they
+    // must stay queued on the phone, not be filed under this token's worker.
+    for m in &req.mutations {
+        if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(&m.payload)
+            && let Some(Value::String(w)) = o.get("worker_id")
+            && *w != caller.worker_id
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::WORKER_MISMATCH,
+                format!(
+                    "mutation {} belongs to another worker than the token's",
+                    m.mutation_id
+                ),
+            ));
+        }
+    }
+    let st2 = st.clone();
+    let reply = blocking(move || {
+        st2.db.write(|tx| {
+            let mut results = Vec::with_capacity(req.mutations.len());
+            let mut breaks = 0u32;
+            let mut photos = HashMap::new();
+            // A batch naming one id twice sees the first as stored: the second is a replay.
+            for m in &req.mutations {
+                let (r, brk) = push_one(tx, &caller, m, &mut photos)?;
+                if brk {
+                    breaks += 1;
+                }
+                results.push(r);
+            }
+            Ok::<_, ApiError>(PushResponse {
+                results,
+                chain_breaks: breaks,
+            })
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &reply))
+}
+
+/// `GET /v1/changes`.
+pub async fn changes(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let caller = authenticate(&st, &h)?;
+    if let Some(k) = q.keys().find(|k| *k != "cursor" && *k != "limit") {
+        return Err(ApiError::invalid(format!("unknown query parameter {k}")));
+    }
+    let cursor: i64 = match q.get("cursor").map(String::as_str) {
+        None | Some("") => 0,
+        Some(c) => c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_CURSOR,
+                "not a cursor this server issued",
+            )
+        })?,
+    };
+    let limit: u32 = match q.get("limit") {
+        None => wire::DEFAULT_PULL_LIMIT,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| *l >= 1)
+            .ok_or_else(|| ApiError::invalid("limit must be a positive integer"))?
+            .min(wire::MAX_PULL_LIMIT),
+    };
+    let st2 = st.clone();
+    let body = blocking(move || {
+        st2.db.read(|tx| {
+            let max = db::max_change_seq(tx)?;
+            if cursor > max {
+                return Err(ApiError::new(
+                    StatusCode::GONE,
+                    codes::CURSOR_EXPIRED,
+                    "the cursor is ahead of this server's data; pull again without a cursor",
+                ));
+            }
+            let mut scopes = vec![worker_scope(&caller.worker_id)];
+            scopes.extend(
+                db::worker_grids(tx, &caller.worker_id)?
+                    .iter()
+                    .map(|g| grid_scope(g)),
+            );
+            let marks = (0..scopes.len())
+                .map(|i| format!("?{}", i + 4))
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "SELECT seq, body FROM changes
+                 WHERE seq > ?1 AND (exclude_worker IS NULL OR exclude_worker <> ?2)
+                   AND scope IN ({marks})
+                 ORDER BY seq LIMIT ?3"
+            );
+            let mut stmt = tx.prepare(&sql)?;
+            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&cursor, &caller.worker_id];
+            let fetch = i64::from(limit) + 1;
+            args.push(&fetch);
+            for s in &scopes {
+                args.push(s);
+            }
+            let mut rows = stmt.query(args.as_slice())?;
+            // Bodies are stored as JSON already: the page is assembled, not re-encoded.
+            let mut out = String::from("{\"changes\":[");
+            let mut n = 0u32;
+            let mut last = cursor;
+            let mut has_more = false;
+            while let Some(r) = rows.next()? {
+                if n == limit {
+                    has_more = true;
+                    break;
+                }
+                if n > 0 {
+                    out.push(',');
+                }
+                last = r.get(0)?;
+                out.push_str(r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?);
+                n += 1;
+            }
+            // Caught up: skip past everything outside the worker's scope too.
+            let next = if has_more { last } else { max.max(cursor) };
+            out.push_str(&format!(
+                "],\"next_cursor\":\"{next}\",\"has_more\":{has_more}}}"
+            ));
+            Ok(out)
+        })
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        [("content-type", HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response())
+}
+
+/// Lowercase hex SHA-256.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Keeps the path parameter honest before it names a file.
+pub(crate) fn check_sha(sha: &str) -> ApiResult<()> {
+    if is_sha256(sha) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_SHA256,
+            "a photo is addressed by 64 lowercase hex digits of its SHA-256",
+        ))
+    }
+}
+
+/// The error of a path that does not exist.
+pub async fn fallback() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// The error of a method the path does not support.
+pub async fn method_fallback() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
+}

@@ -1,0 +1,214 @@
+//! SQLite storage: one writer connection (writes are serialised, so no writer ever sees
+//! `SQLITE_BUSY` from another) and a small pool of readers; WAL lets them run side by side.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use gridworker_core::sync::wire::Change;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::ServerError;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS worker_grids (
+    worker_id TEXT NOT NULL, grid_code TEXT NOT NULL, PRIMARY KEY (worker_id, grid_code));
+CREATE TABLE IF NOT EXISTS grids (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, crs TEXT NOT NULL, ring TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS points (
+    id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, name TEXT NOT NULL, crs TEXT NOT NULL,
+    lat REAL NOT NULL, lon REAL NOT NULL, radius_m REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS households (
+    id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, building TEXT NOT NULL, address TEXT NOT NULL,
+    crs TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, tags TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id TEXT PRIMARY KEY, head_seq INTEGER NOT NULL, head_hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mutations (
+    mutation_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    device_time TEXT NOT NULL,
+    monotonic_ms INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason_code TEXT,
+    reason_message TEXT,
+    chain_break INTEGER NOT NULL,
+    expected_prev TEXT,
+    server_flags TEXT NOT NULL,
+    received_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS mutations_kind ON mutations (kind, status);
+CREATE INDEX IF NOT EXISTS mutations_device ON mutations (device_id, seq);
+CREATE INDEX IF NOT EXISTS mutations_record ON mutations (kind, record_id);
+CREATE TABLE IF NOT EXISTS reports (
+    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, grid_code TEXT, category TEXT NOT NULL,
+    description TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, status TEXT NOT NULL,
+    department TEXT, note TEXT, evaluation TEXT, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, title TEXT NOT NULL,
+    description TEXT NOT NULL, crs TEXT, lat REAL, lon REAL, address TEXT, due_at TEXT,
+    linked_report_id TEXT, status TEXT NOT NULL, dispatched_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS photos (
+    sha256 TEXT PRIMARY KEY, length INTEGER NOT NULL, media_type TEXT NOT NULL,
+    complete INTEGER NOT NULL, completed_at TEXT);
+-- The pull feed: the latest change per (scope, entity). Replacing a row gives it a new,
+-- higher seq, so a cursor sees every item's latest state exactly once.
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    scope TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    exclude_worker TEXT,
+    body TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS changes_entity ON changes (scope, entity);
+CREATE INDEX IF NOT EXISTS changes_scope ON changes (scope, seq);
+"#;
+
+/// Scope of a change visible to every worker of a grid.
+pub fn grid_scope(code: &str) -> String {
+    format!("g:{code}")
+}
+
+/// Scope of a change visible to one worker.
+pub fn worker_scope(id: &str) -> String {
+    format!("w:{id}")
+}
+
+/// The database: a writer and a pool of readers over one file.
+pub struct Db {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
+    let c = Connection::open(path)?;
+    c.busy_timeout(Duration::from_secs(30))?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    // The server acknowledges a push only after commit: it must survive a power cut.
+    c.pragma_update(None, "synchronous", "FULL")?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(c)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Db, ServerError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("server.sqlite");
+        let writer = open_conn(&path)?;
+        writer.execute_batch(SCHEMA)?;
+        let existing: Option<String> = writer
+            .query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if existing.is_none() {
+            writer.execute(
+                "INSERT INTO meta (key, value) VALUES ('server_id', ?1)",
+                [uuid::Uuid::now_v7().to_string()],
+            )?;
+        }
+        Ok(Db {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` in one write transaction, committed when it returns `Ok`.
+    pub fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot).
+    pub fn read<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => open_conn(&self.path)?,
+        };
+        let out = {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+            let out = f(&tx);
+            // A read transaction has nothing to keep; ending it releases the snapshot.
+            tx.rollback()?;
+            out
+        };
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+}
+
+/// Puts `change` in the feed for `scope`, replacing the previous change about the same
+/// entity there (so the feed holds only the latest state of each item).
+pub fn emit(
+    tx: &Transaction<'_>,
+    scope: &str,
+    entity: &str,
+    exclude_worker: Option<&str>,
+    change: &Change,
+) -> rusqlite::Result<()> {
+    let body = serde_json::to_string(change)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO changes (scope, entity, exclude_worker, body) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![scope, entity, exclude_worker, body])?;
+    Ok(())
+}
+
+/// The highest change sequence ever issued (0 when none).
+pub fn max_change_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    Ok(tx
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The grids of a worker.
+pub fn worker_grids(tx: &Transaction<'_>, worker_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = tx.prepare_cached(
+        "SELECT grid_code FROM worker_grids WHERE worker_id = ?1 ORDER BY grid_code",
+    )?;
+    let rows = st.query_map([worker_id], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// Workers responsible for a grid.
+pub fn grid_workers(tx: &Transaction<'_>, grid_code: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = tx.prepare_cached("SELECT worker_id FROM worker_grids WHERE grid_code = ?1")?;
+    let rows = st.query_map([grid_code], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// Meta value.
+pub fn meta(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<String>> {
+    tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}

@@ -1,0 +1,426 @@
+//! Reference data (grids, inspection points, households): stored as given (GCJ-02 from the
+//! fixtures), every write mirrored into the pull feed of the grids it touches.
+
+use gridworker_core::geo::Crs;
+use gridworker_core::sync::wire::Change;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{self, emit, grid_scope};
+use crate::error::{ApiError, ApiResult};
+
+/// Body of `PUT /admin/v1/grids/{code}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridIn {
+    pub name: String,
+    pub crs: Crs,
+    /// `[lon, lat]` pairs, first point not repeated.
+    pub ring: Vec<[f64; 2]>,
+}
+
+/// Body of `PUT /admin/v1/points/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointIn {
+    pub grid_code: String,
+    pub name: String,
+    pub crs: Crs,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius_m: f64,
+}
+
+/// Body of `PUT /admin/v1/households/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdIn {
+    pub grid_code: String,
+    pub building: String,
+    pub address: String,
+    pub crs: Crs,
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn check_coord(lat: f64, lon: f64) -> ApiResult<()> {
+    if !lat.is_finite() || !lon.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(ApiError::invalid(
+            "lat must be a finite number in [-90, 90]",
+        ));
+    }
+    if !(-180.0..=180.0).contains(&lon) {
+        return Err(ApiError::invalid(
+            "lon must be a finite number in [-180, 180]",
+        ));
+    }
+    Ok(())
+}
+
+fn check_id(what: &str, id: &str) -> ApiResult<()> {
+    if id.is_empty() || id.len() > 200 {
+        return Err(ApiError::invalid(format!("{what} must be 1-200 bytes")));
+    }
+    Ok(())
+}
+
+/// Creates or redraws a grid.
+pub fn put_grid(tx: &Transaction<'_>, code: &str, g: &GridIn) -> ApiResult<()> {
+    check_id("grid code", code)?;
+    if g.ring.len() < 3 {
+        return Err(ApiError::invalid("ring needs at least 3 points"));
+    }
+    for [lon, lat] in &g.ring {
+        check_coord(*lat, *lon)?;
+    }
+    let ring = serde_json::to_string(&g.ring).map_err(|e| ApiError::internal(e.to_string()))?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO grids (code, name, crs, ring) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![code, g.name, g.crs.code(), ring])?;
+    emit(
+        tx,
+        &grid_scope(code),
+        &format!("grid:{code}"),
+        None,
+        &Change::GridUpsert {
+            code: code.to_string(),
+            name: g.name.clone(),
+            crs: g.crs,
+            ring: g.ring.clone(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Removes a grid; false when unknown.
+pub fn delete_grid(tx: &Transaction<'_>, code: &str) -> ApiResult<bool> {
+    if tx.execute("DELETE FROM grids WHERE code = ?1", [code])? == 0 {
+        return Ok(false);
+    }
+    emit(
+        tx,
+        &grid_scope(code),
+        &format!("grid:{code}"),
+        None,
+        &Change::GridDelete {
+            code: code.to_string(),
+        },
+    )?;
+    Ok(true)
+}
+
+fn previous_grid(tx: &Transaction<'_>, table: &str, id: &str) -> rusqlite::Result<Option<String>> {
+    tx.query_row(
+        &format!("SELECT grid_code FROM {table} WHERE id = ?1"),
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Creates or changes an inspection point; a point that moves to another grid is deleted
+/// from the old grid's feed first.
+pub fn put_point(tx: &Transaction<'_>, id: &str, p: &PointIn) -> ApiResult<()> {
+    check_id("point id", id)?;
+    check_id("grid_code", &p.grid_code)?;
+    check_coord(p.lat, p.lon)?;
+    if !p.radius_m.is_finite() || !(0.0..=10_000.0).contains(&p.radius_m) {
+        return Err(ApiError::invalid("radius_m must be in [0, 10000]"));
+    }
+    let entity = format!("point:{id}");
+    if let Some(old) = previous_grid(tx, "points", id)?
+        && old != p.grid_code
+    {
+        emit(
+            tx,
+            &grid_scope(&old),
+            &entity,
+            None,
+            &Change::PointDelete { id: id.to_string() },
+        )?;
+    }
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO points (id, grid_code, name, crs, lat, lon, radius_m)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        p.grid_code,
+        p.name,
+        p.crs.code(),
+        p.lat,
+        p.lon,
+        p.radius_m
+    ])?;
+    emit(
+        tx,
+        &grid_scope(&p.grid_code),
+        &entity,
+        None,
+        &Change::PointUpsert {
+            id: id.to_string(),
+            grid_code: p.grid_code.clone(),
+            name: p.name.clone(),
+            crs: p.crs,
+            lat: p.lat,
+            lon: p.lon,
+            radius_m: p.radius_m,
+        },
+    )?;
+    Ok(())
+}
+
+/// Removes a point; false when unknown.
+pub fn delete_point(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
+    let Some(grid) = previous_grid(tx, "points", id)? else {
+        return Ok(false);
+    };
+    tx.execute("DELETE FROM points WHERE id = ?1", [id])?;
+    emit(
+        tx,
+        &grid_scope(&grid),
+        &format!("point:{id}"),
+        None,
+        &Change::PointDelete { id: id.to_string() },
+    )?;
+    Ok(true)
+}
+
+/// Creates or changes a household (see [`put_point`] for moves between grids).
+pub fn put_household(tx: &Transaction<'_>, id: &str, h: &HouseholdIn) -> ApiResult<()> {
+    check_id("household id", id)?;
+    check_id("grid_code", &h.grid_code)?;
+    check_coord(h.lat, h.lon)?;
+    let entity = format!("household:{id}");
+    if let Some(old) = previous_grid(tx, "households", id)?
+        && old != h.grid_code
+    {
+        emit(
+            tx,
+            &grid_scope(&old),
+            &entity,
+            None,
+            &Change::HouseholdDelete { id: id.to_string() },
+        )?;
+    }
+    let tags = serde_json::to_string(&h.tags).map_err(|e| ApiError::internal(e.to_string()))?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO households (id, grid_code, building, address, crs, lat, lon, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        id,
+        h.grid_code,
+        h.building,
+        h.address,
+        h.crs.code(),
+        h.lat,
+        h.lon,
+        tags
+    ])?;
+    emit(
+        tx,
+        &grid_scope(&h.grid_code),
+        &entity,
+        None,
+        &Change::HouseholdUpsert {
+            id: id.to_string(),
+            grid_code: h.grid_code.clone(),
+            building: h.building.clone(),
+            address: h.address.clone(),
+            crs: h.crs,
+            lat: h.lat,
+            lon: h.lon,
+            tags: h.tags.clone(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Removes a household; false when unknown.
+pub fn delete_household(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
+    let Some(grid) = previous_grid(tx, "households", id)? else {
+        return Ok(false);
+    };
+    tx.execute("DELETE FROM households WHERE id = ?1", [id])?;
+    emit(
+        tx,
+        &grid_scope(&grid),
+        &format!("household:{id}"),
+        None,
+        &Change::HouseholdDelete { id: id.to_string() },
+    )?;
+    Ok(true)
+}
+
+/// Makes `grids` exactly the worker's grids. Newly assigned grids have their feed re-issued
+/// (with new sequence numbers) so the worker's next pull delivers them although its cursor
+/// is past them; items of grids taken away are deleted from the worker's device.
+pub fn set_worker_grids(tx: &Transaction<'_>, worker_id: &str, grids: &[String]) -> ApiResult<()> {
+    let before = db::worker_grids(tx, worker_id)?;
+    tx.execute("DELETE FROM worker_grids WHERE worker_id = ?1", [worker_id])?;
+    for g in grids {
+        check_id("grid code", g)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO worker_grids (worker_id, grid_code) VALUES (?1, ?2)",
+            params![worker_id, g],
+        )?;
+    }
+    let wscope = db::worker_scope(worker_id);
+    for removed in before.iter().filter(|g| !grids.contains(g)) {
+        let mut deletes: Vec<(String, Change)> = Vec::new();
+        {
+            let mut st = tx.prepare("SELECT id FROM points WHERE grid_code = ?1")?;
+            for id in st.query_map([removed], |r| r.get::<_, String>(0))? {
+                let id = id?;
+                deletes.push((format!("point:{id}"), Change::PointDelete { id }));
+            }
+            let mut st = tx.prepare("SELECT id FROM households WHERE grid_code = ?1")?;
+            for id in st.query_map([removed], |r| r.get::<_, String>(0))? {
+                let id = id?;
+                deletes.push((format!("household:{id}"), Change::HouseholdDelete { id }));
+            }
+        }
+        deletes.push((
+            format!("grid:{removed}"),
+            Change::GridDelete {
+                code: removed.clone(),
+            },
+        ));
+        for (entity, change) in deletes {
+            emit(tx, &wscope, &entity, None, &change)?;
+        }
+    }
+    for added in grids.iter().filter(|g| !before.contains(g)) {
+        let scope = grid_scope(added);
+        // Re-issue in the original order, after the worker-scope deletes of an earlier
+        // removal (which are then superseded by these newer upserts).
+        tx.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS reissue (scope TEXT, entity TEXT, exclude_worker TEXT, body TEXT, old INTEGER)",
+            [],
+        )?;
+        tx.execute("DELETE FROM temp.reissue", [])?;
+        tx.execute(
+            "INSERT INTO temp.reissue SELECT scope, entity, exclude_worker, body, seq FROM changes WHERE scope = ?1",
+            [&scope],
+        )?;
+        tx.execute("DELETE FROM changes WHERE scope = ?1", [&scope])?;
+        tx.execute(
+            "INSERT INTO changes (scope, entity, exclude_worker, body)
+             SELECT scope, entity, exclude_worker, body FROM temp.reissue ORDER BY old",
+            [],
+        )?;
+        tx.execute("DELETE FROM temp.reissue", [])?;
+        // Worker-scope deletes of these items from an earlier removal are now stale.
+        tx.execute(
+            "DELETE FROM changes WHERE scope = ?1 AND entity IN (SELECT entity FROM changes WHERE scope = ?2)",
+            params![wscope, scope],
+        )?;
+    }
+    emit(
+        tx,
+        &wscope,
+        "worker_grids",
+        None,
+        &Change::WorkerGrids {
+            grid_codes: grids.to_vec(),
+        },
+    )?;
+    Ok(())
+}
+
+/// Seeds an empty database from a fixture district (GCJ-02, stored as given).
+pub fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResult<()> {
+    // Workers first: with their grids assigned before the grids' feed exists, nothing has
+    // to be re-issued.
+    for w in &d.workers {
+        tx.execute(
+            "INSERT OR REPLACE INTO workers (id, name) VALUES (?1, ?2)",
+            params![w.id, w.name],
+        )?;
+        set_worker_grids(tx, &w.id, &w.grid_ids)?;
+    }
+    for g in &d.grids {
+        put_grid(
+            tx,
+            &g.id,
+            &GridIn {
+                name: g.name.clone(),
+                crs: Crs::Gcj02,
+                ring: g.ring.clone(),
+            },
+        )?;
+    }
+    for p in &d.points {
+        put_point(
+            tx,
+            &p.id,
+            &PointIn {
+                grid_code: p.grid_id.clone(),
+                name: p.name.clone(),
+                crs: Crs::Gcj02,
+                lat: p.lat,
+                lon: p.lon,
+                radius_m: p.radius_m,
+            },
+        )?;
+    }
+    for h in &d.households {
+        put_household(
+            tx,
+            &h.id,
+            &HouseholdIn {
+                grid_code: h.grid_id.clone(),
+                building: h.building.clone(),
+                address: h.address.clone(),
+                crs: Crs::Gcj02,
+                lat: h.lat,
+                lon: h.lon,
+                tags: h.tags.clone(),
+            },
+        )?;
+    }
+    let departments =
+        serde_json::to_string(&d.departments).map_err(|e| ApiError::internal(e.to_string()))?;
+    let categories =
+        serde_json::to_string(&d.categories).map_err(|e| ApiError::internal(e.to_string()))?;
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('departments', ?1), ('categories', ?2)",
+        params![departments, categories],
+    )?;
+    Ok(())
+}
+
+/// The grid whose polygon contains a WGS-84 position, if any.
+pub fn grid_containing(tx: &Transaction<'_>, lat: f64, lon: f64) -> ApiResult<Option<String>> {
+    use geo::{Contains, LineString, Point, Polygon};
+    let mut st = tx.prepare_cached("SELECT code, crs, ring FROM grids")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (code, crs, ring) = row?;
+        let Some(crs) = Crs::parse(&crs) else {
+            continue;
+        };
+        let Ok(ring) = serde_json::from_str::<Vec<[f64; 2]>>(&ring) else {
+            continue;
+        };
+        let (plat, plon) = gridworker_core::geo::convert(lat, lon, Crs::Wgs84, crs);
+        let poly = Polygon::new(
+            LineString::from(ring.iter().map(|[x, y]| (*x, *y)).collect::<Vec<_>>()),
+            vec![],
+        );
+        if poly.contains(&Point::new(plon, plat)) {
+            return Ok(Some(code));
+        }
+    }
+    Ok(None)
+}
