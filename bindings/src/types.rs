@@ -867,7 +867,12 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    pub(crate) fn to_core(&self) -> gridworker_core::Config {
+    pub(crate) fn to_core(&self) -> Result<gridworker_core::Config> {
+        // Paths cross into the OS as C strings: a NUL would be cut or refused there, so it is
+        // the caller's mistake, not a storage failure.
+        if self.data_dir.contains('\0') {
+            return Err(invalid("config.data_dir", "contains a NUL character"));
+        }
         let mut c = gridworker_core::Config::new(
             &self.data_dir,
             &self.server_url,
@@ -876,7 +881,7 @@ impl WorkerConfig {
         );
         c.policy_override = self.policy_override.clone().map(Into::into);
         c.utc_offset_minutes = self.utc_offset_minutes;
-        c
+        Ok(c)
     }
 }
 

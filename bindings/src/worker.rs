@@ -32,7 +32,7 @@ impl GridWorker {
     /// aside, never deleted), with `InvalidInput` for a bad configuration.
     #[uniffi::constructor]
     pub fn open(config: WorkerConfig) -> Result<Arc<Self>> {
-        let inner = CoreWorker::open(config.to_core())?;
+        let inner = CoreWorker::open(config.to_core()?)?;
         Ok(Arc::new(GridWorker {
             inner: Arc::new(inner),
         }))
@@ -290,8 +290,8 @@ impl GridWorker {
 /// photo. No `GridWorker` may be open on the directory.
 #[uniffi::export]
 pub fn wipe_data_dir(data_dir: String) -> Result<()> {
-    if data_dir.is_empty() {
-        return Err(invalid("data_dir", "must not be empty"));
+    if data_dir.is_empty() || data_dir.contains('\0') {
+        return Err(invalid("data_dir", "must be a non-empty path without NUL"));
     }
     Ok(gridworker_core::worker::wipe_data_dir(Path::new(
         &data_dir,
