@@ -134,17 +134,35 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
     Ok(json_response(StatusCode::OK, &reply))
 }
 
+/// Largest oversized body read off the wire (and discarded) so that the client, which is
+/// still sending, receives the 413 instead of a connection reset.
+const DRAIN_CAP: usize = 64 * 1024 * 1024;
+
+/// Reads and discards the rest of a refused body, up to [`DRAIN_CAP`].
+pub(crate) async fn drain(mut stream: axum::body::BodyDataStream, mut seen: usize) {
+    while seen < DRAIN_CAP {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await {
+            Ok(Some(Ok(c))) => seen += c.len(),
+            _ => return,
+        }
+    }
+}
+
 /// Reads a whole body up to `limit` bytes (413 beyond), without trusting Content-Length.
 pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> ApiResult<Vec<u8>> {
-    if let Some(n) = header(h, "content-length").and_then(|v| v.parse::<u64>().ok())
+    let declared = header(h, "content-length").and_then(|v| v.parse::<u64>().ok());
+    let mut stream = body.into_data_stream();
+    if let Some(n) = declared
         && n > limit as u64
     {
+        if n <= DRAIN_CAP as u64 {
+            drain(stream, 0).await;
+        }
         return Err(ApiError::too_large(format!(
             "body of {n} bytes exceeds the {limit}-byte limit"
         )));
     }
     let mut out = Vec::new();
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::new(
@@ -154,6 +172,7 @@ pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> ApiRes
             )
         })?;
         if out.len() + chunk.len() > limit {
+            drain(stream, out.len() + chunk.len()).await;
             return Err(ApiError::too_large(format!(
                 "body exceeds the {limit}-byte limit"
             )));

@@ -142,6 +142,23 @@ pub async fn patch(
     Path(sha): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
+    let mut body = Some(body.into_data_stream());
+    let out = patch_inner(st, &h, sha, &mut body).await;
+    // Refused before the body was read: read it off the wire so the client, still sending,
+    // gets the answer rather than a reset connection.
+    if let Some(stream) = body {
+        crate::api::drain(stream, 0).await;
+    }
+    out
+}
+
+async fn patch_inner(
+    st: Arc<AppState>,
+    h: &HeaderMap,
+    sha: String,
+    body: &mut Option<axum::body::BodyDataStream>,
+) -> ApiResult<Response> {
+    let h = h.clone();
     authenticate(&st, &h)?;
     check_sha(&sha)?;
     let current = status(&st, &sha).await?;
@@ -262,7 +279,9 @@ pub async fn patch(
         .await?;
     let mut written = 0u64;
     let room = length - offset;
-    let mut stream = body.into_data_stream();
+    let Some(mut stream) = body.take() else {
+        return Err(ApiError::internal("body already consumed"));
+    };
     let mut overflow = false;
     loop {
         let next = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
@@ -286,6 +305,7 @@ pub async fn patch(
     if overflow {
         file.set_len(offset).await?;
         drop(file);
+        crate::api::drain(stream, 0).await;
         return Err(ApiError::too_large("the body runs past Upload-Length"));
     }
     let total = offset + written;

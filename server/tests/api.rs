@@ -1,0 +1,566 @@
+//! The reference server against real sockets on 127.0.0.1 and real SQLite files.
+
+mod common;
+
+use common::*;
+use gridworker_core::sync::wire::{self, codes};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn handshake_gives_worker_grids_policy_and_refuses_bad_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let (s, v) = c.get_json(wire::PATH_HANDSHAKE).await;
+    assert_eq!(s, StatusCode::OK);
+    let h: wire::HandshakeResponse = serde_json::from_value(v).unwrap();
+    assert_eq!(h.protocol, 1);
+    assert_eq!(h.worker.id, W1);
+    assert_eq!(h.grids, vec!["g-0001".to_string()]);
+    assert_eq!(h.policy.checkin_radius_m, 50.0);
+    assert!((h.server_time - chrono::Utc::now()).num_seconds().abs() < 60);
+
+    let http = reqwest::Client::new();
+    let url = format!("{}{}", srv.url(), wire::PATH_HANDSHAKE);
+    // Too old: 426 with the minimum in body and header.
+    let r = http
+        .get(&url)
+        .header(wire::HEADER_PROTOCOL, "0")
+        .bearer_auth(T1)
+        .header(wire::HEADER_DEVICE, "d")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UPGRADE_REQUIRED);
+    assert_eq!(r.headers()[wire::HEADER_PROTOCOL], "1");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], codes::CLIENT_TOO_OLD);
+    assert_eq!(v["error"]["min_protocol"], 1);
+    // No protocol header.
+    let r = http.get(&url).bearer_auth(T1).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Bad token.
+    let (s, v) = Client::new(&srv.url(), "nope", "d")
+        .get_json(wire::PATH_HANDSHAKE)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(v["error"]["code"], codes::UNAUTHORIZED);
+    assert_eq!(v["error"]["retryable"], false);
+    // Token of another worker than the client claims.
+    let r = c
+        .req(Method::GET, wire::PATH_HANDSHAKE)
+        .header(wire::HEADER_WORKER, W2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Unknown path: the one error shape.
+    let (s, v) = c.get_json("/v1/nothing").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], codes::NOT_FOUND);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn push_is_idempotent_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let mut d = Device::new("dev-1", W1);
+    let batch = vec![
+        d.checkin("p-00001"),
+        d.checkin("p-00002"),
+        d.visit("h-000001"),
+    ];
+    let r = c.push(&batch).await;
+    assert_eq!(r.results.len(), 3);
+    for i in 0..3 {
+        assert_eq!(status_of(&r, i), "applied");
+        assert_eq!(r.results[i].mutation_id, batch[i].mutation_id);
+    }
+    assert_eq!(r.chain_breaks, 0);
+    // The reply was "lost": the retry is answered from what was stored.
+    let r = c.push(&batch).await;
+    for i in 0..3 {
+        assert_eq!(status_of(&r, i), "already_applied");
+    }
+    assert_eq!(count(&srv.url(), "checkin").await, 2);
+    assert_eq!(count(&srv.url(), "visit").await, 1);
+
+    let url = srv.url();
+    srv.shutdown().await;
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let r = c.push(&batch).await;
+    assert_eq!(status_of(&r, 0), "already_applied");
+    assert_eq!(count(&srv.url(), "checkin").await, 2);
+    // The chain continues across the restart.
+    let r = c.push(&[d.checkin("p-00001")]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    assert_eq!(r.chain_breaks, 0);
+    let (s, v) = admin_get(&srv.url(), "/admin/v1/records?kind=checkin").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["count"], 3);
+    let rec = &v["records"][0];
+    assert_eq!(rec["device_id"], "dev-1");
+    assert_eq!(rec["chain_break"], false);
+    assert_eq!(rec["point_id"], "p-00001");
+    assert!(rec["mutation_id"].is_string() && rec["received_at"].is_string());
+    assert_ne!(url, "");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_mutation_rejections_do_not_block_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let mut d = Device::new("dev-1", W1);
+    let good1 = d.checkin("p-00001");
+    let mut altered = d.checkin("p-00002");
+    altered.payload = altered.payload.replace("p-00002", "p-00003");
+    // The chain continues from the altered one's link, as the device built it.
+    let malformed = d.mutation("visit", "x", "{not json".into());
+    let unknown_field = {
+        let m = d.checkin("p-00001");
+        let mut v: Value = serde_json::from_str(&m.payload).unwrap();
+        v["sneaky"] = json!(1);
+        d.seq -= 1;
+        d.head = m.prev_hash.clone();
+        let text = v.to_string();
+        let id = v["id"].as_str().unwrap().to_string();
+        d.mutation("checkin", &id, text)
+    };
+    let unknown_kind = d.mutation("selfie", "s1", "{}".into());
+    let unknown_point = d.checkin("p-does-not-exist");
+    let missing_photo = d.report(&[(&"ab".repeat(32), 10)]);
+    let good2 = d.visit("h-000002");
+    let batch = vec![
+        good1,
+        altered,
+        malformed,
+        unknown_field,
+        unknown_kind,
+        unknown_point,
+        missing_photo.clone(),
+        good2,
+    ];
+    let r = c.push(&batch).await;
+    let got: Vec<(String, String)> = (0..batch.len())
+        .map(|i| (status_of(&r, i), reason_of(&r, i)))
+        .collect();
+    assert_eq!(got[0], ("applied".into(), "".into()));
+    assert_eq!(got[1], ("rejected".into(), codes::HASH_MISMATCH.into()));
+    assert_eq!(got[2], ("rejected".into(), codes::INVALID_PAYLOAD.into()));
+    assert_eq!(got[3], ("rejected".into(), codes::INVALID_PAYLOAD.into()));
+    assert_eq!(got[4], ("rejected".into(), codes::UNKNOWN_KIND.into()));
+    // Unknown references are evidence: accepted and flagged.
+    assert_eq!(got[5], ("applied".into(), "".into()));
+    assert_eq!(got[6], ("rejected".into(), codes::MISSING_PHOTO.into()));
+    assert_eq!(got[7], ("applied".into(), "".into()));
+    // The altered link was not accepted, so the next one does not follow the head.
+    assert_eq!(r.chain_breaks, 1);
+    assert_eq!(count(&srv.url(), "checkin").await, 2);
+    assert_eq!(count(&srv.url(), "visit").await, 1);
+    assert_eq!(count(&srv.url(), "report").await, 0);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records?kind=checkin").await;
+    let flagged: Vec<&Value> = v["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["server_flags"] == json!(["unknown_point"]))
+        .collect();
+    assert_eq!(flagged.len(), 1);
+    // A rejection is permanent: the same mutation gets the same answer again.
+    let r = c.push(&[missing_photo.clone()]).await;
+    assert_eq!(reason_of(&r, 0), codes::MISSING_PHOTO);
+    // The same id with other content never makes a second record.
+    let mut reused = batch[0].clone();
+    reused.payload = reused.payload.replace("p-00001", "p-00002");
+    let r = c.push(&[reused]).await;
+    assert_eq!(reason_of(&r, 0), codes::MUTATION_ID_REUSED);
+    assert_eq!(count(&srv.url(), "checkin").await, 2);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records?kind=report&status=rejected").await;
+    assert_eq!(v["count"], 1);
+    assert_eq!(v["records"][0]["reason"]["code"], codes::MISSING_PHOTO);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_deleted_record_shows_as_a_chain_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-9");
+    let mut d = Device::new("dev-9", W1);
+    let a = d.checkin("p-00001");
+    let _deleted = d.checkin("p-00002");
+    let b = d.checkin("p-00001");
+    let r = c.push(&[a, b.clone()]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    assert_eq!(status_of(&r, 1), "applied");
+    assert_eq!(r.chain_breaks, 1);
+    let (s, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-9").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["intact"], false);
+    assert_eq!(v["head_seq"], 3);
+    assert_eq!(v["chain_breaks"][0]["mutation_id"], b.mutation_id);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records").await;
+    assert_eq!(v["chain_breaks"], 1);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let mut d = Device::new("dev-1", W1);
+    let m = d.checkin("p-00001");
+
+    let (s, v) = c
+        .push_raw(b"{\"device_id\": \"dev-1\", \"mutations\": [".to_vec())
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], codes::MALFORMED_JSON);
+
+    let mut body = json!({"device_id": "dev-1", "mutations": [m], "extra": true});
+    let (s, v) = c.push_raw(body.to_string().into_bytes()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"]["code"], codes::INVALID_REQUEST);
+
+    body = json!({"device_id": "dev-1", "mutations": [{"mutation_id": 5}]});
+    let (s, _) = c.push_raw(body.to_string().into_bytes()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let huge = vec![b' '; wire::MAX_PUSH_BYTES + 10];
+    let (s, v) = c.push_raw(huge).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["error"]["code"], codes::TOO_LARGE);
+
+    // Body names another device than the header.
+    body = json!({"device_id": "dev-2", "mutations": [m]});
+    let (s, _) = c.push_raw(body.to_string().into_bytes()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Worker 2's token pushing worker 1's records: refused whole, nothing stored.
+    let other = Client::new(&srv.url(), T2, "dev-1");
+    let (s, v) = other
+        .push_raw(
+            json!({"device_id": "dev-1", "mutations": [m]})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(v["error"]["code"], codes::WORKER_MISMATCH);
+
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records").await;
+    assert_eq!(v["counts"]["checkin"], 0);
+    assert_eq!(v["rejected"], 0);
+    // Still serving, and the refused mutation goes through with the right token.
+    let r = c.push(&[m]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    // Admin endpoints need the admin token.
+    let r = reqwest::Client::new()
+        .get(format!("{}/admin/v1/records", srv.url()))
+        .bearer_auth(T1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn photos_resume_verify_and_unlock_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let (bytes, sha) = photo_bytes(300_000, 7);
+    let total = bytes.len() as u64;
+
+    let (s, v) = c.get_json(&wire::photo_path(&sha)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["offset"], 0);
+    assert_eq!(v["complete"], false);
+
+    // First part, then the link drops.
+    let (s, v) = patch_photo(&c, &sha, 0, total, bytes[..100_000].to_vec()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["offset"], 100_000);
+    assert_eq!(v["complete"], false);
+    // HEAD tells how much is held.
+    let r = c
+        .req(Method::HEAD, &wire::photo_path(&sha))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()[wire::HEADER_UPLOAD_OFFSET], "100000");
+    assert_eq!(r.headers()[wire::HEADER_UPLOAD_COMPLETE], "?0");
+    // A wrong offset: 409 with the right one.
+    let (s, v) = patch_photo(&c, &sha, 50_000, total, bytes[50_000..].to_vec()).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(v["error"]["code"], codes::OFFSET_MISMATCH);
+    assert_eq!(v["error"]["offset"], 100_000);
+    // A report needing it is refused while it is partial.
+    let mut d = Device::new("dev-1", W1);
+    let report = d.report(&[(&sha, total)]);
+    let r = c.push(&[report]).await;
+    assert_eq!(reason_of(&r, 0), codes::MISSING_PHOTO);
+    // The rest.
+    let (s, v) = patch_photo(&c, &sha, 100_000, total, bytes[100_000..].to_vec()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["complete"], true);
+    // Already complete: answered at once.
+    let (s, v) = patch_photo(&c, &sha, 0, total, bytes.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["complete"], true);
+    // Now a report with it goes through.
+    let report = d.report(&[(&sha, total)]);
+    let r = c.push(&[report]).await;
+    assert_eq!(status_of(&r, 0), "applied", "{r:?}");
+    // The admin gets the exact bytes back.
+    let r = reqwest::Client::new()
+        .get(format!("{}/admin/v1/photos/{sha}", srv.url()))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+
+    // Bytes that do not match their address are discarded.
+    let (other, _) = photo_bytes(5_000, 9);
+    let (_, wrong_sha) = photo_bytes(5_000, 10);
+    let (s, v) = patch_photo(&c, &wrong_sha, 0, 5_000, other).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"]["code"], codes::PHOTO_HASH_MISMATCH);
+    let (_, v) = c.get_json(&wire::photo_path(&wrong_sha)).await;
+    assert_eq!(v["offset"], 0);
+    // Over the cap, a body past the announced length, a bad address, a bad media type.
+    let (s, _) = patch_photo(&c, &wrong_sha, 0, wire::MAX_PHOTO_BYTES + 1, vec![1]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let (s, _) = patch_photo(&c, &wrong_sha, 0, 10, vec![0; 20]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, v) = c.get_json(&wire::photo_path(&wrong_sha)).await;
+    assert_eq!(v["offset"], 0);
+    let (s, _) = patch_photo(&c, "../../etc/passwd", 0, 10, vec![0; 10]).await;
+    assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND);
+    let r = c
+        .req(Method::PATCH, &wire::photo_path(&wrong_sha))
+        .header(wire::HEADER_UPLOAD_OFFSET, 0)
+        .header(wire::HEADER_UPLOAD_LENGTH, 3)
+        .header("content-type", "text/plain")
+        .body("abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    srv.shutdown().await;
+}
+
+fn of_type<'a>(changes: &'a [Value], t: &str) -> Vec<&'a Value> {
+    changes.iter().filter(|c| c["type"] == t).collect()
+}
+
+#[tokio::test]
+async fn pull_is_scoped_paginated_and_follows_admin_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let c1 = Client::new(&base, T1, "dev-1");
+    let c2 = Client::new(&base, T2, "dev-2");
+
+    let (all, cursor) = c1.pull_all(None, 7).await;
+    assert_eq!(of_type(&all, "grid_upsert").len(), 1);
+    assert_eq!(of_type(&all, "worker_grids").len(), 1);
+    assert!(!of_type(&all, "point_upsert").is_empty());
+    assert!(!of_type(&all, "household_upsert").is_empty());
+    assert!(
+        all.iter()
+            .filter(|c| c["grid_code"].is_string())
+            .all(|c| c["grid_code"] == "g-0001"),
+        "only the worker's grid"
+    );
+    assert!(
+        all.iter()
+            .all(|c| c["type"] != "grid_upsert" || c["crs"] == "gcj02")
+    );
+    // One page at once gives the same.
+    let (one, _) = c1.pull_all(None, 5000).await;
+    assert_eq!(one.len(), all.len());
+    // Caught up.
+    let (none, same) = c1.pull_all(Some(cursor.clone()), 100).await;
+    assert!(none.is_empty());
+    assert_eq!(same, cursor);
+
+    // Reference data changes.
+    let (s, _) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/points/p-new",
+        json!({"grid_code": "g-0001", "name": "新点", "crs": "gcj02", "lat": 45.2980, "lon": 130.9500, "radius_m": 30.0}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = admin_send(
+        &base,
+        Method::DELETE,
+        "/admin/v1/households/h-000001",
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // Moving a point to another grid removes it from this worker's view.
+    let (s, _) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/points/p-00002",
+        json!({"grid_code": "g-0002", "name": "moved", "crs": "gcj02", "lat": 45.2980, "lon": 130.9600, "radius_m": 50.0}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (ch, cursor) = c1.pull_all(Some(cursor), 100).await;
+    let types: Vec<&str> = ch.iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        vec!["point_upsert", "household_delete", "point_delete"]
+    );
+    assert_eq!(ch[0]["id"], "p-new");
+    assert_eq!(ch[2]["id"], "p-00002");
+    // Bad input to the admin API.
+    let (s, _) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/points/p-bad",
+        json!({"grid_code": "g-0001", "name": "x", "crs": "gcj02", "lat": 95.0, "lon": 130.0, "radius_m": 1.0}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A report by worker 1 in g-0001; worker 2 joins g-0001 and sees it for the hint.
+    let (bytes, sha) = photo_bytes(1000, 1);
+    let (s, _) = patch_photo(&c1, &sha, 0, 1000, bytes).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut d = Device::new("dev-1", W1);
+    let rep = d.report(&[(&sha, 1000)]);
+    let report_id = rep.record_id.clone();
+    assert_eq!(status_of(&c1.push(&[rep]).await, 0), "applied");
+    let (_, c2_cursor) = c2.pull_all(None, 5000).await;
+    let (s, _) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/workers/w-0002/grids",
+        json!({"grid_codes": ["g-0002", "g-0001"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (ch2, c2_cursor) = c2.pull_all(Some(c2_cursor), 500).await;
+    assert_eq!(of_type(&ch2, "worker_grids").len(), 1);
+    assert_eq!(
+        of_type(&ch2, "grid_upsert").len(),
+        1,
+        "the new grid arrives"
+    );
+    let seen = of_type(&ch2, "report_upsert");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["id"], report_id.as_str());
+    assert_eq!(seen[0]["status"], "submitted");
+    // The author does not get their own report as someone else's.
+    let (ch, cursor) = c1.pull_all(Some(cursor), 100).await;
+    assert!(of_type(&ch, "report_upsert").is_empty());
+
+    // The closed loop.
+    let tr = |to: &str| {
+        let base = base.clone();
+        let path = format!("/admin/v1/reports/{report_id}/transition");
+        let to = to.to_string();
+        async move {
+            admin_send(
+                &base,
+                Method::POST,
+                &path,
+                json!({"to": to, "department": "水务局"}),
+            )
+            .await
+        }
+    };
+    assert_eq!(tr("dispatched").await.0, StatusCode::CONFLICT);
+    assert_eq!(tr("accepted").await.0, StatusCode::OK);
+    let (s, v) = tr("dispatched").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["department"], "水务局");
+    let (ch, cursor) = c1.pull_all(Some(cursor), 100).await;
+    let st = of_type(&ch, "report_status");
+    assert_eq!(st.len(), 1, "only the latest state: {ch:?}");
+    assert_eq!(st[0]["status"], "dispatched");
+    assert_eq!(st[0]["department"], "水务局");
+    let (s, v) = admin_send(
+        &base,
+        Method::POST,
+        &format!("/admin/v1/reports/{report_id}/transition"),
+        json!({"to": "resolved", "bogus": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (ch2, _) = c2.pull_all(Some(c2_cursor), 100).await;
+    assert_eq!(of_type(&ch2, "report_upsert")[0]["status"], "dispatched");
+
+    // A task dispatched to worker 1, acknowledged from the phone.
+    let (s, task) = admin_send(
+        &base,
+        Method::POST,
+        "/admin/v1/tasks",
+        json!({"worker_id": W1, "title": "查看井盖", "description": "3号楼", "crs": "gcj02", "lat": 45.298, "lon": 130.95, "linked_report_id": report_id}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{task}");
+    let task_id = task["id"].as_str().unwrap().to_string();
+    let (ch, cursor) = c1.pull_all(Some(cursor), 100).await;
+    let t = of_type(&ch, "task_upsert");
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0]["status"], "dispatched");
+    assert!(of_type(&c2.pull_all(None, 5000).await.0, "task_upsert").is_empty());
+    let ack = d.task_ack(&task_id);
+    assert_eq!(status_of(&c1.push(&[ack]).await, 0), "applied");
+    let (ch, _) = c1.pull_all(Some(cursor), 100).await;
+    assert_eq!(of_type(&ch, "task_upsert")[0]["status"], "acknowledged");
+
+    // Cursors.
+    let (s, v) = c1.get_json("/v1/changes?cursor=abc").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], codes::BAD_CURSOR);
+    let (s, v) = c1.get_json("/v1/changes?cursor=999999999").await;
+    assert_eq!(s, StatusCode::GONE);
+    assert_eq!(v["error"]["code"], codes::CURSOR_EXPIRED);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_pushes_from_many_devices_all_land_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let base = srv.url();
+        tasks.push(tokio::spawn(async move {
+            let dev = format!("dev-c{i}");
+            let c = Client::new(&base, T1, &dev);
+            let mut d = Device::new(&dev, W1);
+            for _ in 0..5 {
+                let batch: Vec<_> = (0..20).map(|_| d.checkin("p-00001")).collect();
+                let r = c.push(&batch).await;
+                // Every batch twice, as after a lost reply.
+                let again = c.push(&batch).await;
+                assert!((0..20).all(|i| status_of(&r, i) == "applied"));
+                assert!((0..20).all(|i| status_of(&again, i) == "already_applied"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(count(&srv.url(), "checkin").await, 6 * 5 * 20);
+    srv.shutdown().await;
+}
