@@ -75,9 +75,9 @@ async fn push_is_idempotent_and_survives_a_restart() {
     ];
     let r = c.push(&batch).await;
     assert_eq!(r.results.len(), 3);
-    for i in 0..3 {
+    for (i, m) in batch.iter().enumerate() {
         assert_eq!(status_of(&r, i), "applied");
-        assert_eq!(r.results[i].mutation_id, batch[i].mutation_id);
+        assert_eq!(r.results[i].mutation_id, m.mutation_id);
     }
     assert_eq!(r.chain_breaks, 0);
     // The reply was "lost": the retry is answered from what was stored.
@@ -173,7 +173,7 @@ async fn per_mutation_rejections_do_not_block_the_batch() {
         .collect();
     assert_eq!(flagged.len(), 1);
     // A rejection is permanent: the same mutation gets the same answer again.
-    let r = c.push(&[missing_photo.clone()]).await;
+    let r = c.push(std::slice::from_ref(&missing_photo)).await;
     assert_eq!(reason_of(&r, 0), codes::MISSING_PHOTO);
     // The same id with other content never makes a second record.
     let mut reused = batch[0].clone();
