@@ -257,9 +257,13 @@ pub struct ScenarioArgs {
     /// in-process reference server on a free loopback port.
     #[arg(long)]
     pub server: Option<String>,
-    /// Token for --server.
+    /// Worker token for --server.
     #[arg(long)]
     pub token: Option<String>,
+    /// Admin token for --server (to read back what it holds; without it the server-side
+    /// counts are not checked).
+    #[arg(long)]
+    pub admin_token: Option<String>,
     /// Write the day's map here.
     #[arg(long, value_name = "FILE.svg")]
     pub map: Option<PathBuf>,

@@ -298,9 +298,12 @@ fn render(d: &Day) -> String {
         };
         let _ = writeln!(
             s,
-            r#"<circle cx="{x:.1}" cy="{y:.1}" r="6" fill="{colour}" stroke="white" stroke-width="1.5"><title>{} {} ({state})</title></circle>"#,
+            r##"<circle cx="{x:.1}" cy="{y:.1}" r="6" fill="{colour}" stroke="white" stroke-width="1.5"><title>{} {} ({state})</title></circle><text x="{:.1}" y="{:.1}" font-size="9" fill="#555">{}</text>"##,
             esc(&p.id),
-            esc(&p.name)
+            esc(&p.name),
+            x + 8.0,
+            y - 6.0,
+            esc(&p.id)
         );
     }
     let _ = writeln!(s, "</g>");
@@ -350,7 +353,7 @@ fn render(d: &Day) -> String {
     );
     let items: [(&str, String, &str); 7] = [
         ("circle", CHECKED.into(), "point checked"),
-        ("circle", FLAGGED.into(), "point checked, flagged only"),
+        ("circle", FLAGGED.into(), "point flagged only"),
         ("circle", MISSED.into(), "point missed"),
         ("rect", VISIT.into(), "household visit"),
         ("tri", REPORT.into(), "photo report"),

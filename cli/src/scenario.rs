@@ -365,9 +365,12 @@ pub fn run(a: &ScenarioArgs) -> CliResult<Output> {
     let district = district_dir(&a.file, &s);
     let home_dir = scratch_dir("scenario")?;
     let (target, _server) = match &a.server {
-        Some(url) => (Target::remote(url, a.token.clone())?, None),
+        Some(url) => (
+            Target::remote(url, a.token.clone(), a.admin_token.clone())?,
+            None,
+        ),
         None => {
-            let (t, h) = server::start_local(&district)?;
+            let (t, h) = server::start_local(&district, &s.worker)?;
             (t, Some(h))
         }
     };

@@ -17,14 +17,20 @@ pub struct Target {
     pub admin_token: Option<String>,
 }
 
-/// Keeps the in-process server alive; dropping it stops the server.
+/// Keeps the in-process server alive; dropping it stops the server, then removes its data.
 pub struct LocalServer {
-    _guard: Box<dyn std::any::Any>,
+    // Field order matters: the server stops before its directory is removed.
+    _handle: gridworker_server::ServerHandle,
+    _data: tempfile::TempDir,
 }
 
 impl Target {
     /// A server given by URL (http allowed: QA).
-    pub fn remote(url: &str, token: Option<String>) -> CliResult<Target> {
+    pub fn remote(
+        url: &str,
+        token: Option<String>,
+        admin_token: Option<String>,
+    ) -> CliResult<Target> {
         let url = url.trim().trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(CliError::invalid(format!(
@@ -33,8 +39,8 @@ impl Target {
         }
         Ok(Target {
             url: url.to_string(),
-            admin_token: token.clone(),
             token,
+            admin_token,
         })
     }
 
@@ -147,7 +153,7 @@ impl Target {
     /// Moves a report one step through the back office's lifecycle.
     pub fn transition(&self, report_id: &str, to: &str, department: Option<&str>) -> CliResult<()> {
         let rt = Self::runtime()?;
-        let mut body = serde_json::json!({"to": to, "status": to});
+        let mut body = serde_json::json!({ "to": to });
         if let Some(d) = department {
             body["department"] = Value::from(d);
         }
@@ -191,15 +197,35 @@ fn field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Starts the reference server in-process on a free loopback port, seeded with `district`.
-pub fn start_local(district: &Path) -> CliResult<(Target, LocalServer)> {
+/// Starts the reference server in-process on a free loopback port, seeded with `district`,
+/// with a token for `worker` and a fresh admin token.
+pub fn start_local(district: &Path, worker: &str) -> CliResult<(Target, LocalServer)> {
     if !district.is_dir() {
         return Err(CliError::invalid(format!(
             "{}: no such district directory",
             district.display()
         )));
     }
-    Err(CliError::internal(
-        "the in-process reference server is not available in this build yet; pass --server URL",
+    let data = crate::scenario::scratch_dir("server")?;
+    let token = format!("qa-token-{worker}");
+    let admin_token = format!("qa-admin-{}", gridworker_core::domain::new_id());
+    let mut config = gridworker_server::ServerConfig::new(data.path())
+        .fixtures(district)
+        .token(worker, &token);
+    config.admin_token = admin_token.clone();
+    let handle = gridworker_server::spawn_in_thread(config).map_err(|e| match e {
+        gridworker_server::ServerError::Fixtures(m) => CliError::invalid(m),
+        other => CliError::internal(format!("starting the reference server: {other}")),
+    })?;
+    Ok((
+        Target {
+            url: handle.url(),
+            token: Some(token),
+            admin_token: Some(admin_token),
+        },
+        LocalServer {
+            _handle: handle,
+            _data: data,
+        },
     ))
 }
