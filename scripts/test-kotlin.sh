@@ -47,10 +47,10 @@ klib="$kotlin_home/lib"
 # ---- native library and bindings --------------------------------------------------------
 log "building the library and checking the generated bindings"
 scripts/generate-bindings.sh --check
-case "$(uname -s)" in
-Darwin) libdir="$root/target/debug" ;;
-*) libdir="$root/target/debug" ;;
-esac
+libdir="$root/target/debug"
+# The sync tests run the reference server on 127.0.0.1.
+cargo build --quiet -p gridworker-server
+server_bin="$root/target/debug/gridworker-server"
 
 # ---- compile ------------------------------------------------------------------------------
 out="$root/target/kotlin-test"
@@ -93,6 +93,7 @@ set +e
 java -Xss4m \
     -Djna.library.path="$libdir" \
     -Dgridworker.repo="$root" \
+    -Dgridworker.server="$server_bin" \
     -cp "$classes:$cp_compile:$klib/kotlin-stdlib.jar" \
     org.junit.runner.JUnitCore "${tests[@]}" >"$report" 2>&1
 status=$?
