@@ -62,9 +62,19 @@ pub fn init(home: &Home, a: &InitArgs) -> CliResult<Output> {
         utc_offset_minutes: a.utc_offset_minutes,
         boot_base: default_boot_base(),
     };
-    // Opening the core once creates the store, so a bad directory fails here, not later.
-    home.save(&cfg)?;
+    // Opening the core first creates the store, so a bad directory fails before any config
+    // is written.
+    if home.dir.exists() && !home.dir.is_dir() {
+        return Err(CliError::invalid(format!(
+            "--home {}: exists and is not a directory",
+            home.dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&home.dir).map_err(|e| {
+        CliError::invalid(format!("--home {}: cannot create: {e}", home.dir.display()))
+    })?;
     home.open(&cfg, Arc::new(FixedClock(Utc::now())))?;
+    home.save(&cfg)?;
     Ok(Output::new(
         json!({"home": home.dir, "server": cfg.server, "worker": cfg.worker, "device": cfg.device}),
         format!(

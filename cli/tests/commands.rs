@@ -74,6 +74,44 @@ fn init_is_offline_and_checks_the_url() {
         "--home", &home, "init", "--server", "ftp://x", "--worker", "w", "--device", "d",
     ]);
     r.assert_error(2, None);
+
+    // --home is a file: bad input, nothing written.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let r = gw(&[
+        "--json",
+        "--home",
+        &path_str(&file),
+        "init",
+        "--server",
+        "https://grid.example",
+        "--worker",
+        "w",
+        "--device",
+        "d",
+    ]);
+    r.assert_error(2, Some("invalid_input"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+
+    // Seeding from a directory that is not a district.
+    let r = gw(&[
+        "--json",
+        "--home",
+        &home,
+        "seed",
+        "--district",
+        &path_str(dir.path()),
+    ]);
+    r.assert_error(2, Some("invalid_input"));
+    let r = gw(&[
+        "--json",
+        "--home",
+        &home,
+        "seed",
+        "--district",
+        "/no/such/district",
+    ]);
+    r.assert_error(2, Some("invalid_input"));
 }
 
 #[test]
