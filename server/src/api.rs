@@ -745,40 +745,37 @@ pub async fn changes(
                     .iter()
                     .map(|g| grid_scope(g)),
             );
-            let marks = (0..scopes.len())
-                .map(|i| format!("?{}", i + 4))
-                .collect::<Vec<_>>()
-                .join(",");
-            let sql = format!(
-                "SELECT seq, body FROM changes
-                 WHERE seq > ?1 AND (exclude_worker IS NULL OR exclude_worker <> ?2)
-                   AND scope IN ({marks})
-                 ORDER BY seq LIMIT ?3"
-            );
-            let mut stmt = tx.prepare(&sql)?;
-            let mut args: Vec<&dyn rusqlite::ToSql> = vec![&cursor, &caller.worker_id];
+            // One index-ordered scan per scope, merged by seq: a single query over all scopes
+            // would sort every remaining row on each page.
             let fetch = i64::from(limit) + 1;
-            args.push(&fetch);
-            for s in &scopes {
-                args.push(s);
-            }
-            let mut rows = stmt.query(args.as_slice())?;
-            // Bodies are stored as JSON already: the page is assembled, not re-encoded.
-            let mut out = String::from("{\"changes\":[");
-            let mut n = 0u32;
-            let mut last = cursor;
-            let mut has_more = false;
-            while let Some(r) = rows.next()? {
-                if n == limit {
-                    has_more = true;
-                    break;
+            let mut rows: Vec<(i64, String)> = Vec::new();
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, body FROM changes
+                 WHERE scope = ?1 AND seq > ?2 AND (exclude_worker IS NULL OR exclude_worker <> ?3)
+                 ORDER BY seq LIMIT ?4",
+            )?;
+            for scope in &scopes {
+                let found = stmt
+                    .query_map(params![scope, cursor, caller.worker_id, fetch], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })?;
+                for row in found {
+                    rows.push(row?);
                 }
-                if n > 0 {
+            }
+            rows.sort_unstable_by_key(|r| r.0);
+            let has_more = rows.len() > limit as usize;
+            rows.truncate(limit as usize);
+            let last = rows.last().map_or(cursor, |r| r.0);
+            // Bodies are stored as JSON already: the page is assembled, not re-encoded.
+            let mut out =
+                String::with_capacity(rows.iter().map(|r| r.1.len() + 1).sum::<usize>() + 64);
+            out.push_str("{\"changes\":[");
+            for (i, (_, body)) in rows.iter().enumerate() {
+                if i > 0 {
                     out.push(',');
                 }
-                last = r.get(0)?;
-                out.push_str(r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?);
-                n += 1;
+                out.push_str(body);
             }
             // Caught up: skip past everything outside the worker's scope too.
             let next = if has_more { last } else { max.max(cursor) };
