@@ -1,0 +1,147 @@
+//! The one error mapping and the time conversions, checked in Rust where every core variant
+//! can be built directly (the Kotlin tests reach them through real calls).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gridworker_core::Error as Core;
+use gridworker_ffi::{GridWorkerError as Ffi, to_wgs84};
+
+fn map(e: Core) -> Ffi {
+    e.into()
+}
+
+#[test]
+fn every_core_error_maps_to_one_actionable_variant() {
+    assert!(
+        matches!(map(Core::invalid("note", "too long")), Ffi::InvalidInput { field, .. } if field == "note")
+    );
+    assert!(
+        matches!(map(Core::not_found("report", "r-1")), Ffi::NotFound { kind, id } if kind == "report" && id == "r-1")
+    );
+    assert!(matches!(
+        map(Core::InvalidState {
+            what: "report",
+            state: "queued".into(),
+            reason: "r".into()
+        }),
+        Ffi::InvalidState { .. }
+    ));
+    assert!(matches!(
+        map(Core::Network { reason: "x".into() }),
+        Ffi::Network { .. }
+    ));
+    assert!(matches!(map(Core::SyncBusy), Ffi::Network { .. }));
+    assert!(matches!(
+        map(Core::Authentication { reason: "x".into() }),
+        Ffi::Authentication { .. }
+    ));
+    assert!(
+        matches!(map(Core::ClientTooOld { required: "2".into() }), Ffi::UpdateRequired { required } if required == "2")
+    );
+    assert!(matches!(map(Core::Cancelled), Ffi::Cancelled));
+    assert!(matches!(
+        map(Core::DatabaseTooNew {
+            found: 9,
+            supported: 1
+        }),
+        Ffi::Storage { .. }
+    ));
+    assert!(matches!(
+        map(Core::DatabaseCorrupt {
+            moved_to: "/d/x".into()
+        }),
+        Ffi::Storage { .. }
+    ));
+    assert!(matches!(
+        map(Core::Migration("m".into())),
+        Ffi::Storage { .. }
+    ));
+    assert!(matches!(
+        map(Core::Io(std::io::Error::other("disk full"))),
+        Ffi::Storage { .. }
+    ));
+    assert!(matches!(
+        map(Core::Storage(rusqlite_error())),
+        Ffi::Storage { .. }
+    ));
+    assert!(matches!(
+        map(Core::Protocol { reason: "x".into() }),
+        Ffi::Other { .. }
+    ));
+    assert!(matches!(
+        map(Core::Server {
+            status: 400,
+            reason: "x".into()
+        }),
+        Ffi::Other { .. }
+    ));
+}
+
+fn rusqlite_error() -> rusqlite::Error {
+    rusqlite::Error::QueryReturnedNoRows
+}
+
+#[test]
+fn callback_failures_become_other_and_token_errors_map_back() {
+    let e: Ffi = uniffi::UnexpectedUniFFICallbackError::new("boom").into();
+    assert!(matches!(e, Ffi::Other { reason } if reason.contains("boom")));
+    let back: Core = Ffi::Network {
+        reason: "offline".into(),
+    }
+    .into();
+    assert!(matches!(back, Core::Network { .. }));
+    let back: Core = Ffi::Other {
+        reason: "bug".into(),
+    }
+    .into();
+    assert!(matches!(back, Core::Authentication { .. }));
+}
+
+#[test]
+fn coordinates_are_checked_at_the_boundary() {
+    let bad = gridworker_ffi::Coordinate {
+        lat: f64::NAN,
+        lon: 130.0,
+        crs: gridworker_ffi::Crs::Gcj02,
+    };
+    assert!(
+        matches!(to_wgs84(bad), Err(Ffi::InvalidInput { field, .. }) if field == "coordinate.lat")
+    );
+}
+
+#[test]
+fn times_round_trip_and_out_of_range_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = gridworker_ffi::GridWorker::open(gridworker_ffi::WorkerConfig {
+        data_dir: dir.path().join("s").to_string_lossy().into_owned(),
+        server_url: "https://127.0.0.1:1".into(),
+        worker_id: "w".into(),
+        device_id: "d".into(),
+        policy_override: None,
+        utc_offset_minutes: 480,
+    })
+    .unwrap();
+    let fix = |t: SystemTime| gridworker_ffi::LocationFix {
+        lat: 45.3,
+        lon: 130.95,
+        accuracy_m: 5.0,
+        altitude_m: None,
+        speed_mps: None,
+        bearing_deg: None,
+        provider: gridworker_ffi::Provider::Gps,
+        crs: gridworker_ffi::Crs::Wgs84,
+        is_mock: false,
+        fix_time: t,
+        monotonic_ms: 1,
+    };
+    let far = UNIX_EPOCH + Duration::from_secs(1 << 60);
+    assert!(
+        matches!(w.check_in("p".into(), fix(far)), Err(Ffi::InvalidInput { field, .. }) if field == "fix.fix_time")
+    );
+    let before_epoch = UNIX_EPOCH - Duration::new(12_345, 678_000_000);
+    // A pre-1970 fix is a valid time (flagged stale by policy), so the error is the unknown point.
+    assert!(matches!(
+        w.check_in("p".into(), fix(before_epoch)),
+        Err(Ffi::NotFound { .. })
+    ));
+}

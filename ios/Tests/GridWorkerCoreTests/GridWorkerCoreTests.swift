@@ -1,0 +1,231 @@
+// Mirrors android/src/test/kotlin/org/gridworker/core/*Test.kt. Run on a simulator:
+//   swift test is not available for iOS; use
+//   xcodebuild test -scheme GridWorkerCore -destination 'platform=iOS Simulator,name=iPhone 15'
+// The sync tests need the reference server on the Mac (the simulator shares its 127.0.0.1):
+//   cargo run -p gridworker-server -- --data /tmp/gw --listen 127.0.0.1:8765 \
+//     --fixtures fixtures/district-small --token w-0001:tok-1 --admin-token admin
+// and GRIDWORKER_SERVER_URL=http://127.0.0.1:8765 in the scheme's test environment.
+import Foundation
+import XCTest
+@testable import GridWorkerCore
+
+private let lat = 45.300
+private let lon = 130.950
+
+/// Repository root, found from this file's path (the simulator sees the Mac's disk).
+private let repo = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+private func photo(_ name: String) -> String { repo.appendingPathComponent("fixtures/photos/\(name)").path }
+
+private func tempDir() -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("gw-swift-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d
+}
+
+private func config(_ dir: URL, server: String = "https://127.0.0.1:1") -> WorkerConfig {
+    WorkerConfig(dataDir: dir.appendingPathComponent("store").path, serverUrl: server, workerId: "w-0001",
+                 deviceId: "dev-swift", policyOverride: nil, utcOffsetMinutes: 480)
+}
+
+private func fix(_ la: Double, _ lo: Double, accuracy: Double = 8, mock: Bool = false) -> LocationFix {
+    LocationFix(lat: la, lon: lo, accuracyM: accuracy, altitudeM: nil, speedMps: nil, bearingDeg: nil,
+                provider: .gps, crs: .wgs84, isMock: mock, fixTime: Date(),
+                monotonicMs: Int64(ProcessInfo.processInfo.systemUptime * 1000))
+}
+
+private func seed(_ w: GridWorker) throws {
+    let d = 0.0015
+    let grid = Grid(code: "g-kt", name: "测试网格", boundary: [
+        Position(lat: lat - d, lon: lon - d), Position(lat: lat - d, lon: lon + d),
+        Position(lat: lat + d, lon: lon + d), Position(lat: lat + d, lon: lon - d),
+    ])
+    let points = [
+        InspectionPoint(id: "p-kt-1", gridCode: "g-kt", name: "1号楼楼道", position: Position(lat: lat, lon: lon), radiusM: 50),
+        InspectionPoint(id: "p-kt-2", gridCode: "g-kt", name: "锅炉房", position: Position(lat: lat + 0.001, lon: lon + 0.001), radiusM: 0),
+    ]
+    let households = [
+        Household(id: "h-kt-1", gridCode: "g-kt", building: "1号楼", address: "测试地址 1号楼 1单元 101",
+                  position: Position(lat: lat + 0.0001, lon: lon), tags: []),
+    ]
+    try w.importReference(grids: [grid], points: points, households: households, workerGrids: ["g-kt"])
+}
+
+private func openSeeded() throws -> GridWorker {
+    let w = try GridWorker.open(config: config(tempDir()))
+    try seed(w)
+    return w
+}
+
+private func assertInvalid(_ field: String, _ body: () throws -> Void, line: UInt = #line) {
+    do {
+        try body()
+        XCTFail("expected InvalidInput(\(field))", line: line)
+    } catch GridWorkerError.InvalidInput(let f, _) {
+        XCTAssertTrue(f.hasPrefix(field), "field \(f)", line: line)
+    } catch {
+        XCTFail("expected InvalidInput(\(field)), got \(error)", line: line)
+    }
+}
+
+final class StaticTokens: AccessTokenProvider, @unchecked Sendable {
+    let token: String
+    init(_ token: String) { self.token = token }
+    func accessToken(forceRefresh: Bool) throws -> String { token }
+}
+
+final class RefreshingTokens: AccessTokenProvider, @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var refreshes = 0
+    private var current: String
+    private let fresh: String
+    init(stale: String, fresh: String) { current = stale; self.fresh = fresh }
+    func accessToken(forceRefresh: Bool) throws -> String {
+        lock.lock(); defer { lock.unlock() }
+        if forceRefresh { refreshes += 1; current = fresh }
+        return current
+    }
+}
+
+final class Phases: SyncListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var seen: [SyncPhase] = []
+    func onProgress(progress: SyncProgress) throws {
+        lock.lock(); seen.append(progress.phase); lock.unlock()
+    }
+}
+
+final class RecordingTests: XCTestCase {
+    func testCheckInAcceptedThenDuplicate() throws {
+        let w = try openSeeded()
+        let r = try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon))
+        XCTAssertFalse(r.duplicate)
+        XCTAssertEqual(r.checkIn.outcome, .accepted)
+        XCTAssertTrue(try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon)).duplicate)
+        XCTAssertEqual(try w.listCheckins(offset: 0, limit: 10).count, 1)
+        XCTAssertEqual(try w.syncCounts().pending.checkins, 1)
+    }
+
+    func testMockFixFlagged() throws {
+        let w = try openSeeded()
+        let r = try w.checkIn(pointId: "p-kt-2", fix: fix(lat - 0.003, lon, accuracy: 300, mock: true))
+        XCTAssertEqual(r.checkIn.outcome, .flagged)
+        XCTAssertTrue(r.checkIn.flags.contains(.mockLocation))
+    }
+
+    func testVisitAndReports() throws {
+        let w = try openSeeded()
+        let v = try w.recordVisit(householdId: "h-kt-1", kind: .careVisit, note: "走访", fix: fix(lat, lon))
+        XCTAssertEqual(v.kind, .careVisit)
+        let draft = try w.createReportDraft(category: "dumped_waste", description: "建筑垃圾")
+        _ = try w.addPhotoToDraft(reportId: draft.id, photo: PhotoInput(path: photo("dumped-waste.jpg"), capturedAt: nil))
+        XCTAssertEqual(try w.submitReport(reportId: draft.id, fix: fix(lat, lon), attachTo: nil).status, .queued)
+        let filed = try w.fileReport(category: "leaking_manhole", description: "井盖", photos: [
+            PhotoInput(path: photo("manhole-leak.jpg"), capturedAt: nil),
+        ], fix: fix(lat, lon), attachTo: nil)
+        XCTAssertEqual(filed.photos.count, 1)
+        XCTAssertEqual(try w.listReports(offset: 0, limit: 10).count, 2)
+        XCTAssertEqual(try w.progressDay(day: nil).missed, 2)
+    }
+
+    func testSeveralTasksRecordAtOnce() async throws {
+        let w = try openSeeded()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    for j in 0..<10 {
+                        _ = try w.recordVisit(householdId: "h-kt-1", kind: .routine, note: "\(i)-\(j)", fix: fix(lat, lon))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        XCTAssertEqual(try w.syncCounts().pending.visits, 80)
+    }
+}
+
+final class BadInputTests: XCTestCase {
+    func testHostileValues() throws {
+        let w = try openSeeded()
+        let huge = String(repeating: "界", count: 3_000_000)
+        assertInvalid("fix.lat") { _ = try w.checkIn(pointId: "p-kt-1", fix: fix(.nan, lon)) }
+        assertInvalid("fix.lon") { _ = try w.checkIn(pointId: "p-kt-1", fix: fix(lat, .infinity)) }
+        assertInvalid("fix.accuracy_m") { _ = try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon, accuracy: -1)) }
+        assertInvalid("point_id") { _ = try w.checkIn(pointId: "", fix: fix(lat, lon)) }
+        assertInvalid("point_id") { _ = try w.checkIn(pointId: huge, fix: fix(lat, lon)) }
+        assertInvalid("note") { _ = try w.recordVisit(householdId: "h-kt-1", kind: .routine, note: huge, fix: fix(lat, lon)) }
+        assertInvalid("photos[0]") {
+            _ = try w.fileReport(category: "other", description: "", photos: [PhotoInput(path: "/no/such.jpg", capturedAt: nil)],
+                                 fix: fix(lat, lon), attachTo: nil)
+        }
+        assertInvalid("photos[0]") {
+            _ = try w.fileReport(category: "other", description: "", photos: [PhotoInput(path: photo("not-an-image.jpg"), capturedAt: nil)],
+                                 fix: fix(lat, lon), attachTo: nil)
+        }
+        assertInvalid("day") { _ = try w.progressDay(day: "yesterday") }
+        assertInvalid("config.worker_id") {
+            var c = config(tempDir()); c.workerId = ""
+            _ = try GridWorker.open(config: c)
+        }
+        XCTAssertThrowsError(try w.checkIn(pointId: "p-nope", fix: fix(lat, lon))) { e in
+            guard case GridWorkerError.NotFound = e else { return XCTFail("\(e)") }
+        }
+        XCTAssertEqual(try w.syncCounts().pending.checkins, 0)
+    }
+
+    func testCorruptDatabaseIsStorage() throws {
+        let dir = tempDir()
+        let store = dir.appendingPathComponent("store")
+        try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
+        try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: store.appendingPathComponent("gridworker.db"))
+        XCTAssertThrowsError(try GridWorker.open(config: config(dir))) { e in
+            guard case GridWorkerError.Storage = e else { return XCTFail("\(e)") }
+        }
+    }
+}
+
+final class SyncTests: XCTestCase {
+    private func serverURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["GRIDWORKER_SERVER_URL"] else {
+            throw XCTSkip("GRIDWORKER_SERVER_URL not set (see the header of this file)")
+        }
+        return url
+    }
+
+    private func options() -> SyncOptions {
+        var o = defaultSyncOptions()
+        o.allowHttp = true
+        o.maxAttempts = 2
+        o.baseBackoff = 0.02
+        o.maxBackoff = 0.05
+        return o
+    }
+
+    func testSyncWithProgressAndRefresh() async throws {
+        let w = try GridWorker.open(config: config(tempDir(), server: try serverURL()))
+        let tokens = RefreshingTokens(stale: "expired", fresh: "tok-1")
+        let engine = try SyncEngine(worker: w, options: options(), tokens: tokens)
+        let phases = Phases()
+        let handle = engine.addListener(listener: phases)
+        let report = try await engine.sync()
+        XCTAssertGreaterThan(report.pulledChanges, 0)
+        XCTAssertEqual(tokens.refreshes, 1)
+        XCTAssertTrue(phases.seen.contains(.done))
+        handle.detach()
+        XCTAssertFalse(handle.isAttached())
+    }
+
+    func testOfflineAndCancel() async throws {
+        let w = try GridWorker.open(config: config(tempDir(), server: "http://127.0.0.1:9"))
+        let engine = try SyncEngine(worker: w, options: options(), tokens: StaticTokens("t"))
+        engine.setNetwork(kind: .none)
+        do {
+            _ = try await engine.sync()
+            XCTFail("offline sync must fail")
+        } catch GridWorkerError.Network {
+        }
+        engine.cancel() // nothing running: harmless
+    }
+}
