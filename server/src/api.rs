@@ -21,7 +21,6 @@ use gridworker_core::sync::wire::{
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::AppState;
 use crate::db::{self, emit, grid_scope, worker_scope};
@@ -184,34 +183,26 @@ pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> ApiRes
 
 /// Parses strictly: unknown fields anywhere in the payload are refused even though the
 /// domain structs themselves tolerate them (the server must never drop a value silently).
-fn parse_strict<T: DeserializeOwned + serde::Serialize>(text: &str) -> Result<T, String> {
-    let raw: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let typed: T = serde_json::from_value(raw.clone()).map_err(|e| e.to_string())?;
-    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
-    unknown_field(&raw, &back, "").map_or(Ok(typed), |f| Err(format!("unknown field {f}")))
-}
-
-fn unknown_field(raw: &Value, known: &Value, at: &str) -> Option<String> {
-    match (raw, known) {
-        (Value::Object(r), Value::Object(k)) => r.iter().find_map(|(key, v)| {
-            let path = format!("{at}.{key}");
-            match k.get(key) {
-                None => Some(path),
-                Some(kv) => unknown_field(v, kv, &path),
-            }
-        }),
-        (Value::Array(r), Value::Array(k)) => r
-            .iter()
-            .zip(k.iter())
-            .enumerate()
-            .find_map(|(i, (a, b))| unknown_field(a, b, &format!("{at}[{i}]"))),
-        _ => None,
+fn parse_strict<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let mut unknown: Option<String> = None;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let typed: T = serde_ignored::deserialize(&mut de, |path| {
+        if unknown.is_none() {
+            unknown = Some(path.to_string());
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    match unknown {
+        Some(f) => Err(format!("unknown field {f}")),
+        None => Ok(typed),
     }
 }
 
 /// What a valid payload tells the push about itself.
 struct Parsed {
     record_id: String,
+    worker_id: String,
     device_id: String,
     photos: Vec<String>,
     flags: Vec<&'static str>,
@@ -265,6 +256,7 @@ fn parse_payload(
                 Parsed {
                     record_id: c.id,
                     device_id: c.device_id,
+                    worker_id: c.worker_id,
                     photos: vec![],
                     flags: if known { vec![] } else { vec!["unknown_point"] },
                     effect: Effect::None,
@@ -288,6 +280,7 @@ fn parse_payload(
                 Parsed {
                     record_id: v.id,
                     device_id: v.device_id,
+                    worker_id: v.worker_id,
                     photos: vec![],
                     flags: if known {
                         vec![]
@@ -316,6 +309,7 @@ fn parse_payload(
             Ok((p, shas)) => Parsed {
                 record_id: p.id.clone(),
                 device_id: p.device_id.clone(),
+                worker_id: p.worker_id.clone(),
                 photos: shas,
                 flags: vec![],
                 effect: Effect::Report(p),
@@ -328,6 +322,7 @@ fn parse_payload(
                 Parsed {
                     record_id: a.task_id.clone(),
                     device_id: a.device_id.clone(),
+                    worker_id: a.worker_id.clone(),
                     photos: vec![],
                     flags: if known { vec![] } else { vec!["unknown_task"] },
                     effect: Effect::TaskAck(a),
@@ -349,6 +344,7 @@ fn parse_payload(
                     Parsed {
                         record_id: c.id.clone(),
                         device_id: c.device_id.clone(),
+                        worker_id: c.worker_id.clone(),
                         photos: shas,
                         flags: if known { vec![] } else { vec!["unknown_task"] },
                         effect: Effect::TaskCompletion(c),
@@ -443,6 +439,7 @@ fn push_one(
     tx: &Transaction<'_>,
     caller: &Caller,
     m: &Mutation,
+    head: &mut (i64, String),
     photos_complete: &mut HashMap<String, bool>,
 ) -> Result<(MutationResult, bool), ApiError> {
     let now = Utc::now();
@@ -521,18 +518,10 @@ fn push_one(
     }
 
     // The link is intact: it moves the device's head whatever happens to the record.
-    let head: Option<(i64, String)> = tx
-        .prepare_cached("SELECT head_seq, head_hash FROM devices WHERE device_id = ?1")?
-        .query_row([&caller.device_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let (head_seq, head_hash) = head.unwrap_or_else(|| (0, chain::GENESIS.to_string()));
-    let chain_break = m.prev_hash != head_hash;
-    if m.seq > head_seq {
-        tx.prepare_cached(
-            "INSERT INTO devices (device_id, head_seq, head_hash) VALUES (?1, ?2, ?3)
-             ON CONFLICT (device_id) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash",
-        )?
-        .execute(params![caller.device_id, m.seq, m.hash])?;
+    let chain_break = m.prev_hash != head.1;
+    let expected_prev = chain_break.then(|| head.1.clone());
+    if m.seq > head.0 {
+        *head = (m.seq, m.hash.clone());
     }
 
     let verdict: Result<(Parsed, MutationKind), (&'static str, String)> =
@@ -544,6 +533,19 @@ fn push_one(
             )),
             Some(kind) => match parse_payload(tx, kind, &m.payload)? {
                 Err(e) => Err((codes::INVALID_PAYLOAD, e)),
+                // Another worker's record refuses the whole request: the error rolls the
+                // transaction back, so nothing of the batch is stored and the records stay
+                // queued on the phone rather than being filed under this token's worker.
+                Ok(p) if p.worker_id != caller.worker_id => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        codes::WORKER_MISMATCH,
+                        format!(
+                            "mutation {} belongs to another worker than the token's",
+                            m.mutation_id
+                        ),
+                    ));
+                }
                 Ok(p) if p.record_id != m.record_id => Err((
                     codes::RECORD_ID_MISMATCH,
                     "record_id is not the payload's id".to_string(),
@@ -612,7 +614,7 @@ fn push_one(
         reason.as_ref().map(|r| r.0),
         reason.as_ref().map(|r| r.1.as_str()),
         chain_break,
-        chain_break.then_some(head_hash.as_str()),
+        expected_prev,
         flags_json,
         now,
     ])?;
@@ -658,36 +660,32 @@ pub async fn push(
             format!("at most {} mutations per push", wire::MAX_PUSH_MUTATIONS),
         ));
     }
-    // Another worker's records are refused as a whole, before anything is stored: they
-    // must stay queued on the phone, not be filed under this token's worker.
-    for m in &req.mutations {
-        if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(&m.payload)
-            && let Some(Value::String(w)) = o.get("worker_id")
-            && *w != caller.worker_id
-        {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                codes::WORKER_MISMATCH,
-                format!(
-                    "mutation {} belongs to another worker than the token's",
-                    m.mutation_id
-                ),
-            ));
-        }
-    }
     let st2 = st.clone();
     let reply = blocking(move || {
         st2.db.write(|tx| {
             let mut results = Vec::with_capacity(req.mutations.len());
             let mut breaks = 0u32;
             let mut photos = HashMap::new();
+            let mut head: (i64, String) = tx
+                .prepare_cached("SELECT head_seq, head_hash FROM devices WHERE device_id = ?1")?
+                .query_row([&caller.device_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .unwrap_or_else(|| (0, chain::GENESIS.to_string()));
+            let start = head.clone();
             // A batch naming one id twice sees the first as stored: the second is a replay.
             for m in &req.mutations {
-                let (r, brk) = push_one(tx, &caller, m, &mut photos)?;
+                let (r, brk) = push_one(tx, &caller, m, &mut head, &mut photos)?;
                 if brk {
                     breaks += 1;
                 }
                 results.push(r);
+            }
+            if head != start {
+                tx.prepare_cached(
+                    "INSERT INTO devices (device_id, head_seq, head_hash) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (device_id) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash",
+                )?
+                .execute(params![caller.device_id, head.0, head.1])?;
             }
             Ok::<_, ApiError>(PushResponse {
                 results,

@@ -44,9 +44,8 @@ CREATE TABLE IF NOT EXISTS mutations (
     expected_prev TEXT,
     server_flags TEXT NOT NULL,
     received_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS mutations_kind ON mutations (kind, status);
-CREATE INDEX IF NOT EXISTS mutations_device ON mutations (device_id, seq);
-CREATE INDEX IF NOT EXISTS mutations_record ON mutations (kind, record_id);
+-- No secondary indexes: push is the hot path, the admin views that filter by kind or
+-- device are rare QA reads and scan.
 CREATE TABLE IF NOT EXISTS reports (
     id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, grid_code TEXT, category TEXT NOT NULL,
     description TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, status TEXT NOT NULL,
