@@ -163,18 +163,29 @@ async fn a_cut_upload_keeps_the_received_part_for_resume() {
         .send()
         .await;
     assert!(r.is_err() || r.unwrap().bytes().await.is_err());
-    // The server notices the cut shortly after; poll what it holds.
+    // The server notices the cut shortly after; poll until what it holds stops moving.
     let mut held = 0;
-    for _ in 0..50 {
+    let mut last = u64::MAX;
+    for _ in 0..100 {
         let (_, v) = c.get_json(&wire::photo_path(&sha)).await;
         held = v["offset"].as_u64().unwrap();
-        if held > 0 {
+        if held > 0 && held == last {
+            break;
+        }
+        last = held;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(held > 100_000 && held < 150_000, "held {held}");
+    let mut answer = (StatusCode::SERVICE_UNAVAILABLE, serde_json::Value::Null);
+    for _ in 0..50 {
+        // 503 while the server still winds the cut upload down.
+        answer = patch_photo(&c, &sha, held, total, bytes[held as usize..].to_vec()).await;
+        if answer.0 != StatusCode::SERVICE_UNAVAILABLE {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(held > 100_000 && held < 150_000, "held {held}");
-    let (s, v) = patch_photo(&c, &sha, held, total, bytes[held as usize..].to_vec()).await;
+    let (s, v) = answer;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["complete"], true);
     srv.shutdown().await;
