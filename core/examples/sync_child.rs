@@ -1,10 +1,15 @@
-//! Child process for the SIGKILL tests: opens the core on `GW_DIR`, syncs once against
-//! `GW_URL` with token `GW_TOKEN`, and prints the report. With the `failpoints` feature and
-//! `GRIDWORKER_FAILPOINT=name` set it kills itself with SIGKILL at that protocol step.
+//! Child process for the SIGKILL tests: opens the core on `GW_DIR`, optionally records
+//! (`GW_RECORD=n`: n check-ins at the nearest points and one report with a photo), then syncs
+//! once against `GW_URL` with token `GW_TOKEN` and prints the report. With the `failpoints`
+//! feature and `GRIDWORKER_FAILPOINT=name` set it kills itself with SIGKILL at that step
+//! (`after_record` right after the records are stored, before any sync).
 
 use std::sync::Arc;
 
-use gridworker_core::sync::{AccessTokenProvider, SyncEngine, SyncOptions};
+use gridworker_core::domain::LocationFix;
+use gridworker_core::geo::Position;
+use gridworker_core::sync::{AccessTokenProvider, SyncEngine, SyncOptions, failpoints};
+use gridworker_core::worker::PhotoInput;
 use gridworker_core::{Config, Error, GridWorker};
 
 struct Fixed(String);
@@ -14,6 +19,46 @@ impl AccessTokenProvider for Fixed {
     }
 }
 
+/// Records `n` check-ins at the points nearest to the store's first grid and one report.
+fn record(worker: &GridWorker, dir: &str, n: usize) -> anyhow::Result<()> {
+    let near = worker.nearby_points(Position::new(45.2950, 130.9700), 10)?;
+    anyhow::ensure!(!near.is_empty(), "the store has no points to check in at");
+    let now = chrono::Utc::now();
+    for i in 0..n {
+        let p = &near[i % near.len()].point;
+        // Far enough apart in monotonic time that the speed check stays quiet.
+        let fix = LocationFix::wgs84(
+            p.position.lat,
+            p.position.lon,
+            8.0,
+            now,
+            1_000_000 + i as i64 * 600_000,
+        );
+        worker.check_in(&p.id, &fix)?;
+    }
+    let photo = std::path::Path::new(dir).join("child-photo.jpg");
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    bytes.extend([0xFF, 0xD9]);
+    std::fs::write(&photo, bytes)?;
+    let p = &near[0].point;
+    let fix = LocationFix::wgs84(
+        p.position.lat,
+        p.position.lon,
+        8.0,
+        now,
+        1_000_000 + n as i64 * 600_000,
+    );
+    worker.file_report(
+        "dumped_waste",
+        "建筑垃圾",
+        &[PhotoInput::new(photo)],
+        &fix,
+        None,
+    )?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let dir = std::env::var("GW_DIR")?;
     let url = std::env::var("GW_URL")?;
@@ -21,6 +66,10 @@ fn main() -> anyhow::Result<()> {
     let worker = Arc::new(GridWorker::open(Config::new(
         &dir, &url, "w-0001", "dev-A",
     ))?);
+    if let Ok(n) = std::env::var("GW_RECORD") {
+        record(&worker, &dir, n.parse()?)?;
+        failpoints::hit("after_record");
+    }
     let options = SyncOptions {
         allow_http: true,
         photo_chunk_bytes: 16 * 1024,

@@ -1,5 +1,7 @@
-//! Sync engine against a server on 127.0.0.1: end to end, faults and retries, auth, version,
-//! cancellation, coalescing, the sync lock, Wi-Fi-only photos and permanent rejections.
+//! Sync engine against the real reference server on 127.0.0.1, through the real fault proxy:
+//! end to end, faults and retries, auth, version, cancellation, coalescing, the sync lock,
+//! Wi-Fi-only photos and permanent rejections. Every test ends on the invariant checked via
+//! the server's admin API (sync_support::assert_all_synced_once).
 
 mod support;
 mod sync_support;
@@ -8,57 +10,53 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use gridworker_core::Error;
 use gridworker_core::domain::ReportStatus;
-use gridworker_core::geo::Crs;
-use gridworker_core::sync::wire::Change;
+use gridworker_core::geo::{Crs, Position};
 use gridworker_core::sync::{NetworkKind, SyncListener, SyncProgress};
-use sync_support::{Device, Fault, TestServer, Tokens, assert_all_synced_once, fast_options};
+use reqwest::Method;
+use serde_json::json;
+use sync_support::{
+    Device, Fault, RealServer, Tokens, WORKER, assert_all_synced_once, fast_options,
+};
+
+fn status(code: u16, retry_after: Option<u64>) -> Fault {
+    Fault::Status { code, retry_after }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_push_photos_and_pull() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(3);
     dev.visit();
     let (report_id, shas) = dev.report(2, 50_000, 1);
-    {
-        let mut st = server.state.lock().unwrap();
-        let (gcj_lat, gcj_lon) =
-            gridworker_core::geo::Position::new(45.30, 130.98).to_crs(Crs::Gcj02);
-        st.changes.push(Change::PointUpsert {
-            id: "P-new".into(),
-            grid_code: "G1".into(),
-            name: "新打卡点".into(),
-            lat: gcj_lat,
-            lon: gcj_lon,
-            crs: Crs::Gcj02,
-            radius_m: 30.0,
-        });
-        st.changes.push(Change::TaskUpsert {
-            id: "T1".into(),
-            title: "查看井盖".into(),
-            description: "d".into(),
-            lat: None,
-            lon: None,
-            crs: None,
-            address: None,
-            due_at: None,
-            linked_report_id: None,
-            status: gridworker_core::domain::TaskStatus::Dispatched,
-            dispatched_at: Utc::now(),
-        });
-    }
+    let (gcj_lat, gcj_lon) = Position::new(45.30, 130.98).to_crs(Crs::Gcj02);
+    server
+        .admin_send(
+            Method::PUT,
+            "/admin/v1/points/P-new",
+            json!({"grid_code": "g-0001", "name": "新打卡点", "crs": "gcj02",
+                   "lat": gcj_lat, "lon": gcj_lon, "radius_m": 30.0}),
+        )
+        .await;
+    server
+        .admin_send(
+            Method::POST,
+            "/admin/v1/tasks",
+            json!({"worker_id": WORKER, "title": "查看井盖", "description": "d"}),
+        )
+        .await;
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
     let report = engine.sync().await.unwrap();
     assert_eq!(report.pushed, 5);
     assert_eq!(report.photos_uploaded, 2);
-    assert_eq!(report.pulled_changes, 2);
+    // The fixtures' grid, points and households, plus the new point and the task.
+    assert!(report.pulled_changes > 10, "{report:?}");
     assert!(report.bytes_up > 100_000);
-    assert_all_synced_once(&dev, &server);
+    assert_eq!(assert_all_synced_once(&dev, &server).await, 5);
     for sha in &shas {
-        assert!(server.state.lock().unwrap().photo_complete[sha]);
+        assert!(server.photo(sha).await.is_some());
     }
     // queued → submitted once the server recorded it; the report's photos were collected.
     assert_eq!(
@@ -69,11 +67,12 @@ async fn end_to_end_push_photos_and_pull() {
     // Pulled point converted to WGS-84 and usable at once (spatial index reloaded).
     let near = dev
         .worker
-        .nearby_points(gridworker_core::geo::Position::new(45.30, 130.98), 1)
+        .nearby_points(Position::new(45.30, 130.98), 1)
         .unwrap();
     assert_eq!(near[0].point.id, "P-new");
     assert!(near[0].distance_m < 1.0, "{}", near[0].distance_m);
-    assert_eq!(dev.worker.list_tasks(0, 10).unwrap().len(), 1);
+    let tasks = dev.worker.list_tasks(0, 10).unwrap();
+    assert!(tasks.iter().any(|t| t.title == "查看井盖"), "{tasks:?}");
     let counts = dev.worker.sync_counts().unwrap();
     assert!(counts.clock_offset_ms.is_some() && counts.last_sync.is_some());
 
@@ -84,60 +83,87 @@ async fn end_to_end_push_photos_and_pull() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_is_retried_and_nothing_is_lost_or_doubled() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(6);
     dev.report(2, 200_000, 7);
     for f in [
-        Fault::Status(503, Some(0)),
-        Fault::Status(429, Some(0)),
+        status(503, Some(0)),
+        status(429, Some(0)),
         Fault::Garbage,
-        Fault::Status(500, None),
-        Fault::HalfUpload,
-        Fault::Truncated,
-        Fault::CommitThenFail,
-        Fault::Stall(Duration::from_secs(3)),
-        Fault::Status(502, None),
+        status(500, None),
+        // Cuts the first request longer than 100 kB (a photo upload) mid-body; smaller
+        // requests pass whole.
+        Fault::CutRequestAfter(100_000),
+        Fault::TruncatedJson,
+        // The server answers, the client never hears it.
+        Fault::CutResponseAfter(40),
+        Fault::Stall,
+        status(502, None),
+        Fault::CutRequestAfter(120),
+        Fault::Delay(Duration::from_millis(200)),
     ] {
-        server.fault(f);
+        server.proxy.push_fault(f);
     }
     let mut opts = fast_options();
     opts.request_timeout = Duration::from_secs(1);
     opts.batch_max_mutations = 3;
     let engine = dev.engine(Tokens::fixed("tok"), opts);
     let report = engine.sync().await.unwrap();
-    assert!(report.retries >= 8, "{report:?}");
-    assert_all_synced_once(&dev, &server);
+    assert_eq!(server.proxy.pending_faults(), 0);
+    assert!(report.retries >= 9, "{report:?}");
+    assert_all_synced_once(&dev, &server).await;
     // More records, more faults, several runs.
     dev.check_ins(4);
-    server.fault(Fault::CommitThenFail);
-    server.fault(Fault::Truncated);
+    dev.report(1, 150_000, 8);
+    server.proxy.push_fault(Fault::Pass); // handshake
+    server.proxy.push_fault(Fault::CutResponseAfter(10));
+    server.proxy.push_fault(Fault::TruncatedJson);
+    server.proxy.push_fault(Fault::CutResponseAfter(200));
     engine.sync().await.unwrap();
-    assert_all_synced_once(&dev, &server);
+    assert_all_synced_once(&dev, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_committed_then_its_reply_lost_is_not_applied_twice() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    dev.check_ins(5);
+    dev.visit();
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    server.proxy.push_fault(Fault::Pass); // handshake
+    // The push reaches the server and commits; the reply is cut after its status line.
+    server.proxy.push_fault(Fault::CutResponseAfter(20));
+    let r = engine.sync().await.unwrap();
+    assert_eq!(server.proxy.pending_faults(), 0);
+    assert_eq!(r.already_applied, 6, "{r:?}");
+    assert_eq!(assert_all_synced_once(&dev, &server).await, 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_photo_upload_resumes_where_the_server_stopped() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
-    dev.report(1, 2_000_000, 3);
-    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
-    let in_before = server.state.lock().unwrap().bytes_in;
-    // Handshake and the photo's status query pass; the upload is cut after half the bytes.
-    server.fault(Fault::Stall(Duration::ZERO));
-    server.fault(Fault::Stall(Duration::ZERO));
-    server.fault(Fault::HalfUpload);
-    engine.sync().await.unwrap();
-    let sent = server.state.lock().unwrap().bytes_in - in_before;
     let size = 2_000_000u64;
-    // One full body, then only the half the server lacked (plus JSON noise).
-    assert!(sent < size + size / 2 + size / 10, "sent {sent}");
-    assert_all_synced_once(&dev, &server);
+    dev.report(1, size as usize, 3);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    // Handshake and the photo's status query pass; the upload is cut after half the bytes.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::CutRequestAfter(size / 2));
+    server.proxy.reset_stats();
+    engine.sync().await.unwrap();
+    assert_eq!(server.proxy.pending_faults(), 0);
+    let sent = server.proxy.stats().bytes_up;
+    // Half a body, then only the half the server lacked (plus heads and JSON).
+    assert!(sent > size, "sent {sent}");
+    assert!(sent < size + size / 10, "sent {sent}");
+    assert_all_synced_once(&dev, &server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_is_refreshed_once_on_401_then_authentication_fails() {
-    let server = TestServer::start(&["fresh"]).await;
+    let server = RealServer::start(&["fresh"]);
     let dev = Device::new(&server.url);
     dev.check_ins(1);
     let tokens = Arc::new(Tokens {
@@ -148,7 +174,7 @@ async fn token_is_refreshed_once_on_401_then_authentication_fails() {
     let engine = dev.engine(tokens.clone(), fast_options());
     engine.sync().await.unwrap();
     assert_eq!(*tokens.refreshes.lock().unwrap(), 1);
-    assert_all_synced_once(&dev, &server);
+    assert_all_synced_once(&dev, &server).await;
 
     let bad = Tokens::fixed("nope");
     let engine = dev.engine(bad.clone(), fast_options());
@@ -163,13 +189,13 @@ async fn token_is_refreshed_once_on_401_then_authentication_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_too_old_is_a_typed_error() {
-    let server = TestServer::start(&["tok"]).await;
-    server.state.lock().unwrap().min_protocol = Some("9".into());
+    let newer = gridworker_core::sync::wire::PROTOCOL + 1;
+    let server = RealServer::start_with(&["tok"], |c| c.min_protocol = newer);
     let dev = Device::new(&server.url);
     dev.check_ins(1);
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
     match engine.sync().await {
-        Err(Error::ClientTooOld { required }) => assert_eq!(required, "9"),
+        Err(Error::ClientTooOld { required }) => assert_eq!(required, newer.to_string()),
         other => panic!("{other:?}"),
     }
     assert_eq!(dev.pending(), 1);
@@ -177,10 +203,10 @@ async fn client_too_old_is_a_typed_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_a_stalled_run_and_the_next_run_finishes() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(2);
-    server.fault(Fault::Stall(Duration::from_secs(20)));
+    server.proxy.push_fault(Fault::Stall);
     let mut opts = fast_options();
     opts.request_timeout = Duration::from_secs(30);
     let engine = Arc::new(dev.engine(Tokens::fixed("tok"), opts));
@@ -194,32 +220,39 @@ async fn cancel_stops_a_stalled_run_and_the_next_run_finishes() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(dev.pending(), 2);
     engine.sync().await.unwrap();
-    assert_all_synced_once(&dev, &server);
+    assert_all_synced_once(&dev, &server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_share_one_run() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
-    dev.check_ins(3);
-    server.fault(Fault::Stall(Duration::from_millis(300)));
     let engine = Arc::new(dev.engine(Tokens::fixed("tok"), fast_options()));
+    // Catch up with the reference data first, so the run below pulls one empty page.
+    engine.sync().await.unwrap();
+    dev.check_ins(3);
+    server.proxy.reset_stats();
+    server
+        .proxy
+        .push_fault(Fault::Delay(Duration::from_millis(300)));
     let (a, b, c) = tokio::join!(engine.sync(), engine.sync(), engine.sync());
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     assert_eq!(a, b);
     assert_eq!(b, c);
     assert_eq!(a.pushed, 3);
     // One handshake, one push, one pull.
-    assert_eq!(server.state.lock().unwrap().requests, 3);
-    assert_all_synced_once(&dev, &server);
+    assert_eq!(server.proxy.stats().requests, 3);
+    assert_all_synced_once(&dev, &server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_engine_on_the_same_store_gets_sync_busy() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(1);
-    server.fault(Fault::Stall(Duration::from_millis(800)));
+    server
+        .proxy
+        .push_fault(Fault::Delay(Duration::from_millis(800)));
     let one = Arc::new(dev.engine(Tokens::fixed("tok"), fast_options()));
     let two = dev.engine(Tokens::fixed("tok"), fast_options());
     let o = one.clone();
@@ -228,12 +261,12 @@ async fn a_second_engine_on_the_same_store_gets_sync_busy() {
     assert!(matches!(two.sync().await, Err(Error::SyncBusy)));
     first.await.unwrap().unwrap();
     two.sync().await.unwrap();
-    assert_all_synced_once(&dev, &server);
+    assert_all_synced_once(&dev, &server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_cellular_with_wifi_only_photos_reports_wait_and_the_rest_goes() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(1);
     let (report_id, _) = dev.report(1, 10_000, 9);
@@ -253,30 +286,42 @@ async fn on_cellular_with_wifi_only_photos_reports_wait_and_the_rest_goes() {
     engine.set_network(NetworkKind::Wifi);
     let r = engine.sync().await.unwrap();
     assert_eq!((r.pushed, r.photos_uploaded), (1, 1));
-    assert_all_synced_once(&dev, &server);
+    assert_all_synced_once(&dev, &server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_record_keeps_its_reason_and_does_not_block_the_rest() {
-    let server = TestServer::start(&["tok"]).await;
-    server.state.lock().unwrap().reject_kind = Some("visit".into());
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(1);
     let visit = dev.visit();
     dev.check_ins(2);
+    // The visit's queued payload no longer matches its chain hash (storage tampered with):
+    // the server refuses it for good.
+    let conn = rusqlite::Connection::open(dev.dir.path().join("gridworker.db")).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE outbox SET payload = replace(payload, '\"note\":\"note\"', '\"note\":\"edited\"')
+             WHERE record_id = ?1",
+            [&visit],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
     let r = engine.sync().await.unwrap();
-    assert_eq!((r.pushed, r.rejected), (3, 1));
+    assert_eq!((r.pushed, r.rejected), (3, 1), "{r:?}");
     let listed = dev.worker.list_visits(0, 10).unwrap();
     let v = listed.iter().find(|v| v.record.id == visit).unwrap();
     match &v.sync {
         gridworker_core::store::outbox::SyncState::Rejected { code, reason } => {
-            assert_eq!(code, "not_allowed");
-            assert!(reason.contains("refused"));
+            assert_eq!(code, "hash_mismatch");
+            assert!(!reason.is_empty());
         }
         other => panic!("{other:?}"),
     }
     assert_eq!(dev.pending(), 0);
+    assert_all_synced_once(&dev, &server).await;
 }
 
 struct Counter(AtomicU64);
@@ -288,7 +333,7 @@ impl SyncListener for Counter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_hear_progress_until_their_handle_drops() {
-    let server = TestServer::start(&["tok"]).await;
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(2);
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
@@ -305,8 +350,7 @@ async fn listeners_hear_progress_until_their_handle_drops() {
 
 #[test]
 fn plain_http_needs_allow_http_and_blocking_wrapper_works() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let server = rt.block_on(TestServer::start(&["tok"]));
+    let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     let mut opts = fast_options();
     opts.allow_http = false;
@@ -317,5 +361,6 @@ fn plain_http_needs_allow_http_and_blocking_wrapper_works() {
     dev.check_ins(2);
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
     assert_eq!(engine.sync_blocking().unwrap().pushed, 2);
-    assert_all_synced_once(&dev, &server);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(assert_all_synced_once(&dev, &server));
 }

@@ -1,323 +1,190 @@
-//! A small in-process stand-in for the reference server, speaking `core::sync::wire`, with
-//! scripted faults. Used by the sync tests until the reference server (server/) lands; it
-//! keeps what the real one must keep: every mutation once by id, photos verified by hash.
+//! The sync tests' world: the real reference server (`gridworker-server`, in-process, on
+//! 127.0.0.1 with a temporary `--data` seeded from `fixtures/district-small`) behind the
+//! real fault proxy, a device (the core on a temporary directory with a settable clock),
+//! and the invariant every test ends on — checked through the server's admin API.
 #![allow(dead_code)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use chrono::Utc;
-use gridworker_core::policy::ValidationPolicy;
-use gridworker_core::sync::wire::{
-    self, Change, HandshakeResponse, MutationResult, Outcome, PhotoStatus, PullResponse,
-    PushRequest, PushResponse,
-};
+use gridworker_server::fault_proxy::FaultProxy;
+use gridworker_server::{ServerConfig, ServerHandle, spawn_in_thread};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-/// A fault the server plays on the next matching request.
-#[derive(Debug, Clone)]
-pub enum Fault {
-    Status(u16, Option<u64>),
-    Garbage,
-    Truncated,
-    /// Process the request fully (commit), then answer 500: the acknowledgement is lost.
-    CommitThenFail,
-    /// Keep only half of a photo upload, then drop the answer.
-    HalfUpload,
-    Stall(Duration),
-}
-
-#[derive(Default)]
-pub struct ServerState {
-    pub tokens: Vec<String>,
-    pub records: HashMap<String, (String, String)>, // mutation id -> (kind, payload)
-    pub applied_order: Vec<String>,
-    pub photos: HashMap<String, Vec<u8>>,
-    pub photo_complete: HashMap<String, bool>,
-    pub changes: Vec<Change>,
-    pub faults: VecDeque<Fault>,
-    pub requests: u64,
-    pub bytes_in: u64,
-    pub min_protocol: Option<String>,
-    pub reject_kind: Option<String>,
-}
-
-pub type Shared = Arc<Mutex<ServerState>>;
-
-pub struct TestServer {
-    pub url: String,
-    pub state: Shared,
-}
-
-fn auth(st: &ServerState, h: &HeaderMap) -> Option<Response> {
-    if let Some(min) = &st.min_protocol {
-        let v = h
-            .get(wire::HEADER_PROTOCOL)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if v < min.as_str() {
-            let mut r = err(426, "client_too_old", "upgrade");
-            if let Ok(v) = min.parse() {
-                r.headers_mut().insert(wire::HEADER_PROTOCOL, v);
-            }
-            return Some(r);
-        }
-    }
-    let t = h
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !st.tokens.iter().any(|k| k == t) {
-        return Some(err(401, "unauthorized", "bad token"));
-    }
-    None
-}
-
-fn err(status: u16, code: &str, msg: &str) -> Response {
-    let body = serde_json::json!({"error": {"code": code, "message": msg}}).to_string();
-    (StatusCode::from_u16(status).unwrap(), body).into_response()
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        serde_json::to_vec(v).unwrap(),
-    )
-        .into_response()
-}
-
-enum Pre {
-    Answer(Response),
-    Then(Option<Fault>),
-}
-
-async fn pre(state: &Shared, h: &HeaderMap, body_len: usize) -> Pre {
-    let fault = {
-        let mut st = state.lock().unwrap();
-        st.requests += 1;
-        st.bytes_in += body_len as u64;
-        if let Some(r) = auth(&st, h) {
-            return Pre::Answer(r);
-        }
-        st.faults.pop_front()
-    };
-    match fault {
-        Some(Fault::Status(s, ra)) => {
-            let mut r = err(s, "fault", "injected");
-            if let Some(ra) = ra {
-                r.headers_mut().insert("retry-after", ra.into());
-            }
-            Pre::Answer(r)
-        }
-        Some(Fault::Garbage) => Pre::Answer((StatusCode::OK, "<html>proxy</html>").into_response()),
-        Some(Fault::Stall(d)) => {
-            tokio::time::sleep(d).await;
-            Pre::Then(None)
-        }
-        other => Pre::Then(other),
-    }
-}
-
-fn finish(resp: Response, fault: Option<Fault>) -> Response {
-    match fault {
-        Some(Fault::CommitThenFail) => err(500, "fault", "lost ack"),
-        Some(Fault::Truncated) => (StatusCode::OK, "{\"results\": [").into_response(),
-        _ => resp,
-    }
-}
-
-async fn handshake(State(s): State<Shared>, h: HeaderMap) -> Response {
-    let fault = match pre(&s, &h, 0).await {
-        Pre::Answer(r) => return r,
-        Pre::Then(f) => f,
-    };
-    finish(
-        json(&HandshakeResponse {
-            protocol: wire::PROTOCOL,
-            min_protocol: wire::PROTOCOL,
-            server_time: Utc::now(),
-            server_id: "test".into(),
-            worker: wire::WorkerInfo {
-                id: "w1".into(),
-                name: "w1".into(),
-            },
-            grids: vec!["G1".into()],
-            policy: ValidationPolicy::default(),
-        }),
-        fault,
-    )
-}
-
-async fn push(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Response {
-    let fault = match pre(&s, &h, body.len()).await {
-        Pre::Answer(r) => return r,
-        Pre::Then(f) => f,
-    };
-    let Ok(req) = serde_json::from_slice::<PushRequest>(&body) else {
-        return err(400, "bad_request", "malformed push");
-    };
-    let mut results = Vec::new();
-    {
-        let mut st = s.lock().unwrap();
-        for m in req.mutations {
-            let outcome = if st.records.contains_key(&m.mutation_id) {
-                Outcome::AlreadyApplied
-            } else if st.reject_kind.as_deref() == Some(m.kind.as_str()) {
-                Outcome::Rejected {
-                    reason: wire::Reason {
-                        code: "not_allowed".into(),
-                        message: "kind refused by test".into(),
-                    },
-                }
-            } else {
-                st.applied_order.push(m.mutation_id.clone());
-                st.records
-                    .insert(m.mutation_id.clone(), (m.kind.clone(), m.payload.clone()));
-                Outcome::Applied
-            };
-            results.push(MutationResult {
-                mutation_id: m.mutation_id,
-                outcome,
-            });
-        }
-    }
-    finish(
-        json(&PushResponse {
-            results,
-            chain_breaks: 0,
-        }),
-        fault,
-    )
-}
-
-fn photo_status(st: &ServerState, sha: &str) -> PhotoStatus {
-    PhotoStatus {
-        sha256: sha.to_string(),
-        offset: st.photos.get(sha).map(|b| b.len() as u64).unwrap_or(0),
-        length: None,
-        complete: st.photo_complete.get(sha).copied().unwrap_or(false),
-    }
-}
-
-async fn photo_get(State(s): State<Shared>, h: HeaderMap, Path(sha): Path<String>) -> Response {
-    let fault = match pre(&s, &h, 0).await {
-        Pre::Answer(r) => return r,
-        Pre::Then(f) => f,
-    };
-    let st = photo_status(&s.lock().unwrap(), &sha);
-    finish(json(&st), fault)
-}
-
-async fn photo_put(
-    State(s): State<Shared>,
-    h: HeaderMap,
-    Path(sha): Path<String>,
-    body: Bytes,
-) -> Response {
-    let fault = match pre(&s, &h, body.len()).await {
-        Pre::Answer(r) => return r,
-        Pre::Then(f) => f,
-    };
-    let header = |name: &str| {
-        h.get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let offset = header(wire::HEADER_UPLOAD_OFFSET);
-    let size = header(wire::HEADER_UPLOAD_LENGTH);
-    let mut st = s.lock().unwrap();
-    let have = st.photos.entry(sha.clone()).or_default();
-    if offset != have.len() as u64 {
-        return err(409, "offset_mismatch", "wrong offset");
-    }
-    let take = if matches!(fault, Some(Fault::HalfUpload)) {
-        body.len() / 2
-    } else {
-        body.len()
-    };
-    have.extend_from_slice(&body[..take]);
-    if matches!(fault, Some(Fault::HalfUpload)) {
-        return err(503, "fault", "cut");
-    }
-    if have.len() as u64 == size {
-        let digest = hex::encode(Sha256::digest(&have[..]));
-        if digest != sha {
-            have.clear();
-            return err(422, "hash_mismatch", "bytes do not match");
-        }
-        st.photo_complete.insert(sha.clone(), true);
-    }
-    let status = photo_status(&st, &sha);
-    drop(st);
-    finish(json(&status), fault)
-}
-
-async fn changes(
-    State(s): State<Shared>,
-    h: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let fault = match pre(&s, &h, 0).await {
-        Pre::Answer(r) => return r,
-        Pre::Then(f) => f,
-    };
-    let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
-    let limit: usize = q.get("limit").and_then(|c| c.parse().ok()).unwrap_or(100);
-    let st = s.lock().unwrap();
-    let end = (from + limit).min(st.changes.len());
-    let page = PullResponse {
-        changes: st.changes[from.min(end)..end].to_vec(),
-        next_cursor: end.to_string(),
-        has_more: end < st.changes.len(),
-    };
-    drop(st);
-    finish(json(&page), fault)
-}
-
-impl TestServer {
-    pub async fn start(tokens: &[&str]) -> TestServer {
-        let state: Shared = Arc::new(Mutex::new(ServerState {
-            tokens: tokens.iter().map(|t| t.to_string()).collect(),
-            ..Default::default()
-        }));
-        let app = Router::new()
-            .route(wire::PATH_HANDSHAKE, get(handshake))
-            .route(wire::PATH_PUSH, post(push))
-            .route("/v1/photos/{sha}", get(photo_get).patch(photo_put))
-            .route("/v1/changes", get(changes))
-            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        TestServer {
-            url: format!("http://{addr}"),
-            state,
-        }
-    }
-
-    pub fn fault(&self, f: Fault) {
-        self.state.lock().unwrap().faults.push_back(f);
-    }
-}
 
 use crate::support::{TestClock, config, district, jpeg, mono, morning};
 use gridworker_core::domain::LocationFix;
 use gridworker_core::geo::Position;
 use gridworker_core::sync::{AccessTokenProvider, SyncEngine, SyncOptions};
 use gridworker_core::{Clock, Error, GridWorker};
+
+#[allow(unused_imports)]
+pub use gridworker_server::fault_proxy::{Fault, Plan, ProxyStats};
+
+pub const ADMIN: &str = "admin-secret";
+/// The fixtures' worker the device signs in as (its grid is g-0001).
+pub const WORKER: &str = "w-0001";
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/district-small")
+}
+
+/// The reference server on its own data directory, with the fault proxy in front of it.
+/// Devices talk to [`RealServer::url`] (the proxy); the admin checks go straight to the
+/// server.
+pub struct RealServer {
+    pub data: tempfile::TempDir,
+    config: ServerConfig,
+    addr: SocketAddr,
+    handle: Mutex<Option<ServerHandle>>,
+    pub proxy: FaultProxy,
+    /// Where devices connect: the proxy.
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl RealServer {
+    /// A fresh server accepting each token for [`WORKER`].
+    pub fn start(tokens: &[&str]) -> RealServer {
+        Self::start_with(tokens, |_| {})
+    }
+
+    /// As [`RealServer::start`], with the configuration adjusted first.
+    pub fn start_with(tokens: &[&str], adjust: impl FnOnce(&mut ServerConfig)) -> RealServer {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(data.path()).fixtures(fixtures());
+        for t in tokens {
+            config = config.token(WORKER, t);
+        }
+        config.admin_token = ADMIN.to_string();
+        adjust(&mut config);
+        let handle = spawn_in_thread(config.clone()).expect("server starts");
+        let addr = handle.addr();
+        // Restarts bind this very port again, so the proxy's upstream stays valid.
+        config.listen = addr;
+        let proxy = FaultProxy::start(addr).expect("proxy starts");
+        let url = proxy.url();
+        RealServer {
+            data,
+            config,
+            addr,
+            handle: Mutex::new(Some(handle)),
+            proxy,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the server itself (no proxy).
+    pub fn direct_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server like a crash: listener closed, connections dropped mid-way.
+    /// Blocks until its database is closed; call from a blocking context.
+    pub fn stop(&self) {
+        let h = self.handle.lock().unwrap().take();
+        if let Some(h) = h {
+            h.shutdown();
+        }
+    }
+
+    /// Starts the server again on the same data directory and port.
+    pub fn start_again(&self) {
+        let mut slot = self.handle.lock().unwrap();
+        assert!(slot.is_none(), "server already running");
+        // The old socket may linger for a moment after the crash-like stop.
+        let mut last = None;
+        for _ in 0..50 {
+            match spawn_in_thread(self.config.clone()) {
+                Ok(h) => {
+                    *slot = Some(h);
+                    return;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        panic!("server did not restart: {last:?}");
+    }
+
+    /// Stop, then start again on the same data directory and port.
+    pub fn restart(&self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// An admin GET straight to the server.
+    pub async fn admin_get(&self, path: &str) -> (u16, reqwest::Response) {
+        let r = self
+            .http
+            .get(format!("{}{}", self.direct_url(), path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .expect("admin request");
+        (r.status().as_u16(), r)
+    }
+
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let (s, r) = self.admin_get(path).await;
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(s, 200, "{path}: {v}");
+        v
+    }
+
+    /// An admin request with a JSON body.
+    pub async fn admin_send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .request(method, format!("{}{}", self.direct_url(), path))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .expect("admin request");
+        let s = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(s.is_success(), "{path}: {s} {v}");
+        v
+    }
+
+    /// Records of `kind` the server holds with `status` (`applied` or `rejected`).
+    pub async fn records(&self, kind: &str, status: &str) -> Vec<Value> {
+        let v = self
+            .admin_json(&format!("/admin/v1/records?kind={kind}&status={status}"))
+            .await;
+        v["records"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Applied records per kind, and the rejected total.
+    pub async fn counts(&self) -> (HashMap<String, u64>, u64) {
+        let v = self.admin_json("/admin/v1/records").await;
+        let counts = v["counts"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (counts, v["rejected"].as_u64().unwrap_or(0))
+    }
+
+    /// The bytes of a complete photo, or `None` when the server does not hold it whole.
+    pub async fn photo(&self, sha: &str) -> Option<Vec<u8>> {
+        let (s, r) = self.admin_get(&format!("/admin/v1/photos/{sha}")).await;
+        if s != 200 {
+            return None;
+        }
+        Some(r.bytes().await.expect("photo body").to_vec())
+    }
+}
 
 /// Hands out a fixed token; counts refreshes.
 pub struct Tokens {
@@ -353,6 +220,7 @@ pub struct Device {
     pub clock: Arc<TestClock>,
     pub worker: Arc<GridWorker>,
     pub url: String,
+    photo_seed: Mutex<u8>,
 }
 
 pub fn fast_options() -> SyncOptions {
@@ -367,6 +235,9 @@ pub fn fast_options() -> SyncOptions {
 }
 
 impl Device {
+    /// A fresh store with the test district (points P11…, households H11…) imported, so the
+    /// worker can record before any sync; the server flags those ids as unknown but stores
+    /// the records.
     pub fn new(url: &str) -> Device {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(morning());
@@ -380,31 +251,20 @@ impl Device {
             clock,
             worker,
             url: url.into(),
+            photo_seed: Mutex::new(0),
         }
     }
 
-    fn open_at(dir: &std::path::Path, clock: &Arc<TestClock>, url: &str) -> Arc<GridWorker> {
+    fn open_at(dir: &Path, clock: &Arc<TestClock>, url: &str) -> Arc<GridWorker> {
         let mut c = config(dir, clock.clone());
         c.server_url = url.into();
         Arc::new(GridWorker::open(c).unwrap())
     }
 
-    /// Closes and reopens the core on the same directory (an app restart).
+    /// Reopens the core on the same directory (an app restart). Engines built on the old
+    /// handle keep it alive; build new ones.
     pub fn restart(&mut self) {
-        let fresh = {
-            // Drop our handle first so only one core has the store open at a time.
-            let url = self.url.clone();
-            self.worker = Arc::new(
-                GridWorker::open({
-                    let mut c = config(self.dir.path(), self.clock.clone());
-                    c.server_url = url;
-                    c
-                })
-                .unwrap(),
-            );
-            self.worker.clone()
-        };
-        let _ = fresh;
+        self.worker = Self::open_at(self.dir.path(), &self.clock, &self.url);
     }
 
     pub fn engine(&self, tokens: Arc<Tokens>, options: SyncOptions) -> SyncEngine {
@@ -448,16 +308,30 @@ impl Device {
     }
 
     /// Files a report with `photos` photos of `size` bytes; returns (report id, shas).
+    /// Every call makes photos with different bytes.
     pub fn report(&self, photos: usize, size: usize, seed: u8) -> (String, Vec<String>) {
         self.clock.advance(60);
+        let salt = {
+            let mut s = self.photo_seed.lock().unwrap();
+            *s = s.wrapping_add(1);
+            *s
+        };
         let inputs: Vec<_> = (0..photos)
             .map(|i| {
-                gridworker_core::worker::PhotoInput::new(jpeg(
+                let name = format!("in-{seed}-{salt}-{i}.jpg");
+                let path = jpeg(
                     self.dir.path(),
-                    &format!("in-{seed}-{i}.jpg"),
+                    &name,
                     size,
-                    seed.wrapping_add(i as u8 * 17),
-                ))
+                    seed.wrapping_add(i as u8 * 17).wrapping_add(salt * 7),
+                );
+                // Bytes differ per call even with the same seed: distinct photos.
+                let mut bytes = std::fs::read(&path).unwrap();
+                let n = bytes.len();
+                bytes[n / 2] ^= salt;
+                bytes[n / 3] ^= i as u8;
+                std::fs::write(&path, bytes).unwrap();
+                gridworker_core::worker::PhotoInput::new(path)
             })
             .collect();
         let (_, points, _) = district();
@@ -475,39 +349,128 @@ impl Device {
         (r.id, shas)
     }
 
+    /// Records not yet synced (pending in the outbox), all kinds.
     pub fn pending(&self) -> u64 {
         let c = self.worker.sync_counts().unwrap();
         c.pending.checkins + c.pending.visits + c.pending.reports + c.pending.tasks
     }
+
+    /// The outbox as the store has it: (mutation id, kind, record id, payload, state).
+    pub fn outbox(&self) -> Vec<(String, String, String, String, String)> {
+        outbox_at(self.dir.path())
+    }
 }
 
-/// The invariant: the server holds each of the device's outbox mutations exactly once (by
-/// id, with the same payload), every photo complete and matching its hash, and the device
-/// shows nothing pending.
-pub fn assert_all_synced_once(device: &Device, server: &TestServer) {
-    let conn = rusqlite::Connection::open(device.dir.path().join("gridworker.db")).unwrap();
-    let rows: Vec<(String, String, String)> = conn
-        .prepare("SELECT mutation_id, payload, state FROM outbox")
+pub fn outbox_at(dir: &Path) -> Vec<(String, String, String, String, String)> {
+    let conn = rusqlite::Connection::open(dir.join("gridworker.db")).unwrap();
+    conn.prepare("SELECT mutation_id, kind, record_id, payload, state FROM outbox ORDER BY seq")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .unwrap()
         .map(|r| r.unwrap())
-        .collect();
-    let st = server.state.lock().unwrap();
-    for (id, payload, state) in &rows {
-        assert_eq!(state, "synced", "mutation {id} not synced on the device");
-        let (_, held) = st.records.get(id).expect("server lacks a mutation");
-        assert_eq!(held, payload, "payload differs for {id}");
+        .collect()
+}
+
+/// The invariant, checked on the real server through its admin API: it holds each of the
+/// device's outbox mutations exactly once (same mutation id, same record, same payload
+/// fields) and nothing else; every photo a report names is held complete and hashes to its
+/// name; the device shows everything synced (nothing pending). Returns the number of
+/// records checked.
+pub async fn assert_all_synced_once(device: &Device, server: &RealServer) -> usize {
+    assert_synced_once_all(&[device], server).await
+}
+
+/// As [`assert_all_synced_once`] for several devices (or several stores) sharing a server.
+pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) -> usize {
+    let mut rows = Vec::new();
+    for d in devices {
+        rows.extend(d.outbox());
     }
-    let mut ids = st.applied_order.clone();
-    let n = ids.len();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), n, "a mutation was applied twice");
-    assert_eq!(n, rows.len(), "server holds records the device never sent");
-    for (sha, bytes) in &st.photos {
-        assert_eq!(&hex::encode(Sha256::digest(bytes)), sha, "photo corrupted");
-        assert!(st.photo_complete.get(sha).copied().unwrap_or(false));
+    let kinds: HashSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let mut held: HashMap<String, Value> = HashMap::new();
+    let mut records_seen: HashSet<(String, String)> = HashSet::new();
+    for kind in ["checkin", "visit", "report", "task_ack", "task_completion"] {
+        for status in ["applied", "rejected"] {
+            if !kinds.contains(kind) && status == "rejected" {
+                continue;
+            }
+            for r in server.records(kind, status).await {
+                let id = r["mutation_id"].as_str().unwrap_or_default().to_string();
+                let rec = (kind.to_string(), r["id"].to_string());
+                assert!(
+                    records_seen.insert(rec.clone()) || r.get("id").is_none(),
+                    "record {rec:?} held twice"
+                );
+                let mut r = r;
+                r["__status"] = Value::String(status.into());
+                assert!(
+                    held.insert(id.clone(), r).is_none(),
+                    "mutation {id} held twice"
+                );
+            }
+        }
     }
-    assert_eq!(device.pending(), 0);
+    let mut unheld_rejections = 0usize;
+    for (id, kind, record_id, payload, state) in &rows {
+        assert!(
+            state == "synced" || state == "rejected",
+            "mutation {id} ({kind}) is {state} on the device"
+        );
+        let Some(got) = held.get(id) else {
+            // A mutation refused before it could be stored (a broken hash is not kept)
+            // is rejected on the device with its reason; anything else must be held.
+            assert_eq!(
+                state, "rejected",
+                "server lacks mutation {id} ({kind} {record_id})"
+            );
+            unheld_rejections += 1;
+            continue;
+        };
+        let want_status = if state == "synced" {
+            "applied"
+        } else {
+            "rejected"
+        };
+        assert_eq!(got["__status"], want_status, "{id}");
+        if state == "rejected" {
+            // A tampered payload is stored as sent; its fields need not match the store's.
+            continue;
+        }
+        let sent: Value = serde_json::from_str(payload).unwrap();
+        for (k, v) in sent.as_object().expect("payload is an object") {
+            assert_eq!(&got[k], v, "field {k} of {kind} {record_id} differs");
+        }
+        if kind == "report" {
+            for p in sent["photos"].as_array().cloned().unwrap_or_default() {
+                let sha = p["sha256"].as_str().expect("photo sha").to_string();
+                let bytes = server
+                    .photo(&sha)
+                    .await
+                    .unwrap_or_else(|| panic!("server lacks photo {sha} whole"));
+                assert_eq!(hex::encode(Sha256::digest(&bytes)), sha, "photo corrupted");
+            }
+        }
+    }
+    assert_eq!(
+        held.len() + unheld_rejections,
+        rows.len(),
+        "the server holds records the device never sent"
+    );
+    let (counts, rejected) = server.counts().await;
+    let applied: u64 = counts.values().sum();
+    let dev_rejected = rows.iter().filter(|r| r.4 == "rejected").count() - unheld_rejections;
+    assert_eq!(applied + rejected, held.len() as u64, "{counts:?}");
+    assert_eq!(rejected, dev_rejected as u64);
+    for d in devices {
+        assert_eq!(d.pending(), 0, "the device still has records pending");
+        assert_eq!(d.worker.sync_counts().unwrap().pending.photos, 0);
+    }
+    rows.len()
+}
+
+/// Runs blocking server control (stop/start) from async tests.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
 }
