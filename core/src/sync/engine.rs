@@ -469,48 +469,74 @@ impl Inner {
     }
 
     /// Pulls pages of changes until the server says we are caught up.
+    /// One page of changes after `cursor`, with retries.
+    async fn fetch_page(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+        cursor: Option<String>,
+    ) -> Result<wire::PullResponse> {
+        let path = wire::pull_path(cursor.as_deref(), self.options.pull_page_limit);
+        self.with_retry(cancel, || {
+            let path = path.clone();
+            async move {
+                self.transport
+                    .json::<(), wire::PullResponse>(Method::GET, &path, None)
+                    .await
+            }
+        })
+        .await
+    }
+
+    /// Pulls until caught up. The next page is fetched (server query, transfer, JSON decode)
+    /// while the current one is applied: on an initial sync of a large grid the two halves
+    /// cost about the same, so overlapping them nearly halves the wall time. Each page is
+    /// still applied in its own transaction with its own cursor, in order.
     async fn pull(self: &Arc<Self>, cancel: &CancellationToken) -> Result<u64> {
         let mut progress = SyncProgress::new(SyncPhase::Pull);
         self.progress(progress.clone());
         let mut applied = 0u64;
         let mut reference_changed = false;
+        let worker = self.worker.clone();
+        let cursor: Option<String> = blocking(move || {
+            worker
+                .store()
+                .read(|c| state::get(c, state::keys::PULL_CURSOR))
+        })
+        .await?;
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let mut page = self.fetch_page(cancel, cursor).await?;
         loop {
-            if cancel.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let worker = self.worker.clone();
-            let cursor: Option<String> = blocking(move || {
-                worker
-                    .store()
-                    .read(|c| state::get(c, state::keys::PULL_CURSOR))
-            })
-            .await?;
-            let path = wire::pull_path(cursor.as_deref(), self.options.pull_page_limit);
-            let page: wire::PullResponse = self
-                .with_retry(cancel, || {
-                    let path = path.clone();
-                    async move {
-                        self.transport
-                            .json::<(), wire::PullResponse>(Method::GET, &path, None)
-                            .await
-                    }
-                })
-                .await?;
             let n = page.changes.len() as u64;
             let more = page.has_more;
-            let worker = self.worker.clone();
-            reference_changed |= blocking(move || apply::apply_page(&worker, page)).await?;
-            applied += n;
-            progress.items_done = applied;
-            self.progress(progress.clone());
-            if !more {
-                break;
-            }
-            if n == 0 {
+            if more && n == 0 {
                 // "More" with an empty page would loop forever.
                 return Err(Error::Protocol {
                     reason: "pull page is empty but claims more changes".into(),
                 });
+            }
+            let next_cursor = page.next_cursor.clone();
+            let worker = self.worker.clone();
+            let apply = blocking(move || apply::apply_page(&worker, page));
+            let next = if more {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let (applied_page, fetched) =
+                    tokio::join!(apply, self.fetch_page(cancel, Some(next_cursor)));
+                reference_changed |= applied_page?;
+                Some(fetched)
+            } else {
+                reference_changed |= apply.await?;
+                None
+            };
+            applied += n;
+            progress.items_done = applied;
+            self.progress(progress.clone());
+            match next {
+                Some(fetched) => page = fetched?,
+                None => break,
             }
         }
         if reference_changed {
