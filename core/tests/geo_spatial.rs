@@ -225,3 +225,60 @@ fn lookups_by_id_and_code() {
     let copy = idx.clone();
     assert_eq!(copy.point_count(), 2);
 }
+
+/// District scale, deterministic: deep trees (several levels) must still agree exactly with
+/// the scans, for nearest points, radius search and grid lookup.
+#[test]
+fn district_scale_index_equals_brute_force() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut unit = move || {
+        // xorshift64*: enough for spreading test data.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let points: Vec<InspectionPoint> = (0..3_000)
+        .map(|i| point(&format!("P{i}"), 45.2 + 0.2 * unit(), 130.8 + 0.2 * unit()))
+        .collect();
+    let grids: Vec<Grid> = (0..400)
+        .map(|i| {
+            square(
+                &format!("G{i}"),
+                45.2 + 0.01 * (i / 20) as f64,
+                130.8 + 0.01 * (i % 20) as f64,
+                0.01,
+            )
+        })
+        .collect();
+    let idx = SpatialIndex::new(points, grids);
+    for _ in 0..300 {
+        let q = Position::new(45.18 + 0.24 * unit(), 130.78 + 0.24 * unit());
+        for k in [1, 2, 7] {
+            let fast: Vec<(String, f64)> = idx
+                .nearest_points(q, k)
+                .into_iter()
+                .map(|(p, d)| (p.id.clone(), d))
+                .collect();
+            let slow: Vec<(String, f64)> = idx
+                .nearest_points_brute(q, k)
+                .into_iter()
+                .map(|(p, d)| (p.id.clone(), d))
+                .collect();
+            assert_eq!(fast, slow);
+        }
+        let within: Vec<String> = idx
+            .points_within(q, 300.0)
+            .into_iter()
+            .map(|(p, _)| p.id.clone())
+            .collect();
+        let expected: Vec<String> = idx
+            .nearest_points_brute(q, usize::MAX)
+            .into_iter()
+            .filter(|(_, d)| *d <= 300.0)
+            .map(|(p, _)| p.id.clone())
+            .collect();
+        assert_eq!(within, expected);
+        assert_eq!(code(idx.grid_at(q)), code(idx.grid_at_brute(q)));
+    }
+}

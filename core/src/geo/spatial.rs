@@ -54,11 +54,19 @@ struct PackedNode<const D: usize> {
 }
 
 impl<const D: usize> PackedNode<D> {
+    #[inline(always)]
     fn contains(&self, p: &[f64; D]) -> bool {
-        (0..D).all(|i| self.lo[i] <= p[i] && p[i] <= self.hi[i])
+        // Branch-free: with D fixed at 2 or 3 this compiles to a handful of comparisons,
+        // where a short-circuiting iterator chain stayed a loop on the opt-level="s" profile.
+        let mut inside = true;
+        for ((lo, hi), x) in self.lo.iter().zip(&self.hi).zip(p) {
+            inside &= (lo <= x) & (x <= hi);
+        }
+        inside
     }
 
     /// Squared Euclidean distance from `p` to the box (0 inside).
+    #[inline(always)]
     fn distance_2(&self, p: &[f64; D]) -> f64 {
         (0..D)
             .map(|i| {
