@@ -22,6 +22,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+step "SIGKILL tests (client killed at each protocol step; needs the failpoints feature)"
+cargo test -p gridworker-core --locked --features failpoints --test sync_kill
+
 if [ -x scripts/test-kotlin.sh ]; then
   step "Kotlin tests on the JVM"
   scripts/test-kotlin.sh
