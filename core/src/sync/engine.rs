@@ -132,18 +132,7 @@ impl SyncEngine {
         options: SyncOptions,
         tokens: Arc<dyn AccessTokenProvider>,
     ) -> Result<SyncEngine> {
-        if options.batch_max_mutations == 0 || options.batch_max_bytes == 0 {
-            return Err(Error::invalid(
-                "sync options",
-                "batch limits must be positive",
-            ));
-        }
-        if options.pull_page_limit == 0 || options.max_attempts == 0 {
-            return Err(Error::invalid(
-                "sync options",
-                "page limit and attempts must be positive",
-            ));
-        }
+        options.validate()?;
         let cfg = worker.config();
         let transport = Transport::new(
             &cfg.server_url,

@@ -62,6 +62,52 @@ pub struct SyncOptions {
     pub photo_chunk_bytes: usize,
 }
 
+/// Longest duration any option may hold: larger values would overflow deadline arithmetic
+/// (`Instant + Duration` panics) and mean nothing on a phone anyway.
+const MAX_OPTION_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+impl SyncOptions {
+    /// Refuses limits that are zero, absurd, or would overflow timers.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |field: &str, reason: &str| {
+            Err(crate::Error::invalid(
+                format!("sync_options.{field}"),
+                reason,
+            ))
+        };
+        if self.batch_max_mutations == 0 || self.batch_max_mutations > 100_000 {
+            return bad("batch_max_mutations", "must be between 1 and 100000");
+        }
+        if self.batch_max_bytes == 0 || self.batch_max_bytes > 64 * 1024 * 1024 {
+            return bad("batch_max_bytes", "must be between 1 and 64 MiB");
+        }
+        if self.pull_page_limit == 0 {
+            return bad("pull_page_limit", "must be positive");
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts", "must be positive");
+        }
+        if self.photo_chunk_bytes == 0 || self.photo_chunk_bytes > 16 * 1024 * 1024 {
+            return bad("photo_chunk_bytes", "must be between 1 byte and 16 MiB");
+        }
+        for (field, d) in [
+            ("request_timeout", self.request_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("base_backoff", self.base_backoff),
+            ("max_backoff", self.max_backoff),
+            ("max_retry_time", self.max_retry_time),
+        ] {
+            if d > MAX_OPTION_DURATION {
+                return bad(field, "must be at most 24 hours");
+            }
+        }
+        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return bad("request_timeout", "timeouts must be positive");
+        }
+        Ok(())
+    }
+}
+
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
@@ -108,4 +154,47 @@ pub struct SyncReport {
     pub clock_offset_ms: i64,
     /// Photo files removed from the device after their records synced.
     pub photos_collected: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_overflowing_durations_are_not() {
+        assert!(SyncOptions::default().validate().is_ok());
+        let huge = Duration::from_secs(u64::MAX / 4);
+        let cases = [
+            SyncOptions {
+                request_timeout: huge,
+                ..Default::default()
+            },
+            SyncOptions {
+                max_backoff: huge,
+                ..Default::default()
+            },
+            SyncOptions {
+                max_retry_time: huge,
+                ..Default::default()
+            },
+            SyncOptions {
+                request_timeout: Duration::ZERO,
+                ..Default::default()
+            },
+            SyncOptions {
+                photo_chunk_bytes: 0,
+                ..Default::default()
+            },
+            SyncOptions {
+                batch_max_mutations: 0,
+                ..Default::default()
+            },
+        ];
+        for o in cases {
+            assert!(
+                matches!(o.validate(), Err(crate::Error::InvalidInput { .. })),
+                "{o:?}"
+            );
+        }
+    }
 }

@@ -200,8 +200,16 @@ class BadInputTest {
         val (w, _) = TestSupport.openSeeded()
         w.use {
             val tokens = StaticTokens("t")
-            invalid("sync options") { SyncEngine(it, defaultSyncOptions().copy(batchMaxMutations = 0u), tokens) }
-            invalid("sync options") { SyncEngine(it, defaultSyncOptions().copy(maxAttempts = 0u), tokens) }
+            invalid("sync_options.batch_max_mutations") {
+                SyncEngine(it, defaultSyncOptions().copy(batchMaxMutations = 0u), tokens)
+            }
+            invalid("sync_options.max_attempts") { SyncEngine(it, defaultSyncOptions().copy(maxAttempts = 0u), tokens) }
+            // Durations that would overflow the engine's timers.
+            val forever = java.time.Duration.ofSeconds(Long.MAX_VALUE / 2)
+            invalid("sync_options.request_timeout") {
+                SyncEngine(it, defaultSyncOptions().copy(requestTimeout = forever), tokens)
+            }
+            invalid("sync_options.max_backoff") { SyncEngine(it, defaultSyncOptions().copy(maxBackoff = forever), tokens) }
             // http:// needs the explicit QA switch.
             GridWorker.open(TestSupport.config(TestSupport.tempDir(), serverUrl = "http://127.0.0.1:1")).use { plain ->
                 invalid("") { SyncEngine(plain, defaultSyncOptions(), tokens) }
