@@ -138,10 +138,10 @@ pub fn pending_batch(
 
 /// Marks an entry as recorded by the server.
 pub fn mark_synced(tx: &Transaction<'_>, mutation_id: &str, at: DateTime<Utc>) -> Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE outbox SET state = 'synced', synced_at = ?2, attempts = attempts + 1 WHERE mutation_id = ?1",
-        params![mutation_id, at],
-    )?;
+    )?
+    .execute(params![mutation_id, at])?;
     Ok(())
 }
 

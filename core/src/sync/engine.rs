@@ -576,10 +576,12 @@ fn record_results(
     reply: &wire::PushResponse,
 ) -> Result<(u64, u64, u64)> {
     let now = worker.config().clock.now();
+    let by_id: std::collections::HashMap<&str, &(String, String, String)> =
+        batch.iter().map(|b| (b.0.as_str(), b)).collect();
     worker.store().write(|tx| {
         let mut counts = (0u64, 0u64, 0u64);
         for r in &reply.results {
-            let Some((_, k, record_id)) = batch.iter().find(|b| b.0 == r.mutation_id) else {
+            let Some((_, k, record_id)) = by_id.get(r.mutation_id.as_str()).copied() else {
                 continue;
             };
             match &r.outcome {
@@ -592,10 +594,10 @@ fn record_results(
                     }
                     if k == kind::REPORT {
                         // queued → submitted; a status the pull already moved further stays.
-                        tx.execute(
+                        tx.prepare_cached(
                             "UPDATE reports SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'queued'",
-                            rusqlite::params![record_id, ReportStatus::Submitted.code(), now],
-                        )?;
+                        )?
+                        .execute(rusqlite::params![record_id, ReportStatus::Submitted.code(), now])?;
                     }
                 }
                 wire::Outcome::Rejected { reason } => {
