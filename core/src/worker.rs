@@ -467,23 +467,8 @@ impl GridWorker {
         check_text("description", description, MAX_DESCRIPTION_CHARS)?;
         let now = self.clock().now();
         let id = new_id();
-        self.store.write(|tx| {
-            records::insert_report(
-                tx,
-                &ReportRow {
-                    id: &id,
-                    own: true,
-                    category,
-                    description,
-                    fix: None,
-                    position: None,
-                    flags: &[],
-                    status: ReportStatus::Draft,
-                    attach_to: None,
-                    created_at: now,
-                },
-            )
-        })?;
+        self.store
+            .write(|tx| insert_draft(tx, &id, category, description, now))?;
         self.report(&id)
     }
 
@@ -641,21 +626,7 @@ impl GridWorker {
         let id = new_id();
         let shas: Vec<String> = staged.iter().map(|s| s.photo.sha256.clone()).collect();
         self.write_with_photos(&staged, |tx| {
-            records::insert_report(
-                tx,
-                &ReportRow {
-                    id: &id,
-                    own: true,
-                    category,
-                    description,
-                    fix: None,
-                    position: None,
-                    flags: &[],
-                    status: ReportStatus::Draft,
-                    attach_to: None,
-                    created_at: now,
-                },
-            )?;
+            insert_draft(tx, &id, category, description, now)?;
             records::add_report_photos(tx, &id, &shas)?;
             let (rep, _) =
                 records::report(tx, &id)?.ok_or_else(|| Error::not_found("report", &id))?;
@@ -949,6 +920,31 @@ impl GridWorker {
     pub fn data_dir(&self) -> &Path {
         &self.config.data_dir
     }
+}
+
+/// A report starts as the worker's own draft, with no position until it is filed.
+fn insert_draft(
+    tx: &rusqlite::Connection,
+    id: &str,
+    category: &str,
+    description: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    records::insert_report(
+        tx,
+        &ReportRow {
+            id,
+            own: true,
+            category,
+            description,
+            fix: None,
+            position: None,
+            flags: &[],
+            status: ReportStatus::Draft,
+            attach_to: None,
+            created_at: now,
+        },
+    )
 }
 
 fn check_position(field: &str, p: Position) -> Result<()> {
