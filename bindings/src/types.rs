@@ -988,8 +988,8 @@ pub struct SyncOptions {
     pub allow_http: bool,
     /// Extra trusted root certificates, PEM (district servers often use a private CA).
     pub extra_root_certs_pem: Vec<String>,
-    /// Lowercase hex SHA-256 of the server's leaf certificate (DER); when non-empty the
-    /// certificate must match one of them.
+    /// Hex SHA-256 of the server key's DER SubjectPublicKeyInfo; when non-empty the server's
+    /// key must match one of them (a renewed certificate with the same key still matches).
     pub pinned_sha256: Vec<String>,
     /// On cellular, records whose photos are not uploaded wait for Wi-Fi.
     pub photos_wifi_only: bool,

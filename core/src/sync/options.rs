@@ -33,8 +33,9 @@ pub struct SyncOptions {
     pub allow_http: bool,
     /// Extra trusted root certificates, PEM (district servers often use a private CA).
     pub extra_root_certs_pem: Vec<String>,
-    /// Pins: lowercase hex SHA-256 of the server's leaf certificate (DER). When non-empty the
-    /// server's certificate must match one of them in addition to chaining to a trusted root.
+    /// Pins: hex SHA-256 of the server key's DER SubjectPublicKeyInfo (as `openssl x509 -pubkey
+    /// -noout | openssl pkey -pubin -outform der | sha256sum` prints). When non-empty the server's
+    /// key must match one of them in addition to its certificate chaining to a trusted root.
     pub pinned_sha256: Vec<String>,
     /// On cellular, records whose photos are not uploaded yet wait for Wi-Fi; the others
     /// still go.

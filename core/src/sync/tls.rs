@@ -1,5 +1,5 @@
 //! TLS configuration: the public web roots plus any private CA the district configured, and
-//! an optional pin on the server's certificate.
+//! an optional pin on the server's public key.
 
 use std::sync::Arc;
 
@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-/// Checks the chain as usual, then requires the leaf certificate's SHA-256 to be pinned.
+/// Checks the chain as usual, then requires the SHA-256 of the leaf's SubjectPublicKeyInfo to
+/// be pinned. Pinning the key rather than the certificate survives a certificate renewal that
+/// keeps the key (the usual case), the same choice as OkHttp's `CertificatePinner`.
 #[derive(Debug)]
 struct PinnedVerifier {
     inner: Arc<WebPkiServerVerifier>,
@@ -35,7 +37,7 @@ impl ServerCertVerifier for PinnedVerifier {
             ocsp_response,
             now,
         )?;
-        let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        let digest = spki_sha256(end_entity)?;
         if self.pins.contains(&digest) {
             Ok(verified)
         } else {
@@ -66,6 +68,13 @@ impl ServerCertVerifier for PinnedVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// SHA-256 of a certificate's DER-encoded SubjectPublicKeyInfo: the value to pin.
+pub fn spki_sha256(cert: &CertificateDer<'_>) -> std::result::Result<[u8; 32], rustls::Error> {
+    let parsed = webpki::EndEntityCert::try_from(cert)
+        .map_err(|e| rustls::Error::General(format!("unparseable server certificate: {e}")))?;
+    Ok(Sha256::digest(parsed.subject_public_key_info().as_ref()).into())
 }
 
 fn parse_pin(pin: &str) -> Result<[u8; 32]> {
@@ -130,5 +139,25 @@ mod tests {
             Err(Error::InvalidInput { .. })
         ));
         assert!(client_config(&[], &["ab".repeat(32)]).is_ok());
+    }
+
+    #[test]
+    fn pin_is_the_hash_of_the_public_key_and_survives_renewal() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let expected: [u8; 32] =
+            Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key)).into();
+        // Two certificates for the same key (a renewal) pin to the same value.
+        for name in ["grid.example.gov.cn", "renewed.example.gov.cn"] {
+            let params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            assert_eq!(spki_sha256(cert.der()).unwrap(), expected);
+        }
+        let other = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["x".to_string()])
+            .unwrap()
+            .self_signed(&other)
+            .unwrap();
+        assert_ne!(spki_sha256(cert.der()).unwrap(), expected);
+        assert!(spki_sha256(&CertificateDer::from(vec![1u8, 2, 3])).is_err());
     }
 }

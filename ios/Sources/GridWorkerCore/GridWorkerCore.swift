@@ -3293,8 +3293,8 @@ public struct SyncOptions: Equatable, Hashable {
      */
     public var extraRootCertsPem: [String]
     /**
-     * Lowercase hex SHA-256 of the server's leaf certificate (DER); when non-empty the
-     * certificate must match one of them.
+     * Hex SHA-256 of the server key's DER SubjectPublicKeyInfo; when non-empty the server's
+     * key must match one of them (a renewed certificate with the same key still matches).
      */
     public var pinnedSha256: [String]
     /**
@@ -3346,8 +3346,8 @@ public struct SyncOptions: Equatable, Hashable {
          * Extra trusted root certificates, PEM (district servers often use a private CA).
          */extraRootCertsPem: [String], 
         /**
-         * Lowercase hex SHA-256 of the server's leaf certificate (DER); when non-empty the
-         * certificate must match one of them.
+         * Hex SHA-256 of the server key's DER SubjectPublicKeyInfo; when non-empty the server's
+         * key must match one of them (a renewed certificate with the same key still matches).
          */pinnedSha256: [String], 
         /**
          * On cellular, records whose photos are not uploaded wait for Wi-Fi.

@@ -4503,8 +4503,8 @@ data class SyncOptions (
     var `extraRootCertsPem`: List<kotlin.String>
     , 
     /**
-     * Lowercase hex SHA-256 of the server's leaf certificate (DER); when non-empty the
-     * certificate must match one of them.
+     * Hex SHA-256 of the server key's DER SubjectPublicKeyInfo; when non-empty the server's
+     * key must match one of them (a renewed certificate with the same key still matches).
      */
     var `pinnedSha256`: List<kotlin.String>
     , 
