@@ -165,3 +165,24 @@ fn two_handles_on_one_store_never_see_busy() {
     assert_eq!(first.list_visits(0, 1000).unwrap().len(), 100);
     assert_eq!(second.sync_counts().unwrap().pending.visits, 100);
 }
+
+#[test]
+fn recoverable_writes_leave_the_writer_durable_again() {
+    let env = Env::new();
+    let store = env.core.store();
+    let inside: i64 = store
+        .write_recoverable(|tx| Ok(tx.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(inside, 1, "NORMAL inside a recoverable write");
+    let after: i64 = store
+        .write(|tx| Ok(tx.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(after, 2, "FULL again for the next user record");
+    // Also after a failed recoverable write.
+    let _ = store
+        .write_recoverable(|_| -> gridworker_core::Result<()> { Err(Error::invalid("x", "y")) });
+    let after: i64 = store
+        .write(|tx| Ok(tx.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(after, 2);
+}

@@ -142,8 +142,31 @@ impl Store {
     /// Runs `f` in one IMMEDIATE transaction on the writer and commits it, retrying when another
     /// process holds the write lock. `f` may run more than once: it must not have side effects
     /// outside the transaction that a retry would repeat badly.
-    pub fn write<T>(&self, mut f: impl FnMut(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, f: impl FnMut(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = Self::lock(&self.writer);
+        Self::write_locked(&mut conn, f)
+    }
+
+    /// As [`Store::write`], for writes whose loss in a power cut the next sync repairs by
+    /// itself: a pulled page together with its cursor (pulled again), acknowledgements the
+    /// server repeats as `already_applied`. They commit with `synchronous = NORMAL`, still
+    /// atomic and crash-safe, without one fsync each; the next durable commit syncs them too.
+    /// Never use it for anything the worker recorded.
+    pub fn write_recoverable<T>(&self, f: impl FnMut(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = Self::lock(&self.writer);
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = Self::write_locked(&mut conn, f);
+        // Restoring must not be skipped: the next user record relies on FULL.
+        let restored = conn.pragma_update(None, "synchronous", "FULL");
+        let value = result?;
+        restored?;
+        Ok(value)
+    }
+
+    fn write_locked<T>(
+        conn: &mut Connection,
+        mut f: impl FnMut(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut attempt = 0;
         loop {
             let result = (|| {

@@ -31,7 +31,7 @@ fn finite(lat: f64, lon: f64, crs: Crs) -> Result<Position> {
 pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool> {
     let now = worker.config().clock.now();
     super::failpoint("pull_apply_started");
-    worker.store().write(|tx| {
+    worker.store().write_recoverable(|tx| {
         let mut reference_changed = false;
         for change in &page.changes {
             match change {

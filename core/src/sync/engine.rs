@@ -578,7 +578,7 @@ fn record_results(
     let now = worker.config().clock.now();
     let by_id: std::collections::HashMap<&str, &(String, String, String)> =
         batch.iter().map(|b| (b.0.as_str(), b)).collect();
-    worker.store().write(|tx| {
+    worker.store().write_recoverable(|tx| {
         let mut counts = (0u64, 0u64, 0u64);
         for r in &reply.results {
             let Some((_, k, record_id)) = by_id.get(r.mutation_id.as_str()).copied() else {
