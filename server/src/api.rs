@@ -126,6 +126,8 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
                 },
                 grids,
                 policy: st2.policy.clone(),
+                // Filled in by the device-binding work (reliability issue, defect 10).
+                device_last_seq: None,
             })
         })
     })

@@ -188,6 +188,11 @@ pub struct HandshakeResponse {
     pub grids: Vec<String>,
     /// The thresholds the core must apply from now on.
     pub policy: ValidationPolicy,
+    /// The highest `seq` the server holds for the device named in the `Gridworker-Device`
+    /// header (`null` when it holds none). A device whose synced records go further than this
+    /// re-sends the missing range: the server was restored from an older backup.
+    #[serde(default)]
+    pub device_last_seq: Option<i64>,
 }
 
 /// What a mutation records. `kind` travels as a string (see [`MutationKind::code`]).
