@@ -585,7 +585,6 @@ fn push_one(
         *head = Some((m.seq, m.hash.clone()));
     }
 
-    type Verdict = Result<(Parsed, MutationKind), (&'static str, String)>;
     let verdict: Verdict = match MutationKind::parse(&m.kind) {
         None => Err((codes::UNKNOWN_KIND, "unknown mutation kind".to_string())),
         Some(kind) if m.seq < 1 => Err((
@@ -686,6 +685,9 @@ fn push_one(
     ))
 }
 
+/// A record to apply, or the code and message of its rejection.
+type Verdict = Result<(Parsed, MutationKind), (&'static str, String)>;
+
 /// The checks of a well-formed record of the caller's: the task is theirs, the record id is
 /// not already held by another mutation, its photos are held.
 fn check_applicable(
@@ -694,7 +696,7 @@ fn check_applicable(
     kind: MutationKind,
     p: Parsed,
     photos_complete: &mut HashMap<String, bool>,
-) -> Result<Result<(Parsed, MutationKind), (&'static str, String)>, ApiError> {
+) -> Result<Verdict, ApiError> {
     if let Some(task) = &p.task_id {
         let assignee: Option<String> = tx
             .prepare_cached("SELECT worker_id FROM tasks WHERE id = ?1")?

@@ -12,7 +12,8 @@ use crate::ServerError;
 
 /// The first schema. Written with `IF NOT EXISTS` because data directories made before
 /// migrations were versioned hold it at `user_version` 0.
-const V1: &str = r#"
+#[doc(hidden)]
+pub const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS worker_grids (

@@ -487,3 +487,76 @@ async fn defect12_server_refuses_what_the_device_would() {
         walk(dir.path());
     }
 }
+
+#[tokio::test]
+async fn a_data_dir_of_the_previous_version_opens_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Device::new("dev-old", W1);
+    let applied = d.checkin("p-00001");
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
+        conn.execute_batch(gridworker_server::db::V1).unwrap();
+        conn.execute_batch("INSERT INTO meta (key, value) VALUES ('server_id', 'old')")
+            .unwrap();
+        let insert = "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind,
+                record_id, payload, device_time, monotonic_ms, prev_hash, hash, status,
+                reason_code, reason_message, chain_break, expected_prev, server_flags,
+                received_at)
+            VALUES (?1, 'dev-old', 'w-0001', ?2, 'checkin', ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10,
+                0, NULL, '[]', '2026-01-01T00:00:00Z')";
+        conn.execute(
+            insert,
+            rusqlite::params![
+                applied.mutation_id,
+                applied.seq,
+                applied.record_id,
+                applied.payload,
+                applied.device_time,
+                applied.prev_hash,
+                applied.hash,
+                "applied",
+                None::<String>,
+                None::<String>
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO devices (device_id, head_seq, head_hash) VALUES ('dev-old', 1, ?1)",
+            [&applied.hash],
+        )
+        .unwrap();
+        conn.execute(
+            insert,
+            rusqlite::params![
+                "m-bad",
+                0,
+                "r-bad",
+                "{\"name\": \"李四\"}",
+                applied.device_time,
+                applied.hash,
+                applied.hash,
+                "rejected",
+                codes::INVALID_PAYLOAD,
+                "invalid type: string \"李四\""
+            ],
+        )
+        .unwrap();
+    }
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    assert_eq!(count(&base, "checkin").await, 1);
+    // The device is bound to the worker of its first mutation, and its chain continues.
+    let c = Client::new(&base, T1, "dev-old");
+    let r = c.push(&[d.checkin("p-00002")]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    assert_eq!(r.chain_breaks, 0);
+    let (s, _) = Client::new(&base, T2, "dev-old")
+        .get_json(wire::PATH_HANDSHAKE)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // What the old version echoed of a refused payload is gone.
+    let (_, v) = admin_get(&base, "/admin/v1/records?kind=checkin&status=rejected").await;
+    assert_eq!(v["count"], 1);
+    assert!(!v.to_string().contains("李四"), "{v}");
+    srv.shutdown().await;
+}
