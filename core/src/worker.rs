@@ -281,8 +281,14 @@ impl GridWorker {
         self.store.write(|tx| {
             let point = reference::point(tx, point_id)?
                 .ok_or_else(|| Error::not_found("inspection point", point_id))?;
-            let since = now - Duration::seconds(policy.checkin_cooldown_s);
-            if let Some(existing) = records::recent_checkin(tx, point_id, since, worker, device)? {
+            let probe = records::CooldownProbe {
+                point_id,
+                now,
+                fix,
+                cooldown_s: policy.checkin_cooldown_s,
+                same_clock_tolerance_s: policy.max_clock_drift_s,
+            };
+            if let Some(existing) = records::cooldown_suppressor(tx, &probe, worker, device)? {
                 return Ok(CheckInResult {
                     check_in: existing.record,
                     duplicate: true,
