@@ -14,6 +14,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# Honour a private cargo target dir (parallel worktrees each build into their own).
+target="${CARGO_TARGET_DIR:-$root/target}"
 
 check=0
 case "${1:-}" in
@@ -29,15 +31,15 @@ esac
 # `cargo test` and is the cheapest.
 cargo build --quiet -p gridworker-ffi -p uniffi-bindgen
 case "$(uname -s)" in
-Darwin) lib="$root/target/debug/libgridworker_ffi.dylib" ;;
-*) lib="$root/target/debug/libgridworker_ffi.so" ;;
+Darwin) lib="$target/debug/libgridworker_ffi.dylib" ;;
+*) lib="$target/debug/libgridworker_ffi.so" ;;
 esac
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # --no-format: output must not depend on whether ktlint/swiftformat happen to be installed.
-"$root/target/debug/uniffi-bindgen" generate "$lib" \
+"$target/debug/uniffi-bindgen" generate "$lib" \
     --language kotlin --language swift --no-format --out-dir "$tmp/gen" >/dev/null
 
 stage="$tmp/stage"

@@ -14,6 +14,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# Honour a private cargo target dir (parallel worktrees each build into their own).
+target="${CARGO_TARGET_DIR:-$root/target}"
 tools="$root/.tools"
 kotlin_version=2.4.20
 kotlin_home="$tools/kotlin/node_modules/kotlin-compiler"
@@ -47,13 +49,13 @@ klib="$kotlin_home/lib"
 # ---- native library and bindings --------------------------------------------------------
 log "building the library and checking the generated bindings"
 scripts/generate-bindings.sh --check
-libdir="$root/target/debug"
+libdir="$target/debug"
 # The sync tests run the reference server on 127.0.0.1.
 cargo build --quiet -p gridworker-server
-server_bin="$root/target/debug/gridworker-server"
+server_bin="$target/debug/gridworker-server"
 
 # ---- compile ------------------------------------------------------------------------------
-out="$root/target/kotlin-test"
+out="$target/kotlin-test"
 mkdir -p "$out"
 classes="$out/classes"
 sources=(android/src/main/kotlin/org/gridworker/core/*.kt android/src/test/kotlin/org/gridworker/core/*.kt)
