@@ -88,7 +88,24 @@ async fn defect4_flipped_page_is_refused_then_recovered_and_synced_exactly_once(
     flip_page(&db, page_size, leaves[0]);
     let damaged = std::fs::read(&db).unwrap();
 
-    // Refused, typed, and nothing touched — every time, not just once.
+    // The queue is intact, so the cheap check at open lets the store open; the full check
+    // before a sync finds the page: nothing is sent, and the damage is recorded.
+    dev.restart();
+    let err = dev
+        .engine(Tokens::fixed("tok"), fast_options())
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StoreDamaged { .. }), "{err:?}");
+    assert_eq!(server.counts().await.0.values().sum::<u64>(), 0);
+    close(&mut dev, scratch.path());
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        damaged,
+        "the database is untouched"
+    );
+
+    // From then on: refused, typed, and nothing touched — every time, not just once.
     for _ in 0..2 {
         let err = open_err(dev.dir.path());
         assert!(

@@ -52,7 +52,8 @@ pub struct RecoveryReport {
 /// keeps the damaged file, and reports counts. Refused ([`Error::StoreInUse`]) while a
 /// `GridWorker` of this process has the directory open. On a healthy store it changes nothing.
 pub fn recover_store(dir: &Path) -> Result<RecoveryReport> {
-    match Store::open(dir) {
+    // The full check, not only open's cheap one: damage anywhere counts.
+    match Store::open(dir).and_then(|store| store.verify().map(|()| store)) {
         Ok(store) => {
             let recovered = store.read(|c| {
                 Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?)

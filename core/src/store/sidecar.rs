@@ -19,6 +19,11 @@ pub struct Sidecar {
     pub store_id: String,
     /// Schema version of the database when the sidecar was last written.
     pub schema_version: i64,
+    /// Damage was found in the database after it opened (by the full check before a sync,
+    /// or by any read or write): every later open refuses it until it is recovered, even
+    /// though the cheap check at open would not see the damaged page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub damaged: bool,
 }
 
 /// What the data directory says about an earlier store.
@@ -34,6 +39,11 @@ pub enum SidecarState {
 impl SidecarState {
     pub fn store_existed(&self) -> bool {
         !matches!(self, SidecarState::Absent)
+    }
+
+    /// Whether damage was recorded against the store.
+    pub fn damaged(&self) -> bool {
+        matches!(self, SidecarState::Present(s) if s.damaged)
     }
 }
 
@@ -57,7 +67,9 @@ pub fn write(dir: &Path, sidecar: &Sidecar) -> Result<()> {
 /// an existing store id.
 pub fn ensure(dir: &Path, found: &SidecarState, schema_version: i64) -> Result<()> {
     let store_id = match found {
-        SidecarState::Present(s) if s.schema_version == schema_version => return Ok(()),
+        SidecarState::Present(s) if s.schema_version == schema_version && !s.damaged => {
+            return Ok(());
+        }
         SidecarState::Present(s) => s.store_id.clone(),
         _ => crate::domain::new_id(),
     };
@@ -66,6 +78,22 @@ pub fn ensure(dir: &Path, found: &SidecarState, schema_version: i64) -> Result<(
         &Sidecar {
             store_id,
             schema_version,
+            damaged: false,
         },
     )
+}
+
+/// Records that the store in `dir` is damaged, so that every later open refuses it until
+/// it is recovered. Keeps the store id; a missing or unreadable sidecar gets a new one.
+pub fn mark_damaged(dir: &Path, schema_version: i64) -> Result<()> {
+    let sidecar = match read(dir)? {
+        SidecarState::Present(s) if s.damaged => return Ok(()),
+        SidecarState::Present(s) => Sidecar { damaged: true, ..s },
+        _ => Sidecar {
+            store_id: crate::domain::new_id(),
+            schema_version,
+            damaged: true,
+        },
+    };
+    write(dir, &sidecar)
 }

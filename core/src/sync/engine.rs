@@ -288,6 +288,9 @@ impl Inner {
         }
         let dir = self.worker.data_dir().to_path_buf();
         let _lock = blocking(move || SyncLock::acquire(&dir)).await?;
+        // Nothing leaves a store with damaged pages: it must be recovered first.
+        let worker = self.worker.clone();
+        blocking(move || worker.store().verify()).await?;
         let start = (
             self.transport.stats.bytes_up.load(Ordering::Relaxed),
             self.transport.stats.bytes_down.load(Ordering::Relaxed),
