@@ -219,3 +219,45 @@ pub fn jpeg(dir: &Path, name: &str, size: usize, seed: u8) -> PathBuf {
     std::fs::write(&p, bytes).unwrap();
     p
 }
+
+/// Leaf pages of a table's b-tree (its root when the table fits one page).
+pub fn leaf_pages(db: &Path, table: &str) -> (usize, Vec<u32>) {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let root: u32 = conn
+        .query_row(
+            "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let page_size: usize = conn
+        .pragma_query_value(None, "page_size", |r| r.get::<_, i64>(0))
+        .unwrap() as usize;
+    drop(conn);
+    let bytes = std::fs::read(db).unwrap();
+    let page = |n: u32| &bytes[(n as usize - 1) * page_size..n as usize * page_size];
+    let p = page(root);
+    if p[0] == 0x0d {
+        return (page_size, vec![root]);
+    }
+    assert_eq!(p[0], 0x05, "interior table page");
+    let cells = u16::from_be_bytes([p[3], p[4]]) as usize;
+    let mut leaves: Vec<u32> = (0..cells)
+        .map(|i| {
+            let off = u16::from_be_bytes([p[12 + 2 * i], p[13 + 2 * i]]) as usize;
+            u32::from_be_bytes([p[off], p[off + 1], p[off + 2], p[off + 3]])
+        })
+        .collect();
+    leaves.push(u32::from_be_bytes([p[8], p[9], p[10], p[11]]));
+    (page_size, leaves)
+}
+
+/// Overwrites the b-tree header of page `n` with garbage (a flipped page).
+pub fn flip_page(db: &Path, page_size: usize, n: u32) {
+    let mut bytes = std::fs::read(db).unwrap();
+    let start = (n as usize - 1) * page_size;
+    for b in &mut bytes[start..start + 12] {
+        *b ^= 0xA5;
+    }
+    std::fs::write(db, bytes).unwrap();
+}
