@@ -189,6 +189,8 @@ impl GridWorker {
         Ok(self
             .store
             .read(|c| state::get::<ValidationPolicy>(c, state::keys::SERVER_POLICY))?
+            // A stored policy outside the bounds (kept by an older build) is not trusted.
+            .filter(|p| p.validate().is_ok())
             .unwrap_or_default())
     }
 
@@ -281,7 +283,7 @@ impl GridWorker {
         self.store.write(|tx| {
             let point = reference::point(tx, point_id)?
                 .ok_or_else(|| Error::not_found("inspection point", point_id))?;
-            let since = now - Duration::seconds(policy.checkin_cooldown_s);
+            let since = policy.cooldown_since(now);
             if let Some(existing) = records::recent_checkin(tx, point_id, since, worker, device)? {
                 return Ok(CheckInResult {
                     check_in: existing.record,
