@@ -267,7 +267,10 @@ mod tests {
         let prev = PreviousFix::of(&a, a.position());
         let mut b = fix_at(45.3001, 130.9, 60);
         // Honest fix: no clock jump (the old `* 1000` wrapped to a negative threshold).
-        assert!(p.fix_flags(&b, b.position(), b.fix_time, Some(&prev)).is_empty());
+        assert!(
+            p.fix_flags(&b, b.position(), b.fix_time, Some(&prev))
+                .is_empty()
+        );
         b.monotonic_ms = i64::MIN;
         let _ = p.fix_flags(&b, b.position(), b.fix_time, Some(&prev));
     }

@@ -103,9 +103,7 @@ fn check_change(c: &Change) -> Result<()> {
             }
             Ok(())
         }
-        Change::PointDelete { id } | Change::HouseholdDelete { id } => {
-            text("id", id, MAX_ID_CHARS)
-        }
+        Change::PointDelete { id } | Change::HouseholdDelete { id } => text("id", id, MAX_ID_CHARS),
         Change::HouseholdUpsert {
             id,
             grid_code,

@@ -283,7 +283,10 @@ impl Inner {
     /// [`Inner::run`] bounded by [`SyncOptions::run_deadline`]: when it passes, the run is
     /// cancelled (so it stops at a consistent point, like a platform cancel) and reports a
     /// network error, since the work stays queued for the next run.
-    async fn run_within_deadline(self: &Arc<Self>, cancel: &CancellationToken) -> Result<SyncReport> {
+    async fn run_within_deadline(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+    ) -> Result<SyncReport> {
         let deadline = self.options.run_deadline;
         let run = self.run(cancel);
         tokio::pin!(run);
