@@ -106,7 +106,10 @@ fn hostile_answers_are_refused() {
         json!({"max_fix_age_s": -1}),
         json!({"max_photo_bytes": 0}),
     ] {
-        assert!(bodies::handshake(&handshake_with(bad.clone())).is_err(), "{bad}");
+        assert!(
+            bodies::handshake(&handshake_with(bad.clone())).is_err(),
+            "{bad}"
+        );
     }
     let many_grids: Vec<String> = (0..5000).map(|i| format!("G{i}")).collect();
     let mut h: Value = serde_json::from_slice(&handshake_with(json!({}))).unwrap();
@@ -118,12 +121,16 @@ fn hostile_answers_are_refused() {
     assert!(bodies::pull_page(&too_many).is_err());
     assert!(bodies::apply_page(&store, &too_many).is_err());
     let ring: Vec<[f64; 2]> = (0..1_000_000).map(|_| [130.97, 45.3]).collect();
-    let huge_grid = page_of(vec![json!({"type": "grid_upsert", "code": "G", "name": "n",
-                                        "crs": "wgs84", "ring": ring})]);
+    let huge_grid = page_of(vec![
+        json!({"type": "grid_upsert", "code": "G", "name": "n",
+                                        "crs": "wgs84", "ring": ring}),
+    ]);
     assert!(bodies::apply_page(&store, &huge_grid).is_err());
-    let long_name = page_of(vec![json!({"type": "household_upsert", "id": "H", "grid_code": "G1",
+    let long_name = page_of(vec![
+        json!({"type": "household_upsert", "id": "H", "grid_code": "G1",
         "building": "b", "address": "地".repeat(100_000), "crs": "wgs84", "lat": 45.3,
-        "lon": 130.97, "tags": []})]);
+        "lon": 130.97, "tags": []}),
+    ]);
     assert!(bodies::apply_page(&store, &long_name).is_err());
     // Status changes into device-owned states are skipped (the invariants are asserted
     // inside the body), the rest of the page applies.

@@ -125,3 +125,24 @@ async fn defect10_wiped_server_with_a_new_id_syncs_in_the_same_run() {
     assert_eq!(assert_all_synced_once(&dev, &server).await, 6);
     assert_chain_intact(&dev, &server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect10_synced_payloads_expire_after_the_retention_period_pending_ones_never() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    dev.check_ins(2);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.unwrap();
+    // Recorded the same day, still pending 31 days later (the phone stayed offline).
+    dev.check_ins(1);
+    dev.clock.advance(31 * 24 * 3600);
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 1, "{r:?}");
+    let outbox = dev.outbox();
+    assert_eq!((outbox[0].3.as_str(), outbox[1].3.as_str()), ("", ""));
+    // The old pending entry kept its payload: the server accepted its hash.
+    assert!(!outbox[2].3.is_empty());
+    assert_eq!(outbox[2].4, "synced");
+    let (counts, rejected) = server.counts().await;
+    assert_eq!((counts.get("checkin").copied(), rejected), (Some(3), 0));
+}
