@@ -23,7 +23,9 @@ pub fn handshake(data: &[u8]) -> Result<(), String> {
     bounds::check_handshake(&h).map_err(|e| e.to_string())?;
     let now = chrono::Utc::now();
     let _ = h.policy.cooldown_since(now);
-    let _ = h.policy.cooldown_since(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let _ = h
+        .policy
+        .cooldown_since(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     Ok(())
 }
 
@@ -78,10 +80,16 @@ impl Store {
             .store()
             .read(|c| {
                 let mut counts = Vec::new();
-                for t in ["grids", "points", "households", "reports", "tasks", "worker_grids"] {
-                    counts.push(c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| {
-                        r.get(0)
-                    })?);
+                for t in [
+                    "grids",
+                    "points",
+                    "households",
+                    "reports",
+                    "tasks",
+                    "worker_grids",
+                ] {
+                    counts
+                        .push(c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?);
                 }
                 let cursor: Option<String> = c
                     .query_row("SELECT value FROM kv WHERE key = 'pull_cursor'", [], |r| {
