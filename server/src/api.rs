@@ -116,11 +116,11 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
             let grids = db::worker_grids(tx, &caller.worker_id)?;
             let server_id = db::meta(tx, "server_id")?.unwrap_or_default();
             // What this server holds of the device's log: a device whose synced entries go
-            // further re-sends them (the server was restored from an older backup).
+            // further re-sends them (the server was restored from an older backup). By device
+            // only: a log is the device's, whichever worker's token pushed it.
             let device_last_seq: Option<i64> = tx.query_row(
-                "SELECT MAX(seq) FROM mutations
-                 WHERE device_id = ?1 AND worker_id = ?2 AND status = 'applied'",
-                params![caller.device_id, caller.worker_id],
+                "SELECT MAX(seq) FROM mutations WHERE device_id = ?1 AND status = 'applied'",
+                params![caller.device_id],
                 |r| r.get(0),
             )?;
             Ok::<_, ApiError>(HandshakeResponse {
