@@ -45,7 +45,8 @@ pub struct SyncOptions {
     /// At most this many payload bytes per push request (one oversized mutation still goes
     /// alone).
     pub batch_max_bytes: usize,
-    /// At most this many changes per pull page (the server may send fewer).
+    /// At most this many changes per pull page (the server may send fewer; a page with more
+    /// is refused). Between 1 and 5,000.
     pub pull_page_limit: u32,
     /// Time limit of one request without progress (a stalled connection is cut after it).
     pub request_timeout: Duration,
@@ -99,8 +100,10 @@ impl SyncOptions {
         if self.batch_max_bytes == 0 || self.batch_max_bytes > 64 * 1024 * 1024 {
             return bad("batch_max_bytes", "must be between 1 and 64 MiB");
         }
-        if self.pull_page_limit == 0 {
-            return bad("pull_page_limit", "must be positive");
+        // Pages larger than the protocol's maximum are refused (more changes than asked
+        // for are a protocol error), so asking for more would only loosen that check.
+        if self.pull_page_limit == 0 || self.pull_page_limit > super::wire::MAX_PULL_LIMIT {
+            return bad("pull_page_limit", "must be between 1 and 5000");
         }
         if self.max_attempts == 0 {
             return bad("max_attempts", "must be positive");
