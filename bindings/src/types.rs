@@ -1051,6 +1051,9 @@ impl From<SyncOptions> for s::SyncOptions {
             max_backoff: o.max_backoff,
             max_retry_time: o.max_retry_time,
             photo_chunk_bytes: usize_of(o.photo_chunk_bytes),
+            // Run deadline, page budget and retention keep the core's defaults on the
+            // platforms for now.
+            ..s::SyncOptions::default()
         }
     }
 }

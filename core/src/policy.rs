@@ -51,6 +51,26 @@ impl Default for ValidationPolicy {
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Flag, LocationFix};
+
+/// Upper bounds of the real-valued policy fields, each also above 0 (documented in
+/// `docs/protocol.md`, "Bounds of policy values").
+pub const REAL_BOUNDS: [(&str, f64); 5] = [
+    ("policy.checkin_radius_m", 5_000.0),
+    ("policy.max_accuracy_m", 10_000.0),
+    ("policy.max_speed_kmh", 2_000.0),
+    ("policy.visit_max_distance_m", 100_000.0),
+    ("policy.duplicate_radius_m", 10_000.0),
+];
+
+/// Upper bounds of the policy's durations in seconds, each also at least 0.
+pub const SECONDS_BOUNDS: [(&str, i64); 3] = [
+    ("policy.max_fix_age_s", 24 * 3600),
+    ("policy.max_clock_drift_s", 366 * 24 * 3600),
+    ("policy.checkin_cooldown_s", 24 * 3600),
+];
+
+/// Upper bound of `max_photo_bytes` (at least 1).
+pub const MAX_PHOTO_BYTES_BOUND: u64 = 64 * 1024 * 1024;
 use crate::geo::Position;
 
 /// The fix behind the device's previous record, kept to judge the next one.
@@ -74,40 +94,53 @@ impl PreviousFix {
 }
 
 impl ValidationPolicy {
-    /// Checks the policy's own values (it may come from a server or a QA override).
+    /// Checks the policy's own values (it may come from a server or a QA override) against
+    /// [`REAL_BOUNDS`], [`SECONDS_BOUNDS`] and [`MAX_PHOTO_BYTES_BOUND`]. A server policy
+    /// outside them is refused at handshake and the previous one stays in force.
     pub fn validate(&self) -> crate::Result<()> {
-        let positive = [
-            ("policy.checkin_radius_m", self.checkin_radius_m),
-            ("policy.max_accuracy_m", self.max_accuracy_m),
-            ("policy.max_speed_kmh", self.max_speed_kmh),
-            ("policy.visit_max_distance_m", self.visit_max_distance_m),
-            ("policy.duplicate_radius_m", self.duplicate_radius_m),
+        let reals = [
+            self.checkin_radius_m,
+            self.max_accuracy_m,
+            self.max_speed_kmh,
+            self.visit_max_distance_m,
+            self.duplicate_radius_m,
         ];
-        for (field, v) in positive {
-            if !v.is_finite() || v <= 0.0 {
+        for ((field, max), v) in REAL_BOUNDS.iter().zip(reals) {
+            if !v.is_finite() || v <= 0.0 || v > *max {
                 return Err(crate::Error::invalid(
-                    field,
-                    "must be a positive finite number",
+                    *field,
+                    format!("must be a finite number above 0 and at most {max}"),
                 ));
             }
         }
-        let non_negative = [
-            ("policy.max_fix_age_s", self.max_fix_age_s),
-            ("policy.max_clock_drift_s", self.max_clock_drift_s),
-            ("policy.checkin_cooldown_s", self.checkin_cooldown_s),
+        let seconds = [
+            self.max_fix_age_s,
+            self.max_clock_drift_s,
+            self.checkin_cooldown_s,
         ];
-        for (field, v) in non_negative {
-            if v < 0 {
-                return Err(crate::Error::invalid(field, "must not be negative"));
+        for ((field, max), v) in SECONDS_BOUNDS.iter().zip(seconds) {
+            if !(0..=*max).contains(&v) {
+                return Err(crate::Error::invalid(
+                    *field,
+                    format!("must be between 0 and {max} seconds"),
+                ));
             }
         }
-        if self.max_photo_bytes == 0 {
+        if !(1..=MAX_PHOTO_BYTES_BOUND).contains(&self.max_photo_bytes) {
             return Err(crate::Error::invalid(
                 "policy.max_photo_bytes",
-                "must be positive",
+                format!("must be between 1 and {MAX_PHOTO_BYTES_BOUND}"),
             ));
         }
         Ok(())
+    }
+
+    /// Start of the check-in cooldown window ending at `now`. Checked: whatever the policy
+    /// holds, this never panics or wraps (an out-of-range window starts at `now`).
+    pub fn cooldown_since(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::TimeDelta::try_seconds(self.checkin_cooldown_s.max(0))
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(now)
     }
 
     /// Flags that concern the fix itself, whatever it is used for: accuracy, mock, age, and
@@ -126,21 +159,24 @@ impl ValidationPolicy {
         if fix.is_mock {
             flags.push(Flag::MockLocation);
         }
+        // Saturating throughout: clocks and policy values come from outside, and a wrapped
+        // difference would flag honest fixes (or none).
         let age_s = (now - fix.fix_time).num_seconds();
         if age_s > self.max_fix_age_s {
             flags.push(Flag::StaleFix);
         }
         // A fix "from the future" means the device clock is behind the fix's clock.
-        if -age_s > self.max_clock_drift_s {
+        if age_s.saturating_neg() > self.max_clock_drift_s {
             flags.push(Flag::ClockJump);
         }
         if let Some(prev) = previous {
-            let d_mono_ms = fix.monotonic_ms - prev.monotonic_ms;
+            let d_mono_ms = fix.monotonic_ms.saturating_sub(prev.monotonic_ms);
             let d_wall_ms = (fix.fix_time - prev.fix_time).num_milliseconds();
             // A smaller monotonic reading means a reboot: the two clocks cannot be compared.
             let same_boot = d_mono_ms >= 0;
             if same_boot
-                && (d_wall_ms - d_mono_ms).abs() > self.max_clock_drift_s * 1000
+                && d_wall_ms.saturating_sub(d_mono_ms).saturating_abs()
+                    > self.max_clock_drift_s.saturating_mul(1000)
                 && !flags.contains(&Flag::ClockJump)
             {
                 flags.push(Flag::ClockJump);
@@ -178,6 +214,65 @@ mod tests {
             .unwrap_or_default()
             + chrono::Duration::seconds(secs);
         LocationFix::wgs84(lat, lon, 10.0, t, 1_000_000 + secs * 1000)
+    }
+
+    #[test]
+    fn values_outside_the_bounds_are_refused() {
+        assert!(ValidationPolicy::default().validate().is_ok());
+        let cases = [
+            ValidationPolicy {
+                checkin_cooldown_s: 10_i64.pow(13),
+                ..Default::default()
+            },
+            ValidationPolicy {
+                checkin_cooldown_s: i64::MAX,
+                ..Default::default()
+            },
+            ValidationPolicy {
+                max_clock_drift_s: 10_i64.pow(16),
+                ..Default::default()
+            },
+            ValidationPolicy {
+                max_fix_age_s: -1,
+                ..Default::default()
+            },
+            ValidationPolicy {
+                checkin_radius_m: f64::INFINITY,
+                ..Default::default()
+            },
+            ValidationPolicy {
+                max_speed_kmh: 1e9,
+                ..Default::default()
+            },
+            ValidationPolicy {
+                max_photo_bytes: u64::MAX,
+                ..Default::default()
+            },
+        ];
+        for p in cases {
+            assert!(p.validate().is_err(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn time_arithmetic_never_panics_or_wraps_even_on_unchecked_values() {
+        // Values that only an unvalidated source could hold still give sane answers.
+        let p = ValidationPolicy {
+            checkin_cooldown_s: i64::MAX,
+            max_clock_drift_s: 10_i64.pow(16),
+            ..Default::default()
+        };
+        let a = fix_at(45.3, 130.9, 0);
+        assert_eq!(p.cooldown_since(a.fix_time), a.fix_time);
+        let prev = PreviousFix::of(&a, a.position());
+        let mut b = fix_at(45.3001, 130.9, 60);
+        // Honest fix: no clock jump (the old `* 1000` wrapped to a negative threshold).
+        assert!(
+            p.fix_flags(&b, b.position(), b.fix_time, Some(&prev))
+                .is_empty()
+        );
+        b.monotonic_ms = i64::MIN;
+        let _ = p.fix_flags(&b, b.position(), b.fix_time, Some(&prev));
     }
 
     #[test]

@@ -189,6 +189,8 @@ impl GridWorker {
         Ok(self
             .store
             .read(|c| state::get::<ValidationPolicy>(c, state::keys::SERVER_POLICY))?
+            // A stored policy outside the bounds (kept by an older build) is not trusted.
+            .filter(|p| p.validate().is_ok())
             .unwrap_or_default())
     }
 

@@ -120,6 +120,14 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
                 .optional()?;
             let grids = db::worker_grids(tx, &caller.worker_id)?;
             let server_id = db::meta(tx, "server_id")?.unwrap_or_default();
+            // What this server holds of the device's log: a device whose synced entries go
+            // further re-sends them (the server was restored from an older backup). By device
+            // only: a log is the device's, whichever worker's token pushed it.
+            let device_last_seq: Option<i64> = tx.query_row(
+                "SELECT MAX(seq) FROM mutations WHERE device_id = ?1 AND status = 'applied'",
+                params![caller.device_id],
+                |r| r.get(0),
+            )?;
             Ok::<_, ApiError>(HandshakeResponse {
                 protocol: wire::PROTOCOL,
                 min_protocol: st2.min_protocol,
@@ -131,8 +139,7 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
                 },
                 grids,
                 policy: st2.policy.clone(),
-                // Filled in by the device-binding work (reliability issue, defect 10).
-                device_last_seq: None,
+                device_last_seq,
             })
         })
     })

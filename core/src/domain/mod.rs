@@ -3,6 +3,7 @@
 pub mod location;
 pub mod records;
 pub mod reference;
+pub mod status;
 
 pub use location::{LocationFix, Provider};
 pub use records::*;

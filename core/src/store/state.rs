@@ -17,6 +17,8 @@ pub mod keys {
     pub const CLOCK_OFFSET_MS: &str = "clock_offset_ms";
     /// When the last sync finished successfully (RFC 3339).
     pub const LAST_SYNC: &str = "last_sync";
+    /// The `server_id` of the server the pull cursor and synced marks came from.
+    pub const SERVER_ID: &str = "server_id";
 }
 
 pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
@@ -34,5 +36,11 @@ pub fn put<T: Serialize>(conn: &Connection, key: &str, value: &T) -> Result<()> 
         "INSERT INTO kv(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![key, text],
     )?;
+    Ok(())
+}
+
+/// Removes a key (a value that no longer applies, like a cursor of another server).
+pub fn delete(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM kv WHERE key = ?1", [key])?;
     Ok(())
 }

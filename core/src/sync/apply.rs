@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::wire::{self, Change};
 use crate::GridWorker;
-use crate::domain::{Grid, Household, InspectionPoint, Task};
+use crate::domain::{Grid, Household, InspectionPoint, ReportStatus, Task, status};
 use crate::error::{Error, Result};
 use crate::geo::{Crs, Position};
 use crate::store::records::{self, ReportRow};
@@ -26,9 +26,38 @@ fn finite(lat: f64, lon: f64, crs: Crs) -> Result<Position> {
     Ok(Position::from_crs(lat, lon, crs))
 }
 
+/// Whether the server's `to` may replace the report's current status (the one transition
+/// table, [`status::server_may_set`]). A refused change is skipped, not applied, and the rest
+/// of the page still applies: one bad change must not stall the feed.
+fn status_may_change(
+    tx: &rusqlite::Transaction<'_>,
+    report_id: &str,
+    to: ReportStatus,
+) -> Result<bool> {
+    let current: Option<String> = tx
+        .prepare_cached("SELECT status FROM reports WHERE id = ?1")?
+        .query_row([report_id], |r| r.get(0))
+        .optional()?;
+    let Some(from) = current.as_deref().and_then(ReportStatus::parse) else {
+        // Unknown report (or a status this build cannot read): nothing to move.
+        return Ok(false);
+    };
+    let ok = status::server_may_set(from, to);
+    if !ok {
+        log::warn!(
+            "sync: refused a status change {} -> {} from the server",
+            from.code(),
+            to.code()
+        );
+    }
+    Ok(ok)
+}
+
 /// Applies one page and saves its cursor in the same transaction. Returns whether reference
 /// data (grids, points, households) changed, so the caller can rebuild the spatial index.
 pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool> {
+    // Refused whole, before the transaction: nothing of an out-of-bounds page is stored.
+    super::bounds::check_contents(&page)?;
     let now = worker.config().clock.now();
     super::failpoint("pull_apply_started");
     worker.store().write_recoverable(|tx| {
@@ -121,11 +150,14 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     at,
                 } => {
                     let st = *st;
+                    if !status_may_change(tx, report_id, st)? {
+                        continue;
+                    }
                     tx.prepare_cached(
                         "UPDATE reports SET status = ?2, department = COALESCE(?3, department),
                              progress_note = COALESCE(?4, progress_note), evaluation = COALESCE(?5, evaluation),
                              updated_at = ?6
-                         WHERE id = ?1 AND status <> 'draft'",
+                         WHERE id = ?1",
                     )?
                     .execute(params![report_id, st.code(), department, note, evaluation, at])?;
                 }
@@ -146,7 +178,14 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     match own {
                         // Our own report: its status arrives as ReportStatus changes.
                         Some(true) => {}
-                        Some(false) => records::set_report_status(tx, id, st, now)?,
+                        Some(false) => {
+                            if status_may_change(tx, id, st)? {
+                                records::set_report_status(tx, id, st, now)?
+                            }
+                        }
+                        None if !status::server_may_insert(st) => {
+                            log::warn!("sync: ignored a pulled report with a device-owned status");
+                        }
                         None => records::insert_report(
                             tx,
                             &ReportRow {

@@ -16,10 +16,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::apply;
+use super::bounds;
 use super::lock::SyncLock;
 use super::options::{AccessTokenProvider, NetworkKind, SyncOptions, SyncReport};
 use super::photos;
 use super::progress::{ListenerHandle, Listeners, SyncListener, SyncPhase, SyncProgress};
+use super::restore;
 use super::retry::{self, Failure, RetryPolicy};
 use super::transport::Transport;
 use super::wire;
@@ -172,7 +174,7 @@ impl SyncEngine {
                     let cancel = CancellationToken::new();
                     *inner.cancel.lock().unwrap_or_else(|p| p.into_inner()) = cancel.clone();
                     tokio::spawn(async move {
-                        let result = inner.run(&cancel).await;
+                        let result = inner.run_within_deadline(&cancel).await;
                         inner.listeners.emit(&SyncProgress::new(SyncPhase::Done));
                         // Clear before publishing: a call that sees the result and syncs
                         // again must start a fresh run.
@@ -279,6 +281,30 @@ impl Inner {
         self.listeners.emit(&p);
     }
 
+    /// [`Inner::run`] bounded by [`SyncOptions::run_deadline`]: when it passes, the run is
+    /// cancelled (so it stops at a consistent point, like a platform cancel) and reports a
+    /// network error, since the work stays queued for the next run.
+    async fn run_within_deadline(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+    ) -> Result<SyncReport> {
+        let deadline = self.options.run_deadline;
+        let run = self.run(cancel);
+        tokio::pin!(run);
+        tokio::select! {
+            r = &mut run => r,
+            _ = tokio::time::sleep(deadline) => {
+                cancel.cancel();
+                match run.await {
+                    Err(Error::Cancelled) => Err(Error::Network {
+                        reason: format!("sync run exceeded its deadline of {deadline:?}"),
+                    }),
+                    other => other,
+                }
+            }
+        }
+    }
+
     async fn run(self: &Arc<Self>, cancel: &CancellationToken) -> Result<SyncReport> {
         let network = network_from(self.network.load(Ordering::Relaxed));
         if network == NetworkKind::None {
@@ -344,23 +370,36 @@ impl Inner {
                 }
             })
             .await?;
+        // Refused before anything is stored: the previous policy stays in force.
         if let Err(e) = reply.policy.validate() {
             return Err(Error::Protocol {
                 reason: format!("server sent an invalid policy: {e}"),
             });
         }
-        // The server stamped its time somewhere between our two readings.
-        let midpoint = before + (after - before) / 2;
-        let offset = (reply.server_time - midpoint).num_milliseconds();
+        bounds::check_handshake(&reply)?;
+        let offset = clock_offset(reply.server_time, before, after)?;
         let worker = self.worker.clone();
-        blocking(move || {
+        let retention = self.options.synced_retention;
+        let reconciled = blocking(move || {
+            let now = worker.config().clock.now();
             worker.store().write(|tx| {
                 state::put(tx, state::keys::CLOCK_OFFSET_MS, &offset)?;
                 state::put(tx, state::keys::SERVER_POLICY, &reply.policy)?;
-                reference::set_worker_grids(tx, &reply.grids)
+                reference::set_worker_grids(tx, &reply.grids)?;
+                let r = restore::reconcile(tx, &reply.server_id, reply.device_last_seq)?;
+                if let Some(cutoff) = chrono::Duration::from_std(retention)
+                    .ok()
+                    .and_then(|d| now.checked_sub_signed(d))
+                {
+                    restore::expire_payloads(tx, cutoff)?;
+                }
+                Ok(r)
             })
         })
         .await?;
+        if reconciled.server_changed {
+            log::warn!("sync: the server was reset (new server id); pulling from scratch");
+        }
         Ok(offset)
     }
 
@@ -461,30 +500,57 @@ impl Inner {
         Ok(())
     }
 
-    /// Pulls pages of changes until the server says we are caught up.
-    /// One page of changes after `cursor`, with retries.
+    /// One page of changes after `cursor`, with retries. A page that breaks the documented
+    /// bounds (more changes than asked for, oversized objects) is a protocol error before
+    /// anything of it reaches the store.
     async fn fetch_page(
         self: &Arc<Self>,
         cancel: &CancellationToken,
         cursor: Option<String>,
     ) -> Result<wire::PullResponse> {
-        let path = wire::pull_path(cursor.as_deref(), self.options.pull_page_limit);
-        self.with_retry(cancel, || {
-            let path = path.clone();
-            async move {
-                self.transport
-                    .json::<(), wire::PullResponse>(Method::GET, &path, None)
-                    .await
+        let limit = self.options.pull_page_limit;
+        let path = wire::pull_path(cursor.as_deref(), limit);
+        let page = self
+            .with_retry(cancel, || {
+                let path = path.clone();
+                async move {
+                    self.transport
+                        .json::<(), wire::PullResponse>(Method::GET, &path, None)
+                        .await
+                }
+            })
+            .await?;
+        bounds::check_page(&page, limit)?;
+        Ok(page)
+    }
+
+    /// Pulls until caught up; a 410 `cursor_expired` (the server lost the data the cursor
+    /// points into) drops the cursor and pulls again from scratch in the same run, once.
+    async fn pull(self: &Arc<Self>, cancel: &CancellationToken) -> Result<u64> {
+        match self.pull_pages(cancel).await {
+            Err(Error::Server { status: 410, .. }) => {
+                log::warn!("sync: pull cursor expired on the server; pulling from scratch");
+                let worker = self.worker.clone();
+                blocking(move || {
+                    worker
+                        .store()
+                        .write(|tx| state::delete(tx, state::keys::PULL_CURSOR))
+                })
+                .await?;
+                self.pull_pages(cancel).await
             }
-        })
-        .await
+            other => other,
+        }
     }
 
     /// Pulls until caught up. The next page is fetched (server query, transfer, JSON decode)
     /// while the current one is applied: on an initial sync of a large grid the two halves
     /// cost about the same, so overlapping them nearly halves the wall time. Each page is
     /// still applied in its own transaction with its own cursor, in order.
-    async fn pull(self: &Arc<Self>, cancel: &CancellationToken) -> Result<u64> {
+    ///
+    /// Bounded: a cursor the run has already used is a protocol error (the feed would loop),
+    /// and at most [`SyncOptions::max_pull_pages`] pages are fetched per run.
+    async fn pull_pages(self: &Arc<Self>, cancel: &CancellationToken) -> Result<u64> {
         let mut progress = SyncProgress::new(SyncPhase::Pull);
         self.progress(progress.clone());
         let mut applied = 0u64;
@@ -499,6 +565,9 @@ impl Inner {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
+        let mut seen = std::collections::HashSet::new();
+        seen.insert(cursor.clone().unwrap_or_default());
+        let mut pages = 1u32;
         let mut page = self.fetch_page(cancel, cursor).await?;
         loop {
             let n = page.changes.len() as u64;
@@ -510,6 +579,22 @@ impl Inner {
                 });
             }
             let next_cursor = page.next_cursor.clone();
+            if more {
+                if !seen.insert(next_cursor.clone()) {
+                    return Err(Error::Protocol {
+                        reason: "pull feed repeats a cursor it already gave in this run".into(),
+                    });
+                }
+                if pages >= self.options.max_pull_pages {
+                    // The pages so far are committed with their cursor; the next run resumes.
+                    return Err(Error::Network {
+                        reason: format!(
+                            "pull stopped after the page budget of {pages} pages; the rest follows next sync"
+                        ),
+                    });
+                }
+                pages += 1;
+            }
             let worker = self.worker.clone();
             let apply = blocking(move || apply::apply_page(&worker, page));
             let next = if more {
@@ -612,4 +697,21 @@ fn record_results(
         }
         Ok(counts)
     })
+}
+
+/// Server time minus device time (ms): the server stamped its time somewhere between our two
+/// readings. Checked: a server time at the edge of chrono's range is a protocol error, not a
+/// panic.
+fn clock_offset(
+    server_time: chrono::DateTime<chrono::Utc>,
+    before: chrono::DateTime<chrono::Utc>,
+    after: chrono::DateTime<chrono::Utc>,
+) -> Result<i64> {
+    let half = (after - before) / 2;
+    before
+        .checked_add_signed(half)
+        .map(|mid| server_time.signed_duration_since(mid).num_milliseconds())
+        .ok_or_else(|| Error::Protocol {
+            reason: "server time out of range".into(),
+        })
 }

@@ -9,15 +9,19 @@
 //! - [`retry`]: backoff with jitter, `Retry-After`, bounds;
 //! - [`photos`]: resumable, streamed photo uploads;
 //! - [`apply`]: pulled changes applied to the store transactionally;
+//! - [`bounds`]: documented sizes of server answers, checked before anything is stored;
+//! - [`restore`]: staying whole across a server reset or a restore from backup;
 //! - [`lock`]: one process at a time owns sync for a store;
 //! - [`progress`] and [`options`]: what the platform sees and sets.
 
 pub mod apply;
+pub mod bounds;
 pub mod engine;
 pub mod lock;
 pub mod options;
 pub mod photos;
 pub mod progress;
+pub mod restore;
 pub mod retry;
 pub mod tls;
 pub mod transport;

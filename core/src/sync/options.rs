@@ -45,7 +45,8 @@ pub struct SyncOptions {
     /// At most this many payload bytes per push request (one oversized mutation still goes
     /// alone).
     pub batch_max_bytes: usize,
-    /// At most this many changes per pull page (the server may send fewer).
+    /// At most this many changes per pull page (the server may send fewer; a page with more
+    /// is refused). Between 1 and 5,000.
     pub pull_page_limit: u32,
     /// Time limit of one request without progress (a stalled connection is cut after it).
     pub request_timeout: Duration,
@@ -61,7 +62,24 @@ pub struct SyncOptions {
     pub max_retry_time: Duration,
     /// Size of one photo upload chunk read from disk.
     pub photo_chunk_bytes: usize,
+    /// Longest a whole run may take (handshake to last pull page). A server that trickles
+    /// bytes or never stops paging ends the run with [`Error::Network`] after this; what was
+    /// committed stays and the next run resumes. At most 24 hours.
+    pub run_deadline: Duration,
+    /// Most pull pages fetched in one run (the saved cursor resumes the rest next run).
+    /// Between 1 and 1,000,000.
+    pub max_pull_pages: u32,
+    /// How long outbox entries stay re-sendable after the server acknowledged them: a server
+    /// restored from a backup older than this cannot get them back. Between 1 day and 10
+    /// years.
+    pub synced_retention: Duration,
 }
+
+/// Bounds of [`SyncOptions::synced_retention`].
+const MIN_RETENTION: Duration = Duration::from_secs(24 * 3600);
+const MAX_RETENTION: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+/// Bound of [`SyncOptions::max_pull_pages`].
+const MAX_PULL_PAGES: u32 = 1_000_000;
 
 /// Longest duration any option may hold: larger values would overflow deadline arithmetic
 /// (`Instant + Duration` panics) and mean nothing on a phone anyway.
@@ -82,8 +100,10 @@ impl SyncOptions {
         if self.batch_max_bytes == 0 || self.batch_max_bytes > 64 * 1024 * 1024 {
             return bad("batch_max_bytes", "must be between 1 and 64 MiB");
         }
-        if self.pull_page_limit == 0 {
-            return bad("pull_page_limit", "must be positive");
+        // Pages larger than the protocol's maximum are refused (more changes than asked
+        // for are a protocol error), so asking for more would only loosen that check.
+        if self.pull_page_limit == 0 || self.pull_page_limit > super::wire::MAX_PULL_LIMIT {
+            return bad("pull_page_limit", "must be between 1 and 5000");
         }
         if self.max_attempts == 0 {
             return bad("max_attempts", "must be positive");
@@ -97,6 +117,7 @@ impl SyncOptions {
             ("base_backoff", self.base_backoff),
             ("max_backoff", self.max_backoff),
             ("max_retry_time", self.max_retry_time),
+            ("run_deadline", self.run_deadline),
         ] {
             if d > MAX_OPTION_DURATION {
                 return bad(field, "must be at most 24 hours");
@@ -104,6 +125,15 @@ impl SyncOptions {
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("request_timeout", "timeouts must be positive");
+        }
+        if self.run_deadline.is_zero() {
+            return bad("run_deadline", "must be positive");
+        }
+        if self.max_pull_pages == 0 || self.max_pull_pages > MAX_PULL_PAGES {
+            return bad("max_pull_pages", "must be between 1 and 1000000");
+        }
+        if self.synced_retention < MIN_RETENTION || self.synced_retention > MAX_RETENTION {
+            return bad("synced_retention", "must be between 1 day and 10 years");
         }
         Ok(())
     }
@@ -126,6 +156,9 @@ impl Default for SyncOptions {
             max_backoff: Duration::from_secs(30),
             max_retry_time: Duration::from_secs(300),
             photo_chunk_bytes: 64 * 1024,
+            run_deadline: Duration::from_secs(15 * 60),
+            max_pull_pages: 5_000,
+            synced_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -188,6 +221,26 @@ mod tests {
             },
             SyncOptions {
                 batch_max_mutations: 0,
+                ..Default::default()
+            },
+            SyncOptions {
+                run_deadline: Duration::ZERO,
+                ..Default::default()
+            },
+            SyncOptions {
+                run_deadline: huge,
+                ..Default::default()
+            },
+            SyncOptions {
+                max_pull_pages: 0,
+                ..Default::default()
+            },
+            SyncOptions {
+                synced_retention: Duration::ZERO,
+                ..Default::default()
+            },
+            SyncOptions {
+                synced_retention: huge,
                 ..Default::default()
             },
         ];

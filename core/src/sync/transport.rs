@@ -210,7 +210,7 @@ impl Transport {
                     (len, activity)
                 }
             };
-            match self.exchange(req, sent, activity).await {
+            match self.exchange(req, sent, activity, reply_cap(path)).await {
                 // The token may have expired: ask the platform for a fresh one, once.
                 Err(Failure::Fatal(Error::Authentication { .. })) if !refreshed => {
                     refreshed = true;
@@ -221,24 +221,41 @@ impl Transport {
     }
 
     /// Sends, reads the whole answer while the watchdog checks for stalls, and classifies.
+    /// The answer is refused as soon as it announces or delivers more than `cap` bytes, so a
+    /// hostile or broken server cannot make the phone buffer without bound.
     async fn exchange(
         &self,
         req: reqwest::RequestBuilder,
         sent: u64,
         activity: Activity,
+        cap: usize,
     ) -> std::result::Result<Reply, Failure> {
         let timeout = self.request_timeout;
+        let too_large = || {
+            Failure::Fatal(Error::Protocol {
+                reason: format!("reply larger than the {cap} bytes allowed for this endpoint"),
+            })
+        };
         let work = async {
             let resp = req.send().await.map_err(|e| classify_reqwest(&e))?;
             activity.touch();
             let status = resp.status();
             let headers = resp.headers().clone();
+            if resp
+                .content_length()
+                .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+            {
+                return Err(too_large());
+            }
             let mut resp = resp;
             let mut body = Vec::new();
             loop {
                 match resp.chunk().await {
                     Ok(Some(c)) => {
                         activity.touch();
+                        if body.len().saturating_add(c.len()) > cap {
+                            return Err(too_large());
+                        }
                         body.extend_from_slice(&c);
                     }
                     Ok(None) => break,
@@ -300,9 +317,58 @@ impl Transport {
     }
 }
 
+/// Largest reply accepted from each endpoint (bytes), error bodies included. Documented in
+/// `docs/protocol.md` ("Response caps").
+pub mod caps {
+    /// `GET /v1/handshake`: time, worker, grid codes and policy.
+    pub const HANDSHAKE: usize = 1024 * 1024;
+    /// `POST /v1/push`: one short result per mutation of the batch.
+    pub const PUSH: usize = 4 * 1024 * 1024;
+    /// `GET /v1/changes`: one page of at most the asked-for number of changes.
+    pub const PULL_PAGE: usize = 32 * 1024 * 1024;
+    /// `/v1/photos/{sha256}`: the upload state.
+    pub const PHOTO_STATUS: usize = 64 * 1024;
+    /// Anything else.
+    pub const OTHER: usize = 1024 * 1024;
+}
+
+/// The cap of the endpoint `path` names.
+pub fn reply_cap(path: &str) -> usize {
+    let route = path.split('?').next().unwrap_or(path);
+    if route == wire::PATH_HANDSHAKE {
+        caps::HANDSHAKE
+    } else if route == wire::PATH_PUSH {
+        caps::PUSH
+    } else if route == wire::PATH_CHANGES {
+        caps::PULL_PAGE
+    } else if route.starts_with("/v1/photos/") {
+        caps::PHOTO_STATUS
+    } else {
+        caps::OTHER
+    }
+}
+
+/// Decodes a 2xx JSON body. What is not JSON at all (a captive portal's HTML login page) or
+/// stops mid-way (a connection cut that still ended the body) is a network failure: retried,
+/// and if it persists the run ends as [`Error::Network`] — work stays queued. JSON of the
+/// wrong shape is a server speaking another protocol: [`Error::Protocol`] once retries run out.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, Failure> {
-    serde_json::from_slice(body)
-        .map_err(|e| Failure::malformed(format!("malformed reply from the server: {e}")))
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            // serde's message may quote values from the body: name only where it broke.
+            Failure::malformed(format!(
+                "reply from the server does not have the expected shape (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        }
+        serde_json::error::Category::Eof => {
+            Failure::transient("the reply from the server was cut short")
+        }
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+            Failure::transient("the reply is not JSON (a captive portal or a broken proxy?)")
+        }
+    })
 }
 
 fn classify_reqwest(e: &reqwest::Error) -> Failure {

@@ -1,0 +1,85 @@
+//! Staying whole across a server that was reset (new `server_id`) or restored from an older
+//! backup (it holds less of the device's log than the device believes it sent).
+//!
+//! Decided at handshake, in the same transaction that stores the server's reply:
+//! - a different `server_id` than the one the cursor came from drops the pull cursor, so the
+//!   run pulls from scratch instead of failing on 410 `cursor_expired` forever;
+//! - synced outbox entries beyond the server's `device_last_seq` become pending again and are
+//!   sent in this run with their original seq, hash and mutation id (the server's
+//!   idempotency by mutation id makes a re-send of something it still holds harmless);
+//! - synced entries older than the retention period lose their payload: they can no longer
+//!   be re-sent, and residents' data does not stay in the log longer than needed.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, params};
+
+use crate::error::Result;
+use crate::store::state;
+
+/// What reconciling with the server changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// The server is another instance than the one the cursor came from.
+    pub server_changed: bool,
+    /// Synced entries made pending again because the server lacks them.
+    pub resent: u64,
+}
+
+/// Applies the handshake's `server_id` and `device_last_seq` to the device's state.
+pub fn reconcile(
+    tx: &Transaction<'_>,
+    server_id: &str,
+    device_last_seq: Option<i64>,
+) -> Result<Reconciled> {
+    let mut out = Reconciled::default();
+    // An empty id tells nothing (a server that does not implement it); keep what we know.
+    if !server_id.is_empty() {
+        let known: Option<String> = state::get(tx, state::keys::SERVER_ID)?;
+        if known.as_deref() != Some(server_id) {
+            // A device upgraded from a build that did not remember the id keeps its cursor:
+            // the 410 handling in the pull covers the case where it is stale.
+            if known.is_some() {
+                state::delete(tx, state::keys::PULL_CURSOR)?;
+                out.server_changed = true;
+            }
+            state::put(tx, state::keys::SERVER_ID, &server_id)?;
+        }
+    }
+    let held = device_last_seq.unwrap_or(0);
+    // Entries whose payload was dropped after the retention period cannot be re-sent (the
+    // hash covers the payload); they stay synced.
+    let resent = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'pending', synced_at = NULL
+             WHERE state = 'synced' AND seq > ?1 AND payload <> ''",
+        )?
+        .execute([held])?;
+    if resent > 0 {
+        // Their photos may be missing on the server too: upload again those still on the
+        // device (the server answers "complete" at once for those it holds).
+        tx.execute(
+            "UPDATE photos SET uploaded = 0
+             WHERE rel_path IS NOT NULL AND (
+                 sha256 IN (SELECT rp.sha256 FROM report_photos rp JOIN outbox o
+                            ON o.record_id = rp.report_id WHERE o.state = 'pending')
+                 OR sha256 IN (SELECT tp.sha256 FROM task_completion_photos tp JOIN outbox o
+                            ON o.record_id = tp.completion_id WHERE o.state = 'pending'))",
+            [],
+        )?;
+        log::warn!("sync: the server lacks {resent} synced entries of this device; re-sending");
+    }
+    out.resent = resent as u64;
+    Ok(out)
+}
+
+/// Drops the payload of entries the server acknowledged before `cutoff`; never touches
+/// pending or rejected entries. Returns how many were emptied.
+pub fn expire_payloads(tx: &Transaction<'_>, cutoff: DateTime<Utc>) -> Result<u64> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE outbox SET payload = ''
+             WHERE state = 'synced' AND synced_at IS NOT NULL AND synced_at < ?1 AND payload <> ''",
+        )?
+        .execute(params![cutoff])?;
+    Ok(n as u64)
+}
