@@ -86,22 +86,6 @@ pub struct WorkerGridsIn {
     pub grid_codes: Vec<String>,
 }
 
-/// Whether the closed loop allows `from → to`.
-pub fn transition_allowed(from: ReportStatus, to: ReportStatus) -> bool {
-    use ReportStatus::*;
-    matches!(
-        (from, to),
-        (Submitted, Accepted)
-            | (Accepted, Dispatched)
-            | (Dispatched, Resolved)
-            | (Resolved, Closed)
-            | (Resolved, Reopened)
-            | (Reopened, Dispatched)
-            | (Submitted, Closed)
-            | (Accepted, Closed)
-    )
-}
-
 /// `GET /admin/v1/records[?kind=K&status=S]`.
 pub async fn records(
     State(st): State<Arc<AppState>>,
@@ -295,7 +279,7 @@ pub async fn transition(
             };
             let from = ReportStatus::parse(&from)
                 .ok_or_else(|| ApiError::internal("stored report status is unknown"))?;
-            if !transition_allowed(from, t.to) {
+            if !gridworker_core::domain::status::step_allowed(from, t.to) {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     codes::INVALID_TRANSITION,
