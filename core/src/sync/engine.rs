@@ -300,7 +300,11 @@ impl Inner {
 
         let photos_allowed = !(self.options.photos_wifi_only && network == NetworkKind::Cellular);
         if photos_allowed {
-            report.photos_uploaded = photos::upload_pending(self, cancel).await?;
+            // A photo that cannot be sent quarantines (or, after a transient failure, holds
+            // back) only the records needing it; it never fails the run.
+            let photos = photos::upload_pending(self, cancel).await?;
+            report.photos_uploaded = photos.uploaded;
+            report.quarantined.extend(photos.quarantined);
         }
 
         self.push(cancel, &mut report).await?;
@@ -361,6 +365,12 @@ impl Inner {
     }
 
     /// Sends the outbox in order, batch by batch, and records each answer.
+    ///
+    /// Entries that cannot go now are skipped, not failed, and go in a later run with their
+    /// original seq: those whose photos are not on the server yet (Wi-Fi only, or an upload
+    /// left for the next run) and those depending on a quarantined entry. A batch the server
+    /// finds too large (413) is halved until it passes; a single mutation too large alone is
+    /// quarantined as refused.
     async fn push(
         self: &Arc<Self>,
         cancel: &CancellationToken,
@@ -378,83 +388,161 @@ impl Inner {
                 )?)
             })
         })
-        .await?
-        .max(0) as u64;
+        .await?;
         let mut progress = SyncProgress::new(SyncPhase::Push);
-        progress.items_total = Some(total);
+        progress.items_total = Some(u64::try_from(total).unwrap_or(0));
         self.progress(progress.clone());
 
         let mut after_seq = 0i64;
+        // Lowered after a 413 so the rest of the run does not hit the same wall again.
+        let mut max_b = self.options.batch_max_bytes;
         loop {
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
             let worker = self.worker.clone();
-            let (max_n, max_b) = (
-                self.options.batch_max_mutations,
-                self.options.batch_max_bytes,
-            );
-            let (batch, deferred, last_seq) = blocking(move || {
+            let max_n = self.options.batch_max_mutations;
+            let (batch, deferred, held, last_seq) = blocking(move || {
                 worker.store().read(|c| {
                     let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
                     let last = all.last().map(|e| e.seq);
                     let mut send = Vec::with_capacity(all.len());
-                    let mut deferred = 0u64;
+                    let (mut deferred, mut held) = (0u64, 0u64);
                     for e in all {
-                        if photos::waits_for_photos(c, &e)? && photos_wait {
-                            deferred += 1;
+                        if outbox::depends_on_quarantined(c, &e)? {
+                            held += 1;
+                        } else if photos::waits_for_photos(c, &e)? {
+                            // Sent now it would be refused for good (`missing_photo`).
+                            if photos_wait {
+                                deferred += 1;
+                            } else {
+                                held += 1;
+                            }
                         } else {
                             send.push(e);
                         }
                     }
-                    Ok((send, deferred, last))
+                    Ok((send, deferred, held, last))
                 })
             })
             .await?;
             let Some(last_seq) = last_seq else { break };
             after_seq = last_seq;
             report.deferred += deferred;
-            if batch.is_empty() {
-                continue;
-            }
-            let request = wire::PushRequest {
-                device_id: self.worker.config().device_id.clone(),
-                mutations: batch.iter().map(to_wire).collect(),
-            };
-            let body = serde_json::to_vec(&request).map_err(|e| Error::Protocol {
-                reason: format!("cannot encode push: {e}"),
-            })?;
-            let reply: wire::PushResponse = self
-                .with_retry(cancel, || {
-                    let body = body.clone();
-                    let batch = &batch;
-                    async move {
-                        let r = self
-                            .transport
-                            .call(Method::POST, wire::PATH_PUSH, move || {
-                                super::transport::Payload::Json(body.clone())
-                            })
-                            .await?;
-                        let decoded: wire::PushResponse = super::transport::decode(&r.body)?;
-                        check_results(batch, &decoded)?;
-                        Ok(decoded)
+            report.held += held;
+            let mut parts = vec![batch];
+            while let Some(part) = parts.pop() {
+                if part.is_empty() {
+                    continue;
+                }
+                match self.send_batch(cancel, &part).await {
+                    Ok(reply) => {
+                        super::failpoint("push_acked_before_store");
+                        let worker = self.worker.clone();
+                        let batch_ids: Vec<(String, String, String)> = part
+                            .iter()
+                            .map(|e| (e.mutation_id.clone(), e.kind.clone(), e.record_id.clone()))
+                            .collect();
+                        let counts =
+                            blocking(move || record_results(&worker, &batch_ids, &reply)).await?;
+                        report.pushed += counts.0;
+                        report.already_applied += counts.1;
+                        report.rejected += counts.2;
+                        progress.items_done += part.len() as u64;
+                        self.progress(progress.clone());
                     }
-                })
-                .await?;
-            super::failpoint("push_acked_before_store");
-            let worker = self.worker.clone();
-            let batch_ids: Vec<(String, String, String)> = batch
-                .iter()
-                .map(|e| (e.mutation_id.clone(), e.kind.clone(), e.record_id.clone()))
-                .collect();
-            let counts = blocking(move || record_results(&worker, &batch_ids, &reply)).await?;
-            report.pushed += counts.0;
-            report.already_applied += counts.1;
-            report.rejected += counts.2;
-            progress.items_done += batch.len() as u64;
-            self.progress(progress.clone());
+                    Err(Error::Server {
+                        status: 413,
+                        reason,
+                    }) => {
+                        if part.len() > 1 {
+                            let bytes: usize = part.iter().map(|e| e.payload.len()).sum();
+                            max_b = max_b.min(bytes / 2).max(1);
+                            let mut first = part;
+                            let second = first.split_off(first.len() / 2);
+                            // A stack: the first half goes first, keeping device order.
+                            parts.push(second);
+                            parts.push(first);
+                        } else {
+                            let code = reason.split(':').next().unwrap_or_default().trim();
+                            let q = self.quarantine_refused(&part, 413, code).await?;
+                            progress.items_done += part.len() as u64;
+                            report.quarantined.extend(q);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         Ok(())
+    }
+
+    /// One push request with retries.
+    async fn send_batch(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+        batch: &[OutboxEntry],
+    ) -> Result<wire::PushResponse> {
+        let request = wire::PushRequest {
+            device_id: self.worker.config().device_id.clone(),
+            mutations: batch.iter().map(to_wire).collect(),
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| Error::Protocol {
+            reason: format!("cannot encode push: {e}"),
+        })?;
+        self.with_retry(cancel, || {
+            let body = body.clone();
+            async move {
+                let r = self
+                    .transport
+                    .call(Method::POST, wire::PATH_PUSH, move || {
+                        super::transport::Payload::Json(body.clone())
+                    })
+                    .await?;
+                let decoded: wire::PushResponse = super::transport::decode(&r.body)?;
+                check_results(batch, &decoded)?;
+                Ok(decoded)
+            }
+        })
+        .await
+    }
+
+    /// Quarantines mutations the server refused as they stand (not a verdict on their
+    /// content, which it never read: the worker decides what to do with them).
+    async fn quarantine_refused(
+        self: &Arc<Self>,
+        part: &[OutboxEntry],
+        status: u16,
+        code: &str,
+    ) -> Result<Vec<outbox::QuarantinedRecord>> {
+        let worker = self.worker.clone();
+        let entries: Vec<(i64, String, String)> = part
+            .iter()
+            .map(|e| (e.seq, e.kind.clone(), e.record_id.clone()))
+            .collect();
+        let reason = outbox::QuarantineReason::Refused {
+            status,
+            code: code.to_string(),
+            sha256: None,
+        };
+        blocking(move || {
+            let now = worker.config().clock.now();
+            worker.store().write(|tx| {
+                let mut out = Vec::new();
+                for (seq, kind, record_id) in &entries {
+                    if outbox::quarantine(tx, *seq, &reason, now)? {
+                        log::warn!("sync: {kind} {record_id} quarantined: refused {status}");
+                        out.push(outbox::QuarantinedRecord {
+                            record_id: record_id.clone(),
+                            kind: kind.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
     }
 
     /// Pulls pages of changes until the server says we are caught up.

@@ -413,7 +413,17 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
         }
     }
     let mut unheld_rejections = 0usize;
+    let mut withdrawn = 0usize;
     for (id, kind, record_id, payload, state) in &rows {
+        if state == "withdrawn" {
+            // Repaired as a new entry or discarded by the worker: never sent.
+            assert!(
+                !held.contains_key(id),
+                "withdrawn mutation {id} reached the server"
+            );
+            withdrawn += 1;
+            continue;
+        }
         assert!(
             state == "synced" || state == "rejected",
             "mutation {id} ({kind}) is {state} on the device"
@@ -454,7 +464,7 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
         }
     }
     assert_eq!(
-        held.len() + unheld_rejections,
+        held.len() + unheld_rejections + withdrawn,
         rows.len(),
         "the server holds records the device never sent"
     );
