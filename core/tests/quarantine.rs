@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use gridworker_core::store::outbox::{QuarantineReason, SyncState};
 use gridworker_core::sync::SyncOptions;
 use gridworker_core::worker::PhotoInput;
+use serde_json::Value;
 use sync_support::{Device, Fault, RealServer, Tokens, assert_all_synced_once, fast_options};
 
 const KINDS: [&str; 5] = ["checkin", "visit", "report", "task_ack", "task_completion"];
@@ -382,4 +383,25 @@ async fn defect12_a_413_push_is_split_and_a_single_413_mutation_is_quarantined()
     assert_eq!(dev.worker.list_checkins(0, 10).unwrap().len(), 4);
     engine.sync().await.unwrap();
     assert_all_synced_once(&dev, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_held_and_repaired_records_leave_the_device_chain_intact_on_the_server() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    dev.check_ins(1);
+    let (bad, shas) = dev.report(1, 20_000, 9);
+    dev.check_ins(2);
+    let saved = gallery_copy(&dev, &shas[0]);
+    std::fs::remove_file(photo_file(&dev, &shas[0])).unwrap();
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.unwrap();
+    dev.worker
+        .repair_quarantined_photo(&bad, &PhotoInput::new(saved))
+        .unwrap();
+    engine.sync().await.unwrap();
+    assert_all_synced_once(&dev, &server).await;
+    let chain: Value = server.admin_json("/admin/v1/chain?device=dev-A").await;
+    assert_eq!(chain["chain_breaks"], Value::Array(vec![]), "{chain}");
+    assert_eq!(chain["intact"], true, "{chain}");
 }

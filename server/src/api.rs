@@ -435,6 +435,52 @@ fn rejected(m: &Mutation, code: &str, message: impl Into<String>) -> MutationRes
     }
 }
 
+/// Whether `m`'s link breaks the device's chain, and the previous hash it should have had.
+///
+/// In order (above the head) the link must follow the head. Below the head (a mutation the
+/// device held back, e.g. while its photo was quarantined, and sends later with its original
+/// seq) it must follow the stored mutation of the seq before it. A link whose predecessor
+/// never arrived is a break until that predecessor arrives and proves it
+/// ([`heal_successor`]); a deleted record therefore stays a break for good.
+fn link_check(
+    tx: &Transaction<'_>,
+    device_id: &str,
+    m: &Mutation,
+    head: &(i64, String),
+) -> Result<(bool, Option<String>), ApiError> {
+    if m.seq > head.0 {
+        let broken = m.prev_hash != head.1;
+        return Ok((broken, broken.then(|| head.1.clone())));
+    }
+    if m.seq <= 1 {
+        let broken = m.prev_hash != chain::GENESIS;
+        return Ok((broken, broken.then(|| chain::GENESIS.to_string())));
+    }
+    let before: Option<String> = tx
+        .prepare_cached(
+            "SELECT hash FROM mutations WHERE device_id = ?1 AND seq = ?2
+             ORDER BY hash = ?3 DESC LIMIT 1",
+        )?
+        .query_row(params![device_id, m.seq - 1, m.prev_hash], |r| r.get(0))
+        .optional()?;
+    Ok(match before {
+        Some(h) if h == m.prev_hash => (false, None),
+        Some(h) => (true, Some(h)),
+        None => (true, None),
+    })
+}
+
+/// A mutation arriving below the head may be the missing predecessor of one stored as a
+/// break: if that one's link names this mutation's hash, the chain is whole again there.
+fn heal_successor(tx: &Transaction<'_>, device_id: &str, m: &Mutation) -> Result<(), ApiError> {
+    tx.prepare_cached(
+        "UPDATE mutations SET chain_break = 0, expected_prev = NULL
+         WHERE device_id = ?1 AND seq = ?2 AND prev_hash = ?3 AND chain_break = 1",
+    )?
+    .execute(params![device_id, m.seq + 1, m.hash])?;
+    Ok(())
+}
+
 /// One mutation inside the push transaction. Returns its result and whether it broke the
 /// chain.
 fn push_one(
@@ -520,8 +566,7 @@ fn push_one(
     }
 
     // The link is intact: it moves the device's head whatever happens to the record.
-    let chain_break = m.prev_hash != head.1;
-    let expected_prev = chain_break.then(|| head.1.clone());
+    let (chain_break, expected_prev) = link_check(tx, &caller.device_id, m, head)?;
     if m.seq > head.0 {
         *head = (m.seq, m.hash.clone());
     }
@@ -620,6 +665,9 @@ fn push_one(
         flags_json,
         now,
     ])?;
+    if m.seq < head.0 {
+        heal_successor(tx, &caller.device_id, m)?;
+    }
     if let Some(effect) = effect {
         apply_effect(tx, &caller.worker_id, effect)?;
     }

@@ -217,6 +217,26 @@ async fn a_deleted_record_shows_as_a_chain_break() {
 }
 
 #[tokio::test]
+async fn a_held_back_record_sent_later_with_its_seq_heals_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-8");
+    let mut d = Device::new("dev-8", W1);
+    let a = d.checkin("p-00001");
+    let held = d.checkin("p-00002");
+    let b = d.checkin("p-00001");
+    let r = c.push(&[a, b]).await;
+    assert_eq!(r.chain_breaks, 1, "a gap is a break until it is filled");
+    let r = c.push(std::slice::from_ref(&held)).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    assert_eq!(r.chain_breaks, 0);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-8").await;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["head_seq"], 3);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_clear_errors_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
