@@ -28,16 +28,18 @@ esac
 # The library's metadata is the same in every profile; the debug build shares artifacts with
 # `cargo test` and is the cheapest.
 cargo build --quiet -p gridworker-ffi -p uniffi-bindgen
+# Honour a CARGO_TARGET_DIR (a shared or per-worktree build directory).
+target="${CARGO_TARGET_DIR:-$root/target}"
 case "$(uname -s)" in
-Darwin) lib="$root/target/debug/libgridworker_ffi.dylib" ;;
-*) lib="$root/target/debug/libgridworker_ffi.so" ;;
+Darwin) lib="$target/debug/libgridworker_ffi.dylib" ;;
+*) lib="$target/debug/libgridworker_ffi.so" ;;
 esac
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # --no-format: output must not depend on whether ktlint/swiftformat happen to be installed.
-"$root/target/debug/uniffi-bindgen" generate "$lib" \
+"$target/debug/uniffi-bindgen" generate "$lib" \
     --language kotlin --language swift --no-format --out-dir "$tmp/gen" >/dev/null
 
 stage="$tmp/stage"
