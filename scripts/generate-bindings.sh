@@ -28,18 +28,17 @@ esac
 # The library's metadata is the same in every profile; the debug build shares artifacts with
 # `cargo test` and is the cheapest.
 cargo build --quiet -p gridworker-ffi -p uniffi-bindgen
-# Honour a CARGO_TARGET_DIR (a shared or per-worktree build directory).
-target="${CARGO_TARGET_DIR:-$root/target}"
+debug="${CARGO_TARGET_DIR:-$root/target}/debug"
 case "$(uname -s)" in
-Darwin) lib="$target/debug/libgridworker_ffi.dylib" ;;
-*) lib="$target/debug/libgridworker_ffi.so" ;;
+Darwin) lib="$debug/libgridworker_ffi.dylib" ;;
+*) lib="$debug/libgridworker_ffi.so" ;;
 esac
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # --no-format: output must not depend on whether ktlint/swiftformat happen to be installed.
-"$target/debug/uniffi-bindgen" generate "$lib" \
+"$debug/uniffi-bindgen" generate "$lib" \
     --language kotlin --language swift --no-format --out-dir "$tmp/gen" >/dev/null
 
 stage="$tmp/stage"

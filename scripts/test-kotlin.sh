@@ -47,15 +47,14 @@ klib="$kotlin_home/lib"
 # ---- native library and bindings --------------------------------------------------------
 log "building the library and checking the generated bindings"
 scripts/generate-bindings.sh --check
-# Honour a CARGO_TARGET_DIR (a shared or per-worktree build directory).
-target="${CARGO_TARGET_DIR:-$root/target}"
-libdir="$target/debug"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+libdir="$target_dir/debug"
 # The sync tests run the reference server on 127.0.0.1.
 cargo build --quiet -p gridworker-server
-server_bin="$target/debug/gridworker-server"
+server_bin="$target_dir/debug/gridworker-server"
 
 # ---- compile ------------------------------------------------------------------------------
-out="$target/kotlin-test"
+out="$target_dir/kotlin-test"
 mkdir -p "$out"
 classes="$out/classes"
 sources=(android/src/main/kotlin/org/gridworker/core/*.kt android/src/test/kotlin/org/gridworker/core/*.kt)

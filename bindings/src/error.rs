@@ -48,9 +48,14 @@ pub enum GridWorkerError {
     Cancelled,
 
     /// The device's storage failed: disk full, I/O error, a database written by a newer app
-    /// version, or a corrupt database (moved aside, never deleted).
+    /// version, or a damaged store. `needs_recovery`: the store is damaged (unreadable, or its
+    /// database missing or empty); every open fails until the app calls `recover_store`,
+    /// which salvages what can be read and reports how many records were recovered and lost.
     #[error("storage error: {reason}")]
-    Storage { reason: String },
+    Storage {
+        reason: String,
+        needs_recovery: bool,
+    },
 
     /// Anything else: a server or protocol fault, a failing callback, a bug. Worth reporting.
     #[error("{reason}")]
@@ -83,12 +88,21 @@ impl From<CoreError> for GridWorkerError {
             CoreError::Authentication { reason } => GridWorkerError::Authentication { reason },
             CoreError::ClientTooOld { required } => GridWorkerError::UpdateRequired { required },
             CoreError::Cancelled => GridWorkerError::Cancelled,
+            e @ CoreError::StoreDamaged { .. } => GridWorkerError::Storage {
+                reason: e.to_string(),
+                needs_recovery: true,
+            },
+            e @ CoreError::StoreInUse { .. } => GridWorkerError::InvalidState {
+                what: "data_dir".into(),
+                state: "open".into(),
+                reason: e.to_string(),
+            },
             e @ (CoreError::DatabaseTooNew { .. }
-            | CoreError::DatabaseCorrupt { .. }
             | CoreError::Storage(_)
             | CoreError::Migration(_)
             | CoreError::Io(_)) => GridWorkerError::Storage {
                 reason: e.to_string(),
+                needs_recovery: false,
             },
             e @ (CoreError::Protocol { .. } | CoreError::Server { .. }) => GridWorkerError::Other {
                 reason: e.to_string(),

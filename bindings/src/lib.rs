@@ -7,7 +7,7 @@
 //!
 //! Exported:
 //! - [`GridWorker`] (open, record, list, progress, reference data) and free functions
-//!   [`wipe_data_dir`], [`default_policy`], [`to_wgs84`], [`from_wgs84`];
+//!   [`wipe_data_dir`], [`recover_store`], [`default_policy`], [`to_wgs84`], [`from_wgs84`];
 //! - [`SyncEngine`] (async `sync`, `cancel`, `set_network`, `add_listener`) with the callback
 //!   interfaces [`AccessTokenProvider`] and [`SyncListener`], and [`SyncListenerHandle`];
 //! - [`set_logger`] / [`clear_logger`] with the [`Logger`] callback interface;
@@ -27,4 +27,6 @@ pub use sync::{
     AccessTokenProvider, SyncEngine, SyncListener, SyncListenerHandle, default_sync_options,
 };
 pub use types::*;
-pub use worker::{GridWorker, default_policy, from_wgs84, to_wgs84, wipe_data_dir};
+pub use worker::{
+    GridWorker, RecoveryReport, default_policy, from_wgs84, recover_store, to_wgs84, wipe_data_dir,
+};

@@ -28,8 +28,9 @@ pub struct GridWorker {
 #[uniffi::export]
 impl GridWorker {
     /// Opens (creating or migrating) the store in `config.data_dir`. Fails with `Storage`
-    /// when the database was written by a newer app version or is corrupt (it is then moved
-    /// aside, never deleted), with `InvalidInput` for a bad configuration.
+    /// when the database was written by a newer app version, or with `Storage` and
+    /// `needs_recovery = true` when the store is damaged (left untouched: call
+    /// `recover_store`), with `InvalidInput` for a bad configuration.
     #[uniffi::constructor]
     pub fn open(config: WorkerConfig) -> Result<Arc<Self>> {
         let inner = CoreWorker::open(config.to_core()?)?;
@@ -312,13 +313,20 @@ impl GridWorker {
     }
 }
 
-/// Erases a worker's data from the device (shared or reissued phones): database and every
-/// photo. No `GridWorker` may be open on the directory.
-#[uniffi::export]
-pub fn wipe_data_dir(data_dir: String) -> Result<()> {
+fn check_data_dir(data_dir: &str) -> Result<()> {
     if data_dir.is_empty() || data_dir.contains('\0') {
         return Err(invalid("data_dir", "must be a non-empty path without NUL"));
     }
+    Ok(())
+}
+
+/// Erases a worker's data from the device (shared or reissued phones): everything the core
+/// wrote in the directory (database, sidecar, sync lock, kept damaged copies, photos).
+/// Refused with `InvalidState` (what = "data_dir", state = "open") while a `GridWorker` or
+/// `SyncEngine` of this process is open on it: close them first.
+#[uniffi::export]
+pub fn wipe_data_dir(data_dir: String) -> Result<()> {
+    check_data_dir(&data_dir)?;
     Ok(gridworker_core::worker::wipe_data_dir(Path::new(
         &data_dir,
     ))?)
@@ -364,4 +372,41 @@ pub fn from_wgs84(position: Position, crs: Crs) -> Result<Coordinate> {
     check_coordinate("position", position.lat, position.lon)?;
     let (lat, lon) = gridworker_core::geo::Position::from(position).to_crs(crs.into());
     Ok(Coordinate { lat, lon, crs })
+}
+
+/// What `recover_store` salvaged.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RecoveryReport {
+    /// The worker's records (check-ins, visits, reports, task updates) in the new store.
+    pub recovered: u64,
+    /// The worker's records that could not be read (an upper bound).
+    pub lost: u64,
+    /// Other rows (record details, reference data, device state) copied and lost.
+    pub other_rows_recovered: u64,
+    pub other_rows_lost: u64,
+    /// Tables in which something could not be read.
+    pub damaged_tables: Vec<String>,
+    /// Where the damaged database is kept for support (owner-only), if there was one.
+    pub kept_at: Option<String>,
+    /// The store was healthy: nothing was changed.
+    pub was_healthy: bool,
+}
+
+/// Salvages every readable record and queued upload of a damaged store (one that fails to
+/// open with `Storage` and `needs_recovery = true`) into a fresh store, keeps the damaged
+/// file for support and reports counts. A healthy store is left unchanged. Refused with
+/// `InvalidState` while a `GridWorker` of this process is open on the directory.
+#[uniffi::export]
+pub fn recover_store(data_dir: String) -> Result<RecoveryReport> {
+    check_data_dir(&data_dir)?;
+    let r = gridworker_core::recover_store(Path::new(&data_dir))?;
+    Ok(RecoveryReport {
+        recovered: r.recovered,
+        lost: r.lost,
+        other_rows_recovered: r.other_rows_recovered,
+        other_rows_lost: r.other_rows_lost,
+        damaged_tables: r.damaged_tables,
+        kept_at: r.kept_at.map(|p| p.to_string_lossy().into_owned()),
+        was_healthy: r.was_healthy,
+    })
 }

@@ -47,10 +47,17 @@ fn every_core_error_maps_to_one_actionable_variant() {
         Ffi::Storage { .. }
     ));
     assert!(matches!(
-        map(Core::DatabaseCorrupt {
-            moved_to: "/d/x".into()
+        map(Core::StoreDamaged {
+            damage: gridworker_core::error::StoreDamage::Unreadable
         }),
-        Ffi::Storage { .. }
+        Ffi::Storage {
+            needs_recovery: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        map(Core::StoreInUse { open_handles: 1 }),
+        Ffi::InvalidState { .. }
     ));
     assert!(matches!(
         map(Core::Migration("m".into())),

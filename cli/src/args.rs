@@ -59,6 +59,17 @@ pub enum Command {
     Scenario(ScenarioArgs),
     /// Run the whole story against an in-process reference server.
     Demo(DemoArgs),
+    /// Salvage a damaged store into a new one (keeps the damaged file; prints counts).
+    Recover,
+    /// Erase everything the core wrote in the home's data directory (needs --yes).
+    Wipe(WipeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WipeArgs {
+    /// Confirm: records not yet synced are lost for good.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Parses a coordinate system name.

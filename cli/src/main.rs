@@ -7,6 +7,7 @@ mod args;
 mod demo;
 mod error;
 mod home;
+mod maintenance;
 mod map;
 mod output;
 mod query;
@@ -38,6 +39,8 @@ fn run(cli: &Cli) -> Result<Output, CliError> {
         Command::Map(a) => map::map(&home, a),
         Command::Scenario(a) => scenario::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Recover => maintenance::recover(&home),
+        Command::Wipe(a) => maintenance::wipe(&home, a),
     }
 }
 

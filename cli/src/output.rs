@@ -25,15 +25,27 @@ impl Output {
     }
 }
 
+/// Writes a line to stdout. A reader that went away (`gridworker --json list | head`) is not
+/// an error of ours: the process ends quietly with exit 0 instead of panicking in `println!`.
+fn out_line(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("gridworker: error: cannot write output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Prints a successful result.
 pub fn print(out: &Output, as_json: bool) {
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&out.json).unwrap_or_else(|_| "null".into())
-        );
+        out_line(&serde_json::to_string_pretty(&out.json).unwrap_or_else(|_| "null".into()));
     } else if !out.human.is_empty() {
-        println!("{}", out.human.trim_end());
+        out_line(out.human.trim_end());
     }
 }
 
@@ -42,7 +54,7 @@ pub fn print_error(e: &CliError, as_json: bool) {
     eprintln!("gridworker: error: {}", e.message);
     if as_json {
         let v = json!({"error": {"kind": e.kind.code(), "message": e.message}});
-        println!("{v}");
+        out_line(&v.to_string());
     }
 }
 

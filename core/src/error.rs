@@ -3,8 +3,6 @@
 //! Messages never carry residents' personal data (names, addresses, notes): only field names,
 //! opaque ids and reasons.
 
-use std::path::PathBuf;
-
 /// Result alias used throughout the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -31,14 +29,25 @@ pub enum Error {
     #[error("database schema version {found} is newer than this build supports ({supported})")]
     DatabaseTooNew { found: i64, supported: i64 },
 
-    /// The database file was unreadable; it was moved aside (never deleted) and a fresh one
-    /// will be created on the next open.
-    #[error("database was corrupt and has been moved aside to {moved_to}")]
-    DatabaseCorrupt { moved_to: PathBuf },
+    // --- Store integrity and lifecycle (reliability issue 8, defects 4 and 9) ---
+    /// The store is damaged (unreadable pages, or the database is missing or empty although
+    /// the sidecar says a store existed). Nothing was changed and nothing starts afresh: every
+    /// open fails until the app runs [`crate::store::recover::recover_store`].
+    #[error(
+        "the device's record store is damaged ({damage}); nothing was changed. Run recover \
+         (CLI: `gridworker recover`) to salvage its records into a new store"
+    )]
+    StoreDamaged { damage: StoreDamage },
 
-    /// SQLite failed (disk full, I/O error...).
+    /// A wipe or recovery of a data directory that a `GridWorker` or sync engine in this
+    /// process still has open; close them first.
+    #[error("the data directory is in use by {open_handles} open handle(s); close them first")]
+    StoreInUse { open_handles: usize },
+
+    /// SQLite failed (disk full, I/O error...). Corruption is never this: see
+    /// [`Error::StoreDamaged`].
     #[error("storage error: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(rusqlite::Error),
 
     /// A migration failed.
     #[error("storage migration error: {0}")]
@@ -93,10 +102,53 @@ impl Error {
     }
 }
 
+/// How a store is damaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreDamage {
+    /// SQLite finds the file is not a database, or a page of it is corrupt.
+    Unreadable,
+    /// The database file is empty (zero bytes) where a store existed.
+    Empty,
+    /// The database file is gone where a store existed.
+    Missing,
+}
+
+impl std::fmt::Display for StoreDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreDamage::Unreadable => "unreadable database",
+            StoreDamage::Empty => "empty database file",
+            StoreDamage::Missing => "database file missing",
+        })
+    }
+}
+
+/// Whether SQLite reports corruption (as opposed to busy, full, I/O...).
+pub fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+/// Every SQLite error passes here, so corruption met anywhere (opening, a read, a write in
+/// the middle of a sync) surfaces as the one typed [`Error::StoreDamaged`].
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_corruption(&e) {
+            Error::StoreDamaged {
+                damage: StoreDamage::Unreadable,
+            }
+        } else {
+            Error::Storage(e)
+        }
+    }
+}
+
 impl From<rusqlite_migration::Error> for Error {
     fn from(e: rusqlite_migration::Error) -> Self {
         match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => Error::Storage(err),
+            rusqlite_migration::Error::RusqliteError { err, .. } => Error::from(err),
             other => Error::Migration(other.to_string()),
         }
     }

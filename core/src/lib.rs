@@ -23,4 +23,5 @@ pub mod worker;
 
 pub use config::{Clock, Config, SystemClock};
 pub use error::{Error, Result};
+pub use store::recover::{RecoveryReport, recover_store};
 pub use worker::GridWorker;

@@ -57,22 +57,21 @@ fn newer_database_is_refused_and_left_alone() {
 }
 
 #[test]
-fn corrupt_database_is_moved_aside_never_deleted() {
+fn garbage_database_is_refused_untouched_until_recovered() {
     let dir = tempfile::tempdir().unwrap();
     let garbage =
         b"this is not an sqlite database, but it may be all that is left of one".repeat(100);
     std::fs::write(dir.path().join(DB_FILE), &garbage).unwrap();
     let clock = TestClock::new(morning());
-    let err = GridWorker::open(config(dir.path(), clock.clone())).unwrap_err();
-    let Error::DatabaseCorrupt { moved_to } = err else {
-        panic!("expected DatabaseCorrupt, got {err:?}")
-    };
-    assert_eq!(
-        std::fs::read(&moved_to).unwrap(),
-        garbage,
-        "the old file is kept byte for byte"
-    );
-    // The next open starts a fresh store.
+    for _ in 0..2 {
+        let err = GridWorker::open(config(dir.path(), clock.clone())).unwrap_err();
+        assert!(matches!(err, Error::StoreDamaged { .. }), "{err:?}");
+        assert!(err.to_string().contains("recover"), "{err}");
+        assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), garbage);
+    }
+    let report = gridworker_core::recover_store(dir.path()).unwrap();
+    let kept = report.kept_at.expect("the damaged file is kept");
+    assert_eq!(std::fs::read(&kept).unwrap(), garbage, "kept byte for byte");
     let core = GridWorker::open(config(dir.path(), clock)).unwrap();
     assert_eq!(core.sync_counts().unwrap().pending.checkins, 0);
 }

@@ -549,6 +549,11 @@ RustBuffer uniffi_gridworker_ffi_fn_func_default_policy(RustCallStatus *_Nonnull
 RustBuffer uniffi_gridworker_ffi_fn_func_from_wgs84(RustBuffer position, RustBuffer crs, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_RECOVER_STORE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_RECOVER_STORE
+RustBuffer uniffi_gridworker_ffi_fn_func_recover_store(RustBuffer data_dir, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_TO_WGS84
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_TO_WGS84
 RustBuffer uniffi_gridworker_ffi_fn_func_to_wgs84(RustBuffer coordinate, RustCallStatus *_Nonnull out_status
@@ -846,6 +851,12 @@ uint16_t uniffi_gridworker_ffi_checksum_func_default_policy(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_FROM_WGS84
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_FROM_WGS84
 uint16_t uniffi_gridworker_ffi_checksum_func_from_wgs84(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_RECOVER_STORE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_RECOVER_STORE
+uint16_t uniffi_gridworker_ffi_checksum_func_recover_store(void
     
 );
 #endif

@@ -38,7 +38,7 @@ fn admin(st: &AppState, h: &HeaderMap) -> ApiResult<()> {
 
 async fn body_json<T: serde::de::DeserializeOwned>(h: &HeaderMap, body: Body) -> ApiResult<T> {
     let bytes = read_body(h, body, MAX_ADMIN_BODY).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))
+    crate::sanitize::decode(&bytes).map_err(ApiError::from_decode)
 }
 
 /// Body of `POST /admin/v1/reports/{id}/transition`.
@@ -109,15 +109,14 @@ pub async fn records(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     admin(&st, &h)?;
-    if let Some(k) = q.keys().find(|k| *k != "kind" && *k != "status") {
-        return Err(ApiError::invalid(format!("unknown query parameter {k}")));
+    if q.keys().any(|k| k != "kind" && k != "status") {
+        return Err(ApiError::invalid(
+            "unknown query parameter (kind and status are known)",
+        ));
     }
     let kind = match q.get("kind") {
         None => None,
-        Some(k) => Some(
-            MutationKind::parse(k)
-                .ok_or_else(|| ApiError::invalid(format!("unknown kind {k:?}")))?,
-        ),
+        Some(k) => Some(MutationKind::parse(k).ok_or_else(|| ApiError::invalid("unknown kind"))?),
     };
     let status = q.get("status").cloned().unwrap_or_else(|| "applied".into());
     if status != "applied" && status != "rejected" {
@@ -146,9 +145,30 @@ pub async fn records(
                     [],
                     |r| r.get(0),
                 )?;
-                return Ok::<_, ApiError>(
-                    json!({"counts": counts, "rejected": rejected, "chain_breaks": breaks}),
-                );
+                let refused: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM refusals", [], |r| r.get(0))?;
+                // Every refusal by code: stored rejections and those that store no mutation
+                // (mutation_id_reused, seq_gap_too_large, hash_mismatch).
+                let mut reasons = serde_json::Map::new();
+                let mut stmt = tx.prepare(
+                    "SELECT code, SUM(n) FROM (
+                         SELECT reason_code AS code, COUNT(*) AS n FROM mutations
+                         WHERE status = 'rejected' AND reason_code IS NOT NULL GROUP BY reason_code
+                         UNION ALL
+                         SELECT code, COUNT(*) FROM refusals GROUP BY code)
+                     GROUP BY code ORDER BY code",
+                )?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    reasons.insert(r.get::<_, String>(0)?, json!(r.get::<_, i64>(1)?));
+                }
+                return Ok::<_, ApiError>(json!({
+                    "counts": counts,
+                    "rejected": rejected,
+                    "refused": refused,
+                    "reasons": reasons,
+                    "chain_breaks": breaks,
+                }));
             };
             let mut stmt = tx.prepare(
                 "SELECT mutation_id, seq, device_id, chain_break, server_flags, received_at, payload,
@@ -649,6 +669,74 @@ pub async fn chain(
                 "mutations": n,
                 "intact": breaks.is_empty(),
                 "chain_breaks": breaks,
+            }))
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// Body of `POST /admin/v1/devices/{device_id}/bind`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindIn {
+    pub worker_id: String,
+}
+
+/// `POST /admin/v1/devices/{device_id}/bind`: gives a device to another worker (a reissued
+/// phone, or a device id another worker used first). The device starts a new chain: a
+/// reissued phone is wiped and its log starts again at seq 1, so the old head is dropped
+/// (its mutations stay stored).
+pub async fn bind_device(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Path(device_id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    admin(&st, &h)?;
+    let b: BindIn = body_json(&h, body).await?;
+    crate::validate::id("device_id", &device_id).map_err(ApiError::invalid)?;
+    crate::validate::id("worker_id", &b.worker_id).map_err(ApiError::invalid)?;
+    let st2 = st.clone();
+    let v = blocking(move || {
+        st2.db.write(|tx| {
+            let known = tx
+                .query_row(
+                    "SELECT 1 FROM workers WHERE id = ?1",
+                    [&b.worker_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !known {
+                return Err(ApiError::invalid("unknown worker"));
+            }
+            let previous: Option<String> = tx
+                .query_row(
+                    "SELECT worker_id FROM device_bindings WHERE device_id = ?1",
+                    [&device_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT INTO device_bindings (device_id, worker_id, bound_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device_id) DO UPDATE SET worker_id = excluded.worker_id,
+                     bound_at = excluded.bound_at",
+                params![device_id, b.worker_id, Utc::now()],
+            )?;
+            let dropped_head: Option<i64> = tx
+                .query_row(
+                    "SELECT head_seq FROM devices WHERE device_id = ?1",
+                    [&device_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute("DELETE FROM devices WHERE device_id = ?1", [&device_id])?;
+            Ok(json!({
+                "device_id": device_id,
+                "worker_id": b.worker_id,
+                "previous_worker_id": previous,
+                "dropped_head_seq": dropped_head,
             }))
         })
     })

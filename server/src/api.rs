@@ -11,8 +11,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use gridworker_core::chain;
 use gridworker_core::domain::{
-    CheckIn, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, Photo, ReportPayload,
-    TaskAckPayload, TaskCompletionPayload, Visit,
+    CheckIn, Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload, Visit,
 };
 use gridworker_core::geo::Crs;
 use gridworker_core::sync::wire::{
@@ -26,6 +25,7 @@ use crate::AppState;
 use crate::db::{self, emit, grid_scope, worker_scope};
 use crate::error::{ApiError, ApiResult};
 use crate::refdata::grid_containing;
+use crate::{sanitize, validate};
 
 /// Who is calling: the token's worker and the device header.
 pub struct Caller {
@@ -106,6 +106,11 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
     let st2 = st.clone();
     let reply = blocking(move || {
         st2.db.read(|tx| {
+            // Read-only: a handshake does not bind, but tells a device given to another
+            // worker at once.
+            if bound_to_other(tx, &caller)? {
+                return Err(device_bound());
+            }
             let name: Option<String> = tx
                 .query_row(
                     "SELECT name FROM workers WHERE id = ?1",
@@ -183,22 +188,15 @@ pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> ApiRes
     Ok(out)
 }
 
-/// Parses strictly: unknown fields anywhere in the payload are refused even though the
-/// domain structs themselves tolerate them (the server must never drop a value silently).
-fn parse_strict<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let mut unknown: Option<String> = None;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let typed: T = serde_ignored::deserialize(&mut de, |path| {
-        if unknown.is_none() {
-            unknown = Some(path.to_string());
-        }
-    })
-    .map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
-    match unknown {
-        Some(f) => Err(format!("unknown field {f}")),
-        None => Ok(typed),
-    }
+/// Parses strictly (unknown fields anywhere are refused) and checks a payload with the
+/// device's rules; `Err` is the `invalid_payload` message, which names fields only.
+fn decode_payload<T: DeserializeOwned>(
+    text: &str,
+    check: impl FnOnce(&T) -> validate::Check,
+) -> Result<T, String> {
+    let v: T = sanitize::decode_strict(text.as_bytes()).map_err(|e| e.message)?;
+    check(&v)?;
+    Ok(v)
 }
 
 /// What a valid payload tells the push about itself.
@@ -207,6 +205,8 @@ struct Parsed {
     worker_id: String,
     device_id: String,
     photos: Vec<String>,
+    /// The task a task ack or completion is about.
+    task_id: Option<String>,
     flags: Vec<&'static str>,
     effect: Effect,
 }
@@ -218,28 +218,16 @@ enum Effect {
     TaskCompletion(TaskCompletionPayload),
 }
 
-fn check_photos(photos: &[Photo], min: usize) -> Result<Vec<String>, String> {
-    if photos.len() < min || photos.len() > MAX_PHOTOS {
-        return Err(format!("needs {min} to {MAX_PHOTOS} photos"));
-    }
-    photos
-        .iter()
-        .map(|p| {
-            if is_sha256(&p.sha256) {
-                Ok(p.sha256.clone())
-            } else {
-                Err("photo sha256 must be 64 lowercase hex digits".to_string())
-            }
-        })
-        .collect()
-}
-
 fn exists(tx: &Transaction<'_>, sql: &str, id: &str) -> rusqlite::Result<bool> {
     Ok(tx
         .prepare_cached(sql)?
         .query_row([id], |_| Ok(()))
         .optional()?
         .is_some())
+}
+
+fn shas(photos: &[Photo]) -> Vec<String> {
+    photos.iter().map(|p| p.sha256.clone()).collect()
 }
 
 /// Parses and checks a payload; `Err` is the `invalid_payload` message.
@@ -249,10 +237,7 @@ fn parse_payload(
     text: &str,
 ) -> Result<Result<Parsed, String>, rusqlite::Error> {
     let parsed = match kind {
-        MutationKind::Checkin => match parse_strict::<CheckIn>(text).and_then(|c| {
-            c.fix.validate("fix").map_err(|e| e.to_string())?;
-            Ok(c)
-        }) {
+        MutationKind::Checkin => match decode_payload::<CheckIn>(text, validate::checkin) {
             Ok(c) => {
                 let known = exists(tx, "SELECT 1 FROM points WHERE id = ?1", &c.point_id)?;
                 Parsed {
@@ -260,19 +245,14 @@ fn parse_payload(
                     device_id: c.device_id,
                     worker_id: c.worker_id,
                     photos: vec![],
+                    task_id: None,
                     flags: if known { vec![] } else { vec!["unknown_point"] },
                     effect: Effect::None,
                 }
             }
             Err(e) => return Ok(Err(e)),
         },
-        MutationKind::Visit => match parse_strict::<Visit>(text).and_then(|v| {
-            v.fix.validate("fix").map_err(|e| e.to_string())?;
-            if v.note.chars().count() > MAX_NOTE_CHARS {
-                return Err("note is too long".into());
-            }
-            Ok(v)
-        }) {
+        MutationKind::Visit => match decode_payload::<Visit>(text, validate::visit) {
             Ok(v) => {
                 let known = exists(
                     tx,
@@ -284,6 +264,7 @@ fn parse_payload(
                     device_id: v.device_id,
                     worker_id: v.worker_id,
                     photos: vec![],
+                    task_id: None,
                     flags: if known {
                         vec![]
                     } else {
@@ -294,31 +275,19 @@ fn parse_payload(
             }
             Err(e) => return Ok(Err(e)),
         },
-        MutationKind::Report => match parse_strict::<ReportPayload>(text).and_then(|p| {
-            p.fix.validate("fix").map_err(|e| e.to_string())?;
-            if p.category.trim().is_empty() {
-                return Err("category is empty".into());
-            }
-            if p.description.chars().count() > MAX_DESCRIPTION_CHARS {
-                return Err("description is too long".into());
-            }
-            if !p.position.lat.is_finite() || !p.position.lon.is_finite() {
-                return Err("position is not finite".into());
-            }
-            let shas = check_photos(&p.photos, 1)?;
-            Ok((p, shas))
-        }) {
-            Ok((p, shas)) => Parsed {
+        MutationKind::Report => match decode_payload::<ReportPayload>(text, validate::report) {
+            Ok(p) => Parsed {
                 record_id: p.id.clone(),
                 device_id: p.device_id.clone(),
                 worker_id: p.worker_id.clone(),
-                photos: shas,
+                photos: shas(&p.photos),
+                task_id: None,
                 flags: vec![],
                 effect: Effect::Report(p),
             },
             Err(e) => return Ok(Err(e)),
         },
-        MutationKind::TaskAck => match parse_strict::<TaskAckPayload>(text) {
+        MutationKind::TaskAck => match decode_payload::<TaskAckPayload>(text, validate::task_ack) {
             Ok(a) => {
                 let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &a.task_id)?;
                 Parsed {
@@ -326,6 +295,7 @@ fn parse_payload(
                     device_id: a.device_id.clone(),
                     worker_id: a.worker_id.clone(),
                     photos: vec![],
+                    task_id: Some(a.task_id.clone()),
                     flags: if known { vec![] } else { vec!["unknown_task"] },
                     effect: Effect::TaskAck(a),
                 }
@@ -333,21 +303,15 @@ fn parse_payload(
             Err(e) => return Ok(Err(e)),
         },
         MutationKind::TaskCompletion => {
-            match parse_strict::<TaskCompletionPayload>(text).and_then(|c| {
-                c.fix.validate("fix").map_err(|e| e.to_string())?;
-                if c.note.chars().count() > MAX_NOTE_CHARS {
-                    return Err("note is too long".into());
-                }
-                let shas = check_photos(&c.photos, 0)?;
-                Ok((c, shas))
-            }) {
-                Ok((c, shas)) => {
+            match decode_payload::<TaskCompletionPayload>(text, validate::task_completion) {
+                Ok(c) => {
                     let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &c.task_id)?;
                     Parsed {
                         record_id: c.id.clone(),
                         device_id: c.device_id.clone(),
                         worker_id: c.worker_id.clone(),
-                        photos: shas,
+                        photos: shas(&c.photos),
+                        task_id: Some(c.task_id.clone()),
                         flags: if known { vec![] } else { vec!["unknown_task"] },
                         effect: Effect::TaskCompletion(c),
                     }
@@ -446,11 +410,12 @@ fn link_check(
     tx: &Transaction<'_>,
     device_id: &str,
     m: &Mutation,
-    head: &(i64, String),
+    head: Option<&(i64, String)>,
 ) -> Result<(bool, Option<String>), ApiError> {
-    if m.seq > head.0 {
-        let broken = m.prev_hash != head.1;
-        return Ok((broken, broken.then(|| head.1.clone())));
+    let (head_seq, head_hash) = head.map_or((0, chain::GENESIS), |h| (h.0, h.1.as_str()));
+    if m.seq > head_seq {
+        let broken = m.prev_hash != head_hash;
+        return Ok((broken, broken.then(|| head_hash.to_string())));
     }
     if m.seq <= 1 {
         let broken = m.prev_hash != chain::GENESIS;
@@ -481,67 +446,144 @@ fn heal_successor(tx: &Transaction<'_>, device_id: &str, m: &Mutation) -> Result
     Ok(())
 }
 
+/// A seq further ahead of the device's head than this is refused: no honest device gets
+/// there, since it pushes its log in order and at most one batch at a time.
+pub const MAX_SEQ_GAP: i64 = wire::MAX_PUSH_MUTATIONS as i64;
+
+/// A refusal that stores no mutation (so it squats no id and moves no head), kept for the
+/// admin counts. Only the code is kept: nothing of the payload.
+fn refuse(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    code: &'static str,
+    message: &str,
+) -> rusqlite::Result<(MutationResult, bool)> {
+    tx.prepare_cached(
+        "INSERT INTO refusals (device_id, worker_id, mutation_id, code, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        caller.device_id,
+        caller.worker_id,
+        m.mutation_id,
+        code,
+        Utc::now()
+    ])?;
+    Ok((rejected(m, code, message), false))
+}
+
+/// Binds the device to the caller's worker on first use; 403 `device_bound` when another
+/// worker holds it (re-binding is an admin act: `POST /admin/v1/devices/{id}/bind`).
+pub(crate) fn bind_device(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<()> {
+    let bound: Option<String> = tx
+        .prepare_cached("SELECT worker_id FROM device_bindings WHERE device_id = ?1")?
+        .query_row([&caller.device_id], |r| r.get(0))
+        .optional()?;
+    match bound {
+        Some(w) if w == caller.worker_id => Ok(()),
+        Some(_) => Err(device_bound()),
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO device_bindings (device_id, worker_id, bound_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![caller.device_id, caller.worker_id, Utc::now()])?;
+            Ok(())
+        }
+    }
+}
+
+/// Whether the device is bound to another worker than the caller (read-only check).
+pub(crate) fn bound_to_other(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<bool> {
+    let bound: Option<String> = tx
+        .prepare_cached("SELECT worker_id FROM device_bindings WHERE device_id = ?1")?
+        .query_row([&caller.device_id], |r| r.get(0))
+        .optional()?;
+    Ok(bound.is_some_and(|w| w != caller.worker_id))
+}
+
+pub(crate) fn device_bound() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        codes::DEVICE_BOUND,
+        "this device is bound to another worker; an administrator can re-bind it",
+    )
+}
+
 /// One mutation inside the push transaction. Returns its result and whether it broke the
 /// chain.
 fn push_one(
     tx: &Transaction<'_>,
     caller: &Caller,
     m: &Mutation,
-    head: &mut (i64, String),
+    head: &mut Option<(i64, String)>,
     photos_complete: &mut HashMap<String, bool>,
 ) -> Result<(MutationResult, bool), ApiError> {
     let now = Utc::now();
-    // Idempotency first: a replay gets the answer the original got.
-    let prior = tx
+    // Idempotency first: a replay gets the answer the original got. Ids are the device's:
+    // another device's id space is not this one's business.
+    type Prior = (
+        i64,
+        String,
+        String,
+        String,
+        chrono::DateTime<Utc>,
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let prior: Option<Prior> = tx
         .prepare_cached(
-            "SELECT device_id, seq, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash,
+            "SELECT seq, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash,
                     status, reason_code, reason_message
-             FROM mutations WHERE mutation_id = ?1",
+             FROM mutations WHERE device_id = ?1 AND mutation_id = ?2",
         )?
-        .query_row([&m.mutation_id], |r| {
+        .query_row([&caller.device_id, &m.mutation_id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, chrono::DateTime<Utc>>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, String>(9)?,
-                r.get::<_, Option<String>>(10)?,
-                r.get::<_, Option<String>>(11)?,
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
             ))
         })
         .optional()?;
     if let Some(p) = prior {
-        let same = p.0 == caller.device_id
-            && p.1 == m.seq
-            && p.2 == m.kind
-            && p.3 == m.record_id
-            && p.4 == m.payload
-            && p.5 == m.device_time
-            && p.6 == m.monotonic_ms
-            && p.7 == m.prev_hash
-            && p.8 == m.hash;
+        // The hash commits to the payload (it was verified when stored); a withheld payload
+        // (refused as invalid) is compared through it.
+        let same = p.0 == m.seq
+            && p.1 == m.kind
+            && p.2 == m.record_id
+            && (p.3.is_empty() || p.3 == m.payload)
+            && p.4 == m.device_time
+            && p.5 == m.monotonic_ms
+            && p.6 == m.prev_hash
+            && p.7 == m.hash;
         if !same {
-            return Ok((
-                rejected(
-                    m,
-                    codes::MUTATION_ID_REUSED,
-                    "this mutation id was already used for different content",
-                ),
-                false,
-            ));
+            return Ok(refuse(
+                tx,
+                caller,
+                m,
+                codes::MUTATION_ID_REUSED,
+                "this mutation id was already used for different content",
+            )?);
         }
-        let outcome = if p.9 == "applied" {
+        let outcome = if p.8 == "applied" {
             Outcome::AlreadyApplied
         } else {
             Outcome::Rejected {
                 reason: Reason {
-                    code: p.10.unwrap_or_default(),
-                    message: p.11.unwrap_or_default(),
+                    code: p.9.unwrap_or_default(),
+                    message: p.10.unwrap_or_default(),
                 },
             }
         };
@@ -555,89 +597,88 @@ fn push_one(
     }
 
     if chain::link_hash(&m.prev_hash, m.seq, &m.kind, &m.mutation_id, &m.payload) != m.hash {
-        return Ok((
-            rejected(
-                m,
-                codes::HASH_MISMATCH,
-                "hash does not match the mutation's content",
+        return Ok(refuse(
+            tx,
+            caller,
+            m,
+            codes::HASH_MISMATCH,
+            "hash does not match the mutation's content",
+        )?);
+    }
+    // A link far ahead of the head would become the head and break every honest link after
+    // it. (A device the server holds nothing of starts wherever its log is.)
+    if let Some((head_seq, _)) = head.as_ref()
+        && m.seq > head_seq.saturating_add(MAX_SEQ_GAP)
+    {
+        return Ok(refuse(
+            tx,
+            caller,
+            m,
+            codes::SEQ_GAP_TOO_LARGE,
+            &format!(
+                "seq is more than {MAX_SEQ_GAP} ahead of the last one this server holds for the device"
             ),
-            false,
-        ));
+        )?);
     }
 
     // The link is intact: it moves the device's head whatever happens to the record.
-    let (chain_break, expected_prev) = link_check(tx, &caller.device_id, m, head)?;
-    if m.seq > head.0 {
-        *head = (m.seq, m.hash.clone());
+    let (chain_break, expected_prev) = link_check(tx, &caller.device_id, m, head.as_ref())?;
+    if head.as_ref().is_none_or(|h| m.seq > h.0) {
+        *head = Some((m.seq, m.hash.clone()));
     }
 
-    let verdict: Result<(Parsed, MutationKind), (&'static str, String)> =
-        match MutationKind::parse(&m.kind) {
-            None => Err((codes::UNKNOWN_KIND, format!("unknown kind {:?}", m.kind))),
-            Some(kind) if m.seq < 1 => Err((
-                codes::INVALID_PAYLOAD,
-                format!("seq must be at least 1 for a {} mutation", kind.code()),
+    let verdict: Verdict = match MutationKind::parse(&m.kind) {
+        None => Err((codes::UNKNOWN_KIND, "unknown mutation kind".to_string())),
+        Some(kind) if m.seq < 1 => Err((
+            codes::INVALID_PAYLOAD,
+            format!("seq must be at least 1 for a {} mutation", kind.code()),
+        )),
+        Some(kind) => match parse_payload(tx, kind, &m.payload)? {
+            Err(e) => Err((codes::INVALID_PAYLOAD, e)),
+            // Another worker's record refuses the whole request: the error rolls the
+            // transaction back, so nothing of the batch is stored and the records stay
+            // queued on the phone rather than being filed under this token's worker.
+            Ok(p) if p.worker_id != caller.worker_id => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    codes::WORKER_MISMATCH,
+                    format!(
+                        "mutation {} belongs to another worker than the token's",
+                        m.mutation_id
+                    ),
+                ));
+            }
+            Ok(p) if p.record_id != m.record_id => Err((
+                codes::RECORD_ID_MISMATCH,
+                "record_id is not the payload's id".to_string(),
             )),
-            Some(kind) => match parse_payload(tx, kind, &m.payload)? {
-                Err(e) => Err((codes::INVALID_PAYLOAD, e)),
-                // Another worker's record refuses the whole request: the error rolls the
-                // transaction back, so nothing of the batch is stored and the records stay
-                // queued on the phone rather than being filed under this token's worker.
-                Ok(p) if p.worker_id != caller.worker_id => {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        codes::WORKER_MISMATCH,
-                        format!(
-                            "mutation {} belongs to another worker than the token's",
-                            m.mutation_id
-                        ),
-                    ));
+            Ok(p) if p.device_id != caller.device_id => Err((
+                codes::DEVICE_MISMATCH,
+                "the payload's device_id is not the pushing device".to_string(),
+            )),
+            Ok(p) => {
+                // Citing a photo lets the worker read its upload state.
+                for sha in &p.photos {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO photo_refs (sha256, worker_id) VALUES (?1, ?2)",
+                    )?
+                    .execute([sha, &caller.worker_id])?;
                 }
-                Ok(p) if p.record_id != m.record_id => Err((
-                    codes::RECORD_ID_MISMATCH,
-                    "record_id is not the payload's id".to_string(),
-                )),
-                Ok(p) if p.device_id != caller.device_id => Err((
-                    codes::DEVICE_MISMATCH,
-                    "the payload's device_id is not the pushing device".to_string(),
-                )),
-                Ok(p) => {
-                    let mut missing = None;
-                    for sha in &p.photos {
-                        let complete = match photos_complete.get(sha) {
-                            Some(c) => *c,
-                            None => {
-                                let c = tx
-                                    .prepare_cached(
-                                        "SELECT complete FROM photos WHERE sha256 = ?1",
-                                    )?
-                                    .query_row([sha], |r| r.get::<_, bool>(0))
-                                    .optional()?
-                                    .unwrap_or(false);
-                                photos_complete.insert(sha.clone(), c);
-                                c
-                            }
-                        };
-                        if !complete {
-                            missing = Some(sha.clone());
-                            break;
-                        }
-                    }
-                    match missing {
-                        Some(sha) => Err((
-                            codes::MISSING_PHOTO,
-                            format!("photo {sha} is not held completely; upload it first"),
-                        )),
-                        None => Ok((p, kind)),
-                    }
-                }
-            },
-        };
+                check_applicable(tx, caller, kind, p, photos_complete)?
+            }
+        },
+    };
 
     let (status, reason, flags, effect) = match verdict {
         Ok((p, _)) => ("applied", None, p.flags, Some(p.effect)),
         Err((code, msg)) => ("rejected", Some((code, msg)), vec![], None),
     };
+    // A payload refused as invalid is not a record: it is not kept (it may hold residents'
+    // data the server never accepted). The hash still identifies it for replays.
+    let keep_payload = !matches!(
+        reason.as_ref().map(|r| r.0),
+        Some(codes::INVALID_PAYLOAD | codes::UNKNOWN_KIND)
+    );
     let flags_json = serde_json::to_string(&flags).unwrap_or_else(|_| "[]".into());
     tx.prepare_cached(
         "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
@@ -652,7 +693,7 @@ fn push_one(
         m.seq,
         m.kind,
         m.record_id,
-        m.payload,
+        if keep_payload { m.payload.as_str() } else { "" },
         m.device_time,
         m.monotonic_ms,
         m.prev_hash,
@@ -665,7 +706,7 @@ fn push_one(
         flags_json,
         now,
     ])?;
-    if m.seq < head.0 {
+    if head.as_ref().is_some_and(|h| m.seq < h.0) {
         heal_successor(tx, &caller.device_id, m)?;
     }
     if let Some(effect) = effect {
@@ -689,6 +730,93 @@ fn push_one(
     ))
 }
 
+/// A record to apply, or the code and message of its rejection.
+type Verdict = Result<(Parsed, MutationKind), (&'static str, String)>;
+
+/// The checks of a well-formed record of the caller's: the task is theirs, the record id is
+/// not already held by another mutation, its photos are held.
+fn check_applicable(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    kind: MutationKind,
+    p: Parsed,
+    photos_complete: &mut HashMap<String, bool>,
+) -> Result<Verdict, ApiError> {
+    if let Some(task) = &p.task_id {
+        let assignee: Option<String> = tx
+            .prepare_cached("SELECT worker_id FROM tasks WHERE id = ?1")?
+            .query_row([task], |r| r.get(0))
+            .optional()?;
+        if assignee.is_some_and(|w| w != caller.worker_id) {
+            return Ok(Err((
+                codes::TASK_NOT_ASSIGNED,
+                "the task is dispatched to another worker".to_string(),
+            )));
+        }
+    }
+    // A record is stored once: a second mutation (any device) for a record id that an
+    // applied mutation holds is refused. A rejected one holds nothing, so a repaired
+    // record can be sent again under a new mutation id.
+    let held = tx
+        .prepare_cached(
+            "SELECT 1 FROM mutations WHERE kind = ?1 AND record_id = ?2 AND status = 'applied'
+             LIMIT 1",
+        )?
+        .query_row([kind.code(), p.record_id.as_str()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if held {
+        return Ok(Err((
+            codes::RECORD_ID_REUSED,
+            "a record with this id was already stored under another mutation".to_string(),
+        )));
+    }
+    for sha in &p.photos {
+        let complete = match photos_complete.get(sha) {
+            Some(c) => *c,
+            None => {
+                let c = tx
+                    .prepare_cached("SELECT complete FROM photos WHERE sha256 = ?1")?
+                    .query_row([sha], |r| r.get::<_, bool>(0))
+                    .optional()?
+                    .unwrap_or(false);
+                photos_complete.insert(sha.clone(), c);
+                c
+            }
+        };
+        if !complete {
+            return Ok(Err((
+                codes::MISSING_PHOTO,
+                format!("photo {sha} is not held completely; upload it first"),
+            )));
+        }
+    }
+    Ok(Ok((p, kind)))
+}
+
+/// Checks the envelope of every mutation before anything is stored: ids the device could
+/// have made (422 `invalid_request` otherwise, naming the field and the index).
+fn check_envelopes(req: &PushRequest) -> ApiResult<()> {
+    for (i, m) in req.mutations.iter().enumerate() {
+        let checks = [
+            ("mutation_id", m.mutation_id.as_str()),
+            ("record_id", m.record_id.as_str()),
+            ("kind", m.kind.as_str()),
+        ];
+        for (field, v) in checks {
+            validate::id(&format!("mutations[{i}].{field}"), v).map_err(ApiError::invalid)?;
+        }
+        if !is_sha256(&m.hash) || !is_sha256(&m.prev_hash) {
+            return Err(ApiError::invalid(format!(
+                "mutations[{i}]: hash and prev_hash must be 64 lowercase hex digits"
+            )));
+        }
+        validate::time(&format!("mutations[{i}].device_time"), &m.device_time)
+            .map_err(ApiError::invalid)?;
+    }
+    Ok(())
+}
+
 /// `POST /v1/push`.
 pub async fn push(
     State(st): State<Arc<AppState>>,
@@ -697,7 +825,8 @@ pub async fn push(
 ) -> ApiResult<Response> {
     let caller = authenticate(&st, &h)?;
     let bytes = read_body(&h, body, wire::MAX_PUSH_BYTES).await?;
-    let req: PushRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::from_json(&e))?;
+    let req: PushRequest = sanitize::decode(&bytes).map_err(ApiError::from_decode)?;
+    drop(bytes);
     if req.device_id != caller.device_id {
         return Err(ApiError::bad_header(
             "device_id in the body differs from the Gridworker-Device header",
@@ -710,27 +839,30 @@ pub async fn push(
             format!("at most {} mutations per push", wire::MAX_PUSH_MUTATIONS),
         ));
     }
+    check_envelopes(&req)?;
     let st2 = st.clone();
     let reply = blocking(move || {
         st2.db.write(|tx| {
+            bind_device(tx, &caller)?;
             let mut results = Vec::with_capacity(req.mutations.len());
             let mut breaks = 0u32;
             let mut photos = HashMap::new();
-            let mut head: (i64, String) = tx
+            let mut head: Option<(i64, String)> = tx
                 .prepare_cached("SELECT head_seq, head_hash FROM devices WHERE device_id = ?1")?
                 .query_row([&caller.device_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .unwrap_or_else(|| (0, chain::GENESIS.to_string()));
+                .optional()?;
             let start = head.clone();
             // A batch naming one id twice sees the first as stored: the second is a replay.
             for m in &req.mutations {
                 let (r, brk) = push_one(tx, &caller, m, &mut head, &mut photos)?;
                 if brk {
-                    breaks += 1;
+                    breaks = breaks.saturating_add(1);
                 }
                 results.push(r);
             }
-            if head != start {
+            if let Some(head) = head.as_ref()
+                && start.as_ref() != Some(head)
+            {
                 tx.prepare_cached(
                     "INSERT INTO devices (device_id, head_seq, head_hash) VALUES (?1, ?2, ?3)
                      ON CONFLICT (device_id) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash",
@@ -754,8 +886,10 @@ pub async fn changes(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let caller = authenticate(&st, &h)?;
-    if let Some(k) = q.keys().find(|k| *k != "cursor" && *k != "limit") {
-        return Err(ApiError::invalid(format!("unknown query parameter {k}")));
+    if q.keys().any(|k| k != "cursor" && k != "limit") {
+        return Err(ApiError::invalid(
+            "unknown query parameter (cursor and limit are known)",
+        ));
     }
     let cursor: i64 = match q.get("cursor").map(String::as_str) {
         None | Some("") => 0,

@@ -10,7 +10,10 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::ServerError;
 
-const SCHEMA: &str = r#"
+/// The first schema. Written with `IF NOT EXISTS` because data directories made before
+/// migrations were versioned hold it at `user_version` 0.
+#[doc(hidden)]
+pub const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS worker_grids (
@@ -73,6 +76,122 @@ CREATE UNIQUE INDEX IF NOT EXISTS changes_entity ON changes (scope, entity);
 CREATE INDEX IF NOT EXISTS changes_scope ON changes (scope, seq);
 "#;
 
+/// Device binding, device-scoped mutation ids, refusals that store no record, photo
+/// ownership. Also withholds what earlier versions kept of payloads that were refused as
+/// invalid (they may hold residents' data the server never accepted).
+const V2: &str = r#"
+CREATE TABLE device_bindings (
+    device_id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, bound_at TEXT NOT NULL);
+-- The worker of a device's earliest mutation is the one that first used it.
+INSERT OR IGNORE INTO device_bindings (device_id, worker_id, bound_at)
+    SELECT device_id, worker_id, MIN(received_at) FROM mutations GROUP BY device_id;
+CREATE TABLE mutations_v2 (
+    device_id TEXT NOT NULL,
+    mutation_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    device_time TEXT NOT NULL,
+    monotonic_ms INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason_code TEXT,
+    reason_message TEXT,
+    chain_break INTEGER NOT NULL,
+    expected_prev TEXT,
+    server_flags TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (device_id, mutation_id));
+INSERT INTO mutations_v2 (device_id, mutation_id, worker_id, seq, kind, record_id, payload,
+        device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
+        chain_break, expected_prev, server_flags, received_at)
+    SELECT device_id, mutation_id, worker_id, seq, kind, record_id,
+        CASE WHEN status = 'rejected'
+                  AND reason_code IN ('invalid_payload', 'unknown_kind', 'hash_mismatch')
+             THEN '' ELSE payload END,
+        device_time, monotonic_ms, prev_hash, hash, status, reason_code,
+        CASE WHEN reason_code IN ('invalid_payload', 'unknown_kind')
+             THEN 'the payload is not a valid record of its kind (details withheld)'
+             ELSE reason_message END,
+        chain_break, expected_prev, server_flags, received_at
+    FROM mutations;
+DROP TABLE mutations;
+ALTER TABLE mutations_v2 RENAME TO mutations;
+-- A record id is held by the mutation that applied it.
+CREATE INDEX mutations_record ON mutations (kind, record_id);
+-- Per-mutation refusals that store no mutation (so they squat no id and move no head).
+CREATE TABLE refusals (
+    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, worker_id TEXT NOT NULL,
+    mutation_id TEXT NOT NULL, code TEXT NOT NULL, received_at TEXT NOT NULL);
+-- Workers that uploaded or cited a photo: only they may read its upload state.
+CREATE TABLE photo_refs (
+    sha256 TEXT NOT NULL, worker_id TEXT NOT NULL, PRIMARY KEY (sha256, worker_id))
+    WITHOUT ROWID;
+INSERT OR IGNORE INTO photo_refs (sha256, worker_id)
+    SELECT json_extract(j.value, '$.sha256'), m.worker_id
+    FROM mutations m,
+         json_each(CASE WHEN json_valid(m.payload) THEN m.payload ELSE '{}' END, '$.photos') j
+    WHERE m.kind IN ('report', 'task_completion')
+      AND json_extract(j.value, '$.sha256') IS NOT NULL;
+-- Partial uploads belong to the worker and device that started them.
+CREATE TABLE partial_uploads (
+    sha256 TEXT NOT NULL, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    length INTEGER NOT NULL, media_type TEXT NOT NULL, file TEXT NOT NULL,
+    started_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (sha256, worker_id, device_id));
+CREATE INDEX partial_uploads_age ON partial_uploads (updated_at);
+-- Unowned partials of earlier versions: their files are swept as orphans.
+DELETE FROM photos WHERE complete = 0;
+"#;
+
+fn migrations() -> rusqlite_migration::Migrations<'static> {
+    use rusqlite_migration::M;
+    rusqlite_migration::Migrations::new(vec![M::up(V1), M::up(V2)])
+}
+
+/// Creates `dir` (and parents) readable by this user only, and tightens it if it exists.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist, and tightens it if it does.
+/// SQLite gives its `-wal` and `-shm` files the mode of the database file.
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(|_| ())
+    }
+}
+
 /// Scope of a change visible to every worker of a grid.
 pub fn grid_scope(code: &str) -> String {
     format!("g:{code}")
@@ -103,10 +222,23 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
 impl Db {
     /// Opens (creating if needed) the database in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Db, ServerError> {
-        std::fs::create_dir_all(data_dir)?;
+        private_dir(data_dir)?;
         let path = data_dir.join("server.sqlite");
-        let writer = open_conn(&path)?;
-        writer.execute_batch(SCHEMA)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            if suffix.is_empty() || p.exists() {
+                private_file(&p)?;
+            }
+        }
+        let mut writer = open_conn(&path)?;
+        // Deleted and replaced rows (feed bodies, withheld payloads) are zeroed in place
+        // rather than left readable in free space.
+        writer.pragma_update(None, "secure_delete", "FAST")?;
+        migrations()
+            .to_latest(&mut writer)
+            .map_err(|e| ServerError::Migration(e.to_string()))?;
         let existing: Option<String> = writer
             .query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
                 r.get(0)

@@ -66,30 +66,31 @@ impl ApiError {
         self.status.is_server_error() || self.status == StatusCode::TOO_MANY_REQUESTS
     }
 
-    /// Maps a JSON decoding failure: not JSON at all → 400, JSON of the wrong shape → 422.
-    pub fn from_json(e: &serde_json::Error) -> Self {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+    /// Maps a decoding failure (already free of input values, see [`crate::sanitize`]): not
+    /// JSON at all → 400, JSON of the wrong shape → 422.
+    pub fn from_decode(e: crate::sanitize::DecodeError) -> Self {
+        if e.syntax {
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 codes::MALFORMED_JSON,
-                format!("body is not valid JSON: {e}"),
-            ),
-            Category::Data => ApiError::invalid(format!("body does not match the schema: {e}")),
+                format!("body is not valid JSON: {}", e.message),
+            )
+        } else {
+            ApiError::invalid(format!("body does not match the schema: {}", e.message))
         }
     }
 }
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        log::error!("storage error: {e}");
+        tracing::error!("storage error: {e}");
         ApiError::internal("storage error")
     }
 }
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        log::error!("I/O error: {e}");
+        tracing::error!("I/O error: {e}");
         ApiError::internal("I/O error")
     }
 }
@@ -102,6 +103,22 @@ impl From<tokio::task::JoinError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Messages are built from codes and field names only, so they can be logged.
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(
+                status = self.status.as_u16(),
+                code = self.code,
+                "{}",
+                self.message
+            );
+        } else {
+            tracing::debug!(
+                status = self.status.as_u16(),
+                code = self.code,
+                "{}",
+                self.message
+            );
+        }
         let retryable = self.retryable();
         let body = ErrorBody {
             error: ErrorDetail {

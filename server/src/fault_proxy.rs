@@ -207,7 +207,7 @@ impl FaultProxy {
                     let listener = match TcpListener::from_std(std_listener) {
                         Ok(l) => l,
                         Err(e) => {
-                            log::error!("fault proxy cannot listen: {e}");
+                            tracing::error!("fault proxy cannot listen: {e}");
                             return;
                         }
                     };

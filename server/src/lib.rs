@@ -13,8 +13,12 @@ pub mod api;
 pub mod db;
 pub mod error;
 pub mod fault_proxy;
+pub mod listen;
+pub mod logging;
 pub mod photos;
 pub mod refdata;
+pub mod sanitize;
+pub mod validate;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -23,11 +27,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::routing::{get, post, put};
 use gridworker_core::policy::ValidationPolicy;
 use gridworker_core::sync::wire;
+use tower::ServiceBuilder;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
 pub use error::ApiError;
+pub use listen::Limits;
+
+/// Partial uploads untouched for this long are deleted by default.
+pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What can stop the server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +48,8 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("database migration: {0}")]
+    Migration(String),
     #[error("fixtures: {0}")]
     Fixtures(String),
     #[error("configuration: {0}")]
@@ -60,6 +74,10 @@ pub struct ServerConfig {
     pub min_protocol: u32,
     /// Sent at handshake.
     pub policy: ValidationPolicy,
+    /// Timeouts and caps on connections and request bodies.
+    pub limits: Limits,
+    /// A partial photo upload untouched for this long is deleted and its space reclaimed.
+    pub partial_ttl: Duration,
 }
 
 impl ServerConfig {
@@ -74,6 +92,8 @@ impl ServerConfig {
             admin_token: "admin".to_string(),
             min_protocol: wire::PROTOCOL,
             policy: ValidationPolicy::default(),
+            limits: Limits::default(),
+            partial_ttl: DEFAULT_PARTIAL_TTL,
         }
     }
 
@@ -100,15 +120,28 @@ pub struct AppState {
     pub(crate) policy: ValidationPolicy,
     pub(crate) photos_dir: PathBuf,
     pub(crate) max_photo_bytes: u64,
-    /// Photos with an upload in progress.
+    /// Partial uploads with a request in progress, by [`photos::owner_key`].
     pub(crate) uploads: Mutex<HashSet<String>>,
+    pub(crate) limits: Limits,
+    pub(crate) partial_ttl: Duration,
 }
 
 /// The routes of the protocol and of the admin API.
 pub fn router(state: Arc<AppState>) -> Router {
+    // Handlers that hold a whole body in memory: a bounded number at once, the rest are
+    // told to come back (503 with Retry-After) rather than queued with their bodies.
+    let buffered = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            ApiError::unavailable("the server is busy; retry shortly", 1)
+        }))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            state.limits.max_buffered_requests.max(1),
+        ));
+    let body_timeout = state.limits.body_timeout;
     Router::new()
         .route(wire::PATH_HANDSHAKE, get(api::handshake))
-        .route(wire::PATH_PUSH, post(api::push))
+        .route(wire::PATH_PUSH, post(api::push).layer(buffered.clone()))
         .route(wire::PATH_CHANGES, get(api::changes))
         .route(
             "/v1/photos/{sha}",
@@ -133,11 +166,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/v1/workers/{id}/grids", put(admin::put_worker_grids))
         .route("/admin/v1/photos/{sha}", get(admin::photo))
         .route("/admin/v1/chain", get(admin::chain))
+        .route(
+            "/admin/v1/devices/{device_id}/bind",
+            post(admin::bind_device).layer(buffered),
+        )
         .fallback(api::fallback)
         .method_not_allowed_fallback(api::method_fallback)
         // Bodies are read by the handlers with their own limits (413 in the protocol's
         // error shape); photo bodies are streamed.
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // A body that sends nothing for this long ends with an error its handler sees.
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        // One line per request at debug (method, path, status, latency; no headers, so no
+        // tokens); 5xx at error.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::DEBUG))
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
         .with_state(state)
 }
 
@@ -148,9 +195,15 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
             "the admin token must not be empty".into(),
         ));
     }
+    if config.partial_ttl.is_zero() {
+        return Err(ServerError::Config(
+            "the partial-upload lifetime must be positive".into(),
+        ));
+    }
     let db = db::Db::open(&config.data_dir)?;
     let photos_dir = config.data_dir.join("photos");
-    std::fs::create_dir_all(photos_dir.join("partial"))?;
+    db::private_dir(&photos_dir)?;
+    db::private_dir(&photos_dir.join("partial"))?;
     let seeded = db.read(|tx| db::meta(tx, "seeded"))?.is_some();
     if !seeded {
         let district = match &config.fixtures_dir {
@@ -204,6 +257,8 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
         photos_dir,
         max_photo_bytes,
         uploads: Mutex::new(HashSet::new()),
+        limits: config.limits.clone(),
+        partial_ttl: config.partial_ttl,
     }))
 }
 
@@ -251,6 +306,8 @@ impl Drop for ServerHandle {
 /// listens. Usable from non-async code.
 pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError> {
     let state = prepare(&config)?;
+    // Expired partials go before the first request, then periodically.
+    photos::sweep(&state).map_err(|e| ServerError::Config(format!("partial sweep: {e:?}")))?;
     let listener = std::net::TcpListener::bind(config.listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -263,24 +320,22 @@ pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError
     let thread = std::thread::Builder::new()
         .name("gridworker-server".into())
         .spawn(move || {
+            let limits = state.limits.clone();
+            let sweeper = state.clone();
             let app = router(state);
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
                     Ok(l) => l,
                     Err(e) => {
-                        log::error!("cannot listen: {e}");
+                        tracing::error!("cannot listen: {e}");
                         return;
                     }
                 };
-                let server = axum::serve(listener, app);
-                tokio::select! {
-                    r = server => {
-                        if let Err(e) = r {
-                            log::error!("server stopped: {e}");
-                        }
-                    }
-                    _ = stop_rx => {}
-                }
+                tokio::spawn(photos::sweep_periodically(sweeper));
+                listen::serve(listener, app, &limits, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
             });
             // Ends every connection task now; blocking work in flight gets a moment to
             // finish its transaction.

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use gridworker_core::sync::wire::{self, PhotoStatus, codes};
 use rusqlite::{OptionalExtension, params};
@@ -20,58 +20,119 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::AppState;
-use crate::api::{authenticate, blocking, check_sha, json_response};
+use crate::api::{Caller, authenticate, blocking, bound_to_other, check_sha, json_response};
 use crate::error::{ApiError, ApiResult};
-
-/// A body that sends nothing for this long is dropped; the bytes that arrived are kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(crate) fn complete_path(st: &AppState, sha: &str) -> PathBuf {
     st.photos_dir.join(sha)
 }
 
-fn partial_path(st: &AppState, sha: &str) -> PathBuf {
-    st.photos_dir.join("partial").join(format!("{sha}.part"))
+/// Names a partial's owner in file names without putting ids (input) in a path.
+fn owner_key(caller: &Caller) -> String {
+    let mut h = Sha256::new();
+    h.update(caller.worker_id.as_bytes());
+    h.update([0]);
+    h.update(caller.device_id.as_bytes());
+    let mut key = hex::encode(h.finalize());
+    key.truncate(32);
+    key
 }
 
-/// What the server holds of a photo.
-async fn status(st: &Arc<AppState>, sha: &str) -> ApiResult<PhotoStatus> {
+fn partial_file(sha: &str, caller: &Caller) -> String {
+    format!("{sha}.{}.part", owner_key(caller))
+}
+
+fn partial_dir(st: &AppState) -> PathBuf {
+    st.photos_dir.join("partial")
+}
+
+/// The caller's own partial upload of a photo.
+struct Partial {
+    length: u64,
+    updated_at: DateTime<Utc>,
+}
+
+/// What the database says about a photo, as far as the caller may know it.
+struct Known {
+    /// Length of the complete photo, when it is complete and the caller uploaded or cited it.
+    complete: Option<u64>,
+    partial: Option<Partial>,
+}
+
+fn expired(st: &AppState, at: DateTime<Utc>) -> bool {
+    let ttl = chrono::Duration::from_std(st.partial_ttl).unwrap_or(chrono::Duration::MAX);
+    Utc::now().signed_duration_since(at) > ttl
+}
+
+async fn known(st: &Arc<AppState>, sha: &str, caller: &Caller) -> ApiResult<Known> {
     let st2 = st.clone();
-    let key = sha.to_string();
-    let row: Option<(u64, bool)> = blocking(move || {
+    let (key, worker, device) = (
+        sha.to_string(),
+        caller.worker_id.clone(),
+        caller.device_id.clone(),
+    );
+    blocking(move || {
         st2.db.read(|tx| {
-            Ok::<_, ApiError>(
-                tx.query_row(
-                    "SELECT length, complete FROM photos WHERE sha256 = ?1",
-                    [&key],
-                    |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?)),
+            let complete: Option<i64> = tx
+                .query_row(
+                    "SELECT p.length FROM photos p JOIN photo_refs r
+                         ON r.sha256 = p.sha256 AND r.worker_id = ?2
+                     WHERE p.sha256 = ?1 AND p.complete = 1",
+                    [&key, &worker],
+                    |r| r.get(0),
                 )
-                .optional()?,
-            )
+                .optional()?;
+            let partial = tx
+                .query_row(
+                    "SELECT length, updated_at FROM partial_uploads
+                     WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
+                    [&key, &worker, &device],
+                    |r| {
+                        Ok(Partial {
+                            length: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                            updated_at: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()?;
+            Ok::<_, ApiError>(Known {
+                complete: complete.map(|l| u64::try_from(l).unwrap_or(0)),
+                partial,
+            })
         })
     })
-    .await?;
-    match row {
-        Some((length, true)) => Ok(PhotoStatus {
+    .await
+}
+
+/// What the server holds of a photo for this caller. A photo the caller neither uploads nor
+/// cited reads as absent, whoever else holds it: the answer is no oracle for others' photos.
+async fn status(st: &Arc<AppState>, sha: &str, caller: &Caller) -> ApiResult<PhotoStatus> {
+    let k = known(st, sha, caller).await?;
+    if let Some(length) = k.complete {
+        return Ok(PhotoStatus {
             sha256: sha.to_string(),
             offset: length,
             length: Some(length),
             complete: true,
-        }),
-        other => {
-            let offset = match tokio::fs::metadata(partial_path(st, sha)).await {
+        });
+    }
+    let live = k.partial.filter(|p| !expired(st, p.updated_at));
+    let offset = match &live {
+        None => 0,
+        Some(_) => {
+            match tokio::fs::metadata(partial_dir(st).join(partial_file(sha, caller))).await {
                 Ok(m) => m.len(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
                 Err(e) => return Err(e.into()),
-            };
-            Ok(PhotoStatus {
-                sha256: sha.to_string(),
-                offset,
-                length: other.map(|(l, _)| l),
-                complete: false,
-            })
+            }
         }
-    }
+    };
+    Ok(PhotoStatus {
+        sha256: sha.to_string(),
+        offset,
+        length: live.map(|p| p.length),
+        complete: false,
+    })
 }
 
 fn with_upload_headers(mut resp: Response, s: &PhotoStatus) -> Response {
@@ -88,15 +149,30 @@ fn with_upload_headers(mut resp: Response, s: &PhotoStatus) -> Response {
     resp
 }
 
+/// Authenticates a photo request and checks the device is the caller's (read-only).
+async fn caller_for(st: &Arc<AppState>, h: &HeaderMap, sha: &str) -> ApiResult<Caller> {
+    let caller = authenticate(st, h)?;
+    check_sha(sha)?;
+    let st2 = st.clone();
+    let c2 = Caller {
+        worker_id: caller.worker_id.clone(),
+        device_id: caller.device_id.clone(),
+    };
+    let other = blocking(move || st2.db.read(|tx| bound_to_other(tx, &c2))).await?;
+    if other {
+        return Err(crate::api::device_bound());
+    }
+    Ok(caller)
+}
+
 /// `HEAD /v1/photos/{sha}`.
 pub async fn head(
     State(st): State<Arc<AppState>>,
     h: HeaderMap,
     Path(sha): Path<String>,
 ) -> ApiResult<Response> {
-    authenticate(&st, &h)?;
-    check_sha(&sha)?;
-    let s = status(&st, &sha).await?;
+    let caller = caller_for(&st, &h, &sha).await?;
+    let s = status(&st, &sha, &caller).await?;
     Ok(with_upload_headers(StatusCode::OK.into_response(), &s))
 }
 
@@ -106,9 +182,8 @@ pub async fn get(
     h: HeaderMap,
     Path(sha): Path<String>,
 ) -> ApiResult<Response> {
-    authenticate(&st, &h)?;
-    check_sha(&sha)?;
-    let s = status(&st, &sha).await?;
+    let caller = caller_for(&st, &h, &sha).await?;
+    let s = status(&st, &sha, &caller).await?;
     Ok(with_upload_headers(json_response(StatusCode::OK, &s), &s))
 }
 
@@ -119,10 +194,10 @@ fn header_u64(h: &HeaderMap, name: &str) -> ApiResult<u64> {
         .ok_or_else(|| ApiError::bad_header(format!("the {name} header must be a byte count")))
 }
 
-/// Releases the per-photo upload slot however the upload ends.
+/// Releases the per-partial upload slot however the upload ends.
 struct UploadSlot {
     st: Arc<AppState>,
-    sha: String,
+    key: String,
 }
 
 impl Drop for UploadSlot {
@@ -131,7 +206,7 @@ impl Drop for UploadSlot {
             .uploads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.sha);
+            .remove(&self.key);
     }
 }
 
@@ -152,6 +227,39 @@ pub async fn patch(
     out
 }
 
+/// Deletes the caller's partial (row and file).
+async fn forget_partial(st: &Arc<AppState>, sha: &str, caller: &Caller) -> ApiResult<()> {
+    let st2 = st.clone();
+    let (key, worker, device) = (
+        sha.to_string(),
+        caller.worker_id.clone(),
+        caller.device_id.clone(),
+    );
+    blocking(move || {
+        st2.db.write(|tx| {
+            tx.execute(
+                "DELETE FROM partial_uploads WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
+                [&key, &worker, &device],
+            )?;
+            Ok::<_, ApiError>(())
+        })
+    })
+    .await?;
+    match tokio::fs::remove_file(partial_dir(st).join(partial_file(sha, caller))).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn open_private_append(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {
+    let mut o = tokio::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    o.open(path).await
+}
+
 async fn patch_inner(
     st: Arc<AppState>,
     h: &HeaderMap,
@@ -159,9 +267,18 @@ async fn patch_inner(
     body: &mut Option<axum::body::BodyDataStream>,
 ) -> ApiResult<Response> {
     let h = h.clone();
-    authenticate(&st, &h)?;
+    let caller = authenticate(&st, &h)?;
     check_sha(&sha)?;
-    let current = status(&st, &sha).await?;
+    // Uploading is a use of the device: it binds it like a push does.
+    {
+        let st2 = st.clone();
+        let c2 = Caller {
+            worker_id: caller.worker_id.clone(),
+            device_id: caller.device_id.clone(),
+        };
+        blocking(move || st2.db.write(|tx| crate::api::bind_device(tx, &c2))).await?;
+    }
+    let current = status(&st, &sha, &caller).await?;
     if current.complete {
         return Ok(with_upload_headers(
             json_response(StatusCode::OK, &current),
@@ -213,21 +330,30 @@ async fn patch_inner(
     {
         return Err(ApiError::too_large("the body runs past Upload-Length"));
     }
+    let file_name = partial_file(&sha, &caller);
     let slot = {
         let mut up = st.uploads.lock().unwrap_or_else(|p| p.into_inner());
-        if !up.insert(sha.clone()) {
+        if !up.insert(file_name.clone()) {
             return Err(ApiError::unavailable(
-                "another upload of this photo is in progress",
+                "another upload of this photo from this device is in progress",
                 1,
             ));
         }
         UploadSlot {
             st: st.clone(),
-            sha: sha.clone(),
+            key: file_name.clone(),
         }
     };
     // Re-read under the slot: the state may have moved while we waited for it.
-    let current = status(&st, &sha).await?;
+    let k = known(&st, &sha, &caller).await?;
+    if k.partial
+        .as_ref()
+        .is_some_and(|p| expired(&st, p.updated_at))
+    {
+        // Expired: its space goes now, and the upload starts again.
+        forget_partial(&st, &sha, &caller).await?;
+    }
+    let current = status(&st, &sha, &caller).await?;
     if current.complete {
         return Ok(with_upload_headers(
             json_response(StatusCode::OK, &current),
@@ -241,7 +367,7 @@ async fn patch_inner(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             codes::LENGTH_MISMATCH,
-            format!("this photo was announced as {l} bytes"),
+            format!("this device announced this photo as {l} bytes"),
         ));
     }
     if offset != current.offset {
@@ -255,51 +381,48 @@ async fn patch_inner(
     }
     {
         let st2 = st.clone();
-        let (key, mt) = (sha.clone(), media_type.clone());
+        let (key, mt, file) = (sha.clone(), media_type.clone(), file_name.clone());
+        let (worker, device) = (caller.worker_id.clone(), caller.device_id.clone());
+        let length = i64::try_from(length).map_err(|_| ApiError::too_large("too long"))?;
         blocking(move || {
             st2.db.write(|tx| {
+                let now = Utc::now();
                 tx.execute(
-                    "INSERT INTO photos (sha256, length, media_type, complete) VALUES (?1, ?2, ?3, 0)
-                     ON CONFLICT (sha256) DO UPDATE SET length = excluded.length, media_type = excluded.media_type",
-                    params![key, length as i64, mt],
+                    "INSERT INTO partial_uploads (sha256, worker_id, device_id, length, media_type,
+                         file, started_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                     ON CONFLICT (sha256, worker_id, device_id) DO UPDATE SET
+                         length = excluded.length, media_type = excluded.media_type,
+                         updated_at = excluded.updated_at",
+                    params![key, worker, device, length, mt, file, now],
                 )?;
                 Ok::<_, ApiError>(())
             })
         })
         .await?;
     }
-    let partial = partial_path(&st, &sha);
-    if let Some(dir) = partial.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&partial)
-        .await?;
+    let partial = partial_dir(&st).join(&file_name);
+    let mut file = open_private_append(&partial).await?;
     let mut written = 0u64;
     let room = length - offset;
     let Some(mut stream) = body.take() else {
         return Err(ApiError::internal("body already consumed"));
     };
     let mut overflow = false;
-    loop {
-        let next = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
-            Ok(n) => n,
+    // The body timeout (see `Limits::body_timeout`) ends a stalled body with an error.
+    while let Some(next) = stream.next().await {
+        let chunk = match next {
+            Ok(c) => c,
+            // The client went away or stalled: keep what arrived, it is the resume point.
             Err(_) => break,
         };
-        let chunk = match next {
-            None => break,
-            Some(Ok(c)) => c,
-            // The client went away: keep what arrived, it is the resume point.
-            Some(Err(_)) => break,
-        };
-        if written + chunk.len() as u64 > room {
+        let n = chunk.len() as u64;
+        if written.saturating_add(n) > room {
             overflow = true;
             break;
         }
         file.write_all(&chunk).await?;
-        written += chunk.len() as u64;
+        written += n;
     }
     file.flush().await?;
     if overflow {
@@ -332,7 +455,7 @@ async fn patch_inner(
     })
     .await??;
     if !matches {
-        tokio::fs::remove_file(&partial).await?;
+        forget_partial(&st, &sha, &caller).await?;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::PHOTO_HASH_MISMATCH,
@@ -340,19 +463,38 @@ async fn patch_inner(
         ));
     }
     let dest = complete_path(&st, &sha);
-    tokio::fs::rename(&partial, &dest).await?;
-    if let Ok(d) = tokio::fs::File::open(&st.photos_dir).await {
-        // The rename must survive a power cut too; failing to sync a directory is not fatal
-        // on filesystems that do not support it.
-        let _ = d.sync_all().await;
+    if tokio::fs::try_exists(&dest).await? {
+        // Someone else completed the same bytes first: this upload proved the caller holds
+        // them, which is all that was missing.
+        tokio::fs::remove_file(&partial).await?;
+    } else {
+        tokio::fs::rename(&partial, &dest).await?;
+        if let Ok(d) = tokio::fs::File::open(&st.photos_dir).await {
+            // The rename must survive a power cut too; failing to sync a directory is not
+            // fatal on filesystems that do not support it.
+            let _ = d.sync_all().await;
+        }
     }
     let st2 = st.clone();
     let key = sha.clone();
+    let (worker, device) = (caller.worker_id.clone(), caller.device_id.clone());
+    let len = i64::try_from(length).map_err(|_| ApiError::too_large("too long"))?;
     blocking(move || {
         st2.db.write(|tx| {
             tx.execute(
-                "UPDATE photos SET complete = 1, completed_at = ?2 WHERE sha256 = ?1",
-                params![key, Utc::now()],
+                "INSERT INTO photos (sha256, length, media_type, complete, completed_at)
+                 VALUES (?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT (sha256) DO UPDATE SET complete = 1,
+                     completed_at = COALESCE(photos.completed_at, excluded.completed_at)",
+                params![key, len, media_type, Utc::now()],
+            )?;
+            tx.execute(
+                "DELETE FROM partial_uploads WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
+                [&key, &worker, &device],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO photo_refs (sha256, worker_id) VALUES (?1, ?2)",
+                [&key, &worker],
             )?;
             Ok::<_, ApiError>(())
         })
@@ -368,38 +510,128 @@ async fn patch_inner(
     Ok(with_upload_headers(json_response(StatusCode::OK, &s), &s))
 }
 
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub partials: u64,
+    pub orphans: u64,
+}
+
+/// Deletes partial uploads untouched for longer than the configured lifetime (rows and
+/// files), and files in the partial directory that no upload owns and that are as old
+/// (leftovers of a crash or of an earlier version). Blocking.
+pub fn sweep(st: &AppState) -> ApiResult<Swept> {
+    let ttl = chrono::Duration::from_std(st.partial_ttl).unwrap_or(chrono::Duration::MAX);
+    let cutoff = Utc::now()
+        .checked_sub_signed(ttl)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let busy: std::collections::HashSet<String> =
+        st.uploads.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let (expired, live) = st.db.write(|tx| {
+        let mut stmt = tx.prepare(
+            "SELECT sha256, worker_id, device_id, file FROM partial_uploads WHERE updated_at < ?1",
+        )?;
+        let rows = stmt
+            .query_map([cutoff], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut gone = Vec::new();
+        for (sha, worker, device, file) in rows {
+            if busy.contains(&file) {
+                continue;
+            }
+            tx.execute(
+                "DELETE FROM partial_uploads WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
+                [&sha, &worker, &device],
+            )?;
+            gone.push(file);
+        }
+        let live = tx
+            .prepare("SELECT file FROM partial_uploads")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
+        Ok::<_, ApiError>((gone, live))
+    })?;
+    let dir = partial_dir(st);
+    let mut out = Swept::default();
+    for file in expired {
+        match std::fs::remove_file(dir.join(&file)) {
+            Ok(()) => out.partials += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.partials += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let old_enough = |m: &std::fs::Metadata| {
+        m.modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > st.partial_ttl)
+    };
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if live.contains(&name) || busy.contains(&name) {
+            continue;
+        }
+        let meta = entry.metadata()?;
+        if meta.is_file() && old_enough(&meta) {
+            std::fs::remove_file(entry.path())?;
+            out.orphans += 1;
+        }
+    }
+    if out != Swept::default() {
+        tracing::info!(
+            partials = out.partials,
+            orphans = out.orphans,
+            "expired partial uploads removed"
+        );
+    }
+    Ok(out)
+}
+
+/// Runs [`sweep`] every quarter of the partial lifetime (at most every 10 minutes).
+pub async fn sweep_periodically(st: Arc<AppState>) {
+    let every = (st.partial_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(600));
+    loop {
+        tokio::time::sleep(every).await;
+        let st2 = st.clone();
+        match tokio::task::spawn_blocking(move || sweep(&st2)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(code = e.code, "partial sweep failed: {}", e.message),
+            Err(_) => tracing::error!("partial sweep task failed"),
+        }
+    }
+}
+
 /// The bytes of a complete photo (admin), streamed from disk.
 pub async fn bytes(st: &Arc<AppState>, sha: &str) -> ApiResult<Response> {
     check_sha(sha)?;
-    let s = status(st, sha).await?;
-    if !s.complete {
-        return Err(ApiError::not_found("no complete photo with this hash"));
-    }
     let st2 = st.clone();
     let key = sha.to_string();
-    let media: String = blocking(move || {
+    let row: Option<(String, i64)> = blocking(move || {
         st2.db.read(|tx| {
             Ok::<_, ApiError>(
                 tx.query_row(
-                    "SELECT media_type FROM photos WHERE sha256 = ?1",
+                    "SELECT media_type, length FROM photos WHERE sha256 = ?1 AND complete = 1",
                     [&key],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()?
-                .unwrap_or_else(|| "application/octet-stream".to_string()),
+                .optional()?,
             )
         })
     })
     .await?;
+    let Some((media, length)) = row else {
+        return Err(ApiError::not_found("no complete photo with this hash"));
+    };
     let file = tokio::fs::File::open(complete_path(st, sha)).await?;
     let stream = tokio_util::io::ReaderStream::new(file);
     let mut resp = Body::from_stream(stream).into_response();
     if let Ok(v) = HeaderValue::from_str(&media) {
         resp.headers_mut().insert("content-type", v);
     }
-    if let Some(l) = s.length {
-        resp.headers_mut()
-            .insert("content-length", HeaderValue::from(l));
-    }
+    resp.headers_mut()
+        .insert("content-length", HeaderValue::from(length));
     Ok(resp)
 }

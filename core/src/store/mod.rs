@@ -2,11 +2,15 @@
 //! migrated. One writer connection (behind a mutex) and one reader connection; WAL lets them
 //! work side by side and lets another process (a background sync worker) share the file.
 
+pub mod files;
 pub mod outbox;
 pub mod photos;
 pub mod records;
+pub mod recover;
 pub mod reference;
+pub mod registry;
 pub mod schema;
+pub mod sidecar;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -15,10 +19,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreDamage};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gridworker.db";
+/// SQLite's companions of a database file.
+pub const DB_COMPANIONS: [&str; 3] = ["-wal", "-shm", "-journal"];
 
 /// How long a connection waits on another process's lock before SQLite gives up. Together
 /// with the retry in [`Store::write`] this keeps `SQLITE_BUSY` from reaching callers.
@@ -30,19 +36,14 @@ pub struct Store {
     dir: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Declared last: unregisters only after both connections are closed.
+    _open: registry::Registration,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("dir", &self.dir).finish()
     }
-}
-
-fn is_corruption(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt)
-    )
 }
 
 fn is_busy(e: &Error) -> bool {
@@ -67,7 +68,20 @@ fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+/// SQLite's structural check (every page, not the indexes' content): a damaged page found at
+/// open is refused before anything is written, rather than failing some later read mid-sync.
+fn quick_check(conn: &Connection) -> Result<()> {
+    let verdict: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+    if verdict == "ok" {
+        Ok(())
+    } else {
+        Err(Error::StoreDamaged {
+            damage: StoreDamage::Unreadable,
+        })
+    }
+}
+
+pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -79,38 +93,71 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Moves a corrupt database (and its WAL/SHM) aside. Never deletes: it may hold the only
-/// copy of records that did not sync.
-fn move_aside(path: &Path) -> Result<PathBuf> {
-    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    let target = path.with_file_name(format!("{DB_FILE}.corrupt-{stamp}"));
-    std::fs::rename(path, &target)?;
-    for suffix in ["-wal", "-shm"] {
-        let side = PathBuf::from(format!("{}{suffix}", path.display()));
-        if side.exists() {
-            std::fs::rename(&side, format!("{}{suffix}", target.display()))?;
-        }
+/// `path` with a suffix appended to its file name (`gridworker.db` -> `gridworker.db-wal`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn file_len(path: &Path) -> Result<Option<u64>> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(m.len())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    Ok(target)
+}
+
+/// Whether the files where a store existed (per the sidecar) still hold one. A zero-byte
+/// database is only damage when no WAL holds its pages either.
+fn check_files_present(path: &Path) -> Result<()> {
+    match file_len(path)? {
+        None => Err(Error::StoreDamaged {
+            damage: StoreDamage::Missing,
+        }),
+        Some(0) if file_len(&with_suffix(path, "-wal"))?.unwrap_or(0) == 0 => {
+            Err(Error::StoreDamaged {
+                damage: StoreDamage::Empty,
+            })
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `dir` and brings its schema up to date.
     ///
-    /// A database from a newer build is refused ([`Error::DatabaseTooNew`]); an unreadable one
-    /// is moved aside and reported ([`Error::DatabaseCorrupt`]); the next open starts afresh.
+    /// A database from a newer build is refused ([`Error::DatabaseTooNew`]). A damaged one
+    /// (unreadable pages; missing or empty where the sidecar says a store existed) is refused
+    /// with [`Error::StoreDamaged`] and left exactly as found: the app must run
+    /// [`recover::recover_store`]. Nothing ever silently starts afresh over a lost store.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)?;
+        files::create_private_dir(dir)?;
+        let registration = registry::Registration::register(dir);
         let path = dir.join(DB_FILE);
-        match Self::open_at(dir, &path) {
-            Err(Error::Storage(e)) if is_corruption(&e) => Err(Error::DatabaseCorrupt {
-                moved_to: move_aside(&path)?,
-            }),
-            other => other,
+        let found = sidecar::read(dir)?;
+        if found.store_existed() {
+            check_files_present(&path)?;
         }
+        if file_len(&path)?.is_none() {
+            // SQLite gives its WAL and SHM the database file's mode: create it owner-only.
+            files::private_options()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+        } else {
+            for p in std::iter::once(path.clone())
+                .chain(DB_COMPANIONS.iter().map(|s| with_suffix(&path, s)))
+            {
+                files::restrict(&p)?;
+            }
+        }
+        let store = Self::open_at(dir, &path, registration)?;
+        sidecar::ensure(dir, &found, schema::CURRENT_VERSION)?;
+        Ok(store)
     }
 
-    fn open_at(dir: &Path, path: &Path) -> Result<Store> {
+    fn open_at(dir: &Path, path: &Path, registration: registry::Registration) -> Result<Store> {
         let mut writer = open_connection(path)?;
         let found: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if found > schema::CURRENT_VERSION {
@@ -119,12 +166,14 @@ impl Store {
                 supported: schema::CURRENT_VERSION,
             });
         }
+        quick_check(&writer)?;
         schema::migrations().to_latest(&mut writer)?;
         let reader = open_connection(path)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            _open: registration,
         })
     }
 

@@ -104,7 +104,7 @@ pub fn stage(data_dir: &Path, src: &Path, max_bytes: u64, field: &str) -> Result
         .ok_or_else(|| Error::invalid(field, "not a JPEG, PNG or HEIC image"))?;
 
     let tmp_dir = data_dir.join(TMP_DIR);
-    std::fs::create_dir_all(&tmp_dir)?;
+    crate::store::files::create_private_dir(&tmp_dir)?;
     let tmp = tmp_dir.join(format!("{}.part", crate::domain::new_id()));
     let mut staged = StagedPhoto {
         photo: Photo {
@@ -115,7 +115,7 @@ pub fn stage(data_dir: &Path, src: &Path, max_bytes: u64, field: &str) -> Result
         },
         tmp,
     };
-    let mut out = File::create(&staged.tmp)?;
+    let mut out = crate::store::files::create_private_file(&staged.tmp)?;
     let mut hasher = Sha256::new();
     hasher.update(&head[..got]);
     out.write_all(&head[..got])?;

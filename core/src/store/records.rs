@@ -103,25 +103,88 @@ fn checkin_from_row(
     })
 }
 
-/// The latest check-in at `point_id` recorded at or after `since`.
-pub fn recent_checkin(
+/// Where and when a new check-in is being made, to find an earlier one that makes it a repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct CooldownProbe<'a> {
+    pub point_id: &'a str,
+    /// Wall clock of the new check-in.
+    pub now: DateTime<Utc>,
+    /// The new check-in's fix (its time and monotonic reading).
+    pub fix: &'a LocationFix,
+    pub cooldown_s: i64,
+    /// How far two fixes' boot instants (fix time minus monotonic reading) may differ and
+    /// still count as the same boot and clock (the policy's clock drift).
+    pub same_clock_tolerance_s: i64,
+}
+
+/// Wall-clock instant the device booted, as seen by a fix (ms since the epoch).
+fn boot_instant_ms(fix: &LocationFix) -> i64 {
+    fix.fix_time
+        .timestamp_millis()
+        .saturating_sub(fix.monotonic_ms)
+}
+
+/// The latest earlier check-in at the point that makes a new one a repeat (the cooldown rule).
+///
+/// Only a *trustworthy* earlier check-in counts: one not judged `clock_jump`, made under the
+/// same boot and clock (both fixes put the boot at the same instant; a reboot or a clock set
+/// by hand moves it), and within the cooldown on both clocks: `|now - recorded_at| < cooldown`
+/// on the wall clock (symmetric, so a record dated in the future cannot shadow the present)
+/// and `0 <= Δmonotonic < cooldown`. In doubt the new check-in is stored: a stored repeat
+/// costs a row, a swallowed check-in is lost evidence.
+pub fn cooldown_suppressor(
     conn: &Connection,
-    point_id: &str,
-    since: DateTime<Utc>,
+    probe: &CooldownProbe<'_>,
     worker_id: &str,
     device_id: &str,
 ) -> Result<Option<Listed<CheckIn>>> {
+    if probe.cooldown_s <= 0 {
+        return Ok(None);
+    }
+    // Stored times compare as text, which only orders four-digit years: keep both bounds there.
+    let (earliest, latest) = text_comparable_range();
+    let window = chrono::Duration::try_seconds(probe.cooldown_s).unwrap_or(chrono::Duration::MAX);
+    let from = probe
+        .now
+        .checked_sub_signed(window)
+        .map_or(earliest, |t| t.clamp(earliest, latest));
+    let to = probe
+        .now
+        .checked_add_signed(window)
+        .map_or(latest, |t| t.clamp(earliest, latest));
+    let mono = probe.fix.monotonic_ms;
+    let mono_from = mono.saturating_sub(probe.cooldown_s.saturating_mul(1000));
     let sql = format!(
-        "SELECT c.*, {SYNC_COLS} FROM checkins c {} WHERE c.point_id = ?1 AND c.recorded_at >= ?2
-         ORDER BY c.recorded_at DESC LIMIT 1",
+        "SELECT c.*, {SYNC_COLS} FROM checkins c {}
+         WHERE c.point_id = ?1 AND c.recorded_at > ?2 AND c.recorded_at < ?3
+           AND NOT EXISTS (SELECT 1 FROM json_each(c.flags) WHERE value = 'clock_jump')
+           AND json_extract(c.fix, '$.monotonic_ms') > ?4
+           AND json_extract(c.fix, '$.monotonic_ms') <= ?5
+         ORDER BY c.recorded_at DESC",
         sync_join("c")
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![point_id, since], |r| {
-            checkin_from_row(r, worker_id, device_id)
-        })
-        .optional()?)
+    let boot = boot_instant_ms(probe.fix);
+    let tolerance_ms = probe.same_clock_tolerance_s.saturating_mul(1000);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![probe.point_id, from, to, mono_from, mono])?;
+    while let Some(row) = rows.next()? {
+        let earlier = checkin_from_row(row, worker_id, device_id)?;
+        let drift = boot_instant_ms(&earlier.record.fix).saturating_sub(boot);
+        if drift.saturating_abs() <= tolerance_ms {
+            return Ok(Some(earlier));
+        }
+    }
+    Ok(None)
+}
+
+fn text_comparable_range() -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = |y, m, d| {
+        chrono::NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+            .unwrap_or_default()
+    };
+    (day(0, 1, 1), day(9999, 12, 31))
 }
 
 /// Check-ins, newest first, one page at a time.

@@ -93,8 +93,9 @@ fn copy_error(e: &Error) -> Error {
             found: *found,
             supported: *supported,
         },
-        Error::DatabaseCorrupt { moved_to } => Error::DatabaseCorrupt {
-            moved_to: moved_to.clone(),
+        Error::StoreDamaged { damage } => Error::StoreDamaged { damage: *damage },
+        Error::StoreInUse { open_handles } => Error::StoreInUse {
+            open_handles: *open_handles,
         },
         Error::Storage(se) => Error::Storage(rusqlite::Error::SqliteFailure(
             se.sqlite_error()

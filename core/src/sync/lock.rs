@@ -6,7 +6,7 @@
 //! lock on a file in the data directory first. The lock is tied to the open file: the kernel
 //! drops it when the process dies, so a SIGKILLed run never leaves the store locked.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -24,7 +24,7 @@ impl SyncLock {
     /// Takes the lock without waiting; [`Error::SyncBusy`] if another process (or another
     /// engine in this process) holds it.
     pub fn acquire(data_dir: &Path) -> Result<SyncLock> {
-        let file = OpenOptions::new()
+        let file = crate::store::files::private_options()
             .create(true)
             .truncate(false)
             .read(true)

@@ -93,6 +93,9 @@ pub mod codes {
     pub const WORKER_MISMATCH: &str = "worker_mismatch";
     /// 403: an admin endpoint called without the admin token.
     pub const FORBIDDEN: &str = "forbidden";
+    /// 403: the device id is bound to another worker (the one that first used it); nothing
+    /// was stored. Re-binding (a reissued phone) is an admin act.
+    pub const DEVICE_BOUND: &str = "device_bound";
     /// 404.
     pub const NOT_FOUND: &str = "not_found";
     /// 405.
@@ -134,8 +137,15 @@ pub mod codes {
     pub const MISSING_PHOTO: &str = "missing_photo";
     /// `hash` does not match the mutation's content: it was altered.
     pub const HASH_MISMATCH: &str = "hash_mismatch";
-    /// The mutation id was already used for different content.
+    /// The mutation id was already used by this device for different content.
     pub const MUTATION_ID_REUSED: &str = "mutation_id_reused";
+    /// `seq` is further ahead of the last one the server holds for the device than one
+    /// batch can be; not stored, not taken as the device's new head.
+    pub const SEQ_GAP_TOO_LARGE: &str = "seq_gap_too_large";
+    /// Another mutation already stored the record with this id.
+    pub const RECORD_ID_REUSED: &str = "record_id_reused";
+    /// A task acknowledgement or completion for a task dispatched to another worker.
+    pub const TASK_NOT_ASSIGNED: &str = "task_not_assigned";
 }
 
 /// The one error shape of every non-2xx reply.

@@ -935,8 +935,9 @@ open class GridWorker: GridWorkerProtocol, @unchecked Sendable {
     
     /**
      * Opens (creating or migrating) the store in `config.data_dir`. Fails with `Storage`
-     * when the database was written by a newer app version or is corrupt (it is then moved
-     * aside, never deleted), with `InvalidInput` for a bad configuration.
+     * when the database was written by a newer app version, or with `Storage` and
+     * `needs_recovery = true` when the store is damaged (left untouched: call
+     * `recover_store`), with `InvalidInput` for a bad configuration.
      */
 public static func `open`(config: WorkerConfig)throws  -> GridWorker  {
     return try  FfiConverterTypeGridWorker_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
@@ -3303,6 +3304,119 @@ public func FfiConverterTypeQuarantinedRecord_lower(_ value: QuarantinedRecord) 
 
 
 /**
+ * What `recover_store` salvaged.
+ */
+public struct RecoveryReport: Equatable, Hashable {
+    /**
+     * The worker's records (check-ins, visits, reports, task updates) in the new store.
+     */
+    public var recovered: UInt64
+    /**
+     * The worker's records that could not be read (an upper bound).
+     */
+    public var lost: UInt64
+    /**
+     * Other rows (record details, reference data, device state) copied and lost.
+     */
+    public var otherRowsRecovered: UInt64
+    public var otherRowsLost: UInt64
+    /**
+     * Tables in which something could not be read.
+     */
+    public var damagedTables: [String]
+    /**
+     * Where the damaged database is kept for support (owner-only), if there was one.
+     */
+    public var keptAt: String?
+    /**
+     * The store was healthy: nothing was changed.
+     */
+    public var wasHealthy: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The worker's records (check-ins, visits, reports, task updates) in the new store.
+         */recovered: UInt64, 
+        /**
+         * The worker's records that could not be read (an upper bound).
+         */lost: UInt64, 
+        /**
+         * Other rows (record details, reference data, device state) copied and lost.
+         */otherRowsRecovered: UInt64, otherRowsLost: UInt64, 
+        /**
+         * Tables in which something could not be read.
+         */damagedTables: [String], 
+        /**
+         * Where the damaged database is kept for support (owner-only), if there was one.
+         */keptAt: String?, 
+        /**
+         * The store was healthy: nothing was changed.
+         */wasHealthy: Bool) {
+        self.recovered = recovered
+        self.lost = lost
+        self.otherRowsRecovered = otherRowsRecovered
+        self.otherRowsLost = otherRowsLost
+        self.damagedTables = damagedTables
+        self.keptAt = keptAt
+        self.wasHealthy = wasHealthy
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RecoveryReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecoveryReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryReport {
+        return
+            try RecoveryReport(
+                recovered: FfiConverterUInt64.read(from: &buf), 
+                lost: FfiConverterUInt64.read(from: &buf), 
+                otherRowsRecovered: FfiConverterUInt64.read(from: &buf), 
+                otherRowsLost: FfiConverterUInt64.read(from: &buf), 
+                damagedTables: FfiConverterSequenceString.read(from: &buf), 
+                keptAt: FfiConverterOptionString.read(from: &buf), 
+                wasHealthy: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RecoveryReport, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.recovered, into: &buf)
+        FfiConverterUInt64.write(value.lost, into: &buf)
+        FfiConverterUInt64.write(value.otherRowsRecovered, into: &buf)
+        FfiConverterUInt64.write(value.otherRowsLost, into: &buf)
+        FfiConverterSequenceString.write(value.damagedTables, into: &buf)
+        FfiConverterOptionString.write(value.keptAt, into: &buf)
+        FfiConverterBool.write(value.wasHealthy, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryReport_lift(_ buf: RustBuffer) throws -> RecoveryReport {
+    return try FfiConverterTypeRecoveryReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> RustBuffer {
+    return FfiConverterTypeRecoveryReport.lower(value)
+}
+
+
+/**
  * Follow-up from the back office on a report.
  */
 public struct ReportProgress: Equatable, Hashable {
@@ -4720,9 +4834,11 @@ enum GridWorkerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
     case Cancelled
     /**
      * The device's storage failed: disk full, I/O error, a database written by a newer app
-     * version, or a corrupt database (moved aside, never deleted).
+     * version, or a damaged store. `needs_recovery`: the store is damaged (unreadable, or its
+     * database missing or empty); every open fails until the app calls `recover_store`,
+     * which salvages what can be read and reports how many records were recovered and lost.
      */
-    case Storage(reason: String
+    case Storage(reason: String, needsRecovery: Bool
     )
     /**
      * Anything else: a server or protocol fault, a failing callback, a bug. Worth reporting.
@@ -4782,7 +4898,8 @@ public struct FfiConverterTypeGridWorkerError: FfiConverterRustBuffer {
             )
         case 7: return .Cancelled
         case 8: return .Storage(
-            reason: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf), 
+            needsRecovery: try FfiConverterBool.read(from: &buf)
             )
         case 9: return .Other(
             reason: try FfiConverterString.read(from: &buf)
@@ -4837,9 +4954,10 @@ public struct FfiConverterTypeGridWorkerError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         
         
-        case let .Storage(reason):
+        case let .Storage(reason,needsRecovery):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
+            FfiConverterBool.write(needsRecovery, into: &buf)
             
         
         case let .Other(reason):
@@ -6922,6 +7040,20 @@ public func fromWgs84(position: Position, crs: Crs)throws  -> Coordinate  {
 })
 }
 /**
+ * Salvages every readable record and queued upload of a damaged store (one that fails to
+ * open with `Storage` and `needs_recovery = true`) into a fresh store, keeps the damaged
+ * file for support and reports counts. A healthy store is left unchanged. Refused with
+ * `InvalidState` while a `GridWorker` of this process is open on the directory.
+ */
+public func recoverStore(dataDir: String)throws  -> RecoveryReport  {
+    return try  FfiConverterTypeRecoveryReport_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_func_recover_store(
+        FfiConverterString.lower(dataDir),uniffiCallStatus
+    )
+})
+}
+/**
  * Converts a coordinate in any system (e.g. a tap on an AMap/Baidu map) to WGS-84.
  */
 public func toWgs84(coordinate: Coordinate)throws  -> Position  {
@@ -6933,8 +7065,10 @@ public func toWgs84(coordinate: Coordinate)throws  -> Position  {
 })
 }
 /**
- * Erases a worker's data from the device (shared or reissued phones): database and every
- * photo. No `GridWorker` may be open on the directory.
+ * Erases a worker's data from the device (shared or reissued phones): everything the core
+ * wrote in the directory (database, sidecar, sync lock, kept damaged copies, photos).
+ * Refused with `InvalidState` (what = "data_dir", state = "open") while a `GridWorker` or
+ * `SyncEngine` of this process is open on it: close them first.
  */
 public func wipeDataDir(dataDir: String)throws   {try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
@@ -6974,10 +7108,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_func_from_wgs84() != 35501) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_func_recover_store() != 61132) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_func_to_wgs84() != 12716) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_wipe_data_dir() != 41476) {
+    if (uniffi_gridworker_ffi_checksum_func_wipe_data_dir() != 35772) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_syncengine_add_listener() != 2652) {
@@ -7088,7 +7225,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 38512) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_constructor_gridworker_open() != 31254) {
+    if (uniffi_gridworker_ffi_checksum_constructor_gridworker_open() != 26680) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_logger_log() != 49826) {

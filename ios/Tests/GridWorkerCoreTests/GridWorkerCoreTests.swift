@@ -181,8 +181,15 @@ final class BadInputTests: XCTestCase {
         try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true)
         try Data((0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: store.appendingPathComponent("gridworker.db"))
         XCTAssertThrowsError(try GridWorker.open(config: config(dir))) { e in
-            guard case GridWorkerError.Storage = e else { return XCTFail("\(e)") }
+            guard case let GridWorkerError.Storage(_, needsRecovery) = e, needsRecovery else {
+                return XCTFail("\(e)")
+            }
         }
+        // Left untouched until the app recovers: then a fresh store with the counts.
+        let report = try recoverStore(dataDir: store.path)
+        XCTAssertFalse(report.wasHealthy)
+        XCTAssertNotNil(report.keptAt)
+        XCTAssertNoThrow(try GridWorker.open(config: config(dir)))
     }
 }
 

@@ -325,3 +325,49 @@ pub fn reason_of(r: &PushResponse, i: usize) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// A server with a changed configuration.
+pub async fn start_with(data: &Path, change: impl FnOnce(&mut ServerConfig)) -> RunningServer {
+    let mut c = config(data);
+    change(&mut c);
+    serve(c).await.expect("server starts")
+}
+
+/// The whole admin count object.
+pub async fn admin_counts(base: &str) -> Value {
+    let (s, v) = admin_get(base, "/admin/v1/records").await;
+    assert_eq!(s, StatusCode::OK);
+    v
+}
+
+impl Device {
+    /// A mutation with a given seq (and the next link after it), chained from the head.
+    pub fn mutation_at(
+        &mut self,
+        seq: i64,
+        kind: &str,
+        record_id: &str,
+        payload: String,
+    ) -> Mutation {
+        self.seq = seq - 1;
+        self.mutation(kind, record_id, payload)
+    }
+
+    /// A check-in payload as JSON (to alter before wrapping it in a mutation).
+    pub fn checkin_json(&self, point: &str) -> Value {
+        let f = fix();
+        serde_json::to_value(CheckIn {
+            id: uuid::Uuid::now_v7().to_string(),
+            worker_id: self.worker.clone(),
+            device_id: self.id.clone(),
+            point_id: point.to_string(),
+            position: f.position(),
+            fix: f,
+            distance_m: 3.0,
+            outcome: CheckInOutcome::Accepted,
+            flags: vec![],
+            recorded_at: Utc::now(),
+        })
+        .expect("json")
+    }
+}

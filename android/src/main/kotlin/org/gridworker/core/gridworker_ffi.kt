@@ -758,6 +758,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_func_from_wgs84(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_func_recover_store(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_func_to_wgs84(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_func_wipe_data_dir(
@@ -967,6 +969,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_func_from_wgs84(`position`: RustBuffer.ByValue,`crs`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_func_recover_store(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_func_to_wgs84(`coordinate`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_func_wipe_data_dir(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1105,10 +1109,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_func_from_wgs84() and 0xFFFF) != 35501) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_func_recover_store() and 0xFFFF) != 61132) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_func_to_wgs84() and 0xFFFF) != 12716) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_wipe_data_dir() and 0xFFFF) != 41476) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_wipe_data_dir() and 0xFFFF) != 35772) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_add_listener() and 0xFFFF) != 2652) {
@@ -1219,7 +1226,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 38512) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_constructor_gridworker_open() and 0xFFFF) != 31254) {
+    if ((lib.uniffi_gridworker_ffi_checksum_constructor_gridworker_open() and 0xFFFF) != 26680) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_logger_log() and 0xFFFF) != 49826) {
@@ -2703,8 +2710,9 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
     /**
      * Opens (creating or migrating) the store in `config.data_dir`. Fails with `Storage`
-     * when the database was written by a newer app version or is corrupt (it is then moved
-     * aside, never deleted), with `InvalidInput` for a bad configuration.
+     * when the database was written by a newer app version, or with `Storage` and
+     * `needs_recovery = true` when the store is damaged (left untouched: call
+     * `recover_store`), with `InvalidInput` for a bad configuration.
      */
     @Throws(GridWorkerException::class) fun `open`(`config`: WorkerConfig): GridWorker {
             return FfiConverterTypeGridWorker.lift(
@@ -4582,6 +4590,90 @@ public object FfiConverterTypeQuarantinedRecord: FfiConverterRustBuffer<Quaranti
 
 
 /**
+ * What `recover_store` salvaged.
+ */
+data class RecoveryReport (
+    /**
+     * The worker's records (check-ins, visits, reports, task updates) in the new store.
+     */
+    var `recovered`: kotlin.ULong
+    , 
+    /**
+     * The worker's records that could not be read (an upper bound).
+     */
+    var `lost`: kotlin.ULong
+    , 
+    /**
+     * Other rows (record details, reference data, device state) copied and lost.
+     */
+    var `otherRowsRecovered`: kotlin.ULong
+    , 
+    var `otherRowsLost`: kotlin.ULong
+    , 
+    /**
+     * Tables in which something could not be read.
+     */
+    var `damagedTables`: List<kotlin.String>
+    , 
+    /**
+     * Where the damaged database is kept for support (owner-only), if there was one.
+     */
+    var `keptAt`: kotlin.String?
+    , 
+    /**
+     * The store was healthy: nothing was changed.
+     */
+    var `wasHealthy`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryReport> {
+    override fun read(buf: ByteBuffer): RecoveryReport {
+        return RecoveryReport(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RecoveryReport) = (
+            FfiConverterULong.allocationSize(value.`recovered`) +
+            FfiConverterULong.allocationSize(value.`lost`) +
+            FfiConverterULong.allocationSize(value.`otherRowsRecovered`) +
+            FfiConverterULong.allocationSize(value.`otherRowsLost`) +
+            FfiConverterSequenceString.allocationSize(value.`damagedTables`) +
+            FfiConverterOptionalString.allocationSize(value.`keptAt`) +
+            FfiConverterBoolean.allocationSize(value.`wasHealthy`)
+    )
+
+    override fun write(value: RecoveryReport, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`recovered`, buf)
+            FfiConverterULong.write(value.`lost`, buf)
+            FfiConverterULong.write(value.`otherRowsRecovered`, buf)
+            FfiConverterULong.write(value.`otherRowsLost`, buf)
+            FfiConverterSequenceString.write(value.`damagedTables`, buf)
+            FfiConverterOptionalString.write(value.`keptAt`, buf)
+            FfiConverterBoolean.write(value.`wasHealthy`, buf)
+    }
+}
+
+
+
+/**
  * Follow-up from the back office on a report.
  */
 data class ReportProgress (
@@ -5693,14 +5785,18 @@ sealed class GridWorkerException: kotlin.Exception() {
     
     /**
      * The device's storage failed: disk full, I/O error, a database written by a newer app
-     * version, or a corrupt database (moved aside, never deleted).
+     * version, or a damaged store. `needs_recovery`: the store is damaged (unreadable, or its
+     * database missing or empty); every open fails until the app calls `recover_store`,
+     * which salvages what can be read and reports how many records were recovered and lost.
      */
     class Storage(
         
-        val `reason`: kotlin.String
+        val `reason`: kotlin.String, 
+        
+        val `needsRecovery`: kotlin.Boolean
         ) : GridWorkerException() {
         override val message
-            get() = "reason=${ `reason` }"
+            get() = "reason=${ `reason` }, needsRecovery=${ `needsRecovery` }"
     }
     
     /**
@@ -5758,6 +5854,7 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
             7 -> GridWorkerException.Cancelled()
             8 -> GridWorkerException.Storage(
                 FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
                 )
             9 -> GridWorkerException.Other(
                 FfiConverterString.read(buf),
@@ -5810,6 +5907,7 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
+                + FfiConverterBoolean.allocationSize(value.`needsRecovery`)
             )
             is GridWorkerException.Other -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -5862,6 +5960,7 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
             is GridWorkerException.Storage -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`reason`, buf)
+                FfiConverterBoolean.write(value.`needsRecovery`, buf)
                 Unit
             }
             is GridWorkerException.Other -> {
@@ -7490,6 +7589,24 @@ public object FfiConverterSequenceTypeFlag: FfiConverterRustBuffer<List<Flag>> {
     
 
         /**
+         * Salvages every readable record and queued upload of a damaged store (one that fails to
+         * open with `Storage` and `needs_recovery = true`) into a fresh store, keeps the damaged
+         * file for support and reports counts. A healthy store is left unchanged. Refused with
+         * `InvalidState` while a `GridWorker` of this process is open on the directory.
+         */
+    @Throws(GridWorkerException::class) fun `recoverStore`(`dataDir`: kotlin.String): RecoveryReport {
+            return FfiConverterTypeRecoveryReport.lift(
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_func_recover_store(
+    
+        
+        FfiConverterString.lower(`dataDir`),_status)
+}
+    )
+    }
+    
+
+        /**
          * Converts a coordinate in any system (e.g. a tap on an AMap/Baidu map) to WGS-84.
          */
     @Throws(GridWorkerException::class) fun `toWgs84`(`coordinate`: Coordinate): Position {
@@ -7505,8 +7622,10 @@ public object FfiConverterSequenceTypeFlag: FfiConverterRustBuffer<List<Flag>> {
     
 
         /**
-         * Erases a worker's data from the device (shared or reissued phones): database and every
-         * photo. No `GridWorker` may be open on the directory.
+         * Erases a worker's data from the device (shared or reissued phones): everything the core
+         * wrote in the directory (database, sidecar, sync lock, kept damaged copies, photos).
+         * Refused with `InvalidState` (what = "data_dir", state = "open") while a `GridWorker` or
+         * `SyncEngine` of this process is open on it: close them first.
          */
     @Throws(GridWorkerException::class) fun `wipeDataDir`(`dataDir`: kotlin.String)
         = 

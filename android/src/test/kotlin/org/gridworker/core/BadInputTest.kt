@@ -131,14 +131,16 @@ class BadInputTest {
     }
 
     @Test
-    fun corruptDatabaseIsStorageErrorAndMovedAside() {
+    fun corruptDatabaseIsStorageErrorLeftUntouchedUntilRecovered() {
         val dir = TestSupport.tempDir()
         val store = File(dir, "store").apply { mkdirs() }
-        File(store, "gridworker.db").writeBytes(ByteArray(8192) { (it * 31).toByte() })
+        val garbage = ByteArray(8192) { (it * 31).toByte() }
+        File(store, "gridworker.db").writeBytes(garbage)
         val e = fails<GridWorkerException.Storage> { GridWorker.open(TestSupport.config(dir)) }
-        assertTrue(e.reason, e.reason.contains("corrupt"))
-        // The bad file was kept aside; the next open starts a fresh store.
-        assertTrue(store.list()!!.any { it.startsWith("gridworker.db") && it != "gridworker.db" })
+        assertTrue(e.reason, e.needsRecovery && e.reason.contains("recover"))
+        assertTrue(File(store, "gridworker.db").readBytes().contentEquals(garbage))
+        val report = recoverStore(store.path)
+        assertTrue(File(report.keptAt!!).readBytes().contentEquals(garbage))
         GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listCheckins(0u, 10u).size) }
     }
 

@@ -1,0 +1,127 @@
+//! A phone upgrades in the field with unsynced records on it: the home made by the previous
+//! release (`fixtures/upgrade/v1/home`: schema v1, 3 check-ins, 1 visit and 2 reports with 3
+//! photos, all pending, made by that release's `gridworker` binary) is opened by this build,
+//! migrated, and synced to the real reference server: every record arrives exactly once, every
+//! photo with the bytes it was recorded with, and a second sync sends nothing.
+
+mod support;
+
+use std::path::Path;
+
+use gridworker_server::{ServerConfig, spawn_in_thread};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use support::{fixtures, gw, path_str};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+async fn admin_get(url: &str, path: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth("adm")
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[test]
+fn a_store_from_the_previous_release_upgrades_and_syncs_every_record_once() {
+    let srv_dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(srv_dir.path())
+        .fixtures(fixtures().join("district-small"))
+        .token("w-0001", "tok-w-0001");
+    cfg.admin_token = "adm".into();
+    let srv = spawn_in_thread(cfg).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    copy_dir(&fixtures().join("upgrade").join("v1").join("home"), &home);
+    // The release fixture points at a closed port; aim it at this test's server.
+    let cfg_path = home.join("gridworker-cli.json");
+    let mut cli_cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cli_cfg["server"] = Value::String(srv.url());
+    std::fs::write(&cfg_path, serde_json::to_string_pretty(&cli_cfg).unwrap()).unwrap();
+    let home = path_str(&home);
+
+    let before = gw(&["--home", &home, "--json", "status"]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    let before = before.json();
+    assert_eq!(before["pending"]["checkins"], 3, "{before}");
+    assert_eq!(before["pending"]["visits"], 1, "{before}");
+    assert_eq!(before["pending"]["reports"], 2, "{before}");
+    assert_eq!(before["pending"]["photos"], 3, "{before}");
+
+    let r = gw(&["--home", &home, "--json", "sync"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, r.stdout);
+    assert_eq!(r.json()["sync"]["pushed"], 6, "{}", r.stdout);
+    let again = gw(&["--home", &home, "--json", "sync"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.json()["sync"]["pushed"], 0, "{}", again.stdout);
+
+    let after = gw(&["--home", &home, "--json", "status"]).json();
+    for kind in ["checkins", "visits", "reports", "photos"] {
+        assert_eq!(after["pending"][kind], 0, "{kind}: {after}");
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = srv.url();
+    let counts = rt.block_on(admin_get(&url, "/admin/v1/records"));
+    assert_eq!(counts["counts"]["checkin"], 3, "{counts}");
+    assert_eq!(counts["counts"]["visit"], 1, "{counts}");
+    assert_eq!(counts["counts"]["report"], 2, "{counts}");
+    assert_eq!(counts["chain_breaks"], 0, "{counts}");
+    assert_eq!(counts["rejected"], 0, "{counts}");
+
+    // Every photo the old release stored reached the server byte for byte.
+    let photos = fixtures()
+        .join("upgrade")
+        .join("v1")
+        .join("home")
+        .join("data")
+        .join("photos");
+    let mut n = 0;
+    for entry in std::fs::read_dir(photos).unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_type().unwrap().is_file() {
+            continue;
+        }
+        let name = entry.file_name().into_string().unwrap();
+        let sha = name.split('.').next().unwrap().to_string();
+        let bytes = rt.block_on(async {
+            reqwest::Client::new()
+                .get(format!("{url}/admin/v1/photos/{sha}"))
+                .bearer_auth("adm")
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+        });
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
+        n += 1;
+    }
+    assert_eq!(n, 3);
+}

@@ -1,0 +1,171 @@
+//! What the server refuses in a payload: the rules the device applies when recording, so the
+//! server never stores what a phone could not have made (empty or huge ids, NUL, path
+//! separators, latitude 95, negative distances, year 9999).
+//!
+//! Fixes are judged by the core's own [`LocationFix::validate`]; text limits are the core's
+//! constants. The id rule mirrors the core's (`worker.rs`, non-empty, at most 128 bytes) and
+//! adds no NUL, no control characters and no path separators, which the core's store never
+//! produces (its ids are UUIDs).
+//!
+//! Messages name the field and the rule, never the value.
+
+use chrono::{DateTime, Datelike, Utc};
+use gridworker_core::domain::{
+    CheckIn, LocationFix, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, Photo, ReportPayload,
+    TaskAckPayload, TaskCompletionPayload, Visit,
+};
+use gridworker_core::geo::Position;
+
+/// Longest id, in bytes (the core's limit).
+pub const MAX_ID_BYTES: usize = 128;
+/// Longest report category, in characters (the core's limit).
+pub const MAX_CATEGORY_CHARS: usize = 64;
+/// Earliest plausible record time: a phone whose clock reset to the epoch still records.
+pub const MIN_YEAR: i32 = 1970;
+/// Latest plausible record time (exclusive). Wide on purpose: a clock set wrong by hand
+/// still records, and the record is kept and flagged; only impossible years are refused.
+pub const MAX_YEAR: i32 = 2100;
+/// Longest distance on Earth between two points, in metres.
+pub const MAX_DISTANCE_M: f64 = 20_038_000.0;
+
+/// A refusal: `field: reason`.
+pub type Check = Result<(), String>;
+
+fn bad(field: &str, reason: &str) -> Check {
+    Err(format!("{field}: {reason}"))
+}
+
+/// An opaque id: non-empty, bounded, printable, and never a path.
+pub fn id(field: &str, v: &str) -> Check {
+    if v.trim().is_empty() {
+        return bad(field, "must not be empty");
+    }
+    if v.len() > MAX_ID_BYTES {
+        return bad(field, "is longer than 128 bytes");
+    }
+    if v.chars().any(char::is_control) {
+        return bad(field, "contains a control character");
+    }
+    if v.contains(['/', '\\']) || v == "." || v == ".." {
+        return bad(field, "contains a path separator");
+    }
+    Ok(())
+}
+
+/// Free text of at most `max_chars` characters, without NUL.
+pub fn text(field: &str, v: &str, max_chars: usize) -> Check {
+    // Bytes first: a hostile multi-megabyte string is refused without counting it.
+    if v.len() > max_chars.saturating_mul(4) || v.chars().count() > max_chars {
+        return bad(field, "is too long");
+    }
+    if v.contains('\0') {
+        return bad(field, "contains a NUL character");
+    }
+    Ok(())
+}
+
+/// A WGS-84 position.
+pub fn position(field: &str, p: &Position) -> Check {
+    if !p.lat.is_finite() || !(-90.0..=90.0).contains(&p.lat) {
+        return bad(field, "lat must be a finite number between -90 and 90");
+    }
+    if !p.lon.is_finite() || !(-180.0..=180.0).contains(&p.lon) {
+        return bad(field, "lon must be a finite number between -180 and 180");
+    }
+    Ok(())
+}
+
+/// A distance in metres.
+pub fn distance(field: &str, d: f64) -> Check {
+    if !d.is_finite() || !(0.0..=MAX_DISTANCE_M).contains(&d) {
+        return bad(field, "must be a finite, non-negative distance on Earth");
+    }
+    Ok(())
+}
+
+/// A time a phone could have recorded (see [`MIN_YEAR`], [`MAX_YEAR`]).
+pub fn time(field: &str, t: &DateTime<Utc>) -> Check {
+    if !(MIN_YEAR..MAX_YEAR).contains(&t.year()) {
+        return bad(field, "is not a plausible date");
+    }
+    Ok(())
+}
+
+fn fix(f: &LocationFix, pos: &Position) -> Check {
+    f.validate("fix").map_err(|e| e.to_string())?;
+    time("fix.fix_time", &f.fix_time)?;
+    position("position", pos)
+}
+
+fn photos(list: &[Photo], min: usize) -> Check {
+    if list.len() < min || list.len() > MAX_PHOTOS {
+        return Err(format!("photos: needs {min} to {MAX_PHOTOS} photos"));
+    }
+    for p in list {
+        if !crate::api::is_sha256(&p.sha256) {
+            return bad("photos.sha256", "must be 64 lowercase hex digits");
+        }
+        if p.size == 0 {
+            return bad("photos.size", "must be positive");
+        }
+        if let Some(t) = &p.captured_at {
+            time("photos.captured_at", t)?;
+        }
+    }
+    Ok(())
+}
+
+fn owner(id_v: &str, worker: &str, device: &str) -> Check {
+    id("id", id_v)?;
+    id("worker_id", worker)?;
+    id("device_id", device)
+}
+
+pub fn checkin(c: &CheckIn) -> Check {
+    owner(&c.id, &c.worker_id, &c.device_id)?;
+    id("point_id", &c.point_id)?;
+    fix(&c.fix, &c.position)?;
+    distance("distance_m", c.distance_m)?;
+    time("recorded_at", &c.recorded_at)
+}
+
+pub fn visit(v: &Visit) -> Check {
+    owner(&v.id, &v.worker_id, &v.device_id)?;
+    id("household_id", &v.household_id)?;
+    text("note", &v.note, MAX_NOTE_CHARS)?;
+    fix(&v.fix, &v.position)?;
+    distance("distance_m", v.distance_m)?;
+    time("recorded_at", &v.recorded_at)
+}
+
+pub fn report(p: &ReportPayload) -> Check {
+    owner(&p.id, &p.worker_id, &p.device_id)?;
+    if p.category.trim().is_empty() {
+        return bad("category", "must not be empty");
+    }
+    text("category", &p.category, MAX_CATEGORY_CHARS)?;
+    text("description", &p.description, MAX_DESCRIPTION_CHARS)?;
+    if let Some(a) = &p.attach_to {
+        id("attach_to", a)?;
+    }
+    fix(&p.fix, &p.position)?;
+    photos(&p.photos, 1)?;
+    time("created_at", &p.created_at)?;
+    time("submitted_at", &p.submitted_at)
+}
+
+pub fn task_ack(a: &TaskAckPayload) -> Check {
+    id("task_id", &a.task_id)?;
+    id("worker_id", &a.worker_id)?;
+    id("device_id", &a.device_id)?;
+    time("acknowledged_at", &a.acknowledged_at)
+}
+
+pub fn task_completion(c: &TaskCompletionPayload) -> Check {
+    owner(&c.id, &c.worker_id, &c.device_id)?;
+    id("task_id", &c.task_id)?;
+    text("note", &c.note, MAX_NOTE_CHARS)?;
+    fix(&c.fix, &c.position)?;
+    photos(&c.photos, 0)?;
+    time("completed_at", &c.completed_at)
+}
