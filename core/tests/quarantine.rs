@@ -52,6 +52,28 @@ async fn assert_exactly(server: &RealServer, present: &[(&str, &str)], absent: &
     }
 }
 
+/// The device's chain is whole on the server: no break, whatever the worker repaired or
+/// discarded (a withdrawn entry travels as a withdrawal link).
+async fn assert_chain_intact(server: &RealServer) {
+    let chain: Value = server.admin_json("/admin/v1/chain?device=dev-A").await;
+    assert_eq!(chain["chain_breaks"], Value::Array(vec![]), "{chain}");
+    assert_eq!(chain["intact"], true, "{chain}");
+    let counts: Value = server.admin_json("/admin/v1/records").await;
+    assert_eq!(counts["chain_breaks"], 0, "{counts}");
+}
+
+/// The server holds `n` withdrawal links of `kind`, each without its payload.
+async fn assert_withdrawal_held(server: &RealServer, kind: &str, n: usize) {
+    let links = server.records(kind, "withdrawn").await;
+    assert_eq!(links.len(), n, "{links:?}");
+    for l in &links {
+        assert_eq!(
+            l["payload_text"], "",
+            "a withdrawal link kept its payload: {l}"
+        );
+    }
+}
+
 fn report_state(dev: &Device, id: &str) -> SyncState {
     dev.worker
         .list_reports(0, 100)
@@ -214,6 +236,9 @@ async fn defect1_photo_altered_by_one_byte_is_quarantined_and_refiled_without_it
         .collect();
     assert_eq!(sent, vec![shas[0].as_str()]);
     assert_all_synced_once(&dev, &server).await;
+    // The withdrawn original went as a link: a repair is not a deleted record.
+    assert_withdrawal_held(&server, "report", 1).await;
+    assert_chain_intact(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,8 +276,13 @@ async fn defect1_truncated_photo_is_altered_not_a_network_error_and_can_be_disca
     let counts = dev.worker.sync_counts().unwrap();
     assert_eq!((counts.quarantined.reports, counts.pending.reports), (0, 0));
     let r = engine.sync().await.unwrap();
-    assert_eq!(r.pushed, 0);
+    assert_eq!(r.pushed, 0, "a withdrawal link is not a record");
     assert_all_synced_once(&dev, &server).await;
+    assert_withdrawal_held(&server, "report", 1).await;
+    assert_chain_intact(&server).await;
+    // Delivered once: the next run sends nothing.
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.already_applied), (0, 0), "{r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,6 +334,8 @@ async fn defect1_photo_refused_by_the_server_is_quarantined_with_its_status_and_
     assert_eq!((r.pushed, r.photos_uploaded), (1, 1), "{r:?}");
     assert_exactly(&server, &[("report", &bad)], &[]).await;
     assert_all_synced_once(&dev, &server).await;
+    assert_withdrawal_held(&server, "report", 1).await;
+    assert_chain_intact(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,6 +415,9 @@ async fn defect12_a_413_push_is_split_and_a_single_413_mutation_is_quarantined()
     assert_eq!(dev.worker.list_checkins(0, 10).unwrap().len(), 4);
     engine.sync().await.unwrap();
     assert_all_synced_once(&dev, &server).await;
+    // The discarded first entry's link arrives below the head and heals its successor.
+    assert_withdrawal_held(&server, "checkin", 1).await;
+    assert_chain_intact(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,7 +436,5 @@ async fn defect1_held_and_repaired_records_leave_the_device_chain_intact_on_the_
         .unwrap();
     engine.sync().await.unwrap();
     assert_all_synced_once(&dev, &server).await;
-    let chain: Value = server.admin_json("/admin/v1/chain?device=dev-A").await;
-    assert_eq!(chain["chain_breaks"], Value::Array(vec![]), "{chain}");
-    assert_eq!(chain["intact"], true, "{chain}");
+    assert_chain_intact(&server).await;
 }

@@ -559,8 +559,10 @@ fn push_one(
         .optional()?;
     if let Some(p) = prior {
         // The hash commits to the payload (it was verified when stored); a withheld payload
-        // (refused as invalid) is compared through it.
-        let same = p.0 == m.seq
+        // (refused as invalid, or a withdrawal link's) is compared through it. A withdrawn
+        // link cannot come back as a record under the same id.
+        let same = (p.8 != WITHDRAWN || m.withdrawn)
+            && p.0 == m.seq
             && p.1 == m.kind
             && p.2 == m.record_id
             && (p.3.is_empty() || p.3 == m.payload)
@@ -577,7 +579,9 @@ fn push_one(
                 "this mutation id was already used for different content",
             )?);
         }
-        let outcome = if p.8 == "applied" {
+        // A withdrawal link of a mutation already applied (its reply was lost before the
+        // device withdrew it) is held too: the record stays, the link is whole.
+        let outcome = if p.8 == "applied" || p.8 == WITHDRAWN {
             Outcome::AlreadyApplied
         } else {
             Outcome::Rejected {
@@ -625,6 +629,18 @@ fn push_one(
     let (chain_break, expected_prev) = link_check(tx, &caller.device_id, m, head.as_ref())?;
     if head.as_ref().is_none_or(|h| m.seq > h.0) {
         *head = Some((m.seq, m.hash.clone()));
+    }
+
+    if m.withdrawn {
+        return store_withdrawal(
+            tx,
+            caller,
+            m,
+            head.as_ref(),
+            chain_break,
+            expected_prev,
+            now,
+        );
     }
 
     let verdict: Verdict = match MutationKind::parse(&m.kind) {
@@ -718,6 +734,79 @@ fn push_one(
             reason: Reason {
                 code: code.to_string(),
                 message,
+            },
+        },
+    };
+    Ok((
+        MutationResult {
+            mutation_id: m.mutation_id.clone(),
+            outcome,
+        },
+        chain_break,
+    ))
+}
+
+/// Status of a stored withdrawal link.
+const WITHDRAWN: &str = "withdrawn";
+
+/// Stores a withdrawal link (its hash was verified and its link checked by the caller): the
+/// device withdrew the entry, so it is no record. Nothing of the payload is kept (personal
+/// data minimisation: only the hash, which the device can still prove), it has no effect,
+/// needs no photo and holds no record id, so the repaired record is accepted after it.
+fn store_withdrawal(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    head: Option<&(i64, String)>,
+    chain_break: bool,
+    expected_prev: Option<String>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(MutationResult, bool), ApiError> {
+    // The kind names the record that was withdrawn; the device can only have made one of
+    // the five (a link is still a link, so a bad one is stored as a rejection like any).
+    let reason = match MutationKind::parse(&m.kind) {
+        None => Some((codes::UNKNOWN_KIND, "unknown mutation kind")),
+        Some(_) if m.seq < 1 => Some((codes::INVALID_PAYLOAD, "seq must be at least 1")),
+        Some(_) => None,
+    };
+    let status = if reason.is_some() {
+        "rejected"
+    } else {
+        WITHDRAWN
+    };
+    tx.prepare_cached(
+        "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
+             device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
+             chain_break, expected_prev, server_flags, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, '[]', ?16)",
+    )?
+    .execute(params![
+        m.mutation_id,
+        caller.device_id,
+        caller.worker_id,
+        m.seq,
+        m.kind,
+        m.record_id,
+        m.device_time,
+        m.monotonic_ms,
+        m.prev_hash,
+        m.hash,
+        status,
+        reason.map(|r| r.0),
+        reason.map(|r| r.1),
+        chain_break,
+        expected_prev,
+        now,
+    ])?;
+    if head.is_some_and(|h| m.seq < h.0) {
+        heal_successor(tx, &caller.device_id, m)?;
+    }
+    let outcome = match reason {
+        None => Outcome::Applied,
+        Some((code, message)) => Outcome::Rejected {
+            reason: Reason {
+                code: code.to_string(),
+                message: message.to_string(),
             },
         },
     };

@@ -33,7 +33,9 @@ pub enum SyncState {
     /// It blocks nothing but the records that depend on it, and waits for the worker to
     /// repair or discard it.
     Quarantined { reason: QuarantineReason },
-    /// Replaced by a repaired version or discarded by the worker; never sent.
+    /// Replaced by a repaired version or discarded by the worker: not a record any more. Its
+    /// link of the hash chain is still delivered, as a withdrawal link (docs/protocol.md §4.4),
+    /// so the device's chain stays intact on the server.
     Withdrawn,
 }
 
@@ -135,6 +137,8 @@ pub struct OutboxEntry {
     pub prev_hash: String,
     pub hash: String,
     pub attempts: i64,
+    /// Withdrawn by the worker: sent only as a withdrawal link (no photos, no record).
+    pub withdrawn: bool,
 }
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
@@ -149,6 +153,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         prev_hash: r.get("prev_hash")?,
         hash: r.get("hash")?,
         attempts: r.get("attempts")?,
+        withdrawn: r.get::<_, String>("state")? == "withdrawn",
     })
 }
 
@@ -199,10 +204,15 @@ pub fn append(
         prev_hash,
         hash,
         attempts: 0,
+        withdrawn: false,
     })
 }
 
-/// Pending entries in sequence order, at most `limit` of them and, beyond the first, at most
+/// Which entries the push sends: pending ones, and withdrawn ones whose withdrawal link the
+/// server has not answered yet (`synced_at` is set on its answer; the state stays withdrawn).
+const TO_SEND: &str = "(state = 'pending' OR (state = 'withdrawn' AND synced_at IS NULL))";
+
+/// Entries to send in sequence order, at most `limit` of them and, beyond the first, at most
 /// `max_bytes` of payload in total (a batch is bounded by count and size).
 pub fn pending_batch(
     conn: &Connection,
@@ -210,9 +220,9 @@ pub fn pending_batch(
     limit: usize,
     max_bytes: usize,
 ) -> Result<Vec<OutboxEntry>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT * FROM outbox WHERE state = 'pending' AND seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT * FROM outbox WHERE {TO_SEND} AND seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![after_seq, limit as i64], entry_from_row)?;
     let mut out = Vec::new();
     let mut bytes = 0usize;
@@ -227,6 +237,13 @@ pub fn pending_batch(
     Ok(out)
 }
 
+/// How many entries the push has to send (see [`pending_batch`]).
+pub fn to_send(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM outbox WHERE {TO_SEND}"))?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// One entry by its seq.
 pub fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>> {
     Ok(conn
@@ -235,12 +252,37 @@ pub fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>> {
         .optional()?)
 }
 
-/// Marks an entry as recorded by the server.
+/// Marks an entry as recorded by the server (a withdrawn one stays withdrawn:
+/// [`mark_link_answered`]).
 pub fn mark_synced(tx: &Transaction<'_>, mutation_id: &str, at: DateTime<Utc>) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE outbox SET state = 'synced', synced_at = ?2, attempts = attempts + 1 WHERE mutation_id = ?1",
+        "UPDATE outbox SET state = 'synced', synced_at = ?2, attempts = attempts + 1
+         WHERE mutation_id = ?1 AND state <> 'withdrawn'",
     )?
     .execute(params![mutation_id, at])?;
+    Ok(())
+}
+
+/// Records the server's answer to a withdrawal link: it stays `withdrawn` (it is not a record)
+/// and is not sent again. A refusal (`reject` = code and reason) is kept for support; it is
+/// final like any rejection, and resending would only get it again.
+pub fn mark_link_answered(
+    tx: &Transaction<'_>,
+    mutation_id: &str,
+    reject: Option<(&str, &str)>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET synced_at = ?2, reject_code = ?3, reject_reason = ?4,
+             attempts = attempts + 1
+         WHERE mutation_id = ?1 AND state = 'withdrawn'",
+    )?
+    .execute(params![
+        mutation_id,
+        at,
+        reject.map(|r| r.0),
+        reject.map(|r| r.1)
+    ])?;
     Ok(())
 }
 
@@ -253,7 +295,7 @@ pub fn mark_rejected(
 ) -> Result<()> {
     tx.execute(
         "UPDATE outbox SET state = 'rejected', reject_code = ?2, reject_reason = ?3, attempts = attempts + 1
-         WHERE mutation_id = ?1",
+         WHERE mutation_id = ?1 AND state <> 'withdrawn'",
         params![mutation_id, code, reason],
     )?;
     Ok(())
@@ -432,7 +474,8 @@ pub fn release(tx: &Transaction<'_>, seq: i64) -> Result<()> {
 }
 
 /// Withdraws a quarantined entry for good (repaired as a new entry, or discarded). It keeps
-/// its reason for the record of what happened and is never sent.
+/// its reason for the record of what happened; it is never sent as a record, only as a
+/// withdrawal link so that the device's chain has no hole where it was.
 pub fn withdraw(tx: &Transaction<'_>, seq: i64) -> Result<()> {
     tx.prepare_cached(
         "UPDATE outbox SET state = 'withdrawn' WHERE seq = ?1 AND state = 'quarantined'",

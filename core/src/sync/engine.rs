@@ -371,7 +371,8 @@ impl Inner {
     /// original seq: those whose photos are not on the server yet (Wi-Fi only, or an upload
     /// left for the next run) and those depending on a quarantined entry. A batch the server
     /// finds too large (413) is halved until it passes; a single mutation too large alone is
-    /// quarantined as refused.
+    /// quarantined as refused. Withdrawn entries go in seq order with the rest as withdrawal
+    /// links (no photos, no record), so the server's copy of the chain has no hole.
     async fn push(
         self: &Arc<Self>,
         cancel: &CancellationToken,
@@ -380,16 +381,7 @@ impl Inner {
         let network = network_from(self.network.load(Ordering::Relaxed));
         let photos_wait = self.options.photos_wifi_only && network == NetworkKind::Cellular;
         let worker = self.worker.clone();
-        let total = blocking(move || {
-            worker.store().read(|c| {
-                Ok(c.query_row(
-                    "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )?)
-            })
-        })
-        .await?;
+        let total = blocking(move || worker.store().read(outbox::to_send)).await?;
         let mut progress = SyncProgress::new(SyncPhase::Push);
         progress.items_total = Some(u64::try_from(total).unwrap_or(0));
         self.progress(progress.clone());
@@ -410,7 +402,10 @@ impl Inner {
                     let mut send = Vec::with_capacity(all.len());
                     let (mut deferred, mut held) = (0u64, 0u64);
                     for e in all {
-                        if outbox::depends_on_quarantined(c, &e)? {
+                        if e.withdrawn {
+                            // A withdrawal link carries no record: it waits for nothing.
+                            send.push(e);
+                        } else if outbox::depends_on_quarantined(c, &e)? {
                             held += 1;
                         } else if photos::waits_for_photos(c, &e)? {
                             // Sent now it would be refused for good (`missing_photo`).
@@ -440,9 +435,14 @@ impl Inner {
                     Ok(reply) => {
                         super::failpoint("push_acked_before_store");
                         let worker = self.worker.clone();
-                        let batch_ids: Vec<(String, String, String)> = part
+                        let batch_ids: Vec<Sent> = part
                             .iter()
-                            .map(|e| (e.mutation_id.clone(), e.kind.clone(), e.record_id.clone()))
+                            .map(|e| Sent {
+                                mutation_id: e.mutation_id.clone(),
+                                kind: e.kind.clone(),
+                                record_id: e.record_id.clone(),
+                                withdrawn: e.withdrawn,
+                            })
                             .collect();
                         let counts =
                             blocking(move || record_results(&worker, &batch_ids, &reply)).await?;
@@ -464,6 +464,13 @@ impl Inner {
                             // A stack: the first half goes first, keeping device order.
                             parts.push(second);
                             parts.push(first);
+                        } else if part.iter().all(|e| e.withdrawn) {
+                            // A withdrawal link must carry its payload for the hash to be
+                            // checked; too large alone, it can never go: given up (its
+                            // successor stays a break on the server), not resent every run.
+                            let code = reason.split(':').next().unwrap_or_default().trim();
+                            self.give_up_links(&part, code).await?;
+                            progress.items_done += part.len() as u64;
                         } else {
                             let code = reason.split(':').next().unwrap_or_default().trim();
                             let q = self.quarantine_refused(&part, 413, code).await?;
@@ -546,7 +553,29 @@ impl Inner {
         .await
     }
 
-    /// Pulls pages of changes until the server says we are caught up.
+    /// Records withdrawal links the server can never take (413 alone) as answered with that
+    /// refusal, so they are not resent.
+    async fn give_up_links(self: &Arc<Self>, part: &[OutboxEntry], code: &str) -> Result<()> {
+        let worker = self.worker.clone();
+        let ids: Vec<String> = part.iter().map(|e| e.mutation_id.clone()).collect();
+        let code = if code.is_empty() {
+            wire::codes::TOO_LARGE.to_string()
+        } else {
+            code.to_string()
+        };
+        blocking(move || {
+            let now = worker.config().clock.now();
+            worker.store().write(|tx| {
+                for id in &ids {
+                    let reason = "the server refused the withdrawal link as too large";
+                    outbox::mark_link_answered(tx, id, Some((code.as_str(), reason)), now)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// One page of changes after `cursor`, with retries.
     async fn fetch_page(
         self: &Arc<Self>,
@@ -636,6 +665,7 @@ fn to_wire(e: &OutboxEntry) -> wire::Mutation {
         monotonic_ms: e.monotonic_ms,
         prev_hash: e.prev_hash.clone(),
         hash: e.hash.clone(),
+        withdrawn: e.withdrawn,
     }
 }
 
@@ -657,22 +687,42 @@ fn check_results(
     Ok(())
 }
 
+/// What [`record_results`] needs of a sent entry.
+struct Sent {
+    mutation_id: String,
+    kind: String,
+    record_id: String,
+    withdrawn: bool,
+}
+
 /// Stores the server's answers in one transaction: synced, or rejected with the reason.
-/// Mutations the reply does not mention stay pending and go again next time.
+/// Mutations the reply does not mention stay pending and go again next time. Withdrawal
+/// links are not records: their answer is recorded but not counted.
 fn record_results(
     worker: &GridWorker,
-    batch: &[(String, String, String)],
+    batch: &[Sent],
     reply: &wire::PushResponse,
 ) -> Result<(u64, u64, u64)> {
     let now = worker.config().clock.now();
-    let by_id: std::collections::HashMap<&str, &(String, String, String)> =
-        batch.iter().map(|b| (b.0.as_str(), b)).collect();
+    let by_id: std::collections::HashMap<&str, &Sent> =
+        batch.iter().map(|b| (b.mutation_id.as_str(), b)).collect();
     worker.store().write_recoverable(|tx| {
         let mut counts = (0u64, 0u64, 0u64);
         for r in &reply.results {
-            let Some((_, k, record_id)) = by_id.get(r.mutation_id.as_str()).copied() else {
+            let Some(sent) = by_id.get(r.mutation_id.as_str()).copied() else {
                 continue;
             };
+            let (k, record_id) = (&sent.kind, &sent.record_id);
+            if sent.withdrawn {
+                let reject = match &r.outcome {
+                    wire::Outcome::Applied | wire::Outcome::AlreadyApplied => None,
+                    wire::Outcome::Rejected { reason } => {
+                        Some((reason.code.as_str(), reason.message.as_str()))
+                    }
+                };
+                outbox::mark_link_answered(tx, &r.mutation_id, reject, now)?;
+                continue;
+            }
             match &r.outcome {
                 wire::Outcome::Applied | wire::Outcome::AlreadyApplied => {
                     outbox::mark_synced(tx, &r.mutation_id, now)?;

@@ -4,8 +4,10 @@
 //!
 //! A record's mutation is covered by the hash chain, so its payload can never change in
 //! place. When the original bytes come back the original entry is released unchanged (same
-//! seq, same link). Any other repair withdraws the original entry (kept locally, never sent)
-//! and appends the repaired record as a new entry with a fresh seq.
+//! seq, same link). Any other repair withdraws the original entry and appends the repaired
+//! record as a new entry with a fresh seq. A withdrawn entry is no record any more, but its
+//! link is still delivered (a withdrawal link, docs/protocol.md §4.4): a worker repairing a
+//! bad photo must not look, on the server, like a worker who deleted evidence.
 
 use chrono::{DateTime, Utc};
 use rusqlite::Transaction;
@@ -234,10 +236,10 @@ impl GridWorker {
         })
     }
 
-    /// Discards a quarantined record: its entry is withdrawn (never sent), the record is
-    /// deleted with every photo file only it used. Records that waited for it are released
-    /// and go as they were recorded (a reference to a record the server never receives is
-    /// stored and flagged there like any unknown reference).
+    /// Discards a quarantined record: its entry is withdrawn (sent only as a withdrawal link,
+    /// never as a record), the record is deleted with every photo file only it used. Records
+    /// that waited for it are released and go as they were recorded (a reference to a record
+    /// the server never receives is stored and flagged there like any unknown reference).
     pub fn discard_quarantined(&self, record_id: &str) -> Result<()> {
         check_id("record_id", record_id)?;
         let data_dir = self.config.data_dir.clone();
