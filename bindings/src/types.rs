@@ -523,7 +523,7 @@ pub enum SyncState {
     /// records depending on it; repair or discard it (`GridWorker.repairQuarantinedPhoto`,
     /// `refileWithoutQuarantinedPhoto`, `discardQuarantined`).
     Quarantined { reason: QuarantineReason },
-    /// Replaced by a repaired version, or discarded; never sent.
+    /// Replaced by a repaired version, or discarded; only its chain link is sent.
     Withdrawn,
 }
 

@@ -5656,7 +5656,7 @@ public enum SyncState: Equatable, Hashable {
     case quarantined(reason: QuarantineReason
     )
     /**
-     * Replaced by a repaired version, or discarded; never sent.
+     * Replaced by a repaired version, or discarded; only its chain link is sent.
      */
     case withdrawn
 

@@ -6408,7 +6408,7 @@ sealed class SyncState {
     }
     
     /**
-     * Replaced by a repaired version, or discarded; never sent.
+     * Replaced by a repaired version, or discarded; only its chain link is sent.
      */
     object Withdrawn : SyncState()
     
