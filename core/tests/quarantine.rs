@@ -438,3 +438,47 @@ async fn defect1_held_and_repaired_records_leave_the_device_chain_intact_on_the_
     assert_all_synced_once(&dev, &server).await;
     assert_chain_intact(&server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_a_withdrawal_link_refused_with_413_alone_is_given_up_not_resent() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let ids = dev.check_ins(2);
+    let too_large = || Fault::Status {
+        code: 413,
+        retry_after: None,
+    };
+    // Handshake passes; [2] → 413, [1] → 413 (quarantined); then the second passes.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(too_large());
+    server.proxy.push_fault(too_large());
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.quarantined.len()), (1, 1), "{r:?}");
+    dev.worker.discard_quarantined(&ids[0]).unwrap();
+
+    // The withdrawal link alone is refused with 413: the run goes on, the link is recorded
+    // as answered with that refusal (still withdrawn, no record) and not sent again.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(too_large());
+    engine
+        .sync()
+        .await
+        .expect("a refused link does not fail the run");
+    let conn = rusqlite::Connection::open(dev.dir.path().join("gridworker.db")).unwrap();
+    let (state, answered, code): (String, bool, Option<String>) = conn
+        .query_row(
+            "SELECT state, synced_at IS NOT NULL, reject_code FROM outbox WHERE record_id = ?1",
+            [&ids[0]],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), answered), ("withdrawn", true));
+    assert!(code.is_some_and(|c| !c.is_empty()));
+    engine.sync().await.unwrap();
+    assert_withdrawal_held(&server, "checkin", 0).await;
+    // The server never got the link, so it still shows the hole: the truth.
+    let chain: Value = server.admin_json("/admin/v1/chain?device=dev-A").await;
+    assert_eq!(chain["intact"], false, "{chain}");
+    assert_eq!(dev.pending(), 0);
+}
