@@ -75,7 +75,7 @@ macro_rules! mirror_enum {
     };
 }
 
-fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
+pub(crate) fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(B::from).collect()
 }
 
@@ -519,6 +519,12 @@ pub enum SyncState {
     Synced,
     /// The server refused it for good; kept on the device with the reason.
     Rejected { code: String, reason: String },
+    /// Set aside on the device: it cannot be sent as it stands. Blocks nothing but the
+    /// records depending on it; repair or discard it (`GridWorker.repairQuarantinedPhoto`,
+    /// `refileWithoutQuarantinedPhoto`, `discardQuarantined`).
+    Quarantined { reason: QuarantineReason },
+    /// Replaced by a repaired version, or discarded; only its chain link is sent.
+    Withdrawn,
 }
 
 impl From<outbox::SyncState> for SyncState {
@@ -527,6 +533,67 @@ impl From<outbox::SyncState> for SyncState {
             outbox::SyncState::Pending => SyncState::Pending,
             outbox::SyncState::Synced => SyncState::Synced,
             outbox::SyncState::Rejected { code, reason } => SyncState::Rejected { code, reason },
+            outbox::SyncState::Quarantined { reason } => SyncState::Quarantined {
+                reason: reason.into(),
+            },
+            outbox::SyncState::Withdrawn => SyncState::Withdrawn,
+        }
+    }
+}
+
+/// Why a record is quarantined. Photos are named by their SHA-256 only.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum QuarantineReason {
+    /// The photo's file is gone from the device.
+    PhotoMissing { sha256: String },
+    /// The photo's bytes no longer match their hash (edited, truncated, damaged).
+    PhotoAltered { sha256: String },
+    /// The server refused it for good with this HTTP status and error code: the photo when
+    /// `sha256` is set, else the record itself (413: too large even alone).
+    Refused {
+        status: u16,
+        code: String,
+        sha256: Option<String>,
+    },
+}
+
+impl From<outbox::QuarantineReason> for QuarantineReason {
+    fn from(r: outbox::QuarantineReason) -> Self {
+        match r {
+            outbox::QuarantineReason::PhotoMissing { sha256 } => {
+                QuarantineReason::PhotoMissing { sha256 }
+            }
+            outbox::QuarantineReason::PhotoAltered { sha256 } => {
+                QuarantineReason::PhotoAltered { sha256 }
+            }
+            outbox::QuarantineReason::Refused {
+                status,
+                code,
+                sha256,
+            } => QuarantineReason::Refused {
+                status,
+                code,
+                sha256,
+            },
+        }
+    }
+}
+
+/// A quarantined record: which one and why.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QuarantinedRecord {
+    pub record_id: String,
+    /// `report`, `task_completion`, `checkin`, `visit` or `task_ack`.
+    pub kind: String,
+    pub reason: QuarantineReason,
+}
+
+impl From<outbox::QuarantinedRecord> for QuarantinedRecord {
+    fn from(q: outbox::QuarantinedRecord) -> Self {
+        QuarantinedRecord {
+            record_id: q.record_id,
+            kind: q.kind,
+            reason: q.reason.into(),
         }
     }
 }
@@ -772,6 +839,9 @@ pub struct SyncCounts {
     pub pending: KindCounts,
     pub synced: KindCounts,
     pub rejected: KindCounts,
+    /// Set aside until the worker repairs or discards them (`photos`: distinct photos
+    /// named by a quarantine).
+    pub quarantined: KindCounts,
     pub drafts: u64,
     pub last_sync: Option<SystemTime>,
     /// Server time minus device time at the last handshake (ms).
@@ -784,6 +854,7 @@ impl From<w::SyncCounts> for SyncCounts {
             pending: c.pending.into(),
             synced: c.synced.into(),
             rejected: c.rejected.into(),
+            quarantined: c.quarantined.into(),
             drafts: c.drafts,
             last_sync: c.last_sync.map(from_utc),
             clock_offset_ms: c.clock_offset_ms,
@@ -948,6 +1019,11 @@ pub struct SyncReport {
     pub rejected: u64,
     /// Records left pending on purpose (photos waiting for Wi-Fi).
     pub deferred: u64,
+    /// Records left pending because they wait on a quarantined record or on a photo left
+    /// for the next run; they go later with their original sequence number.
+    pub held: u64,
+    /// Records quarantined in this run (record, kind, reason).
+    pub quarantined: Vec<QuarantinedRecord>,
     pub photos_uploaded: u64,
     pub bytes_up: u64,
     pub bytes_down: u64,
@@ -969,6 +1045,8 @@ impl From<s::SyncReport> for SyncReport {
             already_applied: r.already_applied,
             rejected: r.rejected,
             deferred: r.deferred,
+            held: r.held,
+            quarantined: map(r.quarantined),
             photos_uploaded: r.photos_uploaded,
             bytes_up: r.bytes_up,
             bytes_down: r.bytes_down,

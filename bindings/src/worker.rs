@@ -240,9 +240,35 @@ impl GridWorker {
             .into())
     }
 
-    /// What is pending, synced and rejected, per kind.
+    /// What is pending, synced, rejected and quarantined, per kind.
     pub fn sync_counts(&self) -> Result<SyncCounts> {
         Ok(self.inner.sync_counts()?.into())
+    }
+
+    /// Records set aside because they cannot be sent as they stand, oldest first.
+    pub fn quarantined_records(&self) -> Result<Vec<QuarantinedRecord>> {
+        Ok(map(self.inner.quarantined_records()?))
+    }
+
+    /// Puts a photo back into a record quarantined for a photo. The original bytes (found
+    /// again in the gallery) release the original record unchanged; another photo takes the
+    /// bad one's place and the record is queued again. `InvalidState` when the record is not
+    /// quarantined for a photo.
+    pub fn repair_quarantined_photo(&self, record_id: String, photo: PhotoInput) -> Result<()> {
+        let photo = photo.to_core("photo")?;
+        Ok(self.inner.repair_quarantined_photo(&record_id, &photo)?)
+    }
+
+    /// Re-files a record quarantined for a photo without that photo (a report must keep at
+    /// least one photo: `InvalidInput` otherwise).
+    pub fn refile_without_quarantined_photo(&self, record_id: String) -> Result<()> {
+        Ok(self.inner.refile_without_quarantined_photo(&record_id)?)
+    }
+
+    /// Discards a quarantined record and the photo files only it used; records waiting for
+    /// it are released and go as recorded.
+    pub fn discard_quarantined(&self, record_id: String) -> Result<()> {
+        Ok(self.inner.discard_quarantined(&record_id)?)
     }
 
     /// Removes photo files nobody needs any more; returns how many.

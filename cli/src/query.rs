@@ -30,6 +30,8 @@ pub fn status_json(gw: &GridWorker) -> CliResult<Value> {
         "pending": counts_json(&c.pending),
         "synced": counts_json(&c.synced),
         "rejected": counts_json(&c.rejected),
+        "quarantined": counts_json(&c.quarantined),
+        "quarantined_records": gw.quarantined_records()?,
         "drafts": c.drafts,
         "last_sync": c.last_sync,
         "clock_offset_ms": c.clock_offset_ms,
@@ -41,7 +43,7 @@ pub fn status(home: &Home) -> CliResult<Output> {
     let c = gw.sync_counts()?;
     let line = |name: &str, k: &KindCounts| {
         format!(
-            "{name:<9} check-ins {:>4}  visits {:>4}  reports {:>4}  photos {:>4}  tasks {:>4}",
+            "{name:<11} check-ins {:>4}  visits {:>4}  reports {:>4}  photos {:>4}  tasks {:>4}",
             k.checkins, k.visits, k.reports, k.photos, k.tasks
         )
     };
@@ -49,13 +51,21 @@ pub fn status(home: &Home) -> CliResult<Output> {
         line("pending", &c.pending),
         line("synced", &c.synced),
         line("rejected", &c.rejected),
-        format!(
-            "last sync: {}",
-            c.last_sync
-                .map(|t| t.to_rfc3339())
-                .unwrap_or_else(|| "never".into())
-        ),
+        line("quarantined", &c.quarantined),
     ]
+    .into_iter()
+    .chain(
+        gw.quarantined_records()?
+            .into_iter()
+            .map(|q| format!("  {} {}: {}", q.kind, q.record_id, q.reason)),
+    )
+    .chain([format!(
+        "last sync: {}",
+        c.last_sync
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "never".into())
+    )])
+    .collect::<Vec<_>>()
     .join("\n");
     Ok(Output::new(status_json(&gw)?, human))
 }
@@ -67,6 +77,10 @@ fn sync_json(s: &SyncState) -> Value {
         SyncState::Rejected { code, reason } => {
             json!({"state": "rejected", "code": code, "reason": reason})
         }
+        SyncState::Quarantined { reason } => {
+            json!({"state": "quarantined", "quarantine": reason, "reason": reason.to_string()})
+        }
+        SyncState::Withdrawn => json!({"state": "withdrawn"}),
     }
 }
 
@@ -75,6 +89,8 @@ fn sync_word(s: &SyncState) -> &'static str {
         SyncState::Pending => "pending",
         SyncState::Synced => "synced",
         SyncState::Rejected { .. } => "rejected",
+        SyncState::Quarantined { .. } => "quarantined",
+        SyncState::Withdrawn => "withdrawn",
     }
 }
 

@@ -133,11 +133,24 @@ pub fn sync(home: &Home, a: &SyncArgs, as_json: bool) -> CliResult<Output> {
     }
     let r = result.map_err(sync_error)?;
     gw.reload_reference()?;
-    let human = format!(
-        "synced: {} pushed, {} already on the server, {} rejected, {} deferred, {} photos uploaded, \
-         {} changes pulled",
-        r.pushed, r.already_applied, r.rejected, r.deferred, r.photos_uploaded, r.pulled_changes
+    let mut human = format!(
+        "synced: {} pushed, {} already on the server, {} rejected, {} deferred, {} held, \
+         {} quarantined, {} photos uploaded, {} changes pulled",
+        r.pushed,
+        r.already_applied,
+        r.rejected,
+        r.deferred,
+        r.held,
+        r.quarantined.len(),
+        r.photos_uploaded,
+        r.pulled_changes
     );
+    for q in &r.quarantined {
+        human.push_str(&format!(
+            "\nquarantined {} {}: {}",
+            q.kind, q.record_id, q.reason
+        ));
+    }
     Ok(Output::new(
         json!({"sync": report_json(&r), "status": crate::query::status_json(&gw)?}),
         human,

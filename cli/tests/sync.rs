@@ -142,3 +142,63 @@ fn scenario_against_a_server_given_by_url() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.json()["server"].is_null());
 }
+
+#[test]
+fn defect1_a_report_whose_photo_is_gone_is_quarantined_and_shown_by_status_and_list() {
+    let srv_dir = tempfile::tempdir().unwrap();
+    let srv = server(srv_dir.path());
+    let dir = tempfile::tempdir().unwrap();
+    let home = path_str(dir.path());
+    init(&home, &srv.url(), "tok-w2");
+    let photo = path_str(&fixtures().join("photos").join("manhole-leak.jpg"));
+    let r = gw(&[
+        "--home",
+        &home,
+        "--json",
+        "report",
+        "--category",
+        "leaking_manhole",
+        "--text",
+        "井盖渗水",
+        "--photo",
+        &photo,
+        "--lat",
+        "45.3",
+        "--lon",
+        "130.94",
+        "--accuracy",
+        "6",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let photos = dir.path().join(gridworker_cli_data_dir()).join("photos");
+    for e in std::fs::read_dir(&photos).unwrap().flatten() {
+        if e.path().is_file() {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let r = gw(&["--home", &home, "--json", "sync"]);
+    assert_eq!(
+        r.code, 0,
+        "a missing photo is not a failed sync: {}",
+        r.stderr
+    );
+    let q = &r.json()["sync"]["quarantined"];
+    assert_eq!(q[0]["kind"], "report", "{q}");
+    assert_eq!(q[0]["reason"]["reason"], "photo_missing");
+    let s = gw(&["--home", &home, "--json", "status"]).json();
+    assert_eq!(s["quarantined"]["reports"], 1);
+    assert_eq!(s["pending"]["reports"], 0);
+    assert_eq!(
+        s["quarantined_records"][0]["reason"]["reason"],
+        "photo_missing"
+    );
+    let l = gw(&["--home", &home, "--json", "list", "reports"]).json();
+    assert_eq!(l["reports"][0]["sync"]["state"], "quarantined", "{l}");
+    let human = gw(&["--home", &home, "status"]);
+    assert!(human.stdout.contains("quarantined"), "{}", human.stdout);
+}
+
+/// The data directory inside a CLI home (`cli/src/home.rs`).
+fn gridworker_cli_data_dir() -> &'static str {
+    "data"
+}

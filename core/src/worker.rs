@@ -24,6 +24,8 @@ use crate::store::outbox::{self, kind};
 use crate::store::records::{self, Listed, ReportRow};
 use crate::store::{Store, photos, reference, state};
 
+mod quarantine;
+
 /// Result of a check-in: the stored record, and whether it was an earlier one returned
 /// because the same point was checked within the cooldown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +81,9 @@ pub struct SyncCounts {
     pub pending: KindCounts,
     pub synced: KindCounts,
     pub rejected: KindCounts,
+    /// Set aside until the worker repairs or discards them (see
+    /// [`GridWorker::quarantined_records`] for the reasons).
+    pub quarantined: KindCounts,
     pub drafts: u64,
     pub last_sync: Option<DateTime<Utc>>,
     pub clock_offset_ms: Option<i64>,
@@ -873,6 +878,9 @@ impl GridWorker {
                 let bucket = match st.as_str() {
                     "synced" => &mut out.synced,
                     "rejected" => &mut out.rejected,
+                    "quarantined" => &mut out.quarantined,
+                    // Replaced by a repaired entry or discarded: not a record any more.
+                    "withdrawn" => continue,
                     _ => &mut out.pending,
                 };
                 let n = n.max(0) as u64;
@@ -886,6 +894,14 @@ impl GridWorker {
             out.pending.photos = c
                 .query_row(
                     "SELECT COUNT(*) FROM photos WHERE uploaded = 0 AND rel_path IS NOT NULL",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .max(0) as u64;
+            // Photos named by a quarantine (missing, altered, refused): counted once each.
+            out.quarantined.photos = c
+                .query_row(
+                    "SELECT COUNT(DISTINCT quarantine_photo) FROM outbox WHERE state = 'quarantined'",
                     [],
                     |r| r.get::<_, i64>(0),
                 )?

@@ -103,8 +103,10 @@ pub async fn records(
         Some(k) => Some(MutationKind::parse(k).ok_or_else(|| ApiError::invalid("unknown kind"))?),
     };
     let status = q.get("status").cloned().unwrap_or_else(|| "applied".into());
-    if status != "applied" && status != "rejected" {
-        return Err(ApiError::invalid("status must be applied or rejected"));
+    if !["applied", "rejected", "withdrawn"].contains(&status.as_str()) {
+        return Err(ApiError::invalid(
+            "status must be applied, rejected or withdrawn",
+        ));
     }
     let st2 = st.clone();
     let v = blocking(move || {
@@ -121,6 +123,13 @@ pub async fn records(
                 }
                 let rejected: i64 = tx.query_row(
                     "SELECT COUNT(*) FROM mutations WHERE status = 'rejected'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                // Withdrawal links: entries the device withdrew (repaired or discarded),
+                // held for the chain only.
+                let withdrawn: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM mutations WHERE status = 'withdrawn'",
                     [],
                     |r| r.get(0),
                 )?;
@@ -149,6 +158,7 @@ pub async fn records(
                 return Ok::<_, ApiError>(json!({
                     "counts": counts,
                     "rejected": rejected,
+                    "withdrawn": withdrawn,
                     "refused": refused,
                     "reasons": reasons,
                     "chain_breaks": breaks,

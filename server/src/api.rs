@@ -406,6 +406,53 @@ fn rejected(m: &Mutation, code: &str, message: impl Into<String>) -> MutationRes
     }
 }
 
+/// Whether `m`'s link breaks the device's chain, and the previous hash it should have had.
+///
+/// In order (above the head) the link must follow the head. Below the head (a mutation the
+/// device held back, e.g. while its photo was quarantined, and sends later with its original
+/// seq) it must follow the stored mutation of the seq before it. A link whose predecessor
+/// never arrived is a break until that predecessor arrives and proves it
+/// ([`heal_successor`]); a deleted record therefore stays a break for good.
+fn link_check(
+    tx: &Transaction<'_>,
+    device_id: &str,
+    m: &Mutation,
+    head: Option<&(i64, String)>,
+) -> Result<(bool, Option<String>), ApiError> {
+    let (head_seq, head_hash) = head.map_or((0, chain::GENESIS), |h| (h.0, h.1.as_str()));
+    if m.seq > head_seq {
+        let broken = m.prev_hash != head_hash;
+        return Ok((broken, broken.then(|| head_hash.to_string())));
+    }
+    if m.seq <= 1 {
+        let broken = m.prev_hash != chain::GENESIS;
+        return Ok((broken, broken.then(|| chain::GENESIS.to_string())));
+    }
+    let before: Option<String> = tx
+        .prepare_cached(
+            "SELECT hash FROM mutations WHERE device_id = ?1 AND seq = ?2
+             ORDER BY hash = ?3 DESC LIMIT 1",
+        )?
+        .query_row(params![device_id, m.seq - 1, m.prev_hash], |r| r.get(0))
+        .optional()?;
+    Ok(match before {
+        Some(h) if h == m.prev_hash => (false, None),
+        Some(h) => (true, Some(h)),
+        None => (true, None),
+    })
+}
+
+/// A mutation arriving below the head may be the missing predecessor of one stored as a
+/// break: if that one's link names this mutation's hash, the chain is whole again there.
+fn heal_successor(tx: &Transaction<'_>, device_id: &str, m: &Mutation) -> Result<(), ApiError> {
+    tx.prepare_cached(
+        "UPDATE mutations SET chain_break = 0, expected_prev = NULL
+         WHERE device_id = ?1 AND seq = ?2 AND prev_hash = ?3 AND chain_break = 1",
+    )?
+    .execute(params![device_id, m.seq + 1, m.hash])?;
+    Ok(())
+}
+
 /// A seq further ahead of the device's head than this is refused: no honest device gets
 /// there, since it pushes its log in order and at most one batch at a time.
 pub const MAX_SEQ_GAP: i64 = wire::MAX_PUSH_MUTATIONS as i64;
@@ -519,8 +566,10 @@ fn push_one(
         .optional()?;
     if let Some(p) = prior {
         // The hash commits to the payload (it was verified when stored); a withheld payload
-        // (refused as invalid) is compared through it.
-        let same = p.0 == m.seq
+        // (refused as invalid, or a withdrawal link's) is compared through it. A withdrawn
+        // link cannot come back as a record under the same id.
+        let same = (p.8 != WITHDRAWN || m.withdrawn)
+            && p.0 == m.seq
             && p.1 == m.kind
             && p.2 == m.record_id
             && (p.3.is_empty() || p.3 == m.payload)
@@ -537,7 +586,9 @@ fn push_one(
                 "this mutation id was already used for different content",
             )?);
         }
-        let outcome = if p.8 == "applied" {
+        // A withdrawal link of a mutation already applied (its reply was lost before the
+        // device withdrew it) is held too: the record stays, the link is whole.
+        let outcome = if p.8 == "applied" || p.8 == WITHDRAWN {
             Outcome::AlreadyApplied
         } else {
             Outcome::Rejected {
@@ -582,14 +633,21 @@ fn push_one(
     }
 
     // The link is intact: it moves the device's head whatever happens to the record.
-    let head_hash = head
-        .as_ref()
-        .map_or(chain::GENESIS, |h| h.1.as_str())
-        .to_string();
-    let chain_break = m.prev_hash != head_hash;
-    let expected_prev = chain_break.then(|| head_hash.clone());
+    let (chain_break, expected_prev) = link_check(tx, &caller.device_id, m, head.as_ref())?;
     if head.as_ref().is_none_or(|h| m.seq > h.0) {
         *head = Some((m.seq, m.hash.clone()));
+    }
+
+    if m.withdrawn {
+        return store_withdrawal(
+            tx,
+            caller,
+            m,
+            head.as_ref(),
+            chain_break,
+            expected_prev,
+            now,
+        );
     }
 
     let verdict: Verdict = match MutationKind::parse(&m.kind) {
@@ -671,6 +729,9 @@ fn push_one(
         flags_json,
         now,
     ])?;
+    if head.as_ref().is_some_and(|h| m.seq < h.0) {
+        heal_successor(tx, &caller.device_id, m)?;
+    }
     if let Some(effect) = effect {
         apply_effect(tx, &caller.worker_id, effect)?;
     }
@@ -680,6 +741,79 @@ fn push_one(
             reason: Reason {
                 code: code.to_string(),
                 message,
+            },
+        },
+    };
+    Ok((
+        MutationResult {
+            mutation_id: m.mutation_id.clone(),
+            outcome,
+        },
+        chain_break,
+    ))
+}
+
+/// Status of a stored withdrawal link.
+const WITHDRAWN: &str = "withdrawn";
+
+/// Stores a withdrawal link (its hash was verified and its link checked by the caller): the
+/// device withdrew the entry, so it is no record. Nothing of the payload is kept (personal
+/// data minimisation: only the hash, which the device can still prove), it has no effect,
+/// needs no photo and holds no record id, so the repaired record is accepted after it.
+fn store_withdrawal(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    head: Option<&(i64, String)>,
+    chain_break: bool,
+    expected_prev: Option<String>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(MutationResult, bool), ApiError> {
+    // The kind names the record that was withdrawn; the device can only have made one of
+    // the five (a link is still a link, so a bad one is stored as a rejection like any).
+    let reason = match MutationKind::parse(&m.kind) {
+        None => Some((codes::UNKNOWN_KIND, "unknown mutation kind")),
+        Some(_) if m.seq < 1 => Some((codes::INVALID_PAYLOAD, "seq must be at least 1")),
+        Some(_) => None,
+    };
+    let status = if reason.is_some() {
+        "rejected"
+    } else {
+        WITHDRAWN
+    };
+    tx.prepare_cached(
+        "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
+             device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
+             chain_break, expected_prev, server_flags, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, '[]', ?16)",
+    )?
+    .execute(params![
+        m.mutation_id,
+        caller.device_id,
+        caller.worker_id,
+        m.seq,
+        m.kind,
+        m.record_id,
+        m.device_time,
+        m.monotonic_ms,
+        m.prev_hash,
+        m.hash,
+        status,
+        reason.map(|r| r.0),
+        reason.map(|r| r.1),
+        chain_break,
+        expected_prev,
+        now,
+    ])?;
+    if head.is_some_and(|h| m.seq < h.0) {
+        heal_successor(tx, &caller.device_id, m)?;
+    }
+    let outcome = match reason {
+        None => Outcome::Applied,
+        Some((code, message)) => Outcome::Rejected {
+            reason: Reason {
+                code: code.to_string(),
+                message: message.to_string(),
             },
         },
     };

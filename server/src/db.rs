@@ -47,8 +47,10 @@ CREATE TABLE IF NOT EXISTS mutations (
     expected_prev TEXT,
     server_flags TEXT NOT NULL,
     received_at TEXT NOT NULL);
--- No secondary indexes: push is the hot path, the admin views that filter by kind or
--- device are rare QA reads and scan.
+-- One secondary index: a mutation a device held back arrives below the head and is linked
+-- to its stored neighbours by (device, seq). The admin views that filter by kind are rare
+-- QA reads and scan.
+CREATE INDEX IF NOT EXISTS mutations_device_seq ON mutations (device_id, seq);
 CREATE TABLE IF NOT EXISTS reports (
     id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, grid_code TEXT, category TEXT NOT NULL,
     description TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, status TEXT NOT NULL,

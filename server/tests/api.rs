@@ -217,6 +217,109 @@ async fn a_deleted_record_shows_as_a_chain_break() {
 }
 
 #[tokio::test]
+async fn a_held_back_record_sent_later_with_its_seq_heals_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-8");
+    let mut d = Device::new("dev-8", W1);
+    let a = d.checkin("p-00001");
+    let held = d.checkin("p-00002");
+    let b = d.checkin("p-00001");
+    let r = c.push(&[a, b]).await;
+    assert_eq!(r.chain_breaks, 1, "a gap is a break until it is filled");
+    let r = c.push(std::slice::from_ref(&held)).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    assert_eq!(r.chain_breaks, 0);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-8").await;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["head_seq"], 3);
+    srv.shutdown().await;
+}
+
+/// Issue 8, defect 1 follow-up: an entry the device withdrew (a quarantined record repaired
+/// as a new entry, or discarded) is delivered as a withdrawal link. Its link heals the chain;
+/// it keeps no payload, needs no photo, claims no record id; an altered one is refused.
+#[tokio::test]
+async fn a_withdrawal_link_keeps_the_chain_intact_without_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-6");
+    let mut d = Device::new("dev-6", W1);
+    let a = d.checkin("p-00001");
+    // Quarantined on the device: its photo never reaches the server.
+    let (_, never_sent) = photo_bytes(10_000, 3);
+    let original = d.report(&[(&never_sent, 10_000)]);
+    let b = d.checkin("p-00002");
+    let r = c.push(&[a, b]).await;
+    assert_eq!(
+        r.chain_breaks, 1,
+        "held back: a break until its link arrives"
+    );
+
+    // An altered withdrawal link (its hash no longer covers the payload) is refused and
+    // stored nowhere; the chain stays broken.
+    let mut forged = original.clone();
+    forged.withdrawn = true;
+    forged.payload = forged.payload.replace("井盖破损", "tampered");
+    let r = c.push(&[forged]).await;
+    assert_eq!(status_of(&r, 0), "rejected");
+    assert_eq!(reason_of(&r, 0), codes::HASH_MISMATCH);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-6").await;
+    assert_eq!(v["intact"], false, "{v}");
+
+    let mut link = original.clone();
+    link.withdrawn = true;
+    let body = serde_json::to_value(&link).unwrap();
+    assert_eq!(body["withdrawn"], true);
+    let r = c.push(std::slice::from_ref(&link)).await;
+    assert_eq!(status_of(&r, 0), "applied", "{r:?}");
+    assert_eq!(r.chain_breaks, 0);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-6").await;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["head_seq"], 3);
+    // Held as a link: counted, no record, no payload kept.
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records").await;
+    assert_eq!(
+        (v["withdrawn"].as_i64(), v["counts"]["report"].as_i64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+    assert_eq!(v["chain_breaks"], 0);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records?kind=report&status=withdrawn").await;
+    assert_eq!(v["count"], 1, "{v}");
+    let held = &v["records"][0];
+    assert_eq!(held["mutation_id"], link.mutation_id.as_str());
+    assert_eq!(held["payload_text"], "", "the payload was kept: {held}");
+    assert!(held.get("description").is_none(), "{held}");
+
+    // A retry is already applied; the same id as a record is another content.
+    let r = c.push(std::slice::from_ref(&link)).await;
+    assert_eq!(status_of(&r, 0), "already_applied");
+    let r = c.push(std::slice::from_ref(&original)).await;
+    assert_eq!(reason_of(&r, 0), codes::MUTATION_ID_REUSED);
+
+    // The repaired record (same record id, a photo the server holds) is accepted.
+    let (bytes, sha) = photo_bytes(8_000, 4);
+    let (s, _) = patch_photo(&c, &sha, 0, bytes.len() as u64, bytes.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut payload: Value = serde_json::from_str(&original.payload).unwrap();
+    payload["photos"][0]["sha256"] = json!(sha);
+    payload["photos"][0]["size"] = json!(bytes.len());
+    let repaired = d.mutation(
+        "report",
+        &original.record_id,
+        serde_json::to_string(&payload).unwrap(),
+    );
+    let r = c.push(&[repaired]).await;
+    assert_eq!(status_of(&r, 0), "applied", "{r:?}");
+    assert_eq!(r.chain_breaks, 0);
+    assert_eq!(count(&srv.url(), "report").await, 1);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-6").await;
+    assert_eq!(v["intact"], true, "{v}");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_clear_errors_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;

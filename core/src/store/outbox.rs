@@ -29,6 +29,99 @@ pub enum SyncState {
     Synced,
     /// The server refused it for good; kept with the reason, never blocks later entries.
     Rejected { code: String, reason: String },
+    /// Set aside on the device: it cannot be sent as it stands (see [`QuarantineReason`]).
+    /// It blocks nothing but the records that depend on it, and waits for the worker to
+    /// repair or discard it.
+    Quarantined { reason: QuarantineReason },
+    /// Replaced by a repaired version or discarded by the worker: not a record any more. Its
+    /// link of the hash chain is still delivered, as a withdrawal link (docs/protocol.md §4.4),
+    /// so the device's chain stays intact on the server.
+    Withdrawn,
+}
+
+/// Why an outbox entry is quarantined. Names the photo by its content hash, never by any
+/// personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum QuarantineReason {
+    /// The photo's file is gone from the device.
+    PhotoMissing { sha256: String },
+    /// The photo's bytes no longer match their SHA-256 (edited, truncated, damaged).
+    PhotoAltered { sha256: String },
+    /// The server refused it for good (a 4xx): the photo upload when `sha256` is set, else
+    /// the mutation itself (a 413 for a push of this mutation alone).
+    Refused {
+        status: u16,
+        code: String,
+        sha256: Option<String>,
+    },
+}
+
+impl QuarantineReason {
+    /// The reason's code as stored and shown: `photo_missing`, `photo_altered`, `refused`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            QuarantineReason::PhotoMissing { .. } => "photo_missing",
+            QuarantineReason::PhotoAltered { .. } => "photo_altered",
+            QuarantineReason::Refused { .. } => "refused",
+        }
+    }
+
+    /// The photo concerned, if any.
+    pub fn photo(&self) -> Option<&str> {
+        match self {
+            QuarantineReason::PhotoMissing { sha256 }
+            | QuarantineReason::PhotoAltered { sha256 } => Some(sha256),
+            QuarantineReason::Refused { sha256, .. } => sha256.as_deref(),
+        }
+    }
+
+    /// Rebuilds the reason from its columns; `None` when the columns do not form one.
+    pub(crate) fn from_columns(
+        reason: Option<String>,
+        photo: Option<String>,
+        status: Option<i64>,
+        code: Option<String>,
+    ) -> Option<QuarantineReason> {
+        match reason.as_deref()? {
+            "photo_missing" => Some(QuarantineReason::PhotoMissing { sha256: photo? }),
+            "photo_altered" => Some(QuarantineReason::PhotoAltered { sha256: photo? }),
+            "refused" => Some(QuarantineReason::Refused {
+                status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(0),
+                code: code.unwrap_or_default(),
+                sha256: photo,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for QuarantineReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QuarantineReason::PhotoMissing { sha256 } => write!(f, "photo {sha256} is missing"),
+            QuarantineReason::PhotoAltered { sha256 } => {
+                write!(f, "photo {sha256} no longer matches its hash")
+            }
+            QuarantineReason::Refused {
+                status,
+                code,
+                sha256: Some(sha),
+            } => write!(f, "the server refused photo {sha} ({status} {code})"),
+            QuarantineReason::Refused { status, code, .. } => {
+                write!(f, "the server refused the record ({status} {code})")
+            }
+        }
+    }
+}
+
+/// A quarantined record as reported to the worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantinedRecord {
+    pub record_id: String,
+    /// The mutation kind (`report`, `task_completion`, ...).
+    pub kind: String,
+    pub reason: QuarantineReason,
 }
 
 /// One row of the outbox.
@@ -44,6 +137,8 @@ pub struct OutboxEntry {
     pub prev_hash: String,
     pub hash: String,
     pub attempts: i64,
+    /// Withdrawn by the worker: sent only as a withdrawal link (no photos, no record).
+    pub withdrawn: bool,
 }
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
@@ -58,6 +153,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         prev_hash: r.get("prev_hash")?,
         hash: r.get("hash")?,
         attempts: r.get("attempts")?,
+        withdrawn: r.get::<_, String>("state")? == "withdrawn",
     })
 }
 
@@ -108,10 +204,15 @@ pub fn append(
         prev_hash,
         hash,
         attempts: 0,
+        withdrawn: false,
     })
 }
 
-/// Pending entries in sequence order, at most `limit` of them and, beyond the first, at most
+/// Which entries the push sends: pending ones, and withdrawn ones whose withdrawal link the
+/// server has not answered yet (`synced_at` is set on its answer; the state stays withdrawn).
+const TO_SEND: &str = "(state = 'pending' OR (state = 'withdrawn' AND synced_at IS NULL))";
+
+/// Entries to send in sequence order, at most `limit` of them and, beyond the first, at most
 /// `max_bytes` of payload in total (a batch is bounded by count and size).
 pub fn pending_batch(
     conn: &Connection,
@@ -119,9 +220,9 @@ pub fn pending_batch(
     limit: usize,
     max_bytes: usize,
 ) -> Result<Vec<OutboxEntry>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT * FROM outbox WHERE state = 'pending' AND seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT * FROM outbox WHERE {TO_SEND} AND seq > ?1 ORDER BY seq LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![after_seq, limit as i64], entry_from_row)?;
     let mut out = Vec::new();
     let mut bytes = 0usize;
@@ -136,12 +237,52 @@ pub fn pending_batch(
     Ok(out)
 }
 
-/// Marks an entry as recorded by the server.
+/// How many entries the push has to send (see [`pending_batch`]).
+pub fn to_send(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM outbox WHERE {TO_SEND}"))?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// One entry by its seq.
+pub fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>> {
+    Ok(conn
+        .prepare_cached("SELECT * FROM outbox WHERE seq = ?1")?
+        .query_row([seq], entry_from_row)
+        .optional()?)
+}
+
+/// Marks an entry as recorded by the server (a withdrawn one stays withdrawn:
+/// [`mark_link_answered`]).
 pub fn mark_synced(tx: &Transaction<'_>, mutation_id: &str, at: DateTime<Utc>) -> Result<()> {
     tx.prepare_cached(
-        "UPDATE outbox SET state = 'synced', synced_at = ?2, attempts = attempts + 1 WHERE mutation_id = ?1",
+        "UPDATE outbox SET state = 'synced', synced_at = ?2, attempts = attempts + 1
+         WHERE mutation_id = ?1 AND state <> 'withdrawn'",
     )?
     .execute(params![mutation_id, at])?;
+    Ok(())
+}
+
+/// Records the server's answer to a withdrawal link: it stays `withdrawn` (it is not a record)
+/// and is not sent again. A refusal (`reject` = code and reason) is kept for support; it is
+/// final like any rejection, and resending would only get it again.
+pub fn mark_link_answered(
+    tx: &Transaction<'_>,
+    mutation_id: &str,
+    reject: Option<(&str, &str)>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET synced_at = ?2, reject_code = ?3, reject_reason = ?4,
+             attempts = attempts + 1
+         WHERE mutation_id = ?1 AND state = 'withdrawn'",
+    )?
+    .execute(params![
+        mutation_id,
+        at,
+        reject.map(|r| r.0),
+        reject.map(|r| r.1)
+    ])?;
     Ok(())
 }
 
@@ -154,7 +295,7 @@ pub fn mark_rejected(
 ) -> Result<()> {
     tx.execute(
         "UPDATE outbox SET state = 'rejected', reject_code = ?2, reject_reason = ?3, attempts = attempts + 1
-         WHERE mutation_id = ?1",
+         WHERE mutation_id = ?1 AND state <> 'withdrawn'",
         params![mutation_id, code, reason],
     )?;
     Ok(())
@@ -163,27 +304,226 @@ pub fn mark_rejected(
 /// The sync state of a record (its latest outbox entry), or `None` if it never entered the
 /// outbox (a draft).
 pub fn record_state(conn: &Connection, record_id: &str) -> Result<Option<SyncState>> {
-    let row: Option<(String, Option<String>, Option<String>)> = conn
+    Ok(conn
         .prepare_cached(
-            "SELECT state, reject_code, reject_reason FROM outbox WHERE record_id = ?1 ORDER BY seq DESC LIMIT 1",
+            "SELECT state AS sync_state, reject_code, reject_reason, quarantine_reason,
+                    quarantine_photo, quarantine_status, quarantine_code
+             FROM outbox WHERE record_id = ?1 ORDER BY seq DESC LIMIT 1",
         )?
-        .query_row([record_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    Ok(row.map(|(s, code, reason)| state_from_columns(&s, code, reason)))
+        .query_row([record_id], state_from_row)
+        .optional()?)
 }
 
-pub(crate) fn state_from_columns(
-    state: &str,
-    code: Option<String>,
-    reason: Option<String>,
-) -> SyncState {
-    match state {
+/// Columns a query must select (with these names) for [`state_from_row`], from outbox `o`.
+pub(crate) const STATE_COLS: &str = "COALESCE(o.state, 'pending') AS sync_state, o.reject_code, \
+     o.reject_reason, o.quarantine_reason, o.quarantine_photo, o.quarantine_status, o.quarantine_code";
+
+/// The sync state from a row holding [`STATE_COLS`].
+pub(crate) fn state_from_row(r: &Row<'_>) -> rusqlite::Result<SyncState> {
+    let state: String = r.get("sync_state")?;
+    Ok(match state.as_str() {
         "synced" => SyncState::Synced,
         "rejected" => SyncState::Rejected {
-            code: code.unwrap_or_default(),
-            reason: reason.unwrap_or_default(),
+            code: r
+                .get::<_, Option<String>>("reject_code")?
+                .unwrap_or_default(),
+            reason: r
+                .get::<_, Option<String>>("reject_reason")?
+                .unwrap_or_default(),
+        },
+        "withdrawn" => SyncState::Withdrawn,
+        "quarantined" => match QuarantineReason::from_columns(
+            r.get("quarantine_reason")?,
+            r.get("quarantine_photo")?,
+            r.get("quarantine_status")?,
+            r.get("quarantine_code")?,
+        ) {
+            Some(reason) => SyncState::Quarantined { reason },
+            // Columns that do not form a reason still must not look sendable.
+            None => SyncState::Quarantined {
+                reason: QuarantineReason::Refused {
+                    status: 0,
+                    code: "unknown".into(),
+                    sha256: None,
+                },
+            },
         },
         _ => SyncState::Pending,
+    })
+}
+
+/// Quarantines one pending entry with `reason`. Returns whether it was pending.
+pub fn quarantine(
+    tx: &Transaction<'_>,
+    seq: i64,
+    reason: &QuarantineReason,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let (status, code) = match reason {
+        QuarantineReason::Refused { status, code, .. } => (Some(i64::from(*status)), Some(code)),
+        _ => (None, None),
+    };
+    let n = tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'quarantined', quarantine_reason = ?2, quarantine_photo = ?3,
+                 quarantine_status = ?4, quarantine_code = ?5, quarantined_at = ?6
+             WHERE seq = ?1 AND state = 'pending'",
+        )?
+        .execute(params![seq, reason.code(), reason.photo(), status, code, at])?;
+    Ok(n == 1)
+}
+
+/// Quarantines every pending entry whose record needs photo `sha256`; returns them.
+pub fn quarantine_photo_users(
+    tx: &Transaction<'_>,
+    sha256: &str,
+    reason: &QuarantineReason,
+    at: DateTime<Utc>,
+) -> Result<Vec<QuarantinedRecord>> {
+    let users: Vec<(i64, String, String)> = tx
+        .prepare_cached(
+            "SELECT o.seq, o.kind, o.record_id FROM outbox o
+             WHERE o.state = 'pending' AND (
+                 (o.kind = 'report' AND EXISTS (SELECT 1 FROM report_photos rp
+                     WHERE rp.report_id = o.record_id AND rp.sha256 = ?1))
+                 OR (o.kind = 'task_completion' AND EXISTS (SELECT 1 FROM task_completion_photos tp
+                     WHERE tp.completion_id = o.record_id AND tp.sha256 = ?1)))
+             ORDER BY o.seq",
+        )?
+        .query_map([sha256], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(users.len());
+    for (seq, kind, record_id) in users {
+        if quarantine(tx, seq, reason, at)? {
+            out.push(QuarantinedRecord {
+                record_id,
+                kind,
+                reason: reason.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The quarantined entry of a record, if it has one: `(seq, kind, reason)`.
+pub fn quarantined_entry(
+    conn: &Connection,
+    record_id: &str,
+) -> Result<Option<(i64, String, QuarantineReason)>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT seq, kind, quarantine_reason, quarantine_photo, quarantine_status, quarantine_code
+             FROM outbox WHERE record_id = ?1 AND state = 'quarantined' ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([record_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                QuarantineReason::from_columns(r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })
+        .optional()?;
+    Ok(row.map(|(seq, kind, reason)| {
+        let reason = reason.unwrap_or(QuarantineReason::Refused {
+            status: 0,
+            code: "unknown".into(),
+            sha256: None,
+        });
+        (seq, kind, reason)
+    }))
+}
+
+/// Every quarantined record, oldest first.
+pub fn quarantined(conn: &Connection) -> Result<Vec<QuarantinedRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT record_id, kind, quarantine_reason, quarantine_photo, quarantine_status, quarantine_code
+         FROM outbox WHERE state = 'quarantined' ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            QuarantineReason::from_columns(r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (record_id, kind, reason) = row?;
+        out.push(QuarantinedRecord {
+            record_id,
+            kind,
+            reason: reason.unwrap_or(QuarantineReason::Refused {
+                status: 0,
+                code: "unknown".into(),
+                sha256: None,
+            }),
+        });
+    }
+    Ok(out)
+}
+
+/// Puts a quarantined entry back in the queue, unchanged (same seq, same link).
+pub fn release(tx: &Transaction<'_>, seq: i64) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'pending', quarantine_reason = NULL, quarantine_photo = NULL,
+             quarantine_status = NULL, quarantine_code = NULL, quarantined_at = NULL
+         WHERE seq = ?1 AND state = 'quarantined'",
+    )?
+    .execute([seq])?;
+    Ok(())
+}
+
+/// Withdraws a quarantined entry for good (repaired as a new entry, or discarded). It keeps
+/// its reason for the record of what happened; it is never sent as a record, only as a
+/// withdrawal link so that the device's chain has no hole where it was.
+pub fn withdraw(tx: &Transaction<'_>, seq: i64) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET state = 'withdrawn' WHERE seq = ?1 AND state = 'quarantined'",
+    )?
+    .execute([seq])?;
+    Ok(())
+}
+
+/// True when `entry` must wait for a quarantined entry (the matrix-sdk "dependent request"
+/// rule): an earlier entry of the same record, the report it attaches to, or the report the
+/// task it acknowledges or completes was dispatched for.
+pub fn depends_on_quarantined(conn: &Connection, entry: &OutboxEntry) -> Result<bool> {
+    let same_record: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE record_id = ?1 AND seq < ?2 AND state = 'quarantined')",
+        )?
+        .query_row(params![entry.record_id, entry.seq], |r| r.get(0))?;
+    if same_record {
+        return Ok(true);
+    }
+    let cited: Option<String> = match entry.kind.as_str() {
+        kind::REPORT => conn
+            .prepare_cached("SELECT attach_to FROM reports WHERE id = ?1")?
+            .query_row([&entry.record_id], |r| r.get(0))
+            .optional()?
+            .flatten(),
+        kind::TASK_ACK => conn
+            .prepare_cached("SELECT linked_report_id FROM tasks WHERE id = ?1")?
+            .query_row([&entry.record_id], |r| r.get(0))
+            .optional()?
+            .flatten(),
+        kind::TASK_COMPLETION => conn
+            .prepare_cached(
+                "SELECT t.linked_report_id FROM task_completions c JOIN tasks t ON t.id = c.task_id
+                 WHERE c.id = ?1",
+            )?
+            .query_row([&entry.record_id], |r| r.get(0))
+            .optional()?
+            .flatten(),
+        _ => None,
+    };
+    match cited {
+        Some(id) => Ok(conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM outbox WHERE record_id = ?1 AND state = 'quarantined')",
+            )?
+            .query_row([id], |r| r.get(0))?),
+        None => Ok(false),
     }
 }
 

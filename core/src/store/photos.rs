@@ -199,8 +199,8 @@ pub fn path_of(conn: &Connection, data_dir: &Path, sha256: &str) -> Result<Optio
 /// nothing at all, e.g. after a draft was deleted). Returns how many files were removed.
 /// Runs inside the writer transaction so no concurrent record can take a reference meanwhile.
 pub fn collect_garbage(tx: &Transaction<'_>, data_dir: &Path) -> Result<usize> {
-    // A photo is still needed while a draft, a pending report or a pending task completion
-    // references it.
+    // A photo is still needed while a draft, or a pending or quarantined report or task
+    // completion references it (a quarantined record keeps its good photos for its repair).
     let mut stmt = tx.prepare(
         "SELECT p.sha256, p.rel_path FROM photos p
          WHERE p.rel_path IS NOT NULL
@@ -208,11 +208,12 @@ pub fn collect_garbage(tx: &Transaction<'_>, data_dir: &Path) -> Result<usize> {
                SELECT 1 FROM report_photos rp JOIN reports r ON r.id = rp.report_id
                WHERE rp.sha256 = p.sha256 AND (
                    r.status = 'draft'
-                   OR EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id AND o.state = 'pending')))
+                   OR EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id
+                              AND o.state IN ('pending', 'quarantined'))))
            AND NOT EXISTS (
                SELECT 1 FROM task_completion_photos tp
                JOIN outbox o ON o.record_id = tp.completion_id
-               WHERE tp.sha256 = p.sha256 AND o.state = 'pending')",
+               WHERE tp.sha256 = p.sha256 AND o.state IN ('pending', 'quarantined'))",
     )?;
     let victims: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 use crate::error::Result;
 use crate::geo::Position;
-use crate::store::outbox::{SyncState, state_from_columns};
+use crate::store::outbox::{STATE_COLS, SyncState, state_from_row};
 
 fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -57,20 +57,17 @@ pub fn insert_checkin(conn: &Connection, c: &CheckIn, local_day: &str) -> Result
 }
 
 /// Row shape shared by listings: the record's columns plus its outbox state.
-const SYNC_COLS: &str =
-    "COALESCE(o.state, 'pending') AS sync_state, o.reject_code, o.reject_reason";
+const SYNC_COLS: &str = STATE_COLS;
 fn sync_join(table_alias: &str) -> String {
-    // The latest outbox entry of the record (there is exactly one for these kinds).
-    format!("LEFT JOIN outbox o ON o.record_id = {table_alias}.id")
+    // The latest outbox entry of the record: a repaired record has its withdrawn entry and
+    // the new one, and must be listed once, with the new one's state.
+    format!(
+        "LEFT JOIN outbox o ON o.seq = (SELECT MAX(seq) FROM outbox WHERE record_id = {table_alias}.id)"
+    )
 }
 
 fn sync_from_row(r: &Row<'_>) -> rusqlite::Result<SyncState> {
-    let s: String = r.get("sync_state")?;
-    Ok(state_from_columns(
-        &s,
-        r.get("reject_code")?,
-        r.get("reject_reason")?,
-    ))
+    state_from_row(r)
 }
 
 fn checkin_from_row(
@@ -404,8 +401,7 @@ pub fn list_reports(
     limit: u32,
 ) -> Result<Vec<Listed<PhotoReport>>> {
     let sql = format!(
-        "SELECT r.*, CASE WHEN o.state IS NULL THEN 'pending' ELSE o.state END AS sync_state,
-                o.reject_code, o.reject_reason, o.seq IS NULL AS is_draft
+        "SELECT r.*, {SYNC_COLS}, o.seq IS NULL AS is_draft
          FROM reports r {} WHERE r.own = 1 ORDER BY r.created_at DESC, r.id DESC LIMIT ?1 OFFSET ?2",
         sync_join("r")
     );

@@ -156,10 +156,111 @@ CREATE INDEX task_completion_photos_sha ON task_completion_photos(sha256);
 CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 "#;
 
+/// Quarantine (defect 1 of the reliability issue): an outbox entry whose photo cannot be sent
+/// is set aside with a typed, persisted reason instead of blocking the run, and an entry the
+/// worker repaired or discarded is kept as `withdrawn` (its link stays in the local chain; it
+/// is never sent). SQLite cannot alter a CHECK constraint, so the table is rebuilt; the
+/// AUTOINCREMENT high-water mark moves with it so a sequence number is still never reused.
+const V2: &str = r#"
+CREATE TABLE outbox_v2 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    mutation_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    device_time TEXT NOT NULL,
+    monotonic_ms INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'synced', 'rejected', 'quarantined', 'withdrawn')),
+    reject_code TEXT,
+    reject_reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    synced_at TEXT,
+    -- Set while state = 'quarantined': why (photo_missing | photo_altered | refused), the
+    -- photo concerned, and for 'refused' the server's HTTP status and error code.
+    quarantine_reason TEXT,
+    quarantine_photo TEXT,
+    quarantine_status INTEGER,
+    quarantine_code TEXT,
+    quarantined_at TEXT
+) STRICT;
+INSERT INTO outbox_v2(seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms,
+                      prev_hash, hash, state, reject_code, reject_reason, attempts, synced_at)
+    SELECT seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms,
+           prev_hash, hash, state, reject_code, reject_reason, attempts, synced_at FROM outbox;
+DELETE FROM sqlite_sequence WHERE name = 'outbox_v2';
+UPDATE sqlite_sequence SET name = 'outbox_v2' WHERE name = 'outbox';
+DROP TABLE outbox;
+ALTER TABLE outbox_v2 RENAME TO outbox;
+CREATE INDEX outbox_state ON outbox(state, seq);
+CREATE INDEX outbox_record ON outbox(record_id);
+CREATE INDEX reports_attach_to ON reports(attach_to) WHERE attach_to IS NOT NULL;
+"#;
+
 /// All migrations, oldest first. `user_version` equals the number applied.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 1;
+pub const CURRENT_VERSION: i64 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::Connection;
+
+    #[test]
+    fn v2_keeps_every_entry_and_never_reuses_a_sequence_number() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::new(vec![M::up(V1)])
+            .to_latest(&mut conn)
+            .unwrap();
+        for i in 1..=4 {
+            conn.execute(
+                "INSERT INTO outbox(mutation_id, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash, state)
+                 VALUES (?1, 'checkin', ?1, '{}', '2026-01-01T00:00:00Z', 0, 'p', 'h', ?2)",
+                rusqlite::params![format!("m{i}"), if i == 1 { "synced" } else { "pending" }],
+            )
+            .unwrap();
+        }
+        // The newest entry was deleted: its seq (4) must still never come back.
+        conn.execute("DELETE FROM outbox WHERE seq = 4", [])
+            .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, CURRENT_VERSION);
+        let states: Vec<(i64, String)> = conn
+            .prepare("SELECT seq, state FROM outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            states,
+            vec![
+                (1, "synced".to_string()),
+                (2, "pending".to_string()),
+                (3, "pending".to_string())
+            ]
+        );
+        let high: i64 = conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(high, 4);
+        conn.execute(
+            "UPDATE outbox SET state = 'quarantined', quarantine_reason = 'photo_missing' WHERE seq = 2",
+            [],
+        )
+        .unwrap();
+    }
+}

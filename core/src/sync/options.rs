@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::store::outbox::QuarantinedRecord;
 
 /// Supplies bearer tokens. The platform owns login; the core only asks.
 pub trait AccessTokenProvider: Send + Sync {
@@ -174,6 +175,14 @@ pub struct SyncReport {
     pub rejected: u64,
     /// Mutations left pending on purpose (photos waiting for Wi-Fi).
     pub deferred: u64,
+    /// Mutations left pending because they wait for something else: a record they depend on
+    /// is quarantined, or a photo they need was left for the next run after a transient
+    /// failure. They go, with their original seq, once that is resolved.
+    pub held: u64,
+    /// Records set aside in this run because they cannot be sent as they stand (a photo
+    /// missing, altered or refused, or the mutation refused alone); the worker repairs or
+    /// discards them.
+    pub quarantined: Vec<QuarantinedRecord>,
     pub photos_uploaded: u64,
     /// Request and response body bytes (headers excluded).
     pub bytes_up: u64,

@@ -5,12 +5,15 @@
 //! cut mid-upload therefore costs at most what was in flight. The server verifies the hash
 //! once it has every byte; only its "complete" answer marks the photo uploaded.
 
+use std::io::Read;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use reqwest::Method;
 use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncSeekExt;
 use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
@@ -21,7 +24,7 @@ use super::retry::Failure;
 use super::transport::{Activity, Payload, decode};
 use super::wire;
 use crate::error::{Error, Result};
-use crate::store::outbox::{OutboxEntry, kind};
+use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord, kind};
 
 /// A photo waiting for upload.
 #[derive(Debug, Clone)]
@@ -29,7 +32,8 @@ struct Pending {
     sha256: String,
     size: u64,
     media_type: String,
-    rel_path: String,
+    /// `None` once the file was collected: a pending record needing it finds it missing.
+    rel_path: Option<String>,
 }
 
 /// True when `entry` references a photo the server does not have yet.
@@ -50,10 +54,12 @@ pub fn waits_for_photos(conn: &Connection, entry: &OutboxEntry) -> Result<bool> 
         .query_row([&entry.record_id], |r| r.get(0))?)
 }
 
+/// Photos not uploaded yet that a pending record needs, the file-less ones included (they
+/// are found missing and quarantine their records instead of being silently skipped).
 fn pending_photos(conn: &Connection) -> Result<Vec<Pending>> {
     let mut stmt = conn.prepare_cached(
         "SELECT p.sha256, p.size, p.media_type, p.rel_path FROM photos p
-         WHERE p.uploaded = 0 AND p.rel_path IS NOT NULL AND (
+         WHERE p.uploaded = 0 AND (
              EXISTS (SELECT 1 FROM report_photos rp JOIN outbox o ON o.record_id = rp.report_id
                      WHERE rp.sha256 = p.sha256 AND o.state = 'pending')
              OR EXISTS (SELECT 1 FROM task_completion_photos tp JOIN outbox o ON o.record_id = tp.completion_id
@@ -63,7 +69,7 @@ fn pending_photos(conn: &Connection) -> Result<Vec<Pending>> {
     let rows = stmt.query_map([], |r| {
         Ok(Pending {
             sha256: r.get(0)?,
-            size: r.get::<_, i64>(1)?.max(0) as u64,
+            size: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
             media_type: r.get(2)?,
             rel_path: r.get(3)?,
         })
@@ -71,45 +77,192 @@ fn pending_photos(conn: &Connection) -> Result<Vec<Pending>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Uploads every photo that a pending record needs. Returns how many were completed.
-pub(super) async fn upload_pending(inner: &Arc<Inner>, cancel: &CancellationToken) -> Result<u64> {
+/// What the photo phase of a run did.
+#[derive(Debug, Default)]
+pub(super) struct PhotoOutcome {
+    pub uploaded: u64,
+    /// Records set aside because a photo they need cannot be sent.
+    pub quarantined: Vec<QuarantinedRecord>,
+    /// Photos left for the next run after a transient failure outlasted the retry budget.
+    pub skipped: u64,
+}
+
+/// What to do about one photo that failed.
+enum Verdict {
+    /// Its records cannot be sent as they stand.
+    Quarantine(QuarantineReason),
+    /// Try again next run; its records wait, the others go.
+    Skip,
+}
+
+/// Uploads every photo that a pending record needs. A photo that cannot be sent never stops
+/// the run: its records are quarantined (missing, altered, refused by the server) or, after
+/// a transient failure outlasting the retry budget, left for the next run. Only what affects
+/// every request (cancel, authentication, protocol version, the local store) ends the run.
+pub(super) async fn upload_pending(
+    inner: &Arc<Inner>,
+    cancel: &CancellationToken,
+) -> Result<PhotoOutcome> {
     let worker = inner.worker.clone();
     let pending = blocking(move || worker.store().read(pending_photos)).await?;
+    let mut outcome = PhotoOutcome::default();
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(outcome);
     }
     let mut progress = SyncProgress::new(SyncPhase::Photos);
     progress.items_total = Some(pending.len() as u64);
     progress.bytes_total = Some(pending.iter().map(|p| p.size).sum());
     inner.progress(progress.clone());
-    let mut done = 0;
     for p in pending {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        upload_one(inner, cancel, &p).await?;
+        let verdict = match verify(inner, &p).await? {
+            Some(reason) => Some(Verdict::Quarantine(reason)),
+            None => match upload_one(inner, cancel, &p).await {
+                Ok(()) => None,
+                Err(e) => Some(judge_failure(inner, &p, e).await?),
+            },
+        };
         let worker = inner.worker.clone();
         let sha = p.sha256.clone();
-        blocking(move || {
-            worker.store().write(|tx| {
-                tx.execute(
-                    "UPDATE photos SET uploaded = 1 WHERE sha256 = ?1",
-                    params![sha],
-                )?;
-                Ok(())
-            })
-        })
-        .await?;
-        done += 1;
-        progress.items_done = done;
+        match verdict {
+            None => {
+                blocking(move || {
+                    worker.store().write(|tx| {
+                        tx.execute(
+                            "UPDATE photos SET uploaded = 1 WHERE sha256 = ?1",
+                            params![sha],
+                        )?;
+                        Ok(())
+                    })
+                })
+                .await?;
+                outcome.uploaded += 1;
+            }
+            Some(Verdict::Quarantine(reason)) => {
+                let set_aside = blocking(move || {
+                    let now = worker.config().clock.now();
+                    worker
+                        .store()
+                        .write(|tx| outbox::quarantine_photo_users(tx, &sha, &reason, now))
+                })
+                .await?;
+                for q in &set_aside {
+                    log::warn!(
+                        "sync: {} {} quarantined: {}",
+                        q.kind,
+                        q.record_id,
+                        q.reason.code()
+                    );
+                }
+                outcome.quarantined.extend(set_aside);
+            }
+            Some(Verdict::Skip) => {
+                log::warn!("sync: photo {} left for the next run", p.sha256);
+                outcome.skipped += 1;
+            }
+        }
+        progress.items_done += 1;
         progress.bytes_done += p.size;
         inner.progress(progress.clone());
     }
-    Ok(done)
+    Ok(outcome)
+}
+
+/// Checks the stored file against its recorded size and SHA-256 (streaming, constant
+/// memory). `Some(reason)` when it cannot be sent as recorded.
+async fn verify(inner: &Arc<Inner>, p: &Pending) -> Result<Option<QuarantineReason>> {
+    let Some(rel) = p.rel_path.clone() else {
+        return Ok(Some(QuarantineReason::PhotoMissing {
+            sha256: p.sha256.clone(),
+        }));
+    };
+    let path = inner.worker.data_dir().join(rel);
+    let (sha, size) = (p.sha256.clone(), p.size);
+    blocking(move || Ok(check_file(&path, &sha, size))).await
+}
+
+fn check_file(path: &Path, sha256: &str, size: u64) -> Option<QuarantineReason> {
+    let missing = || {
+        Some(QuarantineReason::PhotoMissing {
+            sha256: sha256.to_string(),
+        })
+    };
+    let altered = || {
+        Some(QuarantineReason::PhotoAltered {
+            sha256: sha256.to_string(),
+        })
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return missing(),
+        // Unreadable (permissions, a directory in its place): as good as missing.
+        Err(_) => return missing(),
+    };
+    match file.metadata() {
+        Ok(m) if m.len() == size => {}
+        Ok(_) => return altered(),
+        Err(_) => return missing(),
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return altered(),
+        }
+    }
+    if hex::encode(hasher.finalize()) == sha256 {
+        None
+    } else {
+        altered()
+    }
+}
+
+/// Decides what a failed upload means for the photo's records.
+async fn judge_failure(inner: &Arc<Inner>, p: &Pending, e: Error) -> Result<Verdict> {
+    match e {
+        Error::Server { status, reason } if (400..500).contains(&status) => {
+            // The reason is "code: message"; only the code is kept.
+            let code = reason
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            if code == wire::codes::PHOTO_HASH_MISMATCH {
+                // The bytes changed while they were being sent.
+                return Ok(Verdict::Quarantine(QuarantineReason::PhotoAltered {
+                    sha256: p.sha256.clone(),
+                }));
+            }
+            Ok(Verdict::Quarantine(QuarantineReason::Refused {
+                status,
+                code,
+                sha256: Some(p.sha256.clone()),
+            }))
+        }
+        // A transient failure that outlasted the budget, a file that went away or changed
+        // under the upload (a truncated file shows up as a cut stream): look at the file
+        // again before calling it the network's fault.
+        Error::Network { .. } | Error::Protocol { .. } | Error::Io(_) | Error::Server { .. } => {
+            match verify(inner, p).await? {
+                Some(reason) => Ok(Verdict::Quarantine(reason)),
+                None => Ok(Verdict::Skip),
+            }
+        }
+        other => Err(other),
+    }
 }
 
 async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending) -> Result<()> {
-    let path = inner.worker.data_dir().join(&p.rel_path);
+    let Some(rel) = &p.rel_path else {
+        return Err(Error::Io(std::io::ErrorKind::NotFound.into()));
+    };
+    let path = inner.worker.data_dir().join(rel);
     let url = wire::photo_path(&p.sha256);
     let chunk = inner.options.photo_chunk_bytes.max(4096);
     inner

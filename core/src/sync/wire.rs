@@ -270,6 +270,17 @@ pub struct Mutation {
     pub prev_hash: String,
     /// [`crate::chain::link_hash`] of this mutation.
     pub hash: String,
+    /// A *withdrawal link*: the device withdrew this entry (the worker repaired the record as
+    /// a new entry or discarded it) and sends it only so that its link of the hash chain is
+    /// not missing. The server verifies the hash over the payload and links it like any
+    /// mutation, but stores no record, no payload and no effect (docs/protocol.md §4.4).
+    /// Omitted when false, so pushes without withdrawals are unchanged on the wire.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub withdrawn: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `POST /v1/push`.
@@ -294,7 +305,7 @@ pub struct Reason {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    /// Stored now.
+    /// Stored now (for a withdrawal link: its link is stored, without a record).
     Applied,
     /// Stored by an earlier request (a retry after a lost reply).
     AlreadyApplied,
@@ -465,6 +476,29 @@ mod tests {
         assert!(serde_json::from_str::<PushRequest>(bad).is_err());
         let ok = r#"{"device_id":"d","mutations":[]}"#;
         assert!(serde_json::from_str::<PushRequest>(ok).is_ok());
+    }
+
+    #[test]
+    fn withdrawn_travels_only_when_set() {
+        let mut m = Mutation {
+            mutation_id: "m".into(),
+            seq: 1,
+            kind: "checkin".into(),
+            record_id: "r".into(),
+            payload: "{}".into(),
+            device_time: Utc::now(),
+            monotonic_ms: 0,
+            prev_hash: "0".repeat(64),
+            hash: "0".repeat(64),
+            withdrawn: false,
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert!(v.get("withdrawn").is_none(), "{v}");
+        assert!(!serde_json::from_value::<Mutation>(v).unwrap().withdrawn);
+        m.withdrawn = true;
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["withdrawn"], true);
+        assert!(serde_json::from_value::<Mutation>(v).unwrap().withdrawn);
     }
 
     #[test]

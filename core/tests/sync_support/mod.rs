@@ -154,7 +154,8 @@ impl RealServer {
         v
     }
 
-    /// Records of `kind` the server holds with `status` (`applied` or `rejected`).
+    /// Mutations of `kind` the server holds with `status` (`applied`, `rejected`, or
+    /// `withdrawn` for withdrawal links).
     pub async fn records(&self, kind: &str, status: &str) -> Vec<Value> {
         let v = self
             .admin_json(&format!("/admin/v1/records?kind={kind}&status={status}"))
@@ -391,9 +392,10 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
     let kinds: HashSet<&str> = rows.iter().map(|r| r.1.as_str()).collect();
     let mut held: HashMap<String, Value> = HashMap::new();
     let mut records_seen: HashSet<(String, String)> = HashSet::new();
+    let mut held_withdrawn = 0usize;
     for kind in ["checkin", "visit", "report", "task_ack", "task_completion"] {
-        for status in ["applied", "rejected"] {
-            if !kinds.contains(kind) && status == "rejected" {
+        for status in ["applied", "rejected", "withdrawn"] {
+            if !kinds.contains(kind) && status != "applied" {
                 continue;
             }
             for r in server.records(kind, status).await {
@@ -403,6 +405,7 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
                     records_seen.insert(rec.clone()) || r.get("id").is_none(),
                     "record {rec:?} held twice"
                 );
+                held_withdrawn += usize::from(status == "withdrawn");
                 let mut r = r;
                 r["__status"] = Value::String(status.into());
                 assert!(
@@ -414,6 +417,19 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
     }
     let mut unheld_rejections = 0usize;
     for (id, kind, record_id, payload, state) in &rows {
+        if state == "withdrawn" {
+            // Repaired as a new entry or discarded by the worker: not a record, but its link
+            // of the chain is held, without the payload.
+            let got = held
+                .get(id)
+                .unwrap_or_else(|| panic!("server lacks the withdrawal link {id} ({kind})"));
+            assert_eq!(
+                got["__status"], "withdrawn",
+                "withdrawn {id} held as a record"
+            );
+            assert_eq!(got["payload_text"], "", "withdrawn {id} kept its payload");
+            continue;
+        }
         assert!(
             state == "synced" || state == "rejected",
             "mutation {id} ({kind}) is {state} on the device"
@@ -461,9 +477,27 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
     let (counts, rejected) = server.counts().await;
     let applied: u64 = counts.values().sum();
     let dev_rejected = rows.iter().filter(|r| r.4 == "rejected").count() - unheld_rejections;
-    assert_eq!(applied + rejected, held.len() as u64, "{counts:?}");
+    let dev_withdrawn = rows.iter().filter(|r| r.4 == "withdrawn").count();
+    assert_eq!(
+        held_withdrawn, dev_withdrawn,
+        "withdrawal links the device never sent"
+    );
+    assert_eq!(
+        applied + rejected + held_withdrawn as u64,
+        held.len() as u64,
+        "{counts:?}"
+    );
     assert_eq!(rejected, dev_rejected as u64);
     for d in devices {
+        let undelivered: i64 = rusqlite::Connection::open(d.dir.path().join("gridworker.db"))
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE state = 'withdrawn' AND synced_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(undelivered, 0, "withdrawal links the server did not answer");
         assert_eq!(d.pending(), 0, "the device still has records pending");
         assert_eq!(d.worker.sync_counts().unwrap().pending.photos, 0);
     }

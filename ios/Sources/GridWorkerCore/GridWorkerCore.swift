@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -743,6 +759,12 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func deleteDraft(reportId: String) throws 
     
     /**
+     * Discards a quarantined record and the photo files only it used; records waiting for
+     * it are released and go as recorded.
+     */
+    func discardQuarantined(recordId: String) throws 
+    
+    /**
      * Open reports of `category` near the fix that may describe the same problem, nearest
      * first: offer "add to this report" before filing a new one.
      */
@@ -816,10 +838,29 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func progressWeek(week: IsoWeek?) throws  -> PatrolProgress
     
     /**
+     * Records set aside because they cannot be sent as they stand, oldest first.
+     */
+    func quarantinedRecords() throws  -> [QuarantinedRecord]
+    
+    /**
      * Records a household visit; flagged when far from the household or outside the
      * worker's grids.
      */
     func recordVisit(householdId: String, kind: VisitKind, note: String, fix: LocationFix) throws  -> Visit
+    
+    /**
+     * Re-files a record quarantined for a photo without that photo (a report must keep at
+     * least one photo: `InvalidInput` otherwise).
+     */
+    func refileWithoutQuarantinedPhoto(recordId: String) throws 
+    
+    /**
+     * Puts a photo back into a record quarantined for a photo. The original bytes (found
+     * again in the gallery) release the original record unchanged; another photo takes the
+     * bad one's place and the record is queued again. `InvalidState` when the record is not
+     * quarantined for a photo.
+     */
+    func repairQuarantinedPhoto(recordId: String, photo: PhotoInput) throws 
     
     /**
      * One report (the worker's own or one pulled for the duplicate hint).
@@ -832,7 +873,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func submitReport(reportId: String, fix: LocationFix, attachTo: String?) throws  -> PhotoReport
     
     /**
-     * What is pending, synced and rejected, per kind.
+     * What is pending, synced, rejected and quarantined, per kind.
      */
     func syncCounts() throws  -> SyncCounts
     
@@ -1017,6 +1058,19 @@ open func deleteDraft(reportId: String)throws   {try rustCallWithError(FfiConver
     uniffi_gridworker_ffi_fn_method_gridworker_delete_draft(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(reportId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Discards a quarantined record and the photo files only it used; records waiting for
+     * it are released and go as recorded.
+     */
+open func discardQuarantined(recordId: String)throws   {try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_discard_quarantined(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(recordId),uniffiCallStatus
     )
 }
 }
@@ -1210,6 +1264,18 @@ open func progressWeek(week: IsoWeek?)throws  -> PatrolProgress  {
 }
     
     /**
+     * Records set aside because they cannot be sent as they stand, oldest first.
+     */
+open func quarantinedRecords()throws  -> [QuarantinedRecord]  {
+    return try  FfiConverterSequenceTypeQuarantinedRecord.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_quarantined_records(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Records a household visit; flagged when far from the household or outside the
      * worker's grids.
      */
@@ -1224,6 +1290,35 @@ open func recordVisit(householdId: String, kind: VisitKind, note: String, fix: L
         FfiConverterTypeLocationFix_lower(fix),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Re-files a record quarantined for a photo without that photo (a report must keep at
+     * least one photo: `InvalidInput` otherwise).
+     */
+open func refileWithoutQuarantinedPhoto(recordId: String)throws   {try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_refile_without_quarantined_photo(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(recordId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Puts a photo back into a record quarantined for a photo. The original bytes (found
+     * again in the gallery) release the original record unchanged; another photo takes the
+     * bad one's place and the record is queued again. `InvalidState` when the record is not
+     * quarantined for a photo.
+     */
+open func repairQuarantinedPhoto(recordId: String, photo: PhotoInput)throws   {try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_repair_quarantined_photo(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(recordId),
+        FfiConverterTypePhotoInput_lower(photo),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1255,7 +1350,7 @@ open func submitReport(reportId: String, fix: LocationFix, attachTo: String?)thr
 }
     
     /**
-     * What is pending, synced and rejected, per kind.
+     * What is pending, synced, rejected and quarantined, per kind.
      */
 open func syncCounts()throws  -> SyncCounts  {
     return try  FfiConverterTypeSyncCounts_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
@@ -3142,6 +3237,73 @@ public func FfiConverterTypePosition_lower(_ value: Position) -> RustBuffer {
 
 
 /**
+ * A quarantined record: which one and why.
+ */
+public struct QuarantinedRecord: Equatable, Hashable {
+    public var recordId: String
+    /**
+     * `report`, `task_completion`, `checkin`, `visit` or `task_ack`.
+     */
+    public var kind: String
+    public var reason: QuarantineReason
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(recordId: String, 
+        /**
+         * `report`, `task_completion`, `checkin`, `visit` or `task_ack`.
+         */kind: String, reason: QuarantineReason) {
+        self.recordId = recordId
+        self.kind = kind
+        self.reason = reason
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension QuarantinedRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQuarantinedRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QuarantinedRecord {
+        return
+            try QuarantinedRecord(
+                recordId: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterString.read(from: &buf), 
+                reason: FfiConverterTypeQuarantineReason.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: QuarantinedRecord, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.recordId, into: &buf)
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterTypeQuarantineReason.write(value.reason, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuarantinedRecord_lift(_ buf: RustBuffer) throws -> QuarantinedRecord {
+    return try FfiConverterTypeQuarantinedRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuarantinedRecord_lower(_ value: QuarantinedRecord) -> RustBuffer {
+    return FfiConverterTypeQuarantinedRecord.lower(value)
+}
+
+
+/**
  * What `recover_store` salvaged.
  */
 public struct RecoveryReport: Equatable, Hashable {
@@ -3322,6 +3484,11 @@ public struct SyncCounts: Equatable, Hashable {
     public var pending: KindCounts
     public var synced: KindCounts
     public var rejected: KindCounts
+    /**
+     * Set aside until the worker repairs or discards them (`photos`: distinct photos
+     * named by a quarantine).
+     */
+    public var quarantined: KindCounts
     public var drafts: UInt64
     public var lastSync: Date?
     /**
@@ -3331,13 +3498,18 @@ public struct SyncCounts: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(pending: KindCounts, synced: KindCounts, rejected: KindCounts, drafts: UInt64, lastSync: Date?, 
+    public init(pending: KindCounts, synced: KindCounts, rejected: KindCounts, 
+        /**
+         * Set aside until the worker repairs or discards them (`photos`: distinct photos
+         * named by a quarantine).
+         */quarantined: KindCounts, drafts: UInt64, lastSync: Date?, 
         /**
          * Server time minus device time at the last handshake (ms).
          */clockOffsetMs: Int64?) {
         self.pending = pending
         self.synced = synced
         self.rejected = rejected
+        self.quarantined = quarantined
         self.drafts = drafts
         self.lastSync = lastSync
         self.clockOffsetMs = clockOffsetMs
@@ -3362,6 +3534,7 @@ public struct FfiConverterTypeSyncCounts: FfiConverterRustBuffer {
                 pending: FfiConverterTypeKindCounts.read(from: &buf), 
                 synced: FfiConverterTypeKindCounts.read(from: &buf), 
                 rejected: FfiConverterTypeKindCounts.read(from: &buf), 
+                quarantined: FfiConverterTypeKindCounts.read(from: &buf), 
                 drafts: FfiConverterUInt64.read(from: &buf), 
                 lastSync: FfiConverterOptionTimestamp.read(from: &buf), 
                 clockOffsetMs: FfiConverterOptionInt64.read(from: &buf)
@@ -3372,6 +3545,7 @@ public struct FfiConverterTypeSyncCounts: FfiConverterRustBuffer {
         FfiConverterTypeKindCounts.write(value.pending, into: &buf)
         FfiConverterTypeKindCounts.write(value.synced, into: &buf)
         FfiConverterTypeKindCounts.write(value.rejected, into: &buf)
+        FfiConverterTypeKindCounts.write(value.quarantined, into: &buf)
         FfiConverterUInt64.write(value.drafts, into: &buf)
         FfiConverterOptionTimestamp.write(value.lastSync, into: &buf)
         FfiConverterOptionInt64.write(value.clockOffsetMs, into: &buf)
@@ -3668,6 +3842,15 @@ public struct SyncReport: Equatable, Hashable {
      * Records left pending on purpose (photos waiting for Wi-Fi).
      */
     public var deferred: UInt64
+    /**
+     * Records left pending because they wait on a quarantined record or on a photo left
+     * for the next run; they go later with their original sequence number.
+     */
+    public var held: UInt64
+    /**
+     * Records quarantined in this run (record, kind, reason).
+     */
+    public var quarantined: [QuarantinedRecord]
     public var photosUploaded: UInt64
     public var bytesUp: UInt64
     public var bytesDown: UInt64
@@ -3703,7 +3886,14 @@ public struct SyncReport: Equatable, Hashable {
          */rejected: UInt64, 
         /**
          * Records left pending on purpose (photos waiting for Wi-Fi).
-         */deferred: UInt64, photosUploaded: UInt64, bytesUp: UInt64, bytesDown: UInt64, 
+         */deferred: UInt64, 
+        /**
+         * Records left pending because they wait on a quarantined record or on a photo left
+         * for the next run; they go later with their original sequence number.
+         */held: UInt64, 
+        /**
+         * Records quarantined in this run (record, kind, reason).
+         */quarantined: [QuarantinedRecord], photosUploaded: UInt64, bytesUp: UInt64, bytesDown: UInt64, 
         /**
          * Changes pulled and applied.
          */pulledChanges: UInt64, roundTrips: UInt64, 
@@ -3720,6 +3910,8 @@ public struct SyncReport: Equatable, Hashable {
         self.alreadyApplied = alreadyApplied
         self.rejected = rejected
         self.deferred = deferred
+        self.held = held
+        self.quarantined = quarantined
         self.photosUploaded = photosUploaded
         self.bytesUp = bytesUp
         self.bytesDown = bytesDown
@@ -3750,6 +3942,8 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 alreadyApplied: FfiConverterUInt64.read(from: &buf), 
                 rejected: FfiConverterUInt64.read(from: &buf), 
                 deferred: FfiConverterUInt64.read(from: &buf), 
+                held: FfiConverterUInt64.read(from: &buf), 
+                quarantined: FfiConverterSequenceTypeQuarantinedRecord.read(from: &buf), 
                 photosUploaded: FfiConverterUInt64.read(from: &buf), 
                 bytesUp: FfiConverterUInt64.read(from: &buf), 
                 bytesDown: FfiConverterUInt64.read(from: &buf), 
@@ -3766,6 +3960,8 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.alreadyApplied, into: &buf)
         FfiConverterUInt64.write(value.rejected, into: &buf)
         FfiConverterUInt64.write(value.deferred, into: &buf)
+        FfiConverterUInt64.write(value.held, into: &buf)
+        FfiConverterSequenceTypeQuarantinedRecord.write(value.quarantined, into: &buf)
         FfiConverterUInt64.write(value.photosUploaded, into: &buf)
         FfiConverterUInt64.write(value.bytesUp, into: &buf)
         FfiConverterUInt64.write(value.bytesDown, into: &buf)
@@ -5123,6 +5319,103 @@ public func FfiConverterTypeProvider_lower(_ value: Provider) -> RustBuffer {
 
 
 /**
+ * Why a record is quarantined. Photos are named by their SHA-256 only.
+ */
+
+public enum QuarantineReason: Equatable, Hashable {
+    
+    /**
+     * The photo's file is gone from the device.
+     */
+    case photoMissing(sha256: String
+    )
+    /**
+     * The photo's bytes no longer match their hash (edited, truncated, damaged).
+     */
+    case photoAltered(sha256: String
+    )
+    /**
+     * The server refused it for good with this HTTP status and error code: the photo when
+     * `sha256` is set, else the record itself (413: too large even alone).
+     */
+    case refused(status: UInt16, code: String, sha256: String?
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension QuarantineReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQuarantineReason: FfiConverterRustBuffer {
+    typealias SwiftType = QuarantineReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QuarantineReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .photoMissing(sha256: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .photoAltered(sha256: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .refused(status: try FfiConverterUInt16.read(from: &buf), code: try FfiConverterString.read(from: &buf), sha256: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: QuarantineReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .photoMissing(sha256):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(sha256, into: &buf)
+            
+        
+        case let .photoAltered(sha256):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(sha256, into: &buf)
+            
+        
+        case let .refused(status,code,sha256):
+            writeInt(&buf, Int32(3))
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterOptionString.write(sha256, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuarantineReason_lift(_ buf: RustBuffer) throws -> QuarantineReason {
+    return try FfiConverterTypeQuarantineReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQuarantineReason_lower(_ value: QuarantineReason) -> RustBuffer {
+    return FfiConverterTypeQuarantineReason.lower(value)
+}
+
+
+
+/**
  * Where a photo report stands: `Draft` and `Queued` are local, the rest mirror the back
  * office's closed loop (受理 → 交办 → 办结 ...).
  */
@@ -5355,6 +5648,17 @@ public enum SyncState: Equatable, Hashable {
      */
     case rejected(code: String, reason: String
     )
+    /**
+     * Set aside on the device: it cannot be sent as it stands. Blocks nothing but the
+     * records depending on it; repair or discard it (`GridWorker.repairQuarantinedPhoto`,
+     * `refileWithoutQuarantinedPhoto`, `discardQuarantined`).
+     */
+    case quarantined(reason: QuarantineReason
+    )
+    /**
+     * Replaced by a repaired version, or discarded; only its chain link is sent.
+     */
+    case withdrawn
 
 
 
@@ -5383,6 +5687,11 @@ public struct FfiConverterTypeSyncState: FfiConverterRustBuffer {
         case 3: return .rejected(code: try FfiConverterString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
+        case 4: return .quarantined(reason: try FfiConverterTypeQuarantineReason.read(from: &buf)
+        )
+        
+        case 5: return .withdrawn
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -5404,6 +5713,15 @@ public struct FfiConverterTypeSyncState: FfiConverterRustBuffer {
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
+        
+        case let .quarantined(reason):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeQuarantineReason.write(reason, into: &buf)
+            
+        
+        case .withdrawn:
+            writeInt(&buf, Int32(5))
+        
         }
     }
 }
@@ -6548,6 +6866,31 @@ fileprivate struct FfiConverterSequenceTypePosition: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeQuarantinedRecord: FfiConverterRustBuffer {
+    typealias SwiftType = [QuarantinedRecord]
+
+    public static func write(_ value: [QuarantinedRecord], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeQuarantinedRecord.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [QuarantinedRecord] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [QuarantinedRecord]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeQuarantinedRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeTask: FfiConverterRustBuffer {
     typealias SwiftType = [Task]
 
@@ -6816,6 +7159,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_delete_draft() != 8853) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() != 44303) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() != 63151) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6855,7 +7201,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() != 45947) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_quarantined_records() != 24384) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_record_visit() != 100) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_refile_without_quarantined_photo() != 65366) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_photo() != 10266) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_report() != 58271) {
@@ -6864,7 +7219,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() != 43359) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() != 1712) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() != 63410) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 38512) {

@@ -197,6 +197,7 @@ impl Device {
             monotonic_ms: 1_000 + self.seq,
             prev_hash: self.head.clone(),
             hash: hash.clone(),
+            withdrawn: false,
         };
         self.head = hash;
         m

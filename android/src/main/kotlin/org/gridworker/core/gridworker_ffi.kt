@@ -792,6 +792,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_delete_draft(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_file_report(
@@ -818,7 +820,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_progress_week(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_quarantined_records(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_record_visit(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_refile_without_quarantined_photo(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_photo(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_report(
     ): Int
@@ -903,6 +911,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_delete_draft(`ptr`: Long,`reportId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_discard_quarantined(`ptr`: Long,`recordId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_gridworker_ffi_fn_method_gridworker_duplicate_candidates(`ptr`: Long,`category`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_file_report(`ptr`: Long,`category`: RustBuffer.ByValue,`description`: RustBuffer.ByValue,`photos`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,`attachTo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -929,8 +939,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_progress_week(`ptr`: Long,`week`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_quarantined_records(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_record_visit(`ptr`: Long,`householdId`: RustBuffer.ByValue,`kind`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_refile_without_quarantined_photo(`ptr`: Long,`recordId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_repair_quarantined_photo(`ptr`: Long,`recordId`: RustBuffer.ByValue,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_gridworker_ffi_fn_method_gridworker_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_submit_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,`attachTo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1144,6 +1160,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_delete_draft() and 0xFFFF) != 8853) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() and 0xFFFF) != 44303) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() and 0xFFFF) != 63151) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1183,7 +1202,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() and 0xFFFF) != 45947) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_quarantined_records() and 0xFFFF) != 24384) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_record_visit() and 0xFFFF) != 100) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_refile_without_quarantined_photo() and 0xFFFF) != 65366) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_photo() and 0xFFFF) != 10266) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report() and 0xFFFF) != 58271) {
@@ -1192,7 +1220,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() and 0xFFFF) != 43359) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() and 0xFFFF) != 1712) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() and 0xFFFF) != 63410) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 38512) {
@@ -1436,6 +1464,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
 }
 
 /**
@@ -1864,6 +1919,12 @@ public interface GridWorkerInterface {
     fun `deleteDraft`(`reportId`: kotlin.String)
     
     /**
+     * Discards a quarantined record and the photo files only it used; records waiting for
+     * it are released and go as recorded.
+     */
+    fun `discardQuarantined`(`recordId`: kotlin.String)
+    
+    /**
      * Open reports of `category` near the fix that may describe the same problem, nearest
      * first: offer "add to this report" before filing a new one.
      */
@@ -1937,10 +1998,29 @@ public interface GridWorkerInterface {
     fun `progressWeek`(`week`: IsoWeek?): PatrolProgress
     
     /**
+     * Records set aside because they cannot be sent as they stand, oldest first.
+     */
+    fun `quarantinedRecords`(): List<QuarantinedRecord>
+    
+    /**
      * Records a household visit; flagged when far from the household or outside the
      * worker's grids.
      */
     fun `recordVisit`(`householdId`: kotlin.String, `kind`: VisitKind, `note`: kotlin.String, `fix`: LocationFix): Visit
+    
+    /**
+     * Re-files a record quarantined for a photo without that photo (a report must keep at
+     * least one photo: `InvalidInput` otherwise).
+     */
+    fun `refileWithoutQuarantinedPhoto`(`recordId`: kotlin.String)
+    
+    /**
+     * Puts a photo back into a record quarantined for a photo. The original bytes (found
+     * again in the gallery) release the original record unchanged; another photo takes the
+     * bad one's place and the record is queued again. `InvalidState` when the record is not
+     * quarantined for a photo.
+     */
+    fun `repairQuarantinedPhoto`(`recordId`: kotlin.String, `photo`: PhotoInput)
     
     /**
      * One report (the worker's own or one pulled for the duplicate hint).
@@ -1953,7 +2033,7 @@ public interface GridWorkerInterface {
     fun `submitReport`(`reportId`: kotlin.String, `fix`: LocationFix, `attachTo`: kotlin.String?): PhotoReport
     
     /**
-     * What is pending, synced and rejected, per kind.
+     * What is pending, synced, rejected and quarantined, per kind.
      */
     fun `syncCounts`(): SyncCounts
     
@@ -2218,6 +2298,24 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
+     * Discards a quarantined record and the photo files only it used; records waiting for
+     * it are released and go as recorded.
+     */
+    @Throws(GridWorkerException::class)override fun `discardQuarantined`(`recordId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_discard_quarantined(
+        it,
+        
+        FfiConverterString.lower(`recordId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * Open reports of `category` near the fix that may describe the same problem, nearest
      * first: offer "add to this report" before filing a new one.
      */
@@ -2471,6 +2569,23 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
+     * Records set aside because they cannot be sent as they stand, oldest first.
+     */
+    @Throws(GridWorkerException::class)override fun `quarantinedRecords`(): List<QuarantinedRecord> {
+            return FfiConverterSequenceTypeQuarantinedRecord.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_quarantined_records(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Records a household visit; flagged when far from the household or outside the
      * worker's grids.
      */
@@ -2489,6 +2604,45 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Re-files a record quarantined for a photo without that photo (a report must keep at
+     * least one photo: `InvalidInput` otherwise).
+     */
+    @Throws(GridWorkerException::class)override fun `refileWithoutQuarantinedPhoto`(`recordId`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_refile_without_quarantined_photo(
+        it,
+        
+        FfiConverterString.lower(`recordId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Puts a photo back into a record quarantined for a photo. The original bytes (found
+     * again in the gallery) release the original record unchanged; another photo takes the
+     * bad one's place and the record is queued again. `InvalidState` when the record is not
+     * quarantined for a photo.
+     */
+    @Throws(GridWorkerException::class)override fun `repairQuarantinedPhoto`(`recordId`: kotlin.String, `photo`: PhotoInput)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_repair_quarantined_photo(
+        it,
+        
+        FfiConverterString.lower(`recordId`),
+        FfiConverterTypePhotoInput.lower(`photo`),_status)
+}
+    }
+    
     
 
     
@@ -2531,7 +2685,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
-     * What is pending, synced and rejected, per kind.
+     * What is pending, synced, rejected and quarantined, per kind.
      */
     @Throws(GridWorkerException::class)override fun `syncCounts`(): SyncCounts {
             return FfiConverterTypeSyncCounts.lift(
@@ -4387,6 +4541,55 @@ public object FfiConverterTypePosition: FfiConverterRustBuffer<Position> {
 
 
 /**
+ * A quarantined record: which one and why.
+ */
+data class QuarantinedRecord (
+    var `recordId`: kotlin.String
+    , 
+    /**
+     * `report`, `task_completion`, `checkin`, `visit` or `task_ack`.
+     */
+    var `kind`: kotlin.String
+    , 
+    var `reason`: QuarantineReason
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQuarantinedRecord: FfiConverterRustBuffer<QuarantinedRecord> {
+    override fun read(buf: ByteBuffer): QuarantinedRecord {
+        return QuarantinedRecord(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeQuarantineReason.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: QuarantinedRecord) = (
+            FfiConverterString.allocationSize(value.`recordId`) +
+            FfiConverterString.allocationSize(value.`kind`) +
+            FfiConverterTypeQuarantineReason.allocationSize(value.`reason`)
+    )
+
+    override fun write(value: QuarantinedRecord, buf: ByteBuffer) {
+            FfiConverterString.write(value.`recordId`, buf)
+            FfiConverterString.write(value.`kind`, buf)
+            FfiConverterTypeQuarantineReason.write(value.`reason`, buf)
+    }
+}
+
+
+
+/**
  * What `recover_store` salvaged.
  */
 data class RecoveryReport (
@@ -4526,6 +4729,12 @@ data class SyncCounts (
     , 
     var `rejected`: KindCounts
     , 
+    /**
+     * Set aside until the worker repairs or discards them (`photos`: distinct photos
+     * named by a quarantine).
+     */
+    var `quarantined`: KindCounts
+    , 
     var `drafts`: kotlin.ULong
     , 
     var `lastSync`: java.time.Instant?
@@ -4553,6 +4762,7 @@ public object FfiConverterTypeSyncCounts: FfiConverterRustBuffer<SyncCounts> {
             FfiConverterTypeKindCounts.read(buf),
             FfiConverterTypeKindCounts.read(buf),
             FfiConverterTypeKindCounts.read(buf),
+            FfiConverterTypeKindCounts.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalTimestamp.read(buf),
             FfiConverterOptionalLong.read(buf),
@@ -4563,6 +4773,7 @@ public object FfiConverterTypeSyncCounts: FfiConverterRustBuffer<SyncCounts> {
             FfiConverterTypeKindCounts.allocationSize(value.`pending`) +
             FfiConverterTypeKindCounts.allocationSize(value.`synced`) +
             FfiConverterTypeKindCounts.allocationSize(value.`rejected`) +
+            FfiConverterTypeKindCounts.allocationSize(value.`quarantined`) +
             FfiConverterULong.allocationSize(value.`drafts`) +
             FfiConverterOptionalTimestamp.allocationSize(value.`lastSync`) +
             FfiConverterOptionalLong.allocationSize(value.`clockOffsetMs`)
@@ -4572,6 +4783,7 @@ public object FfiConverterTypeSyncCounts: FfiConverterRustBuffer<SyncCounts> {
             FfiConverterTypeKindCounts.write(value.`pending`, buf)
             FfiConverterTypeKindCounts.write(value.`synced`, buf)
             FfiConverterTypeKindCounts.write(value.`rejected`, buf)
+            FfiConverterTypeKindCounts.write(value.`quarantined`, buf)
             FfiConverterULong.write(value.`drafts`, buf)
             FfiConverterOptionalTimestamp.write(value.`lastSync`, buf)
             FfiConverterOptionalLong.write(value.`clockOffsetMs`, buf)
@@ -4801,6 +5013,17 @@ data class SyncReport (
      */
     var `deferred`: kotlin.ULong
     , 
+    /**
+     * Records left pending because they wait on a quarantined record or on a photo left
+     * for the next run; they go later with their original sequence number.
+     */
+    var `held`: kotlin.ULong
+    , 
+    /**
+     * Records quarantined in this run (record, kind, reason).
+     */
+    var `quarantined`: List<QuarantinedRecord>
+    , 
     var `photosUploaded`: kotlin.ULong
     , 
     var `bytesUp`: kotlin.ULong
@@ -4849,6 +5072,8 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterSequenceTypeQuarantinedRecord.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
@@ -4864,6 +5089,8 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.allocationSize(value.`alreadyApplied`) +
             FfiConverterULong.allocationSize(value.`rejected`) +
             FfiConverterULong.allocationSize(value.`deferred`) +
+            FfiConverterULong.allocationSize(value.`held`) +
+            FfiConverterSequenceTypeQuarantinedRecord.allocationSize(value.`quarantined`) +
             FfiConverterULong.allocationSize(value.`photosUploaded`) +
             FfiConverterULong.allocationSize(value.`bytesUp`) +
             FfiConverterULong.allocationSize(value.`bytesDown`) +
@@ -4879,6 +5106,8 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.write(value.`alreadyApplied`, buf)
             FfiConverterULong.write(value.`rejected`, buf)
             FfiConverterULong.write(value.`deferred`, buf)
+            FfiConverterULong.write(value.`held`, buf)
+            FfiConverterSequenceTypeQuarantinedRecord.write(value.`quarantined`, buf)
             FfiConverterULong.write(value.`photosUploaded`, buf)
             FfiConverterULong.write(value.`bytesUp`, buf)
             FfiConverterULong.write(value.`bytesDown`, buf)
@@ -5911,6 +6140,134 @@ public object FfiConverterTypeProvider: FfiConverterRustBuffer<Provider> {
 
 
 /**
+ * Why a record is quarantined. Photos are named by their SHA-256 only.
+ */
+sealed class QuarantineReason {
+    
+    /**
+     * The photo's file is gone from the device.
+     */
+    data class PhotoMissing(
+        val `sha256`: kotlin.String) : QuarantineReason()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The photo's bytes no longer match their hash (edited, truncated, damaged).
+     */
+    data class PhotoAltered(
+        val `sha256`: kotlin.String) : QuarantineReason()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The server refused it for good with this HTTP status and error code: the photo when
+     * `sha256` is set, else the record itself (413: too large even alone).
+     */
+    data class Refused(
+        val `status`: kotlin.UShort, 
+        val `code`: kotlin.String, 
+        val `sha256`: kotlin.String?) : QuarantineReason()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQuarantineReason : FfiConverterRustBuffer<QuarantineReason>{
+    override fun read(buf: ByteBuffer): QuarantineReason {
+        return when(buf.getInt()) {
+            1 -> QuarantineReason.PhotoMissing(
+                FfiConverterString.read(buf),
+                )
+            2 -> QuarantineReason.PhotoAltered(
+                FfiConverterString.read(buf),
+                )
+            3 -> QuarantineReason.Refused(
+                FfiConverterUShort.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: QuarantineReason): ULong = when(value) {
+        is QuarantineReason.PhotoMissing -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sha256`)
+            )
+        }
+        is QuarantineReason.PhotoAltered -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sha256`)
+            )
+        }
+        is QuarantineReason.Refused -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterString.allocationSize(value.`code`)
+                + FfiConverterOptionalString.allocationSize(value.`sha256`)
+            )
+        }
+    }
+
+    override fun write(value: QuarantineReason, buf: ByteBuffer) {
+        when(value) {
+            is QuarantineReason.PhotoMissing -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`sha256`, buf)
+                Unit
+            }
+            is QuarantineReason.PhotoAltered -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`sha256`, buf)
+                Unit
+            }
+            is QuarantineReason.Refused -> {
+                buf.putInt(3)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterString.write(value.`code`, buf)
+                FfiConverterOptionalString.write(value.`sha256`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Where a photo report stands: `Draft` and `Queued` are local, the rest mirror the back
  * office's closed loop (受理 → 交办 → 办结 ...).
  */
@@ -6036,6 +6393,26 @@ sealed class SyncState {
         companion object
     }
     
+    /**
+     * Set aside on the device: it cannot be sent as it stands. Blocks nothing but the
+     * records depending on it; repair or discard it (`GridWorker.repairQuarantinedPhoto`,
+     * `refileWithoutQuarantinedPhoto`, `discardQuarantined`).
+     */
+    data class Quarantined(
+        val `reason`: org.gridworker.core.QuarantineReason) : SyncState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Replaced by a repaired version, or discarded; only its chain link is sent.
+     */
+    object Withdrawn : SyncState()
+    
+    
 
     
 
@@ -6058,6 +6435,10 @@ public object FfiConverterTypeSyncState : FfiConverterRustBuffer<SyncState>{
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
+            4 -> SyncState.Quarantined(
+                FfiConverterTypeQuarantineReason.read(buf),
+                )
+            5 -> SyncState.Withdrawn
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
     }
@@ -6083,6 +6464,19 @@ public object FfiConverterTypeSyncState : FfiConverterRustBuffer<SyncState>{
                 + FfiConverterString.allocationSize(value.`reason`)
             )
         }
+        is SyncState.Quarantined -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeQuarantineReason.allocationSize(value.`reason`)
+            )
+        }
+        is SyncState.Withdrawn -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
     }
 
     override fun write(value: SyncState, buf: ByteBuffer) {
@@ -6099,6 +6493,15 @@ public object FfiConverterTypeSyncState : FfiConverterRustBuffer<SyncState>{
                 buf.putInt(3)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is SyncState.Quarantined -> {
+                buf.putInt(4)
+                FfiConverterTypeQuarantineReason.write(value.`reason`, buf)
+                Unit
+            }
+            is SyncState.Withdrawn -> {
+                buf.putInt(5)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -7019,6 +7422,34 @@ public object FfiConverterSequenceTypePosition: FfiConverterRustBuffer<List<Posi
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePosition.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeQuarantinedRecord: FfiConverterRustBuffer<List<QuarantinedRecord>> {
+    override fun read(buf: ByteBuffer): List<QuarantinedRecord> {
+        val len = buf.getInt()
+        return List<QuarantinedRecord>(len) {
+            FfiConverterTypeQuarantinedRecord.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<QuarantinedRecord>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeQuarantinedRecord.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<QuarantinedRecord>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeQuarantinedRecord.write(it, buf)
         }
     }
 }

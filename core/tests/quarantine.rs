@@ -1,0 +1,484 @@
+//! Defect 1 of the reliability issue (and the 413 part of 12): a record whose photo cannot be
+//! sent is quarantined with a typed reason and blocks nothing else; records depending on it
+//! wait; the worker repairs or discards it. Against the real reference server on 127.0.0.1
+//! behind the real fault proxy.
+
+mod support;
+mod sync_support;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use gridworker_core::store::outbox::{QuarantineReason, SyncState};
+use gridworker_core::sync::SyncOptions;
+use gridworker_core::worker::PhotoInput;
+use serde_json::Value;
+use sync_support::{Device, Fault, RealServer, Tokens, assert_all_synced_once, fast_options};
+
+const KINDS: [&str; 5] = ["checkin", "visit", "report", "task_ack", "task_completion"];
+
+/// How many times the server holds each record id (applied), per kind.
+async fn held(server: &RealServer) -> HashMap<(String, String), usize> {
+    let mut out = HashMap::new();
+    for k in KINDS {
+        for r in server.records(k, "applied").await {
+            let id = r["id"]
+                .as_str()
+                .or_else(|| r["task_id"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            *out.entry((k.to_string(), id)).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Every record the device holds in state `synced` is on the server exactly once, and the
+/// listed ones are not there at all.
+async fn assert_exactly(server: &RealServer, present: &[(&str, &str)], absent: &[&str]) {
+    let got = held(server).await;
+    for (k, id) in present {
+        assert_eq!(
+            got.get(&(k.to_string(), id.to_string())),
+            Some(&1),
+            "{k} {id} not held exactly once: {got:?}"
+        );
+    }
+    for id in absent {
+        assert!(
+            !got.keys().any(|(_, r)| r == id),
+            "record {id} reached the server"
+        );
+    }
+}
+
+/// The device's chain is whole on the server: no break, whatever the worker repaired or
+/// discarded (a withdrawn entry travels as a withdrawal link).
+async fn assert_chain_intact(server: &RealServer) {
+    let chain: Value = server.admin_json("/admin/v1/chain?device=dev-A").await;
+    assert_eq!(chain["chain_breaks"], Value::Array(vec![]), "{chain}");
+    assert_eq!(chain["intact"], true, "{chain}");
+    let counts: Value = server.admin_json("/admin/v1/records").await;
+    assert_eq!(counts["chain_breaks"], 0, "{counts}");
+}
+
+/// The server holds `n` withdrawal links of `kind`, each without its payload.
+async fn assert_withdrawal_held(server: &RealServer, kind: &str, n: usize) {
+    let links = server.records(kind, "withdrawn").await;
+    assert_eq!(links.len(), n, "{links:?}");
+    for l in &links {
+        assert_eq!(
+            l["payload_text"], "",
+            "a withdrawal link kept its payload: {l}"
+        );
+    }
+}
+
+fn report_state(dev: &Device, id: &str) -> SyncState {
+    dev.worker
+        .list_reports(0, 100)
+        .unwrap()
+        .into_iter()
+        .find(|l| l.record.id == id)
+        .map(|l| l.sync)
+        .expect("report listed")
+}
+
+fn photo_file(dev: &Device, sha: &str) -> PathBuf {
+    dev.worker.photo_path(sha).unwrap().expect("photo held")
+}
+
+/// A copy of a stored photo outside the store (the worker's gallery).
+fn gallery_copy(dev: &Device, sha: &str) -> PathBuf {
+    let to = dev.dir.path().join(format!("gallery-{sha}.jpg"));
+    std::fs::copy(photo_file(dev, sha), &to).unwrap();
+    to
+}
+
+fn photo_files(dev: &Device) -> usize {
+    std::fs::read_dir(dev.dir.path().join("photos"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_deleted_photo_quarantines_its_report_only_and_a_dependent_waits() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let before = dev.check_ins(2);
+    let (bad, shas) = dev.report(1, 20_000, 3);
+    let visit = dev.visit();
+    let after = dev.check_ins(1);
+    let (good, _) = dev.report(1, 20_000, 4);
+    let saved = gallery_copy(&dev, &shas[0]);
+    std::fs::remove_file(photo_file(&dev, &shas[0])).unwrap();
+
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine
+        .sync()
+        .await
+        .expect("a missing photo does not fail the run");
+    assert_eq!(r.quarantined.len(), 1, "{r:?}");
+    assert_eq!(r.quarantined[0].record_id, bad);
+    assert_eq!(r.quarantined[0].kind, "report");
+    let missing = QuarantineReason::PhotoMissing {
+        sha256: shas[0].clone(),
+    };
+    assert_eq!(r.quarantined[0].reason, missing);
+    assert_exactly(
+        &server,
+        &[
+            ("checkin", &before[0]),
+            ("checkin", &before[1]),
+            ("checkin", &after[0]),
+            ("visit", &visit),
+            ("report", &good),
+        ],
+        &[&bad],
+    )
+    .await;
+    // Visible in counts, listing and the quarantine list, and persisted across a restart.
+    let counts = dev.worker.sync_counts().unwrap();
+    assert_eq!(counts.quarantined.reports, 1);
+    assert_eq!(counts.pending.reports, 0);
+    assert_eq!(
+        report_state(&dev, &bad),
+        SyncState::Quarantined {
+            reason: missing.clone()
+        }
+    );
+    let mut dev = dev;
+    dev.restart();
+    assert_eq!(dev.worker.quarantined_records().unwrap().len(), 1);
+
+    // A report attached to the quarantined one waits: not sent, not failed.
+    let fix = dev.fix_at(support::district().1[0].position);
+    let extra = support::jpeg(dev.dir.path(), "extra.jpg", 10_000, 99);
+    let dependent = dev
+        .worker
+        .file_report(
+            "dumped_waste",
+            "同一处",
+            &[PhotoInput::new(extra)],
+            &fix,
+            Some(&bad),
+        )
+        .unwrap()
+        .id;
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.held, 1, "{r:?}");
+    assert!(r.quarantined.is_empty(), "already quarantined: {r:?}");
+    assert_eq!(report_state(&dev, &dependent), SyncState::Pending);
+    assert_exactly(&server, &[], &[&bad, &dependent]).await;
+
+    // The worker finds the original in the gallery: the original entry goes unchanged,
+    // then the dependent, each exactly once.
+    dev.worker
+        .repair_quarantined_photo(&bad, &PhotoInput::new(saved))
+        .unwrap();
+    assert_eq!(report_state(&dev, &bad), SyncState::Pending);
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.held), (2, 0), "{r:?}");
+    assert_exactly(&server, &[("report", &bad), ("report", &dependent)], &[]).await;
+    assert_eq!(dev.worker.sync_counts().unwrap().quarantined.reports, 0);
+    assert_all_synced_once(&dev, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_photo_altered_by_one_byte_is_quarantined_and_refiled_without_it() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let checkins = dev.check_ins(2);
+    let (bad, shas) = dev.report(2, 30_000, 5);
+    let path = photo_file(&dev, &shas[1]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[1000] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.unwrap();
+    let altered = QuarantineReason::PhotoAltered {
+        sha256: shas[1].clone(),
+    };
+    assert_eq!(r.quarantined.len(), 1);
+    assert_eq!(r.quarantined[0].reason, altered);
+    assert_exactly(
+        &server,
+        &[("checkin", &checkins[0]), ("checkin", &checkins[1])],
+        &[&bad],
+    )
+    .await;
+    assert_eq!(
+        report_state(&dev, &bad),
+        SyncState::Quarantined { reason: altered }
+    );
+    assert!(
+        server.photo(&shas[1]).await.is_none(),
+        "altered bytes uploaded"
+    );
+
+    // Re-filed without the altered photo: the report goes once, with the good photo only,
+    // and the altered file is gone from the device.
+    dev.worker.refile_without_quarantined_photo(&bad).unwrap();
+    assert!(!path.exists(), "the altered photo file is left behind");
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 1);
+    let reports = server.records("report", "applied").await;
+    assert_eq!(reports.len(), 1);
+    let sent: Vec<&str> = reports[0]["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, vec![shas[0].as_str()]);
+    assert_all_synced_once(&dev, &server).await;
+    // The withdrawn original went as a link: a repair is not a deleted record.
+    assert_withdrawal_held(&server, "report", 1).await;
+    assert_chain_intact(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_truncated_photo_is_altered_not_a_network_error_and_can_be_discarded() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let checkins = dev.check_ins(1);
+    let (bad, shas) = dev.report(1, 60_000, 6);
+    let visit = dev.visit();
+    let path = photo_file(&dev, &shas[0]);
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(25_000).unwrap();
+    drop(f);
+
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.expect("not a network error");
+    assert_eq!(
+        r.quarantined[0].reason,
+        QuarantineReason::PhotoAltered {
+            sha256: shas[0].clone()
+        }
+    );
+    assert_exactly(
+        &server,
+        &[("checkin", &checkins[0]), ("visit", &visit)],
+        &[&bad],
+    )
+    .await;
+
+    // Discarded: the report, its outbox entry's hold and its photo file are gone.
+    dev.worker.discard_quarantined(&bad).unwrap();
+    assert!(dev.worker.report(&bad).is_err());
+    assert_eq!(photo_files(&dev), 0, "an orphan photo file is left");
+    assert!(dev.worker.quarantined_records().unwrap().is_empty());
+    let counts = dev.worker.sync_counts().unwrap();
+    assert_eq!((counts.quarantined.reports, counts.pending.reports), (0, 0));
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 0, "a withdrawal link is not a record");
+    assert_all_synced_once(&dev, &server).await;
+    assert_withdrawal_held(&server, "report", 1).await;
+    assert_chain_intact(&server).await;
+    // Delivered once: the next run sends nothing.
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.already_applied), (0, 0), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_photo_refused_by_the_server_is_quarantined_with_its_status_and_replaced() {
+    // The server takes photos up to 40 KB; the device, not synced yet, allowed 60 KB.
+    let server = RealServer::start_with(&["tok"], |c| c.policy.max_photo_bytes = 40_000);
+    let dev = Device::new(&server.url);
+    let checkins = dev.check_ins(2);
+    let (bad, shas) = dev.report(1, 60_000, 7);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.quarantined.len(), 1);
+    match &r.quarantined[0].reason {
+        QuarantineReason::Refused {
+            status,
+            code,
+            sha256,
+        } => {
+            assert_eq!(*status, 413);
+            assert_eq!(code, "too_large");
+            assert_eq!(sha256.as_deref(), Some(shas[0].as_str()));
+        }
+        other => panic!("unexpected reason {other:?}"),
+    }
+    assert_exactly(
+        &server,
+        &[("checkin", &checkins[0]), ("checkin", &checkins[1])],
+        &[&bad],
+    )
+    .await;
+    let listed = report_state(&dev, &bad);
+    assert!(
+        matches!(listed, SyncState::Quarantined { .. }),
+        "{listed:?}"
+    );
+
+    // The same bytes again are refused locally; a smaller photo replaces it.
+    let same = gallery_copy(&dev, &shas[0]);
+    assert!(
+        dev.worker
+            .repair_quarantined_photo(&bad, &PhotoInput::new(same))
+            .is_err()
+    );
+    let smaller = support::jpeg(dev.dir.path(), "smaller.jpg", 20_000, 77);
+    dev.worker
+        .repair_quarantined_photo(&bad, &PhotoInput::new(smaller))
+        .unwrap();
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.photos_uploaded), (1, 1), "{r:?}");
+    assert_exactly(&server, &[("report", &bad)], &[]).await;
+    assert_all_synced_once(&dev, &server).await;
+    assert_withdrawal_held(&server, "report", 1).await;
+    assert_chain_intact(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_photo_upload_failing_with_5xx_holds_its_report_but_not_the_rest() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let checkins = dev.check_ins(2);
+    let (report, _) = dev.report(1, 20_000, 8);
+    let options = SyncOptions {
+        max_attempts: 3,
+        ..fast_options()
+    };
+    // The handshake passes, then every attempt at the photo gets 503.
+    server.proxy.push_fault(Fault::Pass);
+    for _ in 0..3 {
+        server.proxy.push_fault(Fault::Status {
+            code: 503,
+            retry_after: None,
+        });
+    }
+    let engine = dev.engine(Tokens::fixed("tok"), options);
+    let r = engine.sync().await.unwrap();
+    assert!(r.quarantined.is_empty(), "a 5xx is not a quarantine: {r:?}");
+    assert_eq!(r.held, 1);
+    assert_eq!(report_state(&dev, &report), SyncState::Pending);
+    assert_exactly(
+        &server,
+        &[("checkin", &checkins[0]), ("checkin", &checkins[1])],
+        &[&report],
+    )
+    .await;
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.photos_uploaded), (1, 1));
+    assert_all_synced_once(&dev, &server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect12_a_413_push_is_split_and_a_single_413_mutation_is_quarantined() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let ids = dev.check_ins(5);
+    let too_large = || Fault::Status {
+        code: 413,
+        retry_after: None,
+    };
+    // Handshake passes; [5] → 413, [2] → 413, [1] → 413 (quarantined); then [1], [3] pass.
+    server.proxy.push_fault(Fault::Pass);
+    for _ in 0..3 {
+        server.proxy.push_fault(too_large());
+    }
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.expect("a 413 does not fail the run");
+    assert_eq!(r.pushed, 4, "{r:?}");
+    assert_eq!(r.quarantined.len(), 1);
+    assert_eq!(r.quarantined[0].record_id, ids[0]);
+    assert!(matches!(
+        r.quarantined[0].reason,
+        QuarantineReason::Refused {
+            status: 413,
+            sha256: None,
+            ..
+        }
+    ));
+    let present: Vec<(&str, &str)> = ids[1..].iter().map(|i| ("checkin", i.as_str())).collect();
+    assert_exactly(&server, &present, &[&ids[0]]).await;
+    let listed = dev.worker.list_checkins(0, 10).unwrap();
+    let state = &listed.iter().find(|l| l.record.id == ids[0]).unwrap().sync;
+    assert!(matches!(state, SyncState::Quarantined { .. }), "{state:?}");
+    assert_eq!(dev.worker.sync_counts().unwrap().quarantined.checkins, 1);
+    // A photo repair does not apply to a record refused as a whole; discarding does.
+    assert!(
+        dev.worker
+            .refile_without_quarantined_photo(&ids[0])
+            .is_err()
+    );
+    dev.worker.discard_quarantined(&ids[0]).unwrap();
+    assert_eq!(dev.worker.list_checkins(0, 10).unwrap().len(), 4);
+    engine.sync().await.unwrap();
+    assert_all_synced_once(&dev, &server).await;
+    // The discarded first entry's link arrives below the head and heals its successor.
+    assert_withdrawal_held(&server, "checkin", 1).await;
+    assert_chain_intact(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_held_and_repaired_records_leave_the_device_chain_intact_on_the_server() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    dev.check_ins(1);
+    let (bad, shas) = dev.report(1, 20_000, 9);
+    dev.check_ins(2);
+    let saved = gallery_copy(&dev, &shas[0]);
+    std::fs::remove_file(photo_file(&dev, &shas[0])).unwrap();
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.unwrap();
+    dev.worker
+        .repair_quarantined_photo(&bad, &PhotoInput::new(saved))
+        .unwrap();
+    engine.sync().await.unwrap();
+    assert_all_synced_once(&dev, &server).await;
+    assert_chain_intact(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defect1_a_withdrawal_link_refused_with_413_alone_is_given_up_not_resent() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let ids = dev.check_ins(2);
+    let too_large = || Fault::Status {
+        code: 413,
+        retry_after: None,
+    };
+    // Handshake passes; [2] → 413, [1] → 413 (quarantined); then the second passes.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(too_large());
+    server.proxy.push_fault(too_large());
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.quarantined.len()), (1, 1), "{r:?}");
+    dev.worker.discard_quarantined(&ids[0]).unwrap();
+
+    // The withdrawal link alone is refused with 413: the run goes on, the link is recorded
+    // as answered with that refusal (still withdrawn, no record) and not sent again.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(too_large());
+    engine
+        .sync()
+        .await
+        .expect("a refused link does not fail the run");
+    let conn = rusqlite::Connection::open(dev.dir.path().join("gridworker.db")).unwrap();
+    let (state, answered, code): (String, bool, Option<String>) = conn
+        .query_row(
+            "SELECT state, synced_at IS NOT NULL, reject_code FROM outbox WHERE record_id = ?1",
+            [&ids[0]],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((state.as_str(), answered), ("withdrawn", true));
+    assert!(code.is_some_and(|c| !c.is_empty()));
+    engine.sync().await.unwrap();
+    assert_withdrawal_held(&server, "checkin", 0).await;
+    // The server never got the link, so it still shows the hole: the truth.
+    let chain: Value = server.admin_json("/admin/v1/chain?device=dev-A").await;
+    assert_eq!(chain["intact"], false, "{chain}");
+    assert_eq!(dev.pending(), 0);
+}
