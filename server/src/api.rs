@@ -105,9 +105,14 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
     let caller = authenticate(&st, &h)?;
     let st2 = st.clone();
     let reply = blocking(move || {
+        // The first handshake binds the device, not only its first push: a phone that has
+        // nothing to send yet must not leave its id free for another worker to take (its
+        // own records would then be refused). A write only while the device is unbound.
+        let unbound = st2.db.read(|tx| binding(tx, &caller))? == Binding::Nobody;
+        if unbound {
+            st2.db.write(|tx| bind_device(tx, &caller))?;
+        }
         st2.db.read(|tx| {
-            // Read-only: a handshake does not bind, but tells a device given to another
-            // worker at once.
             if bound_to_other(tx, &caller)? {
                 return Err(device_bound());
             }
@@ -500,13 +505,29 @@ pub(crate) fn bind_device(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<()
     }
 }
 
-/// Whether the device is bound to another worker than the caller (read-only check).
-pub(crate) fn bound_to_other(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<bool> {
+/// Who holds the device, seen from the caller (read-only check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Binding {
+    Caller,
+    Other,
+    Nobody,
+}
+
+pub(crate) fn binding(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<Binding> {
     let bound: Option<String> = tx
         .prepare_cached("SELECT worker_id FROM device_bindings WHERE device_id = ?1")?
         .query_row([&caller.device_id], |r| r.get(0))
         .optional()?;
-    Ok(bound.is_some_and(|w| w != caller.worker_id))
+    Ok(match bound {
+        Some(w) if w == caller.worker_id => Binding::Caller,
+        Some(_) => Binding::Other,
+        None => Binding::Nobody,
+    })
+}
+
+/// Whether the device is bound to another worker than the caller (read-only check).
+pub(crate) fn bound_to_other(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<bool> {
+    Ok(binding(tx, caller)? == Binding::Other)
 }
 
 pub(crate) fn device_bound() -> ApiError {

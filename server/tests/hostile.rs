@@ -21,6 +21,35 @@ async fn bind(base: &str, device: &str, worker: &str) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
+async fn defect3_first_handshake_binds_the_device_before_anything_is_pushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    // The owner's phone syncs with nothing to send yet: its handshake alone binds the id.
+    let owner = Client::new(&base, T1, "dev-new");
+    let (s, _) = owner.get_json(wire::PATH_HANDSHAKE).await;
+    assert_eq!(s, StatusCode::OK);
+    let thief = Client::new(&base, T2, "dev-new");
+    let mut forged = Device::new("dev-new", W2);
+    let payload = forged.checkin_json("p-00001");
+    let id = payload["id"].as_str().unwrap().to_string();
+    let m = forged.mutation_at(1, "checkin", &id, payload.to_string());
+    let (s, v) = thief
+        .push_raw(
+            json!({"device_id": "dev-new", "mutations": [m]})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(count(&base, "checkin").await, 0);
+    // The owner's first record is taken as usual.
+    let mut honest = Device::new("dev-new", W1);
+    let r = owner.push(&[honest.checkin("p-00001")]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+}
+
+#[tokio::test]
 async fn defect3_device_bound_to_first_worker() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
