@@ -139,6 +139,10 @@ fn create_fresh(path: &Path) -> Result<Connection> {
         .create_new(true)
         .open(path)?;
     let mut conn = Connection::open(path)?;
+    // Salvaged rows may point at rows that were lost (a report's photo list without its
+    // photo row), and tables are copied one by one: a reference check would refuse rows
+    // that can be read. The store's own connections check references again from then on.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     schema::migrations().to_latest(&mut conn)?;
