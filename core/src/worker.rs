@@ -654,7 +654,7 @@ impl GridWorker {
         self.store.write(|tx| {
             self.draft(tx, report_id)?;
             tx.execute("DELETE FROM reports WHERE id = ?1", [report_id])?;
-            photos::collect_garbage(tx, &self.config.data_dir)?;
+            photos::collect_garbage(tx, &self.config.data_dir, self.config.clock.now())?;
             Ok(())
         })
     }
@@ -928,7 +928,10 @@ impl GridWorker {
     /// and debris of killed processes. Returns how many files were removed.
     pub fn collect_photos(&self) -> Result<usize> {
         let dir = self.config.data_dir.clone();
-        let n = self.store.write(|tx| photos::collect_garbage(tx, &dir))?;
+        let now = self.config.clock.now();
+        let n = self
+            .store
+            .write(|tx| photos::collect_garbage(tx, &dir, now))?;
         let m = self.store.read(|c| photos::sweep_orphans(c, &dir))?;
         Ok(n + m)
     }

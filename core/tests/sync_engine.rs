@@ -58,11 +58,19 @@ async fn end_to_end_push_photos_and_pull() {
     for sha in &shas {
         assert!(server.photo(sha).await.is_some());
     }
-    // queued → submitted once the server recorded it; the report's photos were collected.
+    // queued → submitted once the server recorded it.
     assert_eq!(
         dev.worker.report(&report_id).unwrap().status,
         ReportStatus::Submitted
     );
+    // The photos stay for the retention period (a server restored from an older backup
+    // asks for the report again), then go.
+    assert!(dev.worker.photo_path(&shas[0]).unwrap().is_some());
+    dev.clock.advance(6 * 24 * 3600);
+    dev.worker.collect_photos().unwrap();
+    assert!(dev.worker.photo_path(&shas[0]).unwrap().is_some());
+    dev.clock.advance(2 * 24 * 3600);
+    assert!(dev.worker.collect_photos().unwrap() >= 1);
     assert!(dev.worker.photo_path(&shas[0]).unwrap().is_none());
     // Pulled point converted to WGS-84 and usable at once (spatial index reloaded).
     let near = dev

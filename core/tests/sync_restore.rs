@@ -65,6 +65,8 @@ async fn defect10_server_restored_from_backup_gets_every_record_back_once() {
     // Today's work reaches the server (and moves the pull cursor past the backup's feed).
     dev.check_ins(4);
     dev.visit();
+    // A report with a photo too: its photo must still be on the phone to be sent again.
+    let (_, shas) = dev.report(1, 20_000, 9);
     server
         .admin_send(
             reqwest::Method::POST,
@@ -73,7 +75,7 @@ async fn defect10_server_restored_from_backup_gets_every_record_back_once() {
         )
         .await;
     let r = engine.sync().await.unwrap();
-    assert_eq!(r.pushed, 5);
+    assert_eq!(r.pushed, 6);
     assert_eq!(dev.pending(), 0);
 
     // The district restores yesterday's backup.
@@ -89,9 +91,14 @@ async fn defect10_server_restored_from_backup_gets_every_record_back_once() {
 
     // One run: the lost range is re-sent, the expired cursor re-pulled, nothing stuck.
     let r = engine.sync().await.unwrap();
-    assert_eq!(r.pushed, 5, "{r:?}");
+    assert_eq!(r.pushed, 6, "{r:?}");
     assert!(r.pulled_changes > 0, "{r:?}");
-    assert_eq!(assert_all_synced_once(&dev, &server).await, 9);
+    assert!(r.quarantined.is_empty(), "{r:?}");
+    assert_eq!(assert_all_synced_once(&dev, &server).await, 10);
+    assert!(
+        server.photo(&shas[0]).await.is_some(),
+        "the photo was sent again"
+    );
     assert_chain_intact(&dev, &server).await;
 
     // And the run after is a no-op: nothing is re-sent twice.

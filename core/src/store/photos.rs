@@ -5,6 +5,7 @@
 //! the caller's file is never modified. Paths in the database are relative to the data
 //! directory because iOS moves the app container between launches.
 
+use chrono::{DateTime, Utc};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -195,12 +196,24 @@ pub fn path_of(conn: &Connection, data_dir: &Path, sha256: &str) -> Result<Optio
     Ok(rel.flatten().map(|r| data_dir.join(r)))
 }
 
-/// Photo files nobody needs any more: referenced only by records the server has (or by
-/// nothing at all, e.g. after a draft was deleted). Returns how many files were removed.
-/// Runs inside the writer transaction so no concurrent record can take a reference meanwhile.
-pub fn collect_garbage(tx: &Transaction<'_>, data_dir: &Path) -> Result<usize> {
-    // A photo is still needed while a draft, or a pending or quarantined report or task
-    // completion references it (a quarantined record keeps its good photos for its repair).
+/// How long a synced record's photo files stay on the device: a server restored from a
+/// backup older than its upload asks for the record again (`device_last_seq`, docs/protocol.md
+/// §3.1), and the record is re-sent with its photos. Shorter than the outbox's own retention
+/// (30 days) because photos are most of the bytes; a district restores yesterday's backup, not
+/// last month's.
+pub const SYNCED_PHOTO_RETENTION: chrono::Duration = chrono::Duration::days(7);
+
+/// Photo files nobody needs any more: referenced only by records the server has held for
+/// longer than [`SYNCED_PHOTO_RETENTION`] (or by nothing at all, e.g. after a draft was
+/// deleted). Returns how many files were removed. Runs inside the writer transaction so no
+/// concurrent record can take a reference meanwhile.
+pub fn collect_garbage(tx: &Transaction<'_>, data_dir: &Path, now: DateTime<Utc>) -> Result<usize> {
+    let keep_synced_since = now
+        .checked_sub_signed(SYNCED_PHOTO_RETENTION)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    // A photo is still needed while a draft, a pending or quarantined report or task
+    // completion, or one synced within the retention period references it (a quarantined
+    // record keeps its good photos for its repair).
     let mut stmt = tx.prepare(
         "SELECT p.sha256, p.rel_path FROM photos p
          WHERE p.rel_path IS NOT NULL
@@ -209,14 +222,16 @@ pub fn collect_garbage(tx: &Transaction<'_>, data_dir: &Path) -> Result<usize> {
                WHERE rp.sha256 = p.sha256 AND (
                    r.status = 'draft'
                    OR EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id
-                              AND o.state IN ('pending', 'quarantined'))))
+                              AND (o.state IN ('pending', 'quarantined')
+                                   OR (o.state = 'synced' AND o.synced_at >= ?1)))))
            AND NOT EXISTS (
                SELECT 1 FROM task_completion_photos tp
                JOIN outbox o ON o.record_id = tp.completion_id
-               WHERE tp.sha256 = p.sha256 AND o.state IN ('pending', 'quarantined'))",
+               WHERE tp.sha256 = p.sha256 AND (o.state IN ('pending', 'quarantined')
+                                               OR (o.state = 'synced' AND o.synced_at >= ?1)))",
     )?;
     let victims: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([keep_synced_since], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     drop(stmt);
     for (sha, rel) in &victims {

@@ -200,7 +200,7 @@ impl GridWorker {
                 }
             }
             requeue(tx, &entry, list, self.clock().now())?;
-            photos::collect_garbage(tx, &data_dir)?;
+            photos::collect_garbage(tx, &data_dir, self.clock().now())?;
             Ok(())
         });
         if result.is_err() {
@@ -231,7 +231,7 @@ impl GridWorker {
                 return Err(Error::invalid("photos", "too many photos"));
             }
             requeue(tx, &entry, list, self.clock().now())?;
-            photos::collect_garbage(tx, &data_dir)?;
+            photos::collect_garbage(tx, &data_dir, self.clock().now())?;
             Ok(())
         })
     }
@@ -276,7 +276,7 @@ impl GridWorker {
                 kind::TASK_ACK => reopen_task(tx, record_id, self.clock().now())?,
                 _ => {}
             }
-            photos::collect_garbage(tx, &data_dir)?;
+            photos::collect_garbage(tx, &data_dir, self.clock().now())?;
             Ok(())
         })
     }
