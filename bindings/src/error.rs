@@ -100,6 +100,7 @@ impl From<CoreError> for GridWorkerError {
             e @ (CoreError::DatabaseTooNew { .. }
             | CoreError::Storage(_)
             | CoreError::Migration(_)
+            | CoreError::PhotoSealBroken { .. }
             | CoreError::Io(_)) => GridWorkerError::Storage {
                 reason: e.to_string(),
                 needs_recovery: false,

@@ -53,6 +53,14 @@ pub enum Error {
     #[error("storage migration error: {0}")]
     Migration(String),
 
+    /// A sealed photo file cannot be read back: altered, truncated, or sealed with another
+    /// key (issue 9). Nothing was changed; the sync engine quarantines its records as
+    /// `photo_altered`.
+    #[error("a sealed photo file is unreadable ({damage}); nothing was changed")]
+    PhotoSealBroken {
+        damage: crate::store::photos::seal::SealDamage,
+    },
+
     /// Filesystem error (photo store, data directory).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

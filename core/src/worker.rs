@@ -95,6 +95,8 @@ pub struct GridWorker {
     config: Config,
     store: Store,
     index: RwLock<Arc<SpatialIndex>>,
+    /// Photos are sealed with this key when set (issue 9); `None` keeps them plain.
+    photo_key: Option<photos::PhotoKey>,
 }
 
 const MAX_ID_LEN: usize = 128;
@@ -134,6 +136,19 @@ fn payload_json<T: Serialize>(v: &T) -> Result<String> {
 impl GridWorker {
     /// Opens the core on `config.data_dir`, creating or migrating its store.
     pub fn open(config: Config) -> Result<GridWorker> {
+        Self::open_with(config, None)
+    }
+
+    /// As [`GridWorker::open`], sealing photos with a key derived from the app's 32-byte
+    /// key ([`photos::PhotoKey::derive`]). Photo files already in the store that are plain
+    /// stay readable; [`photos::seal_all_plain`] seals them.
+    // The database key and this one come from the same app key once `Config` carries it;
+    // until then this is the way in for tests and tools.
+    pub fn open_with_photo_key(config: Config, app_key: &[u8; 32]) -> Result<GridWorker> {
+        Self::open_with(config, Some(photos::PhotoKey::derive(app_key)?))
+    }
+
+    fn open_with(config: Config, photo_key: Option<photos::PhotoKey>) -> Result<GridWorker> {
         for (field, v) in [
             ("config.worker_id", &config.worker_id),
             ("config.device_id", &config.device_id),
@@ -170,6 +185,7 @@ impl GridWorker {
             config,
             store,
             index: RwLock::new(Arc::new(index)),
+            photo_key,
         })
     }
 
@@ -180,6 +196,11 @@ impl GridWorker {
     /// The store, for the sync engine and tools.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The keys a photo file of this store may be sealed with (none: a plain store).
+    pub fn photo_keys(&self) -> &[photos::PhotoKey] {
+        self.photo_key.as_slice()
     }
 
     fn clock(&self) -> &dyn Clock {
@@ -431,6 +452,7 @@ impl GridWorker {
                 &p.path,
                 policy.max_photo_bytes,
                 &format!("photos[{i}]"),
+                self.photo_key.as_ref(),
             )?;
             s.photo.captured_at = p.captured_at;
             staged.push(s);
@@ -936,11 +958,34 @@ impl GridWorker {
         Ok(n + m)
     }
 
-    /// Absolute path of a stored photo, if still on the device.
+    /// Absolute path of a stored photo, if still on the device. Only a plain store hands
+    /// out paths: a sealed file is ciphertext, so a store with a photo key answers
+    /// `InvalidState` and the app reads photos with [`GridWorker::photo_bytes`].
     pub fn photo_path(&self, sha256: &str) -> Result<Option<PathBuf>> {
         check_id("sha256", sha256)?;
+        if self.photo_key.is_some() {
+            return Err(Error::InvalidState {
+                what: "photo store",
+                state: "sealed".into(),
+                reason: "photo files are encrypted: read them with photo_bytes".into(),
+            });
+        }
         self.store
             .read(|c| photos::path_of(c, &self.config.data_dir, sha256))
+    }
+
+    /// The plaintext bytes of a stored photo (for display), if still on the device; works
+    /// on sealed and plain stores. Bounded by the largest photo the policy bounds allow
+    /// (20 MB by default), so the app never allocates more than one photo. A file that is
+    /// damaged, truncated or not the photo it is named after is `PhotoSealBroken`.
+    pub fn photo_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        check_id("sha256", sha256)?;
+        let max = self
+            .policy()?
+            .max_photo_bytes
+            .max(crate::policy::ValidationPolicy::default().max_photo_bytes);
+        self.store
+            .read(|c| photos::read_bytes(c, &self.config.data_dir, sha256, self.photo_keys(), max))
     }
 
     /// The data directory.

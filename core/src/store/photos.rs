@@ -4,10 +4,16 @@
 //! fsynced, and renamed into place only inside the database transaction that references it;
 //! the caller's file is never modified. Paths in the database are relative to the data
 //! directory because iOS moves the app container between launches.
+//!
+//! A store opened with a key keeps its photos sealed ([`seal`]: chunked AEAD, the format is
+//! documented there and in docs/architecture.md "Sealed photos"). A photo is still named by
+//! the SHA-256 of its plaintext and its recorded size is the plaintext size, so sync, dedup
+//! and resumable uploads do not change. Readers ([`open_file`]) accept both kinds of file
+//! (told apart by the seal's magic): a store being migrated holds both for a while.
 
 use chrono::{DateTime, Utc};
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -15,6 +21,10 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{MediaType, Photo};
 use crate::error::{Error, Result};
+
+pub mod seal;
+
+pub use seal::{PhotoKey, SealDamage};
 
 /// Folder (relative to the data directory) holding the photos.
 pub const PHOTO_DIR: &str = "photos";
@@ -74,9 +84,50 @@ fn rel_path_for(photo: &Photo) -> String {
     )
 }
 
+/// Reads `input` to its end through `sink`, hashing and counting, refusing more than
+/// `max_bytes` (the file may grow while we read it: the cap holds for what is copied).
+fn copy_capped(
+    input: &mut File,
+    max_bytes: u64,
+    field: &str,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<([u8; 32], u64)> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = seal::read_full(input, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size = size.saturating_add(n as u64);
+        if size > max_bytes {
+            return Err(Error::invalid(
+                field,
+                format!("file is larger than {max_bytes} bytes"),
+            ));
+        }
+        let part = buf.get(..n).unwrap_or_default();
+        hasher.update(part);
+        sink(part)?;
+    }
+    Ok((hasher.finalize().into(), size))
+}
+
 /// Copies `src` into the store's temp folder, checking it on the way. Nothing is referenced
 /// yet: the caller commits with [`commit`] inside its transaction or drops the result.
-pub fn stage(data_dir: &Path, src: &Path, max_bytes: u64, field: &str) -> Result<StagedPhoto> {
+///
+/// With a `key` the copy is sealed ([`seal`]) as it is written: no plaintext byte reaches
+/// the store. The SHA-256 bound into every chunk must be known before the first one is
+/// sealed, so the source is read twice: once to hash it, once to seal it while hashing it
+/// again; a source that changed in between is refused.
+pub fn stage(
+    data_dir: &Path,
+    src: &Path,
+    max_bytes: u64,
+    field: &str,
+    key: Option<&PhotoKey>,
+) -> Result<StagedPhoto> {
     let meta = std::fs::metadata(src)
         .map_err(|_| Error::invalid(field, "file does not exist or cannot be read"))?;
     if !meta.is_file() {
@@ -93,16 +144,10 @@ pub fn stage(data_dir: &Path, src: &Path, max_bytes: u64, field: &str) -> Result
     }
     let mut input = File::open(src).map_err(|_| Error::invalid(field, "file cannot be opened"))?;
     let mut head = [0u8; 16];
-    let mut got = 0;
-    while got < head.len() {
-        let n = input.read(&mut head[got..])?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    let media_type = sniff(&head[..got])
+    let got = seal::read_full(&mut input, &mut head)?;
+    let media_type = sniff(head.get(..got).unwrap_or_default())
         .ok_or_else(|| Error::invalid(field, "not a JPEG, PNG or HEIC image"))?;
+    input.seek(SeekFrom::Start(0))?;
 
     let tmp_dir = data_dir.join(TMP_DIR);
     crate::store::files::create_private_dir(&tmp_dir)?;
@@ -116,30 +161,30 @@ pub fn stage(data_dir: &Path, src: &Path, max_bytes: u64, field: &str) -> Result
         },
         tmp,
     };
-    let mut out = crate::store::files::create_private_file(&staged.tmp)?;
-    let mut hasher = Sha256::new();
-    hasher.update(&head[..got]);
-    out.write_all(&head[..got])?;
-    let mut size = got as u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
+    let out = crate::store::files::create_private_file(&staged.tmp)?;
+    let (sha, size) = match key {
+        None => {
+            let mut out = out;
+            let r = copy_capped(&mut input, max_bytes, field, |b| Ok(out.write_all(b)?))?;
+            out.sync_all()?;
+            r
         }
-        size += n as u64;
-        // The file may grow while we read it; the cap holds for what we actually copy.
-        if size > max_bytes {
-            return Err(Error::invalid(
-                field,
-                format!("file is larger than {max_bytes} bytes"),
-            ));
+        Some(key) => {
+            let (sha, size) = copy_capped(&mut input, max_bytes, field, |_| Ok(()))?;
+            input.seek(SeekFrom::Start(0))?;
+            let mut sealer = seal::Sealer::new(out, key, &sha)?;
+            let again = copy_capped(&mut input, max_bytes, field, |b| sealer.write(b))?;
+            if again != (sha, size) {
+                return Err(Error::invalid(
+                    field,
+                    "file changed while it was being read",
+                ));
+            }
+            sealer.finish()?.sync_all()?;
+            (sha, size)
         }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])?;
-    }
-    out.sync_all()?;
-    staged.photo.sha256 = hex::encode(hasher.finalize());
+    };
+    staged.photo.sha256 = hex::encode(sha);
     staged.photo.size = size;
     Ok(staged)
 }
@@ -296,4 +341,254 @@ pub fn sweep_orphans(conn: &Connection, data_dir: &Path) -> Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// The SHA-256 hex id of a photo as the 32 bytes bound into its seal.
+fn sha_bytes(sha256: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(sha256, &mut out)
+        .map_err(|_| Error::invalid("sha256", "not a SHA-256 hex digest"))?;
+    Ok(out)
+}
+
+/// A stored photo opened for reading its plaintext, sealed or not.
+pub enum PhotoReader {
+    Plain { file: File, len: u64 },
+    Sealed(Box<seal::Unsealer<File>>),
+}
+
+impl std::fmt::Debug for PhotoReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PhotoReader::Plain { .. } => "PhotoReader::Plain",
+            PhotoReader::Sealed(_) => "PhotoReader::Sealed",
+        })
+    }
+}
+
+impl PhotoReader {
+    /// Plaintext size.
+    pub fn len(&self) -> u64 {
+        match self {
+            PhotoReader::Plain { len, .. } => *len,
+            PhotoReader::Sealed(u) => u.plain_len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, PhotoReader::Sealed(_))
+    }
+
+    /// Positions the reader at plaintext byte `offset` (a resumed upload).
+    pub fn seek_to(&mut self, offset: u64) -> Result<()> {
+        match self {
+            PhotoReader::Plain { file, len } => {
+                if offset > *len {
+                    return Err(Error::invalid("offset", "beyond the end of the photo"));
+                }
+                file.seek(SeekFrom::Start(offset))?;
+                Ok(())
+            }
+            PhotoReader::Sealed(u) => u.seek_to(offset),
+        }
+    }
+}
+
+impl Read for PhotoReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            PhotoReader::Plain { file, .. } => file.read(buf),
+            PhotoReader::Sealed(u) => u.read(buf),
+        }
+    }
+}
+
+/// Opens the photo file at `path` (named `sha256`) for reading its plaintext. A sealed file
+/// needs the key that sealed it among `keys`; a plain one (a store without a key, or one
+/// being migrated) is read as it is. A missing file is `Error::Io(NotFound)`; a sealed one
+/// that is damaged or sealed with another key is [`Error::PhotoSealBroken`].
+pub fn open_file(path: &Path, sha256: &str, keys: &[PhotoKey]) -> Result<PhotoReader> {
+    let sha = sha_bytes(sha256)?;
+    let mut file = File::open(path)?;
+    let mut head = [0u8; seal::MAGIC.len()];
+    let got = seal::read_full(&mut file, &mut head)?;
+    if seal::is_sealed(head.get(..got).unwrap_or_default()) {
+        return Ok(PhotoReader::Sealed(Box::new(seal::Unsealer::open(
+            file, keys, &sha,
+        )?)));
+    }
+    file.seek(SeekFrom::Start(0))?;
+    let len = file.metadata()?.len();
+    Ok(PhotoReader::Plain { file, len })
+}
+
+/// The plaintext of a stored photo (for display), if it is still held; refuses a file
+/// larger than `max_bytes` or whose content is not the photo it is named after.
+pub fn read_bytes(
+    conn: &Connection,
+    data_dir: &Path,
+    sha256: &str,
+    keys: &[PhotoKey],
+    max_bytes: u64,
+) -> Result<Option<Vec<u8>>> {
+    let Some(path) = path_of(conn, data_dir, sha256)? else {
+        return Ok(None);
+    };
+    let mut reader = match open_file(&path, sha256, keys) {
+        Ok(r) => r,
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if reader.len() > max_bytes {
+        return Err(Error::invalid(
+            "photo",
+            "stored file is larger than allowed",
+        ));
+    }
+    let mut out = Vec::with_capacity(usize::try_from(reader.len()).unwrap_or(0));
+    (&mut reader)
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(seal::from_io)?;
+    if hex::encode(Sha256::digest(&out)) != sha256 {
+        return Err(Error::PhotoSealBroken {
+            damage: SealDamage::Altered,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// What [`reseal_all`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    /// Files rewritten under the new key (plain ones sealed, old-key ones re-sealed).
+    pub sealed: usize,
+    /// Files already sealed with the new key (an earlier, interrupted run got to them).
+    pub already: usize,
+    /// Photos left as they were because they cannot be read (altered, truncated, sealed
+    /// with a key not given): their records are quarantined as `photo_altered` at upload.
+    pub unreadable: Vec<String>,
+    /// Plain temporary copies removed (debris of a plain store's interrupted staging).
+    pub plain_debris_removed: usize,
+}
+
+/// A photo file's id, from its name `<sha256>.<ext>`.
+fn sha_of_name(name: &str) -> Option<&str> {
+    let (stem, _) = name.split_once('.')?;
+    (stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit())).then_some(stem)
+}
+
+/// Seals every photo file under `new_key`: files sealed with `old_key` are re-sealed, plain
+/// ones (a store from before encryption) are sealed, those already under `new_key` are left.
+///
+/// Crash-safe and resumable: each file is rewritten beside itself (in the temp folder),
+/// fsynced and renamed over the original, so a kill at any point leaves every file whole
+/// under the old key, the new key, or plain; each header names its key, so running this
+/// again with the same keys finishes the job. Until it has completed, keep both keys: a
+/// reader given only one finds the other's files [`SealDamage::WrongKey`].
+///
+/// Run it with no other handle writing photos (at open, or inside the rekey): plain temp
+/// files in the temp folder are deleted as debris.
+pub fn reseal_all(
+    data_dir: &Path,
+    old_key: Option<&PhotoKey>,
+    new_key: &PhotoKey,
+) -> Result<ResealReport> {
+    if old_key.is_some_and(|k| k.id() == new_key.id()) {
+        return Err(Error::invalid("new_key", "is the current photo key"));
+    }
+    let mut report = ResealReport::default();
+    let tmp_dir = data_dir.join(TMP_DIR);
+    crate::store::files::create_private_dir(&tmp_dir)?;
+    // Debris first: an interrupted reseal's half-written file (sealed, useless), and plain
+    // temp copies a plain store's killed staging left behind.
+    for e in std::fs::read_dir(&tmp_dir)?.flatten() {
+        let path = e.path();
+        if !path.is_file() {
+            continue;
+        }
+        let resealing = path.extension().is_some_and(|x| x == "reseal");
+        let mut head = [0u8; seal::MAGIC.len()];
+        let sealed = File::open(&path)
+            .and_then(|mut f| seal::read_full(&mut f, &mut head))
+            .map(|n| seal::is_sealed(head.get(..n).unwrap_or_default()))
+            .unwrap_or(false);
+        if resealing || !sealed {
+            crate::store::files::remove_if_exists(&path)?;
+            report.plain_debris_removed += usize::from(!sealed);
+        }
+    }
+    let keys: Vec<PhotoKey> = old_key.into_iter().cloned().collect();
+    let mut names: Vec<String> = std::fs::read_dir(data_dir.join(PHOTO_DIR))?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    for name in names {
+        let Some(sha) = sha_of_name(&name) else {
+            continue;
+        };
+        let path = data_dir.join(PHOTO_DIR).join(&name);
+        let mut head = [0u8; seal::HEADER_LEN];
+        let n = File::open(&path).and_then(|mut f| seal::read_full(&mut f, &mut head))?;
+        let head = head.get(..n).unwrap_or_default();
+        if seal::key_id_of(head) == Some(new_key.id()) {
+            report.already += 1;
+            continue;
+        }
+        let tmp = tmp_dir.join(format!("{name}.reseal"));
+        match reseal_one(&path, &tmp, sha, &keys, new_key) {
+            Ok(()) => {
+                std::fs::rename(&tmp, &path)?;
+                crate::store::files::sync_dir(&data_dir.join(PHOTO_DIR));
+                report.sealed += 1;
+            }
+            Err(Error::PhotoSealBroken { .. }) => {
+                crate::store::files::remove_if_exists(&tmp)?;
+                report.unreadable.push(sha.to_string());
+            }
+            Err(e) => {
+                let _ = crate::store::files::remove_if_exists(&tmp);
+                return Err(e);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Writes `path`'s plaintext, sealed under `new_key`, to `tmp` (fsynced). The seal binds
+/// the id the file is named after: a plain file whose bytes no longer match it stays
+/// detectable (its plaintext hashes to something else at upload).
+fn reseal_one(
+    path: &Path,
+    tmp: &Path,
+    sha256: &str,
+    keys: &[PhotoKey],
+    new_key: &PhotoKey,
+) -> Result<()> {
+    let sha = sha_bytes(sha256)?;
+    let mut reader = open_file(path, sha256, keys)?;
+    let out = crate::store::files::create_private_file(tmp)?;
+    let mut sealer = seal::Sealer::new(out, new_key, &sha)?;
+    let mut buf = vec![0u8; seal::DEFAULT_CHUNK as usize];
+    loop {
+        let n = seal::read_full(&mut reader, &mut buf).map_err(seal::from_io)?;
+        if n == 0 {
+            break;
+        }
+        sealer.write(buf.get(..n).unwrap_or_default())?;
+    }
+    sealer.finish()?.sync_all()?;
+    Ok(())
+}
+
+/// Seals every plain photo file of a store that had no key (the plain → encrypted
+/// migration). Same crash-safety as [`reseal_all`], which it is with no old key.
+pub fn seal_all_plain(data_dir: &Path, key: &PhotoKey) -> Result<ResealReport> {
+    reseal_all(data_dir, None, key)
 }

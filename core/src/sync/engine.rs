@@ -106,6 +106,7 @@ fn copy_error(e: &Error) -> Error {
             Some(se.to_string()),
         )),
         Error::Migration(m) => Error::Migration(m.clone()),
+        Error::PhotoSealBroken { damage } => Error::PhotoSealBroken { damage: *damage },
         Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
         Error::Network { reason } => Error::Network {
             reason: reason.clone(),

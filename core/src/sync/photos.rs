@@ -1,7 +1,9 @@
 //! Photo uploads: content-addressed, before the records that reference them, resumable.
 //!
 //! Each attempt first asks the server how many bytes of the photo it holds, then streams the
-//! rest straight from the file (constant memory: a small buffer, never the whole photo). A
+//! rest straight from the file (constant memory: a small buffer, never the whole photo); a
+//! sealed file is unsealed chunk by chunk into the request body, starting inside the chunk
+//! that holds the server's offset, with no plaintext copy on disk. A
 //! cut mid-upload therefore costs at most what was in flight. The server verifies the hash
 //! once it has every byte; only its "complete" answer marks the photo uploaded.
 
@@ -14,8 +16,6 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncSeekExt;
-use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{Inner, blocking};
@@ -25,6 +25,7 @@ use super::transport::{Activity, Payload, decode};
 use super::wire;
 use crate::error::{Error, Result};
 use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord, kind};
+use crate::store::photos::{self, PhotoKey, seal};
 
 /// A photo waiting for upload.
 #[derive(Debug, Clone)]
@@ -180,10 +181,14 @@ async fn verify(inner: &Arc<Inner>, p: &Pending) -> Result<Option<QuarantineReas
     };
     let path = inner.worker.data_dir().join(rel);
     let (sha, size) = (p.sha256.clone(), p.size);
-    blocking(move || Ok(check_file(&path, &sha, size))).await
+    let worker = inner.worker.clone();
+    blocking(move || Ok(check_file(&path, &sha, size, worker.photo_keys()))).await
 }
 
-fn check_file(path: &Path, sha256: &str, size: u64) -> Option<QuarantineReason> {
+/// Reads the whole plaintext back (unsealing a sealed file chunk by chunk) and compares it
+/// with the recorded size and hash. A sealed file that fails authentication, is truncated
+/// or was sealed with a key this store does not hold cannot be sent as recorded: altered.
+fn check_file(path: &Path, sha256: &str, size: u64, keys: &[PhotoKey]) -> Option<QuarantineReason> {
     let missing = || {
         Some(QuarantineReason::PhotoMissing {
             sha256: sha256.to_string(),
@@ -194,21 +199,19 @@ fn check_file(path: &Path, sha256: &str, size: u64) -> Option<QuarantineReason> 
             sha256: sha256.to_string(),
         })
     };
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return missing(),
-        // Unreadable (permissions, a directory in its place): as good as missing.
+    let mut reader = match photos::open_file(path, sha256, keys) {
+        Ok(r) => r,
+        Err(Error::PhotoSealBroken { .. }) => return altered(),
+        // Gone or unreadable (permissions, a directory in its place): as good as missing.
         Err(_) => return missing(),
     };
-    match file.metadata() {
-        Ok(m) if m.len() == size => {}
-        Ok(_) => return altered(),
-        Err(_) => return missing(),
+    if reader.len() != size {
+        return altered();
     }
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match file.read(&mut buf) {
+        match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -248,12 +251,14 @@ async fn judge_failure(inner: &Arc<Inner>, p: &Pending, e: Error) -> Result<Verd
         // A transient failure that outlasted the budget, a file that went away or changed
         // under the upload (a truncated file shows up as a cut stream): look at the file
         // again before calling it the network's fault.
-        Error::Network { .. } | Error::Protocol { .. } | Error::Io(_) | Error::Server { .. } => {
-            match verify(inner, p).await? {
-                Some(reason) => Ok(Verdict::Quarantine(reason)),
-                None => Ok(Verdict::Skip),
-            }
-        }
+        Error::Network { .. }
+        | Error::Protocol { .. }
+        | Error::Io(_)
+        | Error::Server { .. }
+        | Error::PhotoSealBroken { .. } => match verify(inner, p).await? {
+            Some(reason) => Ok(Verdict::Quarantine(reason)),
+            None => Ok(Verdict::Skip),
+        },
         other => Err(other),
     }
 }
@@ -277,17 +282,22 @@ async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending)
                     return Ok(());
                 }
                 let offset = status.offset.min(p.size);
-                let mut file = tokio::fs::File::open(&path)
+                let body_rx = {
+                    let (path, sha) = (path.clone(), p.sha256.clone());
+                    let worker = inner.worker.clone();
+                    blocking(move || {
+                        let mut reader = photos::open_file(&path, &sha, worker.photo_keys())?;
+                        reader.seek_to(offset)?;
+                        Ok(plaintext_chunks(reader, chunk))
+                    })
                     .await
-                    .map_err(|e| Failure::Fatal(Error::Io(e)))?;
-                file.seek(std::io::SeekFrom::Start(offset))
-                    .await
-                    .map_err(|e| Failure::Fatal(Error::Io(e)))?;
+                    .map_err(Failure::Fatal)?
+                };
                 let activity = Activity::new();
                 let sent = Arc::new(AtomicU64::new(0));
                 let (act, sent2) = (activity.clone(), sent.clone());
                 let half = (p.size - offset) / 2;
-                let stream = ReaderStream::with_capacity(file, chunk).map(move |c| {
+                let stream = body_rx.map(move |c| {
                     if let Ok(b) = &c {
                         act.touch();
                         let before = sent2.fetch_add(b.len() as u64, Ordering::Relaxed);
@@ -333,6 +343,37 @@ async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending)
             }
         })
         .await
+}
+
+/// The plaintext of an opened photo as a stream of `chunk`-sized pieces, produced on a
+/// blocking thread (file reads, unsealing) and handed over through a two-slot channel:
+/// constant memory, and never a plaintext copy on disk. A piece failing authentication ends
+/// the stream with an error, which cuts the request; the failure is then judged by looking
+/// at the file again ([`judge_failure`]).
+fn plaintext_chunks(
+    mut reader: photos::PhotoReader,
+    chunk: usize,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            let mut buf = vec![0u8; chunk];
+            let item = match seal::read_full(&mut reader, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Ok(buf)
+                }
+                Err(e) => Err(e),
+            };
+            let stop = item.is_err();
+            // The receiver is gone when the request ended (cut, cancelled): stop reading.
+            if tx.blocking_send(item).is_err() || stop {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) })
 }
 
 fn media_type_static(m: &str) -> &'static str {

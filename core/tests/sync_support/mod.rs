@@ -222,6 +222,8 @@ pub struct Device {
     pub worker: Arc<GridWorker>,
     pub url: String,
     photo_seed: Mutex<u8>,
+    /// The app key photos are sealed with (issue 9); `None`: a plain store.
+    pub app_key: Option<[u8; 32]>,
 }
 
 pub fn fast_options() -> SyncOptions {
@@ -240,9 +242,18 @@ impl Device {
     /// worker can record before any sync; the server flags those ids as unknown but stores
     /// the records.
     pub fn new(url: &str) -> Device {
+        Self::new_with_key(url, None)
+    }
+
+    /// As [`Device::new`], photos sealed with a key derived from `app_key`.
+    pub fn new_sealed(url: &str, app_key: [u8; 32]) -> Device {
+        Self::new_with_key(url, Some(app_key))
+    }
+
+    fn new_with_key(url: &str, app_key: Option<[u8; 32]>) -> Device {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(morning());
-        let worker = Self::open_at(dir.path(), &clock, url);
+        let worker = Self::open_at(dir.path(), &clock, url, app_key.as_ref());
         let (grids, points, households) = district();
         worker
             .import_reference(&grids, &points, &households, &["G1".into()])
@@ -253,19 +264,33 @@ impl Device {
             worker,
             url: url.into(),
             photo_seed: Mutex::new(0),
+            app_key,
         }
     }
 
-    fn open_at(dir: &Path, clock: &Arc<TestClock>, url: &str) -> Arc<GridWorker> {
+    fn open_at(
+        dir: &Path,
+        clock: &Arc<TestClock>,
+        url: &str,
+        app_key: Option<&[u8; 32]>,
+    ) -> Arc<GridWorker> {
         let mut c = config(dir, clock.clone());
         c.server_url = url.into();
-        Arc::new(GridWorker::open(c).unwrap())
+        Arc::new(match app_key {
+            Some(k) => GridWorker::open_with_photo_key(c, k).unwrap(),
+            None => GridWorker::open(c).unwrap(),
+        })
     }
 
     /// Reopens the core on the same directory (an app restart). Engines built on the old
     /// handle keep it alive; build new ones.
     pub fn restart(&mut self) {
-        self.worker = Self::open_at(self.dir.path(), &self.clock, &self.url);
+        self.worker = Self::open_at(
+            self.dir.path(),
+            &self.clock,
+            &self.url,
+            self.app_key.as_ref(),
+        );
     }
 
     pub fn engine(&self, tokens: Arc<Tokens>, options: SyncOptions) -> SyncEngine {
