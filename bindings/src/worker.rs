@@ -277,12 +277,19 @@ impl GridWorker {
     }
 
     /// Absolute path of a stored photo, if it is still on the device (uploaded photos are
-    /// removed).
+    /// removed). Plain stores only: a store that seals its photos answers `InvalidState`;
+    /// use `photo_bytes`.
     pub fn photo_path(&self, sha256: String) -> Result<Option<String>> {
         Ok(self
             .inner
             .photo_path(&sha256)?
             .map(|p| p.to_string_lossy().into_owned()))
+    }
+
+    /// The bytes of a stored photo for display, if it is still on the device. Works whether
+    /// the store seals its photos or not (a sealed store hands out no paths).
+    pub fn photo_bytes(&self, sha256: String) -> Result<Option<Vec<u8>>> {
+        Ok(self.inner.photo_bytes(&sha256)?)
     }
 
     /// Replaces reference data wholesale (seeding a device, QA). Sync keeps it current

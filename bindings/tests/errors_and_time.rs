@@ -68,6 +68,15 @@ fn every_core_error_maps_to_one_actionable_variant() {
         Ffi::Storage { .. }
     ));
     assert!(matches!(
+        map(Core::PhotoSealBroken {
+            damage: gridworker_core::store::photos::SealDamage::Altered
+        }),
+        Ffi::Storage {
+            needs_recovery: false,
+            ..
+        }
+    ));
+    assert!(matches!(
         map(Core::Storage(rusqlite_error())),
         Ffi::Storage { .. }
     ));

@@ -975,8 +975,8 @@ impl GridWorker {
     }
 
     /// The plaintext bytes of a stored photo (for display), if still on the device; works
-    /// on sealed and plain stores. Bounded by the largest photo the policy bounds allow
-    /// (20 MB by default), so the app never allocates more than one photo. A file that is
+    /// on sealed and plain stores. Bounded by the policy's photo limit (at least the default
+    /// 20 MB), so the app never allocates more than one photo. A file that is
     /// damaged, truncated or not the photo it is named after is `PhotoSealBroken`.
     pub fn photo_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
         check_id("sha256", sha256)?;
@@ -984,8 +984,14 @@ impl GridWorker {
             .policy()?
             .max_photo_bytes
             .max(crate::policy::ValidationPolicy::default().max_photo_bytes);
-        self.store
-            .read(|c| photos::read_bytes(c, &self.config.data_dir, sha256, self.photo_keys(), max))
+        // The file is read outside the store's reader lock: a photo is megabytes.
+        let Some(path) = self
+            .store
+            .read(|c| photos::path_of(c, &self.config.data_dir, sha256))?
+        else {
+            return Ok(None);
+        };
+        photos::read_bytes(&path, sha256, self.photo_keys(), max)
     }
 
     /// The data directory.

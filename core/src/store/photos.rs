@@ -426,19 +426,16 @@ pub fn open_file(path: &Path, sha256: &str, keys: &[PhotoKey]) -> Result<PhotoRe
     Ok(PhotoReader::Plain { file, len })
 }
 
-/// The plaintext of a stored photo (for display), if it is still held; refuses a file
-/// larger than `max_bytes` or whose content is not the photo it is named after.
+/// The plaintext of the photo file at `path` (named `sha256`), for display; `None` when the
+/// file is gone. Refuses a file larger than `max_bytes` or whose content is not the photo it
+/// is named after.
 pub fn read_bytes(
-    conn: &Connection,
-    data_dir: &Path,
+    path: &Path,
     sha256: &str,
     keys: &[PhotoKey],
     max_bytes: u64,
 ) -> Result<Option<Vec<u8>>> {
-    let Some(path) = path_of(conn, data_dir, sha256)? else {
-        return Ok(None);
-    };
-    let mut reader = match open_file(&path, sha256, keys) {
+    let mut reader = match open_file(path, sha256, keys) {
         Ok(r) => r,
         Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
