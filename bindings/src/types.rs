@@ -1089,6 +1089,14 @@ pub struct SyncOptions {
     pub max_retry_time: Duration,
     /// Size of one photo upload chunk.
     pub photo_chunk_bytes: u32,
+    /// Longest a whole run may take; a server that trickles bytes or never stops paging
+    /// ends the run with `Network` after this (what was committed stays). At most 24 h.
+    pub run_deadline: Duration,
+    /// Most pull pages in one run (the saved cursor resumes the rest next run).
+    pub max_pull_pages: u32,
+    /// How long acknowledged records stay re-sendable, in case the server is restored from
+    /// an older backup. Between 1 day and 10 years.
+    pub synced_retention: Duration,
 }
 
 impl From<s::SyncOptions> for SyncOptions {
@@ -1108,6 +1116,9 @@ impl From<s::SyncOptions> for SyncOptions {
             max_backoff: o.max_backoff,
             max_retry_time: o.max_retry_time,
             photo_chunk_bytes: u32_of(o.photo_chunk_bytes),
+            run_deadline: o.run_deadline,
+            max_pull_pages: o.max_pull_pages,
+            synced_retention: o.synced_retention,
         }
     }
 }
@@ -1129,9 +1140,9 @@ impl From<SyncOptions> for s::SyncOptions {
             max_backoff: o.max_backoff,
             max_retry_time: o.max_retry_time,
             photo_chunk_bytes: usize_of(o.photo_chunk_bytes),
-            // Run deadline, page budget and retention keep the core's defaults on the
-            // platforms for now.
-            ..s::SyncOptions::default()
+            run_deadline: o.run_deadline,
+            max_pull_pages: o.max_pull_pages,
+            synced_retention: o.synced_retention,
         }
     }
 }

@@ -26,7 +26,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-async fn admin_get(url: &str, path: &str) -> Value {
+async fn admin_bytes(url: &str, path: &str) -> Vec<u8> {
     reqwest::Client::new()
         .get(format!("{url}{path}"))
         .bearer_auth("adm")
@@ -35,9 +35,14 @@ async fn admin_get(url: &str, path: &str) -> Value {
         .unwrap()
         .error_for_status()
         .unwrap()
-        .json()
+        .bytes()
         .await
         .unwrap()
+        .to_vec()
+}
+
+async fn admin_get(url: &str, path: &str) -> Value {
+    serde_json::from_slice(&admin_bytes(url, path).await).unwrap()
 }
 
 #[test]
@@ -107,19 +112,7 @@ fn a_store_from_the_previous_release_upgrades_and_syncs_every_record_once() {
         }
         let name = entry.file_name().into_string().unwrap();
         let sha = name.split('.').next().unwrap().to_string();
-        let bytes = rt.block_on(async {
-            reqwest::Client::new()
-                .get(format!("{url}/admin/v1/photos/{sha}"))
-                .bearer_auth("adm")
-                .send()
-                .await
-                .unwrap()
-                .error_for_status()
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap()
-        });
+        let bytes = rt.block_on(admin_bytes(&url, &format!("/admin/v1/photos/{sha}")));
         assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
         n += 1;
     }

@@ -31,7 +31,7 @@ use gridworker_core::{Error, GridWorker, recover_store};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use support::{district, flip_page, jpeg, leaf_pages, mono};
-use sync_support::{Device, Fault, RealServer, Tokens, fast_options};
+use sync_support::{Device, Fault, RealServer, Tokens, faulty_link_options};
 
 /// The server refuses photos above this; the phone learns it at its first handshake.
 const SERVER_PHOTO_LIMIT: u64 = 100_000;
@@ -39,14 +39,7 @@ const THIEF: &str = "w-0002";
 const THIEF_TOKEN: &str = "tok-thief";
 
 fn options() -> SyncOptions {
-    SyncOptions {
-        request_timeout: Duration::from_secs(1),
-        batch_max_mutations: 4,
-        max_attempts: 30,
-        base_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(100),
-        ..fast_options()
-    }
+    faulty_link_options()
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -117,6 +117,17 @@ async fn defect4_lost_outbox_page_is_counted_and_the_rest_syncs_exactly_once() {
     let (page_size, leaves) = leaf_pages(&db, "outbox");
     assert!(leaves.len() >= 2, "the outbox spans pages: {leaves:?}");
     flip_page(&db, page_size, leaves[0]);
+    // Open reads the queue's index only; the full check before the first sync finds the
+    // page, sends nothing, and from then on every open refuses the store.
+    dev.restart();
+    let err = dev
+        .engine(Tokens::fixed("tok"), fast_options())
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::StoreDamaged { .. }), "{err:?}");
+    assert_eq!(server.counts().await.0.values().sum::<u64>(), 0);
+    close(&mut dev, scratch.path());
     assert!(matches!(
         open_err(dev.dir.path()),
         Error::StoreDamaged { .. }

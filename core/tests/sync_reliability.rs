@@ -12,17 +12,12 @@ use std::time::Duration;
 
 use gridworker_core::sync::SyncOptions;
 use proptest::prelude::*;
-use sync_support::{Device, Fault, Plan, RealServer, Tokens, assert_all_synced_once, fast_options};
+use sync_support::{
+    Device, Fault, Plan, RealServer, Tokens, assert_all_synced_once, faulty_link_options,
+};
 
 fn options() -> SyncOptions {
-    SyncOptions {
-        request_timeout: Duration::from_secs(1),
-        batch_max_mutations: 4,
-        max_attempts: 30,
-        base_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(100),
-        ..fast_options()
-    }
+    faulty_link_options()
 }
 
 #[derive(Debug, Clone)]

@@ -538,6 +538,53 @@ pub(crate) fn device_bound() -> ApiError {
     )
 }
 
+/// What the server decided about one mutation, as stored beside what the device sent.
+struct StoredRow<'a> {
+    payload: &'a str,
+    status: &'a str,
+    reason: Option<(&'a str, &'a str)>,
+    chain_break: bool,
+    expected_prev: Option<&'a str>,
+    flags_json: &'a str,
+    now: chrono::DateTime<Utc>,
+}
+
+/// The one place a mutation row is written (records, rejections and withdrawal links).
+fn insert_mutation(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    row: &StoredRow<'_>,
+) -> Result<(), ApiError> {
+    tx.prepare_cached(
+        "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
+             device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
+             chain_break, expected_prev, server_flags, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        m.mutation_id,
+        caller.device_id,
+        caller.worker_id,
+        m.seq,
+        m.kind,
+        m.record_id,
+        row.payload,
+        m.device_time,
+        m.monotonic_ms,
+        m.prev_hash,
+        m.hash,
+        row.status,
+        row.reason.map(|r| r.0),
+        row.reason.map(|r| r.1),
+        row.chain_break,
+        row.expected_prev,
+        row.flags_json,
+        row.now,
+    ])?;
+    Ok(())
+}
+
 /// One mutation inside the push transaction. Returns its result and whether it broke the
 /// chain.
 fn push_one(
@@ -724,32 +771,20 @@ fn push_one(
         Some(codes::INVALID_PAYLOAD | codes::UNKNOWN_KIND)
     );
     let flags_json = serde_json::to_string(&flags).unwrap_or_else(|_| "[]".into());
-    tx.prepare_cached(
-        "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
-             device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
-             chain_break, expected_prev, server_flags, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    )?
-    .execute(params![
-        m.mutation_id,
-        caller.device_id,
-        caller.worker_id,
-        m.seq,
-        m.kind,
-        m.record_id,
-        if keep_payload { m.payload.as_str() } else { "" },
-        m.device_time,
-        m.monotonic_ms,
-        m.prev_hash,
-        m.hash,
-        status,
-        reason.as_ref().map(|r| r.0),
-        reason.as_ref().map(|r| r.1.as_str()),
-        chain_break,
-        expected_prev,
-        flags_json,
-        now,
-    ])?;
+    insert_mutation(
+        tx,
+        caller,
+        m,
+        &StoredRow {
+            payload: if keep_payload { m.payload.as_str() } else { "" },
+            status,
+            reason: reason.as_ref().map(|r| (r.0, r.1.as_str())),
+            chain_break,
+            expected_prev: expected_prev.as_deref(),
+            flags_json: &flags_json,
+            now,
+        },
+    )?;
     if head.as_ref().is_some_and(|h| m.seq < h.0) {
         heal_successor(tx, &caller.device_id, m)?;
     }
@@ -802,30 +837,21 @@ fn store_withdrawal(
     } else {
         WITHDRAWN
     };
-    tx.prepare_cached(
-        "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
-             device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
-             chain_break, expected_prev, server_flags, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, '[]', ?16)",
-    )?
-    .execute(params![
-        m.mutation_id,
-        caller.device_id,
-        caller.worker_id,
-        m.seq,
-        m.kind,
-        m.record_id,
-        m.device_time,
-        m.monotonic_ms,
-        m.prev_hash,
-        m.hash,
-        status,
-        reason.map(|r| r.0),
-        reason.map(|r| r.1),
-        chain_break,
-        expected_prev,
-        now,
-    ])?;
+    // A link is stored without its payload (what was withdrawn is not a record) and flags.
+    insert_mutation(
+        tx,
+        caller,
+        m,
+        &StoredRow {
+            payload: "",
+            status,
+            reason,
+            chain_break,
+            expected_prev: expected_prev.as_deref(),
+            flags_json: "[]",
+            now,
+        },
+    )?;
     if head.is_some_and(|h| m.seq < h.0) {
         heal_successor(tx, &caller.device_id, m)?;
     }

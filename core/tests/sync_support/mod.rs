@@ -237,6 +237,19 @@ pub fn fast_options() -> SyncOptions {
     }
 }
 
+/// Options for runs through a faulty link: small batches (many requests to cut), short
+/// request timeouts and many quick retries, so a run survives the faults it is dealt.
+pub fn faulty_link_options() -> SyncOptions {
+    SyncOptions {
+        request_timeout: Duration::from_secs(1),
+        batch_max_mutations: 4,
+        max_attempts: 30,
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(100),
+        ..fast_options()
+    }
+}
+
 impl Device {
     /// A fresh store with the test district (points P11…, households H11…) imported, so the
     /// worker can record before any sync; the server flags those ids as unknown but stores

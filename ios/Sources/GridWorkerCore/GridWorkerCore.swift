@@ -3623,6 +3623,20 @@ public struct SyncOptions: Equatable, Hashable {
      * Size of one photo upload chunk.
      */
     public var photoChunkBytes: UInt32
+    /**
+     * Longest a whole run may take; a server that trickles bytes or never stops paging
+     * ends the run with `Network` after this (what was committed stays). At most 24 h.
+     */
+    public var runDeadline: TimeInterval
+    /**
+     * Most pull pages in one run (the saved cursor resumes the rest next run).
+     */
+    public var maxPullPages: UInt32
+    /**
+     * How long acknowledged records stay re-sendable, in case the server is restored from
+     * an older backup. Between 1 day and 10 years.
+     */
+    public var syncedRetention: TimeInterval
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3663,7 +3677,18 @@ public struct SyncOptions: Equatable, Hashable {
          */maxRetryTime: TimeInterval, 
         /**
          * Size of one photo upload chunk.
-         */photoChunkBytes: UInt32) {
+         */photoChunkBytes: UInt32, 
+        /**
+         * Longest a whole run may take; a server that trickles bytes or never stops paging
+         * ends the run with `Network` after this (what was committed stays). At most 24 h.
+         */runDeadline: TimeInterval, 
+        /**
+         * Most pull pages in one run (the saved cursor resumes the rest next run).
+         */maxPullPages: UInt32, 
+        /**
+         * How long acknowledged records stay re-sendable, in case the server is restored from
+         * an older backup. Between 1 day and 10 years.
+         */syncedRetention: TimeInterval) {
         self.allowHttp = allowHttp
         self.extraRootCertsPem = extraRootCertsPem
         self.pinnedSha256 = pinnedSha256
@@ -3678,6 +3703,9 @@ public struct SyncOptions: Equatable, Hashable {
         self.maxBackoff = maxBackoff
         self.maxRetryTime = maxRetryTime
         self.photoChunkBytes = photoChunkBytes
+        self.runDeadline = runDeadline
+        self.maxPullPages = maxPullPages
+        self.syncedRetention = syncedRetention
     }
 
     
@@ -3709,7 +3737,10 @@ public struct FfiConverterTypeSyncOptions: FfiConverterRustBuffer {
                 baseBackoff: FfiConverterDuration.read(from: &buf), 
                 maxBackoff: FfiConverterDuration.read(from: &buf), 
                 maxRetryTime: FfiConverterDuration.read(from: &buf), 
-                photoChunkBytes: FfiConverterUInt32.read(from: &buf)
+                photoChunkBytes: FfiConverterUInt32.read(from: &buf), 
+                runDeadline: FfiConverterDuration.read(from: &buf), 
+                maxPullPages: FfiConverterUInt32.read(from: &buf), 
+                syncedRetention: FfiConverterDuration.read(from: &buf)
         )
     }
 
@@ -3728,6 +3759,9 @@ public struct FfiConverterTypeSyncOptions: FfiConverterRustBuffer {
         FfiConverterDuration.write(value.maxBackoff, into: &buf)
         FfiConverterDuration.write(value.maxRetryTime, into: &buf)
         FfiConverterUInt32.write(value.photoChunkBytes, into: &buf)
+        FfiConverterDuration.write(value.runDeadline, into: &buf)
+        FfiConverterUInt32.write(value.maxPullPages, into: &buf)
+        FfiConverterDuration.write(value.syncedRetention, into: &buf)
     }
 }
 

@@ -4860,6 +4860,23 @@ data class SyncOptions (
      * Size of one photo upload chunk.
      */
     var `photoChunkBytes`: kotlin.UInt
+    , 
+    /**
+     * Longest a whole run may take; a server that trickles bytes or never stops paging
+     * ends the run with `Network` after this (what was committed stays). At most 24 h.
+     */
+    var `runDeadline`: java.time.Duration
+    , 
+    /**
+     * Most pull pages in one run (the saved cursor resumes the rest next run).
+     */
+    var `maxPullPages`: kotlin.UInt
+    , 
+    /**
+     * How long acknowledged records stay re-sendable, in case the server is restored from
+     * an older backup. Between 1 day and 10 years.
+     */
+    var `syncedRetention`: java.time.Duration
     
 ){
     
@@ -4890,6 +4907,9 @@ public object FfiConverterTypeSyncOptions: FfiConverterRustBuffer<SyncOptions> {
             FfiConverterDuration.read(buf),
             FfiConverterDuration.read(buf),
             FfiConverterUInt.read(buf),
+            FfiConverterDuration.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterDuration.read(buf),
         )
     }
 
@@ -4907,7 +4927,10 @@ public object FfiConverterTypeSyncOptions: FfiConverterRustBuffer<SyncOptions> {
             FfiConverterDuration.allocationSize(value.`baseBackoff`) +
             FfiConverterDuration.allocationSize(value.`maxBackoff`) +
             FfiConverterDuration.allocationSize(value.`maxRetryTime`) +
-            FfiConverterUInt.allocationSize(value.`photoChunkBytes`)
+            FfiConverterUInt.allocationSize(value.`photoChunkBytes`) +
+            FfiConverterDuration.allocationSize(value.`runDeadline`) +
+            FfiConverterUInt.allocationSize(value.`maxPullPages`) +
+            FfiConverterDuration.allocationSize(value.`syncedRetention`)
     )
 
     override fun write(value: SyncOptions, buf: ByteBuffer) {
@@ -4925,6 +4948,9 @@ public object FfiConverterTypeSyncOptions: FfiConverterRustBuffer<SyncOptions> {
             FfiConverterDuration.write(value.`maxBackoff`, buf)
             FfiConverterDuration.write(value.`maxRetryTime`, buf)
             FfiConverterUInt.write(value.`photoChunkBytes`, buf)
+            FfiConverterDuration.write(value.`runDeadline`, buf)
+            FfiConverterUInt.write(value.`maxPullPages`, buf)
+            FfiConverterDuration.write(value.`syncedRetention`, buf)
     }
 }
 

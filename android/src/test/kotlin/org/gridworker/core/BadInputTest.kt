@@ -212,6 +212,12 @@ class BadInputTest {
                 SyncEngine(it, defaultSyncOptions().copy(requestTimeout = forever), tokens)
             }
             invalid("sync_options.max_backoff") { SyncEngine(it, defaultSyncOptions().copy(maxBackoff = forever), tokens) }
+            // A hostile server cannot hold a run longer than its deadline, nor page forever.
+            invalid("sync_options.run_deadline") { SyncEngine(it, defaultSyncOptions().copy(runDeadline = forever), tokens) }
+            invalid("sync_options.max_pull_pages") { SyncEngine(it, defaultSyncOptions().copy(maxPullPages = 0u), tokens) }
+            invalid("sync_options.synced_retention") {
+                SyncEngine(it, defaultSyncOptions().copy(syncedRetention = java.time.Duration.ZERO), tokens)
+            }
             // http:// needs the explicit QA switch.
             GridWorker.open(TestSupport.config(TestSupport.tempDir(), serverUrl = "http://127.0.0.1:1")).use { plain ->
                 invalid("") { SyncEngine(plain, defaultSyncOptions(), tokens) }

@@ -260,20 +260,33 @@ class SyncTest {
         assertEquals("nothing forwarded after clearLogger", before, records.size)
     }
 
+    /** A 200 with an HTML body (a captive portal) is the network's doing: retry later. */
     @Test
-    fun protocolGarbageIsOther() {
+    fun captivePortalIsNetwork() {
+        val e = syncAgainstCanned("<html>captive portal</html>")
+        assertTrue("$e", e is GridWorkerException.Network)
+    }
+
+    /** JSON that does not follow the protocol is the server's fault, not the network's. */
+    @Test
+    fun protocolViolationIsOther() {
+        val e = syncAgainstCanned("""{"unexpected": true}""")
+        assertTrue("$e", e is GridWorkerException.Other)
+    }
+
+    private fun syncAgainstCanned(reply: String): Throwable? {
         val http = HttpServer.create(InetSocketAddress("127.0.0.1", 0), 0)
         http.createContext("/") { ex ->
-            val body = "<html>captive portal</html>".toByteArray()
+            val body = reply.toByteArray()
+            ex.responseHeaders.add("Content-Type", "application/json")
             ex.sendResponseHeaders(200, body.size.toLong())
             ex.responseBody.use { it.write(body) }
         }
         http.start()
         try {
-            openFor("http://127.0.0.1:${http.address.port}").use { w ->
+            return openFor("http://127.0.0.1:${http.address.port}").use { w ->
                 SyncEngine(w, options(), StaticTokens("t")).use { engine ->
-                    val e = runCatching { runBlocking { engine.sync() } }.exceptionOrNull()
-                    assertTrue("$e", e is GridWorkerException.Other)
+                    runCatching { runBlocking { engine.sync() } }.exceptionOrNull()
                 }
             }
         } finally {
