@@ -87,8 +87,8 @@ fn bench_checkin() {
     // The reference: the same pragmas (WAL, synchronous FULL) through the store's own
     // connection setup, one INSERT of a row as wide as a check-in's payload per transaction.
     let bare_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let bare =
-        gridworker_core::store::Store::open(bare_dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let bare = gridworker_core::store::Store::open(bare_dir.path(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
     bare.write(|tx| {
         tx.execute(
             "CREATE TABLE bare (id TEXT PRIMARY KEY, point_id TEXT, payload TEXT, at TEXT)",

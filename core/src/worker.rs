@@ -158,7 +158,7 @@ impl GridWorker {
                 "exists and is not a directory",
             ));
         }
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open(&config.data_dir, config.key.as_ref())?;
         crate::store::files::create_private_dir(&config.data_dir.join(photos::PHOTO_DIR))?;
         let index = store.read(|c| {
             Ok(SpatialIndex::new(
@@ -175,6 +175,23 @@ impl GridWorker {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Re-encrypts the store under `new_key` (a plain store becomes encrypted) and reopens
+    /// it. The handle is consumed because the database file is replaced: every other handle
+    /// on the directory must be dropped first ([`Error::StoreInUse`]). Crash-safe: a kill at
+    /// any point leaves a store that opens with the old key or the new one (see
+    /// [`crate::store::crypt`]); the app keeps both until this returns. On an error the store
+    /// still opens with the old key unless the error came after the commit point, and the
+    /// caller opens it again.
+    pub fn rekey(self, new_key: crate::DatabaseKey) -> Result<GridWorker> {
+        let GridWorker {
+            mut config, store, ..
+        } = self;
+        drop(store);
+        crate::store::crypt::rekey_store(&config.data_dir, config.key.as_ref(), &new_key)?;
+        config.key = Some(new_key);
+        GridWorker::open(config)
     }
 
     /// The store, for the sync engine and tools.
@@ -1012,6 +1029,7 @@ fn written_by_core(name: &str) -> bool {
         || name == crate::sync::lock::LOCK_FILE
         || name.starts_with(recover::DAMAGED_PREFIX)
         || name.starts_with(recover::RECOVERING_FILE)
+        || name.starts_with(crate::store::crypt::REKEY_FILE)
         || name.starts_with(OLD_MOVED_ASIDE)
 }
 

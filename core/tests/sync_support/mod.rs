@@ -221,6 +221,8 @@ pub struct Device {
     pub clock: Arc<TestClock>,
     pub worker: Arc<GridWorker>,
     pub url: String,
+    /// The database key the device opens its store with (`None`: plain).
+    pub key: Option<gridworker_core::DatabaseKey>,
     photo_seed: Mutex<u8>,
 }
 
@@ -240,9 +242,14 @@ impl Device {
     /// worker can record before any sync; the server flags those ids as unknown but stores
     /// the records.
     pub fn new(url: &str) -> Device {
+        Self::new_with_key(url, None)
+    }
+
+    /// As [`Device::new`], with the store encrypted under `key`.
+    pub fn new_with_key(url: &str, key: Option<gridworker_core::DatabaseKey>) -> Device {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(morning());
-        let worker = Self::open_at(dir.path(), &clock, url);
+        let worker = Self::open_at(dir.path(), &clock, url, key.clone());
         let (grids, points, households) = district();
         worker
             .import_reference(&grids, &points, &households, &["G1".into()])
@@ -252,20 +259,50 @@ impl Device {
             clock,
             worker,
             url: url.into(),
+            key,
             photo_seed: Mutex::new(0),
         }
     }
 
-    fn open_at(dir: &Path, clock: &Arc<TestClock>, url: &str) -> Arc<GridWorker> {
+    fn open_at(
+        dir: &Path,
+        clock: &Arc<TestClock>,
+        url: &str,
+        key: Option<gridworker_core::DatabaseKey>,
+    ) -> Arc<GridWorker> {
         let mut c = config(dir, clock.clone());
         c.server_url = url.into();
+        c.key = key;
         Arc::new(GridWorker::open(c).unwrap())
     }
 
     /// Reopens the core on the same directory (an app restart). Engines built on the old
     /// handle keep it alive; build new ones.
     pub fn restart(&mut self) {
-        self.worker = Self::open_at(self.dir.path(), &self.clock, &self.url);
+        self.worker = Self::open_at(self.dir.path(), &self.clock, &self.url, self.key.clone());
+    }
+
+    /// Closes the core and opens it again under `key` (re-encryption needs every handle
+    /// on the store closed first, unlike [`Device::restart`]). Engines must be dropped first.
+    pub fn reopen_with_key(self, key: Option<gridworker_core::DatabaseKey>) -> Device {
+        let Device {
+            dir,
+            clock,
+            worker,
+            url,
+            photo_seed,
+            ..
+        } = self;
+        drop(worker);
+        let worker = Self::open_at(dir.path(), &clock, &url, key.clone());
+        Device {
+            dir,
+            clock,
+            worker,
+            url,
+            key,
+            photo_seed,
+        }
     }
 
     pub fn engine(&self, tokens: Arc<Tokens>, options: SyncOptions) -> SyncEngine {
@@ -358,12 +395,11 @@ impl Device {
 
     /// The outbox as the store has it: (mutation id, kind, record id, payload, state).
     pub fn outbox(&self) -> Vec<(String, String, String, String, String)> {
-        outbox_at(self.dir.path())
+        self.worker.store().read(|c| Ok(outbox_of(c))).unwrap()
     }
 }
 
-pub fn outbox_at(dir: &Path) -> Vec<(String, String, String, String, String)> {
-    let conn = rusqlite::Connection::open(dir.join("gridworker.db")).unwrap();
+fn outbox_of(conn: &rusqlite::Connection) -> Vec<(String, String, String, String, String)> {
     conn.prepare("SELECT mutation_id, kind, record_id, payload, state FROM outbox ORDER BY seq")
         .unwrap()
         .query_map([], |r| {
@@ -489,13 +525,16 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
     );
     assert_eq!(rejected, dev_rejected as u64);
     for d in devices {
-        let undelivered: i64 = rusqlite::Connection::open(d.dir.path().join("gridworker.db"))
-            .unwrap()
-            .query_row(
-                "SELECT COUNT(*) FROM outbox WHERE state = 'withdrawn' AND synced_at IS NULL",
-                [],
-                |r| r.get(0),
-            )
+        let undelivered: i64 = d
+            .worker
+            .store()
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE state = 'withdrawn' AND synced_at IS NULL",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .unwrap();
         assert_eq!(undelivered, 0, "withdrawal links the server did not answer");
         assert_eq!(d.pending(), 0, "the device still has records pending");
