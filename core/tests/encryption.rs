@@ -280,3 +280,15 @@ async fn enc_plain_store_migrates_on_first_open_with_a_key_then_syncs_exactly_on
     engine.sync().await.unwrap();
     assert_eq!(assert_all_synced_once(&dev, &server).await, 6);
 }
+
+#[test]
+fn enc_wipe_removes_the_rekey_temp_files_too() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(populated(dir.path(), Some(key(1)), 2));
+    let tmp = dir.path().join(gridworker_core::store::crypt::REKEY_FILE);
+    std::fs::write(&tmp, b"x").unwrap();
+    std::fs::write(dir.path().join(format!("{}-journal", tmp.display())), b"x").unwrap();
+    gridworker_core::worker::wipe_data_dir(dir.path()).unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
