@@ -23,7 +23,7 @@ else
 fi
 
 step "SIGKILL tests (client killed at each protocol step; needs the failpoints feature)"
-cargo test -p gridworker-core --locked --features failpoints --test sync_kill
+cargo test -p gridworker-core --locked --features failpoints --test sync_kill --test encryption_kill
 
 if [ -x scripts/test-kotlin.sh ]; then
   step "Kotlin tests on the JVM"

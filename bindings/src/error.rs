@@ -97,7 +97,9 @@ impl From<CoreError> for GridWorkerError {
                 state: "open".into(),
                 reason: e.to_string(),
             },
+            // Until the bindings take a key (coordinator), a locked store reads as storage.
             e @ (CoreError::DatabaseTooNew { .. }
+            | CoreError::Locked { .. }
             | CoreError::Storage(_)
             | CoreError::Migration(_)
             | CoreError::PhotoSealBroken { .. }

@@ -406,7 +406,7 @@ pub struct RecoveryReport {
 #[uniffi::export]
 pub fn recover_store(data_dir: String) -> Result<RecoveryReport> {
     check_data_dir(&data_dir)?;
-    let r = gridworker_core::recover_store(Path::new(&data_dir))?;
+    let r = gridworker_core::recover_store(Path::new(&data_dir), None)?;
     Ok(RecoveryReport {
         recovered: r.recovered,
         lost: r.lost,

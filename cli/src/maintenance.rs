@@ -11,7 +11,7 @@ use crate::output::Output;
 /// Salvages a damaged store (exit 0 with counts; a healthy store is left as it is).
 pub fn recover(home: &Home) -> CliResult<Output> {
     home.load()?;
-    let r = gridworker_core::recover_store(&home.data_dir())?;
+    let r = gridworker_core::recover_store(&home.data_dir(), None)?;
     let human = if r.was_healthy {
         format!(
             "the store is healthy; nothing changed ({} records)",

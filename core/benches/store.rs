@@ -5,6 +5,12 @@
 //!   settings (goal: ratio <= 2.0);
 //! - opening a store holding 100,000 records vs an empty one (goal: <= 2x).
 //!
+//! Encryption at rest (issue 9): the check-in is recorded on an ENCRYPTED store and compared
+//! with a bare durable insert on a PLAIN database (goal: p50 <= 1.25x) and on an encrypted
+//! one; a check-in on a plain store is printed beside it for the cost of the cipher alone.
+//! The open figures are for encrypted stores, with the absolute time (a raw key: no key
+//! derivation).
+//!
 //! Run: `cargo bench -p gridworker-core --bench store`
 
 use std::sync::{Arc, Mutex};
@@ -14,7 +20,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use gridworker_core::domain::{CheckIn, CheckInOutcome, InspectionPoint, LocationFix};
 use gridworker_core::geo::Position;
 use gridworker_core::store::{outbox, records};
-use gridworker_core::{Clock, Config, GridWorker};
+use gridworker_core::{Clock, Config, DatabaseKey, GridWorker};
 
 #[derive(Debug)]
 struct StepClock(Mutex<DateTime<Utc>>);
@@ -49,9 +55,14 @@ fn points(n: usize) -> Vec<InspectionPoint> {
         .collect()
 }
 
-fn open(dir: &std::path::Path, clock: Arc<dyn Clock>) -> GridWorker {
+fn key() -> DatabaseKey {
+    DatabaseKey::from_bytes([0x5a; 32])
+}
+
+fn open(dir: &std::path::Path, clock: Arc<dyn Clock>, key: Option<DatabaseKey>) -> GridWorker {
     let mut c = Config::new(dir, "http://127.0.0.1:9", "w-0001", "dev-bench");
     c.clock = clock;
+    c.key = key;
     GridWorker::open(c).unwrap_or_else(|e| panic!("open: {e}"))
 }
 
@@ -78,30 +89,43 @@ fn us(d: Duration) -> f64 {
 fn bench_checkin() {
     const N: usize = 400;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let plain_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = Arc::new(StepClock(Mutex::new(start())));
-    let core = open(dir.path(), clock.clone());
+    let plain_clock = Arc::new(StepClock(Mutex::new(start())));
+    let core = open(dir.path(), clock.clone(), Some(key()));
+    let plain_core = open(plain_dir.path(), plain_clock.clone(), None);
     let pts = points(60);
-    core.import_reference(&[], &pts, &[], &["G1".into()])
-        .unwrap_or_else(|e| panic!("{e}"));
+    for c in [&core, &plain_core] {
+        c.import_reference(&[], &pts, &[], &["G1".into()])
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
 
-    // The reference: the same pragmas (WAL, synchronous FULL) through the store's own
-    // connection setup, one INSERT of a row as wide as a check-in's payload per transaction.
+    // The references: the same pragmas (WAL, synchronous FULL) through the store's own
+    // connection setup, one INSERT of a row as wide as a check-in's payload per transaction,
+    // on a plain and on an encrypted database.
     let bare_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let bare =
-        gridworker_core::store::Store::open(bare_dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    bare.write(|tx| {
-        tx.execute(
-            "CREATE TABLE bare (id TEXT PRIMARY KEY, point_id TEXT, payload TEXT, at TEXT)",
-            [],
-        )?;
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let bare_enc_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bare = gridworker_core::store::Store::open(bare_dir.path(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bare_enc = gridworker_core::store::Store::open(bare_enc_dir.path(), Some(&key()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for b in [&bare, &bare_enc] {
+        b.write(|tx| {
+            tx.execute(
+                "CREATE TABLE bare (id TEXT PRIMARY KEY, point_id TEXT, payload TEXT, at TEXT)",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
 
     let mut rec = Vec::with_capacity(N);
+    let mut rec_plain = Vec::with_capacity(N);
     let mut raw = Vec::with_capacity(N);
+    let mut raw_enc = Vec::with_capacity(N);
     let mut width = 0;
-    // Interleave the two so machine noise hits both alike.
+    // Interleave the series so machine noise hits them alike.
     for i in 0..N {
         let p = &pts[i % pts.len()];
         let now = clock.now();
@@ -115,27 +139,50 @@ fn bench_checkin() {
         let t = Instant::now();
         let r = core.check_in(&p.id, &fix).unwrap_or_else(|e| panic!("{e}"));
         rec.push(t.elapsed());
+        let plain_fix = LocationFix {
+            fix_time: plain_clock.now(),
+            ..fix.clone()
+        };
+        let t = Instant::now();
+        plain_core
+            .check_in(&p.id, &plain_fix)
+            .unwrap_or_else(|e| panic!("{e}"));
+        rec_plain.push(t.elapsed());
         let payload = serde_json::to_string(&r.check_in).unwrap_or_default();
         width = payload.len();
-        let id = gridworker_core::domain::new_id();
-        let t = Instant::now();
-        bare.write(|tx| {
-            tx.execute(
-                "INSERT INTO bare(id, point_id, payload, at) VALUES (?1, ?2, ?3, ?4)",
-                rusqlite::params![id, p.id, payload, now],
-            )?;
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-        raw.push(t.elapsed());
+        for (b, out) in [(&bare, &mut raw), (&bare_enc, &mut raw_enc)] {
+            let id = gridworker_core::domain::new_id();
+            let t = Instant::now();
+            b.write(|tx| {
+                tx.execute(
+                    "INSERT INTO bare(id, point_id, payload, at) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![id, p.id, payload, now],
+                )?;
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            out.push(t.elapsed());
+        }
     }
     println!("store.checkin: row width {width} bytes (payload JSON)");
-    let (r50, r99) = report("store.checkin.record", rec);
-    let (b50, b99) = report("store.checkin.bare_insert", raw);
+    let (r50, r99) = report("store.checkin.record (encrypted store)", rec);
+    let (p50, _) = report("store.checkin.record (plain store)", rec_plain);
+    let (b50, b99) = report("store.checkin.bare_insert (plain db)", raw);
+    let (e50, e99) = report("store.checkin.bare_insert (encrypted db)", raw_enc);
     println!(
-        "store.checkin: ratio p50 {:.2}x, p99 {:.2}x (goal <= 2.0)",
+        "store.checkin: encrypted record / plain bare insert: p50 {:.2}x, p99 {:.2}x (goal p50 <= 1.25)",
         r50.as_secs_f64() / b50.as_secs_f64(),
         r99.as_secs_f64() / b99.as_secs_f64()
+    );
+    println!(
+        "store.checkin: encrypted record / encrypted bare insert: p50 {:.2}x, p99 {:.2}x",
+        r50.as_secs_f64() / e50.as_secs_f64(),
+        r99.as_secs_f64() / e99.as_secs_f64()
+    );
+    println!(
+        "store.checkin: encrypted record / plain record: p50 {:.2}x; encrypted bare / plain bare: p50 {:.2}x",
+        r50.as_secs_f64() / p50.as_secs_f64(),
+        e50.as_secs_f64() / b50.as_secs_f64()
     );
 }
 
@@ -184,7 +231,7 @@ fn time_opens(dir: &std::path::Path, rounds: usize) -> Duration {
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let t = Instant::now();
-        let core = open(dir, Arc::new(gridworker_core::SystemClock));
+        let core = open(dir, Arc::new(gridworker_core::SystemClock), Some(key()));
         samples.push(t.elapsed());
         drop(core);
     }
@@ -196,13 +243,17 @@ fn bench_open() {
     let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let full = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     for d in [empty.path(), full.path()] {
-        let core = open(d, Arc::new(gridworker_core::SystemClock));
+        let core = open(d, Arc::new(gridworker_core::SystemClock), Some(key()));
         core.import_reference(&[], &points(5_700), &[], &["G1".into()])
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let t = Instant::now();
     fill(
-        &open(full.path(), Arc::new(gridworker_core::SystemClock)),
+        &open(
+            full.path(),
+            Arc::new(gridworker_core::SystemClock),
+            Some(key()),
+        ),
         100_000,
     );
     println!(
@@ -218,7 +269,7 @@ fn bench_open() {
     f.sort();
     let (e, f) = (e[2], f[2]);
     println!(
-        "store.open: empty {:.2} ms, 100,000 records {:.2} ms, ratio {:.2}x (goal <= 2.0; both hold 5,700 points)",
+        "store.open (encrypted): empty {:.2} ms, 100,000 records {:.2} ms, ratio {:.2}x (goal <= 2.0; both hold 5,700 points; raw key, no key derivation)",
         e.as_secs_f64() * 1e3,
         f.as_secs_f64() * 1e3,
         f.as_secs_f64() / e.as_secs_f64()

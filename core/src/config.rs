@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::policy::ValidationPolicy;
+use crate::store::crypt::DatabaseKey;
 
 /// Source of "now". The app uses [`SystemClock`]; tests and scenario replays inject their own.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -39,6 +40,11 @@ pub struct Config {
     /// weeks are counted in local time.
     pub utc_offset_minutes: i32,
     pub clock: Arc<dyn Clock>,
+    /// The database key (32 random bytes the app keeps in its platform keystore). `None`: a
+    /// plain store (an encrypted one is then [`crate::Error::Locked`]); given on a plain
+    /// store, the store is migrated to encrypted at this open. The core never writes it to
+    /// disk, and it never appears in `Debug` output.
+    pub key: Option<DatabaseKey>,
 }
 
 impl Config {
@@ -56,6 +62,7 @@ impl Config {
             policy_override: None,
             utc_offset_minutes: 480,
             clock: Arc::new(SystemClock),
+            key: None,
         }
     }
 }

@@ -39,6 +39,12 @@ pub enum Error {
     )]
     StoreDamaged { damage: StoreDamage },
 
+    /// The store is encrypted and the key given is missing or not its key (told from damage
+    /// by the key check in the sidecar, before any page is read). Nothing was read, changed
+    /// or moved aside: opening with the right key finds everything.
+    #[error("the device's record store is locked ({reason}); nothing was changed")]
+    Locked { reason: LockReason },
+
     /// A wipe or recovery of a data directory that a `GridWorker` or sync engine in this
     /// process still has open; close them first.
     #[error("the data directory is in use by {open_handles} open handle(s); close them first")]
@@ -127,6 +133,24 @@ impl std::fmt::Display for StoreDamage {
             StoreDamage::Unreadable => "unreadable database",
             StoreDamage::Empty => "empty database file",
             StoreDamage::Missing => "database file missing",
+        })
+    }
+}
+
+/// Why a store is locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockReason {
+    /// The store is encrypted and no key was given.
+    KeyMissing,
+    /// The key given is not the store's key.
+    WrongKey,
+}
+
+impl std::fmt::Display for LockReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LockReason::KeyMissing => "the store is encrypted and no key was given",
+            LockReason::WrongKey => "the key given is not the store's key",
         })
     }
 }

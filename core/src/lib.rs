@@ -22,6 +22,7 @@ pub mod sync;
 pub mod worker;
 
 pub use config::{Clock, Config, SystemClock};
-pub use error::{Error, Result};
+pub use error::{Error, LockReason, Result};
+pub use store::crypt::DatabaseKey;
 pub use store::recover::{RecoveryReport, recover_store};
 pub use worker::GridWorker;

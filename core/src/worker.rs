@@ -134,18 +134,16 @@ fn payload_json<T: Serialize>(v: &T) -> Result<String> {
 }
 
 impl GridWorker {
-    /// Opens the core on `config.data_dir`, creating or migrating its store.
+    /// Opens the core on `config.data_dir`, creating or migrating its store. With
+    /// `config.key` the database is encrypted under it and photos are sealed under a key
+    /// derived from it ([`photos::PhotoKey::derive`]): a plain store is migrated on this
+    /// first open with a key, its photo files sealed too.
     pub fn open(config: Config) -> Result<GridWorker> {
-        Self::open_with(config, None)
-    }
-
-    /// As [`GridWorker::open`], sealing photos with a key derived from the app's 32-byte
-    /// key ([`photos::PhotoKey::derive`]). Photo files already in the store that are plain
-    /// stay readable; [`photos::seal_all_plain`] seals them.
-    // The database key and this one come from the same app key once `Config` carries it;
-    // until then this is the way in for tests and tools.
-    pub fn open_with_photo_key(config: Config, app_key: &[u8; 32]) -> Result<GridWorker> {
-        Self::open_with(config, Some(photos::PhotoKey::derive(app_key)?))
+        let photo_key = match &config.key {
+            Some(k) => Some(photos::PhotoKey::derive(k.bytes())?),
+            None => None,
+        };
+        Self::open_with(config, photo_key)
     }
 
     fn open_with(config: Config, photo_key: Option<photos::PhotoKey>) -> Result<GridWorker> {
@@ -173,8 +171,14 @@ impl GridWorker {
                 "exists and is not a directory",
             ));
         }
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open(&config.data_dir, config.key.as_ref())?;
         crate::store::files::create_private_dir(&config.data_dir.join(photos::PHOTO_DIR))?;
+        if let Some(key) = &photo_key {
+            // Plain photo files (a plain store migrated by this open, or a run killed half-way
+            // through sealing) are sealed before anything can read or send them. Idempotent:
+            // it reads each file's first bytes and rewrites only plain ones.
+            photos::seal_all_plain(&config.data_dir, key)?;
+        }
         let index = store.read(|c| {
             Ok(SpatialIndex::new(
                 reference::all_points(c)?,
@@ -191,6 +195,23 @@ impl GridWorker {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Re-encrypts the store under `new_key` (a plain store becomes encrypted) and reopens
+    /// it. The handle is consumed because the database file is replaced: every other handle
+    /// on the directory must be dropped first ([`Error::StoreInUse`]). Crash-safe: a kill at
+    /// any point leaves a store that opens with the old key or the new one (see
+    /// [`crate::store::crypt`]); the app keeps both until this returns. On an error the store
+    /// still opens with the old key unless the error came after the commit point, and the
+    /// caller opens it again.
+    pub fn rekey(self, new_key: crate::DatabaseKey) -> Result<GridWorker> {
+        let GridWorker {
+            mut config, store, ..
+        } = self;
+        drop(store);
+        crate::store::crypt::rekey_store(&config.data_dir, config.key.as_ref(), &new_key)?;
+        config.key = Some(new_key);
+        GridWorker::open(config)
     }
 
     /// The store, for the sync engine and tools.
@@ -1066,6 +1087,7 @@ fn written_by_core(name: &str) -> bool {
         || name == crate::sync::lock::LOCK_FILE
         || name.starts_with(recover::DAMAGED_PREFIX)
         || name.starts_with(recover::RECOVERING_FILE)
+        || name.starts_with(crate::store::crypt::REKEY_FILE)
         || name.starts_with(OLD_MOVED_ASIDE)
 }
 

@@ -9,11 +9,11 @@ mod sync_support;
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use gridworker_core::Error;
 use gridworker_core::store::outbox::QuarantineReason;
 use gridworker_core::store::photos::seal::{self, PhotoKey, SealDamage, Unsealer};
 use gridworker_core::store::photos::{self, PhotoReader};
 use gridworker_core::worker::PhotoInput;
+use gridworker_core::{DatabaseKey, Error};
 use sha2::{Digest, Sha256};
 use support::district;
 use sync_support::{Device, Fault, RealServer, Tokens, assert_all_synced_once, fast_options};
@@ -467,7 +467,7 @@ async fn enc_photo_altered_or_truncated_sealed_file_is_quarantined_and_the_rest_
 async fn enc_photo_plain_store_is_sealed_then_rekeyed_across_a_crash_and_syncs() {
     let server = RealServer::start(&["tok"]);
     let gallery = tempfile::tempdir().unwrap();
-    let mut dev = Device::new(&server.url);
+    let dev = Device::new(&server.url);
     dev.check_ins(1);
     let (_, a) = report(&dev, gallery.path(), &[80_000, 140_000], 1);
     let (_, b) = report(&dev, gallery.path(), &[CHUNK * 2], 2);
@@ -491,8 +491,8 @@ async fn enc_photo_plain_store_is_sealed_then_rekeyed_across_a_crash_and_syncs()
     // Run again (a crash after the last rename): nothing left to do.
     let rep = photos::seal_all_plain(&dir, &k1).unwrap();
     assert_eq!((rep.sealed, rep.already), (0, 3));
-    dev.app_key = Some([1; 32]);
-    dev.restart();
+    // The first open with the key migrates the database; the photos it finds sealed stay.
+    let dev = dev.reopen_with_key(Some(DatabaseKey::from_bytes([1; 32])));
     for (sha, bytes) in &shots {
         assert_eq!(
             dev.worker.photo_bytes(sha).unwrap().as_deref(),
@@ -532,8 +532,9 @@ async fn enc_photo_plain_store_is_sealed_then_rekeyed_across_a_crash_and_syncs()
     let rep = photos::reseal_all(&dir, Some(&k1), &k2).unwrap();
     assert_eq!((rep.sealed, rep.already), (1, 2), "{rep:?}");
     assert!(!dir.join("photos/tmp/half.jpg.reseal").exists());
-    dev.app_key = Some([2; 32]);
-    dev.restart();
+    // The store's own rekey: the database goes to k2, and the photos (already under k2
+    // from the interrupted run above) are found done.
+    let dev = dev.rekey(DatabaseKey::from_bytes([2; 32]));
     for (sha, bytes) in &shots {
         assert_eq!(
             dev.worker.photo_bytes(sha).unwrap().as_deref(),

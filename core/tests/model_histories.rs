@@ -288,7 +288,7 @@ fn corrupt_then_recover(dev: &mut Device, model: &mut Model, table: &str) {
     let db = dev.dir.path().join(DB_FILE);
     let (page_size, leaves) = leaf_pages(&db, table);
     flip_page(&db, page_size, leaves[leaves.len() / 2]);
-    let report = recover_store(dev.dir.path()).unwrap();
+    let report = recover_store(dev.dir.path(), None).unwrap();
     assert!(!report.was_healthy, "a flipped {table} page went unnoticed");
     model.reported_lost += report.lost;
     model.recovered = true;

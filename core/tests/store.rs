@@ -69,7 +69,7 @@ fn garbage_database_is_refused_untouched_until_recovered() {
         assert!(err.to_string().contains("recover"), "{err}");
         assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), garbage);
     }
-    let report = gridworker_core::recover_store(dir.path()).unwrap();
+    let report = gridworker_core::recover_store(dir.path(), None).unwrap();
     let kept = report.kept_at.expect("the damaged file is kept");
     assert_eq!(std::fs::read(&kept).unwrap(), garbage, "kept byte for byte");
     let core = GridWorker::open(config(dir.path(), clock)).unwrap();

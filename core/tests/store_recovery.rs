@@ -78,7 +78,7 @@ async fn defect4_flipped_page_is_refused_then_recovered_and_synced_exactly_once(
         assert_eq!(std::fs::read(&db).unwrap(), damaged);
     }
 
-    let report = recover_store(dev.dir.path()).unwrap();
+    let report = recover_store(dev.dir.path(), None).unwrap();
     assert_eq!((report.recovered, report.lost), (8, 0), "{report:?}");
     assert!(report.damaged_tables.contains(&"checkins".to_string()));
     let kept = report.kept_at.clone().expect("damaged file kept");
@@ -101,7 +101,7 @@ async fn defect4_flipped_page_is_refused_then_recovered_and_synced_exactly_once(
         Arc::new(GridWorker::open(config(scratch.path(), dev.clock.clone())).unwrap()),
     );
     drop(worker);
-    let again = recover_store(dev.dir.path()).unwrap();
+    let again = recover_store(dev.dir.path(), None).unwrap();
     assert!(again.was_healthy && again.kept_at.is_none(), "{again:?}");
 }
 
@@ -133,7 +133,7 @@ async fn defect4_lost_outbox_page_is_counted_and_the_rest_syncs_exactly_once() {
         Error::StoreDamaged { .. }
     ));
 
-    let report = recover_store(dev.dir.path()).unwrap();
+    let report = recover_store(dev.dir.path(), None).unwrap();
     assert!(report.lost >= 1, "{report:?}");
     assert_eq!(report.recovered + report.lost, 12, "{report:?}");
     dev.restart();
@@ -179,7 +179,7 @@ fn defect4_zero_byte_database_where_a_store_existed_is_damage() {
         "{err:?}"
     );
     assert_eq!(std::fs::metadata(dir.join(DB_FILE)).unwrap().len(), 0);
-    let report = recover_store(&dir).unwrap();
+    let report = recover_store(&dir, None).unwrap();
     assert_eq!((report.recovered, report.lost), (0, 0));
     assert!(report.kept_at.is_some());
     GridWorker::open(config(&dir, TestClock::new(morning()))).unwrap();
@@ -204,7 +204,7 @@ fn defect4_deleted_database_with_sidecar_is_damage_not_a_fresh_install() {
         "{err:?}"
     );
     assert!(!dir.path().join(DB_FILE).exists(), "no empty store created");
-    let report = recover_store(dir.path()).unwrap();
+    let report = recover_store(dir.path(), None).unwrap();
     assert_eq!(report.kept_at, None);
     GridWorker::open(config(dir.path(), clock)).unwrap();
 }

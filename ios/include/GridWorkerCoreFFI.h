@@ -451,6 +451,11 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_visits(uint64_t ptr, 
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_nearby_points(uint64_t ptr, RustBuffer position, uint32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_PHOTO_BYTES
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_PHOTO_BYTES
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_photo_bytes(uint64_t ptr, RustBuffer sha256, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_PHOTO_PATH
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_PHOTO_PATH
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_photo_path(uint64_t ptr, RustBuffer sha256, RustCallStatus *_Nonnull out_status
@@ -1013,6 +1018,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_list_visits(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_NEARBY_POINTS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_NEARBY_POINTS
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_PHOTO_BYTES
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_PHOTO_BYTES
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes(void
     
 );
 #endif

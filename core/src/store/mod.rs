@@ -2,6 +2,7 @@
 //! migrated. One writer connection (behind a mutex) and one reader connection; WAL lets them
 //! work side by side and lets another process (a background sync worker) share the file.
 
+pub mod crypt;
 pub mod files;
 pub mod outbox;
 pub mod photos;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result, StoreDamage};
+use crate::store::sidecar::SidecarState;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gridworker.db";
@@ -106,7 +108,12 @@ fn quick_check(conn: &Connection) -> Result<()> {
     }
 }
 
-pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+/// Opens a connection, keys it before any other statement (`None`: a plain store) and reads
+/// the schema, so a key that does not fit fails here and not at some later statement.
+pub(crate) fn open_connection(
+    path: &Path,
+    key: Option<&crypt::DatabaseKey>,
+) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -114,6 +121,10 @@ pub(crate) fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI,
     )?;
+    crypt::apply_key(&conn, key)?;
+    conn.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
     prepare(&conn)?;
     Ok(conn)
 }
@@ -150,21 +161,40 @@ fn check_files_present(path: &Path) -> Result<()> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir` and brings its schema up to date.
+    /// Opens (creating if needed) the store in `dir` and brings its schema up to date. With
+    /// `key` the store is encrypted: a new store is created encrypted, a plain one is
+    /// migrated first ([`crypt`] has the crash-safe state machine). An encrypted store opened
+    /// without its key is refused with [`Error::Locked`] and left exactly as found.
     ///
     /// A database from a newer build is refused ([`Error::DatabaseTooNew`]). A damaged one
     /// (unreadable pages; missing or empty where the sidecar says a store existed) is refused
     /// with [`Error::StoreDamaged`] and left exactly as found: the app must run
     /// [`recover::recover_store`]. Nothing ever silently starts afresh over a lost store.
-    pub fn open(dir: &Path) -> Result<Store> {
+    pub fn open(dir: &Path, key: Option<&crypt::DatabaseKey>) -> Result<Store> {
         files::create_private_dir(dir)?;
-        let registration = registry::Registration::register(dir);
         let path = dir.join(DB_FILE);
-        let found = sidecar::read(dir)?;
+        let mut found = sidecar::read(dir)?;
+        // Checked before anything is touched: a locked store is left exactly as found. Before
+        // the damage verdict too: without the right key a store is locked, whatever else.
+        let plan = crypt::plan(&found, key, &path)?;
         if found.damaged() {
             return Err(Error::StoreDamaged {
                 damage: StoreDamage::Unreadable,
             });
+        }
+        if let (crypt::Plan::Migrate, Some(key)) = (plan, key) {
+            registry::while_closed(dir, || {
+                crypt::settle(dir, &found)?;
+                crypt::reencrypt(dir, &found, None, key)
+            })?;
+            found = sidecar::read(dir)?;
+        }
+        let registration = registry::Registration::register(dir);
+        crypt::settle(dir, &found)?;
+        if let SidecarState::Present(s) = &found
+            && s.swap_pending
+        {
+            found = sidecar::read(dir)?;
         }
         if found.store_existed() {
             check_files_present(&path)?;
@@ -182,13 +212,18 @@ impl Store {
                 files::restrict(&p)?;
             }
         }
-        let store = Self::open_at(dir, &path, registration)?;
-        sidecar::ensure(dir, &found, schema::CURRENT_VERSION)?;
+        let store = Self::open_at(dir, &path, registration, key)?;
+        sidecar::ensure(dir, &found, schema::CURRENT_VERSION, key)?;
         Ok(store)
     }
 
-    fn open_at(dir: &Path, path: &Path, registration: registry::Registration) -> Result<Store> {
-        let mut writer = open_connection(path)?;
+    fn open_at(
+        dir: &Path,
+        path: &Path,
+        registration: registry::Registration,
+        key: Option<&crypt::DatabaseKey>,
+    ) -> Result<Store> {
+        let mut writer = open_connection(path, key)?;
         let found: i64 = writer.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if found > schema::CURRENT_VERSION {
             return Err(Error::DatabaseTooNew {
@@ -198,7 +233,7 @@ impl Store {
         }
         cheap_check(&writer)?;
         schema::migrations().to_latest(&mut writer)?;
-        let reader = open_connection(path)?;
+        let reader = open_connection(path, key)?;
         Ok(Store {
             dir: dir.to_path_buf(),
             writer: Mutex::new(writer),

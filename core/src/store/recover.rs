@@ -19,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, is_corruption};
+use crate::store::crypt::{self, DatabaseKey};
 use crate::store::sidecar::{self, SidecarState};
 use crate::store::{DB_COMPANIONS, DB_FILE, Store, files, registry, schema, with_suffix};
 
@@ -51,9 +52,13 @@ pub struct RecoveryReport {
 /// Salvages every readable record and outbox entry of the store in `dir` into a fresh store,
 /// keeps the damaged file, and reports counts. Refused ([`Error::StoreInUse`]) while a
 /// `GridWorker` of this process has the directory open. On a healthy store it changes nothing.
-pub fn recover_store(dir: &Path) -> Result<RecoveryReport> {
+///
+/// `key` is the store's key (`None` for a plain store); the new store is encrypted under it
+/// (a plain store recovered with a key comes out encrypted). A missing or wrong key is
+/// [`Error::Locked`] and nothing is moved aside.
+pub fn recover_store(dir: &Path, key: Option<&DatabaseKey>) -> Result<RecoveryReport> {
     // The full check, not only open's cheap one: damage anywhere counts.
-    match Store::open(dir).and_then(|store| store.verify().map(|()| store)) {
+    match Store::open(dir, key).and_then(|store| store.verify().map(|()| store)) {
         Ok(store) => {
             let recovered = store.read(|c| {
                 Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?)
@@ -67,20 +72,27 @@ pub fn recover_store(dir: &Path) -> Result<RecoveryReport> {
         Err(Error::StoreDamaged { .. }) => {}
         Err(e) => return Err(e),
     }
-    registry::while_closed(dir, || salvage_dir(dir))
+    registry::while_closed(dir, || salvage_dir(dir, key))
 }
 
-fn salvage_dir(dir: &Path) -> Result<RecoveryReport> {
+fn salvage_dir(dir: &Path, key: Option<&DatabaseKey>) -> Result<RecoveryReport> {
     let db = dir.join(DB_FILE);
     let building = dir.join(RECOVERING_FILE);
     let found = sidecar::read(dir)?;
+    // The damaged file is read under the key only if it was encrypted (the key was checked
+    // against the sidecar by the open above); the new store is written under the key.
+    let src_key = match &found {
+        SidecarState::Present(s) if s.key_check.is_some() => key,
+        _ if crypt::sniff(&db)? == crypt::Header::Plain => None,
+        _ => key,
+    };
     let db_exists = db.exists();
     if !db_exists && building.exists() {
         // A previous recovery finished building and crashed before moving it into place.
         std::fs::rename(&building, &db)?;
         files::sync_dir(dir);
-        sidecar::ensure(dir, &found, schema::CURRENT_VERSION)?;
-        let mut report = count_only(&db)?;
+        sidecar::ensure(dir, &found, schema::CURRENT_VERSION, key)?;
+        let mut report = count_only(&db, key)?;
         report.kept_at = newest_kept(dir);
         return Ok(report);
     }
@@ -89,9 +101,9 @@ fn salvage_dir(dir: &Path) -> Result<RecoveryReport> {
     }
     let mut report = RecoveryReport::default();
     {
-        let dst = create_fresh(&building)?;
+        let dst = create_fresh(&building, key)?;
         if db_exists {
-            salvage(&db, &dst, &mut report)?;
+            salvage(&db, src_key, &dst, &mut report)?;
         }
         dst.close().map_err(|(_, e)| Error::from(e))?;
     }
@@ -103,12 +115,13 @@ fn salvage_dir(dir: &Path) -> Result<RecoveryReport> {
         SidecarState::Unreadable => SidecarState::Absent,
         other => other,
     };
-    sidecar::ensure(dir, &found, schema::CURRENT_VERSION)?;
+    sidecar::ensure(dir, &found, schema::CURRENT_VERSION, key)?;
     Ok(report)
 }
 
-fn count_only(db: &Path) -> Result<RecoveryReport> {
+fn count_only(db: &Path, key: Option<&DatabaseKey>) -> Result<RecoveryReport> {
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    crypt::apply_key(&conn, key)?;
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
     Ok(RecoveryReport {
         recovered: u64::try_from(n).unwrap_or(0),
@@ -133,12 +146,13 @@ fn newest_kept(dir: &Path) -> Option<PathBuf> {
 
 /// An empty store with the current schema, in rollback-journal mode so that closing it
 /// leaves one self-contained file to rename (the next open switches it to WAL).
-fn create_fresh(path: &Path) -> Result<Connection> {
+fn create_fresh(path: &Path, key: Option<&DatabaseKey>) -> Result<Connection> {
     files::private_options()
         .write(true)
         .create_new(true)
         .open(path)?;
     let mut conn = Connection::open(path)?;
+    crypt::apply_key(&conn, key)?;
     // Salvaged rows may point at rows that were lost (a report's photo list without its
     // photo row), and tables are copied one by one: a reference check would refuse rows
     // that can be read. The store's own connections check references again from then on.
@@ -167,11 +181,18 @@ fn keep_damaged(dir: &Path, db: &Path) -> Result<Option<PathBuf>> {
 }
 
 /// Copies what can be read of `src_path` into `dst` (one transaction).
-fn salvage(src_path: &Path, dst: &Connection, report: &mut RecoveryReport) -> Result<()> {
+fn salvage(
+    src_path: &Path,
+    key: Option<&DatabaseKey>,
+    dst: &Connection,
+    report: &mut RecoveryReport,
+) -> Result<()> {
     let src = match Connection::open_with_flags(
         src_path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) {
+    )
+    .and_then(|c| crypt::apply_key(&c, key).map(|()| c))
+    {
         Ok(c) => c,
         Err(e) if is_corruption(&e) => return Ok(()),
         Err(e) => return Err(Error::Storage(e)),

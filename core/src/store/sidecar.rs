@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::store::crypt::DatabaseKey;
 use crate::store::files;
 
 /// File name of the sidecar inside the data directory.
@@ -24,6 +25,15 @@ pub struct Sidecar {
     /// though the cheap check at open would not see the damaged page.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub damaged: bool,
+    /// Set when the database is encrypted: HMAC-SHA256 of the store id under the key,
+    /// truncated ([`crate::store::crypt::DatabaseKey`]), never the key. A sidecar without
+    /// it (written before encryption existed, or by a plain store) means a plain database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_check: Option<String>,
+    /// A re-encrypted database was committed (the key check above is already the new key's)
+    /// and may still have to be moved into place: see [`crate::store::crypt`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub swap_pending: bool,
 }
 
 /// What the data directory says about an earlier store.
@@ -63,24 +73,29 @@ pub fn write(dir: &Path, sidecar: &Sidecar) -> Result<()> {
     files::write_atomic(&dir.join(SIDECAR_FILE), &text)
 }
 
-/// Writes the sidecar for the store now in `dir` unless an identical one is there, keeping
-/// an existing store id.
-pub fn ensure(dir: &Path, found: &SidecarState, schema_version: i64) -> Result<()> {
+/// Writes the sidecar for the store now in `dir` (encrypted under `key`, or plain) unless an
+/// identical one is there, keeping an existing store id.
+pub fn ensure(
+    dir: &Path,
+    found: &SidecarState,
+    schema_version: i64,
+    key: Option<&DatabaseKey>,
+) -> Result<()> {
     let store_id = match found {
-        SidecarState::Present(s) if s.schema_version == schema_version && !s.damaged => {
-            return Ok(());
-        }
         SidecarState::Present(s) => s.store_id.clone(),
         _ => crate::domain::new_id(),
     };
-    write(
-        dir,
-        &Sidecar {
-            store_id,
-            schema_version,
-            damaged: false,
-        },
-    )
+    let wanted = Sidecar {
+        key_check: key.map(|k| k.check_value(&store_id)),
+        store_id,
+        schema_version,
+        damaged: false,
+        swap_pending: false,
+    };
+    if matches!(found, SidecarState::Present(s) if *s == wanted) {
+        return Ok(());
+    }
+    write(dir, &wanted)
 }
 
 /// Records that the store in `dir` is damaged, so that every later open refuses it until
@@ -93,6 +108,8 @@ pub fn mark_damaged(dir: &Path, schema_version: i64) -> Result<()> {
             store_id: crate::domain::new_id(),
             schema_version,
             damaged: true,
+            key_check: None,
+            swap_pending: false,
         },
     };
     write(dir, &sidecar)

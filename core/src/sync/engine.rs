@@ -96,6 +96,7 @@ fn copy_error(e: &Error) -> Error {
             supported: *supported,
         },
         Error::StoreDamaged { damage } => Error::StoreDamaged { damage: *damage },
+        Error::Locked { reason } => Error::Locked { reason: *reason },
         Error::StoreInUse { open_handles } => Error::StoreInUse {
             open_handles: *open_handles,
         },

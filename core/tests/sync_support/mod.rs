@@ -221,9 +221,9 @@ pub struct Device {
     pub clock: Arc<TestClock>,
     pub worker: Arc<GridWorker>,
     pub url: String,
+    /// The database key the device opens its store with (`None`: plain).
+    pub key: Option<gridworker_core::DatabaseKey>,
     photo_seed: Mutex<u8>,
-    /// The app key photos are sealed with (issue 9); `None`: a plain store.
-    pub app_key: Option<[u8; 32]>,
 }
 
 pub fn fast_options() -> SyncOptions {
@@ -258,15 +258,16 @@ impl Device {
         Self::new_with_key(url, None)
     }
 
-    /// As [`Device::new`], photos sealed with a key derived from `app_key`.
+    /// As [`Device::new`], the store encrypted (and photos sealed) under `app_key`.
     pub fn new_sealed(url: &str, app_key: [u8; 32]) -> Device {
-        Self::new_with_key(url, Some(app_key))
+        Self::new_with_key(url, Some(gridworker_core::DatabaseKey::from_bytes(app_key)))
     }
 
-    fn new_with_key(url: &str, app_key: Option<[u8; 32]>) -> Device {
+    /// As [`Device::new`], with the store encrypted under `key`.
+    pub fn new_with_key(url: &str, key: Option<gridworker_core::DatabaseKey>) -> Device {
         let dir = tempfile::tempdir().unwrap();
         let clock = TestClock::new(morning());
-        let worker = Self::open_at(dir.path(), &clock, url, app_key.as_ref());
+        let worker = Self::open_at(dir.path(), &clock, url, key.clone());
         let (grids, points, households) = district();
         worker
             .import_reference(&grids, &points, &households, &["G1".into()])
@@ -276,8 +277,8 @@ impl Device {
             clock,
             worker,
             url: url.into(),
+            key,
             photo_seed: Mutex::new(0),
-            app_key,
         }
     }
 
@@ -285,25 +286,53 @@ impl Device {
         dir: &Path,
         clock: &Arc<TestClock>,
         url: &str,
-        app_key: Option<&[u8; 32]>,
+        key: Option<gridworker_core::DatabaseKey>,
     ) -> Arc<GridWorker> {
         let mut c = config(dir, clock.clone());
         c.server_url = url.into();
-        Arc::new(match app_key {
-            Some(k) => GridWorker::open_with_photo_key(c, k).unwrap(),
-            None => GridWorker::open(c).unwrap(),
-        })
+        c.key = key;
+        Arc::new(GridWorker::open(c).unwrap())
     }
 
     /// Reopens the core on the same directory (an app restart). Engines built on the old
     /// handle keep it alive; build new ones.
     pub fn restart(&mut self) {
-        self.worker = Self::open_at(
-            self.dir.path(),
-            &self.clock,
-            &self.url,
-            self.app_key.as_ref(),
-        );
+        self.worker = Self::open_at(self.dir.path(), &self.clock, &self.url, self.key.clone());
+    }
+
+    /// Re-encrypts the store (database and photos) under `key` through
+    /// [`GridWorker::rekey`]; engines must be dropped first.
+    pub fn rekey(mut self, key: gridworker_core::DatabaseKey) -> Device {
+        let scratch = tempfile::tempdir().unwrap();
+        let other = Self::open_at(scratch.path(), &self.clock, &self.url, None);
+        let worker = std::mem::replace(&mut self.worker, other);
+        let worker = Arc::try_unwrap(worker).unwrap_or_else(|_| panic!("a handle is still open"));
+        self.worker = Arc::new(worker.rekey(key.clone()).unwrap());
+        self.key = Some(key);
+        self
+    }
+
+    /// Closes the core and opens it again under `key` (re-encryption needs every handle
+    /// on the store closed first, unlike [`Device::restart`]). Engines must be dropped first.
+    pub fn reopen_with_key(self, key: Option<gridworker_core::DatabaseKey>) -> Device {
+        let Device {
+            dir,
+            clock,
+            worker,
+            url,
+            photo_seed,
+            ..
+        } = self;
+        drop(worker);
+        let worker = Self::open_at(dir.path(), &clock, &url, key.clone());
+        Device {
+            dir,
+            clock,
+            worker,
+            url,
+            key,
+            photo_seed,
+        }
     }
 
     pub fn engine(&self, tokens: Arc<Tokens>, options: SyncOptions) -> SyncEngine {
@@ -396,12 +425,11 @@ impl Device {
 
     /// The outbox as the store has it: (mutation id, kind, record id, payload, state).
     pub fn outbox(&self) -> Vec<(String, String, String, String, String)> {
-        outbox_at(self.dir.path())
+        self.worker.store().read(|c| Ok(outbox_of(c))).unwrap()
     }
 }
 
-pub fn outbox_at(dir: &Path) -> Vec<(String, String, String, String, String)> {
-    let conn = rusqlite::Connection::open(dir.join("gridworker.db")).unwrap();
+fn outbox_of(conn: &rusqlite::Connection) -> Vec<(String, String, String, String, String)> {
     conn.prepare("SELECT mutation_id, kind, record_id, payload, state FROM outbox ORDER BY seq")
         .unwrap()
         .query_map([], |r| {
@@ -527,13 +555,16 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
     );
     assert_eq!(rejected, dev_rejected as u64);
     for d in devices {
-        let undelivered: i64 = rusqlite::Connection::open(d.dir.path().join("gridworker.db"))
-            .unwrap()
-            .query_row(
-                "SELECT COUNT(*) FROM outbox WHERE state = 'withdrawn' AND synced_at IS NULL",
-                [],
-                |r| r.get(0),
-            )
+        let undelivered: i64 = d
+            .worker
+            .store()
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE state = 'withdrawn' AND synced_at IS NULL",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .unwrap();
         assert_eq!(undelivered, 0, "withdrawal links the server did not answer");
         assert_eq!(d.pending(), 0, "the device still has records pending");

@@ -637,6 +637,24 @@ fileprivate struct FfiConverterString: FfiConverter {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
     typealias SwiftType = Date
 
@@ -817,8 +835,15 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func nearbyPoints(position: Position, limit: UInt32) throws  -> [NearbyPoint]
     
     /**
+     * The bytes of a stored photo for display, if it is still on the device. Works whether
+     * the store seals its photos or not (a sealed store hands out no paths).
+     */
+    func photoBytes(sha256: String) throws  -> Data?
+    
+    /**
      * Absolute path of a stored photo, if it is still on the device (uploaded photos are
-     * removed).
+     * removed). Plain stores only: a store that seals its photos answers `InvalidState`;
+     * use `photo_bytes`.
      */
     func photoPath(sha256: String) throws  -> String?
     
@@ -1212,8 +1237,23 @@ open func nearbyPoints(position: Position, limit: UInt32)throws  -> [NearbyPoint
 }
     
     /**
+     * The bytes of a stored photo for display, if it is still on the device. Works whether
+     * the store seals its photos or not (a sealed store hands out no paths).
+     */
+open func photoBytes(sha256: String)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_photo_bytes(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sha256),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Absolute path of a stored photo, if it is still on the device (uploaded photos are
-     * removed).
+     * removed). Plain stores only: a store that seals its photos answers `InvalidState`;
+     * use `photo_bytes`.
      */
 open func photoPath(sha256: String)throws  -> String?  {
     return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
@@ -6480,6 +6520,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTimestamp: FfiConverterRustBuffer {
     typealias SwiftType = Date?
 
@@ -7223,7 +7287,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() != 26371) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() != 44170) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes() != 51776) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() != 51920) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_policy() != 58023) {

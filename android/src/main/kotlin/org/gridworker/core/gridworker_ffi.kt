@@ -812,6 +812,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_photo_path(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_policy(
@@ -930,6 +932,8 @@ internal object UniffiLib {
     external fun uniffi_gridworker_ffi_fn_method_gridworker_list_visits(`ptr`: Long,`offset`: Int,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_nearby_points(`ptr`: Long,`position`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_photo_bytes(`ptr`: Long,`sha256`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_photo_path(`ptr`: Long,`sha256`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1190,7 +1194,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() and 0xFFFF) != 26371) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() and 0xFFFF) != 44170) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes() and 0xFFFF) != 51776) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() and 0xFFFF) != 51920) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_policy() and 0xFFFF) != 58023) {
@@ -1688,6 +1695,25 @@ public object FfiConverterString: FfiConverter<String, RustBuffer.ByValue> {
     }
 }
 
+/**
+ * @suppress
+ */
+public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
+    override fun read(buf: ByteBuffer): ByteArray {
+        val len = buf.getInt()
+        val byteArr = ByteArray(len)
+        buf.get(byteArr)
+        return byteArr
+    }
+    override fun allocationSize(value: ByteArray): ULong {
+        return 4UL + value.size.toULong()
+    }
+    override fun write(value: ByteArray, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        buf.put(value)
+    }
+}
+
 
 /**
  * @suppress
@@ -1977,8 +2003,15 @@ public interface GridWorkerInterface {
     fun `nearbyPoints`(`position`: Position, `limit`: kotlin.UInt): List<NearbyPoint>
     
     /**
+     * The bytes of a stored photo for display, if it is still on the device. Works whether
+     * the store seals its photos or not (a sealed store hands out no paths).
+     */
+    fun `photoBytes`(`sha256`: kotlin.String): kotlin.ByteArray?
+    
+    /**
      * Absolute path of a stored photo, if it is still on the device (uploaded photos are
-     * removed).
+     * removed). Plain stores only: a store that seals its photos answers `InvalidState`;
+     * use `photo_bytes`.
      */
     fun `photoPath`(`sha256`: kotlin.String): kotlin.String?
     
@@ -2497,8 +2530,28 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
+     * The bytes of a stored photo for display, if it is still on the device. Works whether
+     * the store seals its photos or not (a sealed store hands out no paths).
+     */
+    @Throws(GridWorkerException::class)override fun `photoBytes`(`sha256`: kotlin.String): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_photo_bytes(
+        it,
+        
+        FfiConverterString.lower(`sha256`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Absolute path of a stored photo, if it is still on the device (uploaded photos are
-     * removed).
+     * removed). Plain stores only: a store that seals its photos answers `InvalidState`;
+     * use `photo_bytes`.
      */
     @Throws(GridWorkerException::class)override fun `photoPath`(`sha256`: kotlin.String): kotlin.String? {
             return FfiConverterOptionalString.lift(
@@ -6952,6 +7005,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteArray?> {
+    override fun read(buf: ByteBuffer): kotlin.ByteArray? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterByteArray.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ByteArray?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterByteArray.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ByteArray?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterByteArray.write(value, buf)
         }
     }
 }
