@@ -32,6 +32,12 @@ async fn passes_through_and_counts_bytes_connections_and_requests() {
     // A pull streams a big reply through (chunked or fixed, whichever the server picks).
     let (all, _) = c.pull_all(None, 5000).await;
     assert!(all.len() > 10);
+    // The proxy adds a chunk to its counters after it has forwarded it, so the client can
+    // hold the whole reply a moment before the count does: wait for it, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while proxy.stats().bytes_down <= 5_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let st = proxy.stats();
     assert!(st.requests >= 3, "{st:?}");
     assert_eq!(st.faults, 0);
