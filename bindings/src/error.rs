@@ -97,7 +97,7 @@ impl From<CoreError> for GridWorkerError {
                 state: "open".into(),
                 reason: e.to_string(),
             },
-            // Until the bindings take a key (coordinator), a locked store reads as storage.
+            // `WorkerConfig` takes no key yet (issue 9): a locked store reads as storage until then.
             e @ (CoreError::DatabaseTooNew { .. }
             | CoreError::Locked { .. }
             | CoreError::Storage(_)
