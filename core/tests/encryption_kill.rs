@@ -25,20 +25,7 @@ const STEPS: [(&str, bool); 4] = [
 ];
 
 fn child_exe() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let ok = Command::new(env!("CARGO"))
-            .args(["build", "-p", "gridworker-core", "--features", "failpoints"])
-            .args(["--example", "rekey_child"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "building the child example failed");
-    });
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    p.pop();
-    p.join("examples").join("rekey_child")
+    support::failpoint_example("rekey_child")
 }
 
 fn open(dir: &Path, key: Option<DatabaseKey>) -> Result<GridWorker, Error> {

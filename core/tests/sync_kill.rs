@@ -13,22 +13,7 @@ use std::process::Command;
 use sync_support::{Device, RealServer, Tokens, assert_all_synced_once, fast_options};
 
 fn child_exe() -> PathBuf {
-    // `cargo test --test sync_kill` does not build examples by itself.
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let ok = Command::new(env!("CARGO"))
-            .args(["build", "-p", "gridworker-core", "--features", "failpoints"])
-            .args(["--example", "sync_child"])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "building the child example failed");
-    });
-    // target/debug/deps/sync_kill-… → target/debug/examples/sync_child
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    p.pop();
-    p.join("examples").join("sync_child")
+    support::failpoint_example("sync_child")
 }
 
 /// Runs the child on `dev`'s store with `env`, expecting it to die of SIGKILL.

@@ -261,3 +261,25 @@ pub fn flip_page(db: &Path, page_size: usize, n: u32) {
     }
     std::fs::write(db, bytes).unwrap();
 }
+
+/// The path of a `failpoints` example (a child process the SIGKILL tests kill), built once
+/// per test binary: `cargo test --test X` does not build examples by itself.
+pub fn failpoint_example(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|b| b == name) {
+        let ok = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", "gridworker-core", "--features", "failpoints"])
+            .args(["--example", name])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "building the child example {name} failed");
+        built.push(name.to_string());
+    }
+    // target/debug/deps/<test>-… → target/debug/examples/<name>
+    let mut p = std::env::current_exe().unwrap();
+    p.pop();
+    p.pop();
+    p.join("examples").join(name)
+}
