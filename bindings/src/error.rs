@@ -6,6 +6,25 @@
 //! the core's errors are built that way and nothing is added here.
 
 use gridworker_core::Error as CoreError;
+use gridworker_core::LockReason as CoreLockReason;
+
+/// Why a store is `Locked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LockReason {
+    /// The store is encrypted and `WorkerConfig.key` was `None`.
+    KeyMissing,
+    /// The key given is not the store's key.
+    WrongKey,
+}
+
+impl From<CoreLockReason> for LockReason {
+    fn from(r: CoreLockReason) -> Self {
+        match r {
+            CoreLockReason::KeyMissing => LockReason::KeyMissing,
+            CoreLockReason::WrongKey => LockReason::WrongKey,
+        }
+    }
+}
 
 /// Everything a call into the core can fail with. Kotlin: `GridWorkerException.*`; Swift:
 /// `GridWorkerError`.
@@ -57,6 +76,13 @@ pub enum GridWorkerError {
         needs_recovery: bool,
     },
 
+    /// The store is encrypted and the key given is missing or not its key. Nothing was
+    /// changed: open again with the right key (after an interrupted `rekey_store`, the new
+    /// key first and the old one on `Locked`). Never recover or wipe a locked store: its
+    /// records may not have been synced.
+    #[error("store locked: {reason:?}")]
+    Locked { reason: LockReason },
+
     /// Anything else: a server or protocol fault, a failing callback, a bug. Worth reporting.
     #[error("{reason}")]
     Other { reason: String },
@@ -97,9 +123,10 @@ impl From<CoreError> for GridWorkerError {
                 state: "open".into(),
                 reason: e.to_string(),
             },
-            // `WorkerConfig` takes no key yet (issue 9): a locked store reads as storage until then.
+            CoreError::Locked { reason } => GridWorkerError::Locked {
+                reason: reason.into(),
+            },
             e @ (CoreError::DatabaseTooNew { .. }
-            | CoreError::Locked { .. }
             | CoreError::Storage(_)
             | CoreError::Migration(_)
             | CoreError::PhotoSealBroken { .. }

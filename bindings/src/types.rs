@@ -935,6 +935,13 @@ pub struct WorkerConfig {
     /// Local time of the district minus UTC in minutes (China: 480). Patrol days and weeks
     /// are counted in local time.
     pub utc_offset_minutes: i32,
+    /// The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
+    /// `StoreKey`). The core never writes it anywhere. `None` opens a plain store (tests,
+    /// QA); a plain store opened with a key is encrypted in place on that first open,
+    /// pending records and photos included. An encrypted store opened without its key
+    /// fails with `Locked` and is left unchanged.
+    #[uniffi(default = None)]
+    pub key: Option<Vec<u8>>,
 }
 
 impl WorkerConfig {
@@ -952,8 +959,22 @@ impl WorkerConfig {
         );
         c.policy_override = self.policy_override.clone().map(Into::into);
         c.utc_offset_minutes = self.utc_offset_minutes;
+        c.key = database_key("config.key", self.key.as_deref())?;
         Ok(c)
     }
+}
+
+/// A key crossing the FFI: exactly 32 bytes, or the error names `field` (never the bytes).
+pub(crate) fn database_key(
+    field: &str,
+    bytes: Option<&[u8]>,
+) -> Result<Option<gridworker_core::DatabaseKey>> {
+    bytes
+        .map(|b| {
+            gridworker_core::DatabaseKey::from_slice(b)
+                .map_err(|_| invalid(field, "must be exactly 32 bytes"))
+        })
+        .transpose()
 }
 
 // ---- sync ------------------------------------------------------------------------------

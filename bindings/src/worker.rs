@@ -339,6 +339,22 @@ pub fn wipe_data_dir(data_dir: String) -> Result<()> {
     ))?)
 }
 
+/// Re-encrypts the store of `config` (opened with `config.key`; `None`: a plain store,
+/// which becomes encrypted) under `new_key`: database and photos. Close every `GridWorker`
+/// and `SyncEngine` on the directory first (else `InvalidState`, what = "data_dir").
+/// Crash-safe: a kill at any point leaves a store that opens with the old key or the new
+/// one and has lost nothing, so the app keeps both keys until this returns and, after a
+/// crash, opens with the new key first and the old one on `Locked`. Takes about as long as
+/// copying the database and its photos once.
+#[uniffi::export]
+pub fn rekey_store(config: WorkerConfig, new_key: Vec<u8>) -> Result<()> {
+    let config = config.to_core()?;
+    let new_key = database_key("new_key", Some(&new_key))?
+        .ok_or_else(|| invalid("new_key", "must be exactly 32 bytes"))?;
+    CoreWorker::open(config)?.rekey(new_key)?;
+    Ok(())
+}
+
 /// The built-in validation policy (start from it to build an override).
 #[uniffi::export]
 pub fn default_policy() -> ValidationPolicy {
@@ -401,12 +417,15 @@ pub struct RecoveryReport {
 
 /// Salvages every readable record and queued upload of a damaged store (one that fails to
 /// open with `Storage` and `needs_recovery = true`) into a fresh store, keeps the damaged
-/// file for support and reports counts. A healthy store is left unchanged. Refused with
-/// `InvalidState` while a `GridWorker` of this process is open on the directory.
-#[uniffi::export]
-pub fn recover_store(data_dir: String) -> Result<RecoveryReport> {
+/// file for support and reports counts. A healthy store is left unchanged. `key`: the
+/// store's key (`None` for a plain store); the salvaged store is encrypted under it. A
+/// missing or wrong key is `Locked` and changes nothing. Refused with `InvalidState` while
+/// a `GridWorker` of this process is open on the directory.
+#[uniffi::export(default(key = None))]
+pub fn recover_store(data_dir: String, key: Option<Vec<u8>>) -> Result<RecoveryReport> {
     check_data_dir(&data_dir)?;
-    let r = gridworker_core::recover_store(Path::new(&data_dir), None)?;
+    let key = database_key("key", key.as_deref())?;
+    let r = gridworker_core::recover_store(Path::new(&data_dir), key.as_ref())?;
     Ok(RecoveryReport {
         recovered: r.recovered,
         lost: r.lost,

@@ -14,7 +14,9 @@ use gridworker_core::geo::Crs;
     version,
     about = "QA command line over the gridworker core: record, sync, inspect, replay scenarios, run the demo.",
     after_help = "Exit codes: 0 ok, 2 invalid input (nothing written), 3 network unavailable or failed \
-                  (work stays queued), 4 authentication refused, 1 anything else."
+                  (work stays queued), 4 authentication refused, 5 store locked (encrypted, key missing \
+                  or wrong; nothing changed), 1 anything else.\n\
+                  Key: --key-file FILE (32 raw bytes or 64 hex digits) or GRIDWORKER_KEY (64 hex digits)."
 )]
 pub struct Cli {
     /// The device's data directory.
@@ -24,6 +26,11 @@ pub struct Cli {
     /// Machine-readable output on stdout (errors as {"error": {"kind", "message"}}).
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// The store's key: a file of 32 raw bytes or 64 hex digits (else $GRIDWORKER_KEY).
+    /// `init` with a key creates an encrypted store.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -63,6 +70,16 @@ pub enum Command {
     Recover,
     /// Erase everything the core wrote in the home's data directory (needs --yes).
     Wipe(WipeArgs),
+    /// Re-encrypt the store (database and photos) under a new key; a plain store becomes
+    /// encrypted. Keep the old key until this succeeds.
+    Rekey(RekeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RekeyArgs {
+    /// The new key: 32 raw bytes or 64 hex digits.
+    #[arg(long, value_name = "FILE")]
+    pub new_key_file: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, FixedOffset, Utc};
+use gridworker_core::DatabaseKey;
 use serde_json::{Value, json};
 
 use crate::args::DemoArgs;
@@ -21,6 +22,9 @@ fn default_fixtures() -> PathBuf {
         .join("..")
         .join("fixtures")
 }
+
+/// The demo store's key, beside its home in the output folder.
+const KEY_FILE: &str = "store.key";
 
 /// The lifecycle the back office walks the first report through (受理 → 交办 → 办结).
 const LIFECYCLE: [(&str, Option<&str>); 3] = [
@@ -52,10 +56,15 @@ pub fn run(a: &DemoArgs) -> CliResult<Output> {
         )));
     }
     std::fs::create_dir_all(&home_dir)?;
+    // A phone's store is always encrypted; the demo's key is fresh and kept beside the home
+    // so the store can be inspected afterwards (`--key-file`).
+    let key = DatabaseKey::generate()?;
+    let key_path = out_dir.join(KEY_FILE);
+    crate::key::write_new_file(&key_path, &key)?;
 
     let s = scenario::load(&scenario_path)?;
     let (target, _server) = server::start_local(&district, &s.worker)?;
-    let rp = scenario::replay(&scenario_path, &s, &target, &home_dir)?;
+    let rp = scenario::replay(&scenario_path, &s, &target, &home_dir, Some(key))?;
 
     // The back office handles the first report; then the phone syncs a little later.
     let mut lifecycle = Vec::new();
@@ -89,6 +98,7 @@ pub fn run(a: &DemoArgs) -> CliResult<Output> {
     let json = json!({
         "out": out_dir,
         "home": home_dir,
+        "key_file": key_path,
         "map": map_path,
         "server_url": target.url,
         "scenario": rp.report,
@@ -211,6 +221,13 @@ fn summary(j: &Value, utc_offset_minutes: i32, ok: bool) -> String {
     s.push_str(&format!(
         "Map of the day: {}\n",
         j["map"].as_str().unwrap_or("")
+    ));
+    s.push_str(&format!(
+        "The phone's store is encrypted (database and photos) with a fresh random key, kept \
+         in {} for inspection: gridworker --home {} --key-file {} status\n",
+        j["key_file"].as_str().unwrap_or(""),
+        j["home"].as_str().unwrap_or(""),
+        j["key_file"].as_str().unwrap_or("")
     ));
     s
 }

@@ -16,6 +16,8 @@ pub enum Kind {
     Network,
     /// The server refused the credentials.
     Authentication,
+    /// The store is encrypted and the key is missing or wrong; nothing was changed.
+    Locked,
     /// A scenario replay ran but its expectations were not met.
     ExpectationFailed,
     /// Anything else (storage, server errors, bugs).
@@ -29,6 +31,7 @@ impl Kind {
             Kind::NotFound => "not_found",
             Kind::Network => "network",
             Kind::Authentication => "authentication",
+            Kind::Locked => "locked",
             Kind::ExpectationFailed => "expectation_failed",
             Kind::Internal => "internal",
         }
@@ -40,6 +43,7 @@ impl Kind {
             Kind::InvalidInput | Kind::NotFound => 2,
             Kind::Network => 3,
             Kind::Authentication => 4,
+            Kind::Locked => 5,
             Kind::ExpectationFailed | Kind::Internal => 1,
         }
     }
@@ -89,6 +93,7 @@ impl From<CoreError> for CliError {
             CoreError::NotFound { .. } => Kind::NotFound,
             CoreError::Network { .. } => Kind::Network,
             CoreError::Authentication { .. } => Kind::Authentication,
+            CoreError::Locked { .. } => Kind::Locked,
             _ => Kind::Internal,
         };
         CliError::new(kind, e.to_string())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
-use gridworker_core::{Clock, Config, GridWorker};
+use gridworker_core::{Clock, Config, DatabaseKey, GridWorker};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CliError, CliResult};
@@ -53,15 +53,19 @@ impl HomeConfig {
     }
 }
 
-/// A device home on disk.
+/// A device home on disk, and the store key this invocation was given.
 #[derive(Debug, Clone)]
 pub struct Home {
     pub dir: PathBuf,
+    pub key: Option<DatabaseKey>,
 }
 
 impl Home {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Home { dir: dir.into() }
+    pub fn new(dir: impl Into<PathBuf>, key: Option<DatabaseKey>) -> Self {
+        Home {
+            dir: dir.into(),
+            key,
+        }
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -116,6 +120,7 @@ impl Home {
         let mut config = Config::new(self.data_dir(), &cfg.server, &cfg.worker, &cfg.device);
         config.utc_offset_minutes = cfg.utc_offset_minutes;
         config.clock = clock;
+        config.key = self.key.clone();
         Ok(GridWorker::open(config)?)
     }
 }
@@ -151,10 +156,11 @@ impl Clock for SettableClock {
 }
 
 /// Resolves `--home`: the flag, else `$GRIDWORKER_HOME` (clap fills it), else
-/// `./.gridworker-home`.
-pub fn resolve(flag: Option<&Path>) -> Home {
-    Home::new(
+/// `./.gridworker-home`; with the key of `--key-file` or `$GRIDWORKER_KEY`.
+pub fn resolve(flag: Option<&Path>, key_file: Option<&Path>) -> CliResult<Home> {
+    Ok(Home::new(
         flag.map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".gridworker-home")),
-    )
+        crate::key::resolve(key_file)?,
+    ))
 }

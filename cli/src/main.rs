@@ -7,6 +7,7 @@ mod args;
 mod demo;
 mod error;
 mod home;
+mod key;
 mod maintenance;
 mod map;
 mod output;
@@ -23,7 +24,7 @@ use crate::error::{CliError, Kind};
 use crate::output::Output;
 
 fn run(cli: &Cli) -> Result<Output, CliError> {
-    let home = home::resolve(cli.home.as_deref());
+    let home = home::resolve(cli.home.as_deref(), cli.key_file.as_deref())?;
     match &cli.command {
         Command::Init(a) => record::init(&home, a),
         Command::Seed(a) => record::seed(&home, a),
@@ -37,10 +38,11 @@ fn run(cli: &Cli) -> Result<Output, CliError> {
         Command::Nearby(a) => query::nearby(&home, a),
         Command::Coords(a) => query::coords(a),
         Command::Map(a) => map::map(&home, a),
-        Command::Scenario(a) => scenario::run(a),
+        Command::Scenario(a) => scenario::run(a, home.key.clone()),
         Command::Demo(a) => demo::run(a),
         Command::Recover => maintenance::recover(&home),
         Command::Wipe(a) => maintenance::wipe(&home, a),
+        Command::Rekey(a) => maintenance::rekey(&home, a),
     }
 }
 

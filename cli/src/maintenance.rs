@@ -1,9 +1,11 @@
-//! `recover` and `wipe`: the store's maintenance commands. Neither opens the core: both work
-//! on a store that cannot (or must not) be open.
+//! `recover`, `wipe` and `rekey`: the store's maintenance commands. The first two work on a
+//! store that cannot (or must not) be open; `rekey` replaces the database file.
 
 use serde_json::json;
 
-use crate::args::WipeArgs;
+use std::sync::Arc;
+
+use crate::args::{RekeyArgs, WipeArgs};
 use crate::error::{CliError, CliResult};
 use crate::home::Home;
 use crate::output::Output;
@@ -11,7 +13,7 @@ use crate::output::Output;
 /// Salvages a damaged store (exit 0 with counts; a healthy store is left as it is).
 pub fn recover(home: &Home) -> CliResult<Output> {
     home.load()?;
-    let r = gridworker_core::recover_store(&home.data_dir(), None)?;
+    let r = gridworker_core::recover_store(&home.data_dir(), home.key.as_ref())?;
     let human = if r.was_healthy {
         format!(
             "the store is healthy; nothing changed ({} records)",
@@ -51,5 +53,30 @@ pub fn wipe(home: &Home, args: &WipeArgs) -> CliResult<Output> {
     Ok(Output::new(
         json!({"wiped": dir}),
         format!("wiped {}", dir.display()),
+    ))
+}
+
+/// Re-encrypts the store under `--new-key-file` (the current key, if any, as on any command).
+/// A plain store becomes encrypted. A kill at any point leaves a store that opens with the
+/// old key or the new one.
+pub fn rekey(home: &Home, args: &RekeyArgs) -> CliResult<Output> {
+    let cfg = home.load()?;
+    let new_key = crate::key::read_file(&args.new_key_file, "--new-key-file")?;
+    if home.key.as_ref() == Some(&new_key) {
+        return Err(CliError::invalid(
+            "--new-key-file holds the store's current key: nothing to do",
+        ));
+    }
+    let was_encrypted = home.key.is_some();
+    let gw = home.open(&cfg, Arc::new(gridworker_core::SystemClock))?;
+    drop(gw.rekey(new_key)?);
+    let human = if was_encrypted {
+        "re-encrypted the store under the new key; the old key no longer opens it"
+    } else {
+        "encrypted the plain store under the new key"
+    };
+    Ok(Output::new(
+        json!({"rekeyed": true, "was_encrypted": was_encrypted}),
+        human.to_string(),
     ))
 }

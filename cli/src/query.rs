@@ -35,6 +35,7 @@ pub fn status_json(gw: &GridWorker) -> CliResult<Value> {
         "drafts": c.drafts,
         "last_sync": c.last_sync,
         "clock_offset_ms": c.clock_offset_ms,
+        "encrypted": gw.config().key.is_some(),
     }))
 }
 
@@ -59,12 +60,22 @@ pub fn status(home: &Home) -> CliResult<Output> {
             .into_iter()
             .map(|q| format!("  {} {}: {}", q.kind, q.record_id, q.reason)),
     )
-    .chain([format!(
-        "last sync: {}",
-        c.last_sync
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_else(|| "never".into())
-    )])
+    .chain([
+        format!(
+            "last sync: {}",
+            c.last_sync
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "never".into())
+        ),
+        format!(
+            "store: {}",
+            if gw.config().key.is_some() {
+                "encrypted"
+            } else {
+                "plain (not encrypted)"
+            }
+        ),
+    ])
     .collect::<Vec<_>>()
     .join("\n");
     Ok(Output::new(status_json(&gw)?, human))

@@ -75,14 +75,24 @@ pub fn init(home: &Home, a: &InitArgs) -> CliResult<Output> {
     })?;
     home.open(&cfg, Arc::new(FixedClock(Utc::now())))?;
     home.save(&cfg)?;
+    let encrypted = home.key.is_some();
+    if !encrypted {
+        eprintln!(
+            "warning: no key given (--key-file or {}): the store is NOT encrypted; \
+             residents' data on it is readable by anyone holding the files",
+            crate::key::ENV
+        );
+    }
     Ok(Output::new(
-        json!({"home": home.dir, "server": cfg.server, "worker": cfg.worker, "device": cfg.device}),
+        json!({"home": home.dir, "server": cfg.server, "worker": cfg.worker, "device": cfg.device,
+               "encrypted": encrypted}),
         format!(
-            "initialised {} for worker {} on device {} (server {})",
+            "initialised {} for worker {} on device {} (server {}), {}",
             home.dir.display(),
             cfg.worker,
             cfg.device,
-            cfg.server
+            cfg.server,
+            if encrypted { "encrypted" } else { "plain" }
         ),
     ))
 }

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use gridworker_core::GridWorker;
 use gridworker_core::domain::{Flag, LocationFix};
 use gridworker_core::geo::Crs;
 use gridworker_core::sync::{NetworkKind, SyncEngine};
+use gridworker_core::{DatabaseKey, GridWorker};
 use gridworker_fixtures::scenario::{Action, Counts, Scenario};
 use serde_json::{Value, json};
 
@@ -99,10 +99,16 @@ fn counts_json(c: &Counts) -> Value {
 
 /// Replays `s` (read from `path`) on a fresh device in `home_dir` against `target`. The
 /// device first syncs once online (morning at the office: reference data arrives), then the
-/// steps run in order.
-pub fn replay(path: &Path, s: &Scenario, target: &Target, home_dir: &Path) -> CliResult<Replay> {
+/// steps run in order. `key`: the device's store key (`None`: a plain store).
+pub fn replay(
+    path: &Path,
+    s: &Scenario,
+    target: &Target,
+    home_dir: &Path,
+    key: Option<DatabaseKey>,
+) -> CliResult<Replay> {
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    let home = Home::new(home_dir);
+    let home = Home::new(home_dir, key);
     let cfg = HomeConfig {
         server: target.url.clone(),
         worker: s.worker.clone(),
@@ -359,8 +365,9 @@ fn step_error(i: usize, e: CliError) -> CliError {
     prefixed(e, &format!("step {i}"))
 }
 
-/// `scenario FILE`: replays against `--server` or an in-process reference server.
-pub fn run(a: &ScenarioArgs) -> CliResult<Output> {
+/// `scenario FILE`: replays against `--server` or an in-process reference server, on a
+/// throw-away device encrypted with `key` when one is given.
+pub fn run(a: &ScenarioArgs, key: Option<DatabaseKey>) -> CliResult<Output> {
     let s = load(&a.file)?;
     let district = district_dir(&a.file, &s);
     let home_dir = scratch_dir("scenario")?;
@@ -374,7 +381,7 @@ pub fn run(a: &ScenarioArgs) -> CliResult<Output> {
             (t, Some(h))
         }
     };
-    let rp = replay(&a.file, &s, &target, home_dir.path())?;
+    let rp = replay(&a.file, &s, &target, home_dir.path(), key)?;
     if let Some(out) = &a.map {
         crate::map::write_map(&rp.worker, None, out)?;
     }

@@ -67,12 +67,22 @@ impl From<Output> for Run {
     }
 }
 
-/// Runs `gridworker` with `args` (GRIDWORKER_HOME cleared, so --home is explicit).
+/// Runs `gridworker` with `args` (GRIDWORKER_HOME and GRIDWORKER_KEY cleared, so --home and
+/// the key are explicit).
 pub fn gw(args: &[&str]) -> Run {
-    Command::new(env!("CARGO_BIN_EXE_gridworker"))
-        .args(args)
+    gw_with_key_env(args, None)
+}
+
+/// Runs `gridworker` with `args` and `GRIDWORKER_KEY` set to `key_hex` (cleared on `None`).
+pub fn gw_with_key_env(args: &[&str], key_hex: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridworker"));
+    cmd.args(args)
         .env_remove("GRIDWORKER_HOME")
-        .output()
+        .env_remove("GRIDWORKER_KEY");
+    if let Some(k) = key_hex {
+        cmd.env("GRIDWORKER_KEY", k);
+    }
+    cmd.output()
         .map(Run::from)
         .unwrap_or_else(|e| panic!("running gridworker: {e}"))
 }

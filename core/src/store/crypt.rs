@@ -76,6 +76,22 @@ impl DatabaseKey {
         Ok(DatabaseKey(arr))
     }
 
+    /// A fresh random key from the operating system's generator (the CLI's demo; apps take
+    /// theirs from the platform keystore helpers).
+    pub fn generate() -> Result<DatabaseKey> {
+        use ring::rand::SecureRandom;
+        let mut arr = Zeroizing::new([0u8; 32]);
+        ring::rand::SystemRandom::new()
+            .fill(arr.as_mut())
+            .map_err(|_| Error::Io(std::io::Error::other("no system randomness for a key")))?;
+        Ok(DatabaseKey(arr))
+    }
+
+    /// The key as 64 lowercase hex digits, for a key file the caller keeps (owner-only).
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.bytes()))
+    }
+
     pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
