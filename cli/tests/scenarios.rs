@@ -113,6 +113,22 @@ fn demo_tells_the_whole_story() {
     let svg = std::fs::read_to_string(&map).unwrap();
     roxmltree::Document::parse(&svg).unwrap();
 
+    // The phone's store is encrypted under a fresh key kept in the output folder.
+    assert_eq!(j["status"]["encrypted"], true);
+    let key_file = j["key_file"].as_str().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the key file is owner-only");
+    }
+    let home = j["home"].as_str().unwrap();
+    gw(&["--home", home, "--json", "status"]).assert_error(5, Some("locked"));
+    let r = gw(&["--home", home, "--key-file", key_file, "--json", "status"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let db = std::fs::read(std::path::Path::new(home).join("data/gridworker.db")).unwrap();
+    assert!(!db.windows(15).any(|w| w == b"SQLite format 3"));
+
     // The human form: the story and the map's path.
     let out2 = dir.path().join("demo2");
     let r = gw(&["demo", "--out", &path_str(&out2)]);
@@ -125,6 +141,7 @@ fn demo_tells_the_whole_story() {
         "Server received",
         "resolved",
         "Map of the day:",
+        "encrypted",
     ] {
         assert!(r.stdout.contains(needle), "{needle} missing:\n{}", r.stdout);
     }

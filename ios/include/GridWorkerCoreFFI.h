@@ -556,7 +556,12 @@ RustBuffer uniffi_gridworker_ffi_fn_func_from_wgs84(RustBuffer position, RustBuf
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_RECOVER_STORE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_RECOVER_STORE
-RustBuffer uniffi_gridworker_ffi_fn_func_recover_store(RustBuffer data_dir, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_func_recover_store(RustBuffer data_dir, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_REKEY_STORE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_REKEY_STORE
+void uniffi_gridworker_ffi_fn_func_rekey_store(RustBuffer config, RustBuffer new_key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FUNC_TO_WGS84
@@ -862,6 +867,12 @@ uint16_t uniffi_gridworker_ffi_checksum_func_from_wgs84(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_RECOVER_STORE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_RECOVER_STORE
 uint16_t uniffi_gridworker_ffi_checksum_func_recover_store(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_REKEY_STORE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_FUNC_REKEY_STORE
+uint16_t uniffi_gridworker_ffi_checksum_func_rekey_store(void
     
 );
 #endif

@@ -4492,6 +4492,14 @@ public struct WorkerConfig: Equatable, Hashable {
      * are counted in local time.
      */
     public var utcOffsetMinutes: Int32
+    /**
+     * The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
+     * `StoreKey`). The core never writes it anywhere. `None` opens a plain store (tests,
+     * QA); a plain store opened with a key is encrypted in place on that first open,
+     * pending records and photos included. An encrypted store opened without its key
+     * fails with `Locked` and is left unchanged.
+     */
+    public var key: Data?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4509,13 +4517,21 @@ public struct WorkerConfig: Equatable, Hashable {
         /**
          * Local time of the district minus UTC in minutes (China: 480). Patrol days and weeks
          * are counted in local time.
-         */utcOffsetMinutes: Int32) {
+         */utcOffsetMinutes: Int32, 
+        /**
+         * The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
+         * `StoreKey`). The core never writes it anywhere. `None` opens a plain store (tests,
+         * QA); a plain store opened with a key is encrypted in place on that first open,
+         * pending records and photos included. An encrypted store opened without its key
+         * fails with `Locked` and is left unchanged.
+         */key: Data? = nil) {
         self.dataDir = dataDir
         self.serverUrl = serverUrl
         self.workerId = workerId
         self.deviceId = deviceId
         self.policyOverride = policyOverride
         self.utcOffsetMinutes = utcOffsetMinutes
+        self.key = key
     }
 
     
@@ -4539,7 +4555,8 @@ public struct FfiConverterTypeWorkerConfig: FfiConverterRustBuffer {
                 workerId: FfiConverterString.read(from: &buf), 
                 deviceId: FfiConverterString.read(from: &buf), 
                 policyOverride: FfiConverterOptionTypeValidationPolicy.read(from: &buf), 
-                utcOffsetMinutes: FfiConverterInt32.read(from: &buf)
+                utcOffsetMinutes: FfiConverterInt32.read(from: &buf), 
+                key: FfiConverterOptionData.read(from: &buf)
         )
     }
 
@@ -4550,6 +4567,7 @@ public struct FfiConverterTypeWorkerConfig: FfiConverterRustBuffer {
         FfiConverterString.write(value.deviceId, into: &buf)
         FfiConverterOptionTypeValidationPolicy.write(value.policyOverride, into: &buf)
         FfiConverterInt32.write(value.utcOffsetMinutes, into: &buf)
+        FfiConverterOptionData.write(value.key, into: &buf)
     }
 }
 
@@ -4915,6 +4933,14 @@ enum GridWorkerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
     case Storage(reason: String, needsRecovery: Bool
     )
     /**
+     * The store is encrypted and the key given is missing or not its key. Nothing was
+     * changed: open again with the right key (after an interrupted `rekey_store`, the new
+     * key first and the old one on `Locked`). Never recover or wipe a locked store: its
+     * records may not have been synced.
+     */
+    case Locked(reason: LockReason
+    )
+    /**
      * Anything else: a server or protocol fault, a failing callback, a bug. Worth reporting.
      */
     case Other(reason: String
@@ -4975,7 +5001,10 @@ public struct FfiConverterTypeGridWorkerError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             needsRecovery: try FfiConverterBool.read(from: &buf)
             )
-        case 9: return .Other(
+        case 9: return .Locked(
+            reason: try FfiConverterTypeLockReason.read(from: &buf)
+            )
+        case 10: return .Other(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -5034,8 +5063,13 @@ public struct FfiConverterTypeGridWorkerError: FfiConverterRustBuffer {
             FfiConverterBool.write(needsRecovery, into: &buf)
             
         
-        case let .Other(reason):
+        case let .Locked(reason):
             writeInt(&buf, Int32(9))
+            FfiConverterTypeLockReason.write(reason, into: &buf)
+            
+        
+        case let .Other(reason):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -5056,6 +5090,81 @@ public func FfiConverterTypeGridWorkerError_lift(_ buf: RustBuffer) throws -> Gr
 public func FfiConverterTypeGridWorkerError_lower(_ value: GridWorkerError) -> RustBuffer {
     return FfiConverterTypeGridWorkerError.lower(value)
 }
+
+
+/**
+ * Why a store is `Locked`.
+ */
+
+public enum LockReason: Equatable, Hashable {
+    
+    /**
+     * The store is encrypted and `WorkerConfig.key` was `None`.
+     */
+    case keyMissing
+    /**
+     * The key given is not the store's key.
+     */
+    case wrongKey
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LockReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLockReason: FfiConverterRustBuffer {
+    typealias SwiftType = LockReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LockReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .keyMissing
+        
+        case 2: return .wrongKey
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LockReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .keyMissing:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .wrongKey:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLockReason_lift(_ buf: RustBuffer) throws -> LockReason {
+    return try FfiConverterTypeLockReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLockReason_lower(_ value: LockReason) -> RustBuffer {
+    return FfiConverterTypeLockReason.lower(value)
+}
+
 
 
 /**
@@ -7140,16 +7249,36 @@ public func fromWgs84(position: Position, crs: Crs)throws  -> Coordinate  {
 /**
  * Salvages every readable record and queued upload of a damaged store (one that fails to
  * open with `Storage` and `needs_recovery = true`) into a fresh store, keeps the damaged
- * file for support and reports counts. A healthy store is left unchanged. Refused with
- * `InvalidState` while a `GridWorker` of this process is open on the directory.
+ * file for support and reports counts. A healthy store is left unchanged. `key`: the
+ * store's key (`None` for a plain store); the salvaged store is encrypted under it. A
+ * missing or wrong key is `Locked` and changes nothing. Refused with `InvalidState` while
+ * a `GridWorker` of this process is open on the directory.
  */
-public func recoverStore(dataDir: String)throws  -> RecoveryReport  {
+public func recoverStore(dataDir: String, key: Data? = nil)throws  -> RecoveryReport  {
     return try  FfiConverterTypeRecoveryReport_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_func_recover_store(
-        FfiConverterString.lower(dataDir),uniffiCallStatus
+        FfiConverterString.lower(dataDir),
+        FfiConverterOptionData.lower(key),uniffiCallStatus
     )
 })
+}
+/**
+ * Re-encrypts the store of `config` (opened with `config.key`; `None`: a plain store,
+ * which becomes encrypted) under `new_key`: database and photos. Close every `GridWorker`
+ * and `SyncEngine` on the directory first (else `InvalidState`, what = "data_dir").
+ * Crash-safe: a kill at any point leaves a store that opens with the old key or the new
+ * one and has lost nothing, so the app keeps both keys until this returns and, after a
+ * crash, opens with the new key first and the old one on `Locked`. Takes about as long as
+ * copying the database and its photos once.
+ */
+public func rekeyStore(config: WorkerConfig, newKey: Data)throws   {try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_func_rekey_store(
+        FfiConverterTypeWorkerConfig_lower(config),
+        FfiConverterData.lower(newKey),uniffiCallStatus
+    )
+}
 }
 /**
  * Converts a coordinate in any system (e.g. a tap on an AMap/Baidu map) to WGS-84.
@@ -7206,7 +7335,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_func_from_wgs84() != 35501) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_recover_store() != 61132) {
+    if (uniffi_gridworker_ffi_checksum_func_recover_store() != 43622) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_func_rekey_store() != 7788) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_func_to_wgs84() != 12716) {

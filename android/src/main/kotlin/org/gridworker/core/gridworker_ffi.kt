@@ -760,6 +760,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_func_recover_store(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_func_rekey_store(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_func_to_wgs84(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_func_wipe_data_dir(
@@ -973,8 +975,10 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_func_from_wgs84(`position`: RustBuffer.ByValue,`crs`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_gridworker_ffi_fn_func_recover_store(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_gridworker_ffi_fn_func_recover_store(`dataDir`: RustBuffer.ByValue,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_func_rekey_store(`config`: RustBuffer.ByValue,`newKey`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_gridworker_ffi_fn_func_to_wgs84(`coordinate`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_func_wipe_data_dir(`dataDir`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1113,7 +1117,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_func_from_wgs84() and 0xFFFF) != 35501) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_recover_store() and 0xFFFF) != 61132) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_recover_store() and 0xFFFF) != 43622) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_func_rekey_store() and 0xFFFF) != 7788) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_func_to_wgs84() and 0xFFFF) != 12716) {
@@ -5569,6 +5576,15 @@ data class WorkerConfig (
      * are counted in local time.
      */
     var `utcOffsetMinutes`: kotlin.Int
+    , 
+    /**
+     * The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
+     * `StoreKey`). The core never writes it anywhere. `None` opens a plain store (tests,
+     * QA); a plain store opened with a key is encrypted in place on that first open,
+     * pending records and photos included. An encrypted store opened without its key
+     * fails with `Locked` and is left unchanged.
+     */
+    var `key`: kotlin.ByteArray? = null 
     
 ){
     
@@ -5591,6 +5607,7 @@ public object FfiConverterTypeWorkerConfig: FfiConverterRustBuffer<WorkerConfig>
             FfiConverterString.read(buf),
             FfiConverterOptionalTypeValidationPolicy.read(buf),
             FfiConverterInt.read(buf),
+            FfiConverterOptionalByteArray.read(buf),
         )
     }
 
@@ -5600,7 +5617,8 @@ public object FfiConverterTypeWorkerConfig: FfiConverterRustBuffer<WorkerConfig>
             FfiConverterString.allocationSize(value.`workerId`) +
             FfiConverterString.allocationSize(value.`deviceId`) +
             FfiConverterOptionalTypeValidationPolicy.allocationSize(value.`policyOverride`) +
-            FfiConverterInt.allocationSize(value.`utcOffsetMinutes`)
+            FfiConverterInt.allocationSize(value.`utcOffsetMinutes`) +
+            FfiConverterOptionalByteArray.allocationSize(value.`key`)
     )
 
     override fun write(value: WorkerConfig, buf: ByteBuffer) {
@@ -5610,6 +5628,7 @@ public object FfiConverterTypeWorkerConfig: FfiConverterRustBuffer<WorkerConfig>
             FfiConverterString.write(value.`deviceId`, buf)
             FfiConverterOptionalTypeValidationPolicy.write(value.`policyOverride`, buf)
             FfiConverterInt.write(value.`utcOffsetMinutes`, buf)
+            FfiConverterOptionalByteArray.write(value.`key`, buf)
     }
 }
 
@@ -5879,6 +5898,20 @@ sealed class GridWorkerException: kotlin.Exception() {
     }
     
     /**
+     * The store is encrypted and the key given is missing or not its key. Nothing was
+     * changed: open again with the right key (after an interrupted `rekey_store`, the new
+     * key first and the old one on `Locked`). Never recover or wipe a locked store: its
+     * records may not have been synced.
+     */
+    class Locked(
+        
+        val `reason`: LockReason
+        ) : GridWorkerException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
      * Anything else: a server or protocol fault, a failing callback, a bug. Worth reporting.
      */
     class Other(
@@ -5935,7 +5968,10 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
                 FfiConverterString.read(buf),
                 FfiConverterBoolean.read(buf),
                 )
-            9 -> GridWorkerException.Other(
+            9 -> GridWorkerException.Locked(
+                FfiConverterTypeLockReason.read(buf),
+                )
+            10 -> GridWorkerException.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -5987,6 +6023,11 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterBoolean.allocationSize(value.`needsRecovery`)
+            )
+            is GridWorkerException.Locked -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterTypeLockReason.allocationSize(value.`reason`)
             )
             is GridWorkerException.Other -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6042,8 +6083,13 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
                 FfiConverterBoolean.write(value.`needsRecovery`, buf)
                 Unit
             }
-            is GridWorkerException.Other -> {
+            is GridWorkerException.Locked -> {
                 buf.putInt(9)
+                FfiConverterTypeLockReason.write(value.`reason`, buf)
+                Unit
+            }
+            is GridWorkerException.Other -> {
+                buf.putInt(10)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -6051,6 +6097,49 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
     }
 
 }
+
+
+
+/**
+ * Why a store is `Locked`.
+ */
+
+enum class LockReason {
+    
+    /**
+     * The store is encrypted and `WorkerConfig.key` was `None`.
+     */
+    KEY_MISSING,
+    /**
+     * The key given is not the store's key.
+     */
+    WRONG_KEY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLockReason: FfiConverterRustBuffer<LockReason> {
+    override fun read(buf: ByteBuffer) = try {
+        LockReason.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: LockReason) = 4UL
+
+    override fun write(value: LockReason, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
 
 
 
@@ -7702,19 +7791,43 @@ public object FfiConverterSequenceTypeFlag: FfiConverterRustBuffer<List<Flag>> {
         /**
          * Salvages every readable record and queued upload of a damaged store (one that fails to
          * open with `Storage` and `needs_recovery = true`) into a fresh store, keeps the damaged
-         * file for support and reports counts. A healthy store is left unchanged. Refused with
-         * `InvalidState` while a `GridWorker` of this process is open on the directory.
+         * file for support and reports counts. A healthy store is left unchanged. `key`: the
+         * store's key (`None` for a plain store); the salvaged store is encrypted under it. A
+         * missing or wrong key is `Locked` and changes nothing. Refused with `InvalidState` while
+         * a `GridWorker` of this process is open on the directory.
          */
-    @Throws(GridWorkerException::class) fun `recoverStore`(`dataDir`: kotlin.String): RecoveryReport {
+    @Throws(GridWorkerException::class) fun `recoverStore`(`dataDir`: kotlin.String, `key`: kotlin.ByteArray? = null): RecoveryReport {
             return FfiConverterTypeRecoveryReport.lift(
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_func_recover_store(
     
         
-        FfiConverterString.lower(`dataDir`),_status)
+        FfiConverterString.lower(`dataDir`),
+        FfiConverterOptionalByteArray.lower(`key`),_status)
 }
     )
     }
+    
+
+        /**
+         * Re-encrypts the store of `config` (opened with `config.key`; `None`: a plain store,
+         * which becomes encrypted) under `new_key`: database and photos. Close every `GridWorker`
+         * and `SyncEngine` on the directory first (else `InvalidState`, what = "data_dir").
+         * Crash-safe: a kill at any point leaves a store that opens with the old key or the new
+         * one and has lost nothing, so the app keeps both keys until this returns and, after a
+         * crash, opens with the new key first and the old one on `Locked`. Takes about as long as
+         * copying the database and its photos once.
+         */
+    @Throws(GridWorkerException::class) fun `rekeyStore`(`config`: WorkerConfig, `newKey`: kotlin.ByteArray)
+        = 
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_func_rekey_store(
+    
+        
+        FfiConverterTypeWorkerConfig.lower(`config`),
+        FfiConverterByteArray.lower(`newKey`),_status)
+}
+    
     
 
         /**

@@ -13,14 +13,23 @@ object TestSupport {
 
     fun tempDir(prefix: String = "gw-kt"): File = Files.createTempDirectory(prefix).toFile()
 
-    fun config(dir: File, serverUrl: String = "https://127.0.0.1:1", worker: String = "w-0001") = WorkerConfig(
+    fun config(
+        dir: File,
+        serverUrl: String = "https://127.0.0.1:1",
+        worker: String = "w-0001",
+        key: ByteArray? = null,
+    ) = WorkerConfig(
         dataDir = File(dir, "store").path,
         serverUrl = serverUrl,
         workerId = worker,
         deviceId = "dev-kotlin",
         policyOverride = null,
         utcOffsetMinutes = 480,
+        key = key,
     )
+
+    /** A test key (an app takes its key from the Android Keystore helper). */
+    fun testKey(fill: Int): ByteArray = ByteArray(32) { fill.toByte() }
 
     /** A fresh GPS fix in WGS-84, good accuracy, taken now. */
     fun fix(lat: Double, lon: Double, accuracy: Double = 8.0, mock: Boolean = false) = LocationFix(
