@@ -175,9 +175,9 @@ impl GridWorker {
         crate::store::files::create_private_dir(&config.data_dir.join(photos::PHOTO_DIR))?;
         if let Some(key) = &photo_key {
             // Plain photo files (a plain store migrated by this open, or a run killed half-way
-            // through sealing) are sealed before anything can read or send them. Idempotent:
-            // it reads each file's first bytes and rewrites only plain ones.
-            photos::seal_all_plain(&config.data_dir, key)?;
+            // through sealing) and files a killed rekey left under the previous key are
+            // sealed under this key before anything can read or send them.
+            crate::store::crypt::finish_photo_reseal(&store, &config.data_dir, key)?;
         }
         let index = store.read(|c| {
             Ok(SpatialIndex::new(

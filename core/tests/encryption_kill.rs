@@ -12,17 +12,23 @@ use std::process::Command;
 
 use gridworker_core::domain::VisitKind;
 use gridworker_core::store::crypt::REKEY_FILE;
+use gridworker_core::worker::PhotoInput;
 use gridworker_core::{DatabaseKey, Error, GridWorker};
 use support::{TestClock, config, district, mono, morning};
 
 /// The steps of the state machine, in order, and whether the new key is in force after a
-/// kill there.
-const STEPS: [(&str, bool); 4] = [
+/// kill there; the last two are in the photo re-seal that follows the database's swap.
+const STEPS: [(&str, bool); 6] = [
     ("rekey_checkpointed", false),
     ("rekey_built", false),
     ("rekey_committed", true),
     ("rekey_swapped", true),
+    ("photo_resealed_one", true),
+    ("photos_resealed", true),
 ];
+
+/// The store's photos: (sha256, plaintext).
+type Photos = Vec<(String, Vec<u8>)>;
 
 fn child_exe() -> PathBuf {
     support::failpoint_example("rekey_child")
@@ -34,8 +40,26 @@ fn open(dir: &Path, key: Option<DatabaseKey>) -> Result<GridWorker, Error> {
     GridWorker::open(c)
 }
 
-/// A store with 12 pending visits; returns its outbox as (mutation id, payload).
-fn populate(dir: &Path, key: Option<DatabaseKey>) -> Vec<(String, String)> {
+/// A JPEG-looking photo of pseudo-random bytes in `gallery`.
+fn photo(gallery: &Path, seed: u64) -> (PathBuf, Vec<u8>) {
+    let mut bytes = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
+    ];
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    bytes.extend((0..150_000).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x >> 32) as u8
+    }));
+    let p = gallery.join(format!("gallery-{seed}.jpg"));
+    std::fs::write(&p, &bytes).unwrap();
+    (p, bytes)
+}
+
+/// A store with 12 pending visits and a report with three photos; returns its outbox as
+/// (mutation id, payload) and the photos.
+fn populate(dir: &Path, key: Option<DatabaseKey>) -> (Vec<(String, String)>, Photos) {
     let w = open(dir, key).unwrap();
     let (grids, points, households) = district();
     w.import_reference(&grids, &points, &households, &["G1".into()])
@@ -53,7 +77,27 @@ fn populate(dir: &Path, key: Option<DatabaseKey>) -> Vec<(String, String)> {
         w.record_visit(&h.id, VisitKind::Routine, "走访记录", &fix)
             .unwrap();
     }
-    outbox(&w)
+    let gallery = tempfile::tempdir().unwrap();
+    let shots: Vec<_> = (1..=3).map(|s| photo(gallery.path(), s)).collect();
+    let inputs: Vec<_> = shots.iter().map(|(p, _)| PhotoInput::new(p)).collect();
+    let at = morning() + chrono::Duration::hours(3);
+    let fix = gridworker_core::domain::LocationFix::wgs84(
+        points[0].position.lat,
+        points[0].position.lon,
+        8.0,
+        at,
+        mono(at),
+    );
+    let r = w
+        .file_report("dumped_waste", "楼道堆物", &inputs, &fix, None)
+        .unwrap();
+    let photos = r
+        .photos
+        .iter()
+        .zip(shots)
+        .map(|(p, (_, bytes))| (p.sha256.clone(), bytes))
+        .collect();
+    (outbox(&w), photos)
 }
 
 fn outbox(w: &GridWorker) -> Vec<(String, String)> {
@@ -96,7 +140,7 @@ fn check_after_kill(
     old: Option<DatabaseKey>,
     new: DatabaseKey,
     new_in_force: bool,
-    expected: &[(String, String)],
+    (expected, photos): &(Vec<(String, String)>, Photos),
     label: &str,
 ) {
     let (good, bad) = if new_in_force {
@@ -112,7 +156,13 @@ fn check_after_kill(
     }
     let w = open(dir, good).unwrap_or_else(|e| panic!("{label}: {e:?}"));
     w.store().verify().unwrap();
-    assert_eq!(outbox(&w), expected, "{label}");
+    assert_eq!(&outbox(&w), expected, "{label}");
+    for (sha, bytes) in photos {
+        let read = w
+            .photo_bytes(sha)
+            .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+        assert_eq!(read.as_ref(), Some(bytes), "{label}: photo {sha}");
+    }
     assert!(!dir.join(REKEY_FILE).exists(), "{label}");
 }
 
@@ -125,7 +175,7 @@ fn enc_sigkill_during_migration_at_each_step_opens_with_old_or_new_key_and_loses
         check_after_kill(dir.path(), None, key(5), new_in_force, &expected, point);
         // Finishing: opening with the key migrates (or finds it migrated).
         let w = open(dir.path(), Some(key(5))).unwrap();
-        assert_eq!(outbox(&w), expected, "{point}");
+        assert_eq!(outbox(&w), expected.0, "{point}");
     }
 }
 

@@ -20,6 +20,13 @@
 //! | 3 COMMIT: sidecar with the new key check and `swap_pending` | old db + new file, new sidecar | new key; swap finished (step 4) |
 //! | 4 remove the old (empty) WAL/SHM, rename the new file over the old, fsync the dir | new db, new sidecar (`swap_pending`) | new key; flag cleared |
 //! | 5 sidecar without `swap_pending` | new db, new sidecar | new key |
+//! | 6 photos re-sealed under the new key, one file at a time (rewritten beside itself, renamed) | photos under the old or the new photo key | new key; that open re-seals the rest |
+//! | 7 the previous photo key removed from the database (at the next open) | new db, photos under the new key | new key |
+//!
+//! Step 2 also writes the old key's photo key into the new database (`kv`
+//! `previous_photo_key`, encrypted under the new key like every page): after the commit
+//! point the app forgets the old key, and a kill during step 6 would otherwise leave photos
+//! nobody can unseal. Every keyed open finishes steps 6 and 7 ([`finish_photo_reseal`]).
 //!
 //! Before the commit point the store opens with the old key (none for a plain store) and
 //! holds everything it held; after it, with the new key. Finishing a pending swap only
@@ -311,6 +318,7 @@ pub(crate) fn reencrypt(
     ));
     src.execute("VACUUM INTO ?1", [uri.as_str()])?;
     drop(src);
+    keep_previous_photo_key(&tmp, old, new)?;
     std::fs::File::open(&tmp)?.sync_all()?;
     files::restrict(&tmp)?;
     verify_new(&tmp, new, outbox_rows)?;
@@ -335,6 +343,47 @@ pub(crate) fn reencrypt(
     crate::sync::failpoint("rekey_committed");
     // Steps 4 and 5.
     settle(dir, &SidecarState::Present(committed))
+}
+
+/// Writes the old key's photo key into the new database before it is committed: after the
+/// commit point the app forgets the old key, while photos sealed under it are re-sealed
+/// only afterwards; a kill in between must not leave them unreadable. The next open under
+/// the new key finishes the re-seal and removes it ([`finish_photo_reseal`]).
+fn keep_previous_photo_key(tmp: &Path, old: Option<&DatabaseKey>, new: &DatabaseKey) -> Result<()> {
+    let Some(old) = old else { return Ok(()) };
+    let conn = Connection::open_with_flags(tmp, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    apply_key(&conn, Some(new))?;
+    let previous = crate::store::photos::PhotoKey::derive(old.bytes())?;
+    crate::store::state::put(
+        &conn,
+        crate::store::state::keys::PREVIOUS_PHOTO_KEY,
+        &previous.secret_hex().as_str(),
+    )?;
+    Ok(())
+}
+
+/// Brings every photo of the store under `key`: files sealed with the previous key a rekey
+/// left in the database (see [`keep_previous_photo_key`]) and plain ones (a migrated plain
+/// store) are re-sealed, then the previous key is dropped. Idempotent; runs at every keyed
+/// open, before anything can read or send a photo.
+pub(crate) fn finish_photo_reseal(
+    store: &crate::store::Store,
+    dir: &Path,
+    key: &crate::store::photos::PhotoKey,
+) -> Result<()> {
+    use crate::store::photos::{self, PhotoKey};
+    use crate::store::state::{self, keys};
+    let previous = store
+        .read(|c| state::get::<String>(c, keys::PREVIOUS_PHOTO_KEY))?
+        .and_then(|h| PhotoKey::from_secret_hex(&h))
+        .filter(|p| p.id() != key.id());
+    let report = photos::reseal_all(dir, previous.as_ref(), key)?;
+    if previous.is_none() && report.sealed == 0 {
+        return Ok(());
+    }
+    crate::sync::failpoint("photos_resealed");
+    store.write(|tx| state::delete(tx, keys::PREVIOUS_PHOTO_KEY))?;
+    Ok(())
 }
 
 fn count_outbox(conn: &Connection) -> Result<i64> {

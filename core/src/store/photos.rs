@@ -544,6 +544,9 @@ pub fn reseal_all(
                 std::fs::rename(&tmp, &path)?;
                 crate::store::files::sync_dir(&data_dir.join(PHOTO_DIR));
                 report.sealed += 1;
+                if report.sealed == 1 {
+                    crate::sync::failpoint("photo_resealed_one");
+                }
             }
             Err(Error::PhotoSealBroken { .. }) => {
                 crate::store::files::remove_if_exists(&tmp)?;

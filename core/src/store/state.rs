@@ -19,6 +19,9 @@ pub mod keys {
     pub const LAST_SYNC: &str = "last_sync";
     /// The `server_id` of the server the pull cursor and synced marks came from.
     pub const SERVER_ID: &str = "server_id";
+    /// The photo key of the store's previous key, kept (inside the database, under the new
+    /// key) from a rekey's commit point until every photo is re-sealed under the new one.
+    pub const PREVIOUS_PHOTO_KEY: &str = "previous_photo_key";
 }
 
 pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {

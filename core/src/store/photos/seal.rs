@@ -146,6 +146,21 @@ impl PhotoKey {
         Ok(PhotoKey { bytes, id })
     }
 
+    /// The key's secret as hex, to keep it inside the encrypted database while photos are
+    /// re-sealed away from it (see [`crate::store::crypt`]); nowhere else.
+    pub(crate) fn secret_hex(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(hex::encode(self.bytes))
+    }
+
+    /// The key [`PhotoKey::secret_hex`] wrote; `None` for anything else.
+    pub(crate) fn from_secret_hex(text: &str) -> Option<PhotoKey> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        let mut id = [0u8; KEY_ID_LEN];
+        hkdf_fill(&[], &bytes, INFO_KEY_ID, &mut id).ok()?;
+        Some(PhotoKey { bytes, id })
+    }
+
     /// Names the key in file headers without revealing it.
     pub fn id(&self) -> [u8; KEY_ID_LEN] {
         self.id
