@@ -4,9 +4,9 @@
 # Installs what it needs into the ignored project folder .tools/ (kotlinc from the npm
 # package kotlin-compiler) and from Debian (JNA, JUnit 4); every step is skipped when its
 # result is already there. Builds the cdylib, regenerates the bindings (and fails if the
-# committed ones are stale), compiles android/src/main + android/src/test (JVM-only sources;
-# the Android helpers under android/src/main/kotlin/org/gridworker/android are left out) and
-# runs JUnit. Last line: `kotlin: N passed, M failed`; exit status non-zero on any failure.
+# committed ones are stale), compiles android/src/main + android/src/test (JVM-only sources:
+# of the Android helpers under android/src/main/kotlin/org/gridworker/android only the plain-JVM
+# SealedKeyStore.kt is in; the rest needs android.jar) and runs JUnit. Last line: `kotlin: N passed, M failed`; exit status non-zero on any failure.
 #
 #   scripts/test-kotlin.sh            all tests
 #   scripts/test-kotlin.sh Pattern    only test classes whose name contains Pattern
@@ -57,7 +57,8 @@ server_bin="$target_dir/debug/gridworker-server"
 out="$target_dir/kotlin-test"
 mkdir -p "$out"
 classes="$out/classes"
-sources=(android/src/main/kotlin/org/gridworker/core/*.kt android/src/test/kotlin/org/gridworker/core/*.kt)
+sources=(android/src/main/kotlin/org/gridworker/core/*.kt android/src/test/kotlin/org/gridworker/core/*.kt
+    android/src/main/kotlin/org/gridworker/android/SealedKeyStore.kt android/src/test/kotlin/org/gridworker/android/*.kt)
 cp_compile="/usr/share/java/jna.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar:$klib/kotlinx-coroutines-core-jvm.jar:$klib/kotlin-test.jar:$klib/kotlin-test-junit.jar"
 
 # Recompile only when a source changed (kotlinc takes tens of seconds).
@@ -78,10 +79,10 @@ fi
 
 # ---- run ----------------------------------------------------------------------------------
 tests=()
-for f in android/src/test/kotlin/org/gridworker/core/*Test.kt; do
+for f in android/src/test/kotlin/org/gridworker/core/*Test.kt android/src/test/kotlin/org/gridworker/android/*Test.kt; do
     name=$(basename "$f" .kt)
     if [ -z "$filter" ] || [[ "$name" == *"$filter"* ]]; then
-        tests+=("org.gridworker.core.$name")
+        tests+=("org.gridworker.$(basename "$(dirname "$f")").$name")
     fi
 done
 [ ${#tests[@]} -gt 0 ] || {

@@ -1,4 +1,5 @@
-// Mirrors android/src/test/kotlin/org/gridworker/core/*Test.kt. Run on a simulator:
+// Mirrors android/src/test/kotlin/org/gridworker/core/*Test.kt (and StoreKeyTest.kt for the
+// Keychain helper). Run on a simulator:
 //   swift test is not available for iOS; use
 //   xcodebuild test -scheme GridWorkerCore -destination 'platform=iOS Simulator,name=iPhone 15'
 // The sync tests need the reference server on the Mac (the simulator shares its 127.0.0.1):
@@ -25,9 +26,9 @@ private func tempDir() -> URL {
     return d
 }
 
-private func config(_ dir: URL, server: String = "https://127.0.0.1:1") -> WorkerConfig {
+private func config(_ dir: URL, server: String = "https://127.0.0.1:1", key: Data? = nil) -> WorkerConfig {
     WorkerConfig(dataDir: dir.appendingPathComponent("store").path, serverUrl: server, workerId: "w-0001",
-                 deviceId: "dev-swift", policyOverride: nil, utcOffsetMinutes: 480)
+                 deviceId: "dev-swift", policyOverride: nil, utcOffsetMinutes: 480, key: key)
 }
 
 private func fix(_ la: Double, _ lo: Double, accuracy: Double = 8, mock: Bool = false) -> LocationFix {
@@ -234,5 +235,158 @@ final class SyncTests: XCTestCase {
         } catch GridWorkerError.Network {
         }
         engine.cancel() // nothing running: harmless
+    }
+}
+
+private func testKey(_ fill: UInt8) -> Data { Data(repeating: fill, count: 32) }
+
+private func assertLocked(_ reason: LockReason, line: UInt = #line, _ body: () throws -> Void) {
+    do {
+        try body()
+        XCTFail("expected Locked(\(reason))", line: line)
+    } catch GridWorkerError.Locked(let r) {
+        XCTAssertEqual(r, reason, line: line)
+    } catch {
+        XCTFail("expected Locked(\(reason)), got \(error)", line: line)
+    }
+}
+
+/// A store (under `key`, or plain) with one check-in; its handle is released on return.
+private func storeWithCheckIn(_ dir: URL, key: Data?) throws {
+    let w = try GridWorker.open(config: config(dir, key: key))
+    try seed(w)
+    _ = try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon))
+}
+
+/// Mirrors android/src/test/kotlin/org/gridworker/core/EncryptionTest.kt.
+final class EncryptionTests: XCTestCase {
+    func testKeyedStoreReopensAndAWrongOrMissingKeyIsLocked() throws {
+        let dir = tempDir()
+        try storeWithCheckIn(dir, key: testKey(0x11))
+        assertLocked(.wrongKey) { _ = try GridWorker.open(config: config(dir, key: testKey(0x12))) }
+        assertLocked(.keyMissing) { _ = try GridWorker.open(config: config(dir)) }
+        XCTAssertThrowsError(try recoverStore(dataDir: config(dir).dataDir, key: testKey(0x12))) { e in
+            guard case GridWorkerError.Locked = e else { return XCTFail("\(e)") }
+        }
+        let w = try GridWorker.open(config: config(dir, key: testKey(0x11)))
+        XCTAssertEqual(try w.listCheckins(offset: 0, limit: 10).count, 1)
+    }
+
+    func testAKeyMustBe32Bytes() {
+        assertInvalid("config.key") { _ = try GridWorker.open(config: config(tempDir(), key: Data(count: 31))) }
+    }
+
+    func testRekeyStoreMovesTheStoreToTheNewKey() throws {
+        let dir = tempDir()
+        try storeWithCheckIn(dir, key: testKey(0x33))
+        try rekeyStore(config: config(dir, key: testKey(0x33)), newKey: testKey(0x34))
+        assertLocked(.wrongKey) { _ = try GridWorker.open(config: config(dir, key: testKey(0x33))) }
+        let w = try GridWorker.open(config: config(dir, key: testKey(0x34)))
+        XCTAssertEqual(try w.syncCounts().pending.checkins, 1)
+    }
+
+    func testPlainStoreIsEncryptedOnTheFirstOpenWithAKey() throws {
+        let dir = tempDir()
+        try storeWithCheckIn(dir, key: nil)
+        do {
+            let w = try GridWorker.open(config: config(dir, key: testKey(0x44)))
+            XCTAssertEqual(try w.syncCounts().pending.checkins, 1)
+        }
+        assertLocked(.keyMissing) { _ = try GridWorker.open(config: config(dir)) }
+    }
+}
+
+/// StoreKey against the real Keychain, one service per test. Mirrors
+/// android/src/test/kotlin/org/gridworker/android/StoreKeyTest.kt where the Keychain allows.
+final class StoreKeyTests: XCTestCase {
+    private var service = ""
+
+    /// A new instance, as after a restart (nothing cached).
+    private func fresh() -> StoreKey { StoreKey(service: service) }
+
+    override func setUpWithError() throws {
+        service = "org.gridworker.store-key.test-\(UUID().uuidString)"
+        do {
+            _ = try fresh().current()
+        } catch StoreKeyError.keychain(_, let status) where status == errSecMissingEntitlement {
+            throw XCTSkip("this test host has no Keychain access (errSecMissingEntitlement)")
+        }
+        try fresh().destroy()
+    }
+
+    override func tearDownWithError() throws {
+        try fresh().destroy()
+    }
+
+    func testCreatesOnceThenReadsTheSameSecret() throws {
+        let a = try fresh().current()
+        XCTAssertEqual(a.count, 32)
+        XCTAssertEqual(try fresh().current(), a)
+    }
+
+    func testRotationCandidatesThenCommit() throws {
+        let keys = fresh()
+        let old = try keys.current()
+        let new = try keys.beginRotation()
+        XCTAssertNotEqual(old, new)
+        XCTAssertThrowsError(try keys.beginRotation()) { XCTAssertEqual($0 as? StoreKeyError, .rotationPending) }
+        let c = try fresh().candidates()
+        XCTAssertEqual(c.map(\.slot), [.pending, .current])
+        XCTAssertEqual(c.map(\.secret), [new, old])
+        try keys.commitRotation()
+        XCTAssertEqual(try fresh().current(), new)
+        XCTAssertEqual(try fresh().candidates().map(\.slot), [.current])
+    }
+
+    func testAbortKeepsTheOldSecret() throws {
+        let old = try fresh().current()
+        _ = try fresh().beginRotation()
+        try fresh().abortRotation()
+        XCTAssertEqual(try fresh().candidates().map(\.secret), [old])
+    }
+
+    func testOpenWorkerFinishesAnInterruptedRotation() throws {
+        let dir = tempDir()
+        do {
+            let w = try fresh().openWorker(config: config(dir))
+            try seed(w)
+            _ = try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon))
+        }
+        let old = try fresh().current()
+        // Killed after rekeyStore returned, before commit: opens with pending, commits.
+        let new = try fresh().beginRotation()
+        try rekeyStore(config: config(dir, key: old), newKey: new)
+        do {
+            let w = try fresh().openWorker(config: config(dir))
+            XCTAssertEqual(try w.syncCounts().pending.checkins, 1)
+        }
+        XCTAssertEqual(try fresh().candidates().map(\.secret), [new])
+        // Killed before rekeyStore: pending refused (Locked), current opens, pending dropped.
+        _ = try fresh().beginRotation()
+        do { _ = try fresh().openWorker(config: config(dir)) }
+        XCTAssertEqual(try fresh().candidates().map(\.secret), [new])
+    }
+
+    func testRotateThenWipeShredsTheKey() throws {
+        let dir = tempDir()
+        let keys = fresh()
+        do {
+            let w = try keys.openWorker(config: config(dir))
+            try seed(w)
+            _ = try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon))
+        }
+        let old = try keys.current()
+        try keys.rotate(config: config(dir))
+        let new = try keys.current()
+        XCTAssertNotEqual(old, new)
+        assertLocked(.wrongKey) { _ = try GridWorker.open(config: config(dir, key: old)) }
+        do {
+            let w = try keys.openWorker(config: config(dir))
+            XCTAssertEqual(try w.syncCounts().pending.checkins, 1)
+        }
+        let store = config(dir).dataDir
+        try keys.wipe(dataDir: store)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: store), [])
+        XCTAssertNotEqual(try fresh().current(), new) // a fresh start, not an error
     }
 }
