@@ -2,7 +2,9 @@
 //! (`GW_RECORD=n`: n check-ins at the nearest points and one report with a photo), then syncs
 //! once against `GW_URL` with token `GW_TOKEN` and prints the report. With the `failpoints`
 //! feature and `GRIDWORKER_FAILPOINT=name` set it kills itself with SIGKILL at that step
-//! (`after_record` right after the records are stored, before any sync).
+//! (`after_record` right after the records are stored, before any sync). `GW_KEY` (64 hex
+//! digits): the store's key; `GW_GALLERY`: where the recorded photo is written (default
+//! `GW_DIR`).
 
 use std::sync::Arc;
 
@@ -10,7 +12,7 @@ use gridworker_core::domain::LocationFix;
 use gridworker_core::geo::Position;
 use gridworker_core::sync::{AccessTokenProvider, SyncEngine, SyncOptions, failpoints};
 use gridworker_core::worker::PhotoInput;
-use gridworker_core::{Config, Error, GridWorker};
+use gridworker_core::{Config, DatabaseKey, Error, GridWorker};
 
 struct Fixed(String);
 impl AccessTokenProvider for Fixed {
@@ -63,11 +65,14 @@ fn main() -> anyhow::Result<()> {
     let dir = std::env::var("GW_DIR")?;
     let url = std::env::var("GW_URL")?;
     let token = std::env::var("GW_TOKEN").unwrap_or_else(|_| "tok".into());
-    let worker = Arc::new(GridWorker::open(Config::new(
-        &dir, &url, "w-0001", "dev-A",
-    ))?);
+    let mut config = Config::new(&dir, &url, "w-0001", "dev-A");
+    if let Ok(k) = std::env::var("GW_KEY") {
+        config.key = Some(DatabaseKey::from_hex(&k)?);
+    }
+    let worker = Arc::new(GridWorker::open(config)?);
     if let Ok(n) = std::env::var("GW_RECORD") {
-        record(&worker, &dir, n.parse()?)?;
+        let gallery = std::env::var("GW_GALLERY").unwrap_or_else(|_| dir.clone());
+        record(&worker, &gallery, n.parse()?)?;
         failpoints::hit("after_record");
     }
     let options = SyncOptions {

@@ -223,6 +223,8 @@ pub struct Device {
     pub url: String,
     /// The database key the device opens its store with (`None`: plain).
     pub key: Option<gridworker_core::DatabaseKey>,
+    /// Where the "camera" writes the photos the worker attaches (outside the data dir).
+    pub gallery: tempfile::TempDir,
     photo_seed: Mutex<u8>,
 }
 
@@ -278,6 +280,7 @@ impl Device {
             worker,
             url: url.into(),
             key,
+            gallery: tempfile::tempdir().unwrap(),
             photo_seed: Mutex::new(0),
         }
     }
@@ -320,6 +323,7 @@ impl Device {
             clock,
             worker,
             url,
+            gallery,
             photo_seed,
             ..
         } = self;
@@ -331,6 +335,7 @@ impl Device {
             worker,
             url,
             key,
+            gallery,
             photo_seed,
         }
     }
@@ -361,6 +366,11 @@ impl Device {
     }
 
     pub fn visit(&self) -> String {
+        self.visit_noting("note")
+    }
+
+    /// A visit to the first household with `note`.
+    pub fn visit_noting(&self, note: &str) -> String {
         let (_, _, households) = district();
         self.clock.advance(60);
         let h = &households[0];
@@ -368,7 +378,7 @@ impl Device {
             .record_visit(
                 &h.id,
                 gridworker_core::domain::VisitKind::Routine,
-                "note",
+                note,
                 &self.fix_at(h.position),
             )
             .unwrap()
@@ -388,7 +398,7 @@ impl Device {
             .map(|i| {
                 let name = format!("in-{seed}-{salt}-{i}.jpg");
                 let path = jpeg(
-                    self.dir.path(),
+                    self.gallery.path(),
                     &name,
                     size,
                     seed.wrapping_add(i as u8 * 17).wrapping_add(salt * 7),
