@@ -82,12 +82,20 @@ fn report(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
     (p50, p99)
 }
 
+/// This thread's CPU time so far (Linux; 0 elsewhere).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
 fn bench_checkin() {
-    const N: usize = 400;
+    const N: usize = 1000;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let plain_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let clock = Arc::new(StepClock(Mutex::new(start())));
@@ -120,12 +128,17 @@ fn bench_checkin() {
         .unwrap_or_else(|e| panic!("{e}"));
     }
 
+    // CPU time of this thread per series (wall time minus this is waiting on the disk).
+    let mut cpu = [0u64; 4];
     let mut rec = Vec::with_capacity(N);
     let mut rec_plain = Vec::with_capacity(N);
     let mut raw = Vec::with_capacity(N);
     let mut raw_enc = Vec::with_capacity(N);
-    let mut width = 0;
-    // Interleave the series so machine noise hits them alike.
+    // A check-in's payload, as wide as the record's (the first step of every round but the
+    // rotated ones records one before the bare inserts run).
+    let mut payload = String::new();
+    // Interleave the series so machine noise hits them alike, and rotate which goes first:
+    // an fsync's latency depends on what the previous one left behind.
     for i in 0..N {
         let p = &pts[i % pts.len()];
         let now = clock.now();
@@ -136,35 +149,60 @@ fn bench_checkin() {
             now,
             1_000_000 + i as i64 * 660_000,
         );
-        let t = Instant::now();
-        let r = core.check_in(&p.id, &fix).unwrap_or_else(|e| panic!("{e}"));
-        rec.push(t.elapsed());
-        let plain_fix = LocationFix {
-            fix_time: plain_clock.now(),
-            ..fix.clone()
-        };
-        let t = Instant::now();
-        plain_core
-            .check_in(&p.id, &plain_fix)
-            .unwrap_or_else(|e| panic!("{e}"));
-        rec_plain.push(t.elapsed());
-        let payload = serde_json::to_string(&r.check_in).unwrap_or_default();
-        width = payload.len();
-        for (b, out) in [(&bare, &mut raw), (&bare_enc, &mut raw_enc)] {
-            let id = gridworker_core::domain::new_id();
-            let t = Instant::now();
-            b.write(|tx| {
-                tx.execute(
-                    "INSERT INTO bare(id, point_id, payload, at) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![id, p.id, payload, now],
-                )?;
-                Ok(())
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-            out.push(t.elapsed());
+        for step in 0..4 {
+            let series = (i + step) % 4;
+            let cpu0 = thread_cpu_ns();
+            match series {
+                0 => {
+                    let t = Instant::now();
+                    let r = core.check_in(&p.id, &fix).unwrap_or_else(|e| panic!("{e}"));
+                    rec.push(t.elapsed());
+                    payload = serde_json::to_string(&r.check_in).unwrap_or_default();
+                }
+                1 => {
+                    let plain_fix = LocationFix {
+                        fix_time: plain_clock.now(),
+                        ..fix.clone()
+                    };
+                    let t = Instant::now();
+                    plain_core
+                        .check_in(&p.id, &plain_fix)
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    rec_plain.push(t.elapsed());
+                }
+                k => {
+                    let (b, out) = if k == 2 {
+                        (&bare, &mut raw)
+                    } else {
+                        (&bare_enc, &mut raw_enc)
+                    };
+                    let id = gridworker_core::domain::new_id();
+                    let t = Instant::now();
+                    b.write(|tx| {
+                        tx.execute(
+                            "INSERT INTO bare(id, point_id, payload, at) VALUES (?1, ?2, ?3, ?4)",
+                            rusqlite::params![id, p.id, payload, now],
+                        )?;
+                        Ok(())
+                    })
+                    .unwrap_or_else(|e| panic!("{e}"));
+                    out.push(t.elapsed());
+                }
+            }
+            cpu[series] += thread_cpu_ns().saturating_sub(cpu0);
         }
     }
-    println!("store.checkin: row width {width} bytes (payload JSON)");
+    println!(
+        "store.checkin: CPU per op: encrypted record {:.0} µs, plain record {:.0} µs, plain bare {:.0} µs, encrypted bare {:.0} µs (the rest of each wall time is the disk)",
+        cpu[0] as f64 / N as f64 / 1e3,
+        cpu[1] as f64 / N as f64 / 1e3,
+        cpu[2] as f64 / N as f64 / 1e3,
+        cpu[3] as f64 / N as f64 / 1e3
+    );
+    println!(
+        "store.checkin: row width {} bytes (payload JSON)",
+        payload.len()
+    );
     let (r50, r99) = report("store.checkin.record (encrypted store)", rec);
     let (p50, _) = report("store.checkin.record (plain store)", rec_plain);
     let (b50, b99) = report("store.checkin.bare_insert (plain db)", raw);
@@ -282,6 +320,12 @@ fn main() {
         println!("store bench: skipped (run with `cargo bench -p gridworker-core --bench store`)");
         return;
     }
-    bench_checkin();
-    bench_open();
+    let only = std::env::var("GW_BENCH_ONLY").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
+    if run("checkin") {
+        bench_checkin();
+    }
+    if run("open") {
+        bench_open();
+    }
 }

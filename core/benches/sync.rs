@@ -1,5 +1,6 @@
 //! Sync benchmarks against the real reference server: `cargo bench -p gridworker-core --bench
-//! sync` (optionally `GW_BENCH_ONLY=push,pull,day,resume`). Prints one line per figure with
+//! sync` (optionally `GW_BENCH_ONLY=push,pull,day,resume`). Pull and day run on a plain and
+//! on an encrypted store. Prints one line per figure with
 //! its ratio and goal; ratios are measured side by side in one run (absolute times on shared
 //! machines are noise).
 //!
@@ -88,11 +89,24 @@ impl Drop for ServerProcess {
     }
 }
 
-fn floor_db(dir: &Path, ddl: &str) -> rusqlite::Connection {
-    let c = rusqlite::Connection::open(dir.join("floor.db")).unwrap();
+/// A floor database with the store's durability; encrypted (ChaCha20, a raw key, as the
+/// store) when `key` is given.
+fn floor_db(dir: &Path, ddl: &str, key: Option<&[u8; 32]>) -> rusqlite::Connection {
+    let path = dir.join("floor.db");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    if let Some(k) = key {
+        c.pragma_update(None, "key", format!("raw:{}", hex::encode(k)))
+            .unwrap();
+    }
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
     c.pragma_update(None, "synchronous", "FULL").unwrap();
     c.execute_batch(ddl).unwrap();
+    let head = std::fs::read(&path).unwrap();
+    assert_eq!(
+        key.is_some(),
+        !head.starts_with(b"SQLite format 3"),
+        "the floor database is encrypted exactly when a key is given"
+    );
     c
 }
 
@@ -212,11 +226,15 @@ fn big_fixtures(n: usize) -> tempfile::TempDir {
     dir
 }
 
-fn pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
+/// The initial pull of 100,000 households into a store encrypted under `key` (plain on
+/// `None`) against the bulk-insert floor on a database encrypted alike.
+fn pull_bench(rt: &tokio::runtime::Runtime, exe: &Path, fx: &Path, key: Option<[u8; 32]>) {
     const N: usize = 100_000;
-    let fx = big_fixtures(N);
-    let server = ServerProcess::start(exe, fx.path());
-    let dev = Device::new(&format!("http://{}", server.addr));
+    let server = ServerProcess::start(exe, fx);
+    let dev = Device::new_with_key(
+        &format!("http://{}", server.addr),
+        key.map(gridworker_core::DatabaseKey::from_bytes),
+    );
     let households_before: i64 = household_count(&dev);
     let mut opts = fast_options();
     opts.pull_page_limit = gridworker_core::sync::wire::MAX_PULL_LIMIT;
@@ -230,25 +248,27 @@ fn pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
 
     // The floor: the same rows (as the server sends them, GCJ-02 converted by the same
     // code the client uses) into a table of the same shape, one transaction.
-    let rows: Vec<(String, String, String, String, f64, f64, String)> = {
-        let conn = rusqlite::Connection::open(dev.dir.path().join("gridworker.db")).unwrap();
-        conn.prepare(
-            "SELECT id, grid_code, building, address, lat, lon, tags FROM households WHERE id LIKE 'hb-%'",
-        )
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    type Row = (String, String, String, String, f64, f64, String);
+    let rows: Vec<Row> = dev
+        .worker
+        .store()
+        .read(|conn| {
+            let mut st = conn.prepare(
+                "SELECT id, grid_code, building, address, lat, lon, tags FROM households WHERE id LIKE 'hb-%'",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<Row>>>()?)
         })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
-    };
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut c = floor_db(
         tmp.path(),
         "CREATE TABLE households (id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, building TEXT NOT NULL,
          address TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, tags TEXT NOT NULL) STRICT;
          CREATE INDEX households_grid ON households(grid_code);",
+        key.as_ref(),
     );
     let t = Instant::now();
     let tx = c.transaction().unwrap();
@@ -263,8 +283,13 @@ fn pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     }
     tx.commit().unwrap();
     let floor = t.elapsed();
+    let (store, goal) = if key.is_some() {
+        ("encrypted store, floor on an encrypted db", "1.5")
+    } else {
+        ("plain store, floor on a plain db", "2")
+    };
     println!(
-        "initial pull of 100,000 households: {:.0} ms vs bulk-insert floor {:.0} ms: ratio {:.2}x (goal <= 2x); {:.0} rows/s (PowerSync publishes 27,600); {:.0} bytes down per row",
+        "initial pull of 100,000 households ({store}): {:.0} ms vs bulk-insert floor {:.0} ms: ratio {:.2}x (goal <= {goal}x); {:.0} rows/s (PowerSync publishes 27,600); {:.0} bytes down per row",
         pull.as_secs_f64() * 1e3,
         floor.as_secs_f64() * 1e3,
         pull.as_secs_f64() / floor.as_secs_f64(),
@@ -274,17 +299,23 @@ fn pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
 }
 
 fn household_count(dev: &Device) -> i64 {
-    let conn = rusqlite::Connection::open(dev.dir.path().join("gridworker.db")).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM households", [], |r| r.get(0))
+    dev.worker
+        .store()
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM households", [], |r| r.get(0))?))
         .unwrap()
 }
 
-fn day_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
+/// A worker's day over a slow link, on a store encrypted under `key` (plain on `None`);
+/// returns its time / bound ratio.
+fn day_bench(rt: &tokio::runtime::Runtime, exe: &Path, key: Option<[u8; 32]>) -> f64 {
     const BPS: u64 = 1_000_000 / 8;
     let latency = Duration::from_millis(150);
     let server = ServerProcess::start(exe, &fixtures());
     let proxy = FaultProxy::start(server.addr).unwrap();
-    let dev = Device::new(&proxy.url());
+    let dev = Device::new_with_key(
+        &proxy.url(),
+        key.map(gridworker_core::DatabaseKey::from_bytes),
+    );
     let engine = dev.engine(Tokens::fixed("tok"), slow_options());
     // The morning's reference data came over Wi-Fi; the day's records go over the slow link.
     rt.block_on(engine.sync()).unwrap();
@@ -307,7 +338,8 @@ fn day_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     let bound =
         (s.bytes_up + s.bytes_down) as f64 / BPS as f64 + s.requests as f64 * latency.as_secs_f64();
     println!(
-        "a worker's day (150 check-ins, 40 visits, 10 reports x 2 photos of 1.5 MB) at 1 Mbit/s, 150 ms: {:.1} s vs bound {:.1} s: ratio {:.3}x (goal <= 1.25x); {} round trips, {} bytes up, {} down",
+        "a worker's day (150 check-ins, 40 visits, 10 reports x 2 photos of 1.5 MB) at 1 Mbit/s, 150 ms, {} store: {:.1} s vs bound {:.1} s: ratio {:.3}x (goal <= 1.25x); {} round trips, {} bytes up, {} down",
+        if key.is_some() { "encrypted" } else { "plain" },
         took.as_secs_f64(),
         bound,
         took.as_secs_f64() / bound,
@@ -315,6 +347,7 @@ fn day_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
         s.bytes_up,
         s.bytes_down
     );
+    took.as_secs_f64() / bound
 }
 
 fn rss_kb() -> u64 {
@@ -384,12 +417,19 @@ fn main() {
         push_bench(&rt, &exe);
     }
     if run("pull") {
-        pull_bench(&rt, &exe);
+        let fx = big_fixtures(100_000);
+        pull_bench(&rt, &exe, fx.path(), None);
+        pull_bench(&rt, &exe, fx.path(), Some([0x42; 32]));
     }
     if run("resume") {
         resume_bench(&rt, &exe);
     }
     if run("day") {
-        day_bench(&rt, &exe);
+        let plain = day_bench(&rt, &exe, None);
+        let sealed = day_bench(&rt, &exe, Some([0x42; 32]));
+        println!(
+            "a worker's day, encrypted store (sealed photos) / plain store: {:.3}x (goal: unchanged within noise)",
+            sealed / plain
+        );
     }
 }

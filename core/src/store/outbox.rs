@@ -169,18 +169,12 @@ pub fn append(
     // The writer holds an IMMEDIATE transaction, so reading the head and inserting after it
     // cannot interleave with another writer.
     let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM outbox ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM outbox ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let used: Option<i64> = tx
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     let seq = used.or(head.as_ref().map(|h| h.0)).unwrap_or(0) + 1;
     let prev_hash = head
@@ -188,11 +182,11 @@ pub fn append(
         .unwrap_or_else(|| chain::GENESIS.to_string());
     let mutation_id = crate::domain::new_id();
     let hash = chain::link_hash(&prev_hash, seq, kind, &mutation_id, &payload);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO outbox(seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash],
-    )?;
+    )?
+    .execute(params![seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash])?;
     Ok(OutboxEntry {
         seq,
         mutation_id,

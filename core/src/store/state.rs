@@ -26,7 +26,8 @@ pub mod keys {
 
 pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
     let raw: Option<String> = conn
-        .query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM kv WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?;
     // A value this build cannot read is treated as absent rather than failing every caller.
     Ok(raw.and_then(|s| serde_json::from_str(&s).ok()))
@@ -35,15 +36,16 @@ pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T
 pub fn put<T: Serialize>(conn: &Connection, key: &str, value: &T) -> Result<()> {
     let text =
         serde_json::to_string(value).map_err(|e| crate::Error::invalid(key, e.to_string()))?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO kv(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, text],
-    )?;
+    )?
+    .execute(params![key, text])?;
     Ok(())
 }
 
 /// Removes a key (a value that no longer applies, like a cursor of another server).
 pub fn delete(conn: &Connection, key: &str) -> Result<()> {
-    conn.execute("DELETE FROM kv WHERE key = ?1", [key])?;
+    conn.prepare_cached("DELETE FROM kv WHERE key = ?1")?
+        .execute([key])?;
     Ok(())
 }
