@@ -168,6 +168,7 @@ fn push_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
         tmp.path(),
         "CREATE TABLE records (mutation_id TEXT PRIMARY KEY, kind TEXT, record_id TEXT, payload TEXT,
          device_time TEXT, monotonic_ms INTEGER, prev_hash TEXT, hash TEXT, state TEXT);",
+        None,
     );
     let t = Instant::now();
     let tx = c.transaction().unwrap();
