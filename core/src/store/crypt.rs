@@ -118,6 +118,13 @@ impl DatabaseKey {
 /// it plain.
 pub(crate) fn apply_key(conn: &Connection, key: Option<&DatabaseKey>) -> rusqlite::Result<()> {
     let Some(key) = key else { return Ok(()) };
+    // SQLite3 Multiple Ciphers picks its AVX2 ChaCha20 on x86_64 by default. Measured here:
+    // after a thread ran it, that thread's SSE code (libm's sin in the GCJ-02 conversion)
+    // ran about 10 times slower for the rest of the process, so an initial pull into an
+    // encrypted store took 3x as long, and so did everything after it. SSSE3 has no such
+    // after-effect. Process-wide; setting it again is a no-op. Phones (ARM: NEON) are not
+    // affected; x86_64 emulators and QA desktops were.
+    conn.pragma_update(None, "mc_chacha20_hwaccel", "ssse3")?;
     // "raw:" + 32 bytes: sqlite3mc uses them as the key itself, with no key derivation.
     let mut buf = Zeroizing::new(Vec::with_capacity(36));
     buf.extend_from_slice(b"raw:");
