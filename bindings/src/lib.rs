@@ -21,12 +21,13 @@ pub mod sync;
 pub mod types;
 pub mod worker;
 
-pub use error::GridWorkerError;
+pub use error::{GridWorkerError, LockReason};
 pub use logging::{LogLevel, LogRecord, Logger, clear_logger, set_logger};
 pub use sync::{
     AccessTokenProvider, SyncEngine, SyncListener, SyncListenerHandle, default_sync_options,
 };
 pub use types::*;
 pub use worker::{
-    GridWorker, RecoveryReport, default_policy, from_wgs84, recover_store, to_wgs84, wipe_data_dir,
+    GridWorker, RecoveryReport, default_policy, from_wgs84, recover_store, rekey_store, to_wgs84,
+    wipe_data_dir,
 };

@@ -135,6 +135,7 @@ fn times_round_trip_and_out_of_range_is_invalid() {
         device_id: "d".into(),
         policy_override: None,
         utc_offset_minutes: 480,
+        key: None,
     })
     .unwrap();
     let fix = |t: SystemTime| gridworker_ffi::LocationFix {
@@ -160,4 +161,38 @@ fn times_round_trip_and_out_of_range_is_invalid() {
         w.check_in("p".into(), fix(before_epoch)),
         Err(Ffi::NotFound { .. })
     ));
+}
+
+#[test]
+fn a_locked_store_maps_to_locked_with_its_reason_and_a_bad_key_to_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |key: Option<Vec<u8>>| gridworker_ffi::WorkerConfig {
+        data_dir: dir.path().join("s").to_string_lossy().into_owned(),
+        server_url: "https://127.0.0.1:1".into(),
+        worker_id: "w".into(),
+        device_id: "d".into(),
+        policy_override: None,
+        utc_offset_minutes: 480,
+        key,
+    };
+    drop(gridworker_ffi::GridWorker::open(config(Some(vec![1; 32]))).unwrap());
+    for (key, want) in [
+        (None, gridworker_ffi::LockReason::KeyMissing),
+        (Some(vec![2; 32]), gridworker_ffi::LockReason::WrongKey),
+    ] {
+        match gridworker_ffi::GridWorker::open(config(key)) {
+            Err(Ffi::Locked { reason }) => assert_eq!(reason, want),
+            other => panic!("expected Locked({want:?}), got {other:?}"),
+        }
+    }
+    match gridworker_ffi::GridWorker::open(config(Some(vec![1; 31]))) {
+        Err(Ffi::InvalidInput { field, .. }) => assert_eq!(field, "config.key"),
+        other => panic!("expected InvalidInput(config.key), got {other:?}"),
+    }
+    match gridworker_ffi::rekey_store(config(Some(vec![1; 32])), vec![3; 5]) {
+        Err(Ffi::InvalidInput { field, .. }) => assert_eq!(field, "new_key"),
+        other => panic!("expected InvalidInput(new_key), got {other:?}"),
+    }
+    gridworker_ffi::rekey_store(config(Some(vec![1; 32])), vec![3; 32]).unwrap();
+    assert!(gridworker_ffi::GridWorker::open(config(Some(vec![3; 32]))).is_ok());
 }
