@@ -26,7 +26,7 @@ use gridworker_core::Clock;
 use gridworker_core::domain::{CheckIn, CheckInOutcome};
 use gridworker_core::store::outbox::{self, kind};
 use gridworker_core::sync::SyncOptions;
-use gridworker_server::fault_proxy::{Fault, FaultProxy, Plan};
+use gridworker_testkit::fault_proxy::{Fault, FaultProxy, Plan};
 use sync_support::{Device, Tokens, fast_options, fixtures};
 
 /// The `gridworker-server` binary next to this bench's own target directory.

@@ -29,7 +29,7 @@ use gridworker_core::sync::{SyncOptions, wire};
 use gridworker_core::worker::PhotoInput;
 use gridworker_core::{Error, GridWorker, recover_store};
 use proptest::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use support::{district, flip_page, jpeg, leaf_pages, mono};
 use sync_support::{Device, Fault, RealServer, Tokens, faulty_link_options};
 
@@ -464,10 +464,10 @@ async fn check(dev: &Device, model: &Model, server: &RealServer) {
         "the counts disagree with the quarantine list"
     );
     let device = &dev.worker.config().device_id;
-    let (status, reply) = server
-        .admin_get(&format!("/admin/v1/chain?device={device}"))
+    let (status, chain) = server
+        .admin()
+        .get(&format!("/admin/v1/chain?device={device}"))
         .await;
-    let chain: Value = reply.json().await.unwrap_or(Value::Null);
     if status == 404 {
         // The server never received anything from the phone: everything was quarantined.
         assert!(held.is_empty(), "{chain}");

@@ -4,15 +4,11 @@
 //! Run it in-process from tests with [`spawn_in_thread`] (blocking code) or [`serve`]
 //! (async code); both run the server on its own thread and tokio runtime, so stopping it
 //! ends every connection at once, as a crash would.
-//!
-//! [`fault_proxy`] is a TCP proxy that injects network faults between a client and the
-//! server, for reliability tests and benchmarks.
 
 pub mod admin;
 pub mod api;
 pub mod db;
 pub mod error;
-pub mod fault_proxy;
 pub mod listen;
 pub mod logging;
 pub mod photos;

@@ -11,7 +11,7 @@ use gridworker_core::domain::LocationFix;
 use gridworker_core::geo::{Crs, Position};
 use gridworker_core::sync::{AccessTokenProvider, SyncEngine, SyncOptions};
 use gridworker_core::{Config, Error, GridWorker};
-use gridworker_server::fault_proxy::{Fault, FaultProxy};
+use gridworker_testkit::fault_proxy::{Fault, FaultProxy};
 
 struct Token(&'static str);
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gridworker_core::sync::wire;
-use gridworker_server::fault_proxy::{Fault, FaultProxy, Plan};
+use gridworker_testkit::fault_proxy::{Fault, FaultProxy, Plan};
 use reqwest::{Method, StatusCode};
 
 async fn setup() -> (

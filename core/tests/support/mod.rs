@@ -5,34 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 pub use gridworker_core::Clock as _;
 use gridworker_core::domain::{Grid, Household, InspectionPoint, LocationFix};
 use gridworker_core::geo::Position;
 use gridworker_core::{Clock, Config, GridWorker};
 
-/// A clock the test moves by hand.
-#[derive(Debug)]
-pub struct TestClock(Mutex<DateTime<Utc>>);
-
-impl TestClock {
-    pub fn new(at: DateTime<Utc>) -> Arc<Self> {
-        Arc::new(TestClock(Mutex::new(at)))
-    }
-    pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap() = at;
-    }
-    pub fn advance(&self, secs: i64) {
-        let mut g = self.0.lock().unwrap();
-        *g += Duration::seconds(secs);
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+pub use gridworker_testkit::clock::TestClock;
 
 /// 09:00 Beijing time on a November morning.
 pub fn morning() -> DateTime<Utc> {

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gridworker_server::fault_proxy::FaultProxy;
 use gridworker_server::{ServerConfig, ServerHandle, spawn_in_thread};
+use gridworker_testkit::fault_proxy::FaultProxy;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,7 +22,7 @@ use gridworker_core::sync::{AccessTokenProvider, SyncEngine, SyncOptions};
 use gridworker_core::{Clock, Error, GridWorker};
 
 #[allow(unused_imports)]
-pub use gridworker_server::fault_proxy::{Fault, Plan, ProxyStats};
+pub use gridworker_testkit::fault_proxy::{Fault, Plan, ProxyStats};
 
 pub const ADMIN: &str = "admin-secret";
 /// The fixtures' worker the device signs in as (its grid is g-0001).
@@ -119,37 +119,20 @@ impl RealServer {
         self.start_again();
     }
 
-    /// An admin GET straight to the server.
-    pub async fn admin_get(&self, path: &str) -> (u16, reqwest::Response) {
-        let r = self
-            .http
-            .get(format!("{}{}", self.direct_url(), path))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .expect("admin request");
-        (r.status().as_u16(), r)
+    /// The admin API, straight to the server (not through the proxy).
+    pub fn admin(&self) -> gridworker_testkit::admin::Admin {
+        gridworker_testkit::admin::Admin::new(&self.direct_url(), ADMIN)
     }
 
     pub async fn admin_json(&self, path: &str) -> Value {
-        let (s, r) = self.admin_get(path).await;
-        let v: Value = r.json().await.unwrap_or(Value::Null);
+        let (s, v) = self.admin().get(path).await;
         assert_eq!(s, 200, "{path}: {v}");
         v
     }
 
     /// An admin request with a JSON body.
     pub async fn admin_send(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .request(method, format!("{}{}", self.direct_url(), path))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .expect("admin request");
-        let s = r.status();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
+        let (s, v) = self.admin().send(method, path, body).await;
         assert!(s.is_success(), "{path}: {s} {v}");
         v
     }
@@ -179,8 +162,11 @@ impl RealServer {
 
     /// The bytes of a complete photo, or `None` when the server does not hold it whole.
     pub async fn photo(&self, sha: &str) -> Option<Vec<u8>> {
-        let (s, r) = self.admin_get(&format!("/admin/v1/photos/{sha}")).await;
-        if s != 200 {
+        let r = self
+            .admin()
+            .get_raw(&format!("/admin/v1/photos/{sha}"))
+            .await;
+        if r.status() != 200 {
             return None;
         }
         Some(r.bytes().await.expect("photo body").to_vec())

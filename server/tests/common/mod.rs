@@ -122,14 +122,9 @@ impl Client {
 }
 
 pub async fn admin_get(base: &str, path: &str) -> (StatusCode, Value) {
-    let r = reqwest::Client::new()
-        .get(format!("{base}{path}"))
-        .bearer_auth(ADMIN)
-        .send()
+    gridworker_testkit::admin::Admin::new(base, ADMIN)
+        .get(path)
         .await
-        .expect("sent");
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 pub async fn admin_send(
@@ -138,15 +133,9 @@ pub async fn admin_send(
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let r = reqwest::Client::new()
-        .request(method, format!("{base}{path}"))
-        .bearer_auth(ADMIN)
-        .json(&body)
-        .send()
+    gridworker_testkit::admin::Admin::new(base, ADMIN)
+        .send(method, path, body)
         .await
-        .expect("sent");
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 pub async fn count(base: &str, kind: &str) -> i64 {

@@ -11,7 +11,7 @@
 //! async ones; dropping it ends every connection.
 //!
 //! ```no_run
-//! use gridworker_server::fault_proxy::{Fault, FaultProxy, Plan};
+//! use gridworker_testkit::fault_proxy::{Fault, FaultProxy, Plan};
 //! # fn main() -> std::io::Result<()> {
 //! let upstream: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
 //! let proxy = FaultProxy::start(upstream)?;
@@ -207,7 +207,7 @@ impl FaultProxy {
                     let listener = match TcpListener::from_std(std_listener) {
                         Ok(l) => l,
                         Err(e) => {
-                            tracing::error!("fault proxy cannot listen: {e}");
+                            eprintln!("fault proxy cannot listen: {e}");
                             return;
                         }
                     };

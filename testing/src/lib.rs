@@ -1,0 +1,12 @@
+//! Test tools shared by the workspace's tests and benchmarks, and never by a product crate
+//! (every user lists this crate under `[dev-dependencies]`):
+//!
+//! - [`fault_proxy`]: an HTTP/1.1 proxy on 127.0.0.1 that injects network faults and counts
+//!   bytes, between a real client and the real server;
+//! - [`clock`]: a clock the test moves by hand;
+//! - [`admin`]: the reference server's admin API, for tests that check what the server
+//!   holds.
+
+pub mod admin;
+pub mod clock;
+pub mod fault_proxy;
