@@ -164,3 +164,11 @@ pub fn resolve(flag: Option<&Path>, key_file: Option<&Path>) -> CliResult<Home> 
         crate::key::resolve(key_file)?,
     ))
 }
+
+/// A temporary directory for a throw-away device home.
+pub fn scratch_dir(label: &str) -> CliResult<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("gridworker-{label}-"))
+        .tempdir()
+        .map_err(|e| CliError::internal(format!("creating a temporary directory: {e}")))
+}

@@ -370,7 +370,7 @@ fn step_error(i: usize, e: CliError) -> CliError {
 pub fn run(a: &ScenarioArgs, key: Option<DatabaseKey>) -> CliResult<Output> {
     let s = load(&a.file)?;
     let district = district_dir(&a.file, &s);
-    let home_dir = scratch_dir("scenario")?;
+    let home_dir = crate::home::scratch_dir("scenario")?;
     let (target, _server) = match &a.server {
         Some(url) => (
             Target::remote(url, a.token.clone(), a.admin_token.clone())?,
@@ -419,12 +419,4 @@ fn summary_line(rp: &Replay) -> String {
         }
     }
     s
-}
-
-/// A temporary directory for a throw-away device home.
-pub fn scratch_dir(label: &str) -> CliResult<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(&format!("gridworker-{label}-"))
-        .tempdir()
-        .map_err(|e| CliError::internal(format!("creating a temporary directory: {e}")))
 }

@@ -206,7 +206,7 @@ pub fn start_local(district: &Path, worker: &str) -> CliResult<(Target, LocalSer
             district.display()
         )));
     }
-    let data = crate::scenario::scratch_dir("server")?;
+    let data = crate::home::scratch_dir("server")?;
     let token = format!("qa-token-{worker}");
     let admin_token = format!("qa-admin-{}", gridworker_core::domain::new_id());
     let mut config = gridworker_server::ServerConfig::new(data.path())

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use gridworker_core::domain::{ReportStatus, TaskStatus};
+use gridworker_core::domain::ReportStatus;
 use gridworker_core::geo::Crs;
 use gridworker_core::sync::wire::{Change, MutationKind, codes};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -16,10 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::api::{bearer, blocking, json_response, read_body};
 use crate::db::{emit, grid_scope, worker_scope};
 use crate::error::{ApiError, ApiResult};
+use crate::http::{bearer, blocking, json_response, read_body};
 use crate::refdata::{self, GridIn, HouseholdIn, PointIn};
+use crate::tasks::emit_task;
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1024 * 1024;
@@ -349,77 +350,6 @@ pub async fn transition(
     })
     .await?;
     Ok(json_response(StatusCode::OK, &v))
-}
-
-/// Re-emits a task's current state to its worker's feed.
-pub fn emit_task(tx: &Transaction<'_>, id: &str) -> Result<Option<Value>, ApiError> {
-    type Row = (
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<f64>,
-        Option<f64>,
-        Option<String>,
-        Option<DateTime<Utc>>,
-        Option<String>,
-        String,
-        DateTime<Utc>,
-    );
-    let row: Option<Row> = tx
-        .query_row(
-            "SELECT worker_id, title, description, crs, lat, lon, address, due_at, linked_report_id,
-                    status, dispatched_at FROM tasks WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((worker, title, description, crs, lat, lon, address, due_at, linked, status, at)) =
-        row
-    else {
-        return Ok(None);
-    };
-    let change = Change::TaskUpsert {
-        id: id.to_string(),
-        title,
-        description,
-        crs: crs.as_deref().and_then(Crs::parse),
-        lat,
-        lon,
-        address,
-        due_at,
-        linked_report_id: linked,
-        status: TaskStatus::parse(&status)
-            .ok_or_else(|| ApiError::internal("stored task status is unknown"))?,
-        dispatched_at: at,
-    };
-    emit(
-        tx,
-        &worker_scope(&worker),
-        &format!("task:{id}"),
-        None,
-        &change,
-    )?;
-    let mut v = serde_json::to_value(&change).map_err(|e| ApiError::internal(e.to_string()))?;
-    if let Value::Object(o) = &mut v {
-        o.remove("type");
-        o.insert("worker_id".into(), json!(worker));
-    }
-    Ok(Some(v))
 }
 
 /// `POST /admin/v1/tasks`.

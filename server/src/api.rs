@@ -8,7 +8,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use futures_util::StreamExt;
 use gridworker_core::chain;
 use gridworker_core::domain::{
     CheckIn, Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload, Visit,
@@ -22,83 +21,14 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
+use crate::auth::{
+    Binding, Caller, authenticate, bind_device, binding, bound_to_other, device_bound,
+};
 use crate::db::{self, emit, grid_scope, worker_scope};
 use crate::error::{ApiError, ApiResult};
+use crate::http::{blocking, is_sha256, json_response, read_body};
 use crate::refdata::grid_containing;
 use crate::{sanitize, validate};
-
-/// Who is calling: the token's worker and the device header.
-pub struct Caller {
-    pub worker_id: String,
-    pub device_id: String,
-}
-
-pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
-    match serde_json::to_vec(v) {
-        Ok(b) => (status, [("content-type", "application/json")], b).into_response(),
-        Err(e) => ApiError::internal(format!("cannot encode reply: {e}")).into_response(),
-    }
-}
-
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
-}
-
-/// The bearer token of a request, if any.
-pub(crate) fn bearer(h: &HeaderMap) -> Option<&str> {
-    header(h, "authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::trim))
-}
-
-/// Protocol version (426 / 400), token (401), worker header (403), device header (400).
-pub fn authenticate(st: &AppState, h: &HeaderMap) -> ApiResult<Caller> {
-    let proto = header(h, wire::HEADER_PROTOCOL)
-        .ok_or_else(|| ApiError::bad_header("the Gridworker-Protocol header is required"))?;
-    let proto: u32 = proto
-        .parse()
-        .map_err(|_| ApiError::bad_header("Gridworker-Protocol must be a decimal integer"))?;
-    if proto < st.min_protocol {
-        let mut e = ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            codes::CLIENT_TOO_OLD,
-            format!(
-                "protocol {proto} is no longer accepted; this server requires at least {}",
-                st.min_protocol
-            ),
-        );
-        e.min_protocol = Some(st.min_protocol);
-        return Err(e);
-    }
-    let token = bearer(h).ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-    let worker_id = st
-        .tokens
-        .get(token)
-        .cloned()
-        .ok_or_else(|| ApiError::unauthorized("unknown token"))?;
-    if let Some(w) = header(h, wire::HEADER_WORKER)
-        && w != worker_id
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::WORKER_MISMATCH,
-            "the token belongs to another worker than Gridworker-Worker names",
-        ));
-    }
-    let device_id = header(h, wire::HEADER_DEVICE)
-        .filter(|d| !d.is_empty() && d.len() <= 200)
-        .ok_or_else(|| ApiError::bad_header("the Gridworker-Device header is required"))?
-        .to_string();
-    Ok(Caller {
-        worker_id,
-        device_id,
-    })
-}
-
-/// Runs blocking database work off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await?
-}
 
 /// `GET /v1/handshake`.
 pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult<Response> {
@@ -150,54 +80,6 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
     })
     .await?;
     Ok(json_response(StatusCode::OK, &reply))
-}
-
-/// Largest oversized body read off the wire (and discarded) so that the client, which is
-/// still sending, receives the 413 instead of a connection reset.
-const DRAIN_CAP: usize = 64 * 1024 * 1024;
-
-/// Reads and discards the rest of a refused body, up to [`DRAIN_CAP`].
-pub(crate) async fn drain(mut stream: axum::body::BodyDataStream, mut seen: usize) {
-    while seen < DRAIN_CAP {
-        match tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await {
-            Ok(Some(Ok(c))) => seen += c.len(),
-            _ => return,
-        }
-    }
-}
-
-/// Reads a whole body up to `limit` bytes (413 beyond), without trusting Content-Length.
-pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> ApiResult<Vec<u8>> {
-    let declared = header(h, "content-length").and_then(|v| v.parse::<u64>().ok());
-    let mut stream = body.into_data_stream();
-    if let Some(n) = declared
-        && n > limit as u64
-    {
-        if n <= DRAIN_CAP as u64 {
-            drain(stream, 0).await;
-        }
-        return Err(ApiError::too_large(format!(
-            "body of {n} bytes exceeds the {limit}-byte limit"
-        )));
-    }
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::MALFORMED_JSON,
-                format!("body could not be read: {e}"),
-            )
-        })?;
-        if out.len() + chunk.len() > limit {
-            drain(stream, out.len() + chunk.len()).await;
-            return Err(ApiError::too_large(format!(
-                "body exceeds the {limit}-byte limit"
-            )));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }
 
 /// Parses strictly (unknown fields anywhere are refused) and checks a payload with the
@@ -385,7 +267,7 @@ fn apply_effect(tx: &Transaction<'_>, worker_id: &str, effect: Effect) -> Result
                  WHERE id = ?1 AND worker_id = ?2 AND status = 'dispatched'",
                 params![a.task_id, worker_id, now],
             )?;
-            crate::admin::emit_task(tx, &a.task_id)?;
+            crate::tasks::emit_task(tx, &a.task_id)?;
         }
         Effect::TaskCompletion(c) => {
             tx.execute(
@@ -393,7 +275,7 @@ fn apply_effect(tx: &Transaction<'_>, worker_id: &str, effect: Effect) -> Result
                  WHERE id = ?1 AND worker_id = ?2 AND status IN ('dispatched', 'acknowledged')",
                 params![c.task_id, worker_id, now],
             )?;
-            crate::admin::emit_task(tx, &c.task_id)?;
+            crate::tasks::emit_task(tx, &c.task_id)?;
         }
     }
     Ok(())
@@ -483,59 +365,6 @@ fn refuse(
         Utc::now()
     ])?;
     Ok((rejected(m, code, message), false))
-}
-
-/// Binds the device to the caller's worker on first use; 403 `device_bound` when another
-/// worker holds it (re-binding is an admin act: `POST /admin/v1/devices/{id}/bind`).
-pub(crate) fn bind_device(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<()> {
-    let bound: Option<String> = tx
-        .prepare_cached("SELECT worker_id FROM device_bindings WHERE device_id = ?1")?
-        .query_row([&caller.device_id], |r| r.get(0))
-        .optional()?;
-    match bound {
-        Some(w) if w == caller.worker_id => Ok(()),
-        Some(_) => Err(device_bound()),
-        None => {
-            tx.prepare_cached(
-                "INSERT INTO device_bindings (device_id, worker_id, bound_at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![caller.device_id, caller.worker_id, Utc::now()])?;
-            Ok(())
-        }
-    }
-}
-
-/// Who holds the device, seen from the caller (read-only check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Binding {
-    Caller,
-    Other,
-    Nobody,
-}
-
-pub(crate) fn binding(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<Binding> {
-    let bound: Option<String> = tx
-        .prepare_cached("SELECT worker_id FROM device_bindings WHERE device_id = ?1")?
-        .query_row([&caller.device_id], |r| r.get(0))
-        .optional()?;
-    Ok(match bound {
-        Some(w) if w == caller.worker_id => Binding::Caller,
-        Some(_) => Binding::Other,
-        None => Binding::Nobody,
-    })
-}
-
-/// Whether the device is bound to another worker than the caller (read-only check).
-pub(crate) fn bound_to_other(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<bool> {
-    Ok(binding(tx, caller)? == Binding::Other)
-}
-
-pub(crate) fn device_bound() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        codes::DEVICE_BOUND,
-        "this device is bound to another worker; an administrator can re-bind it",
-    )
 }
 
 /// What the server decided about one mutation, as stored beside what the device sent.
@@ -1117,36 +946,4 @@ pub async fn changes(
         body,
     )
         .into_response())
-}
-
-/// Lowercase hex SHA-256.
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Keeps the path parameter honest before it names a file.
-pub(crate) fn check_sha(sha: &str) -> ApiResult<()> {
-    if is_sha256(sha) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            codes::BAD_SHA256,
-            "a photo is addressed by 64 lowercase hex digits of its SHA-256",
-        ))
-    }
-}
-
-/// The error of a path that does not exist.
-pub async fn fallback() -> ApiError {
-    ApiError::not_found("no such endpoint")
-}
-
-/// The error of a method the path does not support.
-pub async fn method_fallback() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        codes::METHOD_NOT_ALLOWED,
-        "method not allowed on this endpoint",
-    )
 }

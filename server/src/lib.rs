@@ -7,13 +7,16 @@
 
 pub mod admin;
 pub mod api;
+pub mod auth;
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod listen;
 pub mod logging;
 pub mod photos;
 pub mod refdata;
 pub mod sanitize;
+pub mod tasks;
 pub mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -166,8 +169,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/v1/devices/{device_id}/bind",
             post(admin::bind_device).layer(buffered),
         )
-        .fallback(api::fallback)
-        .method_not_allowed_fallback(api::method_fallback)
+        .fallback(http::fallback)
+        .method_not_allowed_fallback(http::method_fallback)
         // Bodies are read by the handlers with their own limits (413 in the protocol's
         // error shape); photo bodies are streamed.
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -20,8 +20,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::AppState;
-use crate::api::{Caller, authenticate, blocking, bound_to_other, check_sha, json_response};
+use crate::auth::{Caller, authenticate, bound_to_other};
 use crate::error::{ApiError, ApiResult};
+use crate::http::{blocking, check_sha, json_response};
 
 pub(crate) fn complete_path(st: &AppState, sha: &str) -> PathBuf {
     st.photos_dir.join(sha)
@@ -160,7 +161,7 @@ async fn caller_for(st: &Arc<AppState>, h: &HeaderMap, sha: &str) -> ApiResult<C
     };
     let other = blocking(move || st2.db.read(|tx| bound_to_other(tx, &c2))).await?;
     if other {
-        return Err(crate::api::device_bound());
+        return Err(crate::auth::device_bound());
     }
     Ok(caller)
 }
@@ -222,7 +223,7 @@ pub async fn patch(
     // Refused before the body was read: read it off the wire so the client, still sending,
     // gets the answer rather than a reset connection.
     if let Some(stream) = body {
-        crate::api::drain(stream, 0).await;
+        crate::http::drain(stream, 0).await;
     }
     out
 }
@@ -276,7 +277,7 @@ async fn patch_inner(
             worker_id: caller.worker_id.clone(),
             device_id: caller.device_id.clone(),
         };
-        blocking(move || st2.db.write(|tx| crate::api::bind_device(tx, &c2))).await?;
+        blocking(move || st2.db.write(|tx| crate::auth::bind_device(tx, &c2))).await?;
     }
     let current = status(&st, &sha, &caller).await?;
     if current.complete {
@@ -428,7 +429,7 @@ async fn patch_inner(
     if overflow {
         file.set_len(offset).await?;
         drop(file);
-        crate::api::drain(stream, 0).await;
+        crate::http::drain(stream, 0).await;
         return Err(ApiError::too_large("the body runs past Upload-Length"));
     }
     let total = offset + written;

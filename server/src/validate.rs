@@ -102,7 +102,7 @@ fn photos(list: &[Photo], min: usize) -> Check {
         return Err(format!("photos: needs {min} to {MAX_PHOTOS} photos"));
     }
     for p in list {
-        if !crate::api::is_sha256(&p.sha256) {
+        if !crate::http::is_sha256(&p.sha256) {
             return bad("photos.sha256", "must be 64 lowercase hex digits");
         }
         if p.size == 0 {

@@ -17,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::apply;
 use super::bounds;
+use super::context::{Context, blocking};
 use super::lock::SyncLock;
 use super::options::{AccessTokenProvider, NetworkKind, SyncOptions, SyncReport};
 use super::photos;
 use super::progress::{ListenerHandle, Listeners, SyncListener, SyncPhase, SyncProgress};
 use super::restore;
-use super::retry::{self, Failure, RetryPolicy};
+use super::retry::Failure;
 use super::transport::Transport;
 use super::wire;
 use crate::GridWorker;
@@ -38,11 +39,8 @@ pub struct SyncEngine {
     inner: Arc<Inner>,
 }
 
-pub(super) struct Inner {
-    pub(super) worker: Arc<GridWorker>,
-    pub(super) options: SyncOptions,
-    pub(super) transport: Transport,
-    pub(super) listeners: Arc<Listeners>,
+struct Inner {
+    ctx: Context,
     network: AtomicU8,
     cancel: Mutex<CancellationToken>,
     running: Mutex<Option<watch::Receiver<Option<Shared>>>>,
@@ -148,10 +146,12 @@ impl SyncEngine {
         )?;
         Ok(SyncEngine {
             inner: Arc::new(Inner {
-                worker,
-                options,
-                transport,
-                listeners: Arc::new(Listeners::default()),
+                ctx: Context {
+                    worker,
+                    options,
+                    transport,
+                    listeners: Arc::new(Listeners::default()),
+                },
                 network: AtomicU8::new(network_code(NetworkKind::Wifi)),
                 cancel: Mutex::new(CancellationToken::new()),
                 running: Mutex::new(None),
@@ -238,51 +238,15 @@ impl SyncEngine {
     }
 }
 
-/// Runs blocking store work off the async workers.
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+/// The run's own state beside the shared [`Context`], which field access reaches through.
+impl std::ops::Deref for Inner {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 impl Inner {
-    fn retry_policy(&self) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: self.options.max_attempts,
-            base_delay: self.options.base_backoff,
-            max_delay: self.options.max_backoff,
-            max_elapsed: self.options.max_retry_time,
-        }
-    }
-
-    /// One request with retries, counting them into the run's stats.
-    pub(super) async fn with_retry<T, F, Fut>(
-        &self,
-        cancel: &CancellationToken,
-        attempt: F,
-    ) -> Result<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
-    {
-        let stats = self.transport.stats.clone();
-        retry::retry(
-            &self.retry_policy(),
-            cancel,
-            |_| {
-                stats.retries.fetch_add(1, Ordering::Relaxed);
-            },
-            attempt,
-        )
-        .await
-    }
-
-    pub(super) fn progress(&self, p: SyncProgress) {
-        self.listeners.emit(&p);
-    }
-
     /// [`Inner::run`] bounded by [`SyncOptions::run_deadline`]: when it passes, the run is
     /// cancelled (so it stops at a consistent point, like a platform cancel) and reports a
     /// network error, since the work stays queued for the next run.
@@ -334,7 +298,7 @@ impl Inner {
         if photos_allowed {
             // A photo that cannot be sent quarantines (or, after a transient failure, holds
             // back) only the records needing it; it never fails the run.
-            let photos = photos::upload_pending(self, cancel).await?;
+            let photos = photos::upload_pending(&self.ctx, cancel).await?;
             report.photos_uploaded = photos.uploaded;
             report.quarantined.extend(photos.quarantined);
         }

@@ -16,6 +16,7 @@
 
 pub mod apply;
 pub mod bounds;
+mod context;
 pub mod engine;
 pub mod lock;
 pub mod options;

@@ -18,7 +18,7 @@ use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{Inner, blocking};
+use super::context::{Context, blocking};
 use super::progress::{SyncPhase, SyncProgress};
 use super::retry::Failure;
 use super::transport::{Activity, Payload, decode};
@@ -101,7 +101,7 @@ enum Verdict {
 /// a transient failure outlasting the retry budget, left for the next run. Only what affects
 /// every request (cancel, authentication, protocol version, the local store) ends the run.
 pub(super) async fn upload_pending(
-    inner: &Arc<Inner>,
+    inner: &Context,
     cancel: &CancellationToken,
 ) -> Result<PhotoOutcome> {
     let worker = inner.worker.clone();
@@ -173,7 +173,7 @@ pub(super) async fn upload_pending(
 
 /// Checks the stored file against its recorded size and SHA-256 (streaming, constant
 /// memory). `Some(reason)` when it cannot be sent as recorded.
-async fn verify(inner: &Arc<Inner>, p: &Pending) -> Result<Option<QuarantineReason>> {
+async fn verify(inner: &Context, p: &Pending) -> Result<Option<QuarantineReason>> {
     let Some(rel) = p.rel_path.clone() else {
         return Ok(Some(QuarantineReason::PhotoMissing {
             sha256: p.sha256.clone(),
@@ -226,7 +226,7 @@ fn check_file(path: &Path, sha256: &str, size: u64, keys: &[PhotoKey]) -> Option
 }
 
 /// Decides what a failed upload means for the photo's records.
-async fn judge_failure(inner: &Arc<Inner>, p: &Pending, e: Error) -> Result<Verdict> {
+async fn judge_failure(inner: &Context, p: &Pending, e: Error) -> Result<Verdict> {
     match e {
         Error::Server { status, reason } if (400..500).contains(&status) => {
             // The reason is "code: message"; only the code is kept.
@@ -263,7 +263,7 @@ async fn judge_failure(inner: &Arc<Inner>, p: &Pending, e: Error) -> Result<Verd
     }
 }
 
-async fn upload_one(inner: &Arc<Inner>, cancel: &CancellationToken, p: &Pending) -> Result<()> {
+async fn upload_one(inner: &Context, cancel: &CancellationToken, p: &Pending) -> Result<()> {
     let Some(rel) = &p.rel_path else {
         return Err(Error::Io(std::io::ErrorKind::NotFound.into()));
     };
