@@ -1,0 +1,567 @@
+//! The mutation ledger: one device's chain of mutations, each stored once with what the
+//! server decided (applied, already applied, rejected, withdrawal link), the link checks
+//! and the refusals that keep one device's chain whole.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::Utc;
+use gridworker_core::chain;
+use gridworker_core::sync::wire::{
+    self, HandshakeResponse, Mutation, MutationKind, MutationResult, Outcome, Reason, WorkerInfo,
+    codes,
+};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::AppState;
+use crate::auth::{
+    Binding, Caller, authenticate, bind_device, binding, bound_to_other, device_bound,
+};
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{blocking, json_response};
+use crate::payload::{Parsed, apply_effect, parse_payload};
+
+/// `GET /v1/handshake`.
+pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult<Response> {
+    let caller = authenticate(&st, &h)?;
+    let st2 = st.clone();
+    let reply = blocking(move || {
+        // The first handshake binds the device, not only its first push: a phone that has
+        // nothing to send yet must not leave its id free for another worker to take (its
+        // own records would then be refused). A write only while the device is unbound.
+        let unbound = st2.db.read(|tx| binding(tx, &caller))? == Binding::Nobody;
+        if unbound {
+            st2.db.write(|tx| bind_device(tx, &caller))?;
+        }
+        st2.db.read(|tx| {
+            if bound_to_other(tx, &caller)? {
+                return Err(device_bound());
+            }
+            let name: Option<String> = tx
+                .query_row(
+                    "SELECT name FROM workers WHERE id = ?1",
+                    [&caller.worker_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let grids = db::worker_grids(tx, &caller.worker_id)?;
+            let server_id = db::meta(tx, "server_id")?.unwrap_or_default();
+            // What this server holds of the device's log: a device whose synced entries go
+            // further re-sends them (the server was restored from an older backup). By device
+            // only: a log is the device's, whichever worker's token pushed it.
+            let device_last_seq: Option<i64> = tx.query_row(
+                "SELECT MAX(seq) FROM mutations WHERE device_id = ?1 AND status = 'applied'",
+                params![caller.device_id],
+                |r| r.get(0),
+            )?;
+            Ok::<_, ApiError>(HandshakeResponse {
+                protocol: wire::PROTOCOL,
+                min_protocol: st2.min_protocol,
+                server_time: Utc::now(),
+                server_id,
+                worker: WorkerInfo {
+                    name: name.unwrap_or_else(|| caller.worker_id.clone()),
+                    id: caller.worker_id,
+                },
+                grids,
+                policy: st2.policy.clone(),
+                device_last_seq,
+            })
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &reply))
+}
+
+pub(crate) fn rejected(m: &Mutation, code: &str, message: impl Into<String>) -> MutationResult {
+    MutationResult {
+        mutation_id: m.mutation_id.clone(),
+        outcome: Outcome::Rejected {
+            reason: Reason {
+                code: code.to_string(),
+                message: message.into(),
+            },
+        },
+    }
+}
+
+/// Whether `m`'s link breaks the device's chain, and the previous hash it should have had.
+///
+/// In order (above the head) the link must follow the head. Below the head (a mutation the
+/// device held back, e.g. while its photo was quarantined, and sends later with its original
+/// seq) it must follow the stored mutation of the seq before it. A link whose predecessor
+/// never arrived is a break until that predecessor arrives and proves it
+/// ([`heal_successor`]); a deleted record therefore stays a break for good.
+pub(crate) fn link_check(
+    tx: &Transaction<'_>,
+    device_id: &str,
+    m: &Mutation,
+    head: Option<&(i64, String)>,
+) -> Result<(bool, Option<String>), ApiError> {
+    let (head_seq, head_hash) = head.map_or((0, chain::GENESIS), |h| (h.0, h.1.as_str()));
+    if m.seq > head_seq {
+        let broken = m.prev_hash != head_hash;
+        return Ok((broken, broken.then(|| head_hash.to_string())));
+    }
+    if m.seq <= 1 {
+        let broken = m.prev_hash != chain::GENESIS;
+        return Ok((broken, broken.then(|| chain::GENESIS.to_string())));
+    }
+    let before: Option<String> = tx
+        .prepare_cached(
+            "SELECT hash FROM mutations WHERE device_id = ?1 AND seq = ?2
+             ORDER BY hash = ?3 DESC LIMIT 1",
+        )?
+        .query_row(params![device_id, m.seq - 1, m.prev_hash], |r| r.get(0))
+        .optional()?;
+    Ok(match before {
+        Some(h) if h == m.prev_hash => (false, None),
+        Some(h) => (true, Some(h)),
+        None => (true, None),
+    })
+}
+
+/// A mutation arriving below the head may be the missing predecessor of one stored as a
+/// break: if that one's link names this mutation's hash, the chain is whole again there.
+pub(crate) fn heal_successor(
+    tx: &Transaction<'_>,
+    device_id: &str,
+    m: &Mutation,
+) -> Result<(), ApiError> {
+    tx.prepare_cached(
+        "UPDATE mutations SET chain_break = 0, expected_prev = NULL
+         WHERE device_id = ?1 AND seq = ?2 AND prev_hash = ?3 AND chain_break = 1",
+    )?
+    .execute(params![device_id, m.seq + 1, m.hash])?;
+    Ok(())
+}
+
+/// A seq further ahead of the device's head than this is refused: no honest device gets
+/// there, since it pushes its log in order and at most one batch at a time.
+pub const MAX_SEQ_GAP: i64 = wire::MAX_PUSH_MUTATIONS as i64;
+
+/// A refusal that stores no mutation (so it squats no id and moves no head), kept for the
+/// admin counts. Only the code is kept: nothing of the payload.
+pub(crate) fn refuse(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    code: &'static str,
+    message: &str,
+) -> rusqlite::Result<(MutationResult, bool)> {
+    tx.prepare_cached(
+        "INSERT INTO refusals (device_id, worker_id, mutation_id, code, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        caller.device_id,
+        caller.worker_id,
+        m.mutation_id,
+        code,
+        Utc::now()
+    ])?;
+    Ok((rejected(m, code, message), false))
+}
+
+/// What the server decided about one mutation, as stored beside what the device sent.
+pub(crate) struct StoredRow<'a> {
+    payload: &'a str,
+    status: &'a str,
+    reason: Option<(&'a str, &'a str)>,
+    chain_break: bool,
+    expected_prev: Option<&'a str>,
+    flags_json: &'a str,
+    now: chrono::DateTime<Utc>,
+}
+
+/// The one place a mutation row is written (records, rejections and withdrawal links).
+pub(crate) fn insert_mutation(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    row: &StoredRow<'_>,
+) -> Result<(), ApiError> {
+    tx.prepare_cached(
+        "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind, record_id, payload,
+             device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
+             chain_break, expected_prev, server_flags, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        m.mutation_id,
+        caller.device_id,
+        caller.worker_id,
+        m.seq,
+        m.kind,
+        m.record_id,
+        row.payload,
+        m.device_time,
+        m.monotonic_ms,
+        m.prev_hash,
+        m.hash,
+        row.status,
+        row.reason.map(|r| r.0),
+        row.reason.map(|r| r.1),
+        row.chain_break,
+        row.expected_prev,
+        row.flags_json,
+        row.now,
+    ])?;
+    Ok(())
+}
+
+/// One mutation inside the push transaction. Returns its result and whether it broke the
+/// chain.
+pub(crate) fn push_one(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    head: &mut Option<(i64, String)>,
+    photos_complete: &mut HashMap<String, bool>,
+) -> Result<(MutationResult, bool), ApiError> {
+    let now = Utc::now();
+    // Idempotency first: a replay gets the answer the original got. Ids are the device's:
+    // another device's id space is not this one's business.
+    type Prior = (
+        i64,
+        String,
+        String,
+        String,
+        chrono::DateTime<Utc>,
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+    );
+    let prior: Option<Prior> = tx
+        .prepare_cached(
+            "SELECT seq, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash,
+                    status, reason_code, reason_message
+             FROM mutations WHERE device_id = ?1 AND mutation_id = ?2",
+        )?
+        .query_row([&caller.device_id, &m.mutation_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })
+        .optional()?;
+    if let Some(p) = prior {
+        // The hash commits to the payload (it was verified when stored); a withheld payload
+        // (refused as invalid, or a withdrawal link's) is compared through it. A withdrawn
+        // link cannot come back as a record under the same id.
+        let same = (p.8 != WITHDRAWN || m.withdrawn)
+            && p.0 == m.seq
+            && p.1 == m.kind
+            && p.2 == m.record_id
+            && (p.3.is_empty() || p.3 == m.payload)
+            && p.4 == m.device_time
+            && p.5 == m.monotonic_ms
+            && p.6 == m.prev_hash
+            && p.7 == m.hash;
+        if !same {
+            return Ok(refuse(
+                tx,
+                caller,
+                m,
+                codes::MUTATION_ID_REUSED,
+                "this mutation id was already used for different content",
+            )?);
+        }
+        // A withdrawal link of a mutation already applied (its reply was lost before the
+        // device withdrew it) is held too: the record stays, the link is whole.
+        let outcome = if p.8 == "applied" || p.8 == WITHDRAWN {
+            Outcome::AlreadyApplied
+        } else {
+            Outcome::Rejected {
+                reason: Reason {
+                    code: p.9.unwrap_or_default(),
+                    message: p.10.unwrap_or_default(),
+                },
+            }
+        };
+        return Ok((
+            MutationResult {
+                mutation_id: m.mutation_id.clone(),
+                outcome,
+            },
+            false,
+        ));
+    }
+
+    if chain::link_hash(&m.prev_hash, m.seq, &m.kind, &m.mutation_id, &m.payload) != m.hash {
+        return Ok(refuse(
+            tx,
+            caller,
+            m,
+            codes::HASH_MISMATCH,
+            "hash does not match the mutation's content",
+        )?);
+    }
+    // A link far ahead of the head would become the head and break every honest link after
+    // it. (A device the server holds nothing of starts wherever its log is.)
+    if let Some((head_seq, _)) = head.as_ref()
+        && m.seq > head_seq.saturating_add(MAX_SEQ_GAP)
+    {
+        return Ok(refuse(
+            tx,
+            caller,
+            m,
+            codes::SEQ_GAP_TOO_LARGE,
+            &format!(
+                "seq is more than {MAX_SEQ_GAP} ahead of the last one this server holds for the device"
+            ),
+        )?);
+    }
+
+    // The link is intact: it moves the device's head whatever happens to the record.
+    let (chain_break, expected_prev) = link_check(tx, &caller.device_id, m, head.as_ref())?;
+    if head.as_ref().is_none_or(|h| m.seq > h.0) {
+        *head = Some((m.seq, m.hash.clone()));
+    }
+
+    if m.withdrawn {
+        return store_withdrawal(
+            tx,
+            caller,
+            m,
+            head.as_ref(),
+            chain_break,
+            expected_prev,
+            now,
+        );
+    }
+
+    let verdict: Verdict = match MutationKind::parse(&m.kind) {
+        None => Err((codes::UNKNOWN_KIND, "unknown mutation kind".to_string())),
+        Some(kind) if m.seq < 1 => Err((
+            codes::INVALID_PAYLOAD,
+            format!("seq must be at least 1 for a {} mutation", kind.code()),
+        )),
+        Some(kind) => match parse_payload(tx, kind, &m.payload)? {
+            Err(e) => Err((codes::INVALID_PAYLOAD, e)),
+            // Another worker's record refuses the whole request: the error rolls the
+            // transaction back, so nothing of the batch is stored and the records stay
+            // queued on the phone rather than being filed under this token's worker.
+            Ok(p) if p.worker_id != caller.worker_id => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    codes::WORKER_MISMATCH,
+                    format!(
+                        "mutation {} belongs to another worker than the token's",
+                        m.mutation_id
+                    ),
+                ));
+            }
+            Ok(p) if p.record_id != m.record_id => Err((
+                codes::RECORD_ID_MISMATCH,
+                "record_id is not the payload's id".to_string(),
+            )),
+            Ok(p) if p.device_id != caller.device_id => Err((
+                codes::DEVICE_MISMATCH,
+                "the payload's device_id is not the pushing device".to_string(),
+            )),
+            Ok(p) => {
+                // Citing a photo lets the worker read its upload state.
+                for sha in &p.photos {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO photo_refs (sha256, worker_id) VALUES (?1, ?2)",
+                    )?
+                    .execute([sha, &caller.worker_id])?;
+                }
+                check_applicable(tx, caller, kind, p, photos_complete)?
+            }
+        },
+    };
+
+    let (status, reason, flags, effect) = match verdict {
+        Ok((p, _)) => ("applied", None, p.flags, Some(p.effect)),
+        Err((code, msg)) => ("rejected", Some((code, msg)), vec![], None),
+    };
+    // A payload refused as invalid is not a record: it is not kept (it may hold residents'
+    // data the server never accepted). The hash still identifies it for replays.
+    let keep_payload = !matches!(
+        reason.as_ref().map(|r| r.0),
+        Some(codes::INVALID_PAYLOAD | codes::UNKNOWN_KIND)
+    );
+    let flags_json = serde_json::to_string(&flags).unwrap_or_else(|_| "[]".into());
+    insert_mutation(
+        tx,
+        caller,
+        m,
+        &StoredRow {
+            payload: if keep_payload { m.payload.as_str() } else { "" },
+            status,
+            reason: reason.as_ref().map(|r| (r.0, r.1.as_str())),
+            chain_break,
+            expected_prev: expected_prev.as_deref(),
+            flags_json: &flags_json,
+            now,
+        },
+    )?;
+    if head.as_ref().is_some_and(|h| m.seq < h.0) {
+        heal_successor(tx, &caller.device_id, m)?;
+    }
+    if let Some(effect) = effect {
+        apply_effect(tx, &caller.worker_id, effect)?;
+    }
+    let outcome = match reason {
+        None => Outcome::Applied,
+        Some((code, message)) => Outcome::Rejected {
+            reason: Reason {
+                code: code.to_string(),
+                message,
+            },
+        },
+    };
+    Ok((
+        MutationResult {
+            mutation_id: m.mutation_id.clone(),
+            outcome,
+        },
+        chain_break,
+    ))
+}
+
+/// Status of a stored withdrawal link.
+pub(crate) const WITHDRAWN: &str = "withdrawn";
+
+/// Stores a withdrawal link (its hash was verified and its link checked by the caller): the
+/// device withdrew the entry, so it is no record. Nothing of the payload is kept (personal
+/// data minimisation: only the hash, which the device can still prove), it has no effect,
+/// needs no photo and holds no record id, so the repaired record is accepted after it.
+pub(crate) fn store_withdrawal(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    m: &Mutation,
+    head: Option<&(i64, String)>,
+    chain_break: bool,
+    expected_prev: Option<String>,
+    now: chrono::DateTime<Utc>,
+) -> Result<(MutationResult, bool), ApiError> {
+    // The kind names the record that was withdrawn; the device can only have made one of
+    // the five (a link is still a link, so a bad one is stored as a rejection like any).
+    let reason = match MutationKind::parse(&m.kind) {
+        None => Some((codes::UNKNOWN_KIND, "unknown mutation kind")),
+        Some(_) if m.seq < 1 => Some((codes::INVALID_PAYLOAD, "seq must be at least 1")),
+        Some(_) => None,
+    };
+    let status = if reason.is_some() {
+        "rejected"
+    } else {
+        WITHDRAWN
+    };
+    // A link is stored without its payload (what was withdrawn is not a record) and flags.
+    insert_mutation(
+        tx,
+        caller,
+        m,
+        &StoredRow {
+            payload: "",
+            status,
+            reason,
+            chain_break,
+            expected_prev: expected_prev.as_deref(),
+            flags_json: "[]",
+            now,
+        },
+    )?;
+    if head.is_some_and(|h| m.seq < h.0) {
+        heal_successor(tx, &caller.device_id, m)?;
+    }
+    let outcome = match reason {
+        None => Outcome::Applied,
+        Some((code, message)) => Outcome::Rejected {
+            reason: Reason {
+                code: code.to_string(),
+                message: message.to_string(),
+            },
+        },
+    };
+    Ok((
+        MutationResult {
+            mutation_id: m.mutation_id.clone(),
+            outcome,
+        },
+        chain_break,
+    ))
+}
+
+/// A record to apply, or the code and message of its rejection.
+pub(crate) type Verdict = Result<(Parsed, MutationKind), (&'static str, String)>;
+
+/// The checks of a well-formed record of the caller's: the task is theirs, the record id is
+/// not already held by another mutation, its photos are held.
+pub(crate) fn check_applicable(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    kind: MutationKind,
+    p: Parsed,
+    photos_complete: &mut HashMap<String, bool>,
+) -> Result<Verdict, ApiError> {
+    if let Some(task) = &p.task_id {
+        let assignee: Option<String> = tx
+            .prepare_cached("SELECT worker_id FROM tasks WHERE id = ?1")?
+            .query_row([task], |r| r.get(0))
+            .optional()?;
+        if assignee.is_some_and(|w| w != caller.worker_id) {
+            return Ok(Err((
+                codes::TASK_NOT_ASSIGNED,
+                "the task is dispatched to another worker".to_string(),
+            )));
+        }
+    }
+    // A record is stored once: a second mutation (any device) for a record id that an
+    // applied mutation holds is refused. A rejected one holds nothing, so a repaired
+    // record can be sent again under a new mutation id.
+    let held = tx
+        .prepare_cached(
+            "SELECT 1 FROM mutations WHERE kind = ?1 AND record_id = ?2 AND status = 'applied'
+             LIMIT 1",
+        )?
+        .query_row([kind.code(), p.record_id.as_str()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if held {
+        return Ok(Err((
+            codes::RECORD_ID_REUSED,
+            "a record with this id was already stored under another mutation".to_string(),
+        )));
+    }
+    for sha in &p.photos {
+        let complete = match photos_complete.get(sha) {
+            Some(c) => *c,
+            None => {
+                let c = tx
+                    .prepare_cached("SELECT complete FROM photos WHERE sha256 = ?1")?
+                    .query_row([sha], |r| r.get::<_, bool>(0))
+                    .optional()?
+                    .unwrap_or(false);
+                photos_complete.insert(sha.clone(), c);
+                c
+            }
+        };
+        if !complete {
+            return Ok(Err((
+                codes::MISSING_PHOTO,
+                format!("photo {sha} is not held completely; upload it first"),
+            )));
+        }
+    }
+    Ok(Ok((p, kind)))
+}

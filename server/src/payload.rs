@@ -1,0 +1,279 @@
+//! What a mutation's payload means on the server: strict decoding, the device's
+//! validation rules, and the effect applying it has (records, tasks, photos cited).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::Utc;
+use gridworker_core::domain::{
+    CheckIn, Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload, Visit,
+};
+use gridworker_core::geo::Crs;
+use gridworker_core::sync::wire::{self, Change, HandshakeResponse, MutationKind, WorkerInfo};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::auth::{Binding, authenticate, bind_device, binding, bound_to_other, device_bound};
+use crate::db::{self, emit, grid_scope};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{blocking, json_response};
+use crate::refdata::grid_containing;
+use crate::{sanitize, validate};
+
+/// `GET /v1/handshake`.
+pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult<Response> {
+    let caller = authenticate(&st, &h)?;
+    let st2 = st.clone();
+    let reply = blocking(move || {
+        // The first handshake binds the device, not only its first push: a phone that has
+        // nothing to send yet must not leave its id free for another worker to take (its
+        // own records would then be refused). A write only while the device is unbound.
+        let unbound = st2.db.read(|tx| binding(tx, &caller))? == Binding::Nobody;
+        if unbound {
+            st2.db.write(|tx| bind_device(tx, &caller))?;
+        }
+        st2.db.read(|tx| {
+            if bound_to_other(tx, &caller)? {
+                return Err(device_bound());
+            }
+            let name: Option<String> = tx
+                .query_row(
+                    "SELECT name FROM workers WHERE id = ?1",
+                    [&caller.worker_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let grids = db::worker_grids(tx, &caller.worker_id)?;
+            let server_id = db::meta(tx, "server_id")?.unwrap_or_default();
+            // What this server holds of the device's log: a device whose synced entries go
+            // further re-sends them (the server was restored from an older backup). By device
+            // only: a log is the device's, whichever worker's token pushed it.
+            let device_last_seq: Option<i64> = tx.query_row(
+                "SELECT MAX(seq) FROM mutations WHERE device_id = ?1 AND status = 'applied'",
+                params![caller.device_id],
+                |r| r.get(0),
+            )?;
+            Ok::<_, ApiError>(HandshakeResponse {
+                protocol: wire::PROTOCOL,
+                min_protocol: st2.min_protocol,
+                server_time: Utc::now(),
+                server_id,
+                worker: WorkerInfo {
+                    name: name.unwrap_or_else(|| caller.worker_id.clone()),
+                    id: caller.worker_id,
+                },
+                grids,
+                policy: st2.policy.clone(),
+                device_last_seq,
+            })
+        })
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &reply))
+}
+
+/// Parses strictly (unknown fields anywhere are refused) and checks a payload with the
+/// device's rules; `Err` is the `invalid_payload` message, which names fields only.
+pub(crate) fn decode_payload<T: DeserializeOwned>(
+    text: &str,
+    check: impl FnOnce(&T) -> validate::Check,
+) -> Result<T, String> {
+    let v: T = sanitize::decode_strict(text.as_bytes()).map_err(|e| e.message)?;
+    check(&v)?;
+    Ok(v)
+}
+
+/// What a valid payload tells the push about itself.
+pub(crate) struct Parsed {
+    pub(crate) record_id: String,
+    pub(crate) worker_id: String,
+    pub(crate) device_id: String,
+    pub(crate) photos: Vec<String>,
+    /// The task a task ack or completion is about.
+    pub(crate) task_id: Option<String>,
+    pub(crate) flags: Vec<&'static str>,
+    pub(crate) effect: Effect,
+}
+
+pub(crate) enum Effect {
+    None,
+    Report(ReportPayload),
+    TaskAck(TaskAckPayload),
+    TaskCompletion(TaskCompletionPayload),
+}
+
+pub(crate) fn exists(tx: &Transaction<'_>, sql: &str, id: &str) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached(sql)?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+pub(crate) fn shas(photos: &[Photo]) -> Vec<String> {
+    photos.iter().map(|p| p.sha256.clone()).collect()
+}
+
+/// Parses and checks a payload; `Err` is the `invalid_payload` message.
+pub(crate) fn parse_payload(
+    tx: &Transaction<'_>,
+    kind: MutationKind,
+    text: &str,
+) -> Result<Result<Parsed, String>, rusqlite::Error> {
+    let parsed = match kind {
+        MutationKind::Checkin => match decode_payload::<CheckIn>(text, validate::checkin) {
+            Ok(c) => {
+                let known = exists(tx, "SELECT 1 FROM points WHERE id = ?1", &c.point_id)?;
+                Parsed {
+                    record_id: c.id,
+                    device_id: c.device_id,
+                    worker_id: c.worker_id,
+                    photos: vec![],
+                    task_id: None,
+                    flags: if known { vec![] } else { vec!["unknown_point"] },
+                    effect: Effect::None,
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::Visit => match decode_payload::<Visit>(text, validate::visit) {
+            Ok(v) => {
+                let known = exists(
+                    tx,
+                    "SELECT 1 FROM households WHERE id = ?1",
+                    &v.household_id,
+                )?;
+                Parsed {
+                    record_id: v.id,
+                    device_id: v.device_id,
+                    worker_id: v.worker_id,
+                    photos: vec![],
+                    task_id: None,
+                    flags: if known {
+                        vec![]
+                    } else {
+                        vec!["unknown_household"]
+                    },
+                    effect: Effect::None,
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::Report => match decode_payload::<ReportPayload>(text, validate::report) {
+            Ok(p) => Parsed {
+                record_id: p.id.clone(),
+                device_id: p.device_id.clone(),
+                worker_id: p.worker_id.clone(),
+                photos: shas(&p.photos),
+                task_id: None,
+                flags: vec![],
+                effect: Effect::Report(p),
+            },
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::TaskAck => match decode_payload::<TaskAckPayload>(text, validate::task_ack) {
+            Ok(a) => {
+                let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &a.task_id)?;
+                Parsed {
+                    record_id: a.task_id.clone(),
+                    device_id: a.device_id.clone(),
+                    worker_id: a.worker_id.clone(),
+                    photos: vec![],
+                    task_id: Some(a.task_id.clone()),
+                    flags: if known { vec![] } else { vec!["unknown_task"] },
+                    effect: Effect::TaskAck(a),
+                }
+            }
+            Err(e) => return Ok(Err(e)),
+        },
+        MutationKind::TaskCompletion => {
+            match decode_payload::<TaskCompletionPayload>(text, validate::task_completion) {
+                Ok(c) => {
+                    let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &c.task_id)?;
+                    Parsed {
+                        record_id: c.id.clone(),
+                        device_id: c.device_id.clone(),
+                        worker_id: c.worker_id.clone(),
+                        photos: shas(&c.photos),
+                        task_id: Some(c.task_id.clone()),
+                        flags: if known { vec![] } else { vec!["unknown_task"] },
+                        effect: Effect::TaskCompletion(c),
+                    }
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    };
+    Ok(Ok(parsed))
+}
+
+/// Applies what a stored record changes on the server (reports, tasks) and the feed.
+pub(crate) fn apply_effect(
+    tx: &Transaction<'_>,
+    worker_id: &str,
+    effect: Effect,
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    match effect {
+        Effect::None => {}
+        Effect::Report(p) => {
+            let grid = grid_containing(tx, p.position.lat, p.position.lon)?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO reports (id, worker_id, grid_code, category, description, lat, lon,
+                     status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)",
+                params![
+                    p.id,
+                    worker_id,
+                    grid,
+                    p.category,
+                    p.description,
+                    p.position.lat,
+                    p.position.lon,
+                    p.created_at,
+                    now
+                ],
+            )?;
+            if inserted > 0
+                && let Some(g) = grid
+            {
+                emit(
+                    tx,
+                    &grid_scope(&g),
+                    &format!("report:{}", p.id),
+                    Some(worker_id),
+                    &Change::ReportUpsert {
+                        id: p.id.clone(),
+                        category: p.category.clone(),
+                        description: p.description.clone(),
+                        crs: Crs::Wgs84,
+                        lat: p.position.lat,
+                        lon: p.position.lon,
+                        status: gridworker_core::domain::ReportStatus::Submitted,
+                        created_at: p.created_at,
+                    },
+                )?;
+            }
+        }
+        Effect::TaskAck(a) => {
+            tx.execute(
+                "UPDATE tasks SET status = 'acknowledged', updated_at = ?3
+                 WHERE id = ?1 AND worker_id = ?2 AND status = 'dispatched'",
+                params![a.task_id, worker_id, now],
+            )?;
+            crate::tasks::emit_task(tx, &a.task_id)?;
+        }
+        Effect::TaskCompletion(c) => {
+            tx.execute(
+                "UPDATE tasks SET status = 'completed', updated_at = ?3
+                 WHERE id = ?1 AND worker_id = ?2 AND status IN ('dispatched', 'acknowledged')",
+                params![c.task_id, worker_id, now],
+            )?;
+            crate::tasks::emit_task(tx, &c.task_id)?;
+        }
+    }
+    Ok(())
+}
