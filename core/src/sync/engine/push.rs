@@ -1,0 +1,316 @@
+//! The push: queued mutations in bounded batches, what the server answered for each, and
+//! setting aside what it refused for good.
+
+use super::*;
+
+impl Inner {
+    /// Sends the outbox in order, batch by batch, and records each answer.
+    ///
+    /// Entries that cannot go now are skipped, not failed, and go in a later run with their
+    /// original seq: those whose photos are not on the server yet (Wi-Fi only, or an upload
+    /// left for the next run) and those depending on a quarantined entry. A batch the server
+    /// finds too large (413) is halved until it passes; a single mutation too large alone is
+    /// quarantined as refused. Withdrawn entries go in seq order with the rest as withdrawal
+    /// links (no photos, no record), so the server's copy of the chain has no hole.
+    pub(super) async fn push(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let network = network_from(self.network.load(Ordering::Relaxed));
+        let photos_wait = self.options.photos_wifi_only && network == NetworkKind::Cellular;
+        let worker = self.worker.clone();
+        let total = blocking(move || worker.store().read(outbox::to_send)).await?;
+        let mut progress = SyncProgress::new(SyncPhase::Push);
+        progress.items_total = Some(u64::try_from(total).unwrap_or(0));
+        self.progress(progress.clone());
+
+        let mut after_seq = 0i64;
+        // Lowered after a 413 so the rest of the run does not hit the same wall again.
+        let mut max_b = self.options.batch_max_bytes;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let worker = self.worker.clone();
+            let max_n = self.options.batch_max_mutations;
+            let (batch, deferred, held, last_seq) = blocking(move || {
+                worker.store().read(|c| {
+                    let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
+                    let last = all.last().map(|e| e.seq);
+                    let mut send = Vec::with_capacity(all.len());
+                    let (mut deferred, mut held) = (0u64, 0u64);
+                    for e in all {
+                        if e.withdrawn {
+                            // A withdrawal link carries no record: it waits for nothing.
+                            send.push(e);
+                        } else if outbox::depends_on_quarantined(c, &e)? {
+                            held += 1;
+                        } else if photos::waits_for_photos(c, &e)? {
+                            // Sent now it would be refused for good (`missing_photo`).
+                            if photos_wait {
+                                deferred += 1;
+                            } else {
+                                held += 1;
+                            }
+                        } else {
+                            send.push(e);
+                        }
+                    }
+                    Ok((send, deferred, held, last))
+                })
+            })
+            .await?;
+            let Some(last_seq) = last_seq else { break };
+            after_seq = last_seq;
+            report.deferred += deferred;
+            report.held += held;
+            let mut parts = vec![batch];
+            while let Some(part) = parts.pop() {
+                if part.is_empty() {
+                    continue;
+                }
+                match self.send_batch(cancel, &part).await {
+                    Ok(reply) => {
+                        crate::sync::failpoint("push_acked_before_store");
+                        let worker = self.worker.clone();
+                        let batch_ids: Vec<Sent> = part
+                            .iter()
+                            .map(|e| Sent {
+                                mutation_id: e.mutation_id.clone(),
+                                kind: e.kind.clone(),
+                                record_id: e.record_id.clone(),
+                                withdrawn: e.withdrawn,
+                            })
+                            .collect();
+                        let counts =
+                            blocking(move || record_results(&worker, &batch_ids, &reply)).await?;
+                        report.pushed += counts.0;
+                        report.already_applied += counts.1;
+                        report.rejected += counts.2;
+                        progress.items_done += part.len() as u64;
+                        self.progress(progress.clone());
+                    }
+                    Err(Error::Server {
+                        status: 413,
+                        reason,
+                    }) => {
+                        if part.len() > 1 {
+                            let bytes: usize = part.iter().map(|e| e.payload.len()).sum();
+                            max_b = max_b.min(bytes / 2).max(1);
+                            let mut first = part;
+                            let second = first.split_off(first.len() / 2);
+                            // A stack: the first half goes first, keeping device order.
+                            parts.push(second);
+                            parts.push(first);
+                        } else if part.iter().all(|e| e.withdrawn) {
+                            // A withdrawal link must carry its payload for the hash to be
+                            // checked; too large alone, it can never go: given up (its
+                            // successor stays a break on the server), not resent every run.
+                            let code = reason.split(':').next().unwrap_or_default().trim();
+                            self.give_up_links(&part, code).await?;
+                            progress.items_done += part.len() as u64;
+                        } else {
+                            let code = reason.split(':').next().unwrap_or_default().trim();
+                            let q = self.quarantine_refused(&part, 413, code).await?;
+                            progress.items_done += part.len() as u64;
+                            report.quarantined.extend(q);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One push request with retries.
+    async fn send_batch(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+        batch: &[OutboxEntry],
+    ) -> Result<wire::PushResponse> {
+        let request = wire::PushRequest {
+            device_id: self.worker.config().device_id.clone(),
+            mutations: batch.iter().map(to_wire).collect(),
+        };
+        let body = serde_json::to_vec(&request).map_err(|e| Error::Protocol {
+            reason: format!("cannot encode push: {e}"),
+        })?;
+        self.with_retry(cancel, || {
+            let body = body.clone();
+            async move {
+                let r = self
+                    .transport
+                    .call(Method::POST, wire::PATH_PUSH, move || {
+                        crate::sync::transport::Payload::Json(body.clone())
+                    })
+                    .await?;
+                let decoded: wire::PushResponse = crate::sync::transport::decode(&r.body)?;
+                check_results(batch, &decoded)?;
+                Ok(decoded)
+            }
+        })
+        .await
+    }
+
+    /// Quarantines mutations the server refused as they stand (not a verdict on their
+    /// content, which it never read: the worker decides what to do with them).
+    async fn quarantine_refused(
+        self: &Arc<Self>,
+        part: &[OutboxEntry],
+        status: u16,
+        code: &str,
+    ) -> Result<Vec<outbox::QuarantinedRecord>> {
+        let worker = self.worker.clone();
+        let entries: Vec<(i64, String, String)> = part
+            .iter()
+            .map(|e| (e.seq, e.kind.clone(), e.record_id.clone()))
+            .collect();
+        let reason = outbox::QuarantineReason::Refused {
+            status,
+            code: code.to_string(),
+            sha256: None,
+        };
+        blocking(move || {
+            let now = worker.config().clock.now();
+            worker.store().write(|tx| {
+                let mut out = Vec::new();
+                for (seq, kind, record_id) in &entries {
+                    if outbox::quarantine(tx, *seq, &reason, now)? {
+                        log::warn!("sync: {kind} {record_id} quarantined: refused {status}");
+                        out.push(outbox::QuarantinedRecord {
+                            record_id: record_id.clone(),
+                            kind: kind.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Records withdrawal links the server can never take (413 alone) as answered with that
+    /// refusal, so they are not resent.
+    async fn give_up_links(
+        self: &Arc<Self>,
+        part: &[OutboxEntry],
+        code: &str,
+    ) -> Result<()> {
+        let worker = self.worker.clone();
+        let ids: Vec<String> = part.iter().map(|e| e.mutation_id.clone()).collect();
+        let code = if code.is_empty() {
+            wire::codes::TOO_LARGE.to_string()
+        } else {
+            code.to_string()
+        };
+        blocking(move || {
+            let now = worker.config().clock.now();
+            worker.store().write(|tx| {
+                for id in &ids {
+                    let reason = "the server refused the withdrawal link as too large";
+                    outbox::mark_link_answered(tx, id, Some((code.as_str(), reason)), now)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+fn to_wire(e: &OutboxEntry) -> wire::Mutation {
+    wire::Mutation {
+        mutation_id: e.mutation_id.clone(),
+        seq: e.seq,
+        kind: e.kind.clone(),
+        record_id: e.record_id.clone(),
+        payload: e.payload.clone(),
+        device_time: e.device_time,
+        monotonic_ms: e.monotonic_ms,
+        prev_hash: e.prev_hash.clone(),
+        hash: e.hash.clone(),
+        withdrawn: e.withdrawn,
+    }
+}
+
+/// A reply must speak only of mutations we sent; anything else means it is not a reply to
+/// this request and nothing in it can be trusted.
+fn check_results(
+    batch: &[OutboxEntry],
+    reply: &wire::PushResponse,
+) -> std::result::Result<(), Failure> {
+    let sent: std::collections::HashSet<&str> =
+        batch.iter().map(|e| e.mutation_id.as_str()).collect();
+    for r in &reply.results {
+        if !sent.contains(r.mutation_id.as_str()) {
+            return Err(Failure::malformed(
+                "push reply names a mutation that was not sent",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What [`record_results`] needs of a sent entry.
+struct Sent {
+    mutation_id: String,
+    kind: String,
+    record_id: String,
+    withdrawn: bool,
+}
+
+/// Stores the server's answers in one transaction: synced, or rejected with the reason.
+/// Mutations the reply does not mention stay pending and go again next time. Withdrawal
+/// links are not records: their answer is recorded but not counted.
+fn record_results(
+    worker: &GridWorker,
+    batch: &[Sent],
+    reply: &wire::PushResponse,
+) -> Result<(u64, u64, u64)> {
+    let now = worker.config().clock.now();
+    let by_id: std::collections::HashMap<&str, &Sent> =
+        batch.iter().map(|b| (b.mutation_id.as_str(), b)).collect();
+    worker.store().write_recoverable(|tx| {
+        let mut counts = (0u64, 0u64, 0u64);
+        for r in &reply.results {
+            let Some(sent) = by_id.get(r.mutation_id.as_str()).copied() else {
+                continue;
+            };
+            let (k, record_id) = (&sent.kind, &sent.record_id);
+            if sent.withdrawn {
+                let reject = match &r.outcome {
+                    wire::Outcome::Applied | wire::Outcome::AlreadyApplied => None,
+                    wire::Outcome::Rejected { reason } => {
+                        Some((reason.code.as_str(), reason.message.as_str()))
+                    }
+                };
+                outbox::mark_link_answered(tx, &r.mutation_id, reject, now)?;
+                continue;
+            }
+            match &r.outcome {
+                wire::Outcome::Applied | wire::Outcome::AlreadyApplied => {
+                    outbox::mark_synced(tx, &r.mutation_id, now)?;
+                    if matches!(r.outcome, wire::Outcome::Applied) {
+                        counts.0 += 1;
+                    } else {
+                        counts.1 += 1;
+                    }
+                    if k == kind::REPORT {
+                        // queued → submitted; a status the pull already moved further stays.
+                        tx.prepare_cached(
+                            "UPDATE reports SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'queued'",
+                        )?
+                        .execute(rusqlite::params![record_id, ReportStatus::Submitted.code(), now])?;
+                    }
+                }
+                wire::Outcome::Rejected { reason } => {
+                    outbox::mark_rejected(tx, &r.mutation_id, &reason.code, &reason.message)?;
+                    counts.2 += 1;
+                }
+            }
+        }
+        Ok(counts)
+    })
+}
