@@ -7326,22 +7326,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_func_set_logger() != 44008) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_default_sync_options() != 27078) {
+    if (uniffi_gridworker_ffi_checksum_func_default_sync_options() != 57951) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_default_policy() != 24954) {
+    if (uniffi_gridworker_ffi_checksum_func_default_policy() != 33008) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_from_wgs84() != 35501) {
+    if (uniffi_gridworker_ffi_checksum_func_from_wgs84() != 50844) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_func_recover_store() != 43622) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_rekey_store() != 7788) {
+    if (uniffi_gridworker_ffi_checksum_func_rekey_store() != 53953) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_to_wgs84() != 12716) {
+    if (uniffi_gridworker_ffi_checksum_func_to_wgs84() != 56347) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_func_wipe_data_dir() != 35772) {
@@ -7353,10 +7353,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_syncengine_cancel() != 19447) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_syncengine_set_network() != 52197) {
+    if (uniffi_gridworker_ffi_checksum_method_syncengine_set_network() != 60239) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_syncengine_sync() != 6693) {
+    if (uniffi_gridworker_ffi_checksum_method_syncengine_sync() != 17831) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_synclistenerhandle_detach() != 26241) {
@@ -7365,22 +7365,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached() != 19522) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() != 61684) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() != 27292) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() != 15237) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() != 54874) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_check_in() != 41892) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_check_in() != 50099) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() != 12636) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_complete_task() != 65150) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_complete_task() != 51140) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_create_report_draft() != 9788) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_create_report_draft() != 39981) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_data_dir() != 18437) {
@@ -7392,31 +7392,31 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() != 44303) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() != 63151) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() != 13642) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_file_report() != 60600) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_file_report() != 55943) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_grid_at() != 18595) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_grid_at() != 51169) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() != 45574) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() != 58184) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() != 23078) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() != 20676) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() != 23031) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() != 18518) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() != 41510) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() != 13750) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() != 36657) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() != 57818) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() != 26371) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() != 46494) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes() != 51776) {
@@ -7425,40 +7425,40 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() != 51920) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_policy() != 58023) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_policy() != 36004) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() != 59300) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() != 14037) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() != 45947) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() != 41827) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_quarantined_records() != 24384) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_quarantined_records() != 9458) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_record_visit() != 100) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_record_visit() != 42766) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_refile_without_quarantined_photo() != 65366) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_photo() != 10266) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_photo() != 14656) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_report() != 58271) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_report() != 35615) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() != 43359) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() != 51957) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() != 63410) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() != 19956) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 38512) {
+    if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 44830) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_constructor_gridworker_open() != 26680) {
+    if (uniffi_gridworker_ffi_checksum_constructor_gridworker_open() != 45457) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_logger_log() != 49826) {
@@ -7467,7 +7467,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_accesstokenprovider_access_token() != 13904) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_synclistener_on_progress() != 45269) {
+    if (uniffi_gridworker_ffi_checksum_method_synclistener_on_progress() != 7161) {
         return InitializationResult.apiChecksumMismatch
     }
 

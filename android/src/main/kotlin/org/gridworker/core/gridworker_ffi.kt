@@ -1108,22 +1108,22 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_func_set_logger() and 0xFFFF) != 44008) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_default_sync_options() and 0xFFFF) != 27078) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_default_sync_options() and 0xFFFF) != 57951) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_default_policy() and 0xFFFF) != 24954) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_default_policy() and 0xFFFF) != 33008) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_from_wgs84() and 0xFFFF) != 35501) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_from_wgs84() and 0xFFFF) != 50844) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_func_recover_store() and 0xFFFF) != 43622) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_rekey_store() and 0xFFFF) != 7788) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_rekey_store() and 0xFFFF) != 53953) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_to_wgs84() and 0xFFFF) != 12716) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_to_wgs84() and 0xFFFF) != 56347) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_func_wipe_data_dir() and 0xFFFF) != 35772) {
@@ -1135,10 +1135,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_cancel() and 0xFFFF) != 19447) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_set_network() and 0xFFFF) != 52197) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_set_network() and 0xFFFF) != 60239) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_sync() and 0xFFFF) != 6693) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_sync() and 0xFFFF) != 17831) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_synclistenerhandle_detach() and 0xFFFF) != 26241) {
@@ -1147,22 +1147,22 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached() and 0xFFFF) != 19522) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() and 0xFFFF) != 61684) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() and 0xFFFF) != 27292) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() and 0xFFFF) != 15237) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() and 0xFFFF) != 54874) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_check_in() and 0xFFFF) != 41892) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_check_in() and 0xFFFF) != 50099) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() and 0xFFFF) != 12636) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_complete_task() and 0xFFFF) != 65150) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_complete_task() and 0xFFFF) != 51140) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_create_report_draft() and 0xFFFF) != 9788) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_create_report_draft() and 0xFFFF) != 39981) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_data_dir() and 0xFFFF) != 18437) {
@@ -1174,31 +1174,31 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() and 0xFFFF) != 44303) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() and 0xFFFF) != 63151) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() and 0xFFFF) != 13642) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_file_report() and 0xFFFF) != 60600) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_file_report() and 0xFFFF) != 55943) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_grid_at() and 0xFFFF) != 18595) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_grid_at() and 0xFFFF) != 51169) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() and 0xFFFF) != 45574) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() and 0xFFFF) != 58184) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() and 0xFFFF) != 23078) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() and 0xFFFF) != 20676) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() and 0xFFFF) != 23031) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() and 0xFFFF) != 18518) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() and 0xFFFF) != 41510) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() and 0xFFFF) != 13750) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() and 0xFFFF) != 36657) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() and 0xFFFF) != 57818) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() and 0xFFFF) != 26371) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() and 0xFFFF) != 46494) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes() and 0xFFFF) != 51776) {
@@ -1207,40 +1207,40 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() and 0xFFFF) != 51920) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_policy() and 0xFFFF) != 58023) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_policy() and 0xFFFF) != 36004) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() and 0xFFFF) != 59300) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() and 0xFFFF) != 14037) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() and 0xFFFF) != 45947) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() and 0xFFFF) != 41827) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_quarantined_records() and 0xFFFF) != 24384) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_quarantined_records() and 0xFFFF) != 9458) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_record_visit() and 0xFFFF) != 100) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_record_visit() and 0xFFFF) != 42766) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_refile_without_quarantined_photo() and 0xFFFF) != 65366) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_photo() and 0xFFFF) != 10266) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_photo() and 0xFFFF) != 14656) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report() and 0xFFFF) != 58271) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report() and 0xFFFF) != 35615) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() and 0xFFFF) != 43359) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() and 0xFFFF) != 51957) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() and 0xFFFF) != 63410) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() and 0xFFFF) != 19956) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 38512) {
+    if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 44830) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_constructor_gridworker_open() and 0xFFFF) != 26680) {
+    if ((lib.uniffi_gridworker_ffi_checksum_constructor_gridworker_open() and 0xFFFF) != 45457) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_logger_log() and 0xFFFF) != 49826) {
@@ -1249,7 +1249,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_accesstokenprovider_access_token() and 0xFFFF) != 13904) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_synclistener_on_progress() and 0xFFFF) != 45269) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_synclistener_on_progress() and 0xFFFF) != 7161) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }

@@ -1,0 +1,116 @@
+//! Mirrored types: configuration.
+
+use super::*;
+
+/// Thresholds that decide flags (only invalid input is ever rejected). Start from
+/// `defaultPolicy()` and change what you need.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ValidationPolicy {
+    /// Check-in radius for points without their own (m).
+    pub checkin_radius_m: f64,
+    /// Worst accuracy that still counts as a good fix (m).
+    pub max_accuracy_m: f64,
+    /// A fix older than this at record time is stale (s).
+    pub max_fix_age_s: i64,
+    /// Speed between consecutive fixes above which the later one is implausible (km/h).
+    pub max_speed_kmh: f64,
+    /// Wall-clock vs monotonic disagreement that counts as a clock change (s).
+    pub max_clock_drift_s: i64,
+    /// A second check-in at the same point within this window returns the first (s).
+    pub checkin_cooldown_s: i64,
+    /// Distance from the household beyond which a visit is flagged (m).
+    pub visit_max_distance_m: f64,
+    /// Radius of the duplicate-report hint (m).
+    pub duplicate_radius_m: f64,
+    /// Largest photo accepted (bytes).
+    pub max_photo_bytes: u64,
+}
+
+impl From<policy::ValidationPolicy> for ValidationPolicy {
+    fn from(p: policy::ValidationPolicy) -> Self {
+        ValidationPolicy {
+            checkin_radius_m: p.checkin_radius_m,
+            max_accuracy_m: p.max_accuracy_m,
+            max_fix_age_s: p.max_fix_age_s,
+            max_speed_kmh: p.max_speed_kmh,
+            max_clock_drift_s: p.max_clock_drift_s,
+            checkin_cooldown_s: p.checkin_cooldown_s,
+            visit_max_distance_m: p.visit_max_distance_m,
+            duplicate_radius_m: p.duplicate_radius_m,
+            max_photo_bytes: p.max_photo_bytes,
+        }
+    }
+}
+
+impl From<ValidationPolicy> for policy::ValidationPolicy {
+    fn from(p: ValidationPolicy) -> Self {
+        policy::ValidationPolicy {
+            checkin_radius_m: p.checkin_radius_m,
+            max_accuracy_m: p.max_accuracy_m,
+            max_fix_age_s: p.max_fix_age_s,
+            max_speed_kmh: p.max_speed_kmh,
+            max_clock_drift_s: p.max_clock_drift_s,
+            checkin_cooldown_s: p.checkin_cooldown_s,
+            visit_max_distance_m: p.visit_max_distance_m,
+            duplicate_radius_m: p.duplicate_radius_m,
+            max_photo_bytes: p.max_photo_bytes,
+        }
+    }
+}
+
+/// How to open the core on a device.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct WorkerConfig {
+    /// The core's own directory (database and photos), e.g. `context.filesDir/gridworker`
+    /// or a folder in the iOS Application Support directory. Created if missing.
+    pub data_dir: String,
+    /// Base URL of the sync server, e.g. `https://grid.example.gov.cn`.
+    pub server_url: String,
+    pub worker_id: String,
+    pub device_id: String,
+    /// Overrides the policy the server sends (QA, pilots); `None` in production.
+    pub policy_override: Option<ValidationPolicy>,
+    /// Local time of the district minus UTC in minutes (China: 480). Patrol days and weeks
+    /// are counted in local time.
+    pub utc_offset_minutes: i32,
+    /// The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
+    /// `StoreKey`). The core never writes it anywhere. `None` opens a plain store (tests,
+    /// QA); a plain store opened with a key is encrypted in place on that first open,
+    /// pending records and photos included. An encrypted store opened without its key
+    /// fails with `Locked` and is left unchanged.
+    #[uniffi(default = None)]
+    pub key: Option<Vec<u8>>,
+}
+
+impl WorkerConfig {
+    pub(crate) fn to_core(&self) -> Result<gridworker_core::Config> {
+        // Paths cross into the OS as C strings: a NUL would be cut or refused there, so it is
+        // the caller's mistake, not a storage failure.
+        if self.data_dir.contains('\0') {
+            return Err(invalid("config.data_dir", "contains a NUL character"));
+        }
+        let mut c = gridworker_core::Config::new(
+            &self.data_dir,
+            &self.server_url,
+            &self.worker_id,
+            &self.device_id,
+        );
+        c.policy_override = self.policy_override.clone().map(Into::into);
+        c.utc_offset_minutes = self.utc_offset_minutes;
+        c.key = database_key("config.key", self.key.as_deref())?;
+        Ok(c)
+    }
+}
+
+/// A key crossing the FFI: exactly 32 bytes, or the error names `field` (never the bytes).
+pub(crate) fn database_key(
+    field: &str,
+    bytes: Option<&[u8]>,
+) -> Result<Option<gridworker_core::DatabaseKey>> {
+    bytes
+        .map(|b| {
+            gridworker_core::DatabaseKey::from_slice(b)
+                .map_err(|_| invalid(field, "must be exactly 32 bytes"))
+        })
+        .transpose()
+}

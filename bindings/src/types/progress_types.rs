@@ -1,0 +1,96 @@
+//! Mirrored types: progress and counts.
+
+use super::*;
+
+/// An ISO week (`2026-W48` is `IsoWeek(year = 2026, week = 48)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct IsoWeek {
+    pub year: i32,
+    pub week: u32,
+}
+
+/// Patrol progress over a local day or an ISO week.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PatrolProgress {
+    /// First and last local day of the period, `YYYY-MM-DD`.
+    pub from_day: String,
+    pub to_day: String,
+    /// Inspection points in the worker's grids.
+    pub points_due: u32,
+    /// Points with at least one accepted check-in.
+    pub checked_accepted: u32,
+    /// Points with check-ins, all of them flagged.
+    pub checked_flagged_only: u32,
+    /// Points with no check-in.
+    pub missed: u32,
+    /// Accepted points over due points, in percent.
+    pub coverage_percent: f64,
+    /// Ids of the missed points (where to go next).
+    pub missed_point_ids: Vec<String>,
+}
+
+impl From<progress::PatrolProgress> for PatrolProgress {
+    fn from(p: progress::PatrolProgress) -> Self {
+        PatrolProgress {
+            from_day: p.from_day,
+            to_day: p.to_day,
+            points_due: p.points_due,
+            checked_accepted: p.checked_accepted,
+            checked_flagged_only: p.checked_flagged_only,
+            missed: p.missed,
+            coverage_percent: p.coverage_percent,
+            missed_point_ids: p.missed_point_ids,
+        }
+    }
+}
+
+/// Counts per record kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct KindCounts {
+    pub checkins: u64,
+    pub visits: u64,
+    pub reports: u64,
+    pub tasks: u64,
+    pub photos: u64,
+}
+
+impl From<w::KindCounts> for KindCounts {
+    fn from(k: w::KindCounts) -> Self {
+        KindCounts {
+            checkins: k.checkins,
+            visits: k.visits,
+            reports: k.reports,
+            tasks: k.tasks,
+            photos: k.photos,
+        }
+    }
+}
+
+/// What is waiting, done and refused (the app's "N items waiting" badge).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncCounts {
+    pub pending: KindCounts,
+    pub synced: KindCounts,
+    pub rejected: KindCounts,
+    /// Set aside until the worker repairs or discards them (`photos`: distinct photos
+    /// named by a quarantine).
+    pub quarantined: KindCounts,
+    pub drafts: u64,
+    pub last_sync: Option<SystemTime>,
+    /// Server time minus device time at the last handshake (ms).
+    pub clock_offset_ms: Option<i64>,
+}
+
+impl From<w::SyncCounts> for SyncCounts {
+    fn from(c: w::SyncCounts) -> Self {
+        SyncCounts {
+            pending: c.pending.into(),
+            synced: c.synced.into(),
+            rejected: c.rejected.into(),
+            quarantined: c.quarantined.into(),
+            drafts: c.drafts,
+            last_sync: c.last_sync.map(from_utc),
+            clock_offset_ms: c.clock_offset_ms,
+        }
+    }
+}

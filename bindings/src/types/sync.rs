@@ -1,0 +1,192 @@
+//! Mirrored types: sync.
+
+use super::*;
+
+mirror_enum! {
+    /// The network the platform sees right now.
+    NetworkKind <=> s::NetworkKind {
+        /// No connectivity: a run fails fast with `Network` and everything stays queued.
+        None,
+        /// Metered (4G); photos wait when `photos_wifi_only` is set.
+        Cellular,
+        /// Wi-Fi or Ethernet.
+        Wifi,
+    }
+}
+
+mirror_enum! {
+    /// Step of a sync run.
+    SyncPhase <=> s::SyncPhase {
+        Handshake,
+        /// Uploading photos (before the records that reference them).
+        Photos,
+        /// Sending queued records.
+        Push,
+        /// Fetching and applying the server's changes (tasks, report status, reference data).
+        Pull,
+        /// The run ended, successfully or not.
+        Done,
+    }
+}
+
+/// A snapshot of a run's progress within its current phase.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    pub items_done: u64,
+    /// `None` when unknown (the pull does not know how many changes wait).
+    pub items_total: Option<u64>,
+    pub bytes_done: u64,
+    pub bytes_total: Option<u64>,
+}
+
+impl From<&s::SyncProgress> for SyncProgress {
+    fn from(p: &s::SyncProgress) -> Self {
+        SyncProgress {
+            phase: p.phase.into(),
+            items_done: p.items_done,
+            items_total: p.items_total,
+            bytes_done: p.bytes_done,
+            bytes_total: p.bytes_total,
+        }
+    }
+}
+
+/// What one sync run did.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncReport {
+    /// Records the server applied.
+    pub pushed: u64,
+    /// Records the server already had (a retry after a lost acknowledgement).
+    pub already_applied: u64,
+    /// Records refused for good (kept on the device with the reason).
+    pub rejected: u64,
+    /// Records left pending on purpose (photos waiting for Wi-Fi).
+    pub deferred: u64,
+    /// Records left pending because they wait on a quarantined record or on a photo left
+    /// for the next run; they go later with their original sequence number.
+    pub held: u64,
+    /// Records quarantined in this run (record, kind, reason).
+    pub quarantined: Vec<QuarantinedRecord>,
+    pub photos_uploaded: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    /// Changes pulled and applied.
+    pub pulled_changes: u64,
+    pub round_trips: u64,
+    /// Transient failures retried.
+    pub retries: u64,
+    /// Server time minus device time (ms).
+    pub clock_offset_ms: i64,
+    /// Photo files removed from the device after their records synced.
+    pub photos_collected: u64,
+}
+
+impl From<s::SyncReport> for SyncReport {
+    fn from(r: s::SyncReport) -> Self {
+        SyncReport {
+            pushed: r.pushed,
+            already_applied: r.already_applied,
+            rejected: r.rejected,
+            deferred: r.deferred,
+            held: r.held,
+            quarantined: map(r.quarantined),
+            photos_uploaded: r.photos_uploaded,
+            bytes_up: r.bytes_up,
+            bytes_down: r.bytes_down,
+            pulled_changes: r.pulled_changes,
+            round_trips: r.round_trips,
+            retries: r.retries,
+            clock_offset_ms: r.clock_offset_ms,
+            photos_collected: r.photos_collected,
+        }
+    }
+}
+
+/// How the sync engine talks to the server. Start from `defaultSyncOptions()`.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncOptions {
+    /// Allow `http://` server URLs: local QA only, production requires https.
+    pub allow_http: bool,
+    /// Extra trusted root certificates, PEM (district servers often use a private CA).
+    pub extra_root_certs_pem: Vec<String>,
+    /// Hex SHA-256 of the server key's DER SubjectPublicKeyInfo; when non-empty the server's
+    /// key must match one of them (a renewed certificate with the same key still matches).
+    pub pinned_sha256: Vec<String>,
+    /// On cellular, records whose photos are not uploaded wait for Wi-Fi.
+    pub photos_wifi_only: bool,
+    /// At most this many records per push request.
+    pub batch_max_mutations: u32,
+    /// At most this many payload bytes per push request.
+    pub batch_max_bytes: u32,
+    /// At most this many changes per pull page.
+    pub pull_page_limit: u32,
+    /// A request without progress for this long is cut.
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Attempts per request before the run fails with `Network`.
+    pub max_attempts: u32,
+    /// First backoff delay (doubles per failure, with jitter).
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Longest time spent retrying one request.
+    pub max_retry_time: Duration,
+    /// Size of one photo upload chunk.
+    pub photo_chunk_bytes: u32,
+    /// Longest a whole run may take; a server that trickles bytes or never stops paging
+    /// ends the run with `Network` after this (what was committed stays). At most 24 h.
+    pub run_deadline: Duration,
+    /// Most pull pages in one run (the saved cursor resumes the rest next run).
+    pub max_pull_pages: u32,
+    /// How long acknowledged records stay re-sendable, in case the server is restored from
+    /// an older backup. Between 1 day and 10 years.
+    pub synced_retention: Duration,
+}
+
+impl From<s::SyncOptions> for SyncOptions {
+    fn from(o: s::SyncOptions) -> Self {
+        SyncOptions {
+            allow_http: o.allow_http,
+            extra_root_certs_pem: o.extra_root_certs_pem,
+            pinned_sha256: o.pinned_sha256,
+            photos_wifi_only: o.photos_wifi_only,
+            batch_max_mutations: u32_of(o.batch_max_mutations),
+            batch_max_bytes: u32_of(o.batch_max_bytes),
+            pull_page_limit: o.pull_page_limit,
+            request_timeout: o.request_timeout,
+            connect_timeout: o.connect_timeout,
+            max_attempts: o.max_attempts,
+            base_backoff: o.base_backoff,
+            max_backoff: o.max_backoff,
+            max_retry_time: o.max_retry_time,
+            photo_chunk_bytes: u32_of(o.photo_chunk_bytes),
+            run_deadline: o.run_deadline,
+            max_pull_pages: o.max_pull_pages,
+            synced_retention: o.synced_retention,
+        }
+    }
+}
+
+impl From<SyncOptions> for s::SyncOptions {
+    fn from(o: SyncOptions) -> Self {
+        s::SyncOptions {
+            allow_http: o.allow_http,
+            extra_root_certs_pem: o.extra_root_certs_pem,
+            pinned_sha256: o.pinned_sha256,
+            photos_wifi_only: o.photos_wifi_only,
+            batch_max_mutations: usize_of(o.batch_max_mutations),
+            batch_max_bytes: usize_of(o.batch_max_bytes),
+            pull_page_limit: o.pull_page_limit,
+            request_timeout: o.request_timeout,
+            connect_timeout: o.connect_timeout,
+            max_attempts: o.max_attempts,
+            base_backoff: o.base_backoff,
+            max_backoff: o.max_backoff,
+            max_retry_time: o.max_retry_time,
+            photo_chunk_bytes: usize_of(o.photo_chunk_bytes),
+            run_deadline: o.run_deadline,
+            max_pull_pages: o.max_pull_pages,
+            synced_retention: o.synced_retention,
+        }
+    }
+}
