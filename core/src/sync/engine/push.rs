@@ -194,11 +194,7 @@ impl Inner {
 
     /// Records withdrawal links the server can never take (413 alone) as answered with that
     /// refusal, so they are not resent.
-    async fn give_up_links(
-        self: &Arc<Self>,
-        part: &[OutboxEntry],
-        code: &str,
-    ) -> Result<()> {
+    async fn give_up_links(self: &Arc<Self>, part: &[OutboxEntry], code: &str) -> Result<()> {
         let worker = self.worker.clone();
         let ids: Vec<String> = part.iter().map(|e| e.mutation_id.clone()).collect();
         let code = if code.is_empty() {
