@@ -10,7 +10,6 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use gridworker_core::domain::{CheckInOutcome, Grid, InspectionPoint};
 use gridworker_core::geo::Position;
-use gridworker_core::store::reference;
 use gridworker_core::{GridWorker, SystemClock};
 use serde_json::json;
 
@@ -72,10 +71,9 @@ fn gather(gw: &GridWorker, day: Option<NaiveDate>) -> CliResult<Day> {
             ld(latest)
         }
     };
-    let (grids, mine) = gw
-        .store()
-        .read(|c| Ok((reference::all_grids(c)?, reference::worker_grids(c)?)))?;
-    let points = gw.store().read(|c| reference::points_in_grids(c, &mine))?;
+    let grids = gw.grids()?;
+    let mine = gw.worker_grids()?;
+    let points = gw.points_in_grids(&mine)?;
     let mut out = Day {
         day,
         worker: gw.config().worker_id.clone(),

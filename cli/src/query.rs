@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gridworker_core::geo::{Crs, Position, convert};
-use gridworker_core::store::outbox::SyncState;
+use gridworker_core::worker::SyncState;
 use gridworker_core::worker::KindCounts;
 use gridworker_core::{GridWorker, SystemClock};
 use serde_json::{Value, json};

@@ -9,8 +9,7 @@ use gridworker_core::domain as d;
 use gridworker_core::geo;
 use gridworker_core::policy;
 use gridworker_core::progress;
-use gridworker_core::store::outbox;
-use gridworker_core::store::records::Listed;
+use gridworker_core::worker::Listed;
 use gridworker_core::sync as s;
 use gridworker_core::worker as w;
 

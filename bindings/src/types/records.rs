@@ -332,16 +332,16 @@ pub enum SyncState {
     Withdrawn,
 }
 
-impl From<outbox::SyncState> for SyncState {
-    fn from(s: outbox::SyncState) -> Self {
+impl From<w::SyncState> for SyncState {
+    fn from(s: w::SyncState) -> Self {
         match s {
-            outbox::SyncState::Pending => SyncState::Pending,
-            outbox::SyncState::Synced => SyncState::Synced,
-            outbox::SyncState::Rejected { code, reason } => SyncState::Rejected { code, reason },
-            outbox::SyncState::Quarantined { reason } => SyncState::Quarantined {
+            w::SyncState::Pending => SyncState::Pending,
+            w::SyncState::Synced => SyncState::Synced,
+            w::SyncState::Rejected { code, reason } => SyncState::Rejected { code, reason },
+            w::SyncState::Quarantined { reason } => SyncState::Quarantined {
                 reason: reason.into(),
             },
-            outbox::SyncState::Withdrawn => SyncState::Withdrawn,
+            w::SyncState::Withdrawn => SyncState::Withdrawn,
         }
     }
 }
@@ -362,16 +362,16 @@ pub enum QuarantineReason {
     },
 }
 
-impl From<outbox::QuarantineReason> for QuarantineReason {
-    fn from(r: outbox::QuarantineReason) -> Self {
+impl From<w::QuarantineReason> for QuarantineReason {
+    fn from(r: w::QuarantineReason) -> Self {
         match r {
-            outbox::QuarantineReason::PhotoMissing { sha256 } => {
+            w::QuarantineReason::PhotoMissing { sha256 } => {
                 QuarantineReason::PhotoMissing { sha256 }
             }
-            outbox::QuarantineReason::PhotoAltered { sha256 } => {
+            w::QuarantineReason::PhotoAltered { sha256 } => {
                 QuarantineReason::PhotoAltered { sha256 }
             }
-            outbox::QuarantineReason::Refused {
+            w::QuarantineReason::Refused {
                 status,
                 code,
                 sha256,
@@ -393,8 +393,8 @@ pub struct QuarantinedRecord {
     pub reason: QuarantineReason,
 }
 
-impl From<outbox::QuarantinedRecord> for QuarantinedRecord {
-    fn from(q: outbox::QuarantinedRecord) -> Self {
+impl From<w::QuarantinedRecord> for QuarantinedRecord {
+    fn from(q: w::QuarantinedRecord) -> Self {
         QuarantinedRecord {
             record_id: q.record_id,
             kind: q.kind,

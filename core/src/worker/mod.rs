@@ -24,7 +24,7 @@ use crate::geo::spatial::SpatialIndex;
 use crate::policy::{PreviousFix, ValidationPolicy};
 use crate::progress::{self, PatrolProgress};
 use crate::store::outbox::{self, kind};
-use crate::store::records::{self, Listed, ReportRow};
+use crate::store::records::{self, ReportRow};
 use crate::store::{Store, photos, reference, state};
 
 mod counts;
@@ -37,6 +37,11 @@ mod tasks;
 mod wipe;
 
 pub use wipe::wipe_data_dir;
+
+// Where a listed record stands in the sync queue: callers name these through the worker's
+// API, not through the store, whose tables and queries are its own business.
+pub use crate::store::outbox::{QuarantineReason, QuarantinedRecord, SyncState};
+pub use crate::store::records::Listed;
 
 /// Result of a check-in: the stored record, and whether it was an earlier one returned
 /// because the same point was checked within the cooldown.

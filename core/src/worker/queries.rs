@@ -19,6 +19,21 @@ impl GridWorker {
             .collect())
     }
 
+    /// Every grid the device knows (the district's reference data), by code.
+    pub fn grids(&self) -> Result<Vec<Grid>> {
+        self.store.read(reference::all_grids)
+    }
+
+    /// The codes of the grids this worker patrols.
+    pub fn worker_grids(&self) -> Result<Vec<String>> {
+        self.store.read(reference::worker_grids)
+    }
+
+    /// The inspection points of the given grids, by grid then id.
+    pub fn points_in_grids(&self, grids: &[String]) -> Result<Vec<InspectionPoint>> {
+        self.store.read(|c| reference::points_in_grids(c, grids))
+    }
+
     /// The grid containing a WGS-84 position.
     pub fn grid_at(&self, position: Position) -> Result<Option<Grid>> {
         check_position("position", position)?;
