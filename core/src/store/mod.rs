@@ -13,6 +13,7 @@ pub mod registry;
 pub mod schema;
 pub mod sidecar;
 pub mod state;
+pub mod sync_queries;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,8 +3,6 @@
 //! simply pulled again). Positions arrive in the system the server names and are stored in
 //! WGS-84.
 
-use rusqlite::{OptionalExtension, params};
-
 use super::wire::{self, Change};
 use crate::GridWorker;
 use crate::domain::{Grid, Household, InspectionPoint, ReportStatus, Task, status};
@@ -34,10 +32,7 @@ fn status_may_change(
     report_id: &str,
     to: ReportStatus,
 ) -> Result<bool> {
-    let current: Option<String> = tx
-        .prepare_cached("SELECT status FROM reports WHERE id = ?1")?
-        .query_row([report_id], |r| r.get(0))
-        .optional()?;
+    let current = crate::store::sync_queries::report_status(tx, report_id)?;
     let Some(from) = current.as_deref().and_then(ReportStatus::parse) else {
         // Unknown report (or a status this build cannot read): nothing to move.
         return Ok(false);
@@ -153,13 +148,15 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     if !status_may_change(tx, report_id, st)? {
                         continue;
                     }
-                    tx.prepare_cached(
-                        "UPDATE reports SET status = ?2, department = COALESCE(?3, department),
-                             progress_note = COALESCE(?4, progress_note), evaluation = COALESCE(?5, evaluation),
-                             updated_at = ?6
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![report_id, st.code(), department, note, evaluation, at])?;
+                    crate::store::sync_queries::apply_report_status(
+                        tx,
+                        report_id,
+                        st,
+                        department.as_deref(),
+                        note.as_deref(),
+                        evaluation.as_deref(),
+                        *at,
+                    )?;
                 }
                 Change::ReportUpsert {
                     id,
@@ -172,9 +169,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     created_at,
                 } => {
                     let st = *st;
-                    let own: Option<bool> = tx
-                        .query_row("SELECT own FROM reports WHERE id = ?1", [id], |r| r.get(0))
-                        .optional()?;
+                    let own = crate::store::sync_queries::report_is_own(tx, id)?;
                     match own {
                         // Our own report: its status arrives as ReportStatus changes.
                         Some(true) => {}

@@ -30,7 +30,6 @@ use super::retry::Failure;
 use super::transport::Transport;
 use super::wire;
 use crate::GridWorker;
-use crate::domain::ReportStatus;
 use crate::error::{Error, Result};
 use crate::store::outbox::{self, OutboxEntry, kind};
 use crate::store::{reference, state};

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use reqwest::Method;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -24,59 +24,9 @@ use super::retry::Failure;
 use super::transport::{Activity, Payload, decode};
 use super::wire;
 use crate::error::{Error, Result};
-use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord, kind};
+use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord};
 use crate::store::photos::{self, PhotoKey, seal};
-
-/// A photo waiting for upload.
-#[derive(Debug, Clone)]
-struct Pending {
-    sha256: String,
-    size: u64,
-    media_type: String,
-    /// `None` once the file was collected: a pending record needing it finds it missing.
-    rel_path: Option<String>,
-}
-
-/// True when `entry` references a photo the server does not have yet.
-pub fn waits_for_photos(conn: &Connection, entry: &OutboxEntry) -> Result<bool> {
-    let sql = match entry.kind.as_str() {
-        kind::REPORT => {
-            "SELECT EXISTS(SELECT 1 FROM report_photos rp JOIN photos p ON p.sha256 = rp.sha256
-             WHERE rp.report_id = ?1 AND p.uploaded = 0)"
-        }
-        kind::TASK_COMPLETION => {
-            "SELECT EXISTS(SELECT 1 FROM task_completion_photos tp JOIN photos p ON p.sha256 = tp.sha256
-             WHERE tp.completion_id = ?1 AND p.uploaded = 0)"
-        }
-        _ => return Ok(false),
-    };
-    Ok(conn
-        .prepare_cached(sql)?
-        .query_row([&entry.record_id], |r| r.get(0))?)
-}
-
-/// Photos not uploaded yet that a pending record needs, the file-less ones included (they
-/// are found missing and quarantine their records instead of being silently skipped).
-fn pending_photos(conn: &Connection) -> Result<Vec<Pending>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.sha256, p.size, p.media_type, p.rel_path FROM photos p
-         WHERE p.uploaded = 0 AND (
-             EXISTS (SELECT 1 FROM report_photos rp JOIN outbox o ON o.record_id = rp.report_id
-                     WHERE rp.sha256 = p.sha256 AND o.state = 'pending')
-             OR EXISTS (SELECT 1 FROM task_completion_photos tp JOIN outbox o ON o.record_id = tp.completion_id
-                     WHERE tp.sha256 = p.sha256 AND o.state = 'pending'))
-         ORDER BY p.sha256",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Pending {
-            sha256: r.get(0)?,
-            size: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-            media_type: r.get(2)?,
-            rel_path: r.get(3)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
+use crate::store::sync_queries::{self, PendingPhoto as Pending};
 
 /// What the photo phase of a run did.
 #[derive(Debug, Default)]
@@ -96,6 +46,11 @@ enum Verdict {
     Skip,
 }
 
+/// True when `entry` references a photo the server does not have yet.
+pub fn waits_for_photos(conn: &Connection, entry: &OutboxEntry) -> Result<bool> {
+    sync_queries::waits_for_photos(conn, &entry.kind, &entry.record_id)
+}
+
 /// Uploads every photo that a pending record needs. A photo that cannot be sent never stops
 /// the run: its records are quarantined (missing, altered, refused by the server) or, after
 /// a transient failure outlasting the retry budget, left for the next run. Only what affects
@@ -105,7 +60,7 @@ pub(super) async fn upload_pending(
     cancel: &CancellationToken,
 ) -> Result<PhotoOutcome> {
     let worker = inner.worker.clone();
-    let pending = blocking(move || worker.store().read(pending_photos)).await?;
+    let pending = blocking(move || worker.store().read(sync_queries::pending_photos)).await?;
     let mut outcome = PhotoOutcome::default();
     if pending.is_empty() {
         return Ok(outcome);
@@ -130,13 +85,9 @@ pub(super) async fn upload_pending(
         match verdict {
             None => {
                 blocking(move || {
-                    worker.store().write(|tx| {
-                        tx.execute(
-                            "UPDATE photos SET uploaded = 1 WHERE sha256 = ?1",
-                            params![sha],
-                        )?;
-                        Ok(())
-                    })
+                    worker
+                        .store()
+                        .write(|tx| sync_queries::mark_photo_uploaded(tx, &sha))
                 })
                 .await?;
                 outcome.uploaded += 1;

@@ -11,10 +11,10 @@
 //!   be re-sent, and residents' data does not stay in the log longer than needed.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
+use rusqlite::Transaction;
 
 use crate::error::Result;
-use crate::store::state;
+use crate::store::{state, sync_queries};
 
 /// What reconciling with the server changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,24 +48,11 @@ pub fn reconcile(
     let held = device_last_seq.unwrap_or(0);
     // Entries whose payload was dropped after the retention period cannot be re-sent (the
     // hash covers the payload); they stay synced.
-    let resent = tx
-        .prepare_cached(
-            "UPDATE outbox SET state = 'pending', synced_at = NULL
-             WHERE state = 'synced' AND seq > ?1 AND payload <> ''",
-        )?
-        .execute([held])?;
+    let resent = sync_queries::resend_synced_after(tx, held)?;
     if resent > 0 {
         // Their photos may be missing on the server too: upload again those still on the
         // device (the server answers "complete" at once for those it holds).
-        tx.execute(
-            "UPDATE photos SET uploaded = 0
-             WHERE rel_path IS NOT NULL AND (
-                 sha256 IN (SELECT rp.sha256 FROM report_photos rp JOIN outbox o
-                            ON o.record_id = rp.report_id WHERE o.state = 'pending')
-                 OR sha256 IN (SELECT tp.sha256 FROM task_completion_photos tp JOIN outbox o
-                            ON o.record_id = tp.completion_id WHERE o.state = 'pending'))",
-            [],
-        )?;
+        sync_queries::reupload_photos_of_pending(tx)?;
         log::warn!("sync: the server lacks {resent} synced entries of this device; re-sending");
     }
     out.resent = resent as u64;
@@ -75,11 +62,5 @@ pub fn reconcile(
 /// Drops the payload of entries the server acknowledged before `cutoff`; never touches
 /// pending or rejected entries. Returns how many were emptied.
 pub fn expire_payloads(tx: &Transaction<'_>, cutoff: DateTime<Utc>) -> Result<u64> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE outbox SET payload = ''
-             WHERE state = 'synced' AND synced_at IS NOT NULL AND synced_at < ?1 AND payload <> ''",
-        )?
-        .execute(params![cutoff])?;
-    Ok(n as u64)
+    sync_queries::expire_payloads(tx, cutoff)
 }

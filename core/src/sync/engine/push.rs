@@ -294,11 +294,7 @@ fn record_results(
                         counts.1 += 1;
                     }
                     if k == kind::REPORT {
-                        // queued → submitted; a status the pull already moved further stays.
-                        tx.prepare_cached(
-                            "UPDATE reports SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'queued'",
-                        )?
-                        .execute(rusqlite::params![record_id, ReportStatus::Submitted.code(), now])?;
+                        crate::store::sync_queries::mark_report_submitted(tx, record_id, now)?;
                     }
                 }
                 wire::Outcome::Rejected { reason } => {
