@@ -2,6 +2,7 @@
 //! migrated. One writer connection (behind a mutex) and one reader connection; WAL lets them
 //! work side by side and lets another process (a background sync worker) share the file.
 
+pub mod counts;
 pub mod crypt;
 pub mod files;
 pub mod outbox;

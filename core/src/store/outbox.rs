@@ -528,3 +528,28 @@ pub fn counts(conn: &Connection) -> Result<Vec<(String, String, i64)>> {
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// A repaired photo releases every record quarantined for that photo being missing or
+/// altered: they go back to pending.
+pub fn release_repaired_photo(conn: &Connection, sha256: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE outbox SET state = 'pending', quarantine_reason = NULL,
+             quarantine_photo = NULL, quarantine_status = NULL,
+             quarantine_code = NULL, quarantined_at = NULL
+         WHERE state = 'quarantined' AND quarantine_photo = ?1
+           AND quarantine_reason IN ('photo_missing', 'photo_altered')",
+    )?
+    .execute([sha256])?;
+    Ok(())
+}
+
+/// Whether the device holds a live acknowledgement of the task (not withdrawn, not set
+/// aside).
+pub fn task_acked(conn: &Connection, task_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE kind = 'task_ack' AND record_id = ?1
+                 AND state NOT IN ('withdrawn', 'quarantined'))",
+        )?
+        .query_row([task_id], |r| r.get(0))?)
+}

@@ -549,3 +549,97 @@ pub fn insert_task_completion(
     }
     Ok(())
 }
+
+/// The report changed (a photo added): its `updated_at` moves.
+pub fn touch_report(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE reports SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
+    Ok(())
+}
+
+/// A draft is filed: its position, fix and flags are set and it waits for sync.
+pub fn queue_report(
+    conn: &Connection,
+    id: &str,
+    position: crate::geo::Position,
+    fix_json: &str,
+    flags_json: &str,
+    attach_to: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE reports SET lat = ?2, lon = ?3, fix = ?4, flags = ?5, status = 'queued', attach_to = ?6, updated_at = ?7
+         WHERE id = ?1",
+    )?
+    .execute(params![id, position.lat, position.lon, fix_json, flags_json, attach_to, now])?;
+    Ok(())
+}
+
+/// Removes a report row (a deleted draft, a discarded report); its photo links go with it.
+pub fn delete_report(conn: &Connection, id: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM reports WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Replaces the photo links of a report or task completion with `shas`, in order. `false`:
+/// this kind of record holds no photos (nothing changed).
+pub fn replace_photo_links(
+    conn: &Connection,
+    record_kind: &str,
+    record_id: &str,
+    shas: &[String],
+) -> Result<bool> {
+    use crate::store::outbox::kind;
+    let (delete, insert) = match record_kind {
+        kind::REPORT => (
+            "DELETE FROM report_photos WHERE report_id = ?1",
+            "INSERT INTO report_photos(report_id, ord, sha256) VALUES (?1, ?2, ?3)",
+        ),
+        kind::TASK_COMPLETION => (
+            "DELETE FROM task_completion_photos WHERE completion_id = ?1",
+            "INSERT INTO task_completion_photos(completion_id, ord, sha256) VALUES (?1, ?2, ?3)",
+        ),
+        _ => return Ok(false),
+    };
+    conn.prepare_cached(delete)?.execute([record_id])?;
+    let mut ins = conn.prepare_cached(insert)?;
+    for (i, sha) in shas.iter().enumerate() {
+        ins.execute(params![
+            record_id,
+            i64::try_from(i).unwrap_or(i64::MAX),
+            sha
+        ])?;
+    }
+    Ok(true)
+}
+
+/// Deletes a record's row (and its photo links) by kind; for a task completion, returns
+/// the task it completed.
+pub fn delete_record(conn: &Connection, record_kind: &str, id: &str) -> Result<Option<String>> {
+    use crate::store::outbox::kind;
+    match record_kind {
+        kind::REPORT => delete_report(conn, id)?,
+        kind::CHECKIN => {
+            conn.prepare_cached("DELETE FROM checkins WHERE id = ?1")?
+                .execute([id])?;
+        }
+        kind::VISIT => {
+            conn.prepare_cached("DELETE FROM visits WHERE id = ?1")?
+                .execute([id])?;
+        }
+        kind::TASK_COMPLETION => {
+            let task: Option<String> = conn
+                .prepare_cached("SELECT task_id FROM task_completions WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            conn.prepare_cached("DELETE FROM task_completion_photos WHERE completion_id = ?1")?
+                .execute([id])?;
+            conn.prepare_cached("DELETE FROM task_completions WHERE id = ?1")?
+                .execute([id])?;
+            return Ok(task);
+        }
+        _ => {}
+    }
+    Ok(None)
+}

@@ -24,33 +24,11 @@ impl GridWorker {
                     _ => bucket.tasks += n,
                 }
             }
-            out.pending.photos = c
-                .query_row(
-                    "SELECT COUNT(*) FROM photos WHERE uploaded = 0 AND rel_path IS NOT NULL",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )?
-                .max(0) as u64;
-            // Photos named by a quarantine (missing, altered, refused): counted once each.
-            out.quarantined.photos = c
-                .query_row(
-                    "SELECT COUNT(DISTINCT quarantine_photo) FROM outbox WHERE state = 'quarantined'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )?
-                .max(0) as u64;
-            out.synced.photos = c
-                .query_row("SELECT COUNT(*) FROM photos WHERE uploaded = 1", [], |r| {
-                    r.get::<_, i64>(0)
-                })?
-                .max(0) as u64;
-            out.drafts = c
-                .query_row(
-                    "SELECT COUNT(*) FROM reports WHERE own = 1 AND status = 'draft'",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )?
-                .max(0) as u64;
+            let other = crate::store::counts::photo_and_draft_counts(c)?;
+            out.pending.photos = other.photos_pending;
+            out.quarantined.photos = other.photos_quarantined;
+            out.synced.photos = other.photos_synced;
+            out.drafts = other.drafts;
             out.last_sync = state::get(c, state::keys::LAST_SYNC)?;
             out.clock_offset_ms = state::get(c, state::keys::CLOCK_OFFSET_MS)?;
             Ok(out)

@@ -18,15 +18,6 @@ use crate::error::{Error, Result};
 use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord, kind};
 use crate::store::{photos, records};
 
-/// The table listing a record's photos, and its record-id column.
-fn photo_table(k: &str) -> Option<(&'static str, &'static str)> {
-    match k {
-        kind::REPORT => Some(("report_photos", "report_id")),
-        kind::TASK_COMPLETION => Some(("task_completion_photos", "completion_id")),
-        _ => None,
-    }
-}
-
 /// The record's quarantined entry with its reason, or a typed error naming the record.
 fn quarantined(
     tx: &rusqlite::Connection,
@@ -102,21 +93,12 @@ fn requeue(
     photos: Vec<Photo>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let (table, col) = photo_table(&entry.kind)
-        .ok_or_else(|| Error::invalid("record", "this kind of record holds no photos"))?;
-    tx.execute(
-        &format!("DELETE FROM {table} WHERE {col} = ?1"),
-        [&entry.record_id],
-    )?;
-    for (i, p) in photos.iter().enumerate() {
-        tx.execute(
-            &format!("INSERT INTO {table}({col}, ord, sha256) VALUES (?1, ?2, ?3)"),
-            rusqlite::params![
-                entry.record_id,
-                i64::try_from(i).unwrap_or(i64::MAX),
-                p.sha256
-            ],
-        )?;
+    let shas: Vec<String> = photos.iter().map(|p| p.sha256.clone()).collect();
+    if !records::replace_photo_links(tx, &entry.kind, &entry.record_id, &shas)? {
+        return Err(Error::invalid(
+            "record",
+            "this kind of record holds no photos",
+        ));
     }
     let payload = payload_with_photos(entry, photos)?;
     outbox::withdraw(tx, entry.seq)?;
@@ -129,10 +111,7 @@ fn requeue(
         entry.monotonic_ms,
     )?;
     if entry.kind == kind::REPORT {
-        tx.execute(
-            "UPDATE reports SET updated_at = ?2 WHERE id = ?1",
-            rusqlite::params![entry.record_id, now],
-        )?;
+        records::touch_report(tx, &entry.record_id, now)?;
     }
     Ok(())
 }
@@ -176,14 +155,7 @@ impl GridWorker {
                     }
                 }
                 photos::commit(tx, &data_dir, new)?;
-                tx.execute(
-                    "UPDATE outbox SET state = 'pending', quarantine_reason = NULL,
-                         quarantine_photo = NULL, quarantine_status = NULL,
-                         quarantine_code = NULL, quarantined_at = NULL
-                     WHERE state = 'quarantined' AND quarantine_photo = ?1
-                       AND quarantine_reason IN ('photo_missing', 'photo_altered')",
-                    [&bad],
-                )?;
+                outbox::release_repaired_photo(tx, &bad)?;
                 return Ok(());
             }
             let mut list = photos_of(&entry)?;
@@ -247,34 +219,13 @@ impl GridWorker {
             let (entry, _) = quarantined(tx, record_id)?;
             outbox::withdraw(tx, entry.seq)?;
             match entry.kind.as_str() {
-                kind::REPORT => {
-                    tx.execute("DELETE FROM reports WHERE id = ?1", [record_id])?;
-                }
-                kind::CHECKIN => {
-                    tx.execute("DELETE FROM checkins WHERE id = ?1", [record_id])?;
-                }
-                kind::VISIT => {
-                    tx.execute("DELETE FROM visits WHERE id = ?1", [record_id])?;
-                }
-                kind::TASK_COMPLETION => {
-                    let task: Option<String> = tx
-                        .query_row(
-                            "SELECT task_id FROM task_completions WHERE id = ?1",
-                            [record_id],
-                            |r| r.get(0),
-                        )
-                        .ok();
-                    tx.execute(
-                        "DELETE FROM task_completion_photos WHERE completion_id = ?1",
-                        [record_id],
-                    )?;
-                    tx.execute("DELETE FROM task_completions WHERE id = ?1", [record_id])?;
-                    if let Some(task) = task {
+                kind::TASK_ACK => reopen_task(tx, record_id, self.clock().now())?,
+                k => {
+                    // A discarded completion's task goes back to what the device can prove.
+                    if let Some(task) = records::delete_record(tx, k, record_id)? {
                         reopen_task(tx, &task, self.clock().now())?;
                     }
                 }
-                kind::TASK_ACK => reopen_task(tx, record_id, self.clock().now())?,
-                _ => {}
             }
             photos::collect_garbage(tx, &data_dir, self.clock().now())?;
             Ok(())
@@ -285,12 +236,7 @@ impl GridWorker {
 /// A task whose completion (or acknowledgement) was discarded goes back to the last state
 /// the device still holds evidence for.
 fn reopen_task(tx: &Transaction<'_>, task_id: &str, now: DateTime<Utc>) -> Result<()> {
-    let acked: bool = tx.query_row(
-        "SELECT EXISTS(SELECT 1 FROM outbox WHERE kind = 'task_ack' AND record_id = ?1
-             AND state NOT IN ('withdrawn', 'quarantined'))",
-        [task_id],
-        |r| r.get(0),
-    )?;
+    let acked = outbox::task_acked(tx, task_id)?;
     let status = if acked {
         TaskStatus::Acknowledged
     } else {

@@ -120,10 +120,7 @@ impl GridWorker {
                 ));
             }
             records::add_report_photos(tx, report_id, &[staged[0].photo.sha256.clone()])?;
-            tx.execute(
-                "UPDATE reports SET updated_at = ?2 WHERE id = ?1",
-                rusqlite::params![report_id, now],
-            )?;
+            records::touch_report(tx, report_id, now)?;
             Ok(())
         })?;
         Ok(staged[0].photo.clone())
@@ -180,18 +177,14 @@ impl GridWorker {
             created_at: rep.created_at,
             submitted_at: now,
         };
-        tx.execute(
-            "UPDATE reports SET lat = ?2, lon = ?3, fix = ?4, flags = ?5, status = 'queued', attach_to = ?6, updated_at = ?7
-             WHERE id = ?1",
-            rusqlite::params![
-                rep.id,
-                position.lat,
-                position.lon,
-                payload_json(fix)?,
-                payload_json(&flags)?,
-                attach_to,
-                now
-            ],
+        records::queue_report(
+            tx,
+            &rep.id,
+            position,
+            &payload_json(fix)?,
+            &payload_json(&flags)?,
+            attach_to,
+            now,
         )?;
         outbox::append(
             tx,
@@ -252,7 +245,7 @@ impl GridWorker {
         check_id("report_id", report_id)?;
         self.store.write(|tx| {
             self.draft(tx, report_id)?;
-            tx.execute("DELETE FROM reports WHERE id = ?1", [report_id])?;
+            records::delete_report(tx, report_id)?;
             photos::collect_garbage(tx, &self.config.data_dir, self.config.clock.now())?;
             Ok(())
         })
