@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use gridworker_core::geo::{Crs, Position, convert};
-use gridworker_core::worker::SyncState;
 use gridworker_core::worker::KindCounts;
+use gridworker_core::worker::SyncState;
 use gridworker_core::{GridWorker, SystemClock};
 use serde_json::{Value, json};
 

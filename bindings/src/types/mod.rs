@@ -9,9 +9,9 @@ use gridworker_core::domain as d;
 use gridworker_core::geo;
 use gridworker_core::policy;
 use gridworker_core::progress;
-use gridworker_core::worker::Listed;
 use gridworker_core::sync as s;
 use gridworker_core::worker as w;
+use gridworker_core::worker::Listed;
 
 use crate::error::{Result, invalid};
 
