@@ -3,79 +3,18 @@
 //! and the refusals that keep one device's chain whole.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
 use chrono::Utc;
 use gridworker_core::chain;
 use gridworker_core::sync::wire::{
-    self, HandshakeResponse, Mutation, MutationKind, MutationResult, Outcome, Reason, WorkerInfo,
-    codes,
+    self, Mutation, MutationKind, MutationResult, Outcome, Reason, codes,
 };
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::AppState;
-use crate::auth::{
-    Binding, Caller, authenticate, bind_device, binding, bound_to_other, device_bound,
-};
-use crate::db;
-use crate::error::{ApiError, ApiResult};
-use crate::http::{blocking, json_response};
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::payload::{Parsed, apply_effect, parse_payload};
-
-/// `GET /v1/handshake`.
-pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult<Response> {
-    let caller = authenticate(&st, &h)?;
-    let st2 = st.clone();
-    let reply = blocking(move || {
-        // The first handshake binds the device, not only its first push: a phone that has
-        // nothing to send yet must not leave its id free for another worker to take (its
-        // own records would then be refused). A write only while the device is unbound.
-        let unbound = st2.db.read(|tx| binding(tx, &caller))? == Binding::Nobody;
-        if unbound {
-            st2.db.write(|tx| bind_device(tx, &caller))?;
-        }
-        st2.db.read(|tx| {
-            if bound_to_other(tx, &caller)? {
-                return Err(device_bound());
-            }
-            let name: Option<String> = tx
-                .query_row(
-                    "SELECT name FROM workers WHERE id = ?1",
-                    [&caller.worker_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let grids = db::worker_grids(tx, &caller.worker_id)?;
-            let server_id = db::meta(tx, "server_id")?.unwrap_or_default();
-            // What this server holds of the device's log: a device whose synced entries go
-            // further re-sends them (the server was restored from an older backup). By device
-            // only: a log is the device's, whichever worker's token pushed it.
-            let device_last_seq: Option<i64> = tx.query_row(
-                "SELECT MAX(seq) FROM mutations WHERE device_id = ?1 AND status = 'applied'",
-                params![caller.device_id],
-                |r| r.get(0),
-            )?;
-            Ok::<_, ApiError>(HandshakeResponse {
-                protocol: wire::PROTOCOL,
-                min_protocol: st2.min_protocol,
-                server_time: Utc::now(),
-                server_id,
-                worker: WorkerInfo {
-                    name: name.unwrap_or_else(|| caller.worker_id.clone()),
-                    id: caller.worker_id,
-                },
-                grids,
-                policy: st2.policy.clone(),
-                device_last_seq,
-            })
-        })
-    })
-    .await?;
-    Ok(json_response(StatusCode::OK, &reply))
-}
 
 pub(crate) fn rejected(m: &Mutation, code: &str, message: impl Into<String>) -> MutationResult {
     MutationResult {
