@@ -100,6 +100,16 @@ pub enum Error {
     SyncBusy,
 }
 
+/// A model rule's refusal is the caller's bad input.
+impl From<gridworker_model::Invalid> for Error {
+    fn from(e: gridworker_model::Invalid) -> Self {
+        Error::InvalidInput {
+            field: e.field,
+            reason: e.reason,
+        }
+    }
+}
+
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput {

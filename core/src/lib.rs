@@ -1,22 +1,21 @@
 //! gridworker-core: the offline-first heart of the grid worker app.
 //!
-//! Layout (one job per module):
-//! - [`domain`]: records and reference data types;
-//! - [`geo`]: coordinate systems, distances, spatial index;
-//! - [`policy`]: the validation policy (what is accepted, what is flagged, and why);
-//! - [`chain`]: the tamper-evident hash chain over the device's log;
+//! The rules the device shares with the server (domain and wire types, coordinate systems,
+//! the spatial index, validation, grid membership, status transitions, the hash chain,
+//! progress arithmetic) live in `gridworker-model` and are re-exported here under their own
+//! names, so `gridworker_core::geo` is `gridworker_model::geo`.
+//!
+//! Layout of what is the device's own (one job per module):
 //! - [`store`]: SQLite schema, migrations, records + outbox, photo store;
-//! - [`progress`]: patrol progress per day and week;
-//! - [`sync`]: wire protocol types and the sync engine;
+//! - [`sync`]: the sync engine;
 //! - [`GridWorker`] (in [`worker`]): the handle the app holds.
 
-pub mod chain;
+pub use gridworker_model as model;
+pub use gridworker_model::{chain, geo, policy, progress, validate};
+
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod geo;
-pub mod policy;
-pub mod progress;
 pub mod store;
 pub mod sync;
 pub mod worker;

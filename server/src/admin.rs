@@ -8,9 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use gridworker_core::domain::ReportStatus;
-use gridworker_core::geo::Crs;
-use gridworker_core::sync::wire::{Change, MutationKind, codes};
+use gridworker_model::domain::ReportStatus;
+use gridworker_model::geo::Crs;
+use gridworker_model::wire::{Change, MutationKind, codes};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -290,7 +290,7 @@ pub async fn transition(
             };
             let from = ReportStatus::parse(&from)
                 .ok_or_else(|| ApiError::internal("stored report status is unknown"))?;
-            if !gridworker_core::domain::status::step_allowed(from, t.to) {
+            if !gridworker_model::domain::status::step_allowed(from, t.to) {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     codes::INVALID_TRANSITION,
@@ -619,8 +619,8 @@ pub async fn bind_device(
 ) -> ApiResult<Response> {
     admin(&st, &h)?;
     let b: BindIn = body_json(&h, body).await?;
-    crate::validate::id("device_id", &device_id).map_err(ApiError::invalid)?;
-    crate::validate::id("worker_id", &b.worker_id).map_err(ApiError::invalid)?;
+    gridworker_model::validate::id("device_id", &device_id).map_err(ApiError::invalid)?;
+    gridworker_model::validate::id("worker_id", &b.worker_id).map_err(ApiError::invalid)?;
     let st2 = st.clone();
     let v = blocking(move || {
         st2.db.write(|tx| {

@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use gridworker_core::sync::wire::{
+use gridworker_model::wire::{
     self, HandshakeResponse, PushRequest, PushResponse, WorkerInfo, codes,
 };
 use rusqlite::{OptionalExtension, params};
@@ -19,7 +19,8 @@ use crate::db::{self, grid_scope, worker_scope};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{blocking, is_sha256, json_response, read_body};
 use crate::ledger::push_one;
-use crate::{sanitize, validate};
+use crate::sanitize;
+use gridworker_model::validate;
 
 /// `GET /v1/handshake`.
 pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult<Response> {

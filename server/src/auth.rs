@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use gridworker_core::sync::wire::{self, codes};
+use gridworker_model::wire::{self, codes};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::AppState;

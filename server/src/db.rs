@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use gridworker_core::sync::wire::Change;
+use gridworker_model::wire::Change;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::ServerError;

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gridworker_core::sync::wire::{self, ErrorBody, ErrorDetail, codes};
+use gridworker_model::wire::{self, ErrorBody, ErrorDetail, codes};
 
 /// An error answer: status, code, message and the optional extras of [`ErrorDetail`].
 #[derive(Debug, Clone)]
@@ -39,11 +39,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
     }
 
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub fn invalid(message: impl ToString) -> Self {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::INVALID_REQUEST,
-            message,
+            message.to_string(),
         )
     }
 

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use gridworker_core::sync::wire::codes;
+use gridworker_model::wire::codes;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -80,10 +80,7 @@ pub(crate) async fn read_body(h: &HeaderMap, body: Body, limit: usize) -> ApiRes
     Ok(out)
 }
 
-/// Lowercase hex SHA-256.
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
+pub use gridworker_model::validate::is_sha256;
 
 /// Keeps the path parameter honest before it names a file.
 pub(crate) fn check_sha(sha: &str) -> ApiResult<()> {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use chrono::Utc;
-use gridworker_core::chain;
-use gridworker_core::sync::wire::{
+use gridworker_model::chain;
+use gridworker_model::wire::{
     self, Mutation, MutationKind, MutationResult, Outcome, Reason, codes,
 };
 use rusqlite::{OptionalExtension, Transaction, params};

@@ -19,7 +19,6 @@ pub mod photos;
 pub mod refdata;
 pub mod sanitize;
 pub mod tasks;
-pub mod validate;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -30,8 +29,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::routing::{get, post, put};
-use gridworker_core::policy::ValidationPolicy;
-use gridworker_core::sync::wire;
+use gridworker_model::policy::ValidationPolicy;
+use gridworker_model::wire;
 use tower::ServiceBuilder;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};

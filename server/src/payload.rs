@@ -2,27 +2,28 @@
 //! validation rules, and the effect applying it has (records, tasks, photos cited).
 
 use chrono::Utc;
-use gridworker_core::domain::{
+use gridworker_model::domain::{
     CheckIn, Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload, Visit,
 };
-use gridworker_core::geo::Crs;
-use gridworker_core::sync::wire::{Change, MutationKind};
+use gridworker_model::geo::Crs;
+use gridworker_model::wire::{Change, MutationKind};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::de::DeserializeOwned;
 
 use crate::db::{emit, grid_scope};
 use crate::error::ApiError;
 use crate::refdata::grid_containing;
-use crate::{sanitize, validate};
+use crate::sanitize;
+use gridworker_model::validate;
 
 /// Parses strictly (unknown fields anywhere are refused) and checks a payload with the
 /// device's rules; `Err` is the `invalid_payload` message, which names fields only.
 pub(crate) fn decode_payload<T: DeserializeOwned>(
     text: &str,
-    check: impl FnOnce(&T) -> validate::Check,
+    check: impl FnOnce(&T) -> gridworker_model::Check,
 ) -> Result<T, String> {
     let v: T = sanitize::decode_strict(text.as_bytes()).map_err(|e| e.message)?;
-    check(&v)?;
+    check(&v).map_err(|e| e.to_string())?;
     Ok(v)
 }
 
@@ -192,7 +193,7 @@ pub(crate) fn apply_effect(
                         crs: Crs::Wgs84,
                         lat: p.position.lat,
                         lon: p.position.lon,
-                        status: gridworker_core::domain::ReportStatus::Submitted,
+                        status: gridworker_model::domain::ReportStatus::Submitted,
                         created_at: p.created_at,
                     },
                 )?;

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use gridworker_core::sync::wire::{self, PhotoStatus, codes};
+use gridworker_model::wire::{self, PhotoStatus, codes};
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;

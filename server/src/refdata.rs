@@ -1,8 +1,8 @@
 //! Reference data (grids, inspection points, households): stored as given (GCJ-02 from the
 //! fixtures), every write mirrored into the pull feed of the grids it touches.
 
-use gridworker_core::geo::Crs;
-use gridworker_core::sync::wire::Change;
+use gridworker_model::geo::Crs;
+use gridworker_model::wire::Change;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -394,10 +394,13 @@ pub fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResul
     Ok(())
 }
 
-/// The grid whose polygon contains a WGS-84 position, if any.
+/// The grid a WGS-84 position belongs to, by the one rule the device uses too
+/// ([`gridworker_model::geo::membership`]: boundary included, the grid whose code sorts first
+/// wins, tested in WGS-84 against the boundary as the device receives it).
 pub fn grid_containing(tx: &Transaction<'_>, lat: f64, lon: f64) -> ApiResult<Option<String>> {
-    use geo::{Contains, LineString, Point, Polygon};
-    let mut st = tx.prepare_cached("SELECT code, crs, ring FROM grids")?;
+    use gridworker_model::geo::{GridShape, Position};
+    let pos = Position::new(lat, lon);
+    let mut st = tx.prepare_cached("SELECT code, crs, ring FROM grids ORDER BY code")?;
     let rows = st.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -413,12 +416,11 @@ pub fn grid_containing(tx: &Transaction<'_>, lat: f64, lon: f64) -> ApiResult<Op
         let Ok(ring) = serde_json::from_str::<Vec<[f64; 2]>>(&ring) else {
             continue;
         };
-        let (plat, plon) = gridworker_core::geo::convert(lat, lon, Crs::Wgs84, crs);
-        let poly = Polygon::new(
-            LineString::from(ring.iter().map(|[x, y]| (*x, *y)).collect::<Vec<_>>()),
-            vec![],
-        );
-        if poly.contains(&Point::new(plon, plat)) {
+        let boundary: Vec<Position> = ring
+            .iter()
+            .map(|[lon, lat]| Position::from_crs(*lat, *lon, crs))
+            .collect();
+        if GridShape::new(&boundary).is_some_and(|g| g.contains(pos)) {
             return Ok(Some(code));
         }
     }

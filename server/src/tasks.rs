@@ -2,9 +2,9 @@
 //! (acknowledge, complete) both re-emit a task's current state through here.
 
 use chrono::{DateTime, Utc};
-use gridworker_core::domain::TaskStatus;
-use gridworker_core::geo::Crs;
-use gridworker_core::sync::wire::Change;
+use gridworker_model::domain::TaskStatus;
+use gridworker_model::geo::Crs;
+use gridworker_model::wire::Change;
 use rusqlite::{OptionalExtension, Transaction};
 use serde_json::{Value, json};
 

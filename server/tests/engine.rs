@@ -84,3 +84,69 @@ async fn engine_pulls_reference_data_and_pushes_exactly_once_through_faults() {
     assert_eq!(v["intact"], true, "{v}");
     srv.shutdown().await;
 }
+
+/// Issue 10: one grid-membership rule. Two grids given in GCJ-02 share an edge; a report
+/// filed at their shared vertex (on both boundaries) belongs, on the phone and in the back
+/// office alike, to the grid whose code sorts first. The server used to test `contains` in
+/// the grid's own system, which leaves a boundary point in no grid.
+#[tokio::test]
+async fn device_and_server_put_a_position_on_a_shared_edge_in_the_same_grid() {
+    let sdir = tempfile::tempdir().unwrap();
+    let srv = start(sdir.path()).await;
+    let base = srv.url();
+    // West and east squares sharing the meridian lon = 130.9610 (GCJ-02); the east one's
+    // code sorts first.
+    let (w, e, m) = (130.9600, 130.9620, 130.9610);
+    let (s, n) = (45.3100, 45.3110);
+    for (code, ring) in [
+        ("G-EDGE-B", vec![[w, s], [m, s], [m, n], [w, n]]),
+        ("G-EDGE-A", vec![[m, s], [e, s], [e, n], [m, n]]),
+    ] {
+        let (st, body) = admin_send(
+            &base,
+            reqwest::Method::PUT,
+            &format!("/admin/v1/grids/{code}"),
+            serde_json::json!({"name": code, "crs": "gcj02", "ring": ring}),
+        )
+        .await;
+        assert!(st.is_success(), "{st} {body}");
+    }
+    // A worker pulls the grids assigned to them.
+    let (st, body) = admin_send(
+        &base,
+        reqwest::Method::PUT,
+        &format!("/admin/v1/workers/{W1}/grids"),
+        serde_json::json!({"grid_codes": ["G-EDGE-A", "G-EDGE-B"]}),
+    )
+    .await;
+    assert!(st.is_success(), "{st} {body}");
+    let cdir = tempfile::tempdir().unwrap();
+    let (worker, engine) = engine(cdir.path(), &base);
+    engine.sync().await.expect("pull");
+
+    // The shared vertex, as the phone's GPS would report it (WGS-84).
+    let vertex = Position::from_crs(n, m, Crs::Gcj02);
+    let on_device = worker.grid_at(vertex).unwrap().map(|g| g.code);
+    assert_eq!(on_device.as_deref(), Some("G-EDGE-A"));
+
+    let photo = cdir.path().join("door.jpg");
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.extend(std::iter::repeat_n(7u8, 2_000));
+    jpeg.extend([0xFF, 0xD9]);
+    std::fs::write(&photo, jpeg).unwrap();
+    let fix = LocationFix::wgs84(vertex.lat, vertex.lon, 5.0, chrono::Utc::now(), 9_000);
+    let report = worker
+        .file_report(
+            "road",
+            "pothole on the shared street",
+            &[gridworker_core::worker::PhotoInput::new(&photo)],
+            &fix,
+            None,
+        )
+        .expect("report filed");
+    let pushed = engine.sync().await.expect("push");
+    assert_eq!(pushed.pushed, 1, "{pushed:?}");
+    let (st, body) = admin_get(&base, &format!("/admin/v1/reports/{}", report.id)).await;
+    assert!(st.is_success(), "{st} {body}");
+    assert_eq!(body["grid_code"].as_str(), on_device.as_deref(), "{body}");
+}

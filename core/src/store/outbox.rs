@@ -12,11 +12,12 @@ use crate::error::Result;
 
 /// Kinds of mutation, as sent on the wire.
 pub mod kind {
-    pub const CHECKIN: &str = "checkin";
-    pub const VISIT: &str = "visit";
-    pub const REPORT: &str = "report";
-    pub const TASK_ACK: &str = "task_ack";
-    pub const TASK_COMPLETION: &str = "task_completion";
+    use crate::sync::wire::MutationKind;
+    pub const CHECKIN: &str = MutationKind::Checkin.code();
+    pub const VISIT: &str = MutationKind::Visit.code();
+    pub const REPORT: &str = MutationKind::Report.code();
+    pub const TASK_ACK: &str = MutationKind::TaskAck.code();
+    pub const TASK_COMPLETION: &str = MutationKind::TaskCompletion.code();
 }
 
 /// Where an outbox entry (and so its record) stands.

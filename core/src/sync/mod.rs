@@ -26,7 +26,7 @@ pub mod restore;
 pub mod retry;
 pub mod tls;
 pub mod transport;
-pub mod wire;
+pub use gridworker_model::wire;
 
 #[cfg(feature = "failpoints")]
 pub mod failpoints;

@@ -1,6 +1,8 @@
 //! [`GridWorker`]: the handle the app holds. Every public method validates its input first and
 //! writes a record together with its outbox entry in one transaction, so bad input changes
-//! nothing and a killed app never leaves a record the sync engine would miss.
+//! nothing and a killed app never leaves a record the sync engine would miss. The record
+//! itself passes its kind's rule in `gridworker_model::validate`, the very check the server
+//! runs before storing it, before the transaction writes anything.
 //!
 //! This file holds the handle and its opening; each job has a file of its own (patrol,
 //! reports, tasks, queries, counts, photo files, quarantine, wipe).
@@ -26,6 +28,7 @@ use crate::progress::{self, PatrolProgress};
 use crate::store::outbox::{self, kind};
 use crate::store::records::{self, ReportRow};
 use crate::store::{Store, photos, reference, state};
+use crate::validate;
 
 mod counts;
 mod patrol;
@@ -116,36 +119,6 @@ pub struct GridWorker {
     photo_key: Option<photos::PhotoKey>,
 }
 
-const MAX_ID_LEN: usize = 128;
-const MAX_CATEGORY_LEN: usize = 64;
-
-fn check_id(field: &str, id: &str) -> Result<()> {
-    if id.trim().is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
-    }
-    if id.len() > MAX_ID_LEN {
-        return Err(Error::invalid(
-            field,
-            format!("longer than {MAX_ID_LEN} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_text(field: &str, text: &str, max_chars: usize) -> Result<()> {
-    // Count lazily: a hostile multi-megabyte string is rejected without a full pass.
-    if text.len() > max_chars * 4 || text.chars().count() > max_chars {
-        return Err(Error::invalid(
-            field,
-            format!("longer than {max_chars} characters"),
-        ));
-    }
-    if text.contains('\0') {
-        return Err(Error::invalid(field, "contains a NUL character"));
-    }
-    Ok(())
-}
-
 fn payload_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::invalid("record", e.to_string()))
 }
@@ -168,7 +141,7 @@ impl GridWorker {
             ("config.worker_id", &config.worker_id),
             ("config.device_id", &config.device_id),
         ] {
-            check_id(field, v)?;
+            validate::id(field, v)?;
         }
         if let Some(p) = &config.policy_override {
             p.validate()?;

@@ -34,7 +34,7 @@ impl GridWorker {
     /// with the reasons. A second check-in at the same point within the cooldown returns the
     /// first one (`duplicate = true`) and writes nothing.
     pub fn check_in(&self, point_id: &str, fix: &LocationFix) -> Result<CheckInResult> {
-        check_id("point_id", point_id)?;
+        validate::id("point_id", point_id)?;
         fix.validate("fix")?;
         let policy = self.policy()?;
         let now = self.clock().now();
@@ -82,6 +82,7 @@ impl GridWorker {
                 flags,
                 recorded_at: now,
             };
+            validate::checkin(&check_in)?;
             records::insert_checkin(tx, &check_in, &self.local_day(now).to_string())?;
             outbox::append(
                 tx,
@@ -108,8 +109,8 @@ impl GridWorker {
         note: &str,
         fix: &LocationFix,
     ) -> Result<Visit> {
-        check_id("household_id", household_id)?;
-        check_text("note", note, MAX_NOTE_CHARS)?;
+        validate::id("household_id", household_id)?;
+        validate::text("note", note, MAX_NOTE_CHARS)?;
         fix.validate("fix")?;
         let policy = self.policy()?;
         let now = self.clock().now();
@@ -145,6 +146,7 @@ impl GridWorker {
                 flags,
                 recorded_at: now,
             };
+            validate::visit(&visit)?;
             records::insert_visit(tx, &visit)?;
             outbox::append(
                 tx,

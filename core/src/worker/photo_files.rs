@@ -19,7 +19,7 @@ impl GridWorker {
     /// out paths: a sealed file is ciphertext, so a store with a photo key answers
     /// `InvalidState` and the app reads photos with [`GridWorker::photo_bytes`].
     pub fn photo_path(&self, sha256: &str) -> Result<Option<PathBuf>> {
-        check_id("sha256", sha256)?;
+        validate::id("sha256", sha256)?;
         if self.photo_key.is_some() {
             return Err(Error::InvalidState {
                 what: "photo store",
@@ -36,7 +36,7 @@ impl GridWorker {
     /// 20 MB), so the app never allocates more than one photo. A file that is
     /// damaged, truncated or not the photo it is named after is `PhotoSealBroken`.
     pub fn photo_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
-        check_id("sha256", sha256)?;
+        validate::id("sha256", sha256)?;
         let max = self
             .policy()?
             .max_photo_bytes

@@ -12,11 +12,12 @@
 use chrono::{DateTime, Utc};
 use rusqlite::Transaction;
 
-use super::{GridWorker, PhotoInput, check_id, payload_json};
+use super::{GridWorker, PhotoInput, payload_json};
 use crate::domain::{MAX_PHOTOS, Photo, ReportPayload, TaskCompletionPayload, TaskStatus};
 use crate::error::{Error, Result};
 use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord, kind};
 use crate::store::{photos, records};
+use crate::validate;
 
 /// The record's quarantined entry with its reason, or a typed error naming the record.
 fn quarantined(
@@ -127,7 +128,7 @@ impl GridWorker {
     /// (and every other record waiting for those bytes with it); otherwise `photo` takes the
     /// bad photo's place and the record is re-queued as a new entry.
     pub fn repair_quarantined_photo(&self, record_id: &str, photo: &PhotoInput) -> Result<()> {
-        check_id("record_id", record_id)?;
+        validate::id("record_id", record_id)?;
         let (_, reason) = self.store.read(|c| quarantined(c, record_id))?;
         bad_photo(record_id, &reason)?;
         let policy = self.policy()?;
@@ -184,7 +185,7 @@ impl GridWorker {
     /// Re-files a record quarantined for a photo without that photo. A report keeps at least
     /// one photo; a task completion may have none.
     pub fn refile_without_quarantined_photo(&self, record_id: &str) -> Result<()> {
-        check_id("record_id", record_id)?;
+        validate::id("record_id", record_id)?;
         let data_dir = self.config.data_dir.clone();
         self.store.write(|tx| {
             let (entry, reason) = quarantined(tx, record_id)?;
@@ -213,7 +214,7 @@ impl GridWorker {
     /// that waited for it are released and go as they were recorded (a reference to a record
     /// the server never receives is stored and flagged there like any unknown reference).
     pub fn discard_quarantined(&self, record_id: &str) -> Result<()> {
-        check_id("record_id", record_id)?;
+        validate::id("record_id", record_id)?;
         let data_dir = self.config.data_dir.clone();
         self.store.write(|tx| {
             let (entry, _) = quarantined(tx, record_id)?;

@@ -3,19 +3,6 @@
 use super::*;
 
 impl GridWorker {
-    pub(super) fn check_category(category: &str) -> Result<()> {
-        if category.trim().is_empty() {
-            return Err(Error::invalid("category", "must not be empty"));
-        }
-        if category.len() > MAX_CATEGORY_LEN {
-            return Err(Error::invalid(
-                "category",
-                format!("longer than {MAX_CATEGORY_LEN} bytes"),
-            ));
-        }
-        Ok(())
-    }
-
     /// Copies photos into the store's temp area, checking each; nothing is referenced yet.
     pub(super) fn stage_photos(
         &self,
@@ -75,8 +62,8 @@ impl GridWorker {
 
     /// Starts a report draft (no photos yet). Drafts stay on the device until submitted.
     pub fn create_report_draft(&self, category: &str, description: &str) -> Result<PhotoReport> {
-        Self::check_category(category)?;
-        check_text("description", description, MAX_DESCRIPTION_CHARS)?;
+        validate::category(category)?;
+        validate::text("description", description, MAX_DESCRIPTION_CHARS)?;
         let now = self.clock().now();
         let id = new_id();
         self.store
@@ -99,7 +86,7 @@ impl GridWorker {
 
     /// Adds a photo to a draft (copied into the store; the caller's file is untouched).
     pub fn add_photo_to_draft(&self, report_id: &str, photo: &PhotoInput) -> Result<Photo> {
-        check_id("report_id", report_id)?;
+        validate::id("report_id", report_id)?;
         let policy = self.policy()?;
         // Check the draft before copying megabytes.
         let rep = self.store.read(|c| self.draft(c, report_id))?;
@@ -133,10 +120,10 @@ impl GridWorker {
         fix: &LocationFix,
         attach_to: Option<&str>,
     ) -> Result<PhotoReport> {
-        check_id("report_id", report_id)?;
+        validate::id("report_id", report_id)?;
         fix.validate("fix")?;
         if let Some(a) = attach_to {
-            check_id("attach_to", a)?;
+            validate::id("attach_to", a)?;
         }
         let policy = self.policy()?;
         let now = self.clock().now();
@@ -177,6 +164,7 @@ impl GridWorker {
             created_at: rep.created_at,
             submitted_at: now,
         };
+        validate::report(&payload)?;
         records::queue_report(
             tx,
             &rep.id,
@@ -207,11 +195,11 @@ impl GridWorker {
         fix: &LocationFix,
         attach_to: Option<&str>,
     ) -> Result<PhotoReport> {
-        Self::check_category(category)?;
-        check_text("description", description, MAX_DESCRIPTION_CHARS)?;
+        validate::category(category)?;
+        validate::text("description", description, MAX_DESCRIPTION_CHARS)?;
         fix.validate("fix")?;
         if let Some(a) = attach_to {
-            check_id("attach_to", a)?;
+            validate::id("attach_to", a)?;
         }
         if photos_in.is_empty() {
             return Err(Error::invalid(
@@ -242,7 +230,7 @@ impl GridWorker {
 
     /// Deletes a draft and collects photos only it used.
     pub fn delete_draft(&self, report_id: &str) -> Result<()> {
-        check_id("report_id", report_id)?;
+        validate::id("report_id", report_id)?;
         self.store.write(|tx| {
             self.draft(tx, report_id)?;
             records::delete_report(tx, report_id)?;
@@ -253,7 +241,7 @@ impl GridWorker {
 
     /// One report of the worker's (or pulled), with photos.
     pub fn report(&self, report_id: &str) -> Result<PhotoReport> {
-        check_id("report_id", report_id)?;
+        validate::id("report_id", report_id)?;
         self.store
             .read(|c| records::report(c, report_id))?
             .map(|(r, _)| r)
@@ -267,7 +255,7 @@ impl GridWorker {
         category: &str,
         fix: &LocationFix,
     ) -> Result<Vec<DuplicateCandidate>> {
-        Self::check_category(category)?;
+        validate::category(category)?;
         fix.validate("fix")?;
         let policy = self.policy()?;
         let here = fix.position();

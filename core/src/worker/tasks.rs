@@ -22,7 +22,7 @@ impl GridWorker {
 
     /// Acknowledges a dispatched task (报到). Acknowledging twice is a no-op.
     pub fn acknowledge_task(&self, task_id: &str, monotonic_ms: i64) -> Result<Task> {
-        check_id("task_id", task_id)?;
+        validate::id("task_id", task_id)?;
         if monotonic_ms < 0 {
             return Err(Error::invalid("monotonic_ms", "must not be negative"));
         }
@@ -38,6 +38,7 @@ impl GridWorker {
                 device_id: self.config.device_id.clone(),
                 acknowledged_at: now,
             };
+            validate::task_ack(&payload)?;
             records::set_task_status(tx, task_id, TaskStatus::Acknowledged, now)?;
             outbox::append(
                 tx,
@@ -59,8 +60,8 @@ impl GridWorker {
         photos_in: &[PhotoInput],
         fix: &LocationFix,
     ) -> Result<TaskCompletionPayload> {
-        check_id("task_id", task_id)?;
-        check_text("note", note, MAX_NOTE_CHARS)?;
+        validate::id("task_id", task_id)?;
+        validate::text("note", note, MAX_NOTE_CHARS)?;
         fix.validate("fix")?;
         if photos_in.len() > MAX_PHOTOS {
             return Err(Error::invalid(
@@ -88,6 +89,7 @@ impl GridWorker {
                 flags,
                 completed_at: now,
             };
+            validate::task_completion(&payload)?;
             records::insert_task_completion(tx, &payload)?;
             records::set_task_status(tx, task_id, TaskStatus::Completed, now)?;
             outbox::append(

@@ -1,8 +1,8 @@
 //! Property tests for the validation policy's invariants.
 
 use chrono::{Duration, TimeZone, Utc};
-use gridworker_core::domain::{Flag, LocationFix};
-use gridworker_core::policy::{PreviousFix, ValidationPolicy};
+use gridworker_model::domain::{Flag, LocationFix};
+use gridworker_model::policy::{PreviousFix, ValidationPolicy};
 use proptest::prelude::*;
 
 fn fix(

@@ -6,15 +6,15 @@
 //! roughly 550 m) around Jixi, 45.3N 130.9E, with 5,700 points scattered over it. Queries
 //! cover the district plus a margin, so some fall outside every grid.
 //!
-//! Run: `cargo bench -p gridworker-core --bench spatial`
+//! Run: `cargo bench -p gridworker-model --bench spatial`
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use gridworker_core::domain::{Grid, InspectionPoint};
-use gridworker_core::geo::Position;
-use gridworker_core::geo::spatial::SpatialIndex;
+use gridworker_model::domain::{Grid, InspectionPoint};
+use gridworker_model::geo::Position;
+use gridworker_model::geo::spatial::SpatialIndex;
 
 const ROWS: usize = 25;
 const COLS: usize = 40;
@@ -135,7 +135,7 @@ fn main() -> ExitCode {
     // `cargo test --benches` runs this without --bench; keep that quick.
     if !std::env::args().any(|a| a == "--bench") {
         println!(
-            "spatial bench: skipped (run with `cargo bench -p gridworker-core --bench spatial`)"
+            "spatial bench: skipped (run with `cargo bench -p gridworker-model --bench spatial`)"
         );
         return ExitCode::SUCCESS;
     }

@@ -3,8 +3,8 @@
 //
 // Rerun (node >= 18; keep node_modules out of the repository):
 //   npm install --prefix /tmp/gcoordgen gcoord@1.0.7
-//   NODE_PATH=/tmp/gcoordgen/node_modules node core/tests/data/gen_gcoord_vectors.mjs \
-//     > core/tests/data/gcoord_vectors.csv
+//   NODE_PATH=/tmp/gcoordgen/node_modules node model/tests/data/gen_gcoord_vectors.mjs \
+//     > model/tests/data/gcoord_vectors.csv
 //
 // The output is deterministic (fixed seed), so a rerun with the same gcoord version must
 // reproduce the committed file byte for byte.

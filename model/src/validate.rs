@@ -1,24 +1,24 @@
-//! What the server refuses in a payload: the rules the device applies when recording, so the
-//! server never stores what a phone could not have made (empty or huge ids, NUL, path
-//! separators, latitude 95, negative distances, year 9999).
+//! What a record of each kind must satisfy: one function per kind, run by the device on the
+//! record it is about to write and by the server on the payload it is about to store, so the
+//! server never stores what a phone could not have made and a phone never queues what the
+//! server would refuse (empty or huge ids, NUL, path separators, latitude 95, negative
+//! distances, year 9999).
 //!
-//! Fixes are judged by the core's own [`LocationFix::validate`]; text limits are the core's
-//! constants. The id rule mirrors the core's (`worker.rs`, non-empty, at most 128 bytes) and
-//! adds no NUL, no control characters and no path separators, which the core's store never
-//! produces (its ids are UUIDs).
+//! Fixes are judged by [`LocationFix::validate`]; text limits are the domain's constants.
 //!
 //! Messages name the field and the rule, never the value.
 
-use chrono::{DateTime, Datelike, Utc};
-use gridworker_core::domain::{
+use crate::domain::{
     CheckIn, LocationFix, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, Photo, ReportPayload,
     TaskAckPayload, TaskCompletionPayload, Visit,
 };
-use gridworker_core::geo::Position;
+use crate::geo::Position;
+use crate::invalid::{Check, Invalid};
+use chrono::{DateTime, Datelike, Utc};
 
-/// Longest id, in bytes (the core's limit).
+/// Longest id, in bytes.
 pub const MAX_ID_BYTES: usize = 128;
-/// Longest report category, in characters (the core's limit).
+/// Longest report category, in characters.
 pub const MAX_CATEGORY_CHARS: usize = 64;
 /// Earliest plausible record time: a phone whose clock reset to the epoch still records.
 pub const MIN_YEAR: i32 = 1970;
@@ -28,11 +28,13 @@ pub const MAX_YEAR: i32 = 2100;
 /// Longest distance on Earth between two points, in metres.
 pub const MAX_DISTANCE_M: f64 = 20_038_000.0;
 
-/// A refusal: `field: reason`.
-pub type Check = Result<(), String>;
-
 fn bad(field: &str, reason: &str) -> Check {
-    Err(format!("{field}: {reason}"))
+    Err(Invalid::new(field, reason))
+}
+
+/// Lowercase hex SHA-256, the name of a photo everywhere.
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// An opaque id: non-empty, bounded, printable, and never a path.
@@ -64,6 +66,14 @@ pub fn text(field: &str, v: &str, max_chars: usize) -> Check {
     Ok(())
 }
 
+/// A report category: non-empty, at most [`MAX_CATEGORY_CHARS`] characters.
+pub fn category(v: &str) -> Check {
+    if v.trim().is_empty() {
+        return bad("category", "must not be empty");
+    }
+    text("category", v, MAX_CATEGORY_CHARS)
+}
+
 /// A WGS-84 position.
 pub fn position(field: &str, p: &Position) -> Check {
     if !p.lat.is_finite() || !(-90.0..=90.0).contains(&p.lat) {
@@ -92,17 +102,20 @@ pub fn time(field: &str, t: &DateTime<Utc>) -> Check {
 }
 
 fn fix(f: &LocationFix, pos: &Position) -> Check {
-    f.validate("fix").map_err(|e| e.to_string())?;
+    f.validate("fix")?;
     time("fix.fix_time", &f.fix_time)?;
     position("position", pos)
 }
 
 fn photos(list: &[Photo], min: usize) -> Check {
     if list.len() < min || list.len() > MAX_PHOTOS {
-        return Err(format!("photos: needs {min} to {MAX_PHOTOS} photos"));
+        return Err(Invalid::new(
+            "photos",
+            format!("needs {min} to {MAX_PHOTOS} photos"),
+        ));
     }
     for p in list {
-        if !crate::http::is_sha256(&p.sha256) {
+        if !is_sha256(&p.sha256) {
             return bad("photos.sha256", "must be 64 lowercase hex digits");
         }
         if p.size == 0 {
@@ -140,10 +153,7 @@ pub fn visit(v: &Visit) -> Check {
 
 pub fn report(p: &ReportPayload) -> Check {
     owner(&p.id, &p.worker_id, &p.device_id)?;
-    if p.category.trim().is_empty() {
-        return bad("category", "must not be empty");
-    }
-    text("category", &p.category, MAX_CATEGORY_CHARS)?;
+    category(&p.category)?;
     text("description", &p.description, MAX_DESCRIPTION_CHARS)?;
     if let Some(a) = &p.attach_to {
         id("attach_to", a)?;

@@ -1,9 +1,11 @@
 //! Geodesy: coordinate systems, distances and the spatial index over reference data.
 
 pub mod crs;
+pub mod membership;
 pub mod spatial;
 
 pub use crs::{Crs, convert};
+pub use membership::GridShape;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,11 @@ impl Position {
     /// metre at patrol distances).
     pub fn distance_m(self, other: Position) -> f64 {
         haversine_m(self.lat, self.lon, other.lat, other.lon)
+    }
+
+    /// Both coordinates are finite numbers.
+    pub fn is_finite(self) -> bool {
+        self.lat.is_finite() && self.lon.is_finite()
     }
 
     pub(crate) fn point(self) -> geo::Point<f64> {

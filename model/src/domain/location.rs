@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::geo::{Crs, Position};
+use crate::invalid::{Check, Invalid};
 
 /// Which positioning source produced a fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,8 +68,8 @@ impl LocationFix {
 
     /// Rejects values no real fix can have. Bad fixes (inaccurate, mock, stale) are *not*
     /// rejected here: they are recorded and flagged by the validation policy.
-    pub fn validate(&self, field: &str) -> Result<()> {
-        let bad = |what: &str, reason: &str| Err(Error::invalid(format!("{field}.{what}"), reason));
+    pub fn validate(&self, field: &str) -> Check {
+        let bad = |what: &str, reason: &str| Err(Invalid::new(format!("{field}.{what}"), reason));
         if !self.lat.is_finite() || !(-90.0..=90.0).contains(&self.lat) {
             return bad("lat", "must be a finite number between -90 and 90");
         }

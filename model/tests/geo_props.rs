@@ -1,10 +1,10 @@
 //! Property tests for the geo module: coordinate round trips across China, and the R-tree
 //! index agreeing exactly with the brute-force scans it replaces.
 
-use gridworker_core::domain::{Grid, InspectionPoint};
-use gridworker_core::geo::crs::{bd09_to_gcj02, gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02};
-use gridworker_core::geo::spatial::SpatialIndex;
-use gridworker_core::geo::{Crs, Position, convert, haversine_m};
+use gridworker_model::domain::{Grid, InspectionPoint};
+use gridworker_model::geo::crs::{bd09_to_gcj02, gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02};
+use gridworker_model::geo::spatial::SpatialIndex;
+use gridworker_model::geo::{Crs, Position, convert, haversine_m};
 use proptest::prelude::*;
 
 const ROUND_TRIP_M: f64 = 0.5;

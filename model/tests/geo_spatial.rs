@@ -1,9 +1,9 @@
 //! The spatial index's documented edge cases: boundary rule, overlaps, degenerate and
 //! non-finite data, distances in metres rather than degrees.
 
-use gridworker_core::domain::{Grid, InspectionPoint};
-use gridworker_core::geo::Position;
-use gridworker_core::geo::spatial::SpatialIndex;
+use gridworker_model::domain::{Grid, InspectionPoint};
+use gridworker_model::geo::Position;
+use gridworker_model::geo::spatial::SpatialIndex;
 
 fn point(id: &str, lat: f64, lon: f64) -> InspectionPoint {
     InspectionPoint {

@@ -3,8 +3,8 @@
 //! `tests/data/gcoord_vectors.csv` (regenerate with `tests/data/gen_gcoord_vectors.mjs`).
 
 use anyhow::{Context, Result, bail};
-use gridworker_core::geo::crs::{bd09_to_gcj02, gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02};
-use gridworker_core::geo::{Crs, Position, convert, haversine_m};
+use gridworker_model::geo::crs::{bd09_to_gcj02, gcj02_to_bd09, gcj02_to_wgs84, wgs84_to_gcj02};
+use gridworker_model::geo::{Crs, Position, convert, haversine_m};
 
 const VECTORS: &str = include_str!("data/gcoord_vectors.csv");
 

@@ -17,19 +17,17 @@
 //! cost ~0.25 µs, only ~25x a brute-force scan of 1,000 quads. Plain `f64` comparisons over
 //! the same node layout are several times cheaper (see `benches/spatial.rs`).
 //!
-//! Boundary rule: a position on a grid's boundary belongs to that grid, and where grids
-//! overlap or share an edge the first grid in input order wins. Grids tile a district edge to
-//! edge, so with an exclusive rule a worker standing exactly on a shared edge would be "in no
-//! grid" and be flagged as outside their area.
+//! Membership is [`super::membership`]'s rule: boundary included, and where grids overlap the
+//! first in input order wins (the device passes grids in code order, as that rule requires).
 
 use std::collections::HashMap;
 
-use geo::{BoundingRect, Coord, Intersects, LineString, Polygon};
+use geo::BoundingRect;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, DefaultParams, RTree, RTreeNode, RTreeObject, RTreeParams};
 
 use crate::domain::{Grid, InspectionPoint};
-use crate::geo::{EARTH_RADIUS_M, Position};
+use crate::geo::{EARTH_RADIUS_M, GridShape, Position};
 
 /// Slack on the unit sphere (≈ 6 µm on the ground) when comparing tree chord distances with
 /// haversine distances: the two are computed differently and may disagree in the last bits.
@@ -234,9 +232,9 @@ impl<const D: usize> Packed<D> {
 pub struct SpatialIndex {
     points: Vec<InspectionPoint>,
     grids: Vec<Grid>,
-    /// Exact polygon per grid, `None` for a boundary that cannot enclose anything (fewer than
+    /// Exact shape per grid, `None` for a boundary that cannot enclose anything (fewer than
     /// three vertices, or a non-finite coordinate).
-    polygons: Vec<Option<Polygon<f64>>>,
+    polygons: Vec<Option<GridShape>>,
     /// Unit vectors of the points with a finite position, tagged with their index.
     point_tree: Packed<3>,
     /// Lon/lat bounding boxes of the grids with a polygon, tagged with their index.
@@ -260,19 +258,6 @@ fn chord_for_metres(d: f64) -> f64 {
     2.0 * (theta / 2.0).sin()
 }
 
-fn polygon_of(grid: &Grid) -> Option<Polygon<f64>> {
-    if grid.boundary.len() < 3 || !grid.boundary.iter().all(|p| finite(*p)) {
-        return None;
-    }
-    let ring: Vec<Coord<f64>> = grid
-        .boundary
-        .iter()
-        .map(|p| Coord { x: p.lon, y: p.lat })
-        .collect();
-    // Polygon::new closes the ring, whether or not the caller repeated the first vertex.
-    Some(Polygon::new(LineString::from(ring), vec![]))
-}
-
 /// Orders candidates exactly as the brute-force scan does: by distance, then input order
 /// (the scan's sort is stable over input order).
 fn by_distance_then_index(a: &(f64, usize), b: &(f64, usize)) -> std::cmp::Ordering {
@@ -292,13 +277,13 @@ impl SpatialIndex {
                 .map(|(i, p)| GeomWithData::new(unit_vector(p.position), i))
                 .collect(),
         );
-        let polygons: Vec<Option<Polygon<f64>>> = grids.iter().map(polygon_of).collect();
+        let polygons: Vec<Option<GridShape>> = grids.iter().map(GridShape::of).collect();
         let grid_tree = Packed::build::<Rectangle<[f64; 2]>>(
             polygons
                 .iter()
                 .enumerate()
                 .filter_map(|(i, poly)| {
-                    let rect = poly.as_ref()?.bounding_rect()?;
+                    let rect = poly.as_ref()?.polygon().bounding_rect()?;
                     let (lo, hi) = (rect.min(), rect.max());
                     Some(GeomWithData::new(
                         Rectangle::from_corners([lo.x, lo.y], [hi.x, hi.y]),
@@ -401,12 +386,11 @@ impl SpatialIndex {
         if !finite(pos) {
             return None;
         }
-        let c = pos.point();
         let mut first: Option<usize> = None;
         self.grid_tree.containing(&[pos.lon, pos.lat], &mut |i| {
             // Only an earlier grid can change the answer: skip the exact test otherwise.
             if first.is_none_or(|f| i < f)
-                && self.polygons[i].as_ref().is_some_and(|p| p.intersects(&c))
+                && self.polygons[i].as_ref().is_some_and(|p| p.contains(pos))
             {
                 first = Some(i);
             }
@@ -420,11 +404,12 @@ impl SpatialIndex {
         if !finite(pos) {
             return None;
         }
-        let c = pos.point();
-        self.polygons
+        let shapes = self
+            .polygons
             .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.intersects(&c)))
-            .map(|i| &self.grids[i])
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.as_ref()?)));
+        super::membership::grid_of(shapes, pos).map(|i| &self.grids[i])
     }
 
     /// The inspection point with this id (the first one, should ids repeat).

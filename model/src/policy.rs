@@ -97,7 +97,7 @@ impl ValidationPolicy {
     /// Checks the policy's own values (it may come from a server or a QA override) against
     /// [`REAL_BOUNDS`], [`SECONDS_BOUNDS`] and [`MAX_PHOTO_BYTES_BOUND`]. A server policy
     /// outside them is refused at handshake and the previous one stays in force.
-    pub fn validate(&self) -> crate::Result<()> {
+    pub fn validate(&self) -> crate::Check {
         let reals = [
             self.checkin_radius_m,
             self.max_accuracy_m,
@@ -107,7 +107,7 @@ impl ValidationPolicy {
         ];
         for ((field, max), v) in REAL_BOUNDS.iter().zip(reals) {
             if !v.is_finite() || v <= 0.0 || v > *max {
-                return Err(crate::Error::invalid(
+                return Err(crate::Invalid::new(
                     *field,
                     format!("must be a finite number above 0 and at most {max}"),
                 ));
@@ -120,14 +120,14 @@ impl ValidationPolicy {
         ];
         for ((field, max), v) in SECONDS_BOUNDS.iter().zip(seconds) {
             if !(0..=*max).contains(&v) {
-                return Err(crate::Error::invalid(
+                return Err(crate::Invalid::new(
                     *field,
                     format!("must be between 0 and {max} seconds"),
                 ));
             }
         }
         if !(1..=MAX_PHOTO_BYTES_BOUND).contains(&self.max_photo_bytes) {
-            return Err(crate::Error::invalid(
+            return Err(crate::Invalid::new(
                 "policy.max_photo_bytes",
                 format!("must be between 1 and {MAX_PHOTO_BYTES_BOUND}"),
             ));

@@ -232,7 +232,7 @@ impl MutationKind {
     ];
 
     /// The wire spelling.
-    pub fn code(self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             MutationKind::Checkin => "checkin",
             MutationKind::Visit => "visit",
