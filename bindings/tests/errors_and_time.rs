@@ -69,7 +69,7 @@ fn every_core_error_maps_to_one_actionable_variant() {
     ));
     assert!(matches!(
         map(Core::PhotoSealBroken {
-            damage: gridworker_core::store::photos::SealDamage::Altered
+            damage: gridworker_core::SealDamage::Altered
         }),
         Ffi::Storage {
             needs_recovery: false,

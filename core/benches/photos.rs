@@ -7,7 +7,7 @@
 use std::io::{Cursor, Read, Write};
 use std::time::{Duration, Instant};
 
-use gridworker_core::store::photos::seal::{PhotoKey, Sealer, Unsealer, seal_stream};
+use gridworker_core::test_hooks::photos::seal::{PhotoKey, Sealer, Unsealer, seal_stream};
 use sha2::{Digest, Sha256};
 
 const SIZE: usize = 5 * 1024 * 1024;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use gridworker_core::domain::{CheckIn, CheckInOutcome, InspectionPoint, LocationFix};
 use gridworker_core::geo::Position;
-use gridworker_core::store::{outbox, records};
+use gridworker_core::test_hooks::{outbox, records};
 use gridworker_core::{Clock, Config, DatabaseKey, GridWorker};
 
 #[derive(Debug)]
@@ -113,9 +113,9 @@ fn bench_checkin() {
     // on a plain and on an encrypted database.
     let bare_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let bare_enc_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let bare = gridworker_core::store::Store::open(bare_dir.path(), None)
+    let bare = gridworker_core::test_hooks::Store::open(bare_dir.path(), None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let bare_enc = gridworker_core::store::Store::open(bare_enc_dir.path(), Some(&key()))
+    let bare_enc = gridworker_core::test_hooks::Store::open(bare_enc_dir.path(), Some(&key()))
         .unwrap_or_else(|e| panic!("{e}"));
     for b in [&bare, &bare_enc] {
         b.write(|tx| {
@@ -230,7 +230,7 @@ fn fill(core: &GridWorker, n: usize) {
     let mut done = 0;
     while done < n {
         let chunk = (n - done).min(10_000);
-        core.store()
+        core.test_store()
             .write(|tx| {
                 for i in done..done + chunk {
                     let p = &pts[i % pts.len()];

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use gridworker_core::Clock;
 use gridworker_core::domain::{CheckIn, CheckInOutcome};
-use gridworker_core::store::outbox::{self, kind};
 use gridworker_core::sync::SyncOptions;
+use gridworker_core::test_hooks::outbox::{self, kind};
 use gridworker_testkit::fault_proxy::{Fault, FaultProxy, Plan};
 use sync_support::{Device, Tokens, fast_options, fixtures};
 
@@ -143,7 +143,7 @@ fn push_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
         .unwrap()
     };
     dev.worker
-        .store()
+        .test_store()
         .write(|tx| {
             for i in 0..N {
                 outbox::append(tx, kind::CHECKIN, &format!("ci-{i:06}"), payload(i), now, 1)?;
@@ -257,7 +257,7 @@ fn pull_bench(
     type Row = (String, String, String, String, f64, f64, String);
     let rows: Vec<Row> = dev
         .worker
-        .store()
+        .test_store()
         .read(|conn| {
             let mut st = conn.prepare(
                 "SELECT id, grid_code, building, address, lat, lon, tags FROM households WHERE id LIKE 'hb-%'",
@@ -311,7 +311,7 @@ fn pull_bench(
 
 fn household_count(dev: &Device) -> i64 {
     dev.worker
-        .store()
+        .test_store()
         .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM households", [], |r| r.get(0))?))
         .unwrap()
 }

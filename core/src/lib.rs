@@ -6,7 +6,8 @@
 //! names, so `gridworker_core::geo` is `gridworker_model::geo`.
 //!
 //! Layout of what is the device's own (one job per module):
-//! - [`store`]: SQLite schema, migrations, records + outbox, photo store;
+//! - `store` (private): every SQL statement, the schema and migrations, records + outbox,
+//!   the photo store, encryption and recovery;
 //! - [`sync`]: the sync engine;
 //! - [`GridWorker`] (in [`worker`]): the handle the app holds.
 
@@ -16,12 +17,23 @@ pub use gridworker_model::{chain, geo, policy, progress, validate};
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod store;
+pub(crate) mod store;
 pub mod sync;
 pub mod worker;
 
 pub use config::{Clock, Config, SystemClock};
 pub use error::{Error, LockReason, Result};
-pub use store::crypt::DatabaseKey;
+pub use store::DB_FILE;
+pub use store::crypt::{DatabaseKey, rekey_store};
+pub use store::photos::seal::SealDamage;
 pub use store::recover::{RecoveryReport, recover_store};
+
+/// The store's internals, for this crate's own tests, benchmarks and fuzz targets only
+/// (`features = ["test-hooks"]`, enabled by the crate's dev-dependency on itself). Never a
+/// product surface: the CLI and the bindings use [`GridWorker`]'s methods.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub mod test_hooks {
+    pub use crate::store::*;
+}
 pub use worker::GridWorker;

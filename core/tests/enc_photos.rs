@@ -9,9 +9,9 @@ mod sync_support;
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
-use gridworker_core::store::outbox::QuarantineReason;
-use gridworker_core::store::photos::seal::{self, PhotoKey, SealDamage, Unsealer};
-use gridworker_core::store::photos::{self, PhotoReader};
+use gridworker_core::test_hooks::outbox::QuarantineReason;
+use gridworker_core::test_hooks::photos::seal::{self, PhotoKey, SealDamage, Unsealer};
+use gridworker_core::test_hooks::photos::{self, PhotoReader};
 use gridworker_core::worker::PhotoInput;
 use gridworker_core::{DatabaseKey, Error};
 use sha2::{Digest, Sha256};

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gridworker_core::domain::VisitKind;
-use gridworker_core::store::DB_FILE;
+use gridworker_core::test_hooks::DB_FILE;
 use gridworker_core::{DatabaseKey, Error, GridWorker, LockReason, recover_store};
 use support::{TestClock, config, district, mono, morning};
 use sync_support::{Device, RealServer, Tokens, assert_all_synced_once, fast_options};
@@ -134,7 +134,7 @@ fn enc_wrong_or_missing_key_is_locked_and_changes_nothing() {
         assert!(!err.to_string().contains("0909"), "{err}");
         let err = recover_store(dir.path(), k.as_ref()).unwrap_err();
         assert!(matches!(err, Error::Locked { .. }), "{err:?}");
-        let err = gridworker_core::store::crypt::rekey_store(dir.path(), k.as_ref(), &key(3))
+        let err = gridworker_core::test_hooks::crypt::rekey_store(dir.path(), k.as_ref(), &key(3))
             .unwrap_err();
         assert!(matches!(err, Error::Locked { .. }), "{err:?}");
         assert_eq!(files(dir.path()), before, "a locked open changed a file");
@@ -173,7 +173,7 @@ fn enc_damaged_page_with_the_right_key_is_damage_and_recovers_encrypted() {
     std::fs::write(&db, bytes).unwrap();
     // Open reads the schema and the queue only; the full check finds it either way.
     if let Ok(w) = open(dir.path(), Some(key(1))) {
-        let err = w.store().verify().unwrap_err();
+        let err = w.test_store().verify().unwrap_err();
         assert!(matches!(err, Error::StoreDamaged { .. }), "{err:?}");
     }
     let err = open(dir.path(), Some(key(1))).unwrap_err();
@@ -190,7 +190,7 @@ fn enc_damaged_page_with_the_right_key_is_damage_and_recovers_encrypted() {
     let err = open(dir.path(), None).unwrap_err();
     assert!(matches!(err, Error::Locked { .. }), "{err:?}");
     let w = open(dir.path(), Some(key(1))).unwrap();
-    w.store().verify().unwrap();
+    w.test_store().verify().unwrap();
     assert_eq!(
         w.sync_counts().unwrap().pending.visits,
         report.recovered,
@@ -271,7 +271,7 @@ async fn enc_plain_store_migrates_on_first_open_with_a_key_then_syncs_exactly_on
     assert!(
         !dev.dir
             .path()
-            .join(gridworker_core::store::crypt::REKEY_FILE)
+            .join(gridworker_core::test_hooks::crypt::REKEY_FILE)
             .exists()
     );
     let dir = dev.dir.path().to_path_buf();
@@ -288,7 +288,9 @@ async fn enc_plain_store_migrates_on_first_open_with_a_key_then_syncs_exactly_on
 fn enc_wipe_removes_the_rekey_temp_files_too() {
     let dir = tempfile::tempdir().unwrap();
     drop(populated(dir.path(), Some(key(1)), 2));
-    let tmp = dir.path().join(gridworker_core::store::crypt::REKEY_FILE);
+    let tmp = dir
+        .path()
+        .join(gridworker_core::test_hooks::crypt::REKEY_FILE);
     std::fs::write(&tmp, b"x").unwrap();
     std::fs::write(dir.path().join(format!("{}-journal", tmp.display())), b"x").unwrap();
     gridworker_core::worker::wipe_data_dir(dir.path()).unwrap();

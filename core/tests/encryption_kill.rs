@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gridworker_core::domain::VisitKind;
-use gridworker_core::store::crypt::REKEY_FILE;
+use gridworker_core::test_hooks::crypt::REKEY_FILE;
 use gridworker_core::worker::PhotoInput;
 use gridworker_core::{DatabaseKey, Error, GridWorker};
 use support::{TestClock, config, district, mono, morning};
@@ -101,7 +101,7 @@ fn populate(dir: &Path, key: Option<DatabaseKey>) -> (Vec<(String, String)>, Pho
 }
 
 fn outbox(w: &GridWorker) -> Vec<(String, String)> {
-    w.store()
+    w.test_store()
         .read(|c| {
             let mut st = c.prepare("SELECT mutation_id, payload FROM outbox ORDER BY seq")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -155,7 +155,7 @@ fn check_after_kill(
         assert!(matches!(err, Error::Locked { .. }), "{label}: {err:?}");
     }
     let w = open(dir, good).unwrap_or_else(|e| panic!("{label}: {e:?}"));
-    w.store().verify().unwrap();
+    w.test_store().verify().unwrap();
     assert_eq!(&outbox(&w), expected, "{label}");
     for (sha, bytes) in photos {
         let read = w

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridworker_core::Clock;
-use gridworker_core::store::DB_FILE;
-use gridworker_core::store::outbox::SyncState;
 use gridworker_core::sync::{SyncOptions, wire};
+use gridworker_core::test_hooks::DB_FILE;
+use gridworker_core::test_hooks::outbox::SyncState;
 use gridworker_core::worker::PhotoInput;
 use gridworker_core::{Error, GridWorker, recover_store};
 use proptest::prelude::*;

@@ -9,8 +9,8 @@ mod sync_support;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use gridworker_core::store::outbox::{QuarantineReason, SyncState};
 use gridworker_core::sync::SyncOptions;
+use gridworker_core::test_hooks::outbox::{QuarantineReason, SyncState};
 use gridworker_core::worker::PhotoInput;
 use serde_json::Value;
 use sync_support::{Device, Fault, RealServer, Tokens, assert_all_synced_once, fast_options};

@@ -5,7 +5,7 @@ mod support;
 use gridworker_core::Clock;
 use gridworker_core::domain::{CheckInOutcome, Flag, ReportStatus, VisitKind};
 use gridworker_core::geo::Crs;
-use gridworker_core::store::outbox::SyncState;
+use gridworker_core::test_hooks::outbox::SyncState;
 use gridworker_core::worker::PhotoInput;
 use gridworker_core::{Error, chain};
 use support::*;
@@ -290,8 +290,8 @@ fn outbox_is_a_verifiable_hash_chain() {
     }
     let batch = env
         .core
-        .store()
-        .read(|c| gridworker_core::store::outbox::pending_batch(c, 0, 100, 1 << 20))
+        .test_store()
+        .read(|c| gridworker_core::test_hooks::outbox::pending_batch(c, 0, 100, 1 << 20))
         .unwrap();
     assert_eq!(batch.len(), 3);
     let mut head = chain::GENESIS.to_string();

@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::Arc;
 
-use gridworker_core::store::{DB_FILE, schema};
+use gridworker_core::test_hooks::{DB_FILE, schema};
 use gridworker_core::{Error, GridWorker};
 use support::*;
 
@@ -22,13 +22,13 @@ fn fresh_store_is_at_current_version_with_wal_and_full_sync() {
     assert_eq!(mode, "wal");
     let sync: i64 = env
         .core
-        .store()
+        .test_store()
         .read(|c| Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?))
         .unwrap();
     assert_eq!(sync, 2, "synchronous = FULL");
     let fk: i64 = env
         .core
-        .store()
+        .test_store()
         .read(|c| Ok(c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?))
         .unwrap();
     assert_eq!(fk, 1);
@@ -115,8 +115,8 @@ fn eight_threads_record_at_once_and_nothing_is_lost() {
     let visits = core.list_visits(0, 1000).unwrap();
     assert_eq!(visits.len(), 8 * per_thread);
     let batch = core
-        .store()
-        .read(|c| gridworker_core::store::outbox::pending_batch(c, 0, 10_000, usize::MAX))
+        .test_store()
+        .read(|c| gridworker_core::test_hooks::outbox::pending_batch(c, 0, 10_000, usize::MAX))
         .unwrap();
     assert_eq!(batch.len(), 8 * per_thread);
     // Sequence numbers are dense and the chain is unbroken despite the contention.
@@ -168,7 +168,7 @@ fn two_handles_on_one_store_never_see_busy() {
 #[test]
 fn recoverable_writes_leave_the_writer_durable_again() {
     let env = Env::new();
-    let store = env.core.store();
+    let store = env.core.test_store();
     let inside: i64 = store
         .write_recoverable(|tx| Ok(tx.pragma_query_value(None, "synchronous", |r| r.get(0))?))
         .unwrap();

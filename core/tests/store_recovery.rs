@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gridworker_core::error::StoreDamage;
-use gridworker_core::store::{DB_FILE, sidecar::SIDECAR_FILE};
+use gridworker_core::test_hooks::{DB_FILE, sidecar::SIDECAR_FILE};
 use gridworker_core::worker::wipe_data_dir;
 use gridworker_core::{Error, GridWorker, recover_store};
 use support::*;

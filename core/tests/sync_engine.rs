@@ -322,7 +322,7 @@ async fn a_rejected_record_keeps_its_reason_and_does_not_block_the_rest() {
     let listed = dev.worker.list_visits(0, 10).unwrap();
     let v = listed.iter().find(|v| v.record.id == visit).unwrap();
     match &v.sync {
-        gridworker_core::store::outbox::SyncState::Rejected { code, reason } => {
+        gridworker_core::test_hooks::outbox::SyncState::Rejected { code, reason } => {
             assert_eq!(code, "hash_mismatch");
             assert!(!reason.is_empty());
         }

@@ -191,7 +191,7 @@ async fn enc_no_plaintext_after_record_kill_mid_sync_sync_recover_and_rekey() {
     // A damaged page (the right key): recovery keeps the damaged copy, encrypted too.
     let Device { dir, worker, .. } = dev;
     drop(worker);
-    let db = data.join(gridworker_core::store::DB_FILE);
+    let db = data.join(gridworker_core::test_hooks::DB_FILE);
     let mut bytes = std::fs::read(&db).unwrap();
     let len = bytes.len();
     bytes[len - 4096 + 100] ^= 0x01;

@@ -58,7 +58,7 @@ impl Store {
         let config = Config::new(dir.path(), "https://127.0.0.1:9", "w-fuzz", "dev-fuzz");
         let worker = GridWorker::open(config).map_err(|e| e.to_string())?;
         worker
-            .store()
+            .test_store()
             .write(|tx| {
                 let now = chrono::Utc::now();
                 for (id, status) in [("r-own", "submitted"), ("r-draft", "draft")] {
@@ -77,7 +77,7 @@ impl Store {
     /// Rows per table the pull writes to, the stored cursor and the two reports' statuses.
     fn state(&self) -> (Vec<i64>, Option<String>, String, String) {
         self.worker
-            .store()
+            .test_store()
             .read(|c| {
                 let mut counts = Vec::new();
                 for t in [

@@ -248,11 +248,6 @@ impl Store {
         })
     }
 
-    /// The data directory (photo paths in the database are relative to it).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no open transaction behind (it rolled back on
         // drop), so the connection is still sound.

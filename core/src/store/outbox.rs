@@ -296,19 +296,6 @@ pub fn mark_rejected(
     Ok(())
 }
 
-/// The sync state of a record (its latest outbox entry), or `None` if it never entered the
-/// outbox (a draft).
-pub fn record_state(conn: &Connection, record_id: &str) -> Result<Option<SyncState>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT state AS sync_state, reject_code, reject_reason, quarantine_reason,
-                    quarantine_photo, quarantine_status, quarantine_code
-             FROM outbox WHERE record_id = ?1 ORDER BY seq DESC LIMIT 1",
-        )?
-        .query_row([record_id], state_from_row)
-        .optional()?)
-}
-
 /// Columns a query must select (with these names) for [`state_from_row`], from outbox `o`.
 pub(crate) const STATE_COLS: &str = "COALESCE(o.state, 'pending') AS sync_state, o.reject_code, \
      o.reject_reason, o.quarantine_reason, o.quarantine_photo, o.quarantine_status, o.quarantine_code";
@@ -455,17 +442,6 @@ pub fn quarantined(conn: &Connection) -> Result<Vec<QuarantinedRecord>> {
         });
     }
     Ok(out)
-}
-
-/// Puts a quarantined entry back in the queue, unchanged (same seq, same link).
-pub fn release(tx: &Transaction<'_>, seq: i64) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE outbox SET state = 'pending', quarantine_reason = NULL, quarantine_photo = NULL,
-             quarantine_status = NULL, quarantine_code = NULL, quarantined_at = NULL
-         WHERE seq = ?1 AND state = 'quarantined'",
-    )?
-    .execute([seq])?;
-    Ok(())
 }
 
 /// Withdraws a quarantined entry for good (repaired as a new entry, or discarded). It keeps

@@ -60,14 +60,6 @@ pub struct StagedPhoto {
     tmp: PathBuf,
 }
 
-impl StagedPhoto {
-    /// Removes the temporary copy (the record it was for was not written).
-    pub fn discard(self) {
-        // Best effort: a leftover temp file is swept by `sweep_tmp` later.
-        let _ = std::fs::remove_file(&self.tmp);
-    }
-}
-
 impl Drop for StagedPhoto {
     fn drop(&mut self) {
         if self.tmp.exists() {
@@ -375,10 +367,12 @@ impl PhotoReader {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn is_sealed(&self) -> bool {
         matches!(self, PhotoReader::Sealed(_))
     }
@@ -589,6 +583,7 @@ fn reseal_one(
 
 /// Seals every plain photo file of a store that had no key (the plain → encrypted
 /// migration). Same crash-safety as [`reseal_all`], which it is with no old key.
+#[cfg(any(test, feature = "test-hooks"))]
 pub fn seal_all_plain(data_dir: &Path, key: &PhotoKey) -> Result<ResealReport> {
     reseal_all(data_dir, None, key)
 }

@@ -118,13 +118,6 @@ pub fn household(conn: &Connection, id: &str) -> Result<Option<Household>> {
         .optional()?)
 }
 
-pub fn grid(conn: &Connection, code: &str) -> Result<Option<Grid>> {
-    Ok(conn
-        .prepare_cached("SELECT * FROM grids WHERE code = ?1")?
-        .query_row([code], grid_from_row)
-        .optional()?)
-}
-
 pub fn all_points(conn: &Connection) -> Result<Vec<InspectionPoint>> {
     let mut stmt = conn.prepare_cached("SELECT * FROM points ORDER BY id")?;
     let rows = stmt.query_map([], point_from_row)?;
@@ -134,20 +127,6 @@ pub fn all_points(conn: &Connection) -> Result<Vec<InspectionPoint>> {
 pub fn all_grids(conn: &Connection) -> Result<Vec<Grid>> {
     let mut stmt = conn.prepare_cached("SELECT * FROM grids ORDER BY code")?;
     let rows = stmt.query_map([], grid_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Households of one grid, in id order, one page at a time.
-pub fn households_in_grid(
-    conn: &Connection,
-    grid_code: &str,
-    offset: u32,
-    limit: u32,
-) -> Result<Vec<Household>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT * FROM households WHERE grid_code = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
-    )?;
-    let rows = stmt.query_map(params![grid_code, limit, offset], household_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

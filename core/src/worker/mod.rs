@@ -204,8 +204,15 @@ impl GridWorker {
         GridWorker::open(config)
     }
 
-    /// The store, for the sync engine and tools.
-    pub fn store(&self) -> &Store {
+    /// The store, for the sync engine.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The store, for this crate's tests and benchmarks (see [`crate::test_hooks`]).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn test_store(&self) -> &Store {
         &self.store
     }
 

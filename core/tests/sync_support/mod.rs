@@ -421,7 +421,7 @@ impl Device {
 
     /// The outbox as the store has it: (mutation id, kind, record id, payload, state).
     pub fn outbox(&self) -> Vec<(String, String, String, String, String)> {
-        self.worker.store().read(|c| Ok(outbox_of(c))).unwrap()
+        self.worker.test_store().read(|c| Ok(outbox_of(c))).unwrap()
     }
 }
 
@@ -553,7 +553,7 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
     for d in devices {
         let undelivered: i64 = d
             .worker
-            .store()
+            .test_store()
             .read(|c| {
                 Ok(c.query_row(
                     "SELECT COUNT(*) FROM outbox WHERE state = 'withdrawn' AND synced_at IS NULL",

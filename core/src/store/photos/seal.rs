@@ -498,7 +498,8 @@ impl<R: Read + Seek> Read for Unsealer<R> {
     }
 }
 
-/// Seals everything `input` yields into `out` (tests, benchmarks, re-sealing).
+/// Seals everything `input` yields into `out` (tests and benchmarks).
+#[cfg(any(test, feature = "test-hooks"))]
 pub fn seal_stream<W: Write>(
     input: &mut impl Read,
     out: W,
