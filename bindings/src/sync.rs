@@ -115,7 +115,7 @@ impl SyncEngine {
     /// Tells the engine what network the platform sees (wire it to the connectivity
     /// callback).
     pub fn set_network(&self, kind: NetworkKind) {
-        self.inner.set_network(kind.into());
+        self.inner.set_network(kind);
     }
 
     /// Attaches a progress listener until the returned handle is detached or dropped. Keep

@@ -59,7 +59,7 @@ impl GridWorker {
         let fix = fix.to_core("fix")?;
         Ok(self
             .inner
-            .record_visit(&household_id, kind.into(), &note, &fix)?
+            .record_visit(&household_id, kind, &note, &fix)?
             .into())
     }
 
@@ -146,15 +146,14 @@ impl GridWorker {
     pub fn nearby_points(&self, position: Position, limit: u32) -> Result<Vec<NearbyPoint>> {
         Ok(self
             .inner
-            .nearby_points(position.into(), limit)?
+            .nearby_points(position, limit)?
             .into_iter()
-            .map(Into::into)
             .collect())
     }
 
     /// The grid containing a WGS-84 position, if any.
     pub fn grid_at(&self, position: Position) -> Result<Option<Grid>> {
-        Ok(self.inner.grid_at(position.into())?.map(Into::into))
+        Ok(self.inner.grid_at(position)?)
     }
 
     /// Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
@@ -165,15 +164,12 @@ impl GridWorker {
                     .map_err(|_| invalid("day", "must be a date YYYY-MM-DD"))
             })
             .transpose()?;
-        Ok(self.inner.progress_day(day)?.into())
+        Ok(self.inner.progress_day(day)?)
     }
 
     /// Patrol progress for an ISO week (`None`: this week).
     pub fn progress_week(&self, week: Option<IsoWeek>) -> Result<PatrolProgress> {
-        Ok(self
-            .inner
-            .progress_week(week.map(|w| (w.year, w.week)))?
-            .into())
+        Ok(self.inner.progress_week(week.map(|w| (w.year, w.week)))?)
     }
 
     /// A page of the worker's check-ins, newest first, with sync state. Pages hold at most
@@ -301,9 +297,9 @@ impl GridWorker {
         households: Vec<Household>,
         worker_grids: Vec<String>,
     ) -> Result<()> {
-        let grids: Vec<d::Grid> = grids.into_iter().map(Into::into).collect();
-        let points: Vec<d::InspectionPoint> = points.into_iter().map(Into::into).collect();
-        let households: Vec<d::Household> = households.into_iter().map(Into::into).collect();
+        let grids: Vec<d::Grid> = grids.into_iter().collect();
+        let points: Vec<d::InspectionPoint> = points.into_iter().collect();
+        let households: Vec<d::Household> = households.into_iter().collect();
         Ok(self
             .inner
             .import_reference(&grids, &points, &households, &worker_grids)?)
@@ -384,16 +380,15 @@ pub fn to_wgs84(coordinate: Coordinate) -> Result<Position> {
     Ok(gridworker_core::geo::Position::from_crs(
         coordinate.lat,
         coordinate.lon,
-        coordinate.crs.into(),
-    )
-    .into())
+        coordinate.crs,
+    ))
 }
 
 /// Expresses a WGS-84 position in `crs` (to draw it on a Chinese map).
 #[uniffi::export]
 pub fn from_wgs84(position: Position, crs: Crs) -> Result<Coordinate> {
     check_coordinate("position", position.lat, position.lon)?;
-    let (lat, lon) = gridworker_core::geo::Position::from(position).to_crs(crs.into());
+    let (lat, lon) = position.to_crs(crs);
     Ok(Coordinate { lat, lon, crs })
 }
 

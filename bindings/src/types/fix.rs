@@ -2,14 +2,15 @@
 
 use super::*;
 
-mirror_enum! {
-    /// Which positioning source produced a fix.
-    Provider <=> d::Provider {
-        Gps,
-        Network,
-        Fused,
-        Other,
-    }
+pub use d::Provider;
+
+/// Which positioning source produced a fix.
+#[uniffi::remote(Enum)]
+pub enum Provider {
+    Gps,
+    Network,
+    Fused,
+    Other,
 }
 
 /// A fix exactly as the platform reported it. The core keeps it verbatim, converts it to
@@ -44,8 +45,8 @@ impl LocationFix {
             altitude_m: self.altitude_m,
             speed_mps: self.speed_mps,
             bearing_deg: self.bearing_deg,
-            provider: self.provider.into(),
-            crs: self.crs.into(),
+            provider: self.provider,
+            crs: self.crs,
             is_mock: self.is_mock,
             fix_time: to_utc(&format!("{field}.fix_time"), self.fix_time)?,
             monotonic_ms: self.monotonic_ms,
@@ -62,8 +63,8 @@ impl From<d::LocationFix> for LocationFix {
             altitude_m: f.altitude_m,
             speed_mps: f.speed_mps,
             bearing_deg: f.bearing_deg,
-            provider: f.provider.into(),
-            crs: f.crs.into(),
+            provider: f.provider,
+            crs: f.crs,
             is_mock: f.is_mock,
             fix_time: from_utc(f.fix_time),
             monotonic_ms: f.monotonic_ms,

@@ -2,39 +2,25 @@
 
 use super::*;
 
-mirror_enum! {
-    /// The coordinate system a latitude/longitude pair is expressed in. Android's and iOS's
-    /// own fixes are WGS-84; AMap and Tencent maps draw in GCJ-02, Baidu in BD-09.
-    Crs <=> geo::Crs {
-        /// Raw GNSS output (GPS, BeiDou), Android `Location`, iOS `CLLocation`.
-        Wgs84,
-        /// The datum of AMap, Tencent and Apple Maps inside China.
-        Gcj02,
-        /// Baidu's datum.
-        Bd09,
-    }
+pub use geo::{Crs, Position};
+
+/// The coordinate system a latitude/longitude pair is expressed in. Android's and iOS's
+/// own fixes are WGS-84; AMap and Tencent maps draw in GCJ-02, Baidu in BD-09.
+#[uniffi::remote(Enum)]
+pub enum Crs {
+    /// Raw GNSS output (GPS, BeiDou), Android `Location`, iOS `CLLocation`.
+    Wgs84,
+    /// The datum of AMap, Tencent and Apple Maps inside China.
+    Gcj02,
+    /// Baidu's datum.
+    Bd09,
 }
 
 /// A WGS-84 position (everything the core stores and compares is WGS-84).
-#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Position {
     pub lat: f64,
     pub lon: f64,
-}
-
-impl From<geo::Position> for Position {
-    fn from(p: geo::Position) -> Self {
-        Position {
-            lat: p.lat,
-            lon: p.lon,
-        }
-    }
-}
-
-impl From<Position> for geo::Position {
-    fn from(p: Position) -> Self {
-        geo::Position::new(p.lat, p.lon)
-    }
 }
 
 /// A latitude/longitude pair in a named coordinate system (e.g. a tap on a GCJ-02 map).

@@ -1,5 +1,11 @@
-//! Records and enums mirrored from the core, with their conversions. No logic beyond moving
-//! fields and converting time and path representations (which can fail on hostile values).
+//! The Kotlin/Swift shape of the core's records and enums.
+//!
+//! Types that cross unchanged are the model's and core's own, declared to uniffi with
+//! `#[uniffi::remote(...)]`: the field list written here is checked against the real type by
+//! the compiler, and there is no conversion code. A hand mirror with `From` conversions is
+//! kept only where the FFI shape differs on purpose: times (`SystemTime`, whose conversion
+//! can fail on hostile values with a typed `InvalidInput{field}`), paths, and records that
+//! contain such fields (see bindings/README.md, "Mirrors").
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,27 +20,6 @@ use gridworker_core::worker as w;
 use gridworker_core::worker::Listed;
 
 use crate::error::{Result, invalid};
-
-/// Mirrors a fieldless core enum both ways.
-macro_rules! mirror_enum {
-    ($(#[$m:meta])* $name:ident <=> $core:path { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
-        pub enum $name { $($(#[$vm])* $v),+ }
-
-        impl From<$core> for $name {
-            fn from(v: $core) -> Self {
-                match v { $(<$core>::$v => $name::$v),+ }
-            }
-        }
-
-        impl From<$name> for $core {
-            fn from(v: $name) -> Self {
-                match v { $($name::$v => <$core>::$v),+ }
-            }
-        }
-    };
-}
 
 mod config;
 mod fix;

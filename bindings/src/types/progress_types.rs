@@ -2,6 +2,9 @@
 
 use super::*;
 
+pub use progress::PatrolProgress;
+pub use w::KindCounts;
+
 /// An ISO week (`2026-W48` is `IsoWeek(year = 2026, week = 48)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct IsoWeek {
@@ -10,7 +13,7 @@ pub struct IsoWeek {
 }
 
 /// Patrol progress over a local day or an ISO week.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct PatrolProgress {
     /// First and last local day of the period, `YYYY-MM-DD`.
     pub from_day: String,
@@ -29,41 +32,14 @@ pub struct PatrolProgress {
     pub missed_point_ids: Vec<String>,
 }
 
-impl From<progress::PatrolProgress> for PatrolProgress {
-    fn from(p: progress::PatrolProgress) -> Self {
-        PatrolProgress {
-            from_day: p.from_day,
-            to_day: p.to_day,
-            points_due: p.points_due,
-            checked_accepted: p.checked_accepted,
-            checked_flagged_only: p.checked_flagged_only,
-            missed: p.missed,
-            coverage_percent: p.coverage_percent,
-            missed_point_ids: p.missed_point_ids,
-        }
-    }
-}
-
 /// Counts per record kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct KindCounts {
     pub checkins: u64,
     pub visits: u64,
     pub reports: u64,
     pub tasks: u64,
     pub photos: u64,
-}
-
-impl From<w::KindCounts> for KindCounts {
-    fn from(k: w::KindCounts) -> Self {
-        KindCounts {
-            checkins: k.checkins,
-            visits: k.visits,
-            reports: k.reports,
-            tasks: k.tasks,
-            photos: k.photos,
-        }
-    }
 }
 
 /// What is waiting, done and refused (the app's "N items waiting" badge).
@@ -84,10 +60,10 @@ pub struct SyncCounts {
 impl From<w::SyncCounts> for SyncCounts {
     fn from(c: w::SyncCounts) -> Self {
         SyncCounts {
-            pending: c.pending.into(),
-            synced: c.synced.into(),
-            rejected: c.rejected.into(),
-            quarantined: c.quarantined.into(),
+            pending: c.pending,
+            synced: c.synced,
+            rejected: c.rejected,
+            quarantined: c.quarantined,
             drafts: c.drafts,
             last_sync: c.last_sync.map(from_utc),
             clock_offset_ms: c.clock_offset_ms,

@@ -2,68 +2,76 @@
 
 use super::*;
 
-mirror_enum! {
-    /// Why a record was flagged; the back office grades on these.
-    Flag <=> d::Flag {
-        /// Check-in fix farther from the point than its radius.
-        OutsideRadius,
-        /// Fix accuracy worse than the policy allows.
-        Inaccurate,
-        /// The platform marked the fix as mock / simulated.
-        MockLocation,
-        /// The fix was too old when the record was made.
-        StaleFix,
-        /// Reaching this fix from the previous one needs an impossible speed.
-        ImpossibleSpeed,
-        /// The wall clock was changed by hand.
-        ClockJump,
-        /// A visit recorded too far from the household.
-        FarFromHousehold,
-        /// A visit recorded outside the worker's grids.
-        OutsideWorkerGrids,
-    }
+pub use d::{CheckInOutcome, Flag, MediaType, ReportStatus, TaskStatus, VisitKind};
+
+/// Why a record was flagged; the back office grades on these.
+#[uniffi::remote(Enum)]
+pub enum Flag {
+    /// Check-in fix farther from the point than its radius.
+    OutsideRadius,
+    /// Fix accuracy worse than the policy allows.
+    Inaccurate,
+    /// The platform marked the fix as mock / simulated.
+    MockLocation,
+    /// The fix was too old when the record was made.
+    StaleFix,
+    /// Reaching this fix from the previous one needs an impossible speed.
+    ImpossibleSpeed,
+    /// The wall clock was changed by hand.
+    ClockJump,
+    /// A visit recorded too far from the household.
+    FarFromHousehold,
+    /// A visit recorded outside the worker's grids.
+    OutsideWorkerGrids,
 }
 
-mirror_enum! {
-    /// Verdict on a check-in.
-    CheckInOutcome <=> d::CheckInOutcome { Accepted, Flagged }
+/// Verdict on a check-in.
+#[uniffi::remote(Enum)]
+pub enum CheckInOutcome {
+    Accepted,
+    Flagged,
 }
 
-mirror_enum! {
-    /// Kind of household visit.
-    VisitKind <=> d::VisitKind {
-        Routine,
-        InformationCollection,
-        CareVisit,
-        Mediation,
-        SafetyCheck,
-        Other,
-    }
+/// Kind of household visit.
+#[uniffi::remote(Enum)]
+pub enum VisitKind {
+    Routine,
+    InformationCollection,
+    CareVisit,
+    Mediation,
+    SafetyCheck,
+    Other,
 }
 
-mirror_enum! {
-    /// Image formats the photo store accepts (recognised by content, not by file name).
-    MediaType <=> d::MediaType { Jpeg, Png, Heic }
+/// Image formats the photo store accepts (recognised by content, not by file name).
+#[uniffi::remote(Enum)]
+pub enum MediaType {
+    Jpeg,
+    Png,
+    Heic,
 }
 
-mirror_enum! {
-    /// Where a photo report stands: `Draft` and `Queued` are local, the rest mirror the back
-    /// office's closed loop (受理 → 交办 → 办结 ...).
-    ReportStatus <=> d::ReportStatus {
-        Draft,
-        Queued,
-        Submitted,
-        Accepted,
-        Dispatched,
-        Resolved,
-        Closed,
-        Reopened,
-    }
+/// Where a photo report stands: `Draft` and `Queued` are local, the rest mirror the back
+/// office's closed loop (受理 → 交办 → 办结 ...).
+#[uniffi::remote(Enum)]
+pub enum ReportStatus {
+    Draft,
+    Queued,
+    Submitted,
+    Accepted,
+    Dispatched,
+    Resolved,
+    Closed,
+    Reopened,
 }
 
-mirror_enum! {
-    /// Where a dispatched task stands on the worker's side.
-    TaskStatus <=> d::TaskStatus { Dispatched, Acknowledged, Completed, Cancelled }
+/// Where a dispatched task stands on the worker's side.
+#[uniffi::remote(Enum)]
+pub enum TaskStatus {
+    Dispatched,
+    Acknowledged,
+    Completed,
+    Cancelled,
 }
 
 /// A patrol check-in at an inspection point.
@@ -92,10 +100,10 @@ impl From<d::CheckIn> for CheckIn {
             device_id: c.device_id,
             point_id: c.point_id,
             fix: c.fix.into(),
-            position: c.position.into(),
+            position: c.position,
             distance_m: c.distance_m,
-            outcome: c.outcome.into(),
-            flags: map(c.flags),
+            outcome: c.outcome,
+            flags: c.flags,
             recorded_at: from_utc(c.recorded_at),
         }
     }
@@ -142,12 +150,12 @@ impl From<d::Visit> for Visit {
             worker_id: v.worker_id,
             device_id: v.device_id,
             household_id: v.household_id,
-            kind: v.kind.into(),
+            kind: v.kind,
             note: v.note,
             fix: v.fix.into(),
-            position: v.position.into(),
+            position: v.position,
             distance_m: v.distance_m,
-            flags: map(v.flags),
+            flags: v.flags,
             recorded_at: from_utc(v.recorded_at),
         }
     }
@@ -168,7 +176,7 @@ impl From<d::Photo> for Photo {
         Photo {
             sha256: p.sha256,
             size: p.size,
-            media_type: p.media_type.into(),
+            media_type: p.media_type,
             captured_at: p.captured_at.map(from_utc),
         }
     }
@@ -245,10 +253,10 @@ impl From<d::PhotoReport> for PhotoReport {
             category: r.category,
             description: r.description,
             photos: map(r.photos),
-            position: r.position.map(Into::into),
-            status: r.status.into(),
+            position: r.position,
+            status: r.status,
             progress: r.progress.into(),
-            flags: map(r.flags),
+            flags: r.flags,
             attach_to: r.attach_to,
             own: r.own,
             created_at: from_utc(r.created_at),
@@ -277,11 +285,11 @@ impl From<d::Task> for Task {
             id: t.id,
             title: t.title,
             description: t.description,
-            place: t.place.map(Into::into),
+            place: t.place,
             address: t.address,
             due_at: t.due_at.map(from_utc),
             linked_report_id: t.linked_report_id,
-            status: t.status.into(),
+            status: t.status,
             dispatched_at: from_utc(t.dispatched_at),
         }
     }
@@ -308,8 +316,8 @@ impl From<d::TaskCompletionPayload> for TaskCompletion {
             note: t.note,
             photos: map(t.photos),
             fix: t.fix.into(),
-            position: t.position.into(),
-            flags: map(t.flags),
+            position: t.position,
+            flags: t.flags,
             completed_at: from_utc(t.completed_at),
         }
     }

@@ -1,37 +1,20 @@
-//! Mirrored types: reference data.
+//! Reference data: the model's own types, declared to uniffi.
 
 use super::*;
 
+pub use d::{Grid, Household, InspectionPoint};
+pub use w::NearbyPoint;
+
 /// A grid (网格). Boundary in WGS-84, first point not repeated.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Grid {
     pub code: String,
     pub name: String,
     pub boundary: Vec<Position>,
 }
 
-impl From<d::Grid> for Grid {
-    fn from(g: d::Grid) -> Self {
-        Grid {
-            code: g.code,
-            name: g.name,
-            boundary: map(g.boundary),
-        }
-    }
-}
-
-impl From<Grid> for d::Grid {
-    fn from(g: Grid) -> Self {
-        d::Grid {
-            code: g.code,
-            name: g.name,
-            boundary: map(g.boundary),
-        }
-    }
-}
-
 /// A patrol check-in point (巡查打卡点), WGS-84.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct InspectionPoint {
     pub id: String,
     pub grid_code: String,
@@ -41,32 +24,8 @@ pub struct InspectionPoint {
     pub radius_m: f64,
 }
 
-impl From<d::InspectionPoint> for InspectionPoint {
-    fn from(p: d::InspectionPoint) -> Self {
-        InspectionPoint {
-            id: p.id,
-            grid_code: p.grid_code,
-            name: p.name,
-            position: p.position.into(),
-            radius_m: p.radius_m,
-        }
-    }
-}
-
-impl From<InspectionPoint> for d::InspectionPoint {
-    fn from(p: InspectionPoint) -> Self {
-        d::InspectionPoint {
-            id: p.id,
-            grid_code: p.grid_code,
-            name: p.name,
-            position: p.position.into(),
-            radius_m: p.radius_m,
-        }
-    }
-}
-
 /// A household on the worker's books, WGS-84. Personal data.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct Household {
     pub id: String,
     pub grid_code: String,
@@ -76,33 +35,11 @@ pub struct Household {
     pub tags: Vec<String>,
 }
 
-impl From<Household> for d::Household {
-    fn from(h: Household) -> Self {
-        d::Household {
-            id: h.id,
-            grid_code: h.grid_code,
-            building: h.building,
-            address: h.address,
-            position: h.position.into(),
-            tags: h.tags,
-        }
-    }
-}
-
 /// An inspection point near a position.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[uniffi::remote(Record)]
 pub struct NearbyPoint {
     pub point: InspectionPoint,
     pub distance_m: f64,
-}
-
-impl From<w::NearbyPoint> for NearbyPoint {
-    fn from(n: w::NearbyPoint) -> Self {
-        NearbyPoint {
-            point: n.point.into(),
-            distance_m: n.distance_m,
-        }
-    }
 }
 
 /// An open report that may describe the same problem as the one about to be filed.

@@ -2,31 +2,31 @@
 
 use super::*;
 
-mirror_enum! {
-    /// The network the platform sees right now.
-    NetworkKind <=> s::NetworkKind {
-        /// No connectivity: a run fails fast with `Network` and everything stays queued.
-        None,
-        /// Metered (4G); photos wait when `photos_wifi_only` is set.
-        Cellular,
-        /// Wi-Fi or Ethernet.
-        Wifi,
-    }
+pub use s::{NetworkKind, SyncPhase};
+
+/// The network the platform sees right now.
+#[uniffi::remote(Enum)]
+pub enum NetworkKind {
+    /// No connectivity: a run fails fast with `Network` and everything stays queued.
+    None,
+    /// Metered (4G); photos wait when `photos_wifi_only` is set.
+    Cellular,
+    /// Wi-Fi or Ethernet.
+    Wifi,
 }
 
-mirror_enum! {
-    /// Step of a sync run.
-    SyncPhase <=> s::SyncPhase {
-        Handshake,
-        /// Uploading photos (before the records that reference them).
-        Photos,
-        /// Sending queued records.
-        Push,
-        /// Fetching and applying the server's changes (tasks, report status, reference data).
-        Pull,
-        /// The run ended, successfully or not.
-        Done,
-    }
+/// Step of a sync run.
+#[uniffi::remote(Enum)]
+pub enum SyncPhase {
+    Handshake,
+    /// Uploading photos (before the records that reference them).
+    Photos,
+    /// Sending queued records.
+    Push,
+    /// Fetching and applying the server's changes (tasks, report status, reference data).
+    Pull,
+    /// The run ended, successfully or not.
+    Done,
 }
 
 /// A snapshot of a run's progress within its current phase.
@@ -43,7 +43,7 @@ pub struct SyncProgress {
 impl From<&s::SyncProgress> for SyncProgress {
     fn from(p: &s::SyncProgress) -> Self {
         SyncProgress {
-            phase: p.phase.into(),
+            phase: p.phase,
             items_done: p.items_done,
             items_total: p.items_total,
             bytes_done: p.bytes_done,
