@@ -5,8 +5,11 @@
 //!   bytes, between a real client and the real server;
 //! - [`clock`]: a clock the test moves by hand;
 //! - [`admin`]: the reference server's admin API, for tests that check what the server
-//!   holds.
+//!   holds;
+//! - [`scripted`]: a scripted device that chains mutations like the core's outbox and speaks
+//!   the protocol over HTTP, for tests that send what a phone would or could never send.
 
 pub mod admin;
 pub mod clock;
 pub mod fault_proxy;
+pub mod scripted;
