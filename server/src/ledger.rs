@@ -453,17 +453,13 @@ pub(crate) fn check_applicable(
     p: Parsed,
     photos_complete: &mut HashMap<String, bool>,
 ) -> Result<Verdict, ApiError> {
-    if let Some(task) = &p.task_id {
-        let assignee: Option<String> = tx
-            .prepare_cached("SELECT worker_id FROM tasks WHERE id = ?1")?
-            .query_row([task], |r| r.get(0))
-            .optional()?;
-        if assignee.is_some_and(|w| w != caller.worker_id) {
-            return Ok(Err((
-                codes::TASK_NOT_ASSIGNED,
-                "the task is dispatched to another worker".to_string(),
-            )));
-        }
+    if let Some(task) = &p.task_id
+        && crate::tasks::assignee(tx, task)?.is_some_and(|w| w != caller.worker_id)
+    {
+        return Ok(Err((
+            codes::TASK_NOT_ASSIGNED,
+            "the task is dispatched to another worker".to_string(),
+        )));
     }
     // A record is stored once: a second mutation (any device) for a record id that an
     // applied mutation holds is refused. A rejected one holds nothing, so a repaired

@@ -117,7 +117,7 @@ pub(crate) fn parse_payload(
         },
         MutationKind::TaskAck => match decode_payload::<TaskAckPayload>(text, validate::task_ack) {
             Ok(a) => {
-                let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &a.task_id)?;
+                let known = crate::tasks::assignee(tx, &a.task_id)?.is_some();
                 Parsed {
                     record_id: a.task_id.clone(),
                     device_id: a.device_id.clone(),
@@ -133,7 +133,7 @@ pub(crate) fn parse_payload(
         MutationKind::TaskCompletion => {
             match decode_payload::<TaskCompletionPayload>(text, validate::task_completion) {
                 Ok(c) => {
-                    let known = exists(tx, "SELECT 1 FROM tasks WHERE id = ?1", &c.task_id)?;
+                    let known = crate::tasks::assignee(tx, &c.task_id)?.is_some();
                     Parsed {
                         record_id: c.id.clone(),
                         device_id: c.device_id.clone(),

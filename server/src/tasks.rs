@@ -12,6 +12,13 @@ use crate::db::{emit, worker_scope};
 use crate::error::ApiError;
 
 /// Re-emits a task's current state to its worker's feed.
+/// The worker a task is dispatched to; `None` for a task the server does not know.
+pub(crate) fn assignee(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<String>> {
+    tx.prepare_cached("SELECT worker_id FROM tasks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()
+}
+
 pub fn emit_task(tx: &Transaction<'_>, id: &str) -> Result<Option<Value>, ApiError> {
     type Row = (
         String,
