@@ -80,7 +80,10 @@ fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     // 16 % of a check-in's time, measured with perf. The store never runs ANALYZE, so there
     // are no statistics a re-plan could use; the query planner stability guarantee keeps
     // each cached plan.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 

@@ -23,7 +23,9 @@ impl Inner {
                 }
             })
             .await?;
+        let mut page = page;
         bounds::check_page(&page, limit)?;
+        apply::positions_to_wgs84(&mut page)?;
         Ok(page)
     }
 
