@@ -15,7 +15,8 @@ use gridworker_core::geo::Crs;
     about = "QA command line over the gridworker core: record, sync, inspect, replay scenarios, run the demo.",
     after_help = "Exit codes: 0 ok, 2 invalid input (nothing written), 3 network unavailable or failed \
                   (work stays queued), 4 authentication refused, 5 store locked (encrypted, key missing \
-                  or wrong; nothing changed), 1 anything else.\n\
+                  or wrong; nothing changed), 6 update required (the server needs a newer protocol; \
+                  work stays queued), 1 anything else.\n\
                   Key: --key-file FILE (32 raw bytes or 64 hex digits) or GRIDWORKER_KEY (64 hex digits)."
 )]
 pub struct Cli {

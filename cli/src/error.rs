@@ -18,6 +18,9 @@ pub enum Kind {
     Authentication,
     /// The store is encrypted and the key is missing or wrong; nothing was changed.
     Locked,
+    /// The server needs a newer protocol than this build speaks (426): the app must be
+    /// updated; retrying changes nothing. Work stays queued.
+    UpdateRequired,
     /// A scenario replay ran but its expectations were not met.
     ExpectationFailed,
     /// Anything else (storage, server errors, bugs).
@@ -32,6 +35,7 @@ impl Kind {
             Kind::Network => "network",
             Kind::Authentication => "authentication",
             Kind::Locked => "locked",
+            Kind::UpdateRequired => "update_required",
             Kind::ExpectationFailed => "expectation_failed",
             Kind::Internal => "internal",
         }
@@ -44,6 +48,7 @@ impl Kind {
             Kind::Network => 3,
             Kind::Authentication => 4,
             Kind::Locked => 5,
+            Kind::UpdateRequired => 6,
             Kind::ExpectationFailed | Kind::Internal => 1,
         }
     }
@@ -94,6 +99,7 @@ impl From<CoreError> for CliError {
             CoreError::Network { .. } => Kind::Network,
             CoreError::Authentication { .. } => Kind::Authentication,
             CoreError::Locked { .. } => Kind::Locked,
+            CoreError::ClientTooOld { .. } => Kind::UpdateRequired,
             _ => Kind::Internal,
         };
         CliError::new(kind, e.to_string())

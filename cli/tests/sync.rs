@@ -94,6 +94,26 @@ fn sync_brings_reference_data_and_pushes_once() {
     assert_eq!(r.json()["sync"]["pushed"], 0);
 }
 
+/// Issue 11: a server that needs a newer protocol (426 `client_too_old`) is "update
+/// required", exit 6, not an internal error; the work stays queued.
+#[test]
+fn a_server_needing_a_newer_protocol_exits_6_update_required_and_keeps_work() {
+    let srv_dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(srv_dir.path())
+        .fixtures(fixtures().join("district-small"))
+        .token("w-0002", "tok-w2");
+    cfg.admin_token = "adm".into();
+    cfg.min_protocol = gridworker_core::sync::wire::PROTOCOL + 1;
+    let srv = spawn_in_thread(cfg).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = path_str(dir.path());
+    init(&home, &srv.url(), "tok-w2");
+    let r = gw(&["--home", &home, "--json", "sync"]);
+    r.assert_error(6, Some("update_required"));
+    let s = gw(&["--home", &home, "--json", "status"]);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+}
+
 #[test]
 fn a_refused_token_exits_4_and_keeps_work() {
     let srv_dir = tempfile::tempdir().unwrap();
