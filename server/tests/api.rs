@@ -764,3 +764,50 @@ async fn a_resume_during_a_broken_upload_waits_for_it_and_continues_where_it_end
     breaker.await.unwrap();
     let _ = first.await.unwrap();
 }
+
+/// docs/vectors/chain.json (hashed by Python's hashlib, not by our code) is a chain the
+/// reference server accepts link by link, intact, with each payload stored as sent.
+#[tokio::test]
+async fn the_chain_vectors_are_applied_as_an_intact_chain() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/chain.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let device = v["device_id"].as_str().unwrap();
+    assert_eq!(v["worker_id"], W1);
+    let c = Client::new(&srv.url(), T1, device);
+    let links = v["links"].as_array().unwrap();
+    let muts: Vec<wire::Mutation> = links
+        .iter()
+        .map(|l| {
+            serde_json::from_value(json!({
+                "mutation_id": l["mutation_id"],
+                "seq": l["seq"],
+                "kind": l["kind"],
+                "record_id": l["record_id"],
+                "payload": l["payload"],
+                "device_time": "2026-11-30T09:30:00Z",
+                "monotonic_ms": 86_400_000,
+                "prev_hash": l["prev_hash"],
+                "hash": l["hash"],
+            }))
+            .unwrap()
+        })
+        .collect();
+    let r = c.push(&muts).await;
+    for i in 0..links.len() {
+        assert_eq!(
+            status_of(&r, i),
+            "applied",
+            "link {}: {:?}",
+            i + 1,
+            r.results[i]
+        );
+    }
+    assert_eq!(r.chain_breaks, 0);
+    let (s, chain) = admin_get(&srv.url(), &format!("/admin/v1/chain?device={device}")).await;
+    assert_eq!(s, StatusCode::OK, "{chain}");
+    assert_eq!(chain["intact"], true, "{chain}");
+    assert_eq!(chain["head_hash"], links[2]["hash"], "{chain}");
+    srv.shutdown().await;
+}
