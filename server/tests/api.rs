@@ -811,3 +811,43 @@ async fn the_chain_vectors_are_applied_as_an_intact_chain() {
     assert_eq!(chain["head_hash"], links[2]["hash"], "{chain}");
     srv.shutdown().await;
 }
+
+/// Issue 11: the identical-content check compares `device_time` as an instant. A retry that
+/// spells the same instant differently (a server or proxy that normalised it: milliseconds
+/// instead of nanoseconds, `+00:00` instead of `Z`) is the same mutation, not
+/// `mutation_id_reused`; a different instant is different content.
+#[tokio::test]
+async fn a_retry_spelling_the_same_device_time_differently_is_the_same_mutation() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-times");
+    let mut d = Device::new("dev-times", W1);
+    let mut m = d.checkin("p-00001");
+    m.device_time = chrono::DateTime::parse_from_rfc3339("2026-11-30T08:15:02.120000000Z")
+        .unwrap()
+        .to_utc();
+    let r = c.push(std::slice::from_ref(&m)).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    let body = |time: &str| {
+        let mut v = serde_json::to_value(wire::PushRequest {
+            device_id: "dev-times".into(),
+            mutations: vec![m.clone()],
+        })
+        .unwrap();
+        v["mutations"][0]["device_time"] = json!(time);
+        serde_json::to_vec(&v).unwrap()
+    };
+    for same in ["2026-11-30T08:15:02.12Z", "2026-11-30T16:15:02.120+08:00"] {
+        let (s, v) = c.push_raw(body(same)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["results"][0]["status"], "already_applied", "{same}: {v}");
+    }
+    let (s, v) = c.push_raw(body("2026-11-30T08:15:02.121Z")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["results"][0]["reason"]["code"],
+        codes::MUTATION_ID_REUSED,
+        "{v}"
+    );
+    srv.shutdown().await;
+}
