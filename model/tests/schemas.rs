@@ -411,3 +411,289 @@ fn the_document_lists_every_kind_and_only_those() {
         .collect();
     assert_eq!(codes, KINDS, "every mutation kind has a payload schema");
 }
+
+// --- docs/schemas/wire.schema.json: the request and reply bodies ---
+
+fn wire_document() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/schemas/wire.schema.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("wire.schema.json")).unwrap()
+}
+
+/// The wire schema of one body, with payloads.schema.json resolvable by its `$id`.
+fn wire_schema_of(def: &str) -> jsonschema::Validator {
+    let mut doc = wire_document();
+    doc.as_object_mut()
+        .unwrap()
+        .insert("$ref".into(), json!(format!("#/$defs/{def}")));
+    let payloads = document();
+    let id = payloads["$id"].as_str().unwrap().to_string();
+    let registry = jsonschema::Registry::new()
+        .add(id, payloads)
+        .and_then(|r| r.prepare())
+        .expect("payloads.schema.json registers");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .with_registry(&registry)
+        .build(&doc)
+        .expect("the wire schema compiles")
+}
+
+fn sample_mutation(withdrawn: bool) -> gridworker_model::wire::Mutation {
+    let payload = serde_json::to_string(&checkin()).unwrap();
+    gridworker_model::wire::Mutation {
+        mutation_id: "01938f2a-0000-7000-8000-000000000001".into(),
+        seq: 1,
+        kind: "checkin".into(),
+        record_id: checkin().id,
+        hash: gridworker_model::chain::link_hash(
+            gridworker_model::chain::GENESIS,
+            1,
+            "checkin",
+            "01938f2a-0000-7000-8000-000000000001",
+            &payload,
+        ),
+        payload,
+        device_time: at(8),
+        monotonic_ms: 86_400_000,
+        prev_hash: gridworker_model::chain::GENESIS.into(),
+        withdrawn,
+    }
+}
+
+fn sample_changes() -> Vec<gridworker_model::wire::Change> {
+    use gridworker_model::domain::{ReportStatus as Status, TaskStatus};
+    use gridworker_model::wire::Change::*;
+    vec![
+        GridUpsert {
+            code: "G-01".into(),
+            name: "东风社区一网格".into(),
+            crs: Crs::Gcj02,
+            ring: vec![[130.94, 45.29], [130.95, 45.29], [130.95, 45.30]],
+        },
+        GridDelete {
+            code: "G-02".into(),
+        },
+        PointUpsert {
+            id: "p-1".into(),
+            grid_code: "G-01".into(),
+            name: "3号楼东门".into(),
+            crs: Crs::Bd09,
+            lat: 45.3,
+            lon: 130.9,
+            radius_m: 0.0,
+        },
+        PointDelete { id: "p-2".into() },
+        HouseholdUpsert {
+            id: "h-1".into(),
+            grid_code: "G-01".into(),
+            building: "3号楼".into(),
+            address: "2单元401".into(),
+            crs: Crs::Wgs84,
+            lat: 45.3,
+            lon: 130.9,
+            tags: vec!["低保".into()],
+        },
+        HouseholdDelete { id: "h-2".into() },
+        ReportStatus {
+            report_id: "r-1".into(),
+            status: Status::Dispatched,
+            department: Some("城管".into()),
+            note: None,
+            evaluation: None,
+            at: at(14),
+        },
+        ReportUpsert {
+            id: "r-2".into(),
+            category: "市容环境".into(),
+            description: "".into(),
+            crs: Crs::Gcj02,
+            lat: 45.3,
+            lon: 130.9,
+            status: Status::Accepted,
+            created_at: at(9),
+        },
+        TaskUpsert {
+            id: "t-1".into(),
+            title: "核查井盖".into(),
+            description: "".into(),
+            crs: None,
+            lat: None,
+            lon: None,
+            address: Some("东风路".into()),
+            due_at: None,
+            linked_report_id: None,
+            status: TaskStatus::Dispatched,
+            dispatched_at: at(15),
+        },
+        WorkerGrids {
+            grid_codes: vec!["G-01".into()],
+        },
+    ]
+}
+
+fn wire_samples() -> Vec<(&'static str, Value)> {
+    use gridworker_model::wire::*;
+    let reason = Reason {
+        code: codes::MISSING_PHOTO.into(),
+        message: "the photo is not held".into(),
+    };
+    vec![
+        (
+            "push_request",
+            json!(PushRequest {
+                device_id: "dev-1".into(),
+                mutations: vec![sample_mutation(false), sample_mutation(true)],
+            }),
+        ),
+        (
+            "push_response",
+            json!(PushResponse {
+                results: vec![
+                    MutationResult {
+                        mutation_id: "m-1".into(),
+                        outcome: Outcome::Applied
+                    },
+                    MutationResult {
+                        mutation_id: "m-2".into(),
+                        outcome: Outcome::AlreadyApplied
+                    },
+                    MutationResult {
+                        mutation_id: "m-3".into(),
+                        outcome: Outcome::Rejected { reason }
+                    },
+                ],
+                chain_breaks: 1,
+            }),
+        ),
+        (
+            "handshake_response",
+            json!(HandshakeResponse {
+                protocol: PROTOCOL,
+                min_protocol: PROTOCOL,
+                server_time: at(8),
+                server_id: "srv-1".into(),
+                worker: WorkerInfo {
+                    id: "w-0001".into(),
+                    name: "张伟".into()
+                },
+                grids: vec!["G-01".into()],
+                policy: gridworker_model::policy::ValidationPolicy::default(),
+                device_last_seq: Some(41),
+            }),
+        ),
+        (
+            "pull_response",
+            json!(PullResponse {
+                changes: sample_changes(),
+                next_cursor: "c-42".into(),
+                has_more: false,
+            }),
+        ),
+        (
+            "photo_status",
+            json!(PhotoStatus {
+                sha256: "ab".repeat(32),
+                offset: 100,
+                length: Some(300),
+                complete: false,
+            }),
+        ),
+        (
+            "error_body",
+            json!(ErrorBody {
+                error: ErrorDetail {
+                    code: codes::OFFSET_MISMATCH.into(),
+                    message: "the server holds 100 bytes".into(),
+                    retryable: false,
+                    min_protocol: None,
+                    offset: Some(100),
+                }
+            }),
+        ),
+    ]
+}
+
+/// The properties a schema object lists, following one `$ref` inside the document.
+fn props_of(doc: &Value, schema: &Value) -> BTreeSet<String> {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) if r.starts_with("#/$defs/") => {
+            props_of(doc, &doc["$defs"][r.trim_start_matches("#/$defs/")])
+        }
+        _ => keys(&schema["properties"]),
+    }
+}
+
+#[test]
+fn every_body_the_rust_types_write_passes_its_wire_schema_with_the_same_fields() {
+    let doc = wire_document();
+    for (def, body) in wire_samples() {
+        let errors: Vec<String> = wire_schema_of(def)
+            .iter_errors(&body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{def}: {errors:?}");
+        assert_eq!(keys(&body), props_of(&doc, &doc["$defs"][def]), "{def}");
+    }
+    // Nested objects: every field the types write is listed, and nothing else.
+    let mutation = json!(sample_mutation(true));
+    assert_eq!(
+        keys(&mutation),
+        keys(&doc["$defs"]["mutation"]["properties"])
+    );
+    let handshake = &wire_samples()[2].1;
+    assert_eq!(
+        keys(&handshake["policy"]),
+        keys(&doc["$defs"]["policy"]["properties"])
+    );
+    assert_eq!(
+        keys(&handshake["worker"]),
+        keys(&doc["$defs"]["worker_info"]["properties"])
+    );
+    // Each change type has its branch, with exactly the variant's fields.
+    let branches = doc["$defs"]["change"]["oneOf"].as_array().unwrap();
+    let changes = sample_changes();
+    assert_eq!(branches.len(), changes.len(), "one branch per change type");
+    for change in changes {
+        let v = json!(change);
+        let t = v["type"].as_str().unwrap();
+        let branch = branches
+            .iter()
+            .find(|b| b["properties"]["type"]["const"] == t)
+            .unwrap_or_else(|| panic!("no branch for change type {t}"));
+        assert_eq!(keys(&v), keys(&branch["properties"]), "change {t}");
+    }
+}
+
+#[test]
+fn requests_refuse_what_the_server_refuses() {
+    let good = wire_samples()[0].1.clone();
+    let schema = wire_schema_of("push_request");
+    assert!(schema.is_valid(&good));
+    for (path, value) in [
+        (vec!["extra"], json!(1)),
+        (vec!["mutations", "0", "extra"], json!(1)),
+        (vec!["mutations", "0", "seq"], json!(0)),
+        (vec!["mutations", "0", "hash"], json!("ABC")),
+        (vec!["mutations", "0", "payload"], json!(42)),
+        (
+            vec!["mutations", "0", "device_time"],
+            json!("1969-07-20T20:17:40Z"),
+        ),
+    ] {
+        assert!(
+            !schema.is_valid(&with(good.clone(), &path, value.clone())),
+            "{} = {value}",
+            path.join(".")
+        );
+    }
+    // A kind this build does not know is not a schema refusal: it is the per-mutation
+    // rejection unknown_kind.
+    assert!(schema.is_valid(&with(
+        good,
+        &["mutations", "0", "kind"],
+        json!("patrol_track")
+    )));
+}
