@@ -1,4 +1,4 @@
-//! docs/vectors/chain.json, computed by docs/vectors/generate_chain.py with Python's hashlib
+//! docs/vectors/chain.json, computed by docs/vectors/generate.py with Python's hashlib
 //! (no gridworker code): the Rust hash must give the same links, and each payload must be one
 //! the phone could have written (strict decode, the shared rule of its kind, its position the
 //! fix converted to WGS-84). The reference server accepts the same chain

@@ -851,3 +851,45 @@ async fn a_retry_spelling_the_same_device_time_differently_is_the_same_mutation(
     );
     srv.shutdown().await;
 }
+
+/// docs/vectors/push.json: every per-mutation rejection of protocol.md §4.2, with the
+/// answer the document promises, replayed against the reference server as raw bodies.
+#[tokio::test]
+async fn the_push_vectors_get_the_documented_answers() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/push.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    assert_eq!(v["worker_id"], W1);
+    let (s, body) = admin_send(
+        &srv.url(),
+        Method::POST,
+        "/admin/v1/tasks",
+        v["setup"]["task"].clone(),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {body}");
+    let c = Client::new(&srv.url(), T1, v["device_id"].as_str().unwrap());
+    for (i, req) in v["requests"].as_array().unwrap().iter().enumerate() {
+        let (s, reply) = c.push_raw(serde_json::to_vec(&req["body"]).unwrap()).await;
+        assert_eq!(s, StatusCode::OK, "request {}: {reply}", i + 1);
+        let expect = &req["expect"];
+        assert_eq!(
+            reply["chain_breaks"],
+            expect["chain_breaks"],
+            "request {}",
+            i + 1
+        );
+        let got = reply["results"].as_array().unwrap();
+        let want = expect["results"].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g["mutation_id"], w["mutation_id"]);
+            assert_eq!(g["status"], w["status"], "{w}: got {g}");
+            if let Some(code) = w.get("code") {
+                assert_eq!(&g["reason"]["code"], code, "{w}: got {g}");
+            }
+        }
+    }
+    srv.shutdown().await;
+}
