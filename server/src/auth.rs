@@ -51,9 +51,12 @@ pub fn authenticate(st: &AppState, h: &HeaderMap) -> ApiResult<Caller> {
         ));
     }
     let device_id = header(h, wire::HEADER_DEVICE)
-        .filter(|d| !d.is_empty() && d.len() <= 200)
-        .ok_or_else(|| ApiError::bad_header("the Gridworker-Device header is required"))?
-        .to_string();
+        .ok_or_else(|| ApiError::bad_header("the Gridworker-Device header is required"))?;
+    // The id rule of every payload's device_id: a header a payload could never match would
+    // bind a device that can never push.
+    gridworker_model::validate::id(wire::HEADER_DEVICE, device_id)
+        .map_err(|e| ApiError::bad_header(e.to_string()))?;
+    let device_id = device_id.to_string();
     Ok(Caller {
         worker_id,
         device_id,

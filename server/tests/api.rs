@@ -893,3 +893,104 @@ async fn the_push_vectors_get_the_documented_answers() {
     }
     srv.shutdown().await;
 }
+
+/// Issue 11: the order of the request checks and the answers to malformed requests, as
+/// protocol.md §1.1 and §1.3 write them down.
+#[tokio::test]
+async fn the_order_of_request_checks_and_malformed_requests_get_the_documented_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let url = format!("{}{}", srv.url(), wire::PATH_HANDSHAKE);
+    let http = reqwest::Client::new();
+    let send = |headers: Vec<(&'static str, String)>| {
+        let mut r = http.get(&url);
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let s = r.status();
+            let proto = r
+                .headers()
+                .get(wire::HEADER_PROTOCOL)
+                .map(|v| v.to_str().unwrap().to_string());
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (
+                s,
+                v["error"]["code"].as_str().unwrap_or("").to_string(),
+                proto,
+            )
+        }
+    };
+    let proto = (wire::HEADER_PROTOCOL, wire::PROTOCOL_VERSION.to_string());
+    let bad_token = ("authorization", "Bearer nope".to_string());
+    let token = ("authorization", format!("Bearer {T1}"));
+    let device = |d: &str| (wire::HEADER_DEVICE, d.to_string());
+    // 1. protocol, before anything else.
+    let r = send(vec![bad_token.clone()]).await;
+    assert_eq!((r.0.as_u16(), r.1.as_str()), (400, codes::BAD_HEADER));
+    let r = send(vec![(wire::HEADER_PROTOCOL, "0".into()), bad_token.clone()]).await;
+    assert_eq!((r.0.as_u16(), r.1.as_str()), (426, codes::CLIENT_TOO_OLD));
+    assert_eq!(
+        r.2.as_deref(),
+        Some("1"),
+        "426 names the minimum in the header"
+    );
+    // 2. the token, before the device header.
+    let r = send(vec![proto.clone(), bad_token]).await;
+    assert_eq!((r.0.as_u16(), r.1.as_str()), (401, codes::UNAUTHORIZED));
+    // 3. the worker header, before the device header.
+    let r = send(vec![
+        proto.clone(),
+        token.clone(),
+        (wire::HEADER_WORKER, W2.into()),
+    ])
+    .await;
+    assert_eq!((r.0.as_u16(), r.1.as_str()), (403, codes::WORKER_MISMATCH));
+    // 4. the device header: present, and an id by the payloads' rule.
+    for d in [None, Some(""), Some("a/b"), Some("dev\t1")] {
+        let mut h = vec![proto.clone(), token.clone()];
+        h.extend(d.map(device));
+        let r = send(h).await;
+        assert_eq!(
+            (r.0.as_u16(), r.1.as_str()),
+            (400, codes::BAD_HEADER),
+            "{d:?}"
+        );
+    }
+    let r = send(vec![proto.clone(), token.clone(), device(&"d".repeat(129))]).await;
+    assert_eq!(r.0.as_u16(), 400, "129-byte device id");
+    let r = send(vec![proto, token, device("dev-ok")]).await;
+    assert_eq!(r.0.as_u16(), 200);
+
+    // Malformed parameters of the pull and the photo upload.
+    let c = Client::new(&srv.url(), T1, "dev-ok");
+    for (path, status, code) in [
+        ("/v1/changes?limit=0", 422, codes::INVALID_REQUEST),
+        ("/v1/changes?limit=abc", 422, codes::INVALID_REQUEST),
+        ("/v1/changes?limt=10", 422, codes::INVALID_REQUEST),
+        ("/v1/changes?cursor=garbage", 400, codes::BAD_CURSOR),
+    ] {
+        let (s, v) = c.get_json(path).await;
+        assert_eq!(
+            (s.as_u16(), v["error"]["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{path}"
+        );
+    }
+    // A limit above the maximum is served at the maximum.
+    let (s, _) = c.get_json("/v1/changes?limit=99999").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = patch_photo(&c, &"ab".repeat(32), 0, 0, vec![]).await;
+    assert_eq!(
+        (s.as_u16(), v["error"]["code"].as_str().unwrap()),
+        (400, codes::BAD_HEADER)
+    );
+    // A seq below 1 is the mutation's own refusal, not the request's.
+    let mut d = Device::new("dev-ok", W1);
+    let p = d.checkin_json("p-00001");
+    let m = d.mutation_at(0, "checkin", p["id"].as_str().unwrap(), p.to_string());
+    let r = c.push(&[m]).await;
+    assert_eq!(reason_of(&r, 0), codes::INVALID_PAYLOAD);
+    srv.shutdown().await;
+}
