@@ -169,6 +169,28 @@ async fn a_cut_photo_upload_resumes_where_the_server_stopped() {
     assert_all_synced_once(&dev, &server).await;
 }
 
+/// Issue 11: a photo PATCH answered 409 `offset_mismatch` (the server's offset moved between
+/// the state query and the upload) is resumed from the server's offset, not quarantined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offset_mismatch_on_a_photo_upload_resumes_instead_of_quarantining() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    dev.report(1, 300_000, 5);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    server.proxy.push_fault(Fault::Pass); // handshake
+    server.proxy.push_fault(Fault::Pass); // the photo's state
+    server.proxy.push_fault(Fault::Error {
+        code: 409,
+        error: "offset_mismatch",
+        offset: Some(0),
+    });
+    let report = engine.sync().await.unwrap();
+    assert_eq!(server.proxy.pending_faults(), 0);
+    assert_eq!(report.photos_uploaded, 1, "{report:?}");
+    assert!(report.quarantined.is_empty(), "{report:?}");
+    assert_all_synced_once(&dev, &server).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_is_refreshed_once_on_401_then_authentication_fails() {
     let server = RealServer::start(&["fresh"]);

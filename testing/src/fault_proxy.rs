@@ -46,6 +46,13 @@ pub enum Fault {
     /// Answer this status without forwarding (an error body in the protocol's shape), with
     /// `Retry-After` when given.
     Status { code: u16, retry_after: Option<u64> },
+    /// Answer this status with the protocol's error body carrying `error` as its code and,
+    /// for `offset_mismatch`, `offset` (a race the real server rarely shows on demand).
+    Error {
+        code: u16,
+        error: &'static str,
+        offset: Option<u64>,
+    },
     /// Answer `200 OK` with an HTML page (a captive portal) without forwarding.
     Garbage,
     /// Forward the request, then answer `200 OK` with only the first half of the server's
@@ -650,6 +657,28 @@ async fn serve_connection(sh: Arc<Shared>, client: TcpStream) -> std::io::Result
                 let counted = CountUp(&sh.counters.bytes_up);
                 client.body(req.len, counted).await?;
                 send_to_client(&sh, &mut client.stream, &canned(*code, *retry_after), bps).await?;
+                return Ok(());
+            }
+            Fault::Error {
+                code,
+                error,
+                offset,
+            } => {
+                let counted = CountUp(&sh.counters.bytes_up);
+                client.body(req.len, counted).await?;
+                let body = match offset {
+                    Some(o) => format!(
+                        "{{\"error\":{{\"code\":\"{error}\",\"message\":\"injected\",\"retryable\":false,\"offset\":{o}}}}}"
+                    ),
+                    None => format!(
+                        "{{\"error\":{{\"code\":\"{error}\",\"message\":\"injected\",\"retryable\":false}}}}"
+                    ),
+                };
+                let msg = format!(
+                    "HTTP/1.1 {code} Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                send_to_client(&sh, &mut client.stream, msg.as_bytes(), bps).await?;
                 return Ok(());
             }
             Fault::Garbage => {

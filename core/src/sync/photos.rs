@@ -259,7 +259,7 @@ async fn upload_one(inner: &Context, cancel: &CancellationToken, p: &Pending) ->
                     c
                 });
                 let mut body = Some(reqwest::Body::wrap_stream(stream));
-                let reply = inner
+                let reply = match inner
                     .transport
                     .call(
                         Method::PATCH,
@@ -281,7 +281,19 @@ async fn upload_one(inner: &Context, cancel: &CancellationToken, p: &Pending) ->
                             None => Payload::None,
                         },
                     )
-                    .await?;
+                    .await
+                {
+                    // The server's offset moved between the state query and this upload
+                    // (its previous upload ended meanwhile): the next attempt asks again
+                    // and resumes from there. Not a refusal of the photo.
+                    Err(Failure::Fatal(Error::Server {
+                        status: 409,
+                        reason,
+                    })) if reason.starts_with(wire::codes::OFFSET_MISMATCH) => {
+                        return Err(Failure::transient(reason));
+                    }
+                    other => other?,
+                };
                 let status: wire::PhotoStatus = decode(&reply.body)?;
                 if status.complete {
                     Ok(())
