@@ -325,8 +325,9 @@ pub struct MutationResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushResponse {
     pub results: Vec<MutationResult>,
-    /// Mutations of this request that were applied but do not follow the device's chain
-    /// (records were deleted or reordered before them). Informational for the client.
+    /// Mutations of this request stored with a link that does not follow the device's chain
+    /// (records were deleted or reordered before them), applied or rejected for their
+    /// content alike (protocol.md §4.3). Informational for the client.
     #[serde(default)]
     pub chain_breaks: u32,
 }

@@ -994,3 +994,128 @@ async fn the_order_of_request_checks_and_malformed_requests_get_the_documented_a
     assert_eq!(reason_of(&r, 0), codes::INVALID_PAYLOAD);
     srv.shutdown().await;
 }
+
+/// Whether every key of `want` is in `got` with the same value (nested objects alike): a
+/// vector lists what a server must answer, a server may add fields (§1, lenient output).
+fn contains_json(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| g.get(k).is_some_and(|gv| contains_json(gv, wv))),
+        _ => got == want,
+    }
+}
+
+/// docs/vectors/photo.json: an upload cut after 600 bytes and resumed, exchange by exchange.
+#[tokio::test]
+async fn the_photo_vectors_get_the_documented_answers() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/photo.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let bytes = hex::decode(v["bytes_hex"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        v["sha256"]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-photo-vectors");
+    for (i, x) in v["exchanges"].as_array().unwrap().iter().enumerate() {
+        let req = &x["request"];
+        let method = Method::from_bytes(req["method"].as_str().unwrap().as_bytes()).unwrap();
+        let mut r = c.req(method, req["path"].as_str().unwrap());
+        for (k, hv) in req["headers"].as_object().into_iter().flatten() {
+            r = r.header(k.as_str(), hv.as_str().unwrap());
+        }
+        if let Some(b) = req.get("body") {
+            let (from, to) = (b["from"].as_u64().unwrap(), b["to"].as_u64().unwrap());
+            r = r.body(bytes[from as usize..to as usize].to_vec());
+        }
+        let resp = r.send().await.unwrap();
+        let want = &x["response"];
+        assert_eq!(
+            resp.status().as_u16() as u64,
+            want["status"].as_u64().unwrap(),
+            "exchange {}",
+            i + 1
+        );
+        for (k, hv) in want["headers"].as_object().into_iter().flatten() {
+            assert_eq!(
+                resp.headers().get(k.as_str()).and_then(|h| h.to_str().ok()),
+                hv.as_str(),
+                "exchange {}: header {k}",
+                i + 1
+            );
+        }
+        if let Some(wj) = want.get("json") {
+            let got: Value = resp.json().await.unwrap();
+            assert!(
+                contains_json(&got, wj),
+                "exchange {}: {got} lacks {wj}",
+                i + 1
+            );
+        }
+    }
+    srv.shutdown().await;
+}
+
+/// docs/vectors/pull.json: from a caught-up cursor, the latest state of each changed item
+/// once, in order, paged by `limit`.
+#[tokio::test]
+async fn the_pull_vectors_page_the_latest_states_in_order() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/pull.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    assert_eq!(v["worker_id"], W1);
+    let c = Client::new(&srv.url(), T1, "dev-pull-vectors");
+    let (_, caught_up) = c.pull_all(None, 5_000).await;
+    for step in v["setup"].as_array().unwrap() {
+        let method = Method::from_bytes(step["method"].as_str().unwrap().as_bytes()).unwrap();
+        let body = step.get("body").cloned().unwrap_or(Value::Null);
+        let (s, reply) = admin_send(&srv.url(), method, step["path"].as_str().unwrap(), body).await;
+        assert!(s.is_success(), "{step}: {s} {reply}");
+    }
+    let limit = v["limit"].as_u64().unwrap() as u32;
+    let mut cursor = Some(caught_up);
+    for (i, page) in v["pages"].as_array().unwrap().iter().enumerate() {
+        let (s, got) = c.get_json(&wire::pull_path(cursor.as_deref(), limit)).await;
+        assert_eq!(s, StatusCode::OK, "page {}: {got}", i + 1);
+        let changes = got["changes"].as_array().unwrap();
+        let want = page["changes"].as_array().unwrap();
+        assert_eq!(changes.len(), want.len(), "page {}: {got}", i + 1);
+        for (g, w) in changes.iter().zip(want) {
+            assert!(contains_json(g, w), "page {}: {g} lacks {w}", i + 1);
+        }
+        assert_eq!(got["has_more"], page["has_more"], "page {}", i + 1);
+        cursor = got["next_cursor"].as_str().map(str::to_string);
+    }
+    srv.shutdown().await;
+}
+
+/// Issue 11: a mutation rejected for its content still stores its link, so a link that does
+/// not follow is a chain break even though no record is kept (protocol.md §4.3).
+#[tokio::test]
+async fn a_rejected_mutation_whose_link_does_not_follow_is_a_chain_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-breaks");
+    let mut d = Device::new("dev-breaks", W1);
+    let first = d.checkin("p-00001");
+    let _deleted = d.checkin("p-00002");
+    // Seq 3 follows the deleted seq 2, not the server's head: a break, and invalid too.
+    let mut bad = d.checkin_json("p-00003");
+    bad["position"]["lat"] = json!(95.0);
+    let id = bad["id"].as_str().unwrap().to_string();
+    let third = d.mutation("checkin", &id, bad.to_string());
+    let r = c.push(&[first, third.clone()]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    assert_eq!(reason_of(&r, 1), codes::INVALID_PAYLOAD);
+    assert_eq!(r.chain_breaks, 1);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-breaks").await;
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(
+        v["chain_breaks"][0]["mutation_id"], third.mutation_id,
+        "{v}"
+    );
+    srv.shutdown().await;
+}
