@@ -74,6 +74,28 @@ pub enum Command {
     /// Re-encrypt the store (database and photos) under a new key; a plain store becomes
     /// encrypted. Keep the old key until this succeeds.
     Rekey(RekeyArgs),
+    /// Check a sync server (yours or ours) against docs/protocol.md and print a pass/fail
+    /// table; exit 0 only if every check that ran passed. Safe to run again: each run uses
+    /// fresh devices, records and photos.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConformanceArgs {
+    /// The server's base URL (https://…; http:// needs --allow-http).
+    #[arg(long)]
+    pub server: String,
+    /// A worker and its bearer token, `WORKER=TOKEN`. A second one enables the checks that
+    /// involve another worker's task (with --admin-token).
+    #[arg(long = "token-for", value_name = "WORKER=TOKEN", required = true)]
+    pub token_for: Vec<String>,
+    /// The reference server's admin token: enables the checks that set data up through its
+    /// admin API. A vendor server without that API skips them.
+    #[arg(long)]
+    pub admin_token: Option<String>,
+    /// Allow a plain-HTTP server (a local test server).
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 #[derive(Debug, clap::Args)]

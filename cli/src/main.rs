@@ -4,6 +4,7 @@
 //! `error`; each subcommand group lives in its own module.
 
 mod args;
+mod conformance;
 mod demo;
 mod error;
 mod home;
@@ -43,6 +44,7 @@ fn run(cli: &Cli) -> Result<Output, CliError> {
         Command::Recover => maintenance::recover(&home),
         Command::Wipe(a) => maintenance::wipe(&home, a),
         Command::Rekey(a) => maintenance::rekey(&home, a),
+        Command::Conformance(a) => conformance::run(a),
     }
 }
 
