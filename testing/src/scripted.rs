@@ -146,9 +146,10 @@ impl Device {
         m
     }
 
-    pub fn checkin(&mut self, point: &str) -> Mutation {
+    /// An accepted check-in of this device at `point`, with a fresh id.
+    fn checkin_record(&self, point: &str) -> CheckIn {
         let f = fix();
-        let c = CheckIn {
+        CheckIn {
             id: uuid::Uuid::now_v7().to_string(),
             worker_id: self.worker.clone(),
             device_id: self.id.clone(),
@@ -159,7 +160,11 @@ impl Device {
             outcome: CheckInOutcome::Accepted,
             flags: vec![],
             recorded_at: Utc::now(),
-        };
+        }
+    }
+
+    pub fn checkin(&mut self, point: &str) -> Mutation {
+        let c = self.checkin_record(point);
         let id = c.id.clone();
         self.mutation("checkin", &id, serde_json::to_string(&c).expect("json"))
     }
@@ -285,19 +290,6 @@ impl Device {
 
     /// A check-in payload as JSON (to alter before wrapping it in a mutation).
     pub fn checkin_json(&self, point: &str) -> Value {
-        let f = fix();
-        serde_json::to_value(CheckIn {
-            id: uuid::Uuid::now_v7().to_string(),
-            worker_id: self.worker.clone(),
-            device_id: self.id.clone(),
-            point_id: point.to_string(),
-            position: f.position(),
-            fix: f,
-            distance_m: 3.0,
-            outcome: CheckInOutcome::Accepted,
-            flags: vec![],
-            recorded_at: Utc::now(),
-        })
-        .expect("json")
+        serde_json::to_value(self.checkin_record(point)).expect("json")
     }
 }
