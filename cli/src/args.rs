@@ -96,6 +96,17 @@ pub struct ConformanceArgs {
     /// Allow a plain-HTTP server (a local test server).
     #[arg(long)]
     pub allow_http: bool,
+    /// A shell command that backs up the server's data and returns once it answers again.
+    /// With --restore-command it enables the restore and cursor-expiry checks.
+    #[arg(long, value_name = "COMMAND")]
+    pub backup_command: Option<String>,
+    /// A shell command that restores the last backup and returns once the server answers.
+    #[arg(long, value_name = "COMMAND")]
+    pub restore_command: Option<String>,
+    /// A shell command that wipes the server's data (it starts afresh with a new server_id)
+    /// and returns once it answers. Enables the reset check.
+    #[arg(long, value_name = "COMMAND")]
+    pub wipe_command: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -26,6 +26,18 @@ pub enum Verdict {
     Skipped(String),
 }
 
+/// The vendor's own commands for what the suite cannot do over HTTP (run with `sh -c`; each
+/// returns 0 once the server answers again).
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// Takes a backup of the server's data.
+    pub backup: Option<String>,
+    /// Restores the backup the last `backup` took.
+    pub restore: Option<String>,
+    /// Wipes the server's data: it starts afresh with a new `server_id`.
+    pub wipe: Option<String>,
+}
+
 /// The server under test and who may speak to it.
 pub struct Target {
     pub base: String,
@@ -35,6 +47,7 @@ pub struct Target {
     pub other: Option<(String, String)>,
     pub admin_token: Option<String>,
     pub allow_http: bool,
+    pub hooks: Hooks,
     pub http: reqwest::Client,
     /// Distinguishes this run's devices and records from earlier runs'.
     pub run: String,
@@ -68,6 +81,11 @@ pub fn run(a: &ConformanceArgs) -> CliResult<Output> {
         other,
         admin_token: a.admin_token.clone(),
         allow_http: a.allow_http,
+        hooks: Hooks {
+            backup: a.backup_command.clone(),
+            restore: a.restore_command.clone(),
+            wipe: a.wipe_command.clone(),
+        },
         http,
         run: uuid::Uuid::now_v7().simple().to_string(),
     };

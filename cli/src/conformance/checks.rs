@@ -18,7 +18,7 @@ use super::{Target, Verdict};
 type Check = (&'static str, &'static str, Verdict);
 
 pub async fn all(t: &Target) -> Vec<Check> {
-    vec![
+    let mut checks = vec![
         ("handshake", "§3", handshake(t).await),
         ("order_of_checks", "§1.1", order_of_checks(t).await),
         ("push_rejections", "§4.2", push_rejections(t).await),
@@ -28,7 +28,13 @@ pub async fn all(t: &Target) -> Vec<Check> {
         ("pull_paging", "§6", pull_paging(t).await),
         ("photo_resume", "§5", photo_resume(t).await),
         ("real_client_sync", "§2", real_client_sync(t).await),
-    ]
+        ("photo_cut", "§5.2", operations::photo_cut(t).await),
+    ];
+    let (restored, expired) = operations::restore(t).await;
+    checks.push(("server_restore", "§3.1", restored));
+    checks.push(("cursor_expiry", "§6", expired));
+    checks.push(("server_reset", "§3.1", operations::reset(t).await));
+    checks
 }
 
 /// Answers of one request: status, JSON body (Null if none), and the body's error code.
@@ -91,6 +97,8 @@ macro_rules! get {
         }
     };
 }
+
+mod operations;
 
 async fn handshake(t: &Target) -> Verdict {
     let dev = t.device("h");
