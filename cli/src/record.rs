@@ -249,12 +249,52 @@ pub fn report_json(r: &PhotoReport, dups: &[DuplicateCandidate]) -> Value {
         "status": r.status.code(),
         "photos": r.photos.len(),
         "flags": flag_codes(&r.flags),
+        "photo_details": r.photos.iter().map(photo_json).collect::<Vec<_>>(),
         "duplicate_candidates": dups.iter().map(|d| json!({
             "id": d.report.id,
             "status": d.report.status.code(),
             "distance_m": round(d.distance_m, 1),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// What the core kept of a photo: the sent bytes, the original's, and its EXIF evidence.
+pub fn photo_json(p: &gridworker_core::domain::Photo) -> Value {
+    json!({
+        "sha256": p.sha256,
+        "size": p.size,
+        "media_type": p.media_type.mime(),
+        "original_size": p.original_size,
+        "original_sha256": p.original_sha256,
+        "exif_time": p.exif_time,
+        "exif_position": p.exif_position.map(|at| json!({"lat": at.lat, "lon": at.lon})),
+    })
+}
+
+/// One line per photo for people: sent size against the original, and EXIF evidence.
+fn photo_lines(photos: &[gridworker_core::domain::Photo]) -> String {
+    photos
+        .iter()
+        .map(|p| {
+            let size = match p.original_size {
+                Some(o) => format!("{} KB (original {} KB)", p.size / 1024, o / 1024),
+                None => format!("{} KB", p.size / 1024),
+            };
+            let taken = p
+                .exif_time
+                .map(|t| format!(", taken {}", t.to_rfc3339()))
+                .unwrap_or_default();
+            let at = if p.exif_position.is_some() {
+                ", EXIF GPS"
+            } else {
+                ""
+            };
+            format!(
+                "\n  photo {}: {size}{taken}{at}",
+                p.sha256.get(..12).unwrap_or(&p.sha256)
+            )
+        })
+        .collect()
 }
 
 /// Photo paths must exist before the core is asked (clear message, exit 2).
@@ -294,6 +334,7 @@ pub fn report(home: &Home, a: &ReportArgs) -> CliResult<Output> {
             format!(" flagged [{}]", flag_codes(&r.flags).join(", "))
         }
     );
+    human.push_str(&photo_lines(&r.photos));
     for d in &dups {
         human.push_str(&format!(
             "\n  possible duplicate: report {} ({}), {:.0} m away",

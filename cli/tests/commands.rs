@@ -370,6 +370,22 @@ fn visit_and_report_with_duplicate_hint() {
     let j = first.json();
     assert_eq!(j["photos"], 2);
     assert_eq!(j["status"], "queued");
+    // The photos' EXIF (fixtures/photos/make_photos.py: taken 2024-11-12 09:57 Beijing time,
+    // with GPS) is kept as evidence; taken two years before the report, they flag it.
+    let p0 = &j["photo_details"][0];
+    assert_eq!(p0["exif_time"], "2024-11-12T01:57:40Z", "{j}");
+    assert!(p0["exif_position"]["lat"].as_f64().is_some(), "{j}");
+    assert!(
+        p0["original_size"].as_u64() > p0["size"].as_u64(),
+        "metadata stripped: {j}"
+    );
+    assert!(
+        j["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("photo_too_old")),
+        "{j}"
+    );
     assert_eq!(j["duplicate_candidates"], serde_json::json!([]));
     let second = report(&[]).json();
     assert_eq!(second["duplicate_candidates"][0]["id"], j["id"]);

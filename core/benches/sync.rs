@@ -1,5 +1,5 @@
 //! Sync benchmarks against the real reference server: `cargo bench -p gridworker-core --bench
-//! sync` (optionally `GW_BENCH_ONLY=push,pull,day,resume`). Pull and day run on a plain and
+//! sync` (optionally `GW_BENCH_ONLY=push,pull,day,resume,photo_day`). Pull and day run on a plain and
 //! on an encrypted store. Prints one line per figure with
 //! its ratio and goal; ratios are measured side by side in one run (absolute times on shared
 //! machines are noise).
@@ -415,6 +415,81 @@ fn resume_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     );
 }
 
+/// Photo reports of the day (issue 14) at 1 Mbit/s: 3 reports with two 12 MP phone photos
+/// each, through the photo pipeline, against the same reports with photos of the originals'
+/// size sent as they are (what the phone sent before the pipeline). Returns nothing; prints
+/// both times, their ratio and the pipeline run's ratio to the link bound of what it sent.
+fn photo_day_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
+    const BPS: u64 = 1_000_000 / 8;
+    let latency = Duration::from_millis(150);
+    let originals: Vec<Vec<u8>> = (0..6)
+        .map(|i| gridworker_testkit::photos::CameraPhoto::twelve_mp(100 + i).jpeg())
+        .collect();
+    let run = |processed: bool| {
+        let server = ServerProcess::start(exe, &fixtures());
+        let proxy = FaultProxy::start(server.addr).unwrap();
+        let dev = Device::new(&proxy.url());
+        let engine = dev.engine(Tokens::fixed("tok"), slow_options());
+        rt.block_on(engine.sync()).unwrap();
+        let (_, points, _) = support::district();
+        for (r, pair) in originals.chunks(2).enumerate() {
+            let inputs: Vec<_> = pair
+                .iter()
+                .enumerate()
+                .map(|(i, bytes)| {
+                    let path = dev.gallery.path().join(format!("p-{r}-{i}.jpg"));
+                    let content = if processed {
+                        bytes.clone()
+                    } else {
+                        // Same size as the original, kept byte for byte by the pipeline.
+                        gridworker_testkit::photos::jpeg(bytes.len(), (r * 2 + i) as u64)
+                    };
+                    std::fs::write(&path, content).unwrap();
+                    gridworker_core::worker::PhotoInput::new(path)
+                })
+                .collect();
+            dev.clock.advance(60);
+            dev.worker
+                .file_report(
+                    "dumped_waste",
+                    "楼道堆物",
+                    &inputs,
+                    &dev.fix_at(points[0].position),
+                    None,
+                )
+                .unwrap();
+        }
+        proxy.set_plan(Plan::throttled(BPS, latency));
+        proxy.reset_stats();
+        let t = Instant::now();
+        let report = rt.block_on(engine.sync()).unwrap();
+        let took = t.elapsed().as_secs_f64();
+        assert_eq!(
+            (report.pushed, report.photos_uploaded),
+            (3, 6),
+            "{report:?}"
+        );
+        let s = proxy.stats();
+        let bound = (s.bytes_up + s.bytes_down) as f64 / BPS as f64
+            + s.requests as f64 * latency.as_secs_f64();
+        (took, bound, s.bytes_up)
+    };
+    let (with, bound, sent) = run(true);
+    let (without, _, sent_originals) = run(false);
+    let original_bytes: usize = originals.iter().map(Vec::len).sum();
+    println!(
+        "3 photo reports x 2 photos of 12 MP ({:.1} MB of originals) at 1 Mbit/s, 150 ms: originals {:.1} s ({} bytes up), photo pipeline {:.1} s ({} bytes up): {:.1}x faster (goal >= 5x); pipeline run vs link bound {:.1} s: {:.3}x (goal <= 1.25x)",
+        original_bytes as f64 / 1e6,
+        without,
+        sent_originals,
+        with,
+        sent,
+        without / with,
+        bound,
+        with / bound
+    );
+}
+
 fn main() {
     let only = std::env::var("GW_BENCH_ONLY").unwrap_or_default();
     let run = |name: &str| only.is_empty() || only.split(',').any(|o| o.trim() == name);
@@ -463,6 +538,9 @@ fn main() {
     }
     if run("resume") {
         resume_bench(&rt, &exe);
+    }
+    if run("photo_day") {
+        photo_day_bench(&rt, &exe);
     }
     if run("day") {
         let plain = day_bench(&rt, &exe, None);

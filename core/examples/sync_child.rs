@@ -39,10 +39,7 @@ fn record(worker: &GridWorker, dir: &str, n: usize) -> anyhow::Result<()> {
         worker.check_in(&p.id, &fix)?;
     }
     let photo = std::path::Path::new(dir).join("child-photo.jpg");
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
-    bytes.extend([0xFF, 0xD9]);
-    std::fs::write(&photo, bytes)?;
+    std::fs::write(&photo, gridworker_testkit::photos::jpeg(200_000, n as u64))?;
     let p = &near[0].point;
     let fix = LocationFix::wgs84(
         p.position.lat,

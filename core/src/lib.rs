@@ -17,6 +17,7 @@ pub use gridworker_model::{chain, geo, policy, progress, validate};
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod photo;
 pub(crate) mod store;
 pub mod sync;
 pub mod worker;

@@ -39,12 +39,9 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// A JPEG-looking photo of `size` bytes, written outside the data directory (the gallery).
+/// A real JPEG of noise of `size` bytes, written outside the data directory (the gallery).
 fn photo(dir: &Path, size: usize, seed: u64) -> (PathBuf, Vec<u8>) {
-    let mut bytes = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
-    ];
-    bytes.extend(noise(size - bytes.len(), seed));
+    let bytes = gridworker_testkit::photos::jpeg(size, seed);
     let p = dir.join(format!("gallery-{seed}.jpg"));
     std::fs::write(&p, &bytes).unwrap();
     (p, bytes)

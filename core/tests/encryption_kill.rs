@@ -40,18 +40,9 @@ fn open(dir: &Path, key: Option<DatabaseKey>) -> Result<GridWorker, Error> {
     GridWorker::open(c)
 }
 
-/// A JPEG-looking photo of pseudo-random bytes in `gallery`.
+/// A real JPEG of noise (150 KB) in `gallery`.
 fn photo(gallery: &Path, seed: u64) -> (PathBuf, Vec<u8>) {
-    let mut bytes = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
-    ];
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    bytes.extend((0..150_000).map(|_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x >> 32) as u8
-    }));
+    let bytes = gridworker_testkit::photos::jpeg(150_000, seed);
     let p = gallery.join(format!("gallery-{seed}.jpg"));
     std::fs::write(&p, &bytes).unwrap();
     (p, bytes)

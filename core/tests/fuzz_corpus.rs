@@ -81,7 +81,7 @@ fn handshake_with(policy: Value) -> Vec<u8> {
         p[k] = v.clone();
     }
     serde_json::to_vec(&json!({
-        "protocol": 1, "min_protocol": 1, "server_time": "2026-03-01T08:15:30Z",
+        "protocol": 2, "min_protocol": 1, "server_time": "2026-03-01T08:15:30Z",
         "server_id": "s", "worker": {"id": "w", "name": "n"}, "grids": ["G1"], "policy": p,
     }))
     .unwrap()

@@ -30,7 +30,7 @@ use gridworker_core::worker::PhotoInput;
 use gridworker_core::{Error, GridWorker, recover_store};
 use proptest::prelude::*;
 use serde_json::json;
-use support::{district, flip_page, jpeg, leaf_pages, mono};
+use support::{district, flip_page, leaf_pages, mono};
 use sync_support::{Device, Fault, RealServer, Tokens, faulty_link_options};
 
 /// The server refuses photos above this; the phone learns it at its first handshake.
@@ -172,17 +172,12 @@ fn record_report(dev: &Device, model: &mut Model, photos: usize, oversized: bool
     let mut paths = Vec::new();
     let inputs: Vec<_> = (0..photos)
         .map(|i| {
-            let path = jpeg(
+            let path = support::jpeg_seeded(
                 dev.dir.path(),
                 &format!("m-{salt}-{i}.jpg"),
                 size,
-                salt ^ (i as u8 * 31),
+                u64::from(salt) << 8 | i as u64,
             );
-            let mut bytes = std::fs::read(&path).unwrap();
-            let n = bytes.len();
-            bytes[n / 2] ^= salt;
-            bytes[n / 3] ^= i as u8;
-            std::fs::write(&path, bytes).unwrap();
             paths.push(path.clone());
             PhotoInput::new(path)
         })

@@ -102,7 +102,7 @@ fn json(v: &impl serde::Serialize) -> Response {
 
 fn handshake(policy: &ValidationPolicy) -> HandshakeResponse {
     HandshakeResponse {
-        protocol: 1,
+        protocol: gridworker_core::sync::wire::PROTOCOL,
         min_protocol: 1,
         // Fixed, like the device's test clock: the stored clock offset does not change
         // between runs, so "nothing stored" can be checked on the whole store.
@@ -208,6 +208,41 @@ async fn with_feed(
         }
     })
     .await
+}
+
+/// Protocol 2 added photo evidence fields and flags a version 1 server would refuse record by
+/// record: against one, the run stops after the handshake with every record still pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_server_stops_the_run_before_any_push() {
+    let pushes = Arc::new(AtomicU64::new(0));
+    let p = pushes.clone();
+    let s = StandIn::start(move |m, path, body, _| {
+        if path.starts_with("/v1/handshake") {
+            json(&HandshakeResponse {
+                protocol: 1,
+                ..handshake(&ValidationPolicy::default())
+            })
+        } else if m == Method::POST {
+            p.fetch_add(1, Ordering::Relaxed);
+            push_all(&body)
+        } else {
+            json(&page(vec![], "1", false))
+        }
+    })
+    .await;
+    let dev = Device::new(&s.url);
+    dev.check_ins(2);
+    let e = dev
+        .engine(Tokens::fixed("tok"), options())
+        .sync()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Protocol { reason } if reason.contains("protocol 1")),
+        "{e:?}"
+    );
+    assert_eq!(pushes.load(Ordering::Relaxed), 0);
+    assert_eq!(dev.pending(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

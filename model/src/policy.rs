@@ -30,6 +30,17 @@ pub struct ValidationPolicy {
     pub duplicate_radius_m: f64,
     /// Largest photo accepted (bytes).
     pub max_photo_bytes: u64,
+    /// A photo whose long edge is longer is scaled down to this many pixels before it is
+    /// stored and sent.
+    pub photo_max_edge_px: u32,
+    /// JPEG quality (1-100) of a photo the core re-encodes.
+    pub photo_jpeg_quality: u8,
+    /// A photo whose EXIF position is farther than this from the record's position flags
+    /// the record `photo_far_from_fix` (m).
+    pub photo_max_distance_m: f64,
+    /// A photo whose EXIF capture time is older than this when the record is made flags it
+    /// `photo_too_old` (s).
+    pub photo_max_age_s: i64,
 }
 
 impl Default for ValidationPolicy {
@@ -44,33 +55,46 @@ impl Default for ValidationPolicy {
             visit_max_distance_m: 100.0,
             duplicate_radius_m: 50.0,
             max_photo_bytes: 20 * 1024 * 1024,
+            photo_max_edge_px: 1600,
+            photo_jpeg_quality: 80,
+            photo_max_distance_m: 200.0,
+            photo_max_age_s: 24 * 3600,
         }
     }
 }
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Flag, LocationFix};
+use crate::domain::{Flag, LocationFix, Photo};
 
 /// Upper bounds of the real-valued policy fields, each also above 0 (documented in
 /// `docs/protocol.md`, "Bounds of policy values").
-pub const REAL_BOUNDS: [(&str, f64); 5] = [
+pub const REAL_BOUNDS: [(&str, f64); 6] = [
     ("policy.checkin_radius_m", 5_000.0),
     ("policy.max_accuracy_m", 10_000.0),
     ("policy.max_speed_kmh", 2_000.0),
     ("policy.visit_max_distance_m", 100_000.0),
     ("policy.duplicate_radius_m", 10_000.0),
+    ("policy.photo_max_distance_m", 100_000.0),
 ];
 
 /// Upper bounds of the policy's durations in seconds, each also at least 0.
-pub const SECONDS_BOUNDS: [(&str, i64); 3] = [
+pub const SECONDS_BOUNDS: [(&str, i64); 4] = [
     ("policy.max_fix_age_s", 24 * 3600),
     ("policy.max_clock_drift_s", 366 * 24 * 3600),
     ("policy.checkin_cooldown_s", 24 * 3600),
+    ("policy.photo_max_age_s", 366 * 24 * 3600),
 ];
 
 /// Upper bound of `max_photo_bytes` (at least 1).
 pub const MAX_PHOTO_BYTES_BOUND: u64 = 64 * 1024 * 1024;
+
+/// Bounds of `photo_max_edge_px`: below 320 px a report photo is unreadable; above 8192 px
+/// nothing is ever scaled (and a decoded frame would not fit a phone's memory budget).
+pub const PHOTO_EDGE_BOUNDS: (u32, u32) = (320, 8192);
+/// Bounds of `photo_jpeg_quality`: below 30 the artefacts hide what the photo shows; above
+/// 95 the file grows with no visible gain.
+pub const PHOTO_QUALITY_BOUNDS: (u8, u8) = (30, 95);
 use crate::geo::Position;
 
 /// The fix behind the device's previous record, kept to judge the next one.
@@ -104,6 +128,7 @@ impl ValidationPolicy {
             self.max_speed_kmh,
             self.visit_max_distance_m,
             self.duplicate_radius_m,
+            self.photo_max_distance_m,
         ];
         for ((field, max), v) in REAL_BOUNDS.iter().zip(reals) {
             if !v.is_finite() || v <= 0.0 || v > *max {
@@ -117,6 +142,7 @@ impl ValidationPolicy {
             self.max_fix_age_s,
             self.max_clock_drift_s,
             self.checkin_cooldown_s,
+            self.photo_max_age_s,
         ];
         for ((field, max), v) in SECONDS_BOUNDS.iter().zip(seconds) {
             if !(0..=*max).contains(&v) {
@@ -132,7 +158,49 @@ impl ValidationPolicy {
                 format!("must be between 1 and {MAX_PHOTO_BYTES_BOUND}"),
             ));
         }
+        let (lo, hi) = PHOTO_EDGE_BOUNDS;
+        if !(lo..=hi).contains(&self.photo_max_edge_px) {
+            return Err(crate::Invalid::new(
+                "policy.photo_max_edge_px",
+                format!("must be between {lo} and {hi}"),
+            ));
+        }
+        let (lo, hi) = PHOTO_QUALITY_BOUNDS;
+        if !(lo..=hi).contains(&self.photo_jpeg_quality) {
+            return Err(crate::Invalid::new(
+                "policy.photo_jpeg_quality",
+                format!("must be between {lo} and {hi}"),
+            ));
+        }
         Ok(())
+    }
+
+    /// Flags that what the photos themselves say raises about a record made at `position`
+    /// (WGS-84) at `now`: taken far from it (`photo_far_from_fix`), or long before it
+    /// (`photo_too_old`). Photos without EXIF position or time raise nothing: most phones
+    /// strip them on sharing, and their absence proves nothing.
+    pub fn photo_flags(
+        &self,
+        photos: &[Photo],
+        position: Position,
+        now: DateTime<Utc>,
+    ) -> Vec<Flag> {
+        let mut flags = Vec::new();
+        let far = photos
+            .iter()
+            .filter_map(|p| p.exif_position)
+            .any(|at| position.distance_m(at) > self.photo_max_distance_m);
+        if far {
+            flags.push(Flag::PhotoFarFromFix);
+        }
+        let old = photos
+            .iter()
+            .filter_map(|p| p.exif_time)
+            .any(|taken| (now - taken).num_seconds() > self.photo_max_age_s);
+        if old {
+            flags.push(Flag::PhotoTooOld);
+        }
+        flags
     }
 
     /// Start of the check-in cooldown window ending at `now`. Checked: whatever the policy

@@ -124,6 +124,18 @@ fn photos(list: &[Photo], min: usize) -> Check {
         if let Some(t) = &p.captured_at {
             time("photos.captured_at", t)?;
         }
+        if let Some(t) = &p.exif_time {
+            time("photos.exif_time", t)?;
+        }
+        if let Some(at) = &p.exif_position {
+            position("photos.exif_position", at)?;
+        }
+        if p.original_sha256.as_deref().is_some_and(|s| !is_sha256(s)) {
+            return bad("photos.original_sha256", "must be 64 lowercase hex digits");
+        }
+        if p.original_size == Some(0) {
+            return bad("photos.original_size", "must be positive");
+        }
     }
     Ok(())
 }

@@ -16,10 +16,15 @@ use crate::domain::{ReportStatus, TaskStatus};
 use crate::geo::Crs;
 use crate::policy::ValidationPolicy;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 1;
+/// The protocol version this build speaks. Version 2 (docs/protocol.md §9) added the photo
+/// evidence fields of a payload's photos (`exif_time`, `exif_position`, `original_sha256`,
+/// `original_size`) and the flags `photo_far_from_fix` and `photo_too_old`.
+pub const PROTOCOL: u32 = 2;
 /// [`PROTOCOL`] as sent in the [`HEADER_PROTOCOL`] header.
-pub const PROTOCOL_VERSION: &str = "1";
+pub const PROTOCOL_VERSION: &str = "2";
+/// The oldest version the reference server still serves by default: a version 1 payload is a
+/// valid version 2 payload, so phones not yet updated keep syncing.
+pub const OLDEST_PROTOCOL: u32 = 1;
 
 /// Request header carrying the client's protocol version (decimal). Header names are
 /// case-insensitive; they are spelled in lowercase here because that is how HTTP/2 and the

@@ -70,6 +70,10 @@ fn photo(seed: u8) -> Photo {
         size: 412_345,
         media_type: MediaType::Jpeg,
         captured_at: seed.is_multiple_of(2).then(|| at(7)),
+        exif_time: seed.is_multiple_of(2).then(|| at(7)),
+        exif_position: seed.is_multiple_of(2).then(|| Position::new(45.29, 130.95)),
+        original_sha256: seed.is_multiple_of(2).then(|| "ab".repeat(32)),
+        original_size: seed.is_multiple_of(2).then_some(4_812_345),
     }
 }
 

@@ -90,7 +90,7 @@ impl ServerConfig {
             fixtures_dir: None,
             tokens: Vec::new(),
             admin_token: "admin".to_string(),
-            min_protocol: wire::PROTOCOL,
+            min_protocol: wire::OLDEST_PROTOCOL,
             policy: ValidationPolicy::default(),
             limits: Limits::default(),
             partial_ttl: DEFAULT_PARTIAL_TTL,

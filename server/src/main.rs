@@ -39,7 +39,7 @@ struct Args {
     #[arg(long)]
     admin_token: String,
     /// Lowest protocol version accepted.
-    #[arg(long, default_value_t = gridworker_model::wire::PROTOCOL)]
+    #[arg(long, default_value_t = gridworker_model::wire::OLDEST_PROTOCOL)]
     min_protocol: u32,
     /// Log filter (e.g. info, debug, gridworker_server=debug); overrides GRIDWORKER_LOG and
     /// RUST_LOG. Debug logs one line per request.

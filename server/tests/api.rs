@@ -15,7 +15,7 @@ async fn handshake_gives_worker_grids_policy_and_refuses_bad_headers() {
     let (s, v) = c.get_json(wire::PATH_HANDSHAKE).await;
     assert_eq!(s, StatusCode::OK);
     let h: wire::HandshakeResponse = serde_json::from_value(v).unwrap();
-    assert_eq!(h.protocol, 1);
+    assert_eq!(h.protocol, wire::PROTOCOL);
     assert_eq!(h.worker.id, W1);
     assert_eq!(h.grids, vec!["g-0001".to_string()]);
     assert_eq!(h.policy.checkin_radius_m, 50.0);
@@ -37,6 +37,22 @@ async fn handshake_gives_worker_grids_policy_and_refuses_bad_headers() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], codes::CLIENT_TOO_OLD);
     assert_eq!(v["error"]["min_protocol"], 1);
+    // A version 1 phone not yet updated is still served (a v1 payload is a valid v2 one);
+    // the handshake says the server speaks 2.
+    let r = http
+        .get(&url)
+        .header(wire::HEADER_PROTOCOL, "1")
+        .bearer_auth(T1)
+        .header(wire::HEADER_DEVICE, "d")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["protocol"].as_u64(), v["min_protocol"].as_u64()),
+        (Some(2), Some(1))
+    );
     // No protocol header.
     let r = http.get(&url).bearer_auth(T1).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);

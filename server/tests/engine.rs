@@ -130,10 +130,7 @@ async fn device_and_server_put_a_position_on_a_shared_edge_in_the_same_grid() {
     assert_eq!(on_device.as_deref(), Some("G-EDGE-A"));
 
     let photo = cdir.path().join("door.jpg");
-    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    jpeg.extend(std::iter::repeat_n(7u8, 2_000));
-    jpeg.extend([0xFF, 0xD9]);
-    std::fs::write(&photo, jpeg).unwrap();
+    std::fs::write(&photo, gridworker_testkit::photos::jpeg(2_000, 7)).unwrap();
     let fix = LocationFix::wgs84(vertex.lat, vertex.lon, 5.0, chrono::Utc::now(), 9_000);
     let report = worker
         .file_report(

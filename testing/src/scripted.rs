@@ -203,6 +203,10 @@ impl Device {
                     size: *size,
                     media_type: MediaType::Jpeg,
                     captured_at: None,
+                    exif_time: None,
+                    exif_position: None,
+                    original_sha256: None,
+                    original_size: None,
                 })
                 .collect(),
             position: f.position(),

@@ -24,6 +24,14 @@ pub struct ValidationPolicy {
     pub duplicate_radius_m: f64,
     /// Largest photo accepted (bytes).
     pub max_photo_bytes: u64,
+    /// Photos with a longer edge are scaled down to this many pixels.
+    pub photo_max_edge_px: u32,
+    /// JPEG quality (30-95) of photos the core re-encodes.
+    pub photo_jpeg_quality: u8,
+    /// A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
+    pub photo_max_distance_m: f64,
+    /// A photo taken (EXIF time) longer than this before the record flags it (s).
+    pub photo_max_age_s: i64,
 }
 
 impl From<policy::ValidationPolicy> for ValidationPolicy {
@@ -38,6 +46,10 @@ impl From<policy::ValidationPolicy> for ValidationPolicy {
             visit_max_distance_m: p.visit_max_distance_m,
             duplicate_radius_m: p.duplicate_radius_m,
             max_photo_bytes: p.max_photo_bytes,
+            photo_max_edge_px: p.photo_max_edge_px,
+            photo_jpeg_quality: p.photo_jpeg_quality,
+            photo_max_distance_m: p.photo_max_distance_m,
+            photo_max_age_s: p.photo_max_age_s,
         }
     }
 }
@@ -54,6 +66,10 @@ impl From<ValidationPolicy> for policy::ValidationPolicy {
             visit_max_distance_m: p.visit_max_distance_m,
             duplicate_radius_m: p.duplicate_radius_m,
             max_photo_bytes: p.max_photo_bytes,
+            photo_max_edge_px: p.photo_max_edge_px,
+            photo_jpeg_quality: p.photo_jpeg_quality,
+            photo_max_distance_m: p.photo_max_distance_m,
+            photo_max_age_s: p.photo_max_age_s,
         }
     }
 }

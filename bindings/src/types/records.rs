@@ -23,6 +23,10 @@ pub enum Flag {
     FarFromHousehold,
     /// A visit recorded outside the worker's grids.
     OutsideWorkerGrids,
+    /// A photo's EXIF position is farther from the record's fix than the policy allows.
+    PhotoFarFromFix,
+    /// A photo's EXIF capture time is older than the policy allows.
+    PhotoTooOld,
 }
 
 /// Verdict on a check-in.
@@ -164,11 +168,21 @@ impl From<d::Visit> for Visit {
 /// A photo held by the core's photo store, addressed by its content hash.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Photo {
-    /// Lowercase hex SHA-256 of the file's bytes.
+    /// Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
+    /// scaled it, turned it upright and stripped its metadata.
     pub sha256: String,
     pub size: u64,
     pub media_type: MediaType,
+    /// As the app passed it, else the photo's EXIF capture time.
     pub captured_at: Option<SystemTime>,
+    /// The capture time the photo's EXIF stated.
+    pub exif_time: Option<SystemTime>,
+    /// Where the photo's EXIF GPS says it was taken (WGS-84).
+    pub exif_position: Option<Position>,
+    /// SHA-256 of the file the app handed over, when the stored bytes differ from it.
+    pub original_sha256: Option<String>,
+    /// Size of that original file.
+    pub original_size: Option<u64>,
 }
 
 impl From<d::Photo> for Photo {
@@ -178,6 +192,10 @@ impl From<d::Photo> for Photo {
             size: p.size,
             media_type: p.media_type,
             captured_at: p.captured_at.map(from_utc),
+            exif_time: p.exif_time.map(from_utc),
+            exif_position: p.exif_position,
+            original_sha256: p.original_sha256,
+            original_size: p.original_size,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The photo store: photos copied into the core's own directory and named by content hash.
 //!
-//! A photo is streamed (constant memory) into a temporary file while it is hashed and sniffed,
-//! fsynced, and renamed into place only inside the database transaction that references it;
-//! the caller's file is never modified. Paths in the database are relative to the data
+//! A photo goes through the photo pipeline ([`crate::photo`]) in memory, is written (sealed
+//! with a key) into a temporary file, fsynced, and renamed into place only inside the
+//! database transaction that references it; the caller's file is never modified. Paths in the database are relative to the data
 //! directory because iOS moves the app container between launches.
 //!
 //! A store opened with a key keeps its photos sealed ([`seal`]: chunked AEAD, the format is
@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{MediaType, Photo};
 use crate::error::{Error, Result};
+use crate::policy::ValidationPolicy;
 
 pub mod seal;
 
@@ -76,50 +77,9 @@ fn rel_path_for(photo: &Photo) -> String {
     )
 }
 
-/// Reads `input` to its end through `sink`, hashing and counting, refusing more than
-/// `max_bytes` (the file may grow while we read it: the cap holds for what is copied).
-fn copy_capped(
-    input: &mut File,
-    max_bytes: u64,
-    field: &str,
-    mut sink: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<([u8; 32], u64)> {
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = seal::read_full(input, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        size = size.saturating_add(n as u64);
-        if size > max_bytes {
-            return Err(Error::invalid(
-                field,
-                format!("file is larger than {max_bytes} bytes"),
-            ));
-        }
-        let part = buf.get(..n).unwrap_or_default();
-        hasher.update(part);
-        sink(part)?;
-    }
-    Ok((hasher.finalize().into(), size))
-}
-
-/// Copies `src` into the store's temp folder, checking it on the way. Nothing is referenced
-/// yet: the caller commits with [`commit`] inside its transaction or drops the result.
-///
-/// With a `key` the copy is sealed ([`seal`]) as it is written: no plaintext byte reaches
-/// the store. The SHA-256 bound into every chunk must be known before the first one is
-/// sealed, so the source is read twice: once to hash it, once to seal it while hashing it
-/// again; a source that changed in between is refused.
-pub fn stage(
-    data_dir: &Path,
-    src: &Path,
-    max_bytes: u64,
-    field: &str,
-    key: Option<&PhotoKey>,
-) -> Result<StagedPhoto> {
+/// Reads the app's file, refusing more than `max_bytes` (the file may grow while we read
+/// it: the cap holds for what is read).
+fn read_capped(src: &Path, max_bytes: u64, field: &str) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(src)
         .map_err(|_| Error::invalid(field, "file does not exist or cannot be read"))?;
     if !meta.is_file() {
@@ -134,50 +94,70 @@ pub fn stage(
             format!("file is larger than {max_bytes} bytes"),
         ));
     }
-    let mut input = File::open(src).map_err(|_| Error::invalid(field, "file cannot be opened"))?;
-    let mut head = [0u8; 16];
-    let got = seal::read_full(&mut input, &mut head)?;
-    let media_type = sniff(head.get(..got).unwrap_or_default())
-        .ok_or_else(|| Error::invalid(field, "not a JPEG, PNG or HEIC image"))?;
-    input.seek(SeekFrom::Start(0))?;
+    let input = File::open(src).map_err(|_| Error::invalid(field, "file cannot be opened"))?;
+    let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    input
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut data)?;
+    if data.len() as u64 > max_bytes {
+        return Err(Error::invalid(
+            field,
+            format!("file is larger than {max_bytes} bytes"),
+        ));
+    }
+    Ok(data)
+}
 
+/// Runs `src` through the photo pipeline ([`crate::photo`]: scaled, upright, stripped of
+/// its metadata) and writes the result into the store's temp folder. Nothing is referenced
+/// yet: the caller commits with [`commit`] inside its transaction or drops the result.
+///
+/// With a `key` the result is sealed ([`seal`]) as it is written: no plaintext byte of the
+/// photo reaches the disk (the pipeline works in memory).
+pub fn stage(
+    data_dir: &Path,
+    src: &Path,
+    policy: &ValidationPolicy,
+    field: &str,
+    key: Option<&PhotoKey>,
+) -> Result<StagedPhoto> {
+    let original = read_capped(src, policy.max_photo_bytes, field)?;
+    let prepared = crate::photo::prepare(
+        original,
+        policy.photo_max_edge_px,
+        policy.photo_jpeg_quality,
+    )
+    .map_err(|r| Error::invalid(field, r.0))?;
+    let sha: [u8; 32] = Sha256::digest(&prepared.bytes).into();
     let tmp_dir = data_dir.join(TMP_DIR);
     crate::store::files::create_private_dir(&tmp_dir)?;
     let tmp = tmp_dir.join(format!("{}.part", crate::domain::new_id()));
-    let mut staged = StagedPhoto {
+    let (original_sha256, original_size) = prepared.original.clone().unzip();
+    let staged = StagedPhoto {
         photo: Photo {
-            sha256: String::new(),
-            size: 0,
-            media_type,
+            sha256: hex::encode(sha),
+            size: prepared.bytes.len() as u64,
+            media_type: prepared.media_type,
             captured_at: None,
+            exif_time: prepared.exif.taken_at,
+            exif_position: prepared.exif.position,
+            original_sha256,
+            original_size,
         },
         tmp,
     };
-    let out = crate::store::files::create_private_file(&staged.tmp)?;
-    let (sha, size) = match key {
+    let mut out = crate::store::files::create_private_file(&staged.tmp)?;
+    match key {
         None => {
-            let mut out = out;
-            let r = copy_capped(&mut input, max_bytes, field, |b| Ok(out.write_all(b)?))?;
+            out.write_all(&prepared.bytes)?;
             out.sync_all()?;
-            r
         }
         Some(key) => {
-            let (sha, size) = copy_capped(&mut input, max_bytes, field, |_| Ok(()))?;
-            input.seek(SeekFrom::Start(0))?;
             let mut sealer = seal::Sealer::new(out, key, &sha)?;
-            let again = copy_capped(&mut input, max_bytes, field, |b| sealer.write(b))?;
-            if again != (sha, size) {
-                return Err(Error::invalid(
-                    field,
-                    "file changed while it was being read",
-                ));
-            }
+            sealer.write(&prepared.bytes)?;
             sealer.finish()?.sync_all()?;
-            (sha, size)
         }
-    };
-    staged.photo.sha256 = hex::encode(sha);
-    staged.photo.size = size;
+    }
     Ok(staged)
 }
 
@@ -206,8 +186,21 @@ pub fn commit(tx: &Transaction<'_>, data_dir: &Path, staged: &StagedPhoto) -> Re
     match existing {
         None => {
             tx.execute(
-                "INSERT INTO photos(sha256, size, media_type, captured_at, rel_path) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![photo.sha256, photo.size as i64, photo.media_type.mime(), photo.captured_at, rel],
+                "INSERT INTO photos(sha256, size, media_type, captured_at, rel_path, exif_time,
+                                    exif_lat, exif_lon, original_sha256, original_size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    photo.sha256,
+                    photo.size as i64,
+                    photo.media_type.mime(),
+                    photo.captured_at,
+                    rel,
+                    photo.exif_time,
+                    photo.exif_position.map(|p| p.lat),
+                    photo.exif_position.map(|p| p.lon),
+                    photo.original_sha256,
+                    photo.original_size.map(|n| n as i64),
+                ],
             )?;
         }
         Some(_) => {

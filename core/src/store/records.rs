@@ -333,20 +333,29 @@ pub fn add_report_photos(conn: &Connection, report_id: &str, shas: &[String]) ->
 
 pub fn report_photos(conn: &Connection, report_id: &str) -> Result<Vec<Photo>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT p.sha256, p.size, p.media_type, p.captured_at FROM report_photos rp
+        "SELECT p.sha256, p.size, p.media_type, p.captured_at, p.exif_time, p.exif_lat,
+                p.exif_lon, p.original_sha256, p.original_size FROM report_photos rp
          JOIN photos p ON p.sha256 = rp.sha256 WHERE rp.report_id = ?1 ORDER BY rp.ord",
     )?;
     let rows = stmt.query_map([report_id], photo_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn photo_from_row(r: &Row<'_>) -> rusqlite::Result<Photo> {
+/// A photo from `sha256, size, media_type, captured_at, exif_time, exif_lat, exif_lon,
+/// original_sha256, original_size` (in that order).
+pub fn photo_from_row(r: &Row<'_>) -> rusqlite::Result<Photo> {
     let mime: String = r.get(2)?;
+    let lat: Option<f64> = r.get(5)?;
+    let lon: Option<f64> = r.get(6)?;
     Ok(Photo {
         sha256: r.get(0)?,
         size: r.get::<_, i64>(1)?.max(0) as u64,
         media_type: MediaType::from_mime(&mime).unwrap_or(MediaType::Jpeg),
         captured_at: r.get(3)?,
+        exif_time: r.get(4)?,
+        exif_position: lat.zip(lon).map(|(lat, lon)| Position::new(lat, lon)),
+        original_sha256: r.get(7)?,
+        original_size: r.get::<_, Option<i64>>(8)?.map(|n| n.max(0) as u64),
     })
 }
 

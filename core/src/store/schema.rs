@@ -199,13 +199,24 @@ CREATE INDEX outbox_record ON outbox(record_id);
 CREATE INDEX reports_attach_to ON reports(attach_to) WHERE attach_to IS NOT NULL;
 "#;
 
+/// The photo pipeline (issue 14): what a photo's EXIF said before it was stripped (capture
+/// time, WGS-84 position) and the original file's SHA-256 and size when the stored bytes
+/// differ from it. Photos stored before it have none of these (NULL).
+const V3: &str = r#"
+ALTER TABLE photos ADD COLUMN exif_time TEXT;
+ALTER TABLE photos ADD COLUMN exif_lat REAL;
+ALTER TABLE photos ADD COLUMN exif_lon REAL;
+ALTER TABLE photos ADD COLUMN original_sha256 TEXT;
+ALTER TABLE photos ADD COLUMN original_size INTEGER;
+"#;
+
 /// All migrations, oldest first. `user_version` equals the number applied.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 2;
+pub const CURRENT_VERSION: i64 = 3;
 
 #[cfg(test)]
 mod tests {

@@ -55,6 +55,17 @@ fn codes(field: &str, list: &[String]) -> Result<()> {
 
 /// The handshake's strings and lists (the policy has its own bounds).
 pub fn check_handshake(h: &HandshakeResponse) -> Result<()> {
+    // An older server would refuse this build's payloads (new photo fields and flags) one
+    // by one; stopping here keeps every record pending until the server is updated.
+    if h.protocol < super::wire::PROTOCOL {
+        return Err(crate::Error::Protocol {
+            reason: format!(
+                "the server speaks protocol {}; this app needs {}: update the server",
+                h.protocol,
+                super::wire::PROTOCOL
+            ),
+        });
+    }
     text("server_id", &h.server_id, MAX_ID_CHARS)?;
     text("worker.id", &h.worker.id, MAX_ID_CHARS)?;
     text("worker.name", &h.worker.name, MAX_NAME_CHARS)?;

@@ -20,6 +20,23 @@ impl GridWorker {
         ))
     }
 
+    /// [`Self::judge_fix`], plus what the photos' own EXIF says about the record (taken far
+    /// from the fix, or long before it).
+    pub(super) fn judge_fix_and_photos(
+        &self,
+        tx: &rusqlite::Connection,
+        policy: &ValidationPolicy,
+        fix: &LocationFix,
+        photos: &[Photo],
+        now: DateTime<Utc>,
+    ) -> Result<(Position, Vec<Flag>)> {
+        let (position, mut flags) = self.judge_fix(tx, policy, fix, now)?;
+        flags.extend(policy.photo_flags(photos, position, now));
+        flags.sort();
+        flags.dedup();
+        Ok((position, flags))
+    }
+
     pub(super) fn remember_fix(
         tx: &rusqlite::Connection,
         fix: &LocationFix,

@@ -14,11 +14,11 @@ impl GridWorker {
             let mut s = photos::stage(
                 &self.config.data_dir,
                 &p.path,
-                policy.max_photo_bytes,
+                policy,
                 &format!("photos[{i}]"),
                 self.photo_key.as_ref(),
             )?;
-            s.photo.captured_at = p.captured_at;
+            s.photo.captured_at = p.captured_at.or(s.photo.exif_time);
             staged.push(s);
         }
         Ok(staged)
@@ -149,7 +149,7 @@ impl GridWorker {
         attach_to: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let (position, flags) = self.judge_fix(tx, policy, fix, now)?;
+        let (position, flags) = self.judge_fix_and_photos(tx, policy, fix, &rep.photos, now)?;
         let payload = ReportPayload {
             id: rep.id.clone(),
             worker_id: self.config.worker_id.clone(),

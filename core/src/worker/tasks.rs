@@ -76,14 +76,15 @@ impl GridWorker {
         let id = new_id();
         self.write_with_photos(&staged, |tx| {
             Self::task_for_update(tx, task_id)?;
-            let (position, flags) = self.judge_fix(tx, &policy, fix, now)?;
+            let photos: Vec<_> = staged.iter().map(|s| s.photo.clone()).collect();
+            let (position, flags) = self.judge_fix_and_photos(tx, &policy, fix, &photos, now)?;
             let payload = TaskCompletionPayload {
                 id: id.clone(),
                 task_id: task_id.to_string(),
                 worker_id: self.config.worker_id.clone(),
                 device_id: self.config.device_id.clone(),
                 note: note.to_string(),
-                photos: staged.iter().map(|s| s.photo.clone()).collect(),
+                photos,
                 fix: fix.clone(),
                 position,
                 flags,

@@ -185,17 +185,17 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// A minimal valid JPEG-looking file (SOI + APP0 + filler + EOI) of roughly `size` bytes.
+/// A small real JPEG of exactly `size` bytes (`gridworker_testkit::photos::jpeg`): the
+/// photo pipeline keeps it byte for byte (small, upright, no metadata), so the stored photo
+/// is this file.
 pub fn jpeg(dir: &Path, name: &str, size: usize, seed: u8) -> PathBuf {
-    let mut bytes = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
-    ];
-    bytes.extend(
-        (0..size.saturating_sub(13)).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)),
-    );
-    bytes.extend([0xFF, 0xD9]);
+    jpeg_seeded(dir, name, size, u64::from(seed))
+}
+
+/// [`jpeg`] with a wider seed: distinct seeds, distinct photos.
+pub fn jpeg_seeded(dir: &Path, name: &str, size: usize, seed: u64) -> PathBuf {
     let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
+    std::fs::write(&p, gridworker_testkit::photos::jpeg(size, seed)).unwrap();
     p
 }
 

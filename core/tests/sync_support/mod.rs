@@ -15,7 +15,7 @@ use gridworker_testkit::fault_proxy::FaultProxy;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{TestClock, config, district, jpeg, mono, morning};
+use crate::support::{TestClock, config, district, jpeg_seeded, mono, morning};
 use gridworker_core::domain::LocationFix;
 use gridworker_core::geo::Position;
 use gridworker_core::sync::{AccessTokenProvider, SyncEngine, SyncOptions};
@@ -383,18 +383,13 @@ impl Device {
         let inputs: Vec<_> = (0..photos)
             .map(|i| {
                 let name = format!("in-{seed}-{salt}-{i}.jpg");
-                let path = jpeg(
+                // Distinct per call even with the same seed: distinct photos.
+                let path = jpeg_seeded(
                     self.gallery.path(),
                     &name,
                     size,
-                    seed.wrapping_add(i as u8 * 17).wrapping_add(salt * 7),
+                    u64::from(seed) << 24 | u64::from(salt) << 16 | i as u64,
                 );
-                // Bytes differ per call even with the same seed: distinct photos.
-                let mut bytes = std::fs::read(&path).unwrap();
-                let n = bytes.len();
-                bytes[n / 2] ^= salt;
-                bytes[n / 3] ^= i as u8;
-                std::fs::write(&path, bytes).unwrap();
                 gridworker_core::worker::PhotoInput::new(path)
             })
             .collect();

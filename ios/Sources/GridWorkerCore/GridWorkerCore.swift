@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
     typealias FfiType = UInt16
     typealias SwiftType = UInt16
@@ -2978,23 +2994,63 @@ public func FfiConverterTypePatrolProgress_lower(_ value: PatrolProgress) -> Rus
  */
 public struct Photo: Equatable, Hashable {
     /**
-     * Lowercase hex SHA-256 of the file's bytes.
+     * Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
+     * scaled it, turned it upright and stripped its metadata.
      */
     public var sha256: String
     public var size: UInt64
     public var mediaType: MediaType
+    /**
+     * As the app passed it, else the photo's EXIF capture time.
+     */
     public var capturedAt: Date?
+    /**
+     * The capture time the photo's EXIF stated.
+     */
+    public var exifTime: Date?
+    /**
+     * Where the photo's EXIF GPS says it was taken (WGS-84).
+     */
+    public var exifPosition: Position?
+    /**
+     * SHA-256 of the file the app handed over, when the stored bytes differ from it.
+     */
+    public var originalSha256: String?
+    /**
+     * Size of that original file.
+     */
+    public var originalSize: UInt64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * Lowercase hex SHA-256 of the file's bytes.
-         */sha256: String, size: UInt64, mediaType: MediaType, capturedAt: Date?) {
+         * Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
+         * scaled it, turned it upright and stripped its metadata.
+         */sha256: String, size: UInt64, mediaType: MediaType, 
+        /**
+         * As the app passed it, else the photo's EXIF capture time.
+         */capturedAt: Date?, 
+        /**
+         * The capture time the photo's EXIF stated.
+         */exifTime: Date?, 
+        /**
+         * Where the photo's EXIF GPS says it was taken (WGS-84).
+         */exifPosition: Position?, 
+        /**
+         * SHA-256 of the file the app handed over, when the stored bytes differ from it.
+         */originalSha256: String?, 
+        /**
+         * Size of that original file.
+         */originalSize: UInt64?) {
         self.sha256 = sha256
         self.size = size
         self.mediaType = mediaType
         self.capturedAt = capturedAt
+        self.exifTime = exifTime
+        self.exifPosition = exifPosition
+        self.originalSha256 = originalSha256
+        self.originalSize = originalSize
     }
 
     
@@ -3016,7 +3072,11 @@ public struct FfiConverterTypePhoto: FfiConverterRustBuffer {
                 sha256: FfiConverterString.read(from: &buf), 
                 size: FfiConverterUInt64.read(from: &buf), 
                 mediaType: FfiConverterTypeMediaType.read(from: &buf), 
-                capturedAt: FfiConverterOptionTimestamp.read(from: &buf)
+                capturedAt: FfiConverterOptionTimestamp.read(from: &buf), 
+                exifTime: FfiConverterOptionTimestamp.read(from: &buf), 
+                exifPosition: FfiConverterOptionTypePosition.read(from: &buf), 
+                originalSha256: FfiConverterOptionString.read(from: &buf), 
+                originalSize: FfiConverterOptionUInt64.read(from: &buf)
         )
     }
 
@@ -3025,6 +3085,10 @@ public struct FfiConverterTypePhoto: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.size, into: &buf)
         FfiConverterTypeMediaType.write(value.mediaType, into: &buf)
         FfiConverterOptionTimestamp.write(value.capturedAt, into: &buf)
+        FfiConverterOptionTimestamp.write(value.exifTime, into: &buf)
+        FfiConverterOptionTypePosition.write(value.exifPosition, into: &buf)
+        FfiConverterOptionString.write(value.originalSha256, into: &buf)
+        FfiConverterOptionUInt64.write(value.originalSize, into: &buf)
     }
 }
 
@@ -4270,6 +4334,22 @@ public struct ValidationPolicy: Equatable, Hashable {
      * Largest photo accepted (bytes).
      */
     public var maxPhotoBytes: UInt64
+    /**
+     * Photos with a longer edge are scaled down to this many pixels.
+     */
+    public var photoMaxEdgePx: UInt32
+    /**
+     * JPEG quality (30-95) of photos the core re-encodes.
+     */
+    public var photoJpegQuality: UInt8
+    /**
+     * A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
+     */
+    public var photoMaxDistanceM: Double
+    /**
+     * A photo taken (EXIF time) longer than this before the record flags it (s).
+     */
+    public var photoMaxAgeS: Int64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4300,7 +4380,19 @@ public struct ValidationPolicy: Equatable, Hashable {
          */duplicateRadiusM: Double, 
         /**
          * Largest photo accepted (bytes).
-         */maxPhotoBytes: UInt64) {
+         */maxPhotoBytes: UInt64, 
+        /**
+         * Photos with a longer edge are scaled down to this many pixels.
+         */photoMaxEdgePx: UInt32, 
+        /**
+         * JPEG quality (30-95) of photos the core re-encodes.
+         */photoJpegQuality: UInt8, 
+        /**
+         * A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
+         */photoMaxDistanceM: Double, 
+        /**
+         * A photo taken (EXIF time) longer than this before the record flags it (s).
+         */photoMaxAgeS: Int64) {
         self.checkinRadiusM = checkinRadiusM
         self.maxAccuracyM = maxAccuracyM
         self.maxFixAgeS = maxFixAgeS
@@ -4310,6 +4402,10 @@ public struct ValidationPolicy: Equatable, Hashable {
         self.visitMaxDistanceM = visitMaxDistanceM
         self.duplicateRadiusM = duplicateRadiusM
         self.maxPhotoBytes = maxPhotoBytes
+        self.photoMaxEdgePx = photoMaxEdgePx
+        self.photoJpegQuality = photoJpegQuality
+        self.photoMaxDistanceM = photoMaxDistanceM
+        self.photoMaxAgeS = photoMaxAgeS
     }
 
     
@@ -4336,7 +4432,11 @@ public struct FfiConverterTypeValidationPolicy: FfiConverterRustBuffer {
                 checkinCooldownS: FfiConverterInt64.read(from: &buf), 
                 visitMaxDistanceM: FfiConverterDouble.read(from: &buf), 
                 duplicateRadiusM: FfiConverterDouble.read(from: &buf), 
-                maxPhotoBytes: FfiConverterUInt64.read(from: &buf)
+                maxPhotoBytes: FfiConverterUInt64.read(from: &buf), 
+                photoMaxEdgePx: FfiConverterUInt32.read(from: &buf), 
+                photoJpegQuality: FfiConverterUInt8.read(from: &buf), 
+                photoMaxDistanceM: FfiConverterDouble.read(from: &buf), 
+                photoMaxAgeS: FfiConverterInt64.read(from: &buf)
         )
     }
 
@@ -4350,6 +4450,10 @@ public struct FfiConverterTypeValidationPolicy: FfiConverterRustBuffer {
         FfiConverterDouble.write(value.visitMaxDistanceM, into: &buf)
         FfiConverterDouble.write(value.duplicateRadiusM, into: &buf)
         FfiConverterUInt64.write(value.maxPhotoBytes, into: &buf)
+        FfiConverterUInt32.write(value.photoMaxEdgePx, into: &buf)
+        FfiConverterUInt8.write(value.photoJpegQuality, into: &buf)
+        FfiConverterDouble.write(value.photoMaxDistanceM, into: &buf)
+        FfiConverterInt64.write(value.photoMaxAgeS, into: &buf)
     }
 }
 
@@ -4780,6 +4884,14 @@ public enum Flag: Equatable, Hashable {
      * A visit recorded outside the worker's grids.
      */
     case outsideWorkerGrids
+    /**
+     * A photo's EXIF position is farther from the record's fix than the policy allows.
+     */
+    case photoFarFromFix
+    /**
+     * A photo's EXIF capture time is older than the policy allows.
+     */
+    case photoTooOld
 
 
 
@@ -4816,6 +4928,10 @@ public struct FfiConverterTypeFlag: FfiConverterRustBuffer {
         case 7: return .farFromHousehold
         
         case 8: return .outsideWorkerGrids
+        
+        case 9: return .photoFarFromFix
+        
+        case 10: return .photoTooOld
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4855,6 +4971,14 @@ public struct FfiConverterTypeFlag: FfiConverterRustBuffer {
         
         case .outsideWorkerGrids:
             writeInt(&buf, Int32(8))
+        
+        
+        case .photoFarFromFix:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .photoTooOld:
+            writeInt(&buf, Int32(10))
         
         }
     }

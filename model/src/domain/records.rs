@@ -28,6 +28,10 @@ pub enum Flag {
     FarFromHousehold,
     /// A visit recorded outside every grid assigned to the worker.
     OutsideWorkerGrids,
+    /// A photo's EXIF position lies farther from the record's fix than the policy allows.
+    PhotoFarFromFix,
+    /// A photo's EXIF capture time is older than the policy allows at record time.
+    PhotoTooOld,
 }
 
 impl Flag {
@@ -41,6 +45,8 @@ impl Flag {
             Flag::ClockJump => "clock_jump",
             Flag::FarFromHousehold => "far_from_household",
             Flag::OutsideWorkerGrids => "outside_worker_grids",
+            Flag::PhotoFarFromFix => "photo_far_from_fix",
+            Flag::PhotoTooOld => "photo_too_old",
         }
     }
 }
@@ -168,8 +174,22 @@ pub struct Photo {
     pub sha256: String,
     pub size: u64,
     pub media_type: MediaType,
-    /// When the photo was taken, if the caller knows (EXIF or camera callback).
+    /// When the photo was taken: as the app passed it, else the photo's EXIF time.
     pub captured_at: Option<DateTime<Utc>>,
+    /// The capture time the photo's EXIF states (`DateTimeOriginal`, at its
+    /// `OffsetTimeOriginal`, else at UTC+8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exif_time: Option<DateTime<Utc>>,
+    /// Where the photo's EXIF says it was taken, taken as WGS-84 (docs/protocol.md §5.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exif_position: Option<Position>,
+    /// SHA-256 of the file the app handed over, when the core sent different bytes
+    /// (scaled, re-encoded or stripped of metadata): proves the photo came from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_sha256: Option<String>,
+    /// Size of that original file in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_size: Option<u64>,
 }
 
 /// Where a 随手拍 report stands. `Draft` and `Queued` are local; the rest mirror the server's

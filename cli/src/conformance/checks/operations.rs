@@ -67,12 +67,11 @@ impl Phone {
     /// Files a report with one photo of `size` bytes; returns the photo's SHA-256.
     fn report(&mut self, size: usize) -> Result<String, String> {
         self.photos += 1;
-        let mut bytes = vec![
-            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
-        ];
-        let salt = format!("{}-{}-{}", self.run, self.device, self.photos);
-        bytes.extend(salt.bytes().cycle().take(size.saturating_sub(13)));
-        bytes.extend([0xFF, 0xD9]);
+        // Distinct from every earlier run's and phone's photos; small enough to be sent as
+        // it is (the photo pipeline keeps it byte for byte).
+        let seed = Sha256::digest(format!("{}-{}-{}", self.run, self.device, self.photos));
+        let seed = u64::from_be_bytes(seed[..8].try_into().unwrap_or_default());
+        let bytes = gridworker_testkit::photos::jpeg(size, seed);
         let sha = hex::encode(Sha256::digest(&bytes));
         let path = self.dir.path().join(format!("photo-{}.jpg", self.photos));
         std::fs::write(&path, &bytes).map_err(|e| format!("photo file: {e}"))?;

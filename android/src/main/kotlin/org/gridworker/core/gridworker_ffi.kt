@@ -1483,6 +1483,33 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUShort: FfiConverter<UShort, Short> {
     override fun lift(value: Short): UShort {
         return value.toUShort()
@@ -4367,7 +4394,8 @@ public object FfiConverterTypePatrolProgress: FfiConverterRustBuffer<PatrolProgr
  */
 data class Photo (
     /**
-     * Lowercase hex SHA-256 of the file's bytes.
+     * Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
+     * scaled it, turned it upright and stripped its metadata.
      */
     var `sha256`: kotlin.String
     , 
@@ -4375,7 +4403,30 @@ data class Photo (
     , 
     var `mediaType`: MediaType
     , 
+    /**
+     * As the app passed it, else the photo's EXIF capture time.
+     */
     var `capturedAt`: java.time.Instant?
+    , 
+    /**
+     * The capture time the photo's EXIF stated.
+     */
+    var `exifTime`: java.time.Instant?
+    , 
+    /**
+     * Where the photo's EXIF GPS says it was taken (WGS-84).
+     */
+    var `exifPosition`: Position?
+    , 
+    /**
+     * SHA-256 of the file the app handed over, when the stored bytes differ from it.
+     */
+    var `originalSha256`: kotlin.String?
+    , 
+    /**
+     * Size of that original file.
+     */
+    var `originalSize`: kotlin.ULong?
     
 ){
     
@@ -4396,6 +4447,10 @@ public object FfiConverterTypePhoto: FfiConverterRustBuffer<Photo> {
             FfiConverterULong.read(buf),
             FfiConverterTypeMediaType.read(buf),
             FfiConverterOptionalTimestamp.read(buf),
+            FfiConverterOptionalTimestamp.read(buf),
+            FfiConverterOptionalTypePosition.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalULong.read(buf),
         )
     }
 
@@ -4403,7 +4458,11 @@ public object FfiConverterTypePhoto: FfiConverterRustBuffer<Photo> {
             FfiConverterString.allocationSize(value.`sha256`) +
             FfiConverterULong.allocationSize(value.`size`) +
             FfiConverterTypeMediaType.allocationSize(value.`mediaType`) +
-            FfiConverterOptionalTimestamp.allocationSize(value.`capturedAt`)
+            FfiConverterOptionalTimestamp.allocationSize(value.`capturedAt`) +
+            FfiConverterOptionalTimestamp.allocationSize(value.`exifTime`) +
+            FfiConverterOptionalTypePosition.allocationSize(value.`exifPosition`) +
+            FfiConverterOptionalString.allocationSize(value.`originalSha256`) +
+            FfiConverterOptionalULong.allocationSize(value.`originalSize`)
     )
 
     override fun write(value: Photo, buf: ByteBuffer) {
@@ -4411,6 +4470,10 @@ public object FfiConverterTypePhoto: FfiConverterRustBuffer<Photo> {
             FfiConverterULong.write(value.`size`, buf)
             FfiConverterTypeMediaType.write(value.`mediaType`, buf)
             FfiConverterOptionalTimestamp.write(value.`capturedAt`, buf)
+            FfiConverterOptionalTimestamp.write(value.`exifTime`, buf)
+            FfiConverterOptionalTypePosition.write(value.`exifPosition`, buf)
+            FfiConverterOptionalString.write(value.`originalSha256`, buf)
+            FfiConverterOptionalULong.write(value.`originalSize`, buf)
     }
 }
 
@@ -5403,6 +5466,26 @@ data class ValidationPolicy (
      * Largest photo accepted (bytes).
      */
     var `maxPhotoBytes`: kotlin.ULong
+    , 
+    /**
+     * Photos with a longer edge are scaled down to this many pixels.
+     */
+    var `photoMaxEdgePx`: kotlin.UInt
+    , 
+    /**
+     * JPEG quality (30-95) of photos the core re-encodes.
+     */
+    var `photoJpegQuality`: kotlin.UByte
+    , 
+    /**
+     * A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
+     */
+    var `photoMaxDistanceM`: kotlin.Double
+    , 
+    /**
+     * A photo taken (EXIF time) longer than this before the record flags it (s).
+     */
+    var `photoMaxAgeS`: kotlin.Long
     
 ){
     
@@ -5428,6 +5511,10 @@ public object FfiConverterTypeValidationPolicy: FfiConverterRustBuffer<Validatio
             FfiConverterDouble.read(buf),
             FfiConverterDouble.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterLong.read(buf),
         )
     }
 
@@ -5440,7 +5527,11 @@ public object FfiConverterTypeValidationPolicy: FfiConverterRustBuffer<Validatio
             FfiConverterLong.allocationSize(value.`checkinCooldownS`) +
             FfiConverterDouble.allocationSize(value.`visitMaxDistanceM`) +
             FfiConverterDouble.allocationSize(value.`duplicateRadiusM`) +
-            FfiConverterULong.allocationSize(value.`maxPhotoBytes`)
+            FfiConverterULong.allocationSize(value.`maxPhotoBytes`) +
+            FfiConverterUInt.allocationSize(value.`photoMaxEdgePx`) +
+            FfiConverterUByte.allocationSize(value.`photoJpegQuality`) +
+            FfiConverterDouble.allocationSize(value.`photoMaxDistanceM`) +
+            FfiConverterLong.allocationSize(value.`photoMaxAgeS`)
     )
 
     override fun write(value: ValidationPolicy, buf: ByteBuffer) {
@@ -5453,6 +5544,10 @@ public object FfiConverterTypeValidationPolicy: FfiConverterRustBuffer<Validatio
             FfiConverterDouble.write(value.`visitMaxDistanceM`, buf)
             FfiConverterDouble.write(value.`duplicateRadiusM`, buf)
             FfiConverterULong.write(value.`maxPhotoBytes`, buf)
+            FfiConverterUInt.write(value.`photoMaxEdgePx`, buf)
+            FfiConverterUByte.write(value.`photoJpegQuality`, buf)
+            FfiConverterDouble.write(value.`photoMaxDistanceM`, buf)
+            FfiConverterLong.write(value.`photoMaxAgeS`, buf)
     }
 }
 
@@ -5756,7 +5851,15 @@ enum class Flag {
     /**
      * A visit recorded outside the worker's grids.
      */
-    OUTSIDE_WORKER_GRIDS;
+    OUTSIDE_WORKER_GRIDS,
+    /**
+     * A photo's EXIF position is farther from the record's fix than the policy allows.
+     */
+    PHOTO_FAR_FROM_FIX,
+    /**
+     * A photo's EXIF capture time is older than the policy allows.
+     */
+    PHOTO_TOO_OLD;
 
     
 

@@ -4,7 +4,6 @@ import org.gridworker.core.TestSupport.LAT
 import org.gridworker.core.TestSupport.LON
 import org.gridworker.core.TestSupport.fix
 import org.gridworker.core.TestSupport.testKey
-import org.junit.Assert.assertArrayEquals
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertThrows
@@ -18,6 +17,9 @@ class EncryptionTest {
 
     private fun allBytes(dir: File): List<Pair<File, ByteArray>> =
         dir.walkTopDown().filter { it.isFile }.map { it to it.readBytes() }.toList()
+
+    private fun sha256(b: ByteArray): String =
+        java.security.MessageDigest.getInstance("SHA-256").digest(b).joinToString("") { "%02x".format(it) }
 
     private fun ByteArray.containsBytes(needle: ByteArray): Boolean =
         (0..size - needle.size).any { i -> needle.indices.all { this[i + it] == needle[it] } }
@@ -49,7 +51,14 @@ class EncryptionTest {
         GridWorker.open(TestSupport.config(dir, key = key)).use {
             assertEquals(note, it.listVisits(0u, 10u).single().visit.note)
             val report = it.listReports(0u, 10u).single().report
-            assertArrayEquals(jpeg, it.photoBytes(report.photos.single().sha256))
+            // What the store holds and sends: the photo without its EXIF, whose original is
+            // the gallery file.
+            val photo = report.photos.single()
+            val stored = it.photoBytes(photo.sha256)!!
+            assertEquals(photo.sha256, sha256(stored))
+            assertEquals(sha256(jpeg), photo.originalSha256)
+            assertTrue(stored[0] == 0xFF.toByte() && stored[1] == 0xD8.toByte())
+            assertFalse(stored.containsBytes("Exif".toByteArray()))
             // A sealed store hands out no plain file paths.
             assertThrows(GridWorkerException.InvalidState::class.java) {
                 it.photoPath(report.photos.single().sha256)
