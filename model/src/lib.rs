@@ -11,6 +11,7 @@
 //! - [`policy`]: what is accepted and what is flagged, and why;
 //! - [`chain`]: the tamper-evident hash chain over a device's log;
 //! - [`progress`]: patrol progress arithmetic per day and week;
+//! - [`track`]: measuring a patrol track honestly (distance, time, gaps) from noisy fixes;
 //! - [`wire`]: the sync protocol's request and reply types.
 
 pub mod chain;
@@ -19,6 +20,7 @@ pub mod geo;
 pub mod invalid;
 pub mod policy;
 pub mod progress;
+pub mod track;
 pub mod validate;
 pub mod wire;
 
