@@ -78,6 +78,46 @@ pub enum Command {
     /// table; exit 0 only if every check that ran passed. Safe to run again: each run uses
     /// fresh devices, records and photos.
     Conformance(ConformanceArgs),
+    /// Patrol sessions (巡查): start, pause, resume, stop.
+    Patrol(PatrolArgs),
+    /// The patrol track: add fixes from a CSV or GPX file, or show a day's summary.
+    Track(TrackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PatrolArgs {
+    pub action: PatrolAction,
+    /// When (RFC 3339); default now.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PatrolAction {
+    Start,
+    Pause,
+    Resume,
+    Stop,
+}
+
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    #[command(subcommand)]
+    pub action: TrackAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrackAction {
+    /// Add fixes from FILE: CSV with a header `time,lat,lon,accuracy` and optional `crs`
+    /// (wgs84 by default) and `mock` columns, or GPX 1.1 (`.gpx`). Only on patrol.
+    Add { file: std::path::PathBuf },
+    /// The day's patrol: distance_m, patrol_s, in_grid_s, coverage, gaps, points_passed,
+    /// flags (each with kind and time range).
+    Show {
+        /// Local day, YYYY-MM-DD (default today).
+        #[arg(long, value_parser = parse_day)]
+        day: Option<NaiveDate>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -17,6 +17,7 @@ mod record;
 mod scenario;
 mod server;
 mod sync;
+mod track;
 
 use clap::Parser;
 
@@ -45,6 +46,8 @@ fn run(cli: &Cli) -> Result<Output, CliError> {
         Command::Wipe(a) => maintenance::wipe(&home, a),
         Command::Rekey(a) => maintenance::rekey(&home, a),
         Command::Conformance(a) => conformance::run(a),
+        Command::Patrol(a) => track::patrol(&home, a),
+        Command::Track(a) => track::track(&home, a),
     }
 }
 

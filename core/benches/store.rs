@@ -314,6 +314,74 @@ fn bench_open() {
     );
 }
 
+/// Issue 13: a batch of 1,000 fixes through `add_track_fixes` (validate, convert, encode,
+/// one transaction) against a bare durable INSERT of the same 1,000 rows in one transaction
+/// (same pragmas, encrypted store), interleaved; medians of 30.
+fn bench_track() {
+    const BATCH: usize = 1000;
+    const ROUNDS: usize = 30;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = Arc::new(StepClock(Mutex::new(start())));
+    let core = open(dir.path(), clock, Some(key()));
+    core.start_patrol().unwrap_or_else(|e| panic!("{e}"));
+    let bare_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bare = gridworker_core::test_hooks::Store::open(bare_dir.path(), Some(&key()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    bare.write(|tx| {
+        tx.execute(
+            "CREATE TABLE fixes (t INTEGER PRIMARY KEY, lat REAL, lon REAL, acc REAL, mock INTEGER)",
+            [],
+        )?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let fixes: Vec<LocationFix> = (0..BATCH)
+            .map(|i| {
+                let s = (round * BATCH + i) as i64;
+                let t = start() + chrono::Duration::seconds(s);
+                LocationFix::wgs84(
+                    45.29 + s as f64 * 1e-5,
+                    130.97,
+                    6.0,
+                    t,
+                    5_000_000 + s * 1000,
+                )
+            })
+            .collect();
+        let t = Instant::now();
+        core.add_track_fixes(&fixes)
+            .unwrap_or_else(|e| panic!("{e}"));
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        bare.write(|tx| {
+            let mut stmt = tx.prepare_cached("INSERT INTO fixes VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            for f in &fixes {
+                stmt.execute(rusqlite::params![
+                    f.fix_time.timestamp_millis(),
+                    f.lat,
+                    f.lon,
+                    f.accuracy_m,
+                    f.is_mock
+                ])?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        reference.push(t.elapsed());
+    }
+    ours.sort();
+    reference.sort();
+    let (a, b) = (ours[ROUNDS / 2], reference[ROUNDS / 2]);
+    println!(
+        "a batch of {BATCH} track fixes, encrypted store, median of {ROUNDS}: add_track_fixes {:.2} ms vs bare INSERT of {BATCH} rows in one transaction {:.2} ms: {:.2}x (goal <= 2x)",
+        a.as_secs_f64() * 1e3,
+        b.as_secs_f64() * 1e3,
+        a.as_secs_f64() / b.as_secs_f64()
+    );
+}
+
 fn main() {
     // `cargo test --benches` runs this without --bench; keep that quick.
     if !std::env::args().any(|a| a == "--bench") {
@@ -327,5 +395,8 @@ fn main() {
     }
     if run("open") {
         bench_open();
+    }
+    if run("track") {
+        bench_track();
     }
 }

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod sidecar;
 pub mod state;
 pub mod sync_queries;
+pub mod tracks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -210,13 +210,35 @@ ALTER TABLE photos ADD COLUMN original_sha256 TEXT;
 ALTER TABLE photos ADD COLUMN original_size INTEGER;
 "#;
 
+/// Patrol sessions and track fixes (issue 13). A session is the span between a `start` and
+/// its `stop`; `pause`/`resume` inside it. Fixes are stored as compact blocks, one per batch
+/// the app hands over (`gridworker_model::track::block`), indexed by their time range. Both
+/// stay on the device for now: their sync is a later protocol version.
+const V4: &str = r#"
+CREATE TABLE patrol_events (
+    seq INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('start', 'pause', 'resume', 'stop')),
+    at TEXT NOT NULL
+) STRICT;
+CREATE TABLE track_blocks (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    t_from INTEGER NOT NULL,
+    t_to INTEGER NOT NULL,
+    fixes INTEGER NOT NULL,
+    data BLOB NOT NULL
+) STRICT;
+CREATE INDEX track_blocks_time ON track_blocks(t_from);
+"#;
+
 /// All migrations, oldest first. `user_version` equals the number applied.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 3;
+pub const CURRENT_VERSION: i64 = 4;
 
 #[cfg(test)]
 mod tests {

@@ -37,8 +37,10 @@ mod quarantine;
 mod queries;
 mod reports;
 mod tasks;
+mod track;
 mod wipe;
 
+pub use track::PatrolState;
 pub use wipe::wipe_data_dir;
 
 // Where a listed record stands in the sync queue: callers name these through the worker's

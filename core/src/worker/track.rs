@@ -1,0 +1,213 @@
+//! Patrol sessions and the track (巡查轨迹, issue 13): start, pause, resume, stop; fixes in
+//! batches from the platform's location stream; the day's summary.
+//!
+//! A batch is one FFI call and one transaction, stored as one compact block
+//! (`gridworker_model::track::block`). Fixes outside a session, or while it is paused, are
+//! refused. Blocks and events stay on the device for now (their sync is a later protocol
+//! version); the day summary is computed here from what is stored.
+
+use super::*;
+use crate::store::tracks;
+use gridworker_model::track::{self, DaySummary, TrackFix, block};
+
+/// Where the worker stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PatrolState {
+    OffDuty,
+    OnPatrol {
+        session_id: String,
+        since: DateTime<Utc>,
+    },
+    Paused {
+        session_id: String,
+        since: DateTime<Utc>,
+    },
+}
+
+impl PatrolState {
+    fn code(&self) -> &'static str {
+        match self {
+            PatrolState::OffDuty => "off_duty",
+            PatrolState::OnPatrol { .. } => "on_patrol",
+            PatrolState::Paused { .. } => "paused",
+        }
+    }
+}
+
+/// Longest time a single batch may span: a batch is a few seconds of callbacks.
+const MAX_BATCH_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// A stored block grows by joined batches up to this many fixes (10 minutes at 1 Hz).
+const JOIN_UP_TO: usize = 600;
+const JOIN_SPAN_MS: i64 = 3600 * 1000;
+
+impl GridWorker {
+    /// The patrol state, from the last event.
+    pub fn patrol_state(&self) -> Result<PatrolState> {
+        self.store.read(state_of)
+    }
+
+    /// Starts a patrol session (the worker goes on duty).
+    pub fn start_patrol(&self) -> Result<PatrolState> {
+        self.patrol_event("start", |s| matches!(s, PatrolState::OffDuty))
+    }
+
+    /// Pauses the session (a break): fixes are refused until it resumes.
+    pub fn pause_patrol(&self) -> Result<PatrolState> {
+        self.patrol_event("pause", |s| matches!(s, PatrolState::OnPatrol { .. }))
+    }
+
+    pub fn resume_patrol(&self) -> Result<PatrolState> {
+        self.patrol_event("resume", |s| matches!(s, PatrolState::Paused { .. }))
+    }
+
+    /// Ends the session (off duty).
+    pub fn stop_patrol(&self) -> Result<PatrolState> {
+        self.patrol_event("stop", |s| !matches!(s, PatrolState::OffDuty))
+    }
+
+    fn patrol_event(
+        &self,
+        kind: &str,
+        allowed: impl Fn(&PatrolState) -> bool,
+    ) -> Result<PatrolState> {
+        let now = self.clock().now();
+        self.store.write(|tx| {
+            let current = state_of(tx)?;
+            if !allowed(&current) {
+                return Err(Error::InvalidState {
+                    what: "patrol",
+                    state: current.code().into(),
+                    reason: format!("cannot {kind} from here"),
+                });
+            }
+            let session = match &current {
+                PatrolState::OffDuty => new_id(),
+                PatrolState::OnPatrol { session_id, .. }
+                | PatrolState::Paused { session_id, .. } => session_id.clone(),
+            };
+            tracks::add_event(tx, &session, kind, now)?;
+            state_of(tx)
+        })
+    }
+
+    /// Records a batch of fixes from the location stream (the app buffers its callbacks and
+    /// hands them over every few seconds). One transaction; a bad fix refuses the whole batch
+    /// with the fix's index in the error, and nothing is written. Only on patrol. Returns
+    /// how many fixes were stored.
+    pub fn add_track_fixes(&self, fixes: &[LocationFix]) -> Result<usize> {
+        if fixes.is_empty() {
+            return Ok(0);
+        }
+        if fixes.len() > block::MAX_FIXES {
+            return Err(Error::invalid(
+                "fixes",
+                format!("a batch holds at most {} fixes", block::MAX_FIXES),
+            ));
+        }
+        let mut track = Vec::with_capacity(fixes.len());
+        for (i, f) in fixes.iter().enumerate() {
+            let field = format!("fixes[{i}]");
+            f.validate(&field)?;
+            validate::time(&format!("{field}.fix_time"), &f.fix_time)?;
+            let t_ms = f.fix_time.timestamp_millis();
+            if track.last().is_some_and(|p: &TrackFix| t_ms <= p.t_ms) {
+                return Err(Error::invalid(
+                    format!("{field}.fix_time"),
+                    "is not after the fix before it in the batch",
+                ));
+            }
+            track.push(TrackFix {
+                t_ms,
+                position: f.position(),
+                accuracy_m: f.accuracy_m,
+                mock: f.is_mock,
+            });
+        }
+        let (first, last) = (track[0].t_ms, track[track.len() - 1].t_ms);
+        if last - first > MAX_BATCH_SPAN_MS {
+            return Err(Error::invalid("fixes", "a batch spans more than a day"));
+        }
+        let data = block::encode(&track)?;
+        self.store.write(|tx| match state_of(tx)? {
+            PatrolState::OnPatrol { session_id, .. } => {
+                // Batches of a few seconds each would pay a block header and a row per few
+                // fixes: a batch that follows the session's newest block joins it while the
+                // block holds under JOIN_UP_TO fixes and spans under an hour (so a day's
+                // blocks are found by their start, `tracks::blocks_between`).
+                if let Some(b) = tracks::newest_block(tx, &session_id)?
+                    && first > b.t_to
+                    && last - b.t_from <= JOIN_SPAN_MS
+                    && b.fixes + track.len() <= JOIN_UP_TO
+                    && let Ok(mut joined) = block::decode(&b.data)
+                {
+                    joined.extend_from_slice(&track);
+                    tracks::replace_block(tx, b.id, last, joined.len(), &block::encode(&joined)?)?;
+                    return Ok(track.len());
+                }
+                tracks::add_block(tx, &session_id, first, last, track.len(), &data)?;
+                Ok(track.len())
+            }
+            other => Err(Error::InvalidState {
+                what: "patrol",
+                state: other.code().into(),
+                reason: "fixes are recorded only on patrol".into(),
+            }),
+        })
+    }
+
+    /// The day's patrol in figures (`None`: today, in the district's local time): distance,
+    /// patrol time, time inside the worker's grids, points passed, coverage, gaps and the
+    /// track's spoof signs (`gridworker_model::track`).
+    pub fn track_summary(&self, day: Option<NaiveDate>) -> Result<DaySummary> {
+        let day = day.unwrap_or_else(|| self.local_day(self.clock().now()));
+        let offset_ms = i64::from(self.config.utc_offset_minutes) * 60_000;
+        let from_ms = day
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp_millis() - offset_ms)
+            .ok_or_else(|| Error::invalid("day", "is not a date"))?;
+        let to_ms = from_ms + 24 * 3600 * 1000;
+        let policy = self.policy()?;
+        let (blocks, grids, points) = self.store.read(|c| {
+            let codes = reference::worker_grids(c)?;
+            let grids: Vec<Grid> = reference::all_grids(c)?
+                .into_iter()
+                .filter(|g| codes.contains(&g.code))
+                .collect();
+            let points = reference::points_in_grids(c, &codes)?;
+            Ok((tracks::blocks_between(c, from_ms, to_ms)?, grids, points))
+        })?;
+        let mut fixes = Vec::new();
+        for b in &blocks {
+            // Stored by this core: a block that no longer decodes is damage, not input.
+            let decoded = block::decode(b).map_err(|_| Error::StoreDamaged {
+                damage: crate::error::StoreDamage::Unreadable,
+            })?;
+            fixes.extend(
+                decoded
+                    .into_iter()
+                    .filter(|f| (from_ms..to_ms).contains(&f.t_ms)),
+            );
+        }
+        let m = track::measure(&fixes, &track::MeasureParams::default());
+        let flags = track::signals(&fixes, &m);
+        Ok(track::summarise(
+            &m,
+            flags,
+            &grids,
+            &points,
+            policy.checkin_radius_m,
+        ))
+    }
+}
+
+fn state_of(c: &rusqlite::Connection) -> Result<PatrolState> {
+    Ok(match tracks::last_event(c)? {
+        None => PatrolState::OffDuty,
+        Some((session_id, kind, since)) => match kind.as_str() {
+            "start" | "resume" => PatrolState::OnPatrol { session_id, since },
+            "pause" => PatrolState::Paused { session_id, since },
+            _ => PatrolState::OffDuty,
+        },
+    })
+}
