@@ -156,6 +156,53 @@ impl GridWorker {
         Ok(self.inner.grid_at(position)?)
     }
 
+    /// Where the worker stands: off duty, on patrol or paused.
+    pub fn patrol_state(&self) -> Result<PatrolState> {
+        Ok(self.inner.patrol_state()?.into())
+    }
+
+    /// Starts a patrol session; `InvalidState` when one is running.
+    pub fn start_patrol(&self) -> Result<PatrolState> {
+        Ok(self.inner.start_patrol()?.into())
+    }
+
+    pub fn pause_patrol(&self) -> Result<PatrolState> {
+        Ok(self.inner.pause_patrol()?.into())
+    }
+
+    pub fn resume_patrol(&self) -> Result<PatrolState> {
+        Ok(self.inner.resume_patrol()?.into())
+    }
+
+    pub fn stop_patrol(&self) -> Result<PatrolState> {
+        Ok(self.inner.stop_patrol()?.into())
+    }
+
+    /// Records a batch of fixes from the location stream: buffer the platform's callbacks
+    /// and hand them over every few seconds (one call, one transaction). A bad fix refuses
+    /// the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
+    /// `InvalidState`. Returns how many were stored.
+    pub fn add_track_fixes(&self, fixes: Vec<LocationFix>) -> Result<u32> {
+        let core: Vec<d::LocationFix> = fixes
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| f.to_core(&format!("fixes[{i}]")))
+            .collect::<Result<_>>()?;
+        Ok(u32::try_from(self.inner.add_track_fixes(&core)?).unwrap_or(u32::MAX))
+    }
+
+    /// The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+    /// worker's grids, points passed, coverage, gaps and spoof signs.
+    pub fn track_summary(&self, day: Option<String>) -> Result<TrackSummary> {
+        let day = day
+            .map(|s| {
+                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .map_err(|_| invalid("day", "must be a date YYYY-MM-DD"))
+            })
+            .transpose()?;
+        Ok(self.inner.track_summary(day)?.into())
+    }
+
     /// Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
     pub fn progress_day(&self, day: Option<String>) -> Result<PatrolProgress> {
         let day = day

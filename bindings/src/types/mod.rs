@@ -29,6 +29,7 @@ mod records;
 mod reference;
 mod sync;
 mod time;
+mod track_types;
 
 pub use config::*;
 pub use fix::*;
@@ -38,3 +39,4 @@ pub use records::*;
 pub use reference::*;
 pub use sync::*;
 pub(crate) use time::*;
+pub use track_types::*;

@@ -761,6 +761,14 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func addPhotoToDraft(reportId: String, photo: PhotoInput) throws  -> Photo
     
     /**
+     * Records a batch of fixes from the location stream: buffer the platform's callbacks
+     * and hand them over every few seconds (one call, one transaction). A bad fix refuses
+     * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
+     * `InvalidState`. Returns how many were stored.
+     */
+    func addTrackFixes(fixes: [LocationFix]) throws  -> UInt32
+    
+    /**
      * Records a patrol check-in at `point_id`. Accepted within the point's radius with a
      * good fix, otherwise recorded and flagged. Checking the same point again within the
      * cooldown returns the first check-in with `duplicate = true`.
@@ -851,6 +859,13 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func nearbyPoints(position: Position, limit: UInt32) throws  -> [NearbyPoint]
     
     /**
+     * Where the worker stands: off duty, on patrol or paused.
+     */
+    func patrolState() throws  -> PatrolState
+    
+    func pausePatrol() throws  -> PatrolState
+    
+    /**
      * The bytes of a stored photo for display, if it is still on the device. Works whether
      * the store seals its photos or not (a sealed store hands out no paths).
      */
@@ -908,6 +923,15 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      */
     func report(reportId: String) throws  -> PhotoReport
     
+    func resumePatrol() throws  -> PatrolState
+    
+    /**
+     * Starts a patrol session; `InvalidState` when one is running.
+     */
+    func startPatrol() throws  -> PatrolState
+    
+    func stopPatrol() throws  -> PatrolState
+    
     /**
      * Files a draft at the fix's position; it is queued for sync.
      */
@@ -917,6 +941,12 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * What is pending, synced, rejected and quarantined, per kind.
      */
     func syncCounts() throws  -> SyncCounts
+    
+    /**
+     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * worker's grids, points passed, coverage, gaps and spoof signs.
+     */
+    func trackSummary(day: String?) throws  -> TrackSummary
     
 }
 /**
@@ -1017,6 +1047,22 @@ open func addPhotoToDraft(reportId: String, photo: PhotoInput)throws  -> Photo  
             self.uniffiCloneHandle(),
         FfiConverterString.lower(reportId),
         FfiConverterTypePhotoInput_lower(photo),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records a batch of fixes from the location stream: buffer the platform's callbacks
+     * and hand them over every few seconds (one call, one transaction). A bad fix refuses
+     * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
+     * `InvalidState`. Returns how many were stored.
+     */
+open func addTrackFixes(fixes: [LocationFix])throws  -> UInt32  {
+    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeLocationFix.lower(fixes),uniffiCallStatus
     )
 })
 }
@@ -1253,6 +1299,27 @@ open func nearbyPoints(position: Position, limit: UInt32)throws  -> [NearbyPoint
 }
     
     /**
+     * Where the worker stands: off duty, on patrol or paused.
+     */
+open func patrolState()throws  -> PatrolState  {
+    return try  FfiConverterTypePatrolState_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_patrol_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func pausePatrol()throws  -> PatrolState  {
+    return try  FfiConverterTypePatrolState_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_pause_patrol(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The bytes of a stored photo for display, if it is still on the device. Works whether
      * the store seals its photos or not (a sealed store hands out no paths).
      */
@@ -1390,6 +1457,36 @@ open func report(reportId: String)throws  -> PhotoReport  {
 })
 }
     
+open func resumePatrol()throws  -> PatrolState  {
+    return try  FfiConverterTypePatrolState_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_resume_patrol(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Starts a patrol session; `InvalidState` when one is running.
+     */
+open func startPatrol()throws  -> PatrolState  {
+    return try  FfiConverterTypePatrolState_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_start_patrol(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+open func stopPatrol()throws  -> PatrolState  {
+    return try  FfiConverterTypePatrolState_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_stop_patrol(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
     /**
      * Files a draft at the fix's position; it is queued for sync.
      */
@@ -1413,6 +1510,20 @@ open func syncCounts()throws  -> SyncCounts  {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_sync_counts(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * worker's grids, points passed, coverage, gaps and spoof signs.
+     */
+open func trackSummary(day: String?)throws  -> TrackSummary  {
+    return try  FfiConverterTypeTrackSummary_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_track_summary(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(day),uniffiCallStatus
     )
 })
 }
@@ -2168,6 +2279,69 @@ public func FfiConverterTypeGrid_lift(_ buf: RustBuffer) throws -> Grid {
 #endif
 public func FfiConverterTypeGrid_lower(_ value: Grid) -> RustBuffer {
     return FfiConverterTypeGrid.lower(value)
+}
+
+
+/**
+ * The share of a grid within 25 m of the track.
+ */
+public struct GridCoverage: Equatable, Hashable {
+    public var gridCode: String
+    /**
+     * 0 to 1.
+     */
+    public var coverage: Double
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(gridCode: String, 
+        /**
+         * 0 to 1.
+         */coverage: Double) {
+        self.gridCode = gridCode
+        self.coverage = coverage
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension GridCoverage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeGridCoverage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> GridCoverage {
+        return
+            try GridCoverage(
+                gridCode: FfiConverterString.read(from: &buf), 
+                coverage: FfiConverterDouble.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: GridCoverage, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.gridCode, into: &buf)
+        FfiConverterDouble.write(value.coverage, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGridCoverage_lift(_ buf: RustBuffer) throws -> GridCoverage {
+    return try FfiConverterTypeGridCoverage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeGridCoverage_lower(_ value: GridCoverage) -> RustBuffer {
+    return FfiConverterTypeGridCoverage.lower(value)
 }
 
 
@@ -3284,6 +3458,63 @@ public func FfiConverterTypePhotoReport_lower(_ value: PhotoReport) -> RustBuffe
 
 
 /**
+ * A point the track passed within its radius (evidence, not a check-in).
+ */
+public struct PointPassed: Equatable, Hashable {
+    public var pointId: String
+    public var at: Date
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(pointId: String, at: Date) {
+        self.pointId = pointId
+        self.at = at
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PointPassed: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePointPassed: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PointPassed {
+        return
+            try PointPassed(
+                pointId: FfiConverterString.read(from: &buf), 
+                at: FfiConverterTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PointPassed, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.pointId, into: &buf)
+        FfiConverterTimestamp.write(value.at, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointPassed_lift(_ buf: RustBuffer) throws -> PointPassed {
+    return try FfiConverterTypePointPassed.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointPassed_lower(_ value: PointPassed) -> RustBuffer {
+    return FfiConverterTypePointPassed.lower(value)
+}
+
+
+/**
  * A WGS-84 position (everything the core stores and compares is WGS-84).
  */
 public struct Position: Equatable, Hashable {
@@ -4290,6 +4521,205 @@ public func FfiConverterTypeTaskCompletion_lift(_ buf: RustBuffer) throws -> Tas
 #endif
 public func FfiConverterTypeTaskCompletion_lower(_ value: TaskCompletion) -> RustBuffer {
     return FfiConverterTypeTaskCompletion.lower(value)
+}
+
+
+/**
+ * A sign and the time it covers.
+ */
+public struct TrackFlag: Equatable, Hashable {
+    public var kind: TrackFlagKind
+    public var from: Date
+    public var to: Date
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: TrackFlagKind, from: Date, to: Date) {
+        self.kind = kind
+        self.from = from
+        self.to = to
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrackFlag: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackFlag: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackFlag {
+        return
+            try TrackFlag(
+                kind: FfiConverterTypeTrackFlagKind.read(from: &buf), 
+                from: FfiConverterTimestamp.read(from: &buf), 
+                to: FfiConverterTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrackFlag, into buf: inout [UInt8]) {
+        FfiConverterTypeTrackFlagKind.write(value.kind, into: &buf)
+        FfiConverterTimestamp.write(value.from, into: &buf)
+        FfiConverterTimestamp.write(value.to, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackFlag_lift(_ buf: RustBuffer) throws -> TrackFlag {
+    return try FfiConverterTypeTrackFlag.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackFlag_lower(_ value: TrackFlag) -> RustBuffer {
+    return FfiConverterTypeTrackFlag.lower(value)
+}
+
+
+/**
+ * A stretch with no usable fix while on patrol.
+ */
+public struct TrackGap: Equatable, Hashable {
+    public var from: Date
+    public var to: Date
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(from: Date, to: Date) {
+        self.from = from
+        self.to = to
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrackGap: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackGap: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackGap {
+        return
+            try TrackGap(
+                from: FfiConverterTimestamp.read(from: &buf), 
+                to: FfiConverterTimestamp.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrackGap, into buf: inout [UInt8]) {
+        FfiConverterTimestamp.write(value.from, into: &buf)
+        FfiConverterTimestamp.write(value.to, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackGap_lift(_ buf: RustBuffer) throws -> TrackGap {
+    return try FfiConverterTypeTrackGap.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackGap_lower(_ value: TrackGap) -> RustBuffer {
+    return FfiConverterTypeTrackGap.lower(value)
+}
+
+
+/**
+ * The day on patrol in figures.
+ */
+public struct TrackSummary: Equatable, Hashable {
+    public var distanceM: Double
+    public var patrolS: Double
+    public var movingS: Double
+    public var inGridS: Double
+    public var pointsPassed: [PointPassed]
+    public var coverage: [GridCoverage]
+    public var gaps: [TrackGap]
+    public var flags: [TrackFlag]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(distanceM: Double, patrolS: Double, movingS: Double, inGridS: Double, pointsPassed: [PointPassed], coverage: [GridCoverage], gaps: [TrackGap], flags: [TrackFlag]) {
+        self.distanceM = distanceM
+        self.patrolS = patrolS
+        self.movingS = movingS
+        self.inGridS = inGridS
+        self.pointsPassed = pointsPassed
+        self.coverage = coverage
+        self.gaps = gaps
+        self.flags = flags
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrackSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackSummary {
+        return
+            try TrackSummary(
+                distanceM: FfiConverterDouble.read(from: &buf), 
+                patrolS: FfiConverterDouble.read(from: &buf), 
+                movingS: FfiConverterDouble.read(from: &buf), 
+                inGridS: FfiConverterDouble.read(from: &buf), 
+                pointsPassed: FfiConverterSequenceTypePointPassed.read(from: &buf), 
+                coverage: FfiConverterSequenceTypeGridCoverage.read(from: &buf), 
+                gaps: FfiConverterSequenceTypeTrackGap.read(from: &buf), 
+                flags: FfiConverterSequenceTypeTrackFlag.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrackSummary, into buf: inout [UInt8]) {
+        FfiConverterDouble.write(value.distanceM, into: &buf)
+        FfiConverterDouble.write(value.patrolS, into: &buf)
+        FfiConverterDouble.write(value.movingS, into: &buf)
+        FfiConverterDouble.write(value.inGridS, into: &buf)
+        FfiConverterSequenceTypePointPassed.write(value.pointsPassed, into: &buf)
+        FfiConverterSequenceTypeGridCoverage.write(value.coverage, into: &buf)
+        FfiConverterSequenceTypeTrackGap.write(value.gaps, into: &buf)
+        FfiConverterSequenceTypeTrackFlag.write(value.flags, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackSummary_lift(_ buf: RustBuffer) throws -> TrackSummary {
+    return try FfiConverterTypeTrackSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackSummary_lower(_ value: TrackSummary) -> RustBuffer {
+    return FfiConverterTypeTrackSummary.lower(value)
 }
 
 
@@ -5543,6 +5973,90 @@ public func FfiConverterTypeNetworkKind_lower(_ value: NetworkKind) -> RustBuffe
 
 
 /**
+ * Where the worker stands.
+ */
+
+public enum PatrolState: Equatable, Hashable {
+    
+    case offDuty
+    case onPatrol(sessionId: String, since: Date
+    )
+    case paused(sessionId: String, since: Date
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension PatrolState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePatrolState: FfiConverterRustBuffer {
+    typealias SwiftType = PatrolState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PatrolState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .offDuty
+        
+        case 2: return .onPatrol(sessionId: try FfiConverterString.read(from: &buf), since: try FfiConverterTimestamp.read(from: &buf)
+        )
+        
+        case 3: return .paused(sessionId: try FfiConverterString.read(from: &buf), since: try FfiConverterTimestamp.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: PatrolState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .offDuty:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .onPatrol(sessionId,since):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(sessionId, into: &buf)
+            FfiConverterTimestamp.write(since, into: &buf)
+            
+        
+        case let .paused(sessionId,since):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(sessionId, into: &buf)
+            FfiConverterTimestamp.write(since, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePatrolState_lift(_ buf: RustBuffer) throws -> PatrolState {
+    return try FfiConverterTypePatrolState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePatrolState_lower(_ value: PatrolState) -> RustBuffer {
+    return FfiConverterTypePatrolState.lower(value)
+}
+
+
+
+/**
  * Which positioning source produced a fix.
  */
 
@@ -6129,6 +6643,101 @@ public func FfiConverterTypeTaskStatus_lift(_ buf: RustBuffer) throws -> TaskSta
 #endif
 public func FfiConverterTypeTaskStatus_lower(_ value: TaskStatus) -> RustBuffer {
     return FfiConverterTypeTaskStatus.lower(value)
+}
+
+
+
+/**
+ * A track-level sign of a fake location.
+ */
+
+public enum TrackFlagKind: Equatable, Hashable {
+    
+    /**
+     * A jump no walker makes, after which the track went on from there.
+     */
+    case teleport
+    /**
+     * Minutes of walking with far less scatter than the claimed accuracy (a joystick app).
+     */
+    case tooRegular
+    /**
+     * Fixes the platform marked as mock.
+     */
+    case mockLocation
+    /**
+     * Fix times went backwards.
+     */
+    case clockJump
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TrackFlagKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackFlagKind: FfiConverterRustBuffer {
+    typealias SwiftType = TrackFlagKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackFlagKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .teleport
+        
+        case 2: return .tooRegular
+        
+        case 3: return .mockLocation
+        
+        case 4: return .clockJump
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TrackFlagKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .teleport:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tooRegular:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .mockLocation:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .clockJump:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackFlagKind_lift(_ buf: RustBuffer) throws -> TrackFlagKind {
+    return try FfiConverterTypeTrackFlagKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackFlagKind_lower(_ value: TrackFlagKind) -> RustBuffer {
+    return FfiConverterTypeTrackFlagKind.lower(value)
 }
 
 
@@ -6972,6 +7581,31 @@ fileprivate struct FfiConverterSequenceTypeGrid: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeGridCoverage: FfiConverterRustBuffer {
+    typealias SwiftType = [GridCoverage]
+
+    public static func write(_ value: [GridCoverage], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeGridCoverage.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [GridCoverage] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [GridCoverage]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeGridCoverage.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeHousehold: FfiConverterRustBuffer {
     typealias SwiftType = [Household]
 
@@ -7097,6 +7731,31 @@ fileprivate struct FfiConverterSequenceTypeListedVisit: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeLocationFix: FfiConverterRustBuffer {
+    typealias SwiftType = [LocationFix]
+
+    public static func write(_ value: [LocationFix], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeLocationFix.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LocationFix] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [LocationFix]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeLocationFix.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeNearbyPoint: FfiConverterRustBuffer {
     typealias SwiftType = [NearbyPoint]
 
@@ -7172,6 +7831,31 @@ fileprivate struct FfiConverterSequenceTypePhotoInput: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypePointPassed: FfiConverterRustBuffer {
+    typealias SwiftType = [PointPassed]
+
+    public static func write(_ value: [PointPassed], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePointPassed.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PointPassed] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PointPassed]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePointPassed.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePosition: FfiConverterRustBuffer {
     typealias SwiftType = [Position]
 
@@ -7239,6 +7923,56 @@ fileprivate struct FfiConverterSequenceTypeTask: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeTask.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTrackFlag: FfiConverterRustBuffer {
+    typealias SwiftType = [TrackFlag]
+
+    public static func write(_ value: [TrackFlag], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrackFlag.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TrackFlag] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TrackFlag]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrackFlag.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTrackGap: FfiConverterRustBuffer {
+    typealias SwiftType = [TrackGap]
+
+    public static func write(_ value: [TrackGap], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrackGap.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TrackGap] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TrackGap]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrackGap.read(from: &buf))
         }
         return seq
     }
@@ -7495,6 +8229,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() != 54874) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_add_track_fixes() != 36082) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_check_in() != 50099) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7543,6 +8280,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() != 46494) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_patrol_state() != 27355) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_pause_patrol() != 6488) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes() != 51776) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7573,10 +8316,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_report() != 35615) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol() != 38227) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_start_patrol() != 44975) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_stop_patrol() != 16456) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() != 51957) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() != 19956) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() != 40959) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 44830) {

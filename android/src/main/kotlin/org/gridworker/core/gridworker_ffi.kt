@@ -782,6 +782,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_add_track_fixes(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_check_in(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos(
@@ -814,6 +816,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_patrol_state(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_pause_patrol(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_photo_path(
@@ -834,9 +840,17 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_report(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_start_patrol(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_stop_patrol(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_submit_report(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_track_summary(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_constructor_syncengine_new(
     ): Int
@@ -903,6 +917,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_add_photo_to_draft(`ptr`: Long,`reportId`: RustBuffer.ByValue,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(`ptr`: Long,`fixes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_gridworker_ffi_fn_method_gridworker_check_in(`ptr`: Long,`pointId`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_collect_photos(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -935,6 +951,10 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_nearby_points(`ptr`: Long,`position`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_patrol_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_pause_patrol(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_photo_bytes(`ptr`: Long,`sha256`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_photo_path(`ptr`: Long,`sha256`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -955,9 +975,17 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_gridworker_ffi_fn_method_gridworker_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_resume_patrol(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_start_patrol(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_stop_patrol(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_submit_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,`attachTo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_sync_counts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_track_summary(`ptr`: Long,`day`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_init_callback_vtable_logger(`vtable`: UniffiVTableCallbackInterfaceLogger,
     ): Unit
@@ -1153,6 +1181,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() and 0xFFFF) != 54874) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_track_fixes() and 0xFFFF) != 36082) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_check_in() and 0xFFFF) != 50099) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1201,6 +1232,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() and 0xFFFF) != 46494) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_patrol_state() and 0xFFFF) != 27355) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_pause_patrol() and 0xFFFF) != 6488) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_bytes() and 0xFFFF) != 51776) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1231,10 +1268,22 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report() and 0xFFFF) != 35615) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol() and 0xFFFF) != 38227) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_start_patrol() and 0xFFFF) != 44975) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_stop_patrol() and 0xFFFF) != 16456) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_submit_report() and 0xFFFF) != 51957) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() and 0xFFFF) != 19956) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() and 0xFFFF) != 40959) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 44830) {
@@ -1947,6 +1996,14 @@ public interface GridWorkerInterface {
     fun `addPhotoToDraft`(`reportId`: kotlin.String, `photo`: PhotoInput): Photo
     
     /**
+     * Records a batch of fixes from the location stream: buffer the platform's callbacks
+     * and hand them over every few seconds (one call, one transaction). A bad fix refuses
+     * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
+     * `InvalidState`. Returns how many were stored.
+     */
+    fun `addTrackFixes`(`fixes`: List<LocationFix>): kotlin.UInt
+    
+    /**
      * Records a patrol check-in at `point_id`. Accepted within the point's radius with a
      * good fix, otherwise recorded and flagged. Checking the same point again within the
      * cooldown returns the first check-in with `duplicate = true`.
@@ -2037,6 +2094,13 @@ public interface GridWorkerInterface {
     fun `nearbyPoints`(`position`: Position, `limit`: kotlin.UInt): List<NearbyPoint>
     
     /**
+     * Where the worker stands: off duty, on patrol or paused.
+     */
+    fun `patrolState`(): PatrolState
+    
+    fun `pausePatrol`(): PatrolState
+    
+    /**
      * The bytes of a stored photo for display, if it is still on the device. Works whether
      * the store seals its photos or not (a sealed store hands out no paths).
      */
@@ -2094,6 +2158,15 @@ public interface GridWorkerInterface {
      */
     fun `report`(`reportId`: kotlin.String): PhotoReport
     
+    fun `resumePatrol`(): PatrolState
+    
+    /**
+     * Starts a patrol session; `InvalidState` when one is running.
+     */
+    fun `startPatrol`(): PatrolState
+    
+    fun `stopPatrol`(): PatrolState
+    
     /**
      * Files a draft at the fix's position; it is queued for sync.
      */
@@ -2103,6 +2176,12 @@ public interface GridWorkerInterface {
      * What is pending, synced, rejected and quarantined, per kind.
      */
     fun `syncCounts`(): SyncCounts
+    
+    /**
+     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * worker's grids, points passed, coverage, gaps and spoof signs.
+     */
+    fun `trackSummary`(`day`: kotlin.String?): TrackSummary
     
     companion object
 }
@@ -2246,6 +2325,27 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`reportId`),
         FfiConverterTypePhotoInput.lower(`photo`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Records a batch of fixes from the location stream: buffer the platform's callbacks
+     * and hand them over every few seconds (one call, one transaction). A bad fix refuses
+     * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
+     * `InvalidState`. Returns how many were stored.
+     */
+    @Throws(GridWorkerException::class)override fun `addTrackFixes`(`fixes`: List<LocationFix>): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(
+        it,
+        
+        FfiConverterSequenceTypeLocationFix.lower(`fixes`),_status)
 }
     }
     )
@@ -2564,6 +2664,37 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
+     * Where the worker stands: off duty, on patrol or paused.
+     */
+    @Throws(GridWorkerException::class)override fun `patrolState`(): PatrolState {
+            return FfiConverterTypePatrolState.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_patrol_state(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(GridWorkerException::class)override fun `pausePatrol`(): PatrolState {
+            return FfiConverterTypePatrolState.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_pause_patrol(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The bytes of a stored photo for display, if it is still on the device. Works whether
      * the store seals its photos or not (a sealed store hands out no paths).
      */
@@ -2751,6 +2882,51 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     
 
     
+    @Throws(GridWorkerException::class)override fun `resumePatrol`(): PatrolState {
+            return FfiConverterTypePatrolState.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_resume_patrol(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Starts a patrol session; `InvalidState` when one is running.
+     */
+    @Throws(GridWorkerException::class)override fun `startPatrol`(): PatrolState {
+            return FfiConverterTypePatrolState.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_start_patrol(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    @Throws(GridWorkerException::class)override fun `stopPatrol`(): PatrolState {
+            return FfiConverterTypePatrolState.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_stop_patrol(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
     /**
      * Files a draft at the fix's position; it is queued for sync.
      */
@@ -2781,6 +2957,25 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_sync_counts(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * worker's grids, points passed, coverage, gaps and spoof signs.
+     */
+    @Throws(GridWorkerException::class)override fun `trackSummary`(`day`: kotlin.String?): TrackSummary {
+            return FfiConverterTypeTrackSummary.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_track_summary(
+        it,
+        
+        FfiConverterOptionalString.lower(`day`),_status)
 }
     }
     )
@@ -3765,6 +3960,50 @@ public object FfiConverterTypeGrid: FfiConverterRustBuffer<Grid> {
 
 
 /**
+ * The share of a grid within 25 m of the track.
+ */
+data class GridCoverage (
+    var `gridCode`: kotlin.String
+    , 
+    /**
+     * 0 to 1.
+     */
+    var `coverage`: kotlin.Double
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeGridCoverage: FfiConverterRustBuffer<GridCoverage> {
+    override fun read(buf: ByteBuffer): GridCoverage {
+        return GridCoverage(
+            FfiConverterString.read(buf),
+            FfiConverterDouble.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: GridCoverage) = (
+            FfiConverterString.allocationSize(value.`gridCode`) +
+            FfiConverterDouble.allocationSize(value.`coverage`)
+    )
+
+    override fun write(value: GridCoverage, buf: ByteBuffer) {
+            FfiConverterString.write(value.`gridCode`, buf)
+            FfiConverterDouble.write(value.`coverage`, buf)
+    }
+}
+
+
+
+/**
  * A household on the worker's books, WGS-84. Personal data.
  */
 data class Household (
@@ -4623,6 +4862,47 @@ public object FfiConverterTypePhotoReport: FfiConverterRustBuffer<PhotoReport> {
 
 
 /**
+ * A point the track passed within its radius (evidence, not a check-in).
+ */
+data class PointPassed (
+    var `pointId`: kotlin.String
+    , 
+    var `at`: java.time.Instant
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePointPassed: FfiConverterRustBuffer<PointPassed> {
+    override fun read(buf: ByteBuffer): PointPassed {
+        return PointPassed(
+            FfiConverterString.read(buf),
+            FfiConverterTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PointPassed) = (
+            FfiConverterString.allocationSize(value.`pointId`) +
+            FfiConverterTimestamp.allocationSize(value.`at`)
+    )
+
+    override fun write(value: PointPassed, buf: ByteBuffer) {
+            FfiConverterString.write(value.`pointId`, buf)
+            FfiConverterTimestamp.write(value.`at`, buf)
+    }
+}
+
+
+
+/**
  * A WGS-84 position (everything the core stores and compares is WGS-84).
  */
 data class Position (
@@ -5412,6 +5692,164 @@ public object FfiConverterTypeTaskCompletion: FfiConverterRustBuffer<TaskComplet
             FfiConverterTypePosition.write(value.`position`, buf)
             FfiConverterSequenceTypeFlag.write(value.`flags`, buf)
             FfiConverterTimestamp.write(value.`completedAt`, buf)
+    }
+}
+
+
+
+/**
+ * A sign and the time it covers.
+ */
+data class TrackFlag (
+    var `kind`: TrackFlagKind
+    , 
+    var `from`: java.time.Instant
+    , 
+    var `to`: java.time.Instant
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTrackFlag: FfiConverterRustBuffer<TrackFlag> {
+    override fun read(buf: ByteBuffer): TrackFlag {
+        return TrackFlag(
+            FfiConverterTypeTrackFlagKind.read(buf),
+            FfiConverterTimestamp.read(buf),
+            FfiConverterTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TrackFlag) = (
+            FfiConverterTypeTrackFlagKind.allocationSize(value.`kind`) +
+            FfiConverterTimestamp.allocationSize(value.`from`) +
+            FfiConverterTimestamp.allocationSize(value.`to`)
+    )
+
+    override fun write(value: TrackFlag, buf: ByteBuffer) {
+            FfiConverterTypeTrackFlagKind.write(value.`kind`, buf)
+            FfiConverterTimestamp.write(value.`from`, buf)
+            FfiConverterTimestamp.write(value.`to`, buf)
+    }
+}
+
+
+
+/**
+ * A stretch with no usable fix while on patrol.
+ */
+data class TrackGap (
+    var `from`: java.time.Instant
+    , 
+    var `to`: java.time.Instant
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTrackGap: FfiConverterRustBuffer<TrackGap> {
+    override fun read(buf: ByteBuffer): TrackGap {
+        return TrackGap(
+            FfiConverterTimestamp.read(buf),
+            FfiConverterTimestamp.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TrackGap) = (
+            FfiConverterTimestamp.allocationSize(value.`from`) +
+            FfiConverterTimestamp.allocationSize(value.`to`)
+    )
+
+    override fun write(value: TrackGap, buf: ByteBuffer) {
+            FfiConverterTimestamp.write(value.`from`, buf)
+            FfiConverterTimestamp.write(value.`to`, buf)
+    }
+}
+
+
+
+/**
+ * The day on patrol in figures.
+ */
+data class TrackSummary (
+    var `distanceM`: kotlin.Double
+    , 
+    var `patrolS`: kotlin.Double
+    , 
+    var `movingS`: kotlin.Double
+    , 
+    var `inGridS`: kotlin.Double
+    , 
+    var `pointsPassed`: List<PointPassed>
+    , 
+    var `coverage`: List<GridCoverage>
+    , 
+    var `gaps`: List<TrackGap>
+    , 
+    var `flags`: List<TrackFlag>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTrackSummary: FfiConverterRustBuffer<TrackSummary> {
+    override fun read(buf: ByteBuffer): TrackSummary {
+        return TrackSummary(
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterSequenceTypePointPassed.read(buf),
+            FfiConverterSequenceTypeGridCoverage.read(buf),
+            FfiConverterSequenceTypeTrackGap.read(buf),
+            FfiConverterSequenceTypeTrackFlag.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TrackSummary) = (
+            FfiConverterDouble.allocationSize(value.`distanceM`) +
+            FfiConverterDouble.allocationSize(value.`patrolS`) +
+            FfiConverterDouble.allocationSize(value.`movingS`) +
+            FfiConverterDouble.allocationSize(value.`inGridS`) +
+            FfiConverterSequenceTypePointPassed.allocationSize(value.`pointsPassed`) +
+            FfiConverterSequenceTypeGridCoverage.allocationSize(value.`coverage`) +
+            FfiConverterSequenceTypeTrackGap.allocationSize(value.`gaps`) +
+            FfiConverterSequenceTypeTrackFlag.allocationSize(value.`flags`)
+    )
+
+    override fun write(value: TrackSummary, buf: ByteBuffer) {
+            FfiConverterDouble.write(value.`distanceM`, buf)
+            FfiConverterDouble.write(value.`patrolS`, buf)
+            FfiConverterDouble.write(value.`movingS`, buf)
+            FfiConverterDouble.write(value.`inGridS`, buf)
+            FfiConverterSequenceTypePointPassed.write(value.`pointsPassed`, buf)
+            FfiConverterSequenceTypeGridCoverage.write(value.`coverage`, buf)
+            FfiConverterSequenceTypeTrackGap.write(value.`gaps`, buf)
+            FfiConverterSequenceTypeTrackFlag.write(value.`flags`, buf)
     }
 }
 
@@ -6372,6 +6810,114 @@ public object FfiConverterTypeNetworkKind: FfiConverterRustBuffer<NetworkKind> {
 
 
 /**
+ * Where the worker stands.
+ */
+sealed class PatrolState {
+    
+    object OffDuty : PatrolState()
+    
+    
+    data class OnPatrol(
+        val `sessionId`: kotlin.String, 
+        val `since`: java.time.Instant) : PatrolState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Paused(
+        val `sessionId`: kotlin.String, 
+        val `since`: java.time.Instant) : PatrolState()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePatrolState : FfiConverterRustBuffer<PatrolState>{
+    override fun read(buf: ByteBuffer): PatrolState {
+        return when(buf.getInt()) {
+            1 -> PatrolState.OffDuty
+            2 -> PatrolState.OnPatrol(
+                FfiConverterString.read(buf),
+                FfiConverterTimestamp.read(buf),
+                )
+            3 -> PatrolState.Paused(
+                FfiConverterString.read(buf),
+                FfiConverterTimestamp.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: PatrolState): ULong = when(value) {
+        is PatrolState.OffDuty -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is PatrolState.OnPatrol -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sessionId`)
+                + FfiConverterTimestamp.allocationSize(value.`since`)
+            )
+        }
+        is PatrolState.Paused -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sessionId`)
+                + FfiConverterTimestamp.allocationSize(value.`since`)
+            )
+        }
+    }
+
+    override fun write(value: PatrolState, buf: ByteBuffer) {
+        when(value) {
+            is PatrolState.OffDuty -> {
+                buf.putInt(1)
+                Unit
+            }
+            is PatrolState.OnPatrol -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`sessionId`, buf)
+                FfiConverterTimestamp.write(value.`since`, buf)
+                Unit
+            }
+            is PatrolState.Paused -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`sessionId`, buf)
+                FfiConverterTimestamp.write(value.`since`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Which positioning source produced a fix.
  */
 
@@ -6814,6 +7360,57 @@ public object FfiConverterTypeTaskStatus: FfiConverterRustBuffer<TaskStatus> {
     override fun allocationSize(value: TaskStatus) = 4UL
 
     override fun write(value: TaskStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * A track-level sign of a fake location.
+ */
+
+enum class TrackFlagKind {
+    
+    /**
+     * A jump no walker makes, after which the track went on from there.
+     */
+    TELEPORT,
+    /**
+     * Minutes of walking with far less scatter than the claimed accuracy (a joystick app).
+     */
+    TOO_REGULAR,
+    /**
+     * Fixes the platform marked as mock.
+     */
+    MOCK_LOCATION,
+    /**
+     * Fix times went backwards.
+     */
+    CLOCK_JUMP;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTrackFlagKind: FfiConverterRustBuffer<TrackFlagKind> {
+    override fun read(buf: ByteBuffer) = try {
+        TrackFlagKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: TrackFlagKind) = 4UL
+
+    override fun write(value: TrackFlagKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -7483,6 +8080,34 @@ public object FfiConverterSequenceTypeGrid: FfiConverterRustBuffer<List<Grid>> {
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeGridCoverage: FfiConverterRustBuffer<List<GridCoverage>> {
+    override fun read(buf: ByteBuffer): List<GridCoverage> {
+        val len = buf.getInt()
+        return List<GridCoverage>(len) {
+            FfiConverterTypeGridCoverage.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<GridCoverage>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeGridCoverage.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<GridCoverage>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeGridCoverage.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeHousehold: FfiConverterRustBuffer<List<Household>> {
     override fun read(buf: ByteBuffer): List<Household> {
         val len = buf.getInt()
@@ -7623,6 +8248,34 @@ public object FfiConverterSequenceTypeListedVisit: FfiConverterRustBuffer<List<L
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeLocationFix: FfiConverterRustBuffer<List<LocationFix>> {
+    override fun read(buf: ByteBuffer): List<LocationFix> {
+        val len = buf.getInt()
+        return List<LocationFix>(len) {
+            FfiConverterTypeLocationFix.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<LocationFix>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeLocationFix.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<LocationFix>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeLocationFix.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeNearbyPoint: FfiConverterRustBuffer<List<NearbyPoint>> {
     override fun read(buf: ByteBuffer): List<NearbyPoint> {
         val len = buf.getInt()
@@ -7707,6 +8360,34 @@ public object FfiConverterSequenceTypePhotoInput: FfiConverterRustBuffer<List<Ph
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypePointPassed: FfiConverterRustBuffer<List<PointPassed>> {
+    override fun read(buf: ByteBuffer): List<PointPassed> {
+        val len = buf.getInt()
+        return List<PointPassed>(len) {
+            FfiConverterTypePointPassed.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PointPassed>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePointPassed.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PointPassed>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePointPassed.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypePosition: FfiConverterRustBuffer<List<Position>> {
     override fun read(buf: ByteBuffer): List<Position> {
         val len = buf.getInt()
@@ -7781,6 +8462,62 @@ public object FfiConverterSequenceTypeTask: FfiConverterRustBuffer<List<Task>> {
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeTask.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTrackFlag: FfiConverterRustBuffer<List<TrackFlag>> {
+    override fun read(buf: ByteBuffer): List<TrackFlag> {
+        val len = buf.getInt()
+        return List<TrackFlag>(len) {
+            FfiConverterTypeTrackFlag.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TrackFlag>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTrackFlag.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TrackFlag>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTrackFlag.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTrackGap: FfiConverterRustBuffer<List<TrackGap>> {
+    override fun read(buf: ByteBuffer): List<TrackGap> {
+        val len = buf.getInt()
+        return List<TrackGap>(len) {
+            FfiConverterTypeTrackGap.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TrackGap>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTrackGap.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TrackGap>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTrackGap.write(it, buf)
         }
     }
 }
