@@ -5,12 +5,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gridworker_server::{ServerConfig, ServerHandle, spawn_in_thread};
+use gridworker_testkit::dirs::{copy_dir, empty_dir};
 use support::{fixtures, gw};
 
 fn server(
@@ -92,14 +93,14 @@ fn operate(first: ServerHandle, cfg: ServerConfig, ctl: &Path, backup: &Path, st
             }
             match op {
                 "backup" => {
-                    empty(backup);
-                    copy(&cfg.data_dir, backup);
+                    empty_dir(backup);
+                    copy_dir(&cfg.data_dir, backup);
                 }
                 "restore" => {
-                    empty(&cfg.data_dir);
-                    copy(backup, &cfg.data_dir);
+                    empty_dir(&cfg.data_dir);
+                    copy_dir(backup, &cfg.data_dir);
                 }
-                _ => empty(&cfg.data_dir),
+                _ => empty_dir(&cfg.data_dir),
             }
             running = Some(start_again(&cfg));
             std::fs::remove_file(&req).unwrap();
@@ -117,30 +118,6 @@ fn start_again(cfg: &ServerConfig) -> ServerHandle {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the server did not start again");
-}
-
-fn empty(dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            std::fs::remove_dir_all(&p).unwrap();
-        } else {
-            std::fs::remove_file(&p).unwrap();
-        }
-    }
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target: PathBuf = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -5,33 +5,8 @@
 mod support;
 mod sync_support;
 
-use std::path::Path;
-
+use gridworker_testkit::dirs::{copy_dir, empty_dir};
 use sync_support::{Device, RealServer, Tokens, assert_all_synced_once, blocking, fast_options};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
-fn empty_dir(dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            std::fs::remove_dir_all(&p).unwrap();
-        } else {
-            std::fs::remove_file(&p).unwrap();
-        }
-    }
-}
 
 async fn assert_chain_intact(dev: &Device, server: &RealServer) {
     let device = dev.worker.config().device_id.clone();

@@ -5,6 +5,7 @@
 //!   bytes, between a real client and the real server;
 //! - [`alloc`]: a counting global allocator, for memory budgets;
 //! - [`clock`]: a clock the test moves by hand;
+//! - [`dirs`]: copying and emptying a server's data directory (backup, restore, wipe);
 //! - [`admin`]: the reference server's admin API, for tests that check what the server
 //!   holds;
 //! - [`photos`]: real JPEGs, tiny ones of an exact size and 12 MP camera-like ones with
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod alloc;
 pub mod clock;
+pub mod dirs;
 pub mod fault_proxy;
 pub mod photos;
 pub mod scripted;

@@ -173,6 +173,8 @@ async fn order_of_checks(t: &Target) -> Verdict {
     Verdict::Pass("protocol, token, device header".into())
 }
 
+/// A fresh fix at the fixture district's first point (GCJ-02, as a Chinese phone reports); on
+/// a vendor's district it lies outside the grids, and a record made with it is only flagged.
 fn fix() -> LocationFix {
     LocationFix {
         lat: 45.2985625,

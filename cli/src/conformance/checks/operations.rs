@@ -9,9 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use gridworker_core::domain::{LocationFix, Provider};
-use gridworker_core::geo::Crs;
 use gridworker_core::sync::wire::{self, codes};
 use gridworker_core::sync::{SyncEngine, SyncOptions, SyncReport};
 use gridworker_core::worker::PhotoInput;
@@ -21,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Token, answer};
+use super::{Token, answer, fix};
 use crate::conformance::{Target, Verdict};
 
 /// How long one vendor command may take (a restore of a small test database).
@@ -97,24 +94,6 @@ impl Phone {
     /// Records the phone made (one report per photo here): its last `seq`.
     fn records(&self) -> i64 {
         i64::from(self.photos)
-    }
-}
-
-/// A fresh fix at the fixture district's first point (GCJ-02, as a Chinese phone reports);
-/// on a vendor's district it lies outside the grids and the report is only flagged.
-fn fix() -> LocationFix {
-    LocationFix {
-        lat: 45.2985625,
-        lon: 130.9503308,
-        accuracy_m: 6.0,
-        altitude_m: None,
-        speed_mps: None,
-        bearing_deg: None,
-        provider: Provider::Gps,
-        crs: Crs::Gcj02,
-        is_mock: false,
-        fix_time: Utc::now(),
-        monotonic_ms: 86_400_000,
     }
 }
 
