@@ -438,3 +438,49 @@ fn the_policy_sets_the_edge_and_the_quality() {
     // Quality 40 at 800 px: a small fraction of the default's 1600 px at 80.
     assert!(sent.len() < 120_000, "{} bytes", sent.len());
 }
+
+// The decoders on damaged input: every flipped, cut or inserted byte of a real phone-like JPEG
+// (with EXIF, orientation 6) and of a PNG gives a photo or a typed refusal, never a panic.
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+    #[test]
+    fn damaged_photos_are_refused_or_taken_never_a_panic(
+        png in proptest::bool::ANY,
+        edits in proptest::collection::vec((0usize..1_000_000, proptest::num::u8::ANY, 0u8..3), 1..6),
+    ) {
+        let mut bytes = if png { small_png() } else { small_jpeg() };
+        for (at, value, kind) in edits {
+            let i = at % bytes.len();
+            match kind {
+                0 => bytes[i] ^= value | 1,
+                1 => bytes.truncate(i.max(2)),
+                _ => bytes.insert(i, value),
+            }
+        }
+        let _ = gridworker_core::photo::prepare(bytes, 320, 80);
+    }
+}
+
+fn small_jpeg() -> Vec<u8> {
+    CameraPhoto {
+        width: 400,
+        height: 300,
+        orientation: 6,
+        taken_at: None,
+        gps: Some((45.29, 130.95)),
+        seed: 5,
+        quality: 85,
+    }
+    .jpeg()
+}
+
+fn small_png() -> Vec<u8> {
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, 64, 48);
+        enc.set_color(png::ColorType::Rgba);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&[120u8; 64 * 48 * 4]).unwrap();
+    }
+    png
+}
