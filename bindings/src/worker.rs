@@ -203,6 +203,18 @@ impl GridWorker {
         Ok(self.inner.track_summary(day)?.into())
     }
 
+    /// The day's summary with its simplified line (`None`: today), for drawing the patrol on
+    /// a map: one piece per stretch between gaps.
+    pub fn track_day(&self, day: Option<String>) -> Result<TrackDay> {
+        let day = day
+            .map(|s| {
+                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                    .map_err(|_| invalid("day", "must be a date YYYY-MM-DD"))
+            })
+            .transpose()?;
+        Ok(self.inner.track_day(day)?.into())
+    }
+
     /// Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
     pub fn progress_day(&self, day: Option<String>) -> Result<PatrolProgress> {
         let day = day

@@ -1,6 +1,7 @@
 //! `map`: the worker's day as an SVG. Grid boundaries, the worker's inspection points
-//! coloured checked / flagged / missed, the route through the day's records in time order,
-//! visits and reports, a legend and a title. Plain SVG 1.1, no scripts or external files.
+//! coloured checked / flagged / missed, the patrol track (simplified) with its gaps and the
+//! stretches a spoof sign covers, the route through the day's records in time order, visits
+//! and reports, a legend and a title. Plain SVG 1.1, no scripts or external files.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -43,6 +44,11 @@ struct Day {
     visits: Vec<(Position, bool)>,
     reports: Vec<(Position, String)>,
     route: Vec<Stop>,
+    /// The patrol track: simplified pieces of (ms, position), gaps and flagged ranges.
+    track: Vec<Vec<(i64, Position)>>,
+    gaps: Vec<(i64, i64)>,
+    flags: Vec<(String, i64, i64)>,
+    distance_m: f64,
 }
 
 fn local_day(t: DateTime<Utc>, offset_min: i32) -> NaiveDate {
@@ -71,6 +77,7 @@ fn gather(gw: &GridWorker, day: Option<NaiveDate>) -> CliResult<Day> {
             ld(latest)
         }
     };
+    let track = gw.track_day(Some(day))?;
     let grids = gw.grids()?;
     let mine = gw.worker_grids()?;
     let points = gw.points_in_grids(&mine)?;
@@ -85,6 +92,15 @@ fn gather(gw: &GridWorker, day: Option<NaiveDate>) -> CliResult<Day> {
         visits: Vec::new(),
         reports: Vec::new(),
         route: Vec::new(),
+        gaps: track.summary.gaps.clone(),
+        flags: track
+            .summary
+            .flags
+            .iter()
+            .map(|f| (f.kind.code().to_string(), f.from_ms, f.to_ms))
+            .collect(),
+        distance_m: track.summary.distance_m,
+        track: track.line,
     };
     for c in checkins.iter().map(|l| &l.record) {
         if ld(c.recorded_at) != day {
@@ -205,6 +221,7 @@ fn render(d: &Day) -> String {
         .flat_map(|g| g.boundary.iter().copied())
         .collect();
     frame.extend(d.route.iter().map(|s| s.pos));
+    frame.extend(d.track.iter().flatten().map(|(_, p)| *p));
     if frame.is_empty() {
         frame.extend(d.grids.iter().flat_map(|g| g.boundary.iter().copied()));
     }
@@ -270,6 +287,7 @@ fn render(d: &Day) -> String {
         );
     }
     let _ = writeln!(s, "</g>");
+    draw_track(&mut s, d, &pr);
     // Route under the markers.
     if d.route.len() > 1 {
         let pts: Vec<String> = d
@@ -344,18 +362,21 @@ fn render(d: &Day) -> String {
     let mut ly = TITLE_H + 30.0;
     let _ = writeln!(
         s,
-        r##"<g id="legend"><rect x="{:.1}" y="{:.1}" width="{:.1}" height="280" fill="white" stroke="#ccc"/>"##,
+        r##"<g id="legend"><rect x="{:.1}" y="{:.1}" width="{:.1}" height="360" fill="white" stroke="#ccc"/>"##,
         lx - 10.0,
         ly - 20.0,
         LEGEND_W - 20.0
     );
-    let items: [(&str, String, &str); 7] = [
+    let items: [(&str, String, &str); 10] = [
         ("circle", CHECKED.into(), "point checked"),
         ("circle", FLAGGED.into(), "point flagged only"),
         ("circle", MISSED.into(), "point missed"),
         ("rect", VISIT.into(), "household visit"),
         ("tri", REPORT.into(), "photo report"),
         ("line", "#444".into(), "route (time order)"),
+        ("track", TRACK.into(), "patrol track"),
+        ("gap", GAP.into(), "gap in the track"),
+        ("track", SPOOF.into(), "spoof sign"),
         ("grid", "#1d4f91".into(), "worker's grid"),
     ];
     for (shape, colour, label) in items {
@@ -386,6 +407,20 @@ fn render(d: &Day) -> String {
                 lx + 14.0,
                 ly - 4.0
             ),
+            "track" => format!(
+                r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="3"/>"#,
+                lx,
+                ly - 4.0,
+                lx + 14.0,
+                ly - 4.0
+            ),
+            "gap" => format!(
+                r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="2,3"/>"#,
+                lx,
+                ly - 4.0,
+                lx + 14.0,
+                ly - 4.0
+            ),
             _ => format!(
                 r##"<rect x="{:.1}" y="{:.1}" width="12" height="10" fill="#e8f1fb" stroke="{colour}" stroke-width="2"/>"##,
                 lx,
@@ -402,11 +437,77 @@ fn render(d: &Day) -> String {
     }
     let _ = writeln!(
         s,
-        r#"<text x="{lx:.1}" y="{:.1}" font-size="13">{checked} checked, {flagged} flagged, {missed} missed</text></g>"#,
+        r#"<text x="{lx:.1}" y="{:.1}" font-size="13">{checked} checked, {flagged} flagged, {missed} missed</text>"#,
         ly + 6.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{lx:.1}" y="{:.1}" font-size="13">track {:.0} m, {} gaps, {} spoof signs</text></g>"#,
+        ly + 26.0,
+        d.distance_m,
+        d.gaps.len(),
+        d.flags.len()
     );
     s.push_str("</svg>\n");
     s
+}
+
+const TRACK: &str = "#2a7f62";
+const GAP: &str = "#b00020";
+const SPOOF: &str = "#e07000";
+
+/// The track as polylines, a dotted line across each gap (from the last fix before it to the
+/// first after) and the stretches a spoof sign covers drawn over it, each titled with its kind.
+fn draw_track(s: &mut String, d: &Day, pr: &Proj) {
+    if d.track.is_empty() {
+        return;
+    }
+    let poly = |pts: &[(i64, Position)]| -> String {
+        pts.iter()
+            .map(|(_, p)| {
+                let (x, y) = pr.xy(*p);
+                format!("{x:.1},{y:.1}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let _ = writeln!(s, r#"<g id="track" clip-path="url(#mapclip)">"#);
+    for piece in &d.track {
+        let _ = writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{TRACK}" stroke-width="3" stroke-linejoin="round" opacity="0.8"/>"#,
+            poly(piece)
+        );
+    }
+    for w in d.track.windows(2) {
+        if let (Some(a), Some(b)) = (w[0].last(), w[1].first()) {
+            let ((x1, y1), (x2, y2)) = (pr.xy(a.1), pr.xy(b.1));
+            let _ = writeln!(
+                s,
+                r#"<line class="gap" x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{GAP}" stroke-width="2" stroke-dasharray="2,3"><title>gap of {} min</title></line>"#,
+                (b.0 - a.0) / 60_000
+            );
+        }
+    }
+    for (kind, from, to) in &d.flags {
+        let covered: Vec<(i64, Position)> = d
+            .track
+            .iter()
+            .flatten()
+            .filter(|(t, _)| (*from..=*to).contains(t))
+            .copied()
+            .collect();
+        if covered.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            r#"<polyline class="spoof" points="{}" fill="none" stroke="{SPOOF}" stroke-width="5" opacity="0.9"><title>{}</title></polyline>"#,
+            poly(&covered),
+            esc(kind)
+        );
+    }
+    let _ = writeln!(s, "</g>");
 }
 
 /// Draws the day of `gw` into `out`; returns (day, counts) for summaries.

@@ -118,3 +118,81 @@ fn a_store_from_the_previous_release_upgrades_and_syncs_every_record_once() {
     }
     assert_eq!(n, 3);
 }
+
+/// The release before patrol records synced (`fixtures/upgrade/v4/home`: schema v4, an
+/// encrypted store holding a patrol session of 4 events and 700 fixes in 2 blocks that never
+/// entered the outbox, with a check-in, a visit and a report with a photo, all pending) is
+/// opened by this build: migration 5 and the first sync's seal put the session into the
+/// outbox, and everything reaches the server once; the server's day has the 700 fixes.
+#[test]
+fn a_store_from_the_release_before_track_sync_sends_its_patrol_once() {
+    let srv_dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(srv_dir.path())
+        .fixtures(fixtures().join("district-small"))
+        .token("w-0001", "tok-w-0001");
+    cfg.admin_token = "adm".into();
+    let srv = spawn_in_thread(cfg).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let release = fixtures().join("upgrade").join("v4");
+    copy_dir(&release.join("home"), &home);
+    let cfg_path = home.join("gridworker-cli.json");
+    let mut cli_cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cli_cfg["server"] = Value::String(srv.url());
+    std::fs::write(&cfg_path, serde_json::to_string_pretty(&cli_cfg).unwrap()).unwrap();
+    let home = path_str(&home);
+    let key = path_str(&release.join("key.hex"));
+    let k = ["--key-file", key.as_str()];
+
+    let shown = gw(&[
+        &[
+            "--home",
+            &home,
+            "--json",
+            "track",
+            "show",
+            "--day",
+            "2024-11-12",
+        ],
+        &k[..],
+    ]
+    .concat());
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let distance = shown.json()["distance_m"].as_f64().unwrap();
+
+    let r = gw(&[&["--home", &home, "--json", "sync"], &k[..]].concat());
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, r.stdout);
+    // A check-in, a visit, a report, 4 patrol events and 2 track blocks.
+    assert_eq!(r.json()["sync"]["pushed"], 9, "{}", r.stdout);
+    let again = gw(&[&["--home", &home, "--json", "sync"], &k[..]].concat());
+    assert_eq!(again.json()["sync"]["pushed"], 0, "{}", again.stdout);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = srv.url();
+    let counts = rt.block_on(admin_get(&url, "/admin/v1/records"));
+    for (kind, n) in [
+        ("checkin", 1),
+        ("visit", 1),
+        ("report", 1),
+        ("patrol_event", 4),
+        ("track_block", 2),
+    ] {
+        assert_eq!(counts["counts"][kind], n, "{kind}: {counts}");
+    }
+    assert_eq!(counts["chain_breaks"], 0, "{counts}");
+    assert_eq!(counts["rejected"], 0, "{counts}");
+    let day = rt.block_on(admin_get(
+        &url,
+        "/admin/v1/tracks?worker=w-0001&day=2024-11-12",
+    ));
+    assert_eq!(day["fixes"], 700, "{day}");
+    assert_eq!(day["events"].as_array().unwrap().len(), 4, "{day}");
+    let theirs = day["summary"]["distance_m"].as_f64().unwrap();
+    // The CLI prints whole metres.
+    assert!((theirs - distance).abs() < 1.0, "{theirs} vs {distance}");
+}

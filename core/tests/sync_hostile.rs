@@ -245,6 +245,63 @@ async fn a_version_1_server_stops_the_run_before_any_push() {
     assert_eq!(dev.pending(), 2);
 }
 
+/// Protocol 3 added the patrol kinds, which a version 2 server would refuse for good
+/// (`unknown_kind`): against one, everything else is pushed and the patrol records wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_server_gets_every_record_but_the_patrol_which_waits_for_its_update() {
+    let kinds = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let protocol = Arc::new(AtomicU64::new(2));
+    let (k, proto) = (kinds.clone(), protocol.clone());
+    let s = StandIn::start(move |m, path, body, _| {
+        if path.starts_with("/v1/handshake") {
+            json(&HandshakeResponse {
+                protocol: proto.load(Ordering::Relaxed) as u32,
+                ..handshake(&ValidationPolicy::default())
+            })
+        } else if m == Method::POST {
+            let req: PushRequest = serde_json::from_slice(&body).unwrap();
+            k.lock()
+                .unwrap()
+                .extend(req.mutations.iter().map(|m| m.kind.clone()));
+            push_all(&body)
+        } else {
+            json(&page(vec![], "1", false))
+        }
+    })
+    .await;
+    let dev = Device::new(&s.url);
+    dev.worker.start_patrol().unwrap();
+    let fix = dev.fix_at(support::BASE);
+    dev.worker.add_track_fixes(&[fix]).unwrap();
+    dev.check_ins(2);
+    dev.worker.stop_patrol().unwrap();
+    let engine = dev.engine(Tokens::fixed("tok"), options());
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 2, "{r:?}");
+    assert_eq!(r.deferred, 3, "start, stop and the block wait: {r:?}");
+    assert_eq!(*kinds.lock().unwrap(), ["checkin", "checkin"]);
+    assert_eq!(dev.pending(), 3);
+    // The server is updated: the patrol goes. (The stand-in's handshake says it holds none
+    // of the device's records, so the check-ins go again too.)
+    protocol.store(3, Ordering::Relaxed);
+    kinds.lock().unwrap().clear();
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.deferred, 0, "{r:?}");
+    let mut sent = kinds.lock().unwrap().clone();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "checkin",
+            "checkin",
+            "patrol_event",
+            "patrol_event",
+            "track_block"
+        ]
+    );
+    assert_eq!(dev.pending(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defect11_policy_out_of_bounds_is_refused_and_the_previous_one_stays() {
     let policy = Arc::new(std::sync::Mutex::new(ValidationPolicy {

@@ -541,6 +541,11 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_submit_report(uint64_t ptr
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_sync_counts(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_DAY
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_DAY
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_track_day(uint64_t ptr, RustBuffer day, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_SUMMARY
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_SUMMARY
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_track_summary(uint64_t ptr, RustBuffer day, RustCallStatus *_Nonnull out_status
@@ -1172,6 +1177,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_submit_report(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_SYNC_COUNTS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_SYNC_COUNTS
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_TRACK_DAY
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_TRACK_DAY
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_track_day(void
     
 );
 #endif

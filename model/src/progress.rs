@@ -21,6 +21,15 @@ pub struct PatrolProgress {
     pub coverage_percent: f64,
     /// Ids of the missed points (so the app can show where to go).
     pub missed_point_ids: Vec<String>,
+    /// The period's patrol track (`crate::track`): distance walked (m), time on patrol with
+    /// usable fixes (s), and the share of the worker's grids' area within 25 m of the track,
+    /// 0 to 1 (the grids' mean). 0 without a track.
+    #[serde(default)]
+    pub track_distance_m: f64,
+    #[serde(default)]
+    pub patrol_s: f64,
+    #[serde(default)]
+    pub grid_coverage: f64,
 }
 
 /// The local days of ISO week `week` of `year`, Monday to Sunday.
@@ -81,6 +90,9 @@ pub fn compute(
             f64::from(accepted) * 100.0 / f64::from(due_n)
         },
         missed_point_ids: missed_ids,
+        track_distance_m: 0.0,
+        patrol_s: 0.0,
+        grid_coverage: 0.0,
     }
 }
 

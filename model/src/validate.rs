@@ -9,8 +9,8 @@
 //! Messages name the field and the rule, never the value.
 
 use crate::domain::{
-    CheckIn, LocationFix, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, Photo, ReportPayload,
-    TaskAckPayload, TaskCompletionPayload, Visit,
+    CheckIn, LocationFix, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, PatrolEventPayload,
+    Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload, TrackBlockPayload, Visit,
 };
 use crate::geo::Position;
 use crate::invalid::{Check, Invalid};
@@ -174,6 +174,22 @@ pub fn report(p: &ReportPayload) -> Check {
     photos(&p.photos, 1)?;
     time("created_at", &p.created_at)?;
     time("submitted_at", &p.submitted_at)
+}
+
+pub fn patrol_event(e: &PatrolEventPayload) -> Check {
+    owner(&e.id, &e.worker_id, &e.device_id)?;
+    id("session_id", &e.session_id)?;
+    time("at", &e.at)
+}
+
+/// A track block: its bytes decode (bounded, never panics), agree with the payload's count
+/// and time range, and every fix is at a plausible time.
+pub fn track_block(b: &TrackBlockPayload) -> Check {
+    owner(&b.id, &b.worker_id, &b.device_id)?;
+    id("session_id", &b.session_id)?;
+    time("first_fix_at", &b.first_fix_at)?;
+    time("last_fix_at", &b.last_fix_at)?;
+    b.decode().map(|_| ())
 }
 
 pub fn task_ack(a: &TaskAckPayload) -> Check {

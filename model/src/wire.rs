@@ -16,12 +16,16 @@ use crate::domain::{ReportStatus, TaskStatus};
 use crate::geo::Crs;
 use crate::policy::ValidationPolicy;
 
-/// The protocol version this build speaks. Version 2 (docs/protocol.md §9) added the photo
+/// The protocol version this build speaks (docs/protocol.md §9). Version 2 added the photo
 /// evidence fields of a payload's photos (`exif_time`, `exif_position`, `original_sha256`,
-/// `original_size`) and the flags `photo_far_from_fix` and `photo_too_old`.
-pub const PROTOCOL: u32 = 2;
+/// `original_size`) and the flags `photo_far_from_fix` and `photo_too_old`; version 3 the
+/// mutation kinds `patrol_event` and `track_block`.
+pub const PROTOCOL: u32 = 3;
 /// [`PROTOCOL`] as sent in the [`HEADER_PROTOCOL`] header.
-pub const PROTOCOL_VERSION: &str = "2";
+pub const PROTOCOL_VERSION: &str = "3";
+/// The oldest server version a phone of this build syncs with: what a version 2 server
+/// cannot take (the patrol kinds) waits on the phone until the server is updated.
+pub const OLDEST_SERVER_PROTOCOL: u32 = 2;
 /// The oldest version the reference server still serves by default: a version 1 payload is a
 /// valid version 2 payload, so phones not yet updated keep syncing.
 pub const OLDEST_PROTOCOL: u32 = 1;
@@ -224,16 +228,22 @@ pub enum MutationKind {
     TaskAck,
     /// Payload: [`crate::domain::TaskCompletionPayload`]; `record_id` = its `id`.
     TaskCompletion,
+    /// Payload: [`crate::domain::PatrolEventPayload`]; `record_id` = its `id`. Protocol 3.
+    PatrolEvent,
+    /// Payload: [`crate::domain::TrackBlockPayload`]; `record_id` = its `id`. Protocol 3.
+    TrackBlock,
 }
 
 impl MutationKind {
     /// Every kind, in a stable order.
-    pub const ALL: [MutationKind; 5] = [
+    pub const ALL: [MutationKind; 7] = [
         MutationKind::Checkin,
         MutationKind::Visit,
         MutationKind::Report,
         MutationKind::TaskAck,
         MutationKind::TaskCompletion,
+        MutationKind::PatrolEvent,
+        MutationKind::TrackBlock,
     ];
 
     /// The wire spelling.
@@ -244,6 +254,17 @@ impl MutationKind {
             MutationKind::Report => "report",
             MutationKind::TaskAck => "task_ack",
             MutationKind::TaskCompletion => "task_completion",
+            MutationKind::PatrolEvent => "patrol_event",
+            MutationKind::TrackBlock => "track_block",
+        }
+    }
+
+    /// The first protocol version that has this kind: a phone keeps a kind the server's
+    /// version lacks pending rather than have it refused as `unknown_kind` for good.
+    pub const fn since_protocol(self) -> u32 {
+        match self {
+            MutationKind::PatrolEvent | MutationKind::TrackBlock => 3,
+            _ => 1,
         }
     }
 

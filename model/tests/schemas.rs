@@ -13,14 +13,23 @@ use std::collections::BTreeSet;
 use chrono::{TimeZone, Utc};
 use gridworker_model::domain::{
     CheckIn, CheckInOutcome, Flag, LocationFix, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS,
-    MediaType, Photo, Provider, ReportPayload, TaskAckPayload, TaskCompletionPayload, Visit,
-    VisitKind,
+    MediaType, PatrolEventKind, PatrolEventPayload, Photo, Provider, ReportPayload, TaskAckPayload,
+    TaskCompletionPayload, TrackBlockPayload, Visit, VisitKind,
 };
 use gridworker_model::geo::{Crs, Position};
+use gridworker_model::track::{TrackFix, block};
 use gridworker_model::validate;
 use serde_json::{Value, json};
 
-const KINDS: [&str; 5] = ["checkin", "visit", "report", "task_ack", "task_completion"];
+const KINDS: [&str; 7] = [
+    "checkin",
+    "visit",
+    "report",
+    "task_ack",
+    "task_completion",
+    "patrol_event",
+    "track_block",
+];
 
 fn document() -> Value {
     let path = concat!(
@@ -171,6 +180,39 @@ fn completion() -> TaskCompletionPayload {
     }
 }
 
+fn patrol_event() -> PatrolEventPayload {
+    let (id, worker_id, device_id) = ids();
+    PatrolEventPayload {
+        id,
+        worker_id,
+        device_id,
+        session_id: "01938f2a-0000-7000-8000-00000000000f".into(),
+        event: PatrolEventKind::Pause,
+        at: at(14),
+    }
+}
+
+fn track_block() -> TrackBlockPayload {
+    let (id, worker_id, device_id) = ids();
+    let fixes: Vec<TrackFix> = (0..120)
+        .map(|i| TrackFix {
+            t_ms: at(15).timestamp_millis() + i * 1000,
+            position: Position::new(45.3 + i as f64 * 1e-5, 130.9),
+            accuracy_m: 4.5,
+            mock: false,
+        })
+        .collect();
+    let data = block::encode(&fixes).unwrap();
+    TrackBlockPayload::new(
+        id,
+        worker_id,
+        device_id,
+        "01938f2a-0000-7000-8000-00000000000f".into(),
+        &data,
+    )
+    .unwrap()
+}
+
 /// Each kind's good payload as JSON, with the shared rule's verdict on a JSON value of it.
 type Rule = fn(&Value) -> bool;
 
@@ -188,6 +230,12 @@ fn cases() -> Vec<(&'static str, Value, Rule)> {
         ("task_ack", json!(task_ack()), |v| ok(v, validate::task_ack)),
         ("task_completion", json!(completion()), |v| {
             ok(v, validate::task_completion)
+        }),
+        ("patrol_event", json!(patrol_event()), |v| {
+            ok(v, validate::patrol_event)
+        }),
+        ("track_block", json!(track_block()), |v| {
+            ok(v, validate::track_block)
         }),
     ]
 }
@@ -368,6 +416,11 @@ fn what_the_shared_rules_refuse_the_schema_refuses_too() {
             long(MAX_NOTE_CHARS + 1),
             true,
         ),
+        ("patrol_event", vec!["event"], json!("teleport"), true),
+        ("patrol_event", vec!["session_id"], json!(""), true),
+        ("track_block", vec!["fixes"], json!(0), true),
+        ("track_block", vec!["data"], json!("not base64!"), true),
+        ("track_block", vec!["data"], json!(""), true),
     ];
     for (kind, path, value, by_rule) in bad {
         let (_, good, rule) = cases().into_iter().find(|c| c.0 == kind).unwrap();

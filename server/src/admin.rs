@@ -25,7 +25,7 @@ use crate::tasks::emit_task;
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 1024 * 1024;
 
-fn admin(st: &AppState, h: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn admin(st: &AppState, h: &HeaderMap) -> ApiResult<()> {
     match bearer(h) {
         None => Err(ApiError::unauthorized("the admin token is required")),
         Some(t) if t == st.admin_token => Ok(()),
@@ -167,13 +167,16 @@ pub async fn records(
             };
             let mut stmt = tx.prepare(
                 "SELECT mutation_id, seq, device_id, chain_break, server_flags, received_at, payload,
-                        reason_code, reason_message, worker_id
+                        reason_code, reason_message, worker_id, record_id
                  FROM mutations WHERE kind = ?1 AND status = ?2 ORDER BY received_at, device_id, seq",
             )?;
             let mut rows = stmt.query(params![kind.code(), status])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                let payload: String = r.get(6)?;
+                let mut payload: String = r.get(6)?;
+                if payload.is_empty() && kind == MutationKind::TrackBlock && status == "applied" {
+                    payload = crate::tracks::block_payload_text(tx, &r.get::<_, String>(10)?)?;
+                }
                 let mut obj = match serde_json::from_str::<Value>(&payload) {
                     Ok(Value::Object(o)) => o,
                     _ => {

@@ -147,9 +147,23 @@ CREATE INDEX partial_uploads_age ON partial_uploads (updated_at);
 DELETE FROM photos WHERE complete = 0;
 "#;
 
+/// Patrol sessions and tracks (protocol 3). A block's fixes are kept here, in their compact
+/// encoding; its mutation row keeps no copy of the payload (the hash commits to it).
+const V3: &str = r#"
+CREATE TABLE patrol_events (
+    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    session_id TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL);
+CREATE INDEX patrol_events_worker ON patrol_events (worker_id, at);
+CREATE TABLE track_blocks (
+    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    session_id TEXT NOT NULL, t_from INTEGER NOT NULL, t_to INTEGER NOT NULL,
+    fixes INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX track_blocks_worker ON track_blocks (worker_id, t_from);
+"#;
+
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     use rusqlite_migration::M;
-    rusqlite_migration::Migrations::new(vec![M::up(V1), M::up(V2)])
+    rusqlite_migration::Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// Creates `dir` (and parents) readable by this user only, and tightens it if it exists.

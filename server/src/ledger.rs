@@ -334,10 +334,14 @@ pub(crate) fn push_one(
     };
     // A payload refused as invalid is not a record: it is not kept (it may hold residents'
     // data the server never accepted). The hash still identifies it for replays.
-    let keep_payload = !matches!(
+    // A track block's fixes are kept once, in `track_blocks`: the hash still identifies the
+    // payload for replays.
+    let refused_content = matches!(
         reason.as_ref().map(|r| r.0),
         Some(codes::INVALID_PAYLOAD | codes::UNKNOWN_KIND)
     );
+    let block_held = status == "applied" && m.kind == MutationKind::TrackBlock.code();
+    let keep_payload = !refused_content && !block_held;
     let flags_json = serde_json::to_string(&flags).unwrap_or_else(|_| "[]".into());
     insert_mutation(
         tx,

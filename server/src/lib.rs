@@ -19,6 +19,7 @@ pub mod photos;
 pub mod refdata;
 pub mod sanitize;
 pub mod tasks;
+pub mod tracks;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -166,6 +167,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/v1/workers/{id}/grids", put(admin::put_worker_grids))
         .route("/admin/v1/photos/{sha}", get(admin::photo))
         .route("/admin/v1/chain", get(admin::chain))
+        .route("/admin/v1/tracks", get(tracks::day_track))
         .route(
             "/admin/v1/devices/{device_id}/bind",
             post(admin::bind_device).layer(buffered),

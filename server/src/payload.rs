@@ -3,7 +3,8 @@
 
 use chrono::Utc;
 use gridworker_model::domain::{
-    CheckIn, Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload, Visit,
+    CheckIn, PatrolEventPayload, Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload,
+    TrackBlockPayload, Visit,
 };
 use gridworker_model::geo::Crs;
 use gridworker_model::wire::{Change, MutationKind};
@@ -44,6 +45,9 @@ pub(crate) enum Effect {
     Report(ReportPayload),
     TaskAck(TaskAckPayload),
     TaskCompletion(TaskCompletionPayload),
+    PatrolEvent(PatrolEventPayload),
+    /// The payload and its decoded block bytes.
+    TrackBlock(TrackBlockPayload, Vec<u8>),
 }
 
 pub(crate) fn exists(tx: &Transaction<'_>, sql: &str, id: &str) -> rusqlite::Result<bool> {
@@ -147,6 +151,42 @@ pub(crate) fn parse_payload(
                 Err(e) => return Ok(Err(e)),
             }
         }
+        MutationKind::PatrolEvent => {
+            match decode_payload::<PatrolEventPayload>(text, validate::patrol_event) {
+                Ok(e) => Parsed {
+                    record_id: e.id.clone(),
+                    device_id: e.device_id.clone(),
+                    worker_id: e.worker_id.clone(),
+                    photos: vec![],
+                    task_id: None,
+                    flags: vec![],
+                    effect: Effect::PatrolEvent(e),
+                },
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        MutationKind::TrackBlock => {
+            match decode_payload::<TrackBlockPayload>(text, validate::track_block) {
+                Ok(b) => {
+                    use base64::Engine as _;
+                    // Validated above, so the data is base64 of a block.
+                    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&b.data)
+                    else {
+                        return Ok(Err("data: is not base64".into()));
+                    };
+                    Parsed {
+                        record_id: b.id.clone(),
+                        device_id: b.device_id.clone(),
+                        worker_id: b.worker_id.clone(),
+                        photos: vec![],
+                        task_id: None,
+                        flags: vec![],
+                        effect: Effect::TrackBlock(b, bytes),
+                    }
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
     };
     Ok(Ok(parsed))
 }
@@ -214,6 +254,30 @@ pub(crate) fn apply_effect(
                 params![c.task_id, worker_id, now],
             )?;
             crate::tasks::emit_task(tx, &c.task_id)?;
+        }
+        Effect::PatrolEvent(e) => {
+            tx.execute(
+                "INSERT OR IGNORE INTO patrol_events (id, worker_id, device_id, session_id, event, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![e.id, worker_id, e.device_id, e.session_id, e.event.code(), e.at],
+            )?;
+        }
+        Effect::TrackBlock(b, bytes) => {
+            tx.execute(
+                "INSERT OR IGNORE INTO track_blocks
+                     (id, worker_id, device_id, session_id, t_from, t_to, fixes, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    b.id,
+                    worker_id,
+                    b.device_id,
+                    b.session_id,
+                    b.first_fix_at.timestamp_millis(),
+                    b.last_fix_at.timestamp_millis(),
+                    b.fixes,
+                    bytes
+                ],
+            )?;
         }
     }
     Ok(())

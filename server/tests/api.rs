@@ -37,8 +37,8 @@ async fn handshake_gives_worker_grids_policy_and_refuses_bad_headers() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], codes::CLIENT_TOO_OLD);
     assert_eq!(v["error"]["min_protocol"], 1);
-    // A version 1 phone not yet updated is still served (a v1 payload is a valid v2 one);
-    // the handshake says the server speaks 2.
+    // A version 1 phone not yet updated is still served (a v1 payload is a valid v3 one);
+    // the handshake says which version the server speaks.
     let r = http
         .get(&url)
         .header(wire::HEADER_PROTOCOL, "1")
@@ -51,7 +51,7 @@ async fn handshake_gives_worker_grids_policy_and_refuses_bad_headers() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(
         (v["protocol"].as_u64(), v["min_protocol"].as_u64()),
-        (Some(2), Some(1))
+        (Some(u64::from(wire::PROTOCOL)), Some(1))
     );
     // No protocol header.
     let r = http.get(&url).bearer_auth(T1).send().await.unwrap();

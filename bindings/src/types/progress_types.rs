@@ -30,6 +30,12 @@ pub struct PatrolProgress {
     pub coverage_percent: f64,
     /// Ids of the missed points (where to go next).
     pub missed_point_ids: Vec<String>,
+    /// Distance walked on patrol (m), measured from the track (see `trackSummary`).
+    pub track_distance_m: f64,
+    /// Time on patrol with usable fixes (s).
+    pub patrol_s: f64,
+    /// Share of the worker's grids' area within 25 m of the track, 0 to 1 (their mean).
+    pub grid_coverage: f64,
 }
 
 /// Counts per record kind.

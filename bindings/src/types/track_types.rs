@@ -143,3 +143,41 @@ impl From<track::DaySummary> for TrackSummary {
         }
     }
 }
+
+/// A point of the day's simplified track line (WGS-84).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TrackPoint {
+    pub at: SystemTime,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// The day's track for a map: its summary and the simplified line (5 m tolerance), one
+/// piece per stretch between gaps, so nothing is drawn across a gap.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TrackDay {
+    pub summary: TrackSummary,
+    pub line: Vec<Vec<TrackPoint>>,
+}
+
+impl From<w::TrackDay> for TrackDay {
+    fn from(d: w::TrackDay) -> Self {
+        TrackDay {
+            summary: d.summary.into(),
+            line: d
+                .line
+                .into_iter()
+                .map(|piece| {
+                    piece
+                        .into_iter()
+                        .map(|(t, p)| TrackPoint {
+                            at: at_ms(t),
+                            lat: p.lat,
+                            lon: p.lon,
+                        })
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+}

@@ -18,6 +18,8 @@ pub mod kind {
     pub const REPORT: &str = MutationKind::Report.code();
     pub const TASK_ACK: &str = MutationKind::TaskAck.code();
     pub const TASK_COMPLETION: &str = MutationKind::TaskCompletion.code();
+    pub const PATROL_EVENT: &str = MutationKind::PatrolEvent.code();
+    pub const TRACK_BLOCK: &str = MutationKind::TrackBlock.code();
 }
 
 /// Where an outbox entry (and so its record) stands.
@@ -167,6 +169,48 @@ pub fn append(
     device_time: DateTime<Utc>,
     monotonic_ms: i64,
 ) -> Result<OutboxEntry> {
+    insert(
+        tx,
+        kind,
+        record_id,
+        payload,
+        true,
+        device_time,
+        monotonic_ms,
+    )
+}
+
+/// Appends a mutation whose payload is derived from its record when it is read (a sealed
+/// track block, `store::tracks::derived_payload`): the hash covers `payload`, the row stores
+/// none, so the record's bytes are not kept twice. The record must never change afterwards.
+pub fn append_derived(
+    tx: &Transaction<'_>,
+    kind: &str,
+    record_id: &str,
+    payload: String,
+    device_time: DateTime<Utc>,
+    monotonic_ms: i64,
+) -> Result<OutboxEntry> {
+    insert(
+        tx,
+        kind,
+        record_id,
+        payload,
+        false,
+        device_time,
+        monotonic_ms,
+    )
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    kind: &str,
+    record_id: &str,
+    payload: String,
+    store_payload: bool,
+    device_time: DateTime<Utc>,
+    monotonic_ms: i64,
+) -> Result<OutboxEntry> {
     // The writer holds an IMMEDIATE transaction, so reading the head and inserting after it
     // cannot interleave with another writer.
     let head: Option<(i64, String)> = tx
@@ -187,7 +231,17 @@ pub fn append(
         "INSERT INTO outbox(seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash])?;
+    .execute(params![
+        seq,
+        mutation_id,
+        kind,
+        record_id,
+        if store_payload { payload.as_str() } else { "" },
+        device_time,
+        monotonic_ms,
+        prev_hash,
+        hash
+    ])?;
     Ok(OutboxEntry {
         seq,
         mutation_id,
@@ -222,7 +276,8 @@ pub fn pending_batch(
     let mut out = Vec::new();
     let mut bytes = 0usize;
     for row in rows {
-        let e = row?;
+        let mut e = row?;
+        derive_payload(conn, &mut e)?;
         bytes += e.payload.len();
         if !out.is_empty() && bytes > max_bytes {
             break;
@@ -241,10 +296,28 @@ pub fn to_send(conn: &Connection) -> Result<i64> {
 
 /// One entry by its seq.
 pub fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>> {
-    Ok(conn
+    let e = conn
         .prepare_cached("SELECT * FROM outbox WHERE seq = ?1")?
         .query_row([seq], entry_from_row)
-        .optional()?)
+        .optional()?;
+    match e {
+        Some(mut e) => {
+            derive_payload(conn, &mut e)?;
+            Ok(Some(e))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Fills in the payload of an entry appended with [`append_derived`], from its record.
+fn derive_payload(conn: &Connection, e: &mut OutboxEntry) -> Result<()> {
+    if e.payload.is_empty()
+        && e.kind == kind::TRACK_BLOCK
+        && let Some(p) = crate::store::tracks::derived_payload(conn, e.seq)?
+    {
+        e.payload = p;
+    }
+    Ok(())
 }
 
 /// Marks an entry as recorded by the server (a withdrawn one stays withdrawn:

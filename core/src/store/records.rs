@@ -648,6 +648,11 @@ pub fn delete_record(conn: &Connection, record_kind: &str, id: &str) -> Result<O
                 .execute([id])?;
             return Ok(task);
         }
+        kind::TRACK_BLOCK => {
+            conn.prepare_cached("DELETE FROM track_blocks WHERE record_id = ?1")?
+                .execute([id])?;
+        }
+        // A patrol event is the worker's state: it stays.
         _ => {}
     }
     Ok(None)

@@ -212,8 +212,8 @@ ALTER TABLE photos ADD COLUMN original_size INTEGER;
 
 /// Patrol sessions and track fixes (issue 13). A session is the span between a `start` and
 /// its `stop`; `pause`/`resume` inside it. Fixes are stored as compact blocks, one per batch
-/// the app hands over (`gridworker_model::track::block`), indexed by their time range. Both
-/// stay on the device for now: their sync is a later protocol version.
+/// the app hands over (`gridworker_model::track::block`), indexed by their time range. Their
+/// sync came with V5.
 const V4: &str = r#"
 CREATE TABLE patrol_events (
     seq INTEGER PRIMARY KEY,
@@ -232,13 +232,28 @@ CREATE TABLE track_blocks (
 CREATE INDEX track_blocks_time ON track_blocks(t_from);
 "#;
 
+/// Patrol events and track blocks become records that sync (protocol 3). An event enters the
+/// outbox when it happens; a block when it is sealed (no batch joins it any more): its outbox
+/// entry holds no payload of its own, the push derives it from the block (`store::tracks`),
+/// so a fix is not stored twice. Rows written by the previous release have no outbox entry
+/// yet (`outbox_seq` NULL) and are enqueued on the next seal like any open row.
+const V5: &str = r#"
+ALTER TABLE patrol_events ADD COLUMN id TEXT;
+ALTER TABLE patrol_events ADD COLUMN outbox_seq INTEGER;
+ALTER TABLE track_blocks ADD COLUMN record_id TEXT;
+ALTER TABLE track_blocks ADD COLUMN worker_id TEXT;
+ALTER TABLE track_blocks ADD COLUMN device_id TEXT;
+ALTER TABLE track_blocks ADD COLUMN outbox_seq INTEGER;
+CREATE UNIQUE INDEX track_blocks_outbox ON track_blocks(outbox_seq) WHERE outbox_seq IS NOT NULL;
+"#;
+
 /// All migrations, oldest first. `user_version` equals the number applied.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 4;
+pub const CURRENT_VERSION: i64 = 5;
 
 #[cfg(test)]
 mod tests {

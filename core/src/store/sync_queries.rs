@@ -88,7 +88,8 @@ pub fn resend_synced_after(tx: &Transaction<'_>, server_last_seq: i64) -> Result
     Ok(tx
         .prepare_cached(
             "UPDATE outbox SET state = 'pending', synced_at = NULL
-             WHERE state = 'synced' AND seq > ?1 AND payload <> ''",
+             WHERE state = 'synced' AND seq > ?1 AND (payload <> ''
+                 OR (kind = 'track_block' AND seq IN (SELECT outbox_seq FROM track_blocks)))",
         )?
         .execute([server_last_seq])?)
 }

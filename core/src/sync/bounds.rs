@@ -55,14 +55,15 @@ fn codes(field: &str, list: &[String]) -> Result<()> {
 
 /// The handshake's strings and lists (the policy has its own bounds).
 pub fn check_handshake(h: &HandshakeResponse) -> Result<()> {
-    // An older server would refuse this build's payloads (new photo fields and flags) one
-    // by one; stopping here keeps every record pending until the server is updated.
-    if h.protocol < super::wire::PROTOCOL {
+    // A version 1 server would refuse this build's payloads (new photo fields and flags) one
+    // by one; stopping here keeps every record pending until the server is updated. A
+    // version 2 server takes everything but the patrol kinds, which the push holds back.
+    if h.protocol < super::wire::OLDEST_SERVER_PROTOCOL {
         return Err(crate::Error::Protocol {
             reason: format!(
                 "the server speaks protocol {}; this app needs {}: update the server",
                 h.protocol,
-                super::wire::PROTOCOL
+                super::wire::OLDEST_SERVER_PROTOCOL
             ),
         });
     }

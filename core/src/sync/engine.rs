@@ -294,7 +294,8 @@ impl Inner {
         let mut report = SyncReport::default();
 
         self.progress(SyncProgress::new(SyncPhase::Handshake));
-        report.clock_offset_ms = self.handshake(cancel).await?;
+        let (offset, server_protocol) = self.handshake(cancel).await?;
+        report.clock_offset_ms = offset;
 
         let photos_allowed = !(self.options.photos_wifi_only && network == NetworkKind::Cellular);
         if photos_allowed {
@@ -305,7 +306,7 @@ impl Inner {
             report.quarantined.extend(photos.quarantined);
         }
 
-        self.push(cancel, &mut report).await?;
+        self.push(cancel, &mut report, server_protocol).await?;
         report.pulled_changes = self.pull(cancel).await?;
 
         let worker = self.worker.clone();
@@ -326,8 +327,9 @@ impl Inner {
         Ok(report)
     }
 
-    /// Learns the server's time, policy and the worker's grids; returns the clock offset.
-    async fn handshake(self: &Arc<Self>, cancel: &CancellationToken) -> Result<i64> {
+    /// Learns the server's time, policy and the worker's grids, and seals the track recorded
+    /// so far into the outbox; returns the clock offset and the server's protocol version.
+    async fn handshake(self: &Arc<Self>, cancel: &CancellationToken) -> Result<(i64, u32)> {
         let clock = self.worker.config().clock.clone();
         let (reply, before, after) = self
             .with_retry(cancel, || {
@@ -365,6 +367,12 @@ impl Inner {
                 {
                     restore::expire_payloads(tx, cutoff)?;
                 }
+                let config = worker.config();
+                let owner = crate::store::tracks::Owner {
+                    worker_id: &config.worker_id,
+                    device_id: &config.device_id,
+                };
+                crate::store::tracks::seal(tx, &owner, now, None)?;
                 Ok(r)
             })
         })
@@ -372,7 +380,7 @@ impl Inner {
         if reconciled.server_changed {
             log::warn!("sync: the server was reset (new server id); pulling from scratch");
         }
-        Ok(offset)
+        Ok((offset, reply.protocol))
     }
 }
 

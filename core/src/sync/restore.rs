@@ -59,8 +59,10 @@ pub fn reconcile(
     Ok(out)
 }
 
-/// Drops the payload of entries the server acknowledged before `cutoff`; never touches
-/// pending or rejected entries. Returns how many were emptied.
+/// Drops the payload of entries the server acknowledged before `cutoff`, and the track
+/// blocks and patrol events behind them; never touches pending or rejected entries. Returns
+/// how many payloads were emptied.
 pub fn expire_payloads(tx: &Transaction<'_>, cutoff: DateTime<Utc>) -> Result<u64> {
+    crate::store::tracks::expire_synced(tx, cutoff)?;
     sync_queries::expire_payloads(tx, cutoff)
 }

@@ -40,7 +40,7 @@ mod tasks;
 mod track;
 mod wipe;
 
-pub use track::PatrolState;
+pub use track::{PatrolState, TrackDay};
 pub use wipe::wipe_data_dir;
 
 // Where a listed record stands in the sync queue: callers name these through the worker's

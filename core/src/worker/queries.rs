@@ -45,7 +45,7 @@ impl GridWorker {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<PatrolProgress> {
-        self.store.read(|c| {
+        let mut p = self.store.read(|c| {
             let grids = reference::worker_grids(c)?;
             let due: Vec<String> = reference::points_in_grids(c, &grids)?
                 .into_iter()
@@ -53,7 +53,16 @@ impl GridWorker {
                 .collect();
             let outcomes = records::checkin_outcomes(c, &from.to_string(), &to.to_string())?;
             Ok(progress::compute(from, to, &due, &outcomes))
-        })
+        })?;
+        let track = self.track_summary_between(from, to)?;
+        p.track_distance_m = track.distance_m;
+        p.patrol_s = track.patrol_s;
+        p.grid_coverage = if track.coverage.is_empty() {
+            0.0
+        } else {
+            track.coverage.iter().map(|g| g.coverage).sum::<f64>() / track.coverage.len() as f64
+        };
+        Ok(p)
     }
 
     /// Patrol progress for one local day (`None`: today).

@@ -2,9 +2,12 @@
 //! batches from the platform's location stream; the day's summary.
 //!
 //! A batch is one FFI call and one transaction, stored as one compact block
-//! (`gridworker_model::track::block`). Fixes outside a session, or while it is paused, are
-//! refused. Blocks and events stay on the device for now (their sync is a later protocol
-//! version); the day summary is computed here from what is stored.
+//! (`gridworker_model::track::block`) or joined to the session's open block. Fixes outside a
+//! session, or while it is paused, are refused. Events enter the outbox as they happen;
+//! a block when it is sealed: when the next block starts, when the session pauses or stops,
+//! and when a sync starts ([`GridWorker::seal_track`]), so the server gets the track up to
+//! the sync and a block never changes after its entry is made. The day summary is computed
+//! here from what is stored.
 
 use super::*;
 use crate::store::tracks;
@@ -41,7 +44,25 @@ const MAX_BATCH_SPAN_MS: i64 = 24 * 3600 * 1000;
 const JOIN_UP_TO: usize = 600;
 const JOIN_SPAN_MS: i64 = 3600 * 1000;
 
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// A day's patrol: its figures and the simplified line to draw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackDay {
+    pub summary: DaySummary,
+    /// (time ms, WGS-84 position), one piece per stretch between gaps.
+    pub line: Vec<Vec<(i64, gridworker_model::geo::Position)>>,
+}
+
 impl GridWorker {
+    /// UTC ms of the district's local midnight starting `day`.
+    fn day_start_ms(&self, day: NaiveDate) -> Result<i64> {
+        let offset_ms = i64::from(self.config.utc_offset_minutes) * 60_000;
+        day.and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp_millis() - offset_ms)
+            .ok_or_else(|| Error::invalid("day", "is not a date"))
+    }
+
     /// The patrol state, from the last event.
     pub fn patrol_state(&self) -> Result<PatrolState> {
         self.store.read(state_of)
@@ -87,8 +108,24 @@ impl GridWorker {
                 | PatrolState::Paused { session_id, .. } => session_id.clone(),
             };
             tracks::add_event(tx, &session, kind, now)?;
+            tracks::seal(tx, &self.owner(), now, None)?;
             state_of(tx)
         })
+    }
+
+    fn owner(&self) -> tracks::Owner<'_> {
+        tracks::Owner {
+            worker_id: &self.config.worker_id,
+            device_id: &self.config.device_id,
+        }
+    }
+
+    /// Puts the track recorded so far into the outbox (the sync does this before it pushes).
+    /// Returns how many entries were made.
+    pub fn seal_track(&self) -> Result<usize> {
+        let now = self.clock().now();
+        self.store
+            .write(|tx| tracks::seal(tx, &self.owner(), now, None))
     }
 
     /// Records a batch of fixes from the location stream (the app buffers its callbacks and
@@ -129,13 +166,14 @@ impl GridWorker {
             return Err(Error::invalid("fixes", "a batch spans more than a day"));
         }
         let data = block::encode(&track)?;
+        let now = self.clock().now();
         self.store.write(|tx| match state_of(tx)? {
             PatrolState::OnPatrol { session_id, .. } => {
                 // Batches of a few seconds each would pay a block header and a row per few
                 // fixes: a batch that follows the session's newest block joins it while the
                 // block holds under JOIN_UP_TO fixes and spans under an hour (so a day's
                 // blocks are found by their start, `tracks::blocks_between`).
-                if let Some(b) = tracks::newest_block(tx, &session_id)?
+                if let Some(b) = tracks::open_block(tx, &session_id)?
                     && first > b.t_to
                     && last - b.t_from <= JOIN_SPAN_MS
                     && b.fixes + track.len() <= JOIN_UP_TO
@@ -145,7 +183,9 @@ impl GridWorker {
                     tracks::replace_block(tx, b.id, last, joined.len(), &block::encode(&joined)?)?;
                     return Ok(track.len());
                 }
-                tracks::add_block(tx, &session_id, first, last, track.len(), &data)?;
+                let id = tracks::add_block(tx, &session_id, first, last, track.len(), &data)?;
+                // The blocks before this one are complete: they go to the outbox now.
+                tracks::seal(tx, &self.owner(), now, Some(id))?;
                 Ok(track.len())
             }
             other => Err(Error::InvalidState {
@@ -160,13 +200,27 @@ impl GridWorker {
     /// patrol time, time inside the worker's grids, points passed, coverage, gaps and the
     /// track's spoof signs (`gridworker_model::track`).
     pub fn track_summary(&self, day: Option<NaiveDate>) -> Result<DaySummary> {
+        Ok(self.track_day(day)?.summary)
+    }
+
+    /// The day's summary and its simplified line (`gridworker_model::track::line`), for a
+    /// map: one piece per stretch between gaps.
+    pub fn track_day(&self, day: Option<NaiveDate>) -> Result<TrackDay> {
         let day = day.unwrap_or_else(|| self.local_day(self.clock().now()));
-        let offset_ms = i64::from(self.config.utc_offset_minutes) * 60_000;
-        let from_ms = day
-            .and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc().timestamp_millis() - offset_ms)
-            .ok_or_else(|| Error::invalid("day", "is not a date"))?;
-        let to_ms = from_ms + 24 * 3600 * 1000;
+        self.track_between(day, day, true)
+    }
+
+    /// The patrol of the local days `from` to `to` (inclusive) in figures.
+    pub(super) fn track_summary_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<DaySummary> {
+        Ok(self.track_between(from, to, false)?.summary)
+    }
+
+    fn track_between(&self, from: NaiveDate, to: NaiveDate, with_line: bool) -> Result<TrackDay> {
+        let (from_ms, to_ms) = (self.day_start_ms(from)?, self.day_start_ms(to)? + DAY_MS);
         let policy = self.policy()?;
         let (blocks, grids, points) = self.store.read(|c| {
             let codes = reference::worker_grids(c)?;
@@ -191,13 +245,13 @@ impl GridWorker {
         }
         let m = track::measure(&fixes, &track::MeasureParams::default());
         let flags = track::signals(&fixes, &m);
-        Ok(track::summarise(
-            &m,
-            flags,
-            &grids,
-            &points,
-            policy.checkin_radius_m,
-        ))
+        let line = if with_line {
+            track::line::simplified(&m, track::line::TOLERANCE_M)
+        } else {
+            Vec::new()
+        };
+        let summary = track::summarise(&m, flags, &grids, &points, policy.checkin_radius_m);
+        Ok(TrackDay { summary, line })
     }
 }
 

@@ -420,14 +420,39 @@ impl Device {
     }
 }
 
+/// (mutation id, kind, record id, payload, state); a track block's payload is derived from
+/// its block, as the push does.
 fn outbox_of(conn: &rusqlite::Connection) -> Vec<(String, String, String, String, String)> {
-    conn.prepare("SELECT mutation_id, kind, record_id, payload, state FROM outbox ORDER BY seq")
+    let rows: Vec<(i64, String, String, String, String, String)> = conn
+        .prepare(
+            "SELECT seq, mutation_id, kind, record_id, payload, state FROM outbox ORDER BY seq",
+        )
         .unwrap()
         .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .unwrap()
         .map(|r| r.unwrap())
+        .collect();
+    rows.into_iter()
+        .map(|(seq, id, kind, record, payload, state)| {
+            let payload = if payload.is_empty() {
+                gridworker_core::test_hooks::outbox::entry(conn, seq)
+                    .unwrap()
+                    .map(|e| e.payload)
+                    .unwrap_or_default()
+            } else {
+                payload
+            };
+            (id, kind, record, payload, state)
+        })
         .collect()
 }
 
@@ -450,7 +475,15 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
     let mut held: HashMap<String, Value> = HashMap::new();
     let mut records_seen: HashSet<(String, String)> = HashSet::new();
     let mut held_withdrawn = 0usize;
-    for kind in ["checkin", "visit", "report", "task_ack", "task_completion"] {
+    for kind in [
+        "checkin",
+        "visit",
+        "report",
+        "task_ack",
+        "task_completion",
+        "patrol_event",
+        "track_block",
+    ] {
         for status in ["applied", "rejected", "withdrawn"] {
             if !kinds.contains(kind) && status != "applied" {
                 continue;

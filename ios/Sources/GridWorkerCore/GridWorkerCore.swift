@@ -943,6 +943,12 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func syncCounts() throws  -> SyncCounts
     
     /**
+     * The day's summary with its simplified line (`None`: today), for drawing the patrol on
+     * a map: one piece per stretch between gaps.
+     */
+    func trackDay(day: String?) throws  -> TrackDay
+    
+    /**
      * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
@@ -1510,6 +1516,20 @@ open func syncCounts()throws  -> SyncCounts  {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_sync_counts(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The day's summary with its simplified line (`None`: today), for drawing the patrol on
+     * a map: one piece per stretch between gaps.
+     */
+open func trackDay(day: String?)throws  -> TrackDay  {
+    return try  FfiConverterTypeTrackDay_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_track_day(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(day),uniffiCallStatus
     )
 })
 }
@@ -3073,6 +3093,18 @@ public struct PatrolProgress: Equatable, Hashable {
      * Ids of the missed points (where to go next).
      */
     public var missedPointIds: [String]
+    /**
+     * Distance walked on patrol (m), measured from the track (see `trackSummary`).
+     */
+    public var trackDistanceM: Double
+    /**
+     * Time on patrol with usable fixes (s).
+     */
+    public var patrolS: Double
+    /**
+     * Share of the worker's grids' area within 25 m of the track, 0 to 1 (their mean).
+     */
+    public var gridCoverage: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3097,7 +3129,16 @@ public struct PatrolProgress: Equatable, Hashable {
          */coveragePercent: Double, 
         /**
          * Ids of the missed points (where to go next).
-         */missedPointIds: [String]) {
+         */missedPointIds: [String], 
+        /**
+         * Distance walked on patrol (m), measured from the track (see `trackSummary`).
+         */trackDistanceM: Double, 
+        /**
+         * Time on patrol with usable fixes (s).
+         */patrolS: Double, 
+        /**
+         * Share of the worker's grids' area within 25 m of the track, 0 to 1 (their mean).
+         */gridCoverage: Double) {
         self.fromDay = fromDay
         self.toDay = toDay
         self.pointsDue = pointsDue
@@ -3106,6 +3147,9 @@ public struct PatrolProgress: Equatable, Hashable {
         self.missed = missed
         self.coveragePercent = coveragePercent
         self.missedPointIds = missedPointIds
+        self.trackDistanceM = trackDistanceM
+        self.patrolS = patrolS
+        self.gridCoverage = gridCoverage
     }
 
     
@@ -3131,7 +3175,10 @@ public struct FfiConverterTypePatrolProgress: FfiConverterRustBuffer {
                 checkedFlaggedOnly: FfiConverterUInt32.read(from: &buf), 
                 missed: FfiConverterUInt32.read(from: &buf), 
                 coveragePercent: FfiConverterDouble.read(from: &buf), 
-                missedPointIds: FfiConverterSequenceString.read(from: &buf)
+                missedPointIds: FfiConverterSequenceString.read(from: &buf), 
+                trackDistanceM: FfiConverterDouble.read(from: &buf), 
+                patrolS: FfiConverterDouble.read(from: &buf), 
+                gridCoverage: FfiConverterDouble.read(from: &buf)
         )
     }
 
@@ -3144,6 +3191,9 @@ public struct FfiConverterTypePatrolProgress: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.missed, into: &buf)
         FfiConverterDouble.write(value.coveragePercent, into: &buf)
         FfiConverterSequenceString.write(value.missedPointIds, into: &buf)
+        FfiConverterDouble.write(value.trackDistanceM, into: &buf)
+        FfiConverterDouble.write(value.patrolS, into: &buf)
+        FfiConverterDouble.write(value.gridCoverage, into: &buf)
     }
 }
 
@@ -4525,6 +4575,64 @@ public func FfiConverterTypeTaskCompletion_lower(_ value: TaskCompletion) -> Rus
 
 
 /**
+ * The day's track for a map: its summary and the simplified line (5 m tolerance), one
+ * piece per stretch between gaps, so nothing is drawn across a gap.
+ */
+public struct TrackDay: Equatable, Hashable {
+    public var summary: TrackSummary
+    public var line: [[TrackPoint]]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(summary: TrackSummary, line: [[TrackPoint]]) {
+        self.summary = summary
+        self.line = line
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrackDay: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackDay: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackDay {
+        return
+            try TrackDay(
+                summary: FfiConverterTypeTrackSummary.read(from: &buf), 
+                line: FfiConverterSequenceSequenceTypeTrackPoint.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrackDay, into buf: inout [UInt8]) {
+        FfiConverterTypeTrackSummary.write(value.summary, into: &buf)
+        FfiConverterSequenceSequenceTypeTrackPoint.write(value.line, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackDay_lift(_ buf: RustBuffer) throws -> TrackDay {
+    return try FfiConverterTypeTrackDay.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackDay_lower(_ value: TrackDay) -> RustBuffer {
+    return FfiConverterTypeTrackDay.lower(value)
+}
+
+
+/**
  * A sign and the time it covers.
  */
 public struct TrackFlag: Equatable, Hashable {
@@ -4639,6 +4747,67 @@ public func FfiConverterTypeTrackGap_lift(_ buf: RustBuffer) throws -> TrackGap 
 #endif
 public func FfiConverterTypeTrackGap_lower(_ value: TrackGap) -> RustBuffer {
     return FfiConverterTypeTrackGap.lower(value)
+}
+
+
+/**
+ * A point of the day's simplified track line (WGS-84).
+ */
+public struct TrackPoint: Equatable, Hashable {
+    public var at: Date
+    public var lat: Double
+    public var lon: Double
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(at: Date, lat: Double, lon: Double) {
+        self.at = at
+        self.lat = lat
+        self.lon = lon
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrackPoint: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackPoint: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackPoint {
+        return
+            try TrackPoint(
+                at: FfiConverterTimestamp.read(from: &buf), 
+                lat: FfiConverterDouble.read(from: &buf), 
+                lon: FfiConverterDouble.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrackPoint, into buf: inout [UInt8]) {
+        FfiConverterTimestamp.write(value.at, into: &buf)
+        FfiConverterDouble.write(value.lat, into: &buf)
+        FfiConverterDouble.write(value.lon, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackPoint_lift(_ buf: RustBuffer) throws -> TrackPoint {
+    return try FfiConverterTypeTrackPoint.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackPoint_lower(_ value: TrackPoint) -> RustBuffer {
+    return FfiConverterTypeTrackPoint.lower(value)
 }
 
 
@@ -7981,6 +8150,31 @@ fileprivate struct FfiConverterSequenceTypeTrackGap: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTrackPoint: FfiConverterRustBuffer {
+    typealias SwiftType = [TrackPoint]
+
+    public static func write(_ value: [TrackPoint], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrackPoint.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TrackPoint] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TrackPoint]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrackPoint.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeFlag: FfiConverterRustBuffer {
     typealias SwiftType = [Flag]
 
@@ -7998,6 +8192,31 @@ fileprivate struct FfiConverterSequenceTypeFlag: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeFlag.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceSequenceTypeTrackPoint: FfiConverterRustBuffer {
+    typealias SwiftType = [[TrackPoint]]
+
+    public static func write(_ value: [[TrackPoint]], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterSequenceTypeTrackPoint.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [[TrackPoint]] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [[TrackPoint]]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterSequenceTypeTrackPoint.read(from: &buf))
         }
         return seq
     }
@@ -8329,6 +8548,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() != 19956) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_track_day() != 10963) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() != 40959) {

@@ -27,6 +27,18 @@ pub enum TrackFlagKind {
     ClockJump,
 }
 
+impl TrackFlagKind {
+    /// The machine-readable name, as serialised.
+    pub const fn code(self) -> &'static str {
+        match self {
+            TrackFlagKind::Teleport => "teleport",
+            TrackFlagKind::TooRegular => "too_regular",
+            TrackFlagKind::MockLocation => "mock_location",
+            TrackFlagKind::ClockJump => "clock_jump",
+        }
+    }
+}
+
 /// A sign and the time range it covers (ms since the epoch, inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackFlag {

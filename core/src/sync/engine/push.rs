@@ -2,6 +2,7 @@
 //! setting aside what it refused for good.
 
 use super::*;
+use crate::sync::wire::MutationKind;
 
 impl Inner {
     /// Sends the outbox in order, batch by batch, and records each answer.
@@ -16,6 +17,7 @@ impl Inner {
         self: &Arc<Self>,
         cancel: &CancellationToken,
         report: &mut SyncReport,
+        server_protocol: u32,
     ) -> Result<()> {
         let network = network_from(self.network.load(Ordering::Relaxed));
         let photos_wait = self.options.photos_wifi_only && network == NetworkKind::Cellular;
@@ -41,7 +43,13 @@ impl Inner {
                     let mut send = Vec::with_capacity(all.len());
                     let (mut deferred, mut held) = (0u64, 0u64);
                     for e in all {
-                        if e.withdrawn {
+                        let too_new = MutationKind::parse(&e.kind)
+                            .is_some_and(|k| k.since_protocol() > server_protocol);
+                        if too_new {
+                            // The server's version lacks the kind and would refuse it for
+                            // good (`unknown_kind`): it waits for the server's update.
+                            deferred += 1;
+                        } else if e.withdrawn {
                             // A withdrawal link carries no record: it waits for nothing.
                             send.push(e);
                         } else if outbox::depends_on_quarantined(c, &e)? {

@@ -850,6 +850,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_track_day(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_track_summary(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_constructor_syncengine_new(
@@ -984,6 +986,8 @@ internal object UniffiLib {
     external fun uniffi_gridworker_ffi_fn_method_gridworker_submit_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,`attachTo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_sync_counts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_track_day(`ptr`: Long,`day`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_track_summary(`ptr`: Long,`day`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1281,6 +1285,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() and 0xFFFF) != 19956) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_day() and 0xFFFF) != 10963) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() and 0xFFFF) != 40959) {
@@ -2178,6 +2185,12 @@ public interface GridWorkerInterface {
     fun `syncCounts`(): SyncCounts
     
     /**
+     * The day's summary with its simplified line (`None`: today), for drawing the patrol on
+     * a map: one piece per stretch between gaps.
+     */
+    fun `trackDay`(`day`: kotlin.String?): TrackDay
+    
+    /**
      * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
@@ -2957,6 +2970,25 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_sync_counts(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The day's summary with its simplified line (`None`: today), for drawing the patrol on
+     * a map: one piece per stretch between gaps.
+     */
+    @Throws(GridWorkerException::class)override fun `trackDay`(`day`: kotlin.String?): TrackDay {
+            return FfiConverterTypeTrackDay.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_track_day(
+        it,
+        
+        FfiConverterOptionalString.lower(`day`),_status)
 }
     }
     )
@@ -4576,6 +4608,21 @@ data class PatrolProgress (
      * Ids of the missed points (where to go next).
      */
     var `missedPointIds`: List<kotlin.String>
+    , 
+    /**
+     * Distance walked on patrol (m), measured from the track (see `trackSummary`).
+     */
+    var `trackDistanceM`: kotlin.Double
+    , 
+    /**
+     * Time on patrol with usable fixes (s).
+     */
+    var `patrolS`: kotlin.Double
+    , 
+    /**
+     * Share of the worker's grids' area within 25 m of the track, 0 to 1 (their mean).
+     */
+    var `gridCoverage`: kotlin.Double
     
 ){
     
@@ -4600,6 +4647,9 @@ public object FfiConverterTypePatrolProgress: FfiConverterRustBuffer<PatrolProgr
             FfiConverterUInt.read(buf),
             FfiConverterDouble.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
         )
     }
 
@@ -4611,7 +4661,10 @@ public object FfiConverterTypePatrolProgress: FfiConverterRustBuffer<PatrolProgr
             FfiConverterUInt.allocationSize(value.`checkedFlaggedOnly`) +
             FfiConverterUInt.allocationSize(value.`missed`) +
             FfiConverterDouble.allocationSize(value.`coveragePercent`) +
-            FfiConverterSequenceString.allocationSize(value.`missedPointIds`)
+            FfiConverterSequenceString.allocationSize(value.`missedPointIds`) +
+            FfiConverterDouble.allocationSize(value.`trackDistanceM`) +
+            FfiConverterDouble.allocationSize(value.`patrolS`) +
+            FfiConverterDouble.allocationSize(value.`gridCoverage`)
     )
 
     override fun write(value: PatrolProgress, buf: ByteBuffer) {
@@ -4623,6 +4676,9 @@ public object FfiConverterTypePatrolProgress: FfiConverterRustBuffer<PatrolProgr
             FfiConverterUInt.write(value.`missed`, buf)
             FfiConverterDouble.write(value.`coveragePercent`, buf)
             FfiConverterSequenceString.write(value.`missedPointIds`, buf)
+            FfiConverterDouble.write(value.`trackDistanceM`, buf)
+            FfiConverterDouble.write(value.`patrolS`, buf)
+            FfiConverterDouble.write(value.`gridCoverage`, buf)
     }
 }
 
@@ -5698,6 +5754,48 @@ public object FfiConverterTypeTaskCompletion: FfiConverterRustBuffer<TaskComplet
 
 
 /**
+ * The day's track for a map: its summary and the simplified line (5 m tolerance), one
+ * piece per stretch between gaps, so nothing is drawn across a gap.
+ */
+data class TrackDay (
+    var `summary`: TrackSummary
+    , 
+    var `line`: List<List<TrackPoint>>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTrackDay: FfiConverterRustBuffer<TrackDay> {
+    override fun read(buf: ByteBuffer): TrackDay {
+        return TrackDay(
+            FfiConverterTypeTrackSummary.read(buf),
+            FfiConverterSequenceSequenceTypeTrackPoint.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TrackDay) = (
+            FfiConverterTypeTrackSummary.allocationSize(value.`summary`) +
+            FfiConverterSequenceSequenceTypeTrackPoint.allocationSize(value.`line`)
+    )
+
+    override fun write(value: TrackDay, buf: ByteBuffer) {
+            FfiConverterTypeTrackSummary.write(value.`summary`, buf)
+            FfiConverterSequenceSequenceTypeTrackPoint.write(value.`line`, buf)
+    }
+}
+
+
+
+/**
  * A sign and the time it covers.
  */
 data class TrackFlag (
@@ -5779,6 +5877,52 @@ public object FfiConverterTypeTrackGap: FfiConverterRustBuffer<TrackGap> {
     override fun write(value: TrackGap, buf: ByteBuffer) {
             FfiConverterTimestamp.write(value.`from`, buf)
             FfiConverterTimestamp.write(value.`to`, buf)
+    }
+}
+
+
+
+/**
+ * A point of the day's simplified track line (WGS-84).
+ */
+data class TrackPoint (
+    var `at`: java.time.Instant
+    , 
+    var `lat`: kotlin.Double
+    , 
+    var `lon`: kotlin.Double
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTrackPoint: FfiConverterRustBuffer<TrackPoint> {
+    override fun read(buf: ByteBuffer): TrackPoint {
+        return TrackPoint(
+            FfiConverterTimestamp.read(buf),
+            FfiConverterDouble.read(buf),
+            FfiConverterDouble.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TrackPoint) = (
+            FfiConverterTimestamp.allocationSize(value.`at`) +
+            FfiConverterDouble.allocationSize(value.`lat`) +
+            FfiConverterDouble.allocationSize(value.`lon`)
+    )
+
+    override fun write(value: TrackPoint, buf: ByteBuffer) {
+            FfiConverterTimestamp.write(value.`at`, buf)
+            FfiConverterDouble.write(value.`lat`, buf)
+            FfiConverterDouble.write(value.`lon`, buf)
     }
 }
 
@@ -8528,6 +8672,34 @@ public object FfiConverterSequenceTypeTrackGap: FfiConverterRustBuffer<List<Trac
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeTrackPoint: FfiConverterRustBuffer<List<TrackPoint>> {
+    override fun read(buf: ByteBuffer): List<TrackPoint> {
+        val len = buf.getInt()
+        return List<TrackPoint>(len) {
+            FfiConverterTypeTrackPoint.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TrackPoint>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTrackPoint.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TrackPoint>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTrackPoint.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeFlag: FfiConverterRustBuffer<List<Flag>> {
     override fun read(buf: ByteBuffer): List<Flag> {
         val len = buf.getInt()
@@ -8546,6 +8718,34 @@ public object FfiConverterSequenceTypeFlag: FfiConverterRustBuffer<List<Flag>> {
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeFlag.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceSequenceTypeTrackPoint: FfiConverterRustBuffer<List<List<TrackPoint>>> {
+    override fun read(buf: ByteBuffer): List<List<TrackPoint>> {
+        val len = buf.getInt()
+        return List<List<TrackPoint>>(len) {
+            FfiConverterSequenceTypeTrackPoint.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<List<TrackPoint>>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterSequenceTypeTrackPoint.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<List<TrackPoint>>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterSequenceTypeTrackPoint.write(it, buf)
         }
     }
 }

@@ -44,6 +44,16 @@ class TrackTest {
             val truth = 1.4 * 599
             assertTrue("${s.distanceM} m of $truth", Math.abs(s.distanceM / truth - 1.0) < 0.1)
             assertTrue(s.patrolS > 590.0)
+
+            // The map's view: the same figures and a simplified line, far fewer points than fixes.
+            val day = it.trackDay("2026-11-23")
+            assertEquals(s, day.summary)
+            val points = day.line.sumOf { piece -> piece.size }
+            assertTrue("$points points", points in 2 until 100)
+            // The day's progress carries the track too.
+            val p = it.progressDay("2026-11-23")
+            assertEquals(s.distanceM, p.trackDistanceM, 1e-9)
+            assertEquals(s.patrolS, p.patrolS, 1e-9)
         }
     }
 }
