@@ -93,6 +93,14 @@ pub fn run(a: &DemoArgs) -> CliResult<Output> {
         })
         .collect();
     let on_server = target.counts(&s.worker, &s.device)?;
+    let day = s
+        .steps
+        .first()
+        .map(|st| (st.at + Duration::minutes(i64::from(s.utc_offset_minutes))).date_naive());
+    let track_on_server = match day {
+        Some(d) => target.track_day(&s.worker, d, s.utc_offset_minutes)?,
+        None => None,
+    };
     let status = crate::query::status_json(&rp.worker)?;
 
     let json = json!({
@@ -107,6 +115,9 @@ pub fn run(a: &DemoArgs) -> CliResult<Output> {
         "reports": reports,
         "server": on_server.as_ref().map(|c| json!({"checkins": c.checkins, "visits": c.visits,
                                                     "reports": c.reports, "photos": c.photos})),
+        "server_track": track_on_server.as_ref().map(|t| json!({
+            "fixes": t["fixes"], "blocks": t["blocks"], "stored_bytes": t["stored_bytes"],
+            "distance_m": t["summary"]["distance_m"], "flags": t["summary"]["flags"]})),
         "status": status,
         "map_summary": map,
     });
@@ -193,6 +204,57 @@ fn summary(j: &Value, utc_offset_minutes: i32, ok: bool) -> String {
         n(&j["status"]["pending"]["reports"]),
         n(&j["status"]["pending"]["photos"]),
     ));
+    let track = &r["track"];
+    if track.is_object() {
+        let flags: Vec<&str> = track["flags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let coverage: Vec<String> = track["coverage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|g| {
+                format!(
+                    "{} {:.0}%",
+                    g["code"].as_str().unwrap_or(""),
+                    g["coverage"].as_f64().unwrap_or(0.0) * 100.0
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "Patrol track: {} fixes, {} m measured for {} m walked, {} min on patrol, {} gap(s) \
+             indoors, coverage {}; signs: {}.\n",
+            n(&track["fixes"]),
+            track["distance_m"],
+            track["walked_m"],
+            track["patrol_s"].as_f64().unwrap_or(0.0) as u64 / 60,
+            n(&track["gaps"]),
+            if coverage.is_empty() {
+                "-".to_string()
+            } else {
+                coverage.join(", ")
+            },
+            if flags.is_empty() {
+                "none".to_string()
+            } else {
+                flags.join(", ")
+            }
+        ));
+    }
+    let st = &j["server_track"];
+    if st.is_object() {
+        s.push_str(&format!(
+            "Server's copy of the track: {} fixes in {} blocks ({} bytes), {:.0} m recomputed \
+             from its fixes.\n",
+            n(&st["fixes"]),
+            n(&st["blocks"]),
+            n(&st["stored_bytes"]),
+            st["distance_m"].as_f64().unwrap_or(0.0)
+        ));
+    }
     let srv = &j["server"];
     s.push_str(&format!(
         "Server received (admin endpoint): {} check-ins, {} visits, {} reports, {} photos.\n",

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use gridworker_core::domain::{Flag, LocationFix};
 use gridworker_core::geo::Crs;
 use gridworker_core::sync::{NetworkKind, SyncEngine};
+use gridworker_core::worker::PatrolState;
 use gridworker_core::{DatabaseKey, GridWorker};
 use gridworker_fixtures::scenario::{Action, Counts, Scenario};
 use serde_json::{Value, json};
@@ -135,11 +136,36 @@ pub fn replay(
     let mut offset_s: i64 = 0;
     // The scenario starts offline until its first connectivity step.
     engine.set_network(NetworkKind::None);
+    let mut stream = LocationStream::default();
     for (i, step) in s.steps.iter().enumerate() {
         clock.set(step.at + chrono::Duration::seconds(offset_s));
         let at = step.at;
+        stream.feed_until(&gw, at).map_err(|e| step_error(i, e))?;
         let mut out = json!({"step": i, "at": at, "action": action_name(&step.action)});
         match &step.action {
+            Action::Patrol(p) => {
+                if let Some(file) = &p.track {
+                    let text = std::fs::read_to_string(base.join(file)).map_err(|e| {
+                        step_error(i, CliError::invalid(format!("track file {file}: {e}")))
+                    })?;
+                    stream.load(crate::track::csv(&text, &cfg).map_err(|e| step_error(i, e))?);
+                }
+                let state = match p.event.as_str() {
+                    "start" => gw.start_patrol(),
+                    "pause" => gw.pause_patrol(),
+                    "resume" => gw.resume_patrol(),
+                    "stop" => gw.stop_patrol(),
+                    other => {
+                        return Err(step_error(
+                            i,
+                            CliError::invalid(format!("unknown patrol event {other:?}")),
+                        ));
+                    }
+                }
+                .map_err(|e| step_error(i, e.into()))?;
+                stream.on_patrol = matches!(state, PatrolState::OnPatrol { .. });
+                out["event"] = json!(p.event);
+            }
             Action::Fix(_) => continue,
             Action::Checkin(c) => {
                 let fix = fix_of(s, at, (c.lat, c.lon, c.accuracy, c.crs, c.mock));
@@ -312,6 +338,42 @@ pub fn replay(
         check(&format!("flags.{k}"), e, g);
     }
 
+    let track = match (&x.track, s.steps.first()) {
+        (Some(t), Some(first)) => {
+            let offset = chrono::Duration::minutes(i64::from(s.utc_offset_minutes));
+            let day = (first.at + offset).date_naive();
+            let summary = gw.track_summary(Some(day))?;
+            check("track.fixes", t.fixes, stream.stored);
+            if !(t.distance_min_m..=t.distance_max_m).contains(&summary.distance_m) {
+                mismatches.push(format!(
+                    "track.distance_m: expected {}-{} m, got {:.0}",
+                    t.distance_min_m, t.distance_max_m, summary.distance_m
+                ));
+            }
+            let kinds: Vec<&str> = summary.flags.iter().map(|f| f.kind.code()).collect();
+            for k in &t.flags_present {
+                if !kinds.contains(&k.as_str()) {
+                    mismatches.push(format!("track.flags: expected {k}, got {kinds:?}"));
+                }
+            }
+            for k in &t.flags_absent {
+                if kinds.contains(&k.as_str()) {
+                    mismatches.push(format!("track.flags: {k} not expected, got {kinds:?}"));
+                }
+            }
+            Some(json!({
+                "fixes": stream.stored,
+                "distance_m": summary.distance_m.round(),
+                "walked_m": t.walked_m,
+                "patrol_s": summary.patrol_s.round(),
+                "gaps": summary.gaps.len(),
+                "flags": kinds,
+                "coverage": summary.coverage,
+            }))
+        }
+        _ => None,
+    };
+
     let ok = mismatches.is_empty();
     let report = json!({
         "scenario": s.name,
@@ -328,6 +390,7 @@ pub fn replay(
             "flags": tally.flags,
             "syncs": {"ok": tally.syncs[0], "failed": tally.syncs[1]},
         },
+        "track": track,
         "pending_after": counts_json(&pending),
         "server": on_server.as_ref().map(counts_json),
         "expect": serde_json::to_value(&s.expect)?,
@@ -354,6 +417,7 @@ fn action_name(a: &Action) -> &'static str {
         Action::Connectivity(_) => "connectivity",
         Action::Clock(_) => "clock",
         Action::Sync(_) => "sync",
+        Action::Patrol(_) => "patrol",
     }
 }
 
@@ -419,4 +483,37 @@ fn summary_line(rp: &Replay) -> String {
         }
     }
     s
+}
+
+/// The platform's location stream of a scenario: the fixes of its track file, handed to the
+/// core as time passes, in batches of 30 (a few seconds of callbacks each) while on patrol.
+#[derive(Default)]
+struct LocationStream {
+    fixes: Vec<LocationFix>,
+    next: usize,
+    on_patrol: bool,
+    stored: usize,
+}
+
+impl LocationStream {
+    fn load(&mut self, fixes: Vec<LocationFix>) {
+        self.fixes = fixes;
+        self.next = 0;
+    }
+
+    /// Hands over the fixes up to `until` (off patrol they are not recorded).
+    fn feed_until(&mut self, gw: &GridWorker, until: DateTime<Utc>) -> CliResult<()> {
+        let end = self.next
+            + self.fixes[self.next..]
+                .iter()
+                .take_while(|f| f.fix_time <= until)
+                .count();
+        if self.on_patrol {
+            for batch in self.fixes[self.next..end].chunks(30) {
+                self.stored += gw.add_track_fixes(batch)?;
+            }
+        }
+        self.next = end;
+        Ok(())
+    }
 }

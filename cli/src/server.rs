@@ -150,6 +150,28 @@ impl Target {
         }))
     }
 
+    /// The worker's day track as the server holds it (`GET /admin/v1/tracks`); `None` when the
+    /// target has no admin access.
+    pub fn track_day(
+        &self,
+        worker: &str,
+        day: chrono::NaiveDate,
+        utc_offset_minutes: i32,
+    ) -> CliResult<Option<Value>> {
+        if self.admin_token.is_none() {
+            return Ok(None);
+        }
+        let rt = Self::runtime()?;
+        let path = format!(
+            "/admin/v1/tracks?worker={worker}&day={day}&utc_offset_minutes={utc_offset_minutes}"
+        );
+        Ok(Some(rt.block_on(self.admin(
+            reqwest::Method::GET,
+            &path,
+            None,
+        ))?))
+    }
+
     /// Moves a report one step through the back office's lifecycle.
     pub fn transition(&self, report_id: &str, to: &str, department: Option<&str>) -> CliResult<()> {
         let rt = Self::runtime()?;

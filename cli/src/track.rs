@@ -96,7 +96,7 @@ fn fix(
 
 /// CSV with a header naming `time,lat,lon,accuracy` and optionally `crs` and `mock`, in any
 /// order.
-fn csv(text: &str, cfg: &HomeConfig) -> CliResult<Vec<LocationFix>> {
+pub(crate) fn csv(text: &str, cfg: &HomeConfig) -> CliResult<Vec<LocationFix>> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<String> = lines
         .next()

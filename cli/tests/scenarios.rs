@@ -111,7 +111,37 @@ fn demo_tells_the_whole_story() {
     }
     let map = std::path::PathBuf::from(j["map"].as_str().unwrap());
     let svg = std::fs::read_to_string(&map).unwrap();
-    roxmltree::Document::parse(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+
+    // The patrol: recorded, measured within 10 % of the route, sent once, recomputed by the
+    // server to the same figure, and drawn with its indoor gaps and the fake-GPS stretch.
+    let track = &j["scenario"]["track"];
+    let fixes = track["fixes"].as_u64().unwrap();
+    assert!(fixes > 3000, "{track}");
+    let walked = track["walked_m"].as_f64().unwrap();
+    let measured = track["distance_m"].as_f64().unwrap();
+    assert!((measured - walked).abs() < walked * 0.1, "{track}");
+    assert!(
+        track["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&"mock_location".into())
+    );
+    assert_eq!(j["server_track"]["fixes"], fixes);
+    assert!((j["server_track"]["distance_m"].as_f64().unwrap() - measured).abs() < 1.0);
+    let class_count = |class: &str| {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .count()
+    };
+    let gaps = track["gaps"].as_u64().unwrap() as usize;
+    assert!(gaps >= 1);
+    assert_eq!(class_count("gap"), gaps, "one dotted line per gap");
+    assert!(class_count("spoof") >= 1, "the flagged stretch is drawn");
+    assert!(
+        doc.descendants()
+            .any(|n| n.attribute("id") == Some("track"))
+    );
 
     // The phone's store is encrypted under a fresh key kept in the output folder.
     assert_eq!(j["status"]["encrypted"], true);

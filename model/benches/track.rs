@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p gridworker-model --bench track`
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../../fixtures/gen/src/walks.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

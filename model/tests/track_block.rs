@@ -1,6 +1,7 @@
 //! Issue 13, item 3: the compact block encoding round-trips, takes few bytes per fix on a
 //! real walk (printed), and refuses any damaged or hostile block without panicking.
 
+#[path = "../../fixtures/gen/src/walks.rs"]
 mod support;
 
 use gridworker_model::geo::Position;

@@ -3,6 +3,7 @@
 //! naive sum of fix-to-fix distances is shown to be what the issue says it is. The walks come
 //! from `support` (a street grid, correlated GPS error, indoor stops, multipath jumps).
 
+#[path = "../../fixtures/gen/src/walks.rs"]
 mod support;
 
 use gridworker_model::track::{MeasureParams, TrackFix, measure, naive_distance};

@@ -2,6 +2,7 @@
 //! no generated real walk is flagged `too_regular` or `teleport` (false-positive rate over
 //! 200 walks printed; goal 0).
 
+#[path = "../../fixtures/gen/src/walks.rs"]
 mod support;
 
 use gridworker_model::track::{MeasureParams, TrackFlagKind, measure, signals};

@@ -1,6 +1,7 @@
 //! Issue 13, item 4: the day summary's coverage, time in the worker's grids and points
 //! passed, on tracks whose answers are known.
 
+#[path = "../../fixtures/gen/src/walks.rs"]
 mod support;
 
 use gridworker_model::domain::{Grid, InspectionPoint};

@@ -1,0 +1,62 @@
+package org.gridworker.android
+
+import org.gridworker.core.LocationFix
+import org.gridworker.core.PatrolState
+import org.gridworker.core.TestSupport
+import org.gridworker.core.TestSupport.LAT
+import org.gridworker.core.TestSupport.LON
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertTrue
+import org.junit.Test
+import java.time.Instant
+
+/** The Android track adapter's batching, against the real core: one call per batch, bad fixes dropped alone. */
+class TrackBatcherTest {
+    private val start: Instant = Instant.parse("2026-11-23T02:00:00Z")
+
+    private fun fix(s: Int): LocationFix =
+        TestSupport.fix(LAT, LON - 0.004 + 1.4 * s / (111_195.0 * Math.cos(Math.toRadians(LAT))), accuracy = 6.0)
+            .copy(fixTime = start.plusSeconds(s.toLong()), monotonicMs = 5_000_000L + s * 1000L)
+
+    @Test
+    fun callbacksGoInBatchesAndARefusedFixCostsOnlyItself() {
+        val (w, _) = TestSupport.openSeeded()
+        w.use { worker ->
+            var calls = 0
+            var clock = 0L
+            val batcher = TrackBatcher(
+                send = { calls++; worker.addTrackFixes(it) },
+                maxFixes = 30,
+                maxAgeMs = 10_000,
+                nowMs = { clock },
+            )
+            // Off patrol: the fixes are dropped, the callback does not throw.
+            repeat(30) { batcher.add(fix(it)) }
+            assertEquals(30L, batcher.dropped)
+            assertTrue(worker.startPatrol() is PatrolState.OnPatrol)
+            for (s in 100 until 400) {
+                clock = s * 100L
+                // One fix from another provider arrives with an old time: the core refuses it.
+                batcher.add(if (s == 255) fix(10) else fix(s))
+            }
+            assertEquals(0, batcher.pending)
+            assertEquals(299L, batcher.stored)
+            assertEquals(31L, batcher.dropped)
+            // 300 fixes in 10 batches, plus one resend of the batch that held the bad fix.
+            assertEquals(1 + 10 + 1, calls)
+            // A slow stream flushes by age.
+            clock = 500_000L
+            batcher.add(fix(500))
+            clock = 511_000L
+            batcher.add(fix(511))
+            assertEquals(0, batcher.pending)
+            batcher.add(fix(512))
+            worker.pausePatrol()
+            batcher.flush()
+            assertEquals(0, batcher.pending)
+            assertEquals(301L, batcher.stored)
+            val s = worker.trackSummary("2026-11-23")
+            assertTrue("${s.patrolS}", s.patrolS > 290.0)
+        }
+    }
+}
