@@ -15,6 +15,7 @@
 
 uniffi::setup_scaffolding!();
 
+pub mod clock;
 pub mod error;
 pub mod logging;
 pub mod sync;

@@ -7,7 +7,7 @@ use gridworker_core::Error as CoreError;
 use gridworker_core::sync as core_sync;
 
 use crate::error::{GridWorkerError, Result};
-use crate::types::{NetworkKind, SyncOptions, SyncProgress, SyncReport};
+use crate::types::{NetworkKind, SyncEngineState, SyncOptions, SyncProgress, SyncReport};
 use crate::worker::GridWorker;
 
 /// Supplies bearer tokens; the app owns login. Called from a background thread.
@@ -106,10 +106,32 @@ impl SyncEngine {
         Ok(self.inner.sync().await?.into())
     }
 
+    /// `sync()` for a "sync now" button: with the server unreachable it gives up within
+    /// seconds (3 attempts per request within 8 s of retrying, a stalled request cut after
+    /// 10 s; the options' values when smaller) instead of the background budget of the
+    /// options (by default 8 attempts within 300 s). Joins a run already going.
+    pub async fn sync_now(&self) -> Result<SyncReport> {
+        Ok(self.inner.sync_now().await?.into())
+    }
+
+    /// Where the engine stands now: idle, offline, running (phase) or waiting to retry
+    /// (until when). Events tell the same as it changes; this answers between events.
+    pub fn current_state(&self) -> SyncEngineState {
+        self.inner.current_state().into()
+    }
+
     /// Cancels the run in progress, if any (e.g. an iOS background task expiring): it stops
     /// at the next request boundary and `sync()` fails with `Cancelled`.
     pub fn cancel(&self) {
         self.inner.cancel();
+    }
+
+    /// Drops the access token the engine holds, so the next request asks the token provider
+    /// again. The engine asks the provider once and keeps the token until the server refuses
+    /// it (401: it asks once more with `forceRefresh = true`); call this after the worker logs
+    /// in again so the new token is used at once.
+    pub fn invalidate_token(&self) {
+        self.inner.invalidate_token();
     }
 
     /// Tells the engine what network the platform sees (wire it to the connectivity

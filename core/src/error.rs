@@ -111,6 +111,28 @@ impl From<gridworker_model::Invalid> for Error {
 }
 
 impl Error {
+    /// The error's kind as a stable, machine-readable code (the sync outcome's `error`).
+    pub fn kind_code(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } => "invalid_input",
+            Error::NotFound { .. } => "not_found",
+            Error::InvalidState { .. } => "invalid_state",
+            Error::DatabaseTooNew { .. } => "database_too_new",
+            Error::StoreDamaged { .. } => "store_damaged",
+            Error::Locked { .. } => "locked",
+            Error::StoreInUse { .. } => "store_in_use",
+            Error::Storage(_) | Error::Migration(_) | Error::Io(_) => "storage",
+            Error::PhotoSealBroken { .. } => "photo_seal_broken",
+            Error::Network { .. } => "network",
+            Error::Authentication { .. } => "authentication",
+            Error::ClientTooOld { .. } => "update_required",
+            Error::Protocol { .. } => "protocol",
+            Error::Server { .. } => "server",
+            Error::Cancelled => "cancelled",
+            Error::SyncBusy => "sync_busy",
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidInput {
             field: field.into(),

@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_WALL_CLOCK_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_WALL_CLOCK_METHOD0
+typedef void (*UniffiCallbackInterfaceWallClockMethod0)(uint64_t, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOGGER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOGGER_METHOD0
 typedef void (*UniffiCallbackInterfaceLoggerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -262,6 +269,15 @@ typedef void (*UniffiCallbackInterfaceAccessTokenProviderMethod0)(uint64_t, int8
 typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_WALL_CLOCK
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_WALL_CLOCK
+typedef struct UniffiVTableCallbackInterfaceWallClock {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceWallClockMethod0 _Nonnull now;
+} UniffiVTableCallbackInterfaceWallClock;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOGGER
@@ -316,6 +332,16 @@ uint64_t uniffi_gridworker_ffi_fn_method_syncengine_add_listener(uint64_t ptr, u
 void uniffi_gridworker_ffi_fn_method_syncengine_cancel(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_CURRENT_STATE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_CURRENT_STATE
+RustBuffer uniffi_gridworker_ffi_fn_method_syncengine_current_state(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_INVALIDATE_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_INVALIDATE_TOKEN
+void uniffi_gridworker_ffi_fn_method_syncengine_invalidate_token(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_SET_NETWORK
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_SET_NETWORK
 void uniffi_gridworker_ffi_fn_method_syncengine_set_network(uint64_t ptr, RustBuffer kind, RustCallStatus *_Nonnull out_status
@@ -324,6 +350,11 @@ void uniffi_gridworker_ffi_fn_method_syncengine_set_network(uint64_t ptr, RustBu
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_SYNC
 uint64_t uniffi_gridworker_ffi_fn_method_syncengine_sync(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_SYNC_NOW
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_SYNCENGINE_SYNC_NOW
+uint64_t uniffi_gridworker_ffi_fn_method_syncengine_sync_now(uint64_t ptr
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CLONE_SYNCLISTENERHANDLE
@@ -354,6 +385,11 @@ uint64_t uniffi_gridworker_ffi_fn_clone_gridworker(uint64_t handle, RustCallStat
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FREE_GRIDWORKER
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FREE_GRIDWORKER
 void uniffi_gridworker_ffi_fn_free_gridworker(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CONSTRUCTOR_GRIDWORKER_OPEN_WITH_CLOCK
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CONSTRUCTOR_GRIDWORKER_OPEN_WITH_CLOCK
+uint64_t uniffi_gridworker_ffi_fn_constructor_gridworker_open_with_clock(RustBuffer config, uint64_t clock, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CONSTRUCTOR_GRIDWORKER_OPEN
@@ -549,6 +585,11 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_track_day(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_SUMMARY
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_SUMMARY
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_track_summary(uint64_t ptr, RustBuffer day, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_WALLCLOCK
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_WALLCLOCK
+void uniffi_gridworker_ffi_fn_init_callback_vtable_wallclock(const UniffiVTableCallbackInterfaceWallClock* _Nonnull vtable
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_LOGGER
@@ -940,6 +981,18 @@ uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_cancel(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_CURRENT_STATE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_CURRENT_STATE
+uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_current_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_INVALIDATE_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_INVALIDATE_TOKEN
+uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_invalidate_token(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_SET_NETWORK
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_SET_NETWORK
 uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_set_network(void
@@ -949,6 +1002,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_set_network(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_SYNC
 uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_SYNC_NOW
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_SYNC_NOW
+uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_sync_now(void
     
 );
 #endif
@@ -1198,9 +1257,21 @@ uint16_t uniffi_gridworker_ffi_checksum_constructor_syncengine_new(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_CONSTRUCTOR_GRIDWORKER_OPEN_WITH_CLOCK
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_CONSTRUCTOR_GRIDWORKER_OPEN_WITH_CLOCK
+uint16_t uniffi_gridworker_ffi_checksum_constructor_gridworker_open_with_clock(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_CONSTRUCTOR_GRIDWORKER_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_CONSTRUCTOR_GRIDWORKER_OPEN
 uint16_t uniffi_gridworker_ffi_checksum_constructor_gridworker_open(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_WALLCLOCK_NOW
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_WALLCLOCK_NOW
+uint16_t uniffi_gridworker_ffi_checksum_method_wallclock_now(void
     
 );
 #endif

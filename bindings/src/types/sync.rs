@@ -38,6 +38,76 @@ pub struct SyncProgress {
     pub items_total: Option<u64>,
     pub bytes_done: u64,
     pub bytes_total: Option<u64>,
+    /// Set while the run waits to retry a request that failed transiently.
+    pub retry: Option<RetryNotice>,
+    /// Set on the `DONE` event: how the run ended.
+    pub outcome: Option<SyncOutcome>,
+}
+
+/// The run waits to retry a request ("retrying in N s").
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RetryNotice {
+    /// The attempt that failed (1 for the first).
+    pub attempt: u32,
+    /// The attempts the run makes at most before giving up with `Network`.
+    pub max_attempts: u32,
+    /// Time until the next attempt.
+    pub delay: Duration,
+}
+
+/// How a run ended (the `DONE` event).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncOutcome {
+    /// The run went through. Records may still have been refused or set aside (below).
+    pub succeeded: bool,
+    /// When it did not: `network`, `authentication`, `update_required`, `cancelled`,
+    /// `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
+    pub error: Option<String>,
+    pub pushed: u64,
+    pub already_applied: u64,
+    /// Records the server refused for good in this run.
+    pub rejected: u64,
+    /// Records set aside in this run until the worker repairs or discards them.
+    pub quarantined: u64,
+    /// Records waiting for a later run (photos on Wi-Fi only, a server to update).
+    pub deferred: u64,
+}
+
+/// Where the engine stands, for drawing a sync indicator without waiting for an event.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncEngineState {
+    /// No run; the platform reports a network.
+    Idle,
+    /// No run; the platform reports no network (`setNetwork(NONE)`).
+    Offline,
+    Running {
+        phase: SyncPhase,
+    },
+    /// A request failed transiently; the run tries again at `until`.
+    WaitingToRetry {
+        phase: SyncPhase,
+        attempt: u32,
+        until: SystemTime,
+    },
+}
+
+impl From<s::SyncEngineState> for SyncEngineState {
+    fn from(st: s::SyncEngineState) -> Self {
+        match st {
+            s::SyncEngineState::Idle => SyncEngineState::Idle,
+            s::SyncEngineState::Offline => SyncEngineState::Offline,
+            s::SyncEngineState::Running { phase } => SyncEngineState::Running { phase },
+            s::SyncEngineState::WaitingToRetry {
+                phase,
+                attempt,
+                until,
+            } => SyncEngineState::WaitingToRetry {
+                phase,
+                attempt,
+                until: from_utc(until),
+            },
+        }
+    }
 }
 
 impl From<&s::SyncProgress> for SyncProgress {
@@ -48,6 +118,20 @@ impl From<&s::SyncProgress> for SyncProgress {
             items_total: p.items_total,
             bytes_done: p.bytes_done,
             bytes_total: p.bytes_total,
+            retry: p.retry.as_ref().map(|r| RetryNotice {
+                attempt: r.attempt,
+                max_attempts: r.max_attempts,
+                delay: Duration::from_millis(r.delay_ms),
+            }),
+            outcome: p.outcome.as_ref().map(|o| SyncOutcome {
+                succeeded: o.succeeded,
+                error: o.error.clone(),
+                pushed: o.pushed,
+                already_applied: o.already_applied,
+                rejected: o.rejected,
+                quarantined: o.quarantined,
+                deferred: o.deferred,
+            }),
         }
     }
 }

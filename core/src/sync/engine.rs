@@ -24,7 +24,10 @@ use super::context::{Context, blocking};
 use super::lock::SyncLock;
 use super::options::{AccessTokenProvider, NetworkKind, SyncOptions, SyncReport};
 use super::photos;
-use super::progress::{ListenerHandle, Listeners, SyncListener, SyncPhase, SyncProgress};
+use super::progress::{
+    ListenerHandle, Listeners, RunStatus, SyncEngineState, SyncListener, SyncOutcome, SyncPhase,
+    SyncProgress,
+};
 use super::restore;
 use super::retry::Failure;
 use super::transport::Transport;
@@ -130,6 +133,30 @@ fn copy_error(e: &Error) -> Error {
     }
 }
 
+/// The `Done` event's summary of a run.
+fn outcome_of(result: &Result<SyncReport>) -> SyncOutcome {
+    match result {
+        Ok(r) => SyncOutcome {
+            succeeded: true,
+            error: None,
+            pushed: r.pushed,
+            already_applied: r.already_applied,
+            rejected: r.rejected,
+            quarantined: r.quarantined.len() as u64,
+            deferred: r.deferred + r.held,
+        },
+        Err(e) => SyncOutcome {
+            succeeded: false,
+            error: Some(e.kind_code().to_string()),
+            pushed: 0,
+            already_applied: 0,
+            rejected: 0,
+            quarantined: 0,
+            deferred: 0,
+        },
+    }
+}
+
 impl SyncEngine {
     /// An engine for `worker`, talking to `worker.config().server_url`.
     pub fn new(
@@ -153,6 +180,7 @@ impl SyncEngine {
                     options,
                     transport,
                     listeners: Arc::new(Listeners::default()),
+                    status: Arc::new(RunStatus::default()),
                 },
                 network: AtomicU8::new(network_code(NetworkKind::Wifi)),
                 cancel: Mutex::new(CancellationToken::new()),
@@ -167,6 +195,25 @@ impl SyncEngine {
     /// [`SyncEngine::sync_blocking`]). The run itself is spawned, so a caller that stops
     /// waiting does not abort it half-way; use [`SyncEngine::cancel`] for that.
     pub async fn sync(&self) -> Result<SyncReport> {
+        self.start_or_join(false).await
+    }
+
+    /// [`SyncEngine::sync`] for a button press: the run gives up on an unreachable server
+    /// within seconds (at most [`super::INTERACTIVE_ATTEMPTS`] attempts per request within
+    /// [`super::INTERACTIVE_RETRY_TIME`] of retrying, stalls cut after
+    /// [`super::transport::INTERACTIVE_REQUEST_TIMEOUT`]; the options' values when smaller) instead
+    /// of the background budget. Joins a run already going, whatever its budget.
+    pub async fn sync_now(&self) -> Result<SyncReport> {
+        self.start_or_join(true).await
+    }
+
+    /// Where the engine stands now (between progress events).
+    pub fn current_state(&self) -> SyncEngineState {
+        let offline = network_from(self.inner.network.load(Ordering::Relaxed)) == NetworkKind::None;
+        self.inner.status.state(offline)
+    }
+
+    async fn start_or_join(&self, interactive: bool) -> Result<SyncReport> {
         let mut rx = {
             let mut running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
             match running.as_ref() {
@@ -177,9 +224,14 @@ impl SyncEngine {
                     let inner = self.inner.clone();
                     let cancel = CancellationToken::new();
                     *inner.cancel.lock().unwrap_or_else(|p| p.into_inner()) = cancel.clone();
+                    inner.transport.set_interactive(interactive);
+                    inner.status.start();
                     tokio::spawn(async move {
                         let result = inner.run_within_deadline(&cancel).await;
-                        inner.listeners.emit(&SyncProgress::new(SyncPhase::Done));
+                        inner.status.finish();
+                        let mut done = SyncProgress::new(SyncPhase::Done);
+                        done.outcome = Some(outcome_of(&result));
+                        inner.listeners.emit(&done);
                         // Clear before publishing: a call that sees the result and syncs
                         // again must start a fresh run.
                         *inner.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -225,6 +277,15 @@ impl SyncEngine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .cancel();
+    }
+
+    /// Drops the access token the engine holds. The engine asks the provider for a token on
+    /// its first request and keeps it until the server refuses it (401: one refresh, with
+    /// `force_refresh`); after a re-login call this so the next request asks the provider
+    /// again (`force_refresh` false) and the new token takes effect at once, even in a run
+    /// already going.
+    pub fn invalidate_token(&self) {
+        self.inner.transport.invalidate_token();
     }
 
     /// Tells the engine what network the platform sees.

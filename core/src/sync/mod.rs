@@ -31,9 +31,13 @@ pub use gridworker_model::wire;
 #[cfg(feature = "failpoints")]
 pub mod failpoints;
 
+pub use context::{INTERACTIVE_ATTEMPTS, INTERACTIVE_RETRY_TIME};
 pub use engine::SyncEngine;
 pub use options::{AccessTokenProvider, NetworkKind, SyncOptions, SyncReport};
-pub use progress::{ListenerHandle, SyncListener, SyncPhase, SyncProgress};
+pub use progress::{
+    ListenerHandle, RetryNotice, SyncEngineState, SyncListener, SyncOutcome, SyncPhase,
+    SyncProgress,
+};
 
 /// Crash hook for the SIGKILL tests: a no-op unless the `failpoints` feature is on.
 #[inline]

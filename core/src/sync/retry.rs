@@ -112,11 +112,12 @@ pub async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> Result<
 }
 
 /// Runs `attempt` until it succeeds, fails fatally, is cancelled, or the bounds run out.
-/// `on_retry` hears about each transient failure (for counting and logs).
+/// `on_retry` hears about each transient failure that will be retried (the reason, the
+/// number of the attempt that failed, and the wait before the next one).
 pub async fn retry<T, F, Fut>(
     policy: &RetryPolicy,
     cancel: &CancellationToken,
-    mut on_retry: impl FnMut(&str),
+    mut on_retry: impl FnMut(&str, u32, Duration),
     mut attempt: F,
 ) -> Result<T>
 where
@@ -152,7 +153,7 @@ where
                     });
                 }
                 log::debug!("sync: transient failure ({reason}), retrying in {wait:?}");
-                on_retry(&reason);
+                on_retry(&reason, failures, wait);
                 sleep_or_cancel(wait, cancel).await?;
             }
         }
@@ -199,7 +200,7 @@ mod tests {
         let r: Result<()> = retry(
             &p,
             &CancellationToken::new(),
-            |_| {},
+            |_, _, _| {},
             || {
                 calls += 1;
                 async { Err(Failure::malformed("bad json")) }
@@ -227,7 +228,7 @@ mod tests {
         let r: Result<()> = retry(
             &p,
             &cancel,
-            |_| {},
+            |_, _, _| {},
             || async { Err(Failure::transient("down")) },
         )
         .await;

@@ -71,6 +71,10 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// Longest stall of one request in a run started by a button press: the worker is looking
+/// at the screen (`SyncOptions::request_timeout` when that is shorter).
+pub const INTERACTIVE_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct Transport {
     client: reqwest::Client,
     base: String,
@@ -79,6 +83,8 @@ pub struct Transport {
     tokens: Arc<dyn AccessTokenProvider>,
     token: Mutex<Option<String>>,
     request_timeout: Duration,
+    /// A run started by a button press (`SyncEngine::sync_now`): stalls are cut sooner.
+    interactive: std::sync::atomic::AtomicBool,
     pub stats: Arc<Stats>,
 }
 
@@ -142,8 +148,24 @@ impl Transport {
             tokens,
             token: Mutex::new(None),
             request_timeout: options.request_timeout,
+            interactive: std::sync::atomic::AtomicBool::new(false),
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// Whether the run in progress was started by a button press.
+    pub fn set_interactive(&self, on: bool) {
+        self.interactive
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_interactive(&self) -> bool {
+        self.interactive.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Forgets the cached token: the next request asks the provider again (a re-login).
+    pub fn invalidate_token(&self) {
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     async fn token(&self, force_refresh: bool) -> std::result::Result<String, Failure> {
@@ -230,7 +252,11 @@ impl Transport {
         activity: Activity,
         cap: usize,
     ) -> std::result::Result<Reply, Failure> {
-        let timeout = self.request_timeout;
+        let timeout = if self.interactive.load(std::sync::atomic::Ordering::Relaxed) {
+            self.request_timeout.min(INTERACTIVE_REQUEST_TIMEOUT)
+        } else {
+            self.request_timeout
+        };
         let too_large = || {
             Failure::Fatal(Error::Protocol {
                 reason: format!("reply larger than the {cap} bytes allowed for this endpoint"),

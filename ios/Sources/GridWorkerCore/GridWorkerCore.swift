@@ -1011,6 +1011,20 @@ open class GridWorker: GridWorkerProtocol, @unchecked Sendable {
 
     
     /**
+     * `open`, with the wall clock read from `clock` instead of the system: for the app's
+     * tests (a replayed day, a clock set wrong on purpose). Everything else is as `open`.
+     */
+public static func openWithClock(config: WorkerConfig, clock: WallClock)throws  -> GridWorker  {
+    return try  FfiConverterTypeGridWorker_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_constructor_gridworker_open_with_clock(
+        FfiConverterTypeWorkerConfig_lower(config),
+        FfiConverterCallbackInterfaceWallClock_lower(clock),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Opens (creating or migrating) the store in `config.data_dir`. Fails with `Storage`
      * when the database was written by a newer app version, or with `Storage` and
      * `needs_recovery = true` when the store is damaged (left untouched: call
@@ -1617,6 +1631,20 @@ public protocol SyncEngineProtocol: AnyObject, Sendable {
     func cancel() 
     
     /**
+     * Where the engine stands now: idle, offline, running (phase) or waiting to retry
+     * (until when). Events tell the same as it changes; this answers between events.
+     */
+    func currentState()  -> SyncEngineState
+    
+    /**
+     * Drops the access token the engine holds, so the next request asks the token provider
+     * again. The engine asks the provider once and keeps the token until the server refuses
+     * it (401: it asks once more with `forceRefresh = true`); call this after the worker logs
+     * in again so the new token is used at once.
+     */
+    func invalidateToken() 
+    
+    /**
      * Tells the engine what network the platform sees (wire it to the connectivity
      * callback).
      */
@@ -1629,6 +1657,14 @@ public protocol SyncEngineProtocol: AnyObject, Sendable {
      * in again), `UpdateRequired`, `Cancelled`, `Storage` or `Other`.
      */
     func sync() async throws  -> SyncReport
+    
+    /**
+     * `sync()` for a "sync now" button: with the server unreachable it gives up within
+     * seconds (3 attempts per request within 8 s of retrying, a stalled request cut after
+     * 10 s; the options' values when smaller) instead of the background budget of the
+     * options (by default 8 attempts within 300 s). Joins a run already going.
+     */
+    func syncNow() async throws  -> SyncReport
     
 }
 /**
@@ -1729,6 +1765,33 @@ open func cancel()  {try! rustCall() {
 }
     
     /**
+     * Where the engine stands now: idle, offline, running (phase) or waiting to retry
+     * (until when). Events tell the same as it changes; this answers between events.
+     */
+open func currentState() -> SyncEngineState  {
+    return try!  FfiConverterTypeSyncEngineState_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_syncengine_current_state(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Drops the access token the engine holds, so the next request asks the token provider
+     * again. The engine asks the provider once and keeps the token until the server refuses
+     * it (401: it asks once more with `forceRefresh = true`); call this after the worker logs
+     * in again so the new token is used at once.
+     */
+open func invalidateToken()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_syncengine_invalidate_token(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Tells the engine what network the platform sees (wire it to the connectivity
      * callback).
      */
@@ -1752,6 +1815,28 @@ open func sync()async throws  -> SyncReport  {
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_gridworker_ffi_fn_method_syncengine_sync(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_gridworker_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_gridworker_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_gridworker_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncReport_lift,
+            errorHandler: FfiConverterTypeGridWorkerError_lift
+        )
+}
+    
+    /**
+     * `sync()` for a "sync now" button: with the server unreachable it gives up within
+     * seconds (3 attempts per request within 8 s of retrying, a stalled request cut after
+     * 10 s; the options' values when smaller) instead of the background budget of the
+     * options (by default 8 attempts within 300 s). Joins a run already going.
+     */
+open func syncNow()async throws  -> SyncReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_gridworker_ffi_fn_method_syncengine_sync_now(
                         self.uniffiCloneHandle()
                 )
             },
@@ -3863,6 +3948,85 @@ public func FfiConverterTypeReportProgress_lower(_ value: ReportProgress) -> Rus
 
 
 /**
+ * The run waits to retry a request ("retrying in N s").
+ */
+public struct RetryNotice: Equatable, Hashable {
+    /**
+     * The attempt that failed (1 for the first).
+     */
+    public var attempt: UInt32
+    /**
+     * The attempts the run makes at most before giving up with `Network`.
+     */
+    public var maxAttempts: UInt32
+    /**
+     * Time until the next attempt.
+     */
+    public var delay: TimeInterval
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The attempt that failed (1 for the first).
+         */attempt: UInt32, 
+        /**
+         * The attempts the run makes at most before giving up with `Network`.
+         */maxAttempts: UInt32, 
+        /**
+         * Time until the next attempt.
+         */delay: TimeInterval) {
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.delay = delay
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RetryNotice: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRetryNotice: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RetryNotice {
+        return
+            try RetryNotice(
+                attempt: FfiConverterUInt32.read(from: &buf), 
+                maxAttempts: FfiConverterUInt32.read(from: &buf), 
+                delay: FfiConverterDuration.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RetryNotice, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.attempt, into: &buf)
+        FfiConverterUInt32.write(value.maxAttempts, into: &buf)
+        FfiConverterDuration.write(value.delay, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetryNotice_lift(_ buf: RustBuffer) throws -> RetryNotice {
+    return try FfiConverterTypeRetryNotice.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetryNotice_lower(_ value: RetryNotice) -> RustBuffer {
+    return FfiConverterTypeRetryNotice.lower(value)
+}
+
+
+/**
  * What is waiting, done and refused (the app's "N items waiting" badge).
  */
 public struct SyncCounts: Equatable, Hashable {
@@ -4167,6 +4331,115 @@ public func FfiConverterTypeSyncOptions_lower(_ value: SyncOptions) -> RustBuffe
 
 
 /**
+ * How a run ended (the `DONE` event).
+ */
+public struct SyncOutcome: Equatable, Hashable {
+    /**
+     * The run went through. Records may still have been refused or set aside (below).
+     */
+    public var succeeded: Bool
+    /**
+     * When it did not: `network`, `authentication`, `update_required`, `cancelled`,
+     * `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
+     */
+    public var error: String?
+    public var pushed: UInt64
+    public var alreadyApplied: UInt64
+    /**
+     * Records the server refused for good in this run.
+     */
+    public var rejected: UInt64
+    /**
+     * Records set aside in this run until the worker repairs or discards them.
+     */
+    public var quarantined: UInt64
+    /**
+     * Records waiting for a later run (photos on Wi-Fi only, a server to update).
+     */
+    public var deferred: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The run went through. Records may still have been refused or set aside (below).
+         */succeeded: Bool, 
+        /**
+         * When it did not: `network`, `authentication`, `update_required`, `cancelled`,
+         * `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
+         */error: String?, pushed: UInt64, alreadyApplied: UInt64, 
+        /**
+         * Records the server refused for good in this run.
+         */rejected: UInt64, 
+        /**
+         * Records set aside in this run until the worker repairs or discards them.
+         */quarantined: UInt64, 
+        /**
+         * Records waiting for a later run (photos on Wi-Fi only, a server to update).
+         */deferred: UInt64) {
+        self.succeeded = succeeded
+        self.error = error
+        self.pushed = pushed
+        self.alreadyApplied = alreadyApplied
+        self.rejected = rejected
+        self.quarantined = quarantined
+        self.deferred = deferred
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncOutcome: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncOutcome: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncOutcome {
+        return
+            try SyncOutcome(
+                succeeded: FfiConverterBool.read(from: &buf), 
+                error: FfiConverterOptionString.read(from: &buf), 
+                pushed: FfiConverterUInt64.read(from: &buf), 
+                alreadyApplied: FfiConverterUInt64.read(from: &buf), 
+                rejected: FfiConverterUInt64.read(from: &buf), 
+                quarantined: FfiConverterUInt64.read(from: &buf), 
+                deferred: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncOutcome, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.succeeded, into: &buf)
+        FfiConverterOptionString.write(value.error, into: &buf)
+        FfiConverterUInt64.write(value.pushed, into: &buf)
+        FfiConverterUInt64.write(value.alreadyApplied, into: &buf)
+        FfiConverterUInt64.write(value.rejected, into: &buf)
+        FfiConverterUInt64.write(value.quarantined, into: &buf)
+        FfiConverterUInt64.write(value.deferred, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncOutcome_lift(_ buf: RustBuffer) throws -> SyncOutcome {
+    return try FfiConverterTypeSyncOutcome.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncOutcome_lower(_ value: SyncOutcome) -> RustBuffer {
+    return FfiConverterTypeSyncOutcome.lower(value)
+}
+
+
+/**
  * A snapshot of a run's progress within its current phase.
  */
 public struct SyncProgress: Equatable, Hashable {
@@ -4178,18 +4451,34 @@ public struct SyncProgress: Equatable, Hashable {
     public var itemsTotal: UInt64?
     public var bytesDone: UInt64
     public var bytesTotal: UInt64?
+    /**
+     * Set while the run waits to retry a request that failed transiently.
+     */
+    public var retry: RetryNotice?
+    /**
+     * Set on the `DONE` event: how the run ended.
+     */
+    public var outcome: SyncOutcome?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(phase: SyncPhase, itemsDone: UInt64, 
         /**
          * `None` when unknown (the pull does not know how many changes wait).
-         */itemsTotal: UInt64?, bytesDone: UInt64, bytesTotal: UInt64?) {
+         */itemsTotal: UInt64?, bytesDone: UInt64, bytesTotal: UInt64?, 
+        /**
+         * Set while the run waits to retry a request that failed transiently.
+         */retry: RetryNotice?, 
+        /**
+         * Set on the `DONE` event: how the run ended.
+         */outcome: SyncOutcome?) {
         self.phase = phase
         self.itemsDone = itemsDone
         self.itemsTotal = itemsTotal
         self.bytesDone = bytesDone
         self.bytesTotal = bytesTotal
+        self.retry = retry
+        self.outcome = outcome
     }
 
     
@@ -4212,7 +4501,9 @@ public struct FfiConverterTypeSyncProgress: FfiConverterRustBuffer {
                 itemsDone: FfiConverterUInt64.read(from: &buf), 
                 itemsTotal: FfiConverterOptionUInt64.read(from: &buf), 
                 bytesDone: FfiConverterUInt64.read(from: &buf), 
-                bytesTotal: FfiConverterOptionUInt64.read(from: &buf)
+                bytesTotal: FfiConverterOptionUInt64.read(from: &buf), 
+                retry: FfiConverterOptionTypeRetryNotice.read(from: &buf), 
+                outcome: FfiConverterOptionTypeSyncOutcome.read(from: &buf)
         )
     }
 
@@ -4222,6 +4513,8 @@ public struct FfiConverterTypeSyncProgress: FfiConverterRustBuffer {
         FfiConverterOptionUInt64.write(value.itemsTotal, into: &buf)
         FfiConverterUInt64.write(value.bytesDone, into: &buf)
         FfiConverterOptionUInt64.write(value.bytesTotal, into: &buf)
+        FfiConverterOptionTypeRetryNotice.write(value.retry, into: &buf)
+        FfiConverterOptionTypeSyncOutcome.write(value.outcome, into: &buf)
     }
 }
 
@@ -6518,6 +6811,106 @@ public func FfiConverterTypeReportStatus_lower(_ value: ReportStatus) -> RustBuf
 
 
 /**
+ * Where the engine stands, for drawing a sync indicator without waiting for an event.
+ */
+
+public enum SyncEngineState: Equatable, Hashable {
+    
+    /**
+     * No run; the platform reports a network.
+     */
+    case idle
+    /**
+     * No run; the platform reports no network (`setNetwork(NONE)`).
+     */
+    case offline
+    case running(phase: SyncPhase
+    )
+    /**
+     * A request failed transiently; the run tries again at `until`.
+     */
+    case waitingToRetry(phase: SyncPhase, attempt: UInt32, until: Date
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SyncEngineState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncEngineState: FfiConverterRustBuffer {
+    typealias SwiftType = SyncEngineState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncEngineState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .idle
+        
+        case 2: return .offline
+        
+        case 3: return .running(phase: try FfiConverterTypeSyncPhase.read(from: &buf)
+        )
+        
+        case 4: return .waitingToRetry(phase: try FfiConverterTypeSyncPhase.read(from: &buf), attempt: try FfiConverterUInt32.read(from: &buf), until: try FfiConverterTimestamp.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SyncEngineState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .idle:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .offline:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .running(phase):
+            writeInt(&buf, Int32(3))
+            FfiConverterTypeSyncPhase.write(phase, into: &buf)
+            
+        
+        case let .waitingToRetry(phase,attempt,until):
+            writeInt(&buf, Int32(4))
+            FfiConverterTypeSyncPhase.write(phase, into: &buf)
+            FfiConverterUInt32.write(attempt, into: &buf)
+            FfiConverterTimestamp.write(until, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncEngineState_lift(_ buf: RustBuffer) throws -> SyncEngineState {
+    return try FfiConverterTypeSyncEngineState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncEngineState_lower(_ value: SyncEngineState) -> RustBuffer {
+    return FfiConverterTypeSyncEngineState.lower(value)
+}
+
+
+
+/**
  * Step of a sync run.
  */
 
@@ -7432,6 +7825,146 @@ public func FfiConverterCallbackInterfaceSyncListener_lower(_ v: SyncListener) -
     return FfiConverterCallbackInterfaceSyncListener.lower(v)
 }
 
+
+
+
+/**
+ * A wall clock the app provides, for tests only: production apps open the worker with
+ * `GridWorker.open`, which reads the system clock. Called on the thread of each core call;
+ * return at once. A clock that throws, or answers a time outside the years 1970-2099, is
+ * ignored for that reading and the system clock used instead.
+ */
+public protocol WallClock: AnyObject, Sendable {
+    
+    func now() throws  -> Date
+    
+}
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceWallClock {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceWallClock = UniffiVTableCallbackInterfaceWallClock(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterCallbackInterfaceWallClock.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface WallClock: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterCallbackInterfaceWallClock.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface WallClock: handle missing in uniffiClone")
+            }
+        },
+        now: { (
+            uniffiHandle: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Date in
+                guard let uniffiObj = try? FfiConverterCallbackInterfaceWallClock.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.now(
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTimestamp.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeGridWorkerError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceWallClock> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceWallClock>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitWallClock() {
+    uniffi_gridworker_ffi_fn_init_callback_vtable_wallclock(UniffiCallbackInterfaceWallClock.vtablePtr)
+}
+
+// FfiConverter protocol for callback interfaces
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterCallbackInterfaceWallClock {
+    fileprivate static let handleMap = UniffiHandleMap<WallClock>()
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+extension FfiConverterCallbackInterfaceWallClock : FfiConverter {
+    typealias SwiftType = WallClock
+    typealias FfiType = UInt64
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func lift(_ handle: UInt64) throws -> SwiftType {
+        try handleMap.get(handle: handle)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func lower(_ v: SwiftType) -> UInt64 {
+        return handleMap.insert(obj: v)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func write(_ v: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(v))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterCallbackInterfaceWallClock_lift(_ handle: UInt64) throws -> WallClock {
+    return try FfiConverterCallbackInterfaceWallClock.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterCallbackInterfaceWallClock_lower(_ v: WallClock) -> UInt64 {
+    return FfiConverterCallbackInterfaceWallClock.lower(v)
+}
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -7643,6 +8176,54 @@ fileprivate struct FfiConverterOptionTypePosition: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypePosition.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRetryNotice: FfiConverterRustBuffer {
+    typealias SwiftType = RetryNotice?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRetryNotice.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRetryNotice.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSyncOutcome: FfiConverterRustBuffer {
+    typealias SwiftType = SyncOutcome?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSyncOutcome.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSyncOutcome.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -8430,10 +9011,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_syncengine_cancel() != 19447) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_syncengine_current_state() != 19596) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_syncengine_invalidate_token() != 27873) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_syncengine_set_network() != 60239) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_syncengine_sync() != 17831) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_syncengine_sync_now() != 48272) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_synclistenerhandle_detach() != 26241) {
@@ -8559,7 +9149,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 44830) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_constructor_gridworker_open_with_clock() != 39353) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_constructor_gridworker_open() != 45457) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_wallclock_now() != 42418) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_logger_log() != 49826) {
@@ -8575,6 +9171,7 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitAccessTokenProvider()
     uniffiCallbackInitLogger()
     uniffiCallbackInitSyncListener()
+    uniffiCallbackInitWallClock()
     return InitializationResult.ok
 }()
 

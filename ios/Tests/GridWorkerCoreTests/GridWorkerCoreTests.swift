@@ -90,6 +90,53 @@ final class RefreshingTokens: AccessTokenProvider, @unchecked Sendable {
     }
 }
 
+final class CountingTokens: AccessTokenProvider, @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var asked: [Bool] = []
+    let token: String
+    init(_ token: String) { self.token = token }
+    func accessToken(forceRefresh: Bool) throws -> String {
+        lock.lock(); asked.append(forceRefresh); lock.unlock()
+        return token
+    }
+}
+
+final class Events: SyncListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [SyncProgress] = []
+    var all: [SyncProgress] { lock.lock(); defer { lock.unlock() }; return seen }
+    func onProgress(progress: SyncProgress) throws {
+        lock.lock(); seen.append(progress); lock.unlock()
+    }
+}
+
+final class SettableClock: WallClock, @unchecked Sendable {
+    private let lock = NSLock()
+    private var at: Date
+    init(_ at: Date) { self.at = at }
+    func now() throws -> Date { lock.lock(); defer { lock.unlock() }; return at }
+    func advance(_ s: TimeInterval) { lock.lock(); at += s; lock.unlock() }
+}
+
+final class ClockTests: XCTestCase {
+    func testAReplayedMorningIsJudgedByTheTestsClock() throws {
+        let start = ISO8601DateFormatter().date(from: "2024-11-12T01:00:00Z")!
+        let clock = SettableClock(start)
+        let w = try GridWorker.openWithClock(config: config(tempDir()), clock: clock)
+        try seed(w)
+        var f = fix(lat, lon)
+        f.fixTime = start
+        let first = try w.checkIn(pointId: "p-kt-1", fix: f)
+        XCTAssertEqual(first.checkIn.outcome, .accepted)
+        XCTAssertEqual(first.checkIn.recordedAt, start)
+        clock.advance(300)
+        f.fixTime = start + 300
+        f.monotonicMs += 300_000
+        XCTAssertTrue(try w.checkIn(pointId: "p-kt-1", fix: f).duplicate)
+        XCTAssertEqual(try w.progressDay(day: nil).fromDay, "2024-11-12")
+    }
+}
+
 final class Phases: SyncListener, @unchecked Sendable {
     private let lock = NSLock()
     private(set) var seen: [SyncPhase] = []
@@ -223,6 +270,41 @@ final class SyncTests: XCTestCase {
         XCTAssertTrue(phases.seen.contains(.done))
         handle.detach()
         XCTAssertFalse(handle.isAttached())
+    }
+
+    func testInvalidateTokenAsksTheProviderAgain() async throws {
+        let w = try GridWorker.open(config: config(tempDir(), server: try serverURL()))
+        let tokens = CountingTokens("tok-1")
+        let engine = try SyncEngine(worker: w, options: options(), tokens: tokens)
+        _ = try await engine.sync()
+        _ = try await engine.sync()
+        XCTAssertEqual(tokens.asked, [false])
+        engine.invalidateToken()
+        _ = try await engine.sync()
+        XCTAssertEqual(tokens.asked, [false, false])
+    }
+
+    func testSyncNowGivesUpWithinSecondsAndReportsItsOutcome() async throws {
+        let w = try GridWorker.open(config: config(tempDir(), server: "http://127.0.0.1:9"))
+        var o = defaultSyncOptions()
+        o.allowHttp = true
+        let engine = try SyncEngine(worker: w, options: o, tokens: StaticTokens("t"))
+        XCTAssertEqual(engine.currentState(), .idle)
+        let events = Events()
+        let handle = engine.addListener(listener: events)
+        let started = Date()
+        do {
+            _ = try await engine.syncNow()
+            XCTFail("the server is down")
+        } catch GridWorkerError.Network {
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 15)
+        XCTAssertEqual(events.all.compactMap { $0.retry?.attempt }, [1, 2])
+        XCTAssertEqual(events.all.last?.outcome?.succeeded, false)
+        XCTAssertEqual(events.all.last?.outcome?.error, "network")
+        engine.setNetwork(kind: .none)
+        XCTAssertEqual(engine.currentState(), .offline)
+        handle.detach()
     }
 
     func testOfflineAndCancel() async throws {

@@ -657,6 +657,9 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceWallClockMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceLoggerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`record`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -665,6 +668,25 @@ internal interface UniffiCallbackInterfaceAccessTokenProviderMethod0 : com.sun.j
 }
 internal interface UniffiCallbackInterfaceSyncListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`progress`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "now")
+internal open class UniffiVTableCallbackInterfaceWallClock(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `now`: UniffiCallbackInterfaceWallClockMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `now`: UniffiCallbackInterfaceWallClockMethod0? = null,
+    ): UniffiVTableCallbackInterfaceWallClock(`uniffiFree`,`uniffiClone`,`now`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceWallClock) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `now` = other.`now`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "log")
 internal open class UniffiVTableCallbackInterfaceLogger(
@@ -770,9 +792,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_syncengine_cancel(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_syncengine_current_state(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_syncengine_invalidate_token(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_syncengine_set_network(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_syncengine_sync(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_syncengine_sync_now(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_synclistenerhandle_detach(
     ): Int
@@ -856,7 +884,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_constructor_syncengine_new(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_constructor_gridworker_open_with_clock(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_constructor_gridworker_open(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_wallclock_now(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_logger_log(
     ): Int
@@ -883,6 +915,7 @@ internal object UniffiLib {
         uniffiCallbackInterfaceAccessTokenProvider.register(this)
         uniffiCallbackInterfaceLogger.register(this)
         uniffiCallbackInterfaceSyncListener.register(this)
+        uniffiCallbackInterfaceWallClock.register(this)
         
     }
 
@@ -897,9 +930,15 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_gridworker_ffi_fn_method_syncengine_cancel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_gridworker_ffi_fn_method_syncengine_current_state(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_syncengine_invalidate_token(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_gridworker_ffi_fn_method_syncengine_set_network(`ptr`: Long,`kind`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_gridworker_ffi_fn_method_syncengine_sync(`ptr`: Long,
+    ): Long
+    external fun uniffi_gridworker_ffi_fn_method_syncengine_sync_now(`ptr`: Long,
     ): Long
     external fun uniffi_gridworker_ffi_fn_clone_synclistenerhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -913,6 +952,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_gridworker_ffi_fn_free_gridworker(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_gridworker_ffi_fn_constructor_gridworker_open_with_clock(`config`: RustBuffer.ByValue,`clock`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_gridworker_ffi_fn_constructor_gridworker_open(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(`ptr`: Long,`taskId`: RustBuffer.ByValue,`monotonicMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -991,6 +1032,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_track_summary(`ptr`: Long,`day`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_init_callback_vtable_wallclock(`vtable`: UniffiVTableCallbackInterfaceWallClock,
+    ): Unit
     external fun uniffi_gridworker_ffi_fn_init_callback_vtable_logger(`vtable`: UniffiVTableCallbackInterfaceLogger,
     ): Unit
     external fun uniffi_gridworker_ffi_fn_init_callback_vtable_accesstokenprovider(`vtable`: UniffiVTableCallbackInterfaceAccessTokenProvider,
@@ -1167,10 +1210,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_cancel() and 0xFFFF) != 19447) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_current_state() and 0xFFFF) != 19596) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_invalidate_token() and 0xFFFF) != 27873) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_set_network() and 0xFFFF) != 60239) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_sync() and 0xFFFF) != 17831) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_sync_now() and 0xFFFF) != 48272) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_synclistenerhandle_detach() and 0xFFFF) != 26241) {
@@ -1296,7 +1348,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 44830) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_constructor_gridworker_open_with_clock() and 0xFFFF) != 39353) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_constructor_gridworker_open() and 0xFFFF) != 45457) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_wallclock_now() and 0xFFFF) != 42418) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_logger_log() and 0xFFFF) != 49826) {
@@ -3023,6 +3081,24 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     companion object {
         
     /**
+     * `open`, with the wall clock read from `clock` instead of the system: for the app's
+     * tests (a replayed day, a clock set wrong on purpose). Everything else is as `open`.
+     */
+    @Throws(GridWorkerException::class) fun `openWithClock`(`config`: WorkerConfig, `clock`: WallClock): GridWorker {
+            return FfiConverterTypeGridWorker.lift(
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_constructor_gridworker_open_with_clock(
+    
+        
+        FfiConverterTypeWorkerConfig.lower(`config`),
+        FfiConverterTypeWallClock.lower(`clock`),_status)
+}
+    )
+    }
+    
+
+        
+    /**
      * Opens (creating or migrating) the store in `config.data_dir`. Fails with `Storage`
      * when the database was written by a newer app version, or with `Storage` and
      * `needs_recovery = true` when the store is damaged (left untouched: call
@@ -3184,6 +3260,20 @@ public interface SyncEngineInterface {
     fun `cancel`()
     
     /**
+     * Where the engine stands now: idle, offline, running (phase) or waiting to retry
+     * (until when). Events tell the same as it changes; this answers between events.
+     */
+    fun `currentState`(): SyncEngineState
+    
+    /**
+     * Drops the access token the engine holds, so the next request asks the token provider
+     * again. The engine asks the provider once and keeps the token until the server refuses
+     * it (401: it asks once more with `forceRefresh = true`); call this after the worker logs
+     * in again so the new token is used at once.
+     */
+    fun `invalidateToken`()
+    
+    /**
      * Tells the engine what network the platform sees (wire it to the connectivity
      * callback).
      */
@@ -3196,6 +3286,14 @@ public interface SyncEngineInterface {
      * in again), `UpdateRequired`, `Cancelled`, `Storage` or `Other`.
      */
     suspend fun `sync`(): SyncReport
+    
+    /**
+     * `sync()` for a "sync now" button: with the server unreachable it gives up within
+     * seconds (3 attempts per request within 8 s of retrying, a stalled request cut after
+     * 10 s; the options' values when smaller) instead of the background budget of the
+     * options (by default 8 attempts within 300 s). Joins a run already going.
+     */
+    suspend fun `syncNow`(): SyncReport
     
     companion object
 }
@@ -3355,6 +3453,41 @@ open class SyncEngine: Disposable, AutoCloseable, SyncEngineInterface
 
     
     /**
+     * Where the engine stands now: idle, offline, running (phase) or waiting to retry
+     * (until when). Events tell the same as it changes; this answers between events.
+     */override fun `currentState`(): SyncEngineState {
+            return FfiConverterTypeSyncEngineState.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_syncengine_current_state(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Drops the access token the engine holds, so the next request asks the token provider
+     * again. The engine asks the provider once and keeps the token until the server refuses
+     * it (401: it asks once more with `forceRefresh = true`); call this after the worker logs
+     * in again so the new token is used at once.
+     */override fun `invalidateToken`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_syncengine_invalidate_token(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
      * Tells the engine what network the platform sees (wire it to the connectivity
      * callback).
      */override fun `setNetwork`(`kind`: NetworkKind)
@@ -3383,6 +3516,33 @@ open class SyncEngine: Disposable, AutoCloseable, SyncEngineInterface
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_gridworker_ffi_fn_method_syncengine_sync(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_gridworker_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_gridworker_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_gridworker_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSyncReport.lift(it) },
+        // Error FFI converter
+        GridWorkerException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * `sync()` for a "sync now" button: with the server unreachable it gives up within
+     * seconds (3 attempts per request within 8 s of retrying, a stalled request cut after
+     * 10 s; the options' values when smaller) instead of the background budget of the
+     * options (by default 8 attempts within 300 s). Joins a run already going.
+     */
+    @Throws(GridWorkerException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `syncNow`() : SyncReport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_gridworker_ffi_fn_method_syncengine_sync_now(
                 uniffiHandle,
                 
             )
@@ -5179,6 +5339,61 @@ public object FfiConverterTypeReportProgress: FfiConverterRustBuffer<ReportProgr
 
 
 /**
+ * The run waits to retry a request ("retrying in N s").
+ */
+data class RetryNotice (
+    /**
+     * The attempt that failed (1 for the first).
+     */
+    var `attempt`: kotlin.UInt
+    , 
+    /**
+     * The attempts the run makes at most before giving up with `Network`.
+     */
+    var `maxAttempts`: kotlin.UInt
+    , 
+    /**
+     * Time until the next attempt.
+     */
+    var `delay`: java.time.Duration
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRetryNotice: FfiConverterRustBuffer<RetryNotice> {
+    override fun read(buf: ByteBuffer): RetryNotice {
+        return RetryNotice(
+            FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterDuration.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RetryNotice) = (
+            FfiConverterUInt.allocationSize(value.`attempt`) +
+            FfiConverterUInt.allocationSize(value.`maxAttempts`) +
+            FfiConverterDuration.allocationSize(value.`delay`)
+    )
+
+    override fun write(value: RetryNotice, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`attempt`, buf)
+            FfiConverterUInt.write(value.`maxAttempts`, buf)
+            FfiConverterDuration.write(value.`delay`, buf)
+    }
+}
+
+
+
+/**
  * What is waiting, done and refused (the app's "N items waiting" badge).
  */
 data class SyncCounts (
@@ -5416,6 +5631,88 @@ public object FfiConverterTypeSyncOptions: FfiConverterRustBuffer<SyncOptions> {
 
 
 /**
+ * How a run ended (the `DONE` event).
+ */
+data class SyncOutcome (
+    /**
+     * The run went through. Records may still have been refused or set aside (below).
+     */
+    var `succeeded`: kotlin.Boolean
+    , 
+    /**
+     * When it did not: `network`, `authentication`, `update_required`, `cancelled`,
+     * `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
+     */
+    var `error`: kotlin.String?
+    , 
+    var `pushed`: kotlin.ULong
+    , 
+    var `alreadyApplied`: kotlin.ULong
+    , 
+    /**
+     * Records the server refused for good in this run.
+     */
+    var `rejected`: kotlin.ULong
+    , 
+    /**
+     * Records set aside in this run until the worker repairs or discards them.
+     */
+    var `quarantined`: kotlin.ULong
+    , 
+    /**
+     * Records waiting for a later run (photos on Wi-Fi only, a server to update).
+     */
+    var `deferred`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncOutcome: FfiConverterRustBuffer<SyncOutcome> {
+    override fun read(buf: ByteBuffer): SyncOutcome {
+        return SyncOutcome(
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncOutcome) = (
+            FfiConverterBoolean.allocationSize(value.`succeeded`) +
+            FfiConverterOptionalString.allocationSize(value.`error`) +
+            FfiConverterULong.allocationSize(value.`pushed`) +
+            FfiConverterULong.allocationSize(value.`alreadyApplied`) +
+            FfiConverterULong.allocationSize(value.`rejected`) +
+            FfiConverterULong.allocationSize(value.`quarantined`) +
+            FfiConverterULong.allocationSize(value.`deferred`)
+    )
+
+    override fun write(value: SyncOutcome, buf: ByteBuffer) {
+            FfiConverterBoolean.write(value.`succeeded`, buf)
+            FfiConverterOptionalString.write(value.`error`, buf)
+            FfiConverterULong.write(value.`pushed`, buf)
+            FfiConverterULong.write(value.`alreadyApplied`, buf)
+            FfiConverterULong.write(value.`rejected`, buf)
+            FfiConverterULong.write(value.`quarantined`, buf)
+            FfiConverterULong.write(value.`deferred`, buf)
+    }
+}
+
+
+
+/**
  * A snapshot of a run's progress within its current phase.
  */
 data class SyncProgress (
@@ -5431,6 +5728,16 @@ data class SyncProgress (
     var `bytesDone`: kotlin.ULong
     , 
     var `bytesTotal`: kotlin.ULong?
+    , 
+    /**
+     * Set while the run waits to retry a request that failed transiently.
+     */
+    var `retry`: RetryNotice?
+    , 
+    /**
+     * Set on the `DONE` event: how the run ended.
+     */
+    var `outcome`: SyncOutcome?
     
 ){
     
@@ -5452,6 +5759,8 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
             FfiConverterOptionalULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalTypeRetryNotice.read(buf),
+            FfiConverterOptionalTypeSyncOutcome.read(buf),
         )
     }
 
@@ -5460,7 +5769,9 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
             FfiConverterULong.allocationSize(value.`itemsDone`) +
             FfiConverterOptionalULong.allocationSize(value.`itemsTotal`) +
             FfiConverterULong.allocationSize(value.`bytesDone`) +
-            FfiConverterOptionalULong.allocationSize(value.`bytesTotal`)
+            FfiConverterOptionalULong.allocationSize(value.`bytesTotal`) +
+            FfiConverterOptionalTypeRetryNotice.allocationSize(value.`retry`) +
+            FfiConverterOptionalTypeSyncOutcome.allocationSize(value.`outcome`)
     )
 
     override fun write(value: SyncProgress, buf: ByteBuffer) {
@@ -5469,6 +5780,8 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
             FfiConverterOptionalULong.write(value.`itemsTotal`, buf)
             FfiConverterULong.write(value.`bytesDone`, buf)
             FfiConverterOptionalULong.write(value.`bytesTotal`, buf)
+            FfiConverterOptionalTypeRetryNotice.write(value.`retry`, buf)
+            FfiConverterOptionalTypeSyncOutcome.write(value.`outcome`, buf)
     }
 }
 
@@ -7273,6 +7586,137 @@ public object FfiConverterTypeReportStatus: FfiConverterRustBuffer<ReportStatus>
 
 
 /**
+ * Where the engine stands, for drawing a sync indicator without waiting for an event.
+ */
+sealed class SyncEngineState {
+    
+    /**
+     * No run; the platform reports a network.
+     */
+    object Idle : SyncEngineState()
+    
+    
+    /**
+     * No run; the platform reports no network (`setNetwork(NONE)`).
+     */
+    object Offline : SyncEngineState()
+    
+    
+    data class Running(
+        val `phase`: org.gridworker.core.SyncPhase) : SyncEngineState()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A request failed transiently; the run tries again at `until`.
+     */
+    data class WaitingToRetry(
+        val `phase`: org.gridworker.core.SyncPhase, 
+        val `attempt`: kotlin.UInt, 
+        val `until`: java.time.Instant) : SyncEngineState()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncEngineState : FfiConverterRustBuffer<SyncEngineState>{
+    override fun read(buf: ByteBuffer): SyncEngineState {
+        return when(buf.getInt()) {
+            1 -> SyncEngineState.Idle
+            2 -> SyncEngineState.Offline
+            3 -> SyncEngineState.Running(
+                FfiConverterTypeSyncPhase.read(buf),
+                )
+            4 -> SyncEngineState.WaitingToRetry(
+                FfiConverterTypeSyncPhase.read(buf),
+                FfiConverterUInt.read(buf),
+                FfiConverterTimestamp.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: SyncEngineState): ULong = when(value) {
+        is SyncEngineState.Idle -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SyncEngineState.Offline -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is SyncEngineState.Running -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSyncPhase.allocationSize(value.`phase`)
+            )
+        }
+        is SyncEngineState.WaitingToRetry -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeSyncPhase.allocationSize(value.`phase`)
+                + FfiConverterUInt.allocationSize(value.`attempt`)
+                + FfiConverterTimestamp.allocationSize(value.`until`)
+            )
+        }
+    }
+
+    override fun write(value: SyncEngineState, buf: ByteBuffer) {
+        when(value) {
+            is SyncEngineState.Idle -> {
+                buf.putInt(1)
+                Unit
+            }
+            is SyncEngineState.Offline -> {
+                buf.putInt(2)
+                Unit
+            }
+            is SyncEngineState.Running -> {
+                buf.putInt(3)
+                FfiConverterTypeSyncPhase.write(value.`phase`, buf)
+                Unit
+            }
+            is SyncEngineState.WaitingToRetry -> {
+                buf.putInt(4)
+                FfiConverterTypeSyncPhase.write(value.`phase`, buf)
+                FfiConverterUInt.write(value.`attempt`, buf)
+                FfiConverterTimestamp.write(value.`until`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
  * Step of a sync run.
  */
 
@@ -7817,6 +8261,76 @@ public object FfiConverterTypeSyncListener: FfiConverterCallbackInterface<SyncLi
 
 
 
+
+/**
+ * A wall clock the app provides, for tests only: production apps open the worker with
+ * `GridWorker.open`, which reads the system clock. Called on the thread of each core call;
+ * return at once. A clock that throws, or answers a time outside the years 1970-2099, is
+ * ignored for that reading and the system clock used instead.
+ */
+public interface WallClock {
+    
+    fun `now`(): java.time.Instant
+    
+    companion object
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceWallClock {
+    internal object `now`: UniffiCallbackInterfaceWallClockMethod0 {
+        override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeWallClock.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`now`(
+                )
+            }
+            val writeReturn = { value: java.time.Instant -> uniffiOutReturn.setValue(FfiConverterTimestamp.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: GridWorkerException -> FfiConverterTypeGridWorkerError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeWallClock.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeWallClock.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceWallClock.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `now`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_gridworker_ffi_fn_init_callback_vtable_wallclock(vtable)
+    }
+}
+
+/**
+ * The ffiConverter which transforms the Callbacks in to handles to pass to Rust.
+ *
+ * @suppress
+ */
+public object FfiConverterTypeWallClock: FfiConverterCallbackInterface<WallClock>()
+
+
+
+
 /**
  * @suppress
  */
@@ -8098,6 +8612,70 @@ public object FfiConverterOptionalTypePosition: FfiConverterRustBuffer<Position?
         } else {
             buf.put(1)
             FfiConverterTypePosition.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRetryNotice: FfiConverterRustBuffer<RetryNotice?> {
+    override fun read(buf: ByteBuffer): RetryNotice? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRetryNotice.read(buf)
+    }
+
+    override fun allocationSize(value: RetryNotice?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRetryNotice.allocationSize(value)
+        }
+    }
+
+    override fun write(value: RetryNotice?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRetryNotice.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSyncOutcome: FfiConverterRustBuffer<SyncOutcome?> {
+    override fun read(buf: ByteBuffer): SyncOutcome? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSyncOutcome.read(buf)
+    }
+
+    override fun allocationSize(value: SyncOutcome?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSyncOutcome.allocationSize(value)
+        }
+    }
+
+    override fun write(value: SyncOutcome?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSyncOutcome.write(value, buf)
         }
     }
 }

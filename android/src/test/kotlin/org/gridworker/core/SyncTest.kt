@@ -308,4 +308,88 @@ class SyncTest {
             }
         }
     }
+
+    /** A re-login: the engine keeps its token until told, then asks the provider again (not a forced refresh). */
+    @Test
+    fun invalidateTokenMakesTheNextRequestAskTheProviderAgain() {
+        ReferenceServer().use { server ->
+            openFor(server.url).use { w ->
+                val asked = Collections.synchronizedList(mutableListOf<Boolean>())
+                val tokens = object : AccessTokenProvider {
+                    override fun accessToken(forceRefresh: Boolean): String {
+                        asked += forceRefresh
+                        return "tok-1"
+                    }
+                }
+                SyncEngine(w, options(), tokens).use { engine ->
+                    runBlocking { engine.sync() }
+                    runBlocking { engine.sync() }
+                    assertEquals("asked once for the engine's life so far", listOf(false), asked.toList())
+                    engine.invalidateToken()
+                    runBlocking { engine.sync() }
+                    assertEquals(listOf(false, false), asked.toList())
+                }
+            }
+        }
+    }
+
+    /** Issue 16, item 3: state between events, retries visible, the outcome on DONE, and a button that answers fast. */
+    @Test
+    fun aSyncNowButtonAnswersWithinSecondsAndShowsItsRetriesAndOutcome() {
+        openFor("http://127.0.0.1:9").use { w ->
+            // The default background budget (8 attempts within 300 s), only HTTP allowed.
+            SyncEngine(w, defaultSyncOptions().copy(allowHttp = true), StaticTokens("tok-1")).use { engine ->
+                assertEquals(SyncEngineState.Idle, engine.currentState())
+                val events = Collections.synchronizedList(mutableListOf<SyncProgress>())
+                val states = Collections.synchronizedList(mutableListOf<SyncEngineState>())
+                val handle = engine.addListener(object : SyncListener {
+                    override fun onProgress(progress: SyncProgress) {
+                        events += progress
+                        if (progress.retry != null) states += engine.currentState()
+                    }
+                })
+                val started = System.nanoTime()
+                try {
+                    runBlocking { engine.syncNow() }
+                    fail("the server is down")
+                } catch (e: GridWorkerException.Network) {
+                }
+                val seconds = (System.nanoTime() - started) / 1e9
+                assertTrue("a button press waited $seconds s", seconds < 15.0)
+                val retries = events.mapNotNull { it.retry }
+                assertEquals(listOf(1u, 2u), retries.map { it.attempt })
+                assertTrue(retries.all { it.maxAttempts == 3u && it.delay > Duration.ZERO })
+                assertTrue(states.all { it is SyncEngineState.WaitingToRetry })
+                val done = events.last()
+                assertEquals(SyncPhase.DONE, done.phase)
+                assertEquals(false, done.outcome?.succeeded)
+                assertEquals("network", done.outcome?.error)
+                assertEquals(SyncEngineState.Idle, engine.currentState())
+                engine.setNetwork(NetworkKind.NONE)
+                assertEquals(SyncEngineState.Offline, engine.currentState())
+                handle.close()
+            }
+        }
+        ReferenceServer().use { server ->
+            openFor(server.url).use { w ->
+                SyncEngine(w, options(), StaticTokens("tok-1")).use { engine ->
+                    runBlocking { engine.sync() }
+                    val p = w.nearbyPoints(Position(45.30, 130.95), 1u).first().point
+                    w.checkIn(p.id, fix(p.position.lat, p.position.lon))
+                    val done = Collections.synchronizedList(mutableListOf<SyncOutcome>())
+                    engine.addListener(object : SyncListener {
+                        override fun onProgress(progress: SyncProgress) {
+                            progress.outcome?.let { done += it }
+                        }
+                    }).use {
+                        runBlocking { engine.syncNow() }
+                    }
+                    assertEquals(1, done.size)
+                    assertTrue(done[0].succeeded)
+                    assertEquals(1uL, done[0].pushed)
+                    assertEquals(null, done[0].error)
+                }
+            }
+        }
+    }
 }
