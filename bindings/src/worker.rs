@@ -191,6 +191,23 @@ impl GridWorker {
         Ok(u32::try_from(self.inner.add_track_fixes(&core)?).unwrap_or(u32::MAX))
     }
 
+    /// Evaluates one of the worker's resolved reports (评价), for the worker or for the
+    /// resident who reported through the worker: `satisfied` closes it; otherwise it is
+    /// reopened and `reason` (required then, at most 500 characters) says why. Synced like
+    /// every record; the returned report shows the new status at once. `InvalidState` when
+    /// the report is not the worker's or not resolved (nothing is written).
+    pub fn evaluate_report(
+        &self,
+        report_id: String,
+        satisfied: bool,
+        reason: String,
+    ) -> Result<PhotoReport> {
+        Ok(self
+            .inner
+            .evaluate_report(&report_id, satisfied, &reason)?
+            .into())
+    }
+
     /// The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
     /// worker's grids, points passed, coverage, gaps and spoof signs.
     pub fn track_summary(&self, day: Option<String>) -> Result<TrackSummary> {

@@ -452,6 +452,11 @@ void uniffi_gridworker_ffi_fn_method_gridworker_discard_quarantined(uint64_t ptr
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_duplicate_candidates(uint64_t ptr, RustBuffer category, RustBuffer fix, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_EVALUATE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_EVALUATE_REPORT
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_evaluate_report(uint64_t ptr, RustBuffer report_id, int8_t satisfied, RustBuffer reason, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_FILE_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_FILE_REPORT
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_file_report(uint64_t ptr, RustBuffer category, RustBuffer description, RustBuffer photos, RustBuffer fix, RustBuffer attach_to, RustCallStatus *_Nonnull out_status
@@ -1086,6 +1091,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_DUPLICATE_CANDIDATES
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_DUPLICATE_CANDIDATES
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_EVALUATE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_EVALUATE_REPORT
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_evaluate_report(void
     
 );
 #endif

@@ -9,8 +9,9 @@
 //! Messages name the field and the rule, never the value.
 
 use crate::domain::{
-    CheckIn, LocationFix, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, PatrolEventPayload,
-    Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload, TrackBlockPayload, Visit,
+    CheckIn, LocationFix, MAX_DESCRIPTION_CHARS, MAX_EVALUATION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS,
+    PatrolEventPayload, Photo, ReportEvaluationPayload, ReportPayload, TaskAckPayload,
+    TaskCompletionPayload, TrackBlockPayload, Visit,
 };
 use crate::geo::Position;
 use crate::invalid::{Check, Invalid};
@@ -174,6 +175,16 @@ pub fn report(p: &ReportPayload) -> Check {
     photos(&p.photos, 1)?;
     time("created_at", &p.created_at)?;
     time("submitted_at", &p.submitted_at)
+}
+
+pub fn report_evaluation(e: &ReportEvaluationPayload) -> Check {
+    owner(&e.id, &e.worker_id, &e.device_id)?;
+    id("report_id", &e.report_id)?;
+    text("reason", &e.reason, MAX_EVALUATION_CHARS)?;
+    if !e.satisfied && e.reason.trim().is_empty() {
+        return bad("reason", "is required when not satisfied");
+    }
+    time("evaluated_at", &e.evaluated_at)
 }
 
 pub fn patrol_event(e: &PatrolEventPayload) -> Check {

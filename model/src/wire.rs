@@ -19,7 +19,7 @@ use crate::policy::ValidationPolicy;
 /// The protocol version this build speaks (docs/protocol.md §9). Version 2 added the photo
 /// evidence fields of a payload's photos (`exif_time`, `exif_position`, `original_sha256`,
 /// `original_size`) and the flags `photo_far_from_fix` and `photo_too_old`; version 3 the
-/// mutation kinds `patrol_event` and `track_block`.
+/// mutation kinds `patrol_event`, `track_block` and `report_evaluation`.
 pub const PROTOCOL: u32 = 3;
 /// [`PROTOCOL`] as sent in the [`HEADER_PROTOCOL`] header.
 pub const PROTOCOL_VERSION: &str = "3";
@@ -232,11 +232,14 @@ pub enum MutationKind {
     PatrolEvent,
     /// Payload: [`crate::domain::TrackBlockPayload`]; `record_id` = its `id`. Protocol 3.
     TrackBlock,
+    /// Payload: [`crate::domain::ReportEvaluationPayload`]; `record_id` = its `id`.
+    /// Protocol 3.
+    ReportEvaluation,
 }
 
 impl MutationKind {
     /// Every kind, in a stable order.
-    pub const ALL: [MutationKind; 7] = [
+    pub const ALL: [MutationKind; 8] = [
         MutationKind::Checkin,
         MutationKind::Visit,
         MutationKind::Report,
@@ -244,6 +247,7 @@ impl MutationKind {
         MutationKind::TaskCompletion,
         MutationKind::PatrolEvent,
         MutationKind::TrackBlock,
+        MutationKind::ReportEvaluation,
     ];
 
     /// The wire spelling.
@@ -256,6 +260,7 @@ impl MutationKind {
             MutationKind::TaskCompletion => "task_completion",
             MutationKind::PatrolEvent => "patrol_event",
             MutationKind::TrackBlock => "track_block",
+            MutationKind::ReportEvaluation => "report_evaluation",
         }
     }
 
@@ -263,7 +268,9 @@ impl MutationKind {
     /// version lacks pending rather than have it refused as `unknown_kind` for good.
     pub const fn since_protocol(self) -> u32 {
         match self {
-            MutationKind::PatrolEvent | MutationKind::TrackBlock => 3,
+            MutationKind::PatrolEvent
+            | MutationKind::TrackBlock
+            | MutationKind::ReportEvaluation => 3,
             _ => 1,
         }
     }

@@ -13,15 +13,15 @@ use std::collections::BTreeSet;
 use chrono::{TimeZone, Utc};
 use gridworker_model::domain::{
     CheckIn, CheckInOutcome, Flag, LocationFix, MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS,
-    MediaType, PatrolEventKind, PatrolEventPayload, Photo, Provider, ReportPayload, TaskAckPayload,
-    TaskCompletionPayload, TrackBlockPayload, Visit, VisitKind,
+    MediaType, PatrolEventKind, PatrolEventPayload, Photo, Provider, ReportEvaluationPayload,
+    ReportPayload, TaskAckPayload, TaskCompletionPayload, TrackBlockPayload, Visit, VisitKind,
 };
 use gridworker_model::geo::{Crs, Position};
 use gridworker_model::track::{TrackFix, block};
 use gridworker_model::validate;
 use serde_json::{Value, json};
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "checkin",
     "visit",
     "report",
@@ -29,6 +29,7 @@ const KINDS: [&str; 7] = [
     "task_completion",
     "patrol_event",
     "track_block",
+    "report_evaluation",
 ];
 
 fn document() -> Value {
@@ -180,6 +181,19 @@ fn completion() -> TaskCompletionPayload {
     }
 }
 
+fn evaluation() -> ReportEvaluationPayload {
+    let (id, worker_id, device_id) = ids();
+    ReportEvaluationPayload {
+        id,
+        report_id: "01938f2a-0000-7000-8000-000000000001".into(),
+        worker_id,
+        device_id,
+        satisfied: false,
+        reason: "井盖仍在渗水".into(),
+        evaluated_at: at(16),
+    }
+}
+
 fn patrol_event() -> PatrolEventPayload {
     let (id, worker_id, device_id) = ids();
     PatrolEventPayload {
@@ -236,6 +250,9 @@ fn cases() -> Vec<(&'static str, Value, Rule)> {
         }),
         ("track_block", json!(track_block()), |v| {
             ok(v, validate::track_block)
+        }),
+        ("report_evaluation", json!(evaluation()), |v| {
+            ok(v, validate::report_evaluation)
         }),
     ]
 }
@@ -421,6 +438,9 @@ fn what_the_shared_rules_refuse_the_schema_refuses_too() {
         ("track_block", vec!["fixes"], json!(0), true),
         ("track_block", vec!["data"], json!("not base64!"), true),
         ("track_block", vec!["data"], json!(""), true),
+        ("report_evaluation", vec!["reason"], json!("  "), true),
+        ("report_evaluation", vec!["reason"], long(501), true),
+        ("report_evaluation", vec!["report_id"], json!(""), true),
     ];
     for (kind, path, value, by_rule) in bad {
         let (_, good, rule) = cases().into_iter().find(|c| c.0 == kind).unwrap();

@@ -10,13 +10,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use gridworker_model::domain::ReportStatus;
 use gridworker_model::geo::Crs;
-use gridworker_model::wire::{Change, MutationKind, codes};
+use gridworker_model::wire::{MutationKind, codes};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::db::{emit, grid_scope, worker_scope};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{bearer, blocking, json_response, read_body};
 use crate::refdata::{self, GridIn, HouseholdIn, PointIn};
@@ -267,32 +266,9 @@ pub async fn transition(
     let st2 = st.clone();
     let v = blocking(move || {
         st2.db.write(|tx| {
-            type Row = (String, String, Option<String>, String, String, f64, f64, String);
-            let row: Option<Row> = tx
-                .query_row(
-                    "SELECT status, worker_id, grid_code, category, description, lat, lon, created_at
-                     FROM reports WHERE id = ?1",
-                    [&id],
-                    |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                            r.get(6)?,
-                            r.get(7)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((from, author, grid, category, description, lat, lon, created_at)) = row
-            else {
+            let Some(from) = crate::reports::status(tx, &id)? else {
                 return Err(ApiError::not_found("no such report"));
             };
-            let from = ReportStatus::parse(&from)
-                .ok_or_else(|| ApiError::internal("stored report status is unknown"))?;
             if !gridworker_model::domain::status::step_allowed(from, t.to) {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
@@ -300,54 +276,16 @@ pub async fn transition(
                     format!("a {} report cannot become {}", from.code(), t.to.code()),
                 ));
             }
-            let now = Utc::now();
-            tx.execute(
-                "UPDATE reports SET status = ?2, department = COALESCE(?3, department),
-                     note = COALESCE(?4, note), evaluation = COALESCE(?5, evaluation), updated_at = ?6
-                 WHERE id = ?1",
-                params![id, t.to.code(), t.department, t.note, t.evaluation, now],
-            )?;
-            let (department, note, evaluation): (Option<String>, Option<String>, Option<String>) =
-                tx.query_row(
-                    "SELECT department, note, evaluation FROM reports WHERE id = ?1",
-                    [&id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )?;
-            emit(
+            crate::reports::move_report(
                 tx,
-                &worker_scope(&author),
-                &format!("report_status:{id}"),
-                None,
-                &Change::ReportStatus {
-                    report_id: id.clone(),
-                    status: t.to,
-                    department,
-                    note,
-                    evaluation,
-                    at: now,
+                &id,
+                t.to,
+                &crate::reports::Progress {
+                    department: t.department.as_deref(),
+                    note: t.note.as_deref(),
+                    evaluation: t.evaluation.as_deref(),
                 },
             )?;
-            if let Some(g) = grid {
-                let created_at = DateTime::parse_from_rfc3339(&created_at)
-                    .map(|d| d.with_timezone(&Utc))
-                    .unwrap_or(now);
-                emit(
-                    tx,
-                    &grid_scope(&g),
-                    &format!("report:{id}"),
-                    Some(&author),
-                    &Change::ReportUpsert {
-                        id: id.clone(),
-                        category,
-                        description,
-                        crs: Crs::Wgs84,
-                        lat,
-                        lon,
-                        status: t.to,
-                        created_at,
-                    },
-                )?;
-            }
             report_json(tx, &id)?.ok_or_else(|| ApiError::internal("report vanished"))
         })
     })

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod payload;
 pub mod photos;
 pub mod refdata;
+pub mod reports;
 pub mod sanitize;
 pub mod tasks;
 pub mod tracks;

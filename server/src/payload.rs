@@ -3,8 +3,8 @@
 
 use chrono::Utc;
 use gridworker_model::domain::{
-    CheckIn, PatrolEventPayload, Photo, ReportPayload, TaskAckPayload, TaskCompletionPayload,
-    TrackBlockPayload, Visit,
+    CheckIn, PatrolEventPayload, Photo, ReportEvaluationPayload, ReportPayload, ReportStatus,
+    TaskAckPayload, TaskCompletionPayload, TrackBlockPayload, Visit,
 };
 use gridworker_model::geo::Crs;
 use gridworker_model::wire::{Change, MutationKind};
@@ -46,6 +46,8 @@ pub(crate) enum Effect {
     TaskAck(TaskAckPayload),
     TaskCompletion(TaskCompletionPayload),
     PatrolEvent(PatrolEventPayload),
+    /// The worker's evaluation of their resolved report: close or reopen it.
+    ReportEvaluation(ReportEvaluationPayload),
     /// The payload and its decoded block bytes.
     TrackBlock(TrackBlockPayload, Vec<u8>),
 }
@@ -146,6 +148,35 @@ pub(crate) fn parse_payload(
                         task_id: Some(c.task_id.clone()),
                         flags: if known { vec![] } else { vec!["unknown_task"] },
                         effect: Effect::TaskCompletion(c),
+                    }
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        MutationKind::ReportEvaluation => {
+            match decode_payload::<ReportEvaluationPayload>(text, validate::report_evaluation) {
+                Ok(e) => {
+                    // Evidence is stored whatever the report's state; the transition applies
+                    // only to the author's report while it is still resolved here (the back
+                    // office may have moved it meanwhile): otherwise the record is flagged.
+                    let (flags, effect) = match crate::reports::row(tx, &e.report_id)? {
+                        None => (vec!["unknown_report"], Effect::None),
+                        Some((_, author)) if author != e.worker_id => {
+                            (vec!["not_own_report"], Effect::None)
+                        }
+                        Some((status, _)) if status == ReportStatus::Resolved.code() => {
+                            (vec![], Effect::ReportEvaluation(e.clone()))
+                        }
+                        Some(_) => (vec!["evaluation_not_applied"], Effect::None),
+                    };
+                    Parsed {
+                        record_id: e.id.clone(),
+                        device_id: e.device_id.clone(),
+                        worker_id: e.worker_id.clone(),
+                        photos: vec![],
+                        task_id: None,
+                        flags,
+                        effect,
                     }
                 }
                 Err(e) => return Ok(Err(e)),
@@ -254,6 +285,30 @@ pub(crate) fn apply_effect(
                 params![c.task_id, worker_id, now],
             )?;
             crate::tasks::emit_task(tx, &c.task_id)?;
+        }
+        Effect::ReportEvaluation(e) => {
+            let (to, text) = if e.satisfied {
+                (
+                    ReportStatus::Closed,
+                    if e.reason.is_empty() {
+                        "satisfied".to_string()
+                    } else {
+                        e.reason.clone()
+                    },
+                )
+            } else {
+                (ReportStatus::Reopened, e.reason.clone())
+            };
+            crate::reports::move_report(
+                tx,
+                &e.report_id,
+                to,
+                &crate::reports::Progress {
+                    department: None,
+                    note: None,
+                    evaluation: Some(&text),
+                },
+            )?;
         }
         Effect::PatrolEvent(e) => {
             tx.execute(

@@ -20,6 +20,7 @@ pub mod kind {
     pub const TASK_COMPLETION: &str = MutationKind::TaskCompletion.code();
     pub const PATROL_EVENT: &str = MutationKind::PatrolEvent.code();
     pub const TRACK_BLOCK: &str = MutationKind::TrackBlock.code();
+    pub const REPORT_EVALUATION: &str = MutationKind::ReportEvaluation.code();
 }
 
 /// Where an outbox entry (and so its record) stands.

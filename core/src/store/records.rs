@@ -456,6 +456,21 @@ pub fn set_report_status(
     Ok(())
 }
 
+/// The worker's evaluation moves the report (closed or reopened) and keeps its text.
+pub fn set_report_evaluation(
+    conn: &Connection,
+    id: &str,
+    status: ReportStatus,
+    evaluation: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE reports SET status = ?2, evaluation = ?3, updated_at = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, status.code(), evaluation, at])?;
+    Ok(())
+}
+
 fn task_from_row(r: &Row<'_>) -> rusqlite::Result<Task> {
     let status: String = r.get("status")?;
     let lat: Option<f64> = r.get("lat")?;

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Clock, Config};
 use crate::domain::{
     CheckIn, CheckInOutcome, Flag, Grid, Household, InspectionPoint, LocationFix,
-    MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, Photo, PhotoReport, ReportPayload,
-    ReportStatus, Task, TaskAckPayload, TaskCompletionPayload, TaskStatus, Visit, VisitKind,
-    new_id,
+    MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS, MAX_PHOTOS, Photo, PhotoReport, ReportEvaluationPayload,
+    ReportPayload, ReportStatus, Task, TaskAckPayload, TaskCompletionPayload, TaskStatus, Visit,
+    VisitKind, new_id,
 };
 use crate::error::{Error, Result};
 use crate::geo::Position;
@@ -232,12 +232,22 @@ impl GridWorker {
         if let Some(p) = &self.config.policy_override {
             return Ok(p.clone());
         }
-        Ok(self
-            .store
-            .read(|c| state::get::<ValidationPolicy>(c, state::keys::SERVER_POLICY))?
-            // A stored policy outside the bounds (kept by an older build) is not trusted.
-            .filter(|p| p.validate().is_ok())
-            .unwrap_or_default())
+        self.store.read(|c| self.policy_in(c))
+    }
+
+    /// [`Self::policy`] read on `c`. A write reads it inside its own transaction: the
+    /// writer's page cache is warm, where the reader's was invalidated by the last commit
+    /// and would read (and, on an encrypted store, decrypt) its pages again.
+    pub(super) fn policy_in(&self, c: &rusqlite::Connection) -> Result<ValidationPolicy> {
+        if let Some(p) = &self.config.policy_override {
+            return Ok(p.clone());
+        }
+        Ok(
+            state::get::<ValidationPolicy>(c, state::keys::SERVER_POLICY)?
+                // A stored policy outside the bounds (kept by an older build) is not trusted.
+                .filter(|p| p.validate().is_ok())
+                .unwrap_or_default(),
+        )
     }
 
     fn index(&self) -> Arc<SpatialIndex> {

@@ -53,10 +53,10 @@ impl GridWorker {
     pub fn check_in(&self, point_id: &str, fix: &LocationFix) -> Result<CheckInResult> {
         validate::id("point_id", point_id)?;
         fix.validate("fix")?;
-        let policy = self.policy()?;
         let now = self.clock().now();
         let (worker, device) = (&self.config.worker_id, &self.config.device_id);
         self.store.write(|tx| {
+            let policy = self.policy_in(tx)?;
             let point = reference::point(tx, point_id)?
                 .ok_or_else(|| Error::not_found("inspection point", point_id))?;
             let probe = records::CooldownProbe {
@@ -129,10 +129,10 @@ impl GridWorker {
         validate::id("household_id", household_id)?;
         validate::text("note", note, MAX_NOTE_CHARS)?;
         fix.validate("fix")?;
-        let policy = self.policy()?;
         let now = self.clock().now();
         let index = self.index();
         self.store.write(|tx| {
+            let policy = self.policy_in(tx)?;
             let household = reference::household(tx, household_id)?
                 .ok_or_else(|| Error::not_found("household", household_id))?;
             let (position, mut flags) = self.judge_fix(tx, &policy, fix, now)?;

@@ -240,6 +240,64 @@ impl GridWorker {
     }
 
     /// One report of the worker's (or pulled), with photos.
+    /// The worker's (or the resident's, through the worker) evaluation of one of the worker's
+    /// resolved reports (评价): `satisfied` closes it; otherwise it is reopened and `reason`
+    /// (required then, at most 500 characters) tells why. A record synced like any other;
+    /// the report shows the new status at once. A report that is not the worker's or not
+    /// resolved is `InvalidState` and nothing is written.
+    pub fn evaluate_report(
+        &self,
+        report_id: &str,
+        satisfied: bool,
+        reason: &str,
+    ) -> Result<PhotoReport> {
+        validate::id("report_id", report_id)?;
+        let now = self.clock().now();
+        let payload = ReportEvaluationPayload {
+            id: new_id(),
+            report_id: report_id.to_string(),
+            worker_id: self.config.worker_id.clone(),
+            device_id: self.config.device_id.clone(),
+            satisfied,
+            reason: reason.trim().to_string(),
+            evaluated_at: now,
+        };
+        validate::report_evaluation(&payload)?;
+        self.store.write(|tx| {
+            let (report, _) = records::report(tx, report_id)?
+                .ok_or_else(|| Error::not_found("report", report_id))?;
+            if !report.own || report.status != ReportStatus::Resolved {
+                return Err(Error::InvalidState {
+                    what: "report",
+                    state: report.status.code().into(),
+                    reason: "only the worker's own resolved reports are evaluated".into(),
+                });
+            }
+            let (to, text) = if satisfied {
+                let text = if payload.reason.is_empty() {
+                    "satisfied".to_string()
+                } else {
+                    payload.reason.clone()
+                };
+                (ReportStatus::Closed, text)
+            } else {
+                (ReportStatus::Reopened, payload.reason.clone())
+            };
+            records::set_report_evaluation(tx, report_id, to, &text, now)?;
+            outbox::append(
+                tx,
+                kind::REPORT_EVALUATION,
+                &payload.id,
+                payload_json(&payload)?,
+                now,
+                0,
+            )?;
+            records::report(tx, report_id)?
+                .map(|(r, _)| r)
+                .ok_or_else(|| Error::not_found("report", report_id))
+        })
+    }
+
     pub fn report(&self, report_id: &str) -> Result<PhotoReport> {
         validate::id("report_id", report_id)?;
         self.store

@@ -483,6 +483,7 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
         "task_completion",
         "patrol_event",
         "track_block",
+        "report_evaluation",
     ] {
         for status in ["applied", "rejected", "withdrawn"] {
             if !kinds.contains(kind) && status != "applied" {

@@ -813,6 +813,15 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func duplicateCandidates(category: String, fix: LocationFix) throws  -> [DuplicateCandidate]
     
     /**
+     * Evaluates one of the worker's resolved reports (评价), for the worker or for the
+     * resident who reported through the worker: `satisfied` closes it; otherwise it is
+     * reopened and `reason` (required then, at most 500 characters) says why. Synced like
+     * every record; the returned report shows the new status at once. `InvalidState` when
+     * the report is not the worker's or not resolved (nothing is written).
+     */
+    func evaluateReport(reportId: String, satisfied: Bool, reason: String) throws  -> PhotoReport
+    
+    /**
      * Files a report in one step (1-9 photos). Everything is checked before anything is
      * written. `attach_to`: an existing report this one adds to (see
      * `duplicateCandidates`).
@@ -1193,6 +1202,25 @@ open func duplicateCandidates(category: String, fix: LocationFix)throws  -> [Dup
             self.uniffiCloneHandle(),
         FfiConverterString.lower(category),
         FfiConverterTypeLocationFix_lower(fix),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Evaluates one of the worker's resolved reports (评价), for the worker or for the
+     * resident who reported through the worker: `satisfied` closes it; otherwise it is
+     * reopened and `reason` (required then, at most 500 characters) says why. Synced like
+     * every record; the returned report shows the new status at once. `InvalidState` when
+     * the report is not the worker's or not resolved (nothing is written).
+     */
+open func evaluateReport(reportId: String, satisfied: Bool, reason: String)throws  -> PhotoReport  {
+    return try  FfiConverterTypePhotoReport_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_evaluate_report(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(reportId),
+        FfiConverterBool.lower(satisfied),
+        FfiConverterString.lower(reason),uniffiCallStatus
     )
 })
 }
@@ -9063,6 +9091,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() != 13642) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_evaluate_report() != 32049) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_file_report() != 55943) {

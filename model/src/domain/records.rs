@@ -341,6 +341,25 @@ pub struct Task {
     pub dispatched_at: DateTime<Utc>,
 }
 
+/// The worker's (or, through the worker, the resident's) evaluation of a resolved report
+/// (评价): satisfied closes it, unsatisfied reopens it with the reason. A record like any
+/// other; the server applies the transition when the report is still resolved there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportEvaluationPayload {
+    pub id: String,
+    pub report_id: String,
+    pub worker_id: String,
+    pub device_id: String,
+    pub satisfied: bool,
+    /// Why not satisfied (required then, at most [`MAX_EVALUATION_CHARS`]); may be empty
+    /// when satisfied.
+    pub reason: String,
+    pub evaluated_at: DateTime<Utc>,
+}
+
+/// Longest evaluation reason, in characters.
+pub const MAX_EVALUATION_CHARS: usize = 500;
+
 /// The worker acknowledging a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskAckPayload {

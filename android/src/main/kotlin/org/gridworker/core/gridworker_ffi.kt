@@ -828,6 +828,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_evaluate_report(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_file_report(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_grid_at(
@@ -977,6 +979,8 @@ internal object UniffiLib {
     external fun uniffi_gridworker_ffi_fn_method_gridworker_discard_quarantined(`ptr`: Long,`recordId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_gridworker_ffi_fn_method_gridworker_duplicate_candidates(`ptr`: Long,`category`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_evaluate_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,`satisfied`: Byte,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_file_report(`ptr`: Long,`category`: RustBuffer.ByValue,`description`: RustBuffer.ByValue,`photos`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,`attachTo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1262,6 +1266,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() and 0xFFFF) != 13642) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_evaluate_report() and 0xFFFF) != 32049) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_file_report() and 0xFFFF) != 55943) {
@@ -2113,6 +2120,15 @@ public interface GridWorkerInterface {
     fun `duplicateCandidates`(`category`: kotlin.String, `fix`: LocationFix): List<DuplicateCandidate>
     
     /**
+     * Evaluates one of the worker's resolved reports (评价), for the worker or for the
+     * resident who reported through the worker: `satisfied` closes it; otherwise it is
+     * reopened and `reason` (required then, at most 500 characters) says why. Synced like
+     * every record; the returned report shows the new status at once. `InvalidState` when
+     * the report is not the worker's or not resolved (nothing is written).
+     */
+    fun `evaluateReport`(`reportId`: kotlin.String, `satisfied`: kotlin.Boolean, `reason`: kotlin.String): PhotoReport
+    
+    /**
      * Files a report in one step (1-9 photos). Everything is checked before anything is
      * written. `attach_to`: an existing report this one adds to (see
      * `duplicateCandidates`).
@@ -2566,6 +2582,30 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`category`),
         FfiConverterTypeLocationFix.lower(`fix`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Evaluates one of the worker's resolved reports (评价), for the worker or for the
+     * resident who reported through the worker: `satisfied` closes it; otherwise it is
+     * reopened and `reason` (required then, at most 500 characters) says why. Synced like
+     * every record; the returned report shows the new status at once. `InvalidState` when
+     * the report is not the worker's or not resolved (nothing is written).
+     */
+    @Throws(GridWorkerException::class)override fun `evaluateReport`(`reportId`: kotlin.String, `satisfied`: kotlin.Boolean, `reason`: kotlin.String): PhotoReport {
+            return FfiConverterTypePhotoReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_evaluate_report(
+        it,
+        
+        FfiConverterString.lower(`reportId`),
+        FfiConverterBoolean.lower(`satisfied`),
+        FfiConverterString.lower(`reason`),_status)
 }
     }
     )

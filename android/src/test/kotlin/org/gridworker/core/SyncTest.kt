@@ -392,4 +392,45 @@ class SyncTest {
             }
         }
     }
+
+    /** Issue 16, item 9: the worker evaluates a resolved report; the server applies it (its transition table answers for it). */
+    @Test
+    fun evaluatingAResolvedReportReopensThenClosesItOnTheServer() {
+        ReferenceServer().use { server ->
+            openFor(server.url).use { w ->
+                SyncEngine(w, options(), StaticTokens("tok-1")).use { engine ->
+                    runBlocking { engine.sync() }
+                    val p = w.nearbyPoints(Position(45.30, 130.95), 1u).first().point
+                    val report = w.fileReport(
+                        "leaking_manhole", "井盖渗水", listOf(PhotoInput(TestSupport.photo("manhole-leak.jpg"), null)),
+                        fix(p.position.lat, p.position.lon), null,
+                    )
+                    try {
+                        w.evaluateReport(report.id, true, "")
+                        fail("a queued report is not evaluated")
+                    } catch (e: GridWorkerException.InvalidState) {
+                    }
+                    runBlocking { engine.sync() }
+                    for (to in listOf("accepted", "dispatched", "resolved")) assertEquals(200, server.transition(report.id, to))
+                    runBlocking { engine.sync() }
+                    assertEquals(ReportStatus.RESOLVED, w.report(report.id).status)
+
+                    val reopened = w.evaluateReport(report.id, false, "井盖仍在渗水")
+                    assertEquals(ReportStatus.REOPENED, reopened.status)
+                    assertEquals("井盖仍在渗水", reopened.progress.evaluation)
+                    assertEquals(1uL, runBlocking { engine.sync() }.pushed)
+                    // Only a reopened report may be dispatched again: the server applied it.
+                    assertEquals(200, server.transition(report.id, "dispatched"))
+                    assertEquals(200, server.transition(report.id, "resolved"))
+                    runBlocking { engine.sync() }
+
+                    assertEquals(ReportStatus.CLOSED, w.evaluateReport(report.id, true, "").status)
+                    runBlocking { engine.sync() }
+                    // Closed on the server: nothing moves it any more.
+                    assertEquals(409, server.transition(report.id, "reopened"))
+                    assertEquals(ReportStatus.CLOSED, w.report(report.id).status)
+                }
+            }
+        }
+    }
 }
