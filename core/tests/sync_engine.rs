@@ -206,6 +206,9 @@ async fn token_is_refreshed_once_on_401_then_authentication_fails() {
     assert_eq!(*tokens.refreshes.lock().unwrap(), 1);
     assert_all_synced_once(&dev, &server).await;
 
+    // The worker logs in as someone the server does not know: a new engine (one per worker,
+    // so the old one goes first).
+    drop(engine);
     let bad = Tokens::fixed("nope");
     let engine = dev.engine(bad.clone(), fast_options());
     dev.check_ins(1);
@@ -276,7 +279,7 @@ async fn concurrent_calls_share_one_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_engine_on_the_same_store_gets_sync_busy() {
+async fn a_second_engine_on_the_same_worker_is_refused_and_one_on_the_same_store_gets_sync_busy() {
     let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
     dev.check_ins(1);
@@ -284,7 +287,20 @@ async fn a_second_engine_on_the_same_store_gets_sync_busy() {
         .proxy
         .push_fault(Fault::Delay(Duration::from_millis(800)));
     let one = Arc::new(dev.engine(Tokens::fixed("tok"), fast_options()));
-    let two = dev.engine(Tokens::fixed("tok"), fast_options());
+    // One engine per worker handle.
+    assert!(matches!(
+        gridworker_core::sync::SyncEngine::new(
+            dev.worker.clone(),
+            fast_options(),
+            Tokens::fixed("tok")
+        ),
+        Err(Error::InvalidState { .. })
+    ));
+    // Another handle on the same store (another process, such as the QA CLI) gets its own
+    // engine, and its runs are refused while this one's runs: the store's sync lock.
+    let other = Arc::new(gridworker_core::GridWorker::open(dev.worker.config().clone()).unwrap());
+    let two = gridworker_core::sync::SyncEngine::new(other, fast_options(), Tokens::fixed("tok"))
+        .unwrap();
     let o = one.clone();
     let first = tokio::spawn(async move { o.sync().await });
     tokio::time::sleep(Duration::from_millis(200)).await;

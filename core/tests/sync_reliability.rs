@@ -136,6 +136,7 @@ async fn the_server_restarts_mid_sync_and_the_retries_finish_the_job() {
         request_timeout: Duration::from_secs(10),
         ..options()
     };
+    drop(engine);
     let engine = Arc::new(dev.engine(Tokens::fixed("tok"), opts));
     let e = engine.clone();
     let run = tokio::spawn(async move { e.sync().await });

@@ -42,6 +42,9 @@ type Shared = Arc<Result<SyncReport>>;
 /// Drives sync for one [`GridWorker`]. Cheap to share (`Arc`); all methods take `&self`.
 pub struct SyncEngine {
     inner: Arc<Inner>,
+    /// Holds the worker's one engine slot while this handle lives (a run still finishing in
+    /// the background after the handle was dropped does not hold it).
+    _attached: Arc<()>,
 }
 
 struct Inner {
@@ -158,13 +161,16 @@ fn outcome_of(result: &Result<SyncReport>) -> SyncOutcome {
 }
 
 impl SyncEngine {
-    /// An engine for `worker`, talking to `worker.config().server_url`.
+    /// An engine for `worker`, talking to `worker.config().server_url`. One per worker: while
+    /// an engine of this worker lives (an app keeps one for its session), another is
+    /// [`Error::InvalidState`] (`what` = "sync engine").
     pub fn new(
         worker: Arc<GridWorker>,
         options: SyncOptions,
         tokens: Arc<dyn AccessTokenProvider>,
     ) -> Result<SyncEngine> {
         options.validate()?;
+        let attached = worker.attach_engine()?;
         let cfg = worker.config();
         let transport = Transport::new(
             &cfg.server_url,
@@ -186,6 +192,7 @@ impl SyncEngine {
                 cancel: Mutex::new(CancellationToken::new()),
                 running: Mutex::new(None),
             }),
+            _attached: attached,
         })
     }
 

@@ -119,6 +119,9 @@ pub struct GridWorker {
     index: RwLock<Arc<SpatialIndex>>,
     /// Photos are sealed with this key when set (issue 9); `None` keeps them plain.
     photo_key: Option<photos::PhotoKey>,
+    /// The sync engine attached to this worker, while it lives: one per worker (two would
+    /// run two syncs of one outbox side by side and split its progress and state).
+    engine: std::sync::Mutex<std::sync::Weak<()>>,
 }
 
 fn payload_json<T: Serialize>(v: &T) -> Result<String> {
@@ -182,7 +185,25 @@ impl GridWorker {
             store,
             index: RwLock::new(Arc::new(index)),
             photo_key,
+            engine: std::sync::Mutex::new(std::sync::Weak::new()),
         })
+    }
+
+    /// Claims the worker for a sync engine: the token lives as long as the engine. A second
+    /// engine while the first lives is refused ([`Error::InvalidState`]).
+    pub(crate) fn attach_engine(&self) -> Result<Arc<()>> {
+        let mut slot = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.upgrade().is_some() {
+            return Err(Error::InvalidState {
+                what: "sync engine",
+                state: "attached".into(),
+                reason: "this worker already has a sync engine: keep that one, or close it first"
+                    .into(),
+            });
+        }
+        let token = Arc::new(());
+        *slot = Arc::downgrade(&token);
+        Ok(token)
     }
 
     pub fn config(&self) -> &Config {

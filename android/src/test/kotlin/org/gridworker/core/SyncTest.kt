@@ -433,4 +433,16 @@ class SyncTest {
             }
         }
     }
+
+    /** Issue 16, item 8: one engine per worker; closing it frees the worker for a new one. */
+    @Test
+    fun aSecondEngineOnTheSameWorkerIsRefusedUntilTheFirstIsClosed() {
+        openFor("http://127.0.0.1:9").use { w ->
+            val first = SyncEngine(w, options(), StaticTokens("tok-1"))
+            val e = runCatching { SyncEngine(w, options(), StaticTokens("tok-1")) }.exceptionOrNull()
+            assertTrue("$e", e is GridWorkerException.InvalidState)
+            first.close()
+            SyncEngine(w, options(), StaticTokens("tok-1")).use { assertEquals(SyncEngineState.Idle, it.currentState()) }
+        }
+    }
 }
