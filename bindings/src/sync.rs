@@ -83,7 +83,8 @@ pub fn default_sync_options() -> SyncOptions {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl SyncEngine {
-    /// An engine for `worker`, talking to the server in its configuration.
+    /// An engine for `worker`, talking to the server in its configuration. One per worker:
+    /// while one lives (until `close()` / the last Swift reference), another is `InvalidState`.
     #[uniffi::constructor]
     pub fn new(
         worker: Arc<GridWorker>,

@@ -1739,7 +1739,8 @@ open class SyncEngine: SyncEngineProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_gridworker_ffi_fn_clone_syncengine(self.handle, $0) }
     }
     /**
-     * An engine for `worker`, talking to the server in its configuration.
+     * An engine for `worker`, talking to the server in its configuration. One per worker:
+     * while one lives (until `close()` / the last Swift reference), another is `InvalidState`.
      */
 public convenience init(worker: GridWorker, options: SyncOptions, tokens: AccessTokenProvider)throws  {
     let handle =
@@ -9177,7 +9178,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() != 40959) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 44830) {
+    if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 43214) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_constructor_gridworker_open_with_clock() != 39353) {

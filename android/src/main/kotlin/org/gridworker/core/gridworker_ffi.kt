@@ -1352,7 +1352,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() and 0xFFFF) != 40959) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 44830) {
+    if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 43214) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_constructor_gridworker_open_with_clock() and 0xFFFF) != 39353) {
@@ -3367,7 +3367,8 @@ open class SyncEngine: Disposable, AutoCloseable, SyncEngineInterface
         this.cleanable = null
     }
     /**
-     * An engine for `worker`, talking to the server in its configuration.
+     * An engine for `worker`, talking to the server in its configuration. One per worker:
+     * while one lives (until `close()` / the last Swift reference), another is `InvalidState`.
      */
     constructor(`worker`: GridWorker, `options`: SyncOptions, `tokens`: AccessTokenProvider) :
         this(UniffiWithHandle, 
