@@ -250,6 +250,77 @@ impl GridWorker {
 
     /// A page of the worker's check-ins, newest first, with sync state. Pages hold at most
     /// 1000; a page shorter than `limit` is the last.
+    /// Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
+    /// for the first page), at most 1000 per page. Records added meanwhile never shift a page.
+    pub fn checkins_page(&self, after: Option<String>, limit: u32) -> Result<CheckInPage> {
+        let p = self.inner.checkins_page(after.as_deref(), limit)?;
+        Ok(CheckInPage {
+            items: p.items.into_iter().map(Into::into).collect(),
+            next: p.next,
+        })
+    }
+
+    /// Visits newest first, a page at a time (see `checkinsPage`).
+    pub fn visits_page(&self, after: Option<String>, limit: u32) -> Result<VisitPage> {
+        let p = self.inner.visits_page(after.as_deref(), limit)?;
+        Ok(VisitPage {
+            items: p.items.into_iter().map(Into::into).collect(),
+            next: p.next,
+        })
+    }
+
+    /// The worker's reports (drafts included) newest first, a page at a time (see
+    /// `checkinsPage`).
+    pub fn reports_page(&self, after: Option<String>, limit: u32) -> Result<ReportPage> {
+        let p = self.inner.reports_page(after.as_deref(), limit)?;
+        Ok(ReportPage {
+            items: p.items.into_iter().map(Into::into).collect(),
+            next: p.next,
+        })
+    }
+
+    /// Every grid the device knows (the district's reference data), by code.
+    pub fn grids(&self) -> Result<Vec<Grid>> {
+        Ok(self.inner.grids()?)
+    }
+
+    /// The codes of the grids this worker is responsible for.
+    pub fn worker_grids(&self) -> Result<Vec<String>> {
+        Ok(self.inner.worker_grids()?)
+    }
+
+    /// A grid's inspection points by id, a page at a time (see `checkinsPage`).
+    pub fn points_page(
+        &self,
+        grid_code: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<PointPage> {
+        let p = self
+            .inner
+            .points_page(&grid_code, after.as_deref(), limit)?;
+        Ok(PointPage {
+            items: p.items,
+            next: p.next,
+        })
+    }
+
+    /// A grid's households by id, a page at a time (see `checkinsPage`).
+    pub fn households_page(
+        &self,
+        grid_code: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<HouseholdPage> {
+        let p = self
+            .inner
+            .households_page(&grid_code, after.as_deref(), limit)?;
+        Ok(HouseholdPage {
+            items: p.items,
+            next: p.next,
+        })
+    }
+
     pub fn list_checkins(&self, offset: u32, limit: u32) -> Result<Vec<ListedCheckIn>> {
         Ok(self
             .inner

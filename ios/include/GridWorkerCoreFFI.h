@@ -417,6 +417,11 @@ uint32_t uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(uint64_t ptr
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_check_in(uint64_t ptr, RustBuffer point_id, RustBuffer fix, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_CHECKINS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_CHECKINS_PAGE
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_checkins_page(uint64_t ptr, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_COLLECT_PHOTOS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_COLLECT_PHOTOS
 uint64_t uniffi_gridworker_ffi_fn_method_gridworker_collect_photos(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -465,6 +470,16 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_file_report(uint64_t ptr, 
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_GRID_AT
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_GRID_AT
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_grid_at(uint64_t ptr, RustBuffer position, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_GRIDS
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_GRIDS
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_grids(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_PAGE
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_households_page(uint64_t ptr, RustBuffer grid_code, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_IMPORT_REFERENCE
@@ -517,6 +532,11 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_photo_bytes(uint64_t ptr, 
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_photo_path(uint64_t ptr, RustBuffer sha256, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_POINTS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_POINTS_PAGE
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_points_page(uint64_t ptr, RustBuffer grid_code, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_POLICY
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_policy(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -557,6 +577,11 @@ void uniffi_gridworker_ffi_fn_method_gridworker_repair_quarantined_photo(uint64_
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_report(uint64_t ptr, RustBuffer report_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORTS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORTS_PAGE
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_reports_page(uint64_t ptr, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_RESUME_PATROL
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_RESUME_PATROL
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_resume_patrol(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -590,6 +615,16 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_track_day(uint64_t ptr, Ru
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_SUMMARY
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_TRACK_SUMMARY
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_track_summary(uint64_t ptr, RustBuffer day, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_VISITS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_VISITS_PAGE
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_visits_page(uint64_t ptr, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_WORKER_GRIDS
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_WORKER_GRIDS
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_worker_grids(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_WALLCLOCK
@@ -1052,6 +1087,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_check_in(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_CHECKINS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_CHECKINS_PAGE
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_COLLECT_PHOTOS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_COLLECT_PHOTOS
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos(void
@@ -1109,6 +1150,18 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_file_report(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_GRID_AT
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_GRID_AT
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_grid_at(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_GRIDS
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_GRIDS
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_grids(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_HOUSEHOLDS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_HOUSEHOLDS_PAGE
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_households_page(void
     
 );
 #endif
@@ -1172,6 +1225,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_photo_path(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_POINTS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_POINTS_PAGE
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_points_page(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_POLICY
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_POLICY
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_policy(void
@@ -1220,6 +1279,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_report(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_REPORTS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_REPORTS_PAGE
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_reports_page(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_RESUME_PATROL
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_RESUME_PATROL
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol(void
@@ -1259,6 +1324,18 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_track_day(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_TRACK_SUMMARY
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_TRACK_SUMMARY
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_track_summary(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_VISITS_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_VISITS_PAGE
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_visits_page(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_WORKER_GRIDS
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_WORKER_GRIDS
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_worker_grids(void
     
 );
 #endif

@@ -476,3 +476,39 @@ impl From<Listed<d::PhotoReport>> for ListedReport {
         }
     }
 }
+
+/// A page of check-ins, newest first. Pass `next` as `after` for the following page; `null`
+/// when this is the last one. Keyset paging: records added meanwhile never shift a page.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CheckInPage {
+    pub items: Vec<ListedCheckIn>,
+    pub next: Option<String>,
+}
+
+/// A page of visits, newest first (see `CheckInPage`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct VisitPage {
+    pub items: Vec<ListedVisit>,
+    pub next: Option<String>,
+}
+
+/// A page of the worker's reports, newest first (see `CheckInPage`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReportPage {
+    pub items: Vec<ListedReport>,
+    pub next: Option<String>,
+}
+
+/// A page of a grid's inspection points by id (see `CheckInPage`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PointPage {
+    pub items: Vec<InspectionPoint>,
+    pub next: Option<String>,
+}
+
+/// A page of a grid's households by id (see `CheckInPage`).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HouseholdPage {
+    pub items: Vec<Household>,
+    pub next: Option<String>,
+}

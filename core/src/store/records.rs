@@ -187,20 +187,60 @@ fn text_comparable_range() -> (DateTime<Utc>, DateTime<Utc>) {
     (day(0, 1, 1), day(9999, 12, 31))
 }
 
+/// Where a newest-first listing page starts: after an offset, or (keyset) strictly before
+/// the (time, id) of the last item of the previous page, which stays right when records are
+/// added meanwhile.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    pub offset: u32,
+    pub limit: u32,
+    /// (stored time text, id) of the last item already shown.
+    pub before: Option<(String, String)>,
+}
+
+impl PageQuery {
+    pub fn offset(offset: u32, limit: u32) -> Self {
+        PageQuery {
+            offset,
+            limit,
+            before: None,
+        }
+    }
+
+    fn keys(&self) -> (Option<&str>, Option<&str>) {
+        match &self.before {
+            Some((t, id)) => (Some(t.as_str()), Some(id.as_str())),
+            None => (None, None),
+        }
+    }
+}
+
+/// The stored text of a time (the key a keyset cursor compares): what rusqlite writes.
+pub fn time_key(t: &DateTime<Utc>) -> String {
+    use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+    match rusqlite::ToSql::to_sql(t) {
+        Ok(ToSqlOutput::Owned(Value::Text(s))) => s,
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(b))) => String::from_utf8_lossy(b).into_owned(),
+        _ => t.to_rfc3339(),
+    }
+}
+
 /// Check-ins, newest first, one page at a time.
 pub fn list_checkins(
     conn: &Connection,
-    offset: u32,
-    limit: u32,
+    page: &PageQuery,
     worker_id: &str,
     device_id: &str,
 ) -> Result<Vec<Listed<CheckIn>>> {
     let sql = format!(
-        "SELECT c.*, {SYNC_COLS} FROM checkins c {} ORDER BY c.recorded_at DESC, c.id DESC LIMIT ?1 OFFSET ?2",
+        "SELECT c.*, {SYNC_COLS} FROM checkins c {}
+         WHERE ?3 IS NULL OR (c.recorded_at, c.id) < (?3, ?4)
+         ORDER BY c.recorded_at DESC, c.id DESC LIMIT ?1 OFFSET ?2",
         sync_join("c")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![limit, offset], |r| {
+    let (t, id) = page.keys();
+    let rows = stmt.query_map(params![page.limit, page.offset, t, id], |r| {
         checkin_from_row(r, worker_id, device_id)
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -243,17 +283,19 @@ pub fn insert_visit(conn: &Connection, v: &Visit) -> Result<()> {
 /// Visits, newest first, one page at a time.
 pub fn list_visits(
     conn: &Connection,
-    offset: u32,
-    limit: u32,
+    page: &PageQuery,
     worker_id: &str,
     device_id: &str,
 ) -> Result<Vec<Listed<Visit>>> {
     let sql = format!(
-        "SELECT v.*, {SYNC_COLS} FROM visits v {} ORDER BY v.recorded_at DESC, v.id DESC LIMIT ?1 OFFSET ?2",
+        "SELECT v.*, {SYNC_COLS} FROM visits v {}
+         WHERE ?3 IS NULL OR (v.recorded_at, v.id) < (?3, ?4)
+         ORDER BY v.recorded_at DESC, v.id DESC LIMIT ?1 OFFSET ?2",
         sync_join("v")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![limit, offset], |r| {
+    let (t, id) = page.keys();
+    let rows = stmt.query_map(params![page.limit, page.offset, t, id], |r| {
         let fix_text: String = r.get("fix")?;
         let kind: String = r.get("kind")?;
         let flags: String = r.get("flags")?;
@@ -404,18 +446,16 @@ pub fn report(conn: &Connection, id: &str) -> Result<Option<(PhotoReport, Option
 }
 
 /// The worker's own reports (drafts included), newest first, one page at a time.
-pub fn list_reports(
-    conn: &Connection,
-    offset: u32,
-    limit: u32,
-) -> Result<Vec<Listed<PhotoReport>>> {
+pub fn list_reports(conn: &Connection, page: &PageQuery) -> Result<Vec<Listed<PhotoReport>>> {
     let sql = format!(
         "SELECT r.*, {SYNC_COLS}, o.seq IS NULL AS is_draft
-         FROM reports r {} WHERE r.own = 1 ORDER BY r.created_at DESC, r.id DESC LIMIT ?1 OFFSET ?2",
+         FROM reports r {} WHERE r.own = 1 AND (?3 IS NULL OR (r.created_at, r.id) < (?3, ?4))
+         ORDER BY r.created_at DESC, r.id DESC LIMIT ?1 OFFSET ?2",
         sync_join("r")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![limit, offset], |r| {
+    let (t, id) = page.keys();
+    let rows = stmt.query_map(params![page.limit, page.offset, t, id], |r| {
         Ok((report_from_row(r)?.0, sync_from_row(r)?))
     })?;
     let mut out = Vec::new();

@@ -130,6 +130,34 @@ pub fn all_grids(conn: &Connection) -> Result<Vec<Grid>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// One grid's points by id, after `after` (keyset paging).
+pub fn points_page(
+    conn: &Connection,
+    grid_code: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<InspectionPoint>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM points WHERE grid_code = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![grid_code, after, limit], point_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One grid's households by id, after `after` (keyset paging).
+pub fn households_page(
+    conn: &Connection,
+    grid_code: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Household>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM households WHERE grid_code = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![grid_code, after, limit], household_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Inspection points of the given grids (the patrol's due list).
 pub fn points_in_grids(conn: &Connection, grids: &[String]) -> Result<Vec<InspectionPoint>> {
     let mut out = Vec::new();

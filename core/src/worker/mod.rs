@@ -40,6 +40,7 @@ mod tasks;
 mod track;
 mod wipe;
 
+pub use queries::{MAX_PAGE, Page};
 pub use track::{PatrolState, TrackDay};
 pub use wipe::wipe_data_dir;
 

@@ -2,6 +2,7 @@
 //! progress and the record listings.
 
 use super::*;
+use crate::store::records::PageQuery;
 
 impl GridWorker {
     /// The `limit` inspection points nearest to a position in any coordinate system.
@@ -82,19 +83,143 @@ impl GridWorker {
 
     pub fn list_checkins(&self, offset: u32, limit: u32) -> Result<Vec<Listed<CheckIn>>> {
         let (w, d) = (&self.config.worker_id, &self.config.device_id);
-        self.store
-            .read(|c| records::list_checkins(c, offset, limit.min(1000), w, d))
+        let q = PageQuery::offset(offset, limit.min(MAX_PAGE));
+        self.store.read(|c| records::list_checkins(c, &q, w, d))
     }
 
     pub fn list_visits(&self, offset: u32, limit: u32) -> Result<Vec<Listed<Visit>>> {
         let (w, d) = (&self.config.worker_id, &self.config.device_id);
-        self.store
-            .read(|c| records::list_visits(c, offset, limit.min(1000), w, d))
+        let q = PageQuery::offset(offset, limit.min(MAX_PAGE));
+        self.store.read(|c| records::list_visits(c, &q, w, d))
     }
 
     /// The worker's reports (drafts included) with sync state and lifecycle status.
     pub fn list_reports(&self, offset: u32, limit: u32) -> Result<Vec<Listed<PhotoReport>>> {
-        self.store
-            .read(|c| records::list_reports(c, offset, limit.min(1000)))
+        let q = PageQuery::offset(offset, limit.min(MAX_PAGE));
+        self.store.read(|c| records::list_reports(c, &q))
     }
+
+    /// Check-ins newest first, a page at a time by keyset: pass the previous page's `next`
+    /// (`None` for the first page). Stable while records are added: a new check-in never
+    /// shifts a later page, it shows at the top of a fresh first page.
+    pub fn checkins_page(&self, after: Option<&str>, limit: u32) -> Result<Page<Listed<CheckIn>>> {
+        let (w, d) = (&self.config.worker_id, &self.config.device_id);
+        let q = keyset(after, limit)?;
+        let items = self.store.read(|c| records::list_checkins(c, &q, w, d))?;
+        Ok(Page::of(items, q.limit, |l| {
+            (
+                records::time_key(&l.record.recorded_at),
+                l.record.id.clone(),
+            )
+        }))
+    }
+
+    /// Visits newest first, by keyset (see [`Self::checkins_page`]).
+    pub fn visits_page(&self, after: Option<&str>, limit: u32) -> Result<Page<Listed<Visit>>> {
+        let (w, d) = (&self.config.worker_id, &self.config.device_id);
+        let q = keyset(after, limit)?;
+        let items = self.store.read(|c| records::list_visits(c, &q, w, d))?;
+        Ok(Page::of(items, q.limit, |l| {
+            (
+                records::time_key(&l.record.recorded_at),
+                l.record.id.clone(),
+            )
+        }))
+    }
+
+    /// The worker's reports (drafts included) newest first, by keyset (see
+    /// [`Self::checkins_page`]).
+    pub fn reports_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Listed<PhotoReport>>> {
+        let q = keyset(after, limit)?;
+        let items = self.store.read(|c| records::list_reports(c, &q))?;
+        Ok(Page::of(items, q.limit, |l| {
+            (records::time_key(&l.record.created_at), l.record.id.clone())
+        }))
+    }
+
+    /// The inspection points of one grid by id, a page at a time: `after` is the previous
+    /// page's `next` (the last id).
+    pub fn points_page(
+        &self,
+        grid_code: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<InspectionPoint>> {
+        validate::id("grid_code", grid_code)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let items = self
+            .store
+            .read(|c| reference::points_page(c, grid_code, after, limit))?;
+        Ok(Page::of(items, limit, |p| (String::new(), p.id.clone())))
+    }
+
+    /// The households of one grid by id, a page at a time (see [`Self::points_page`]).
+    pub fn households_page(
+        &self,
+        grid_code: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Household>> {
+        validate::id("grid_code", grid_code)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        let items = self
+            .store
+            .read(|c| reference::households_page(c, grid_code, after, limit))?;
+        Ok(Page::of(items, limit, |h| (String::new(), h.id.clone())))
+    }
+}
+
+/// Most items in one page.
+pub const MAX_PAGE: u32 = 1000;
+
+/// One page of a listing and where the next starts (`None`: this was the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `key` gives the last item's (time key, id); a cursor is `time|id`, or the id alone
+    /// for listings by id.
+    fn of(items: Vec<T>, limit: u32, key: impl Fn(&T) -> (String, String)) -> Self {
+        let full = items.len() >= limit as usize;
+        let next = if full {
+            items.last().map(|last| {
+                let (t, id) = key(last);
+                if t.is_empty() {
+                    id
+                } else {
+                    format!("{t}|{id}")
+                }
+            })
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}
+
+/// A newest-first keyset query from a cursor made by [`Page::of`].
+fn keyset(after: Option<&str>, limit: u32) -> Result<PageQuery> {
+    let before = match after {
+        None => None,
+        Some(c) => {
+            let (t, id) = c
+                .split_once('|')
+                .filter(|(t, id)| !t.is_empty() && !id.is_empty() && t.len() <= 64)
+                .ok_or_else(|| Error::invalid("after", "is not a cursor this listing gave"))?;
+            validate::id("after", id)?;
+            Some((t.to_string(), id.to_string()))
+        }
+    };
+    Ok(PageQuery {
+        offset: 0,
+        limit: limit.clamp(1, MAX_PAGE),
+        before,
+    })
 }

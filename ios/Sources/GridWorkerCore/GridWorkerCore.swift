@@ -776,6 +776,14 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func checkIn(pointId: String, fix: LocationFix) throws  -> CheckInResult
     
     /**
+     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
+     * 1000; a page shorter than `limit` is the last.
+     * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
+     * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
+     */
+    func checkinsPage(after: String?, limit: UInt32) throws  -> CheckInPage
+    
+    /**
      * Removes photo files nobody needs any more; returns how many.
      */
     func collectPhotos() throws  -> UInt64
@@ -834,15 +842,21 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func gridAt(position: Position) throws  -> Grid?
     
     /**
+     * Every grid the device knows (the district's reference data), by code.
+     */
+    func grids() throws  -> [Grid]
+    
+    /**
+     * A grid's households by id, a page at a time (see `checkinsPage`).
+     */
+    func householdsPage(gridCode: String, after: String?, limit: UInt32) throws  -> HouseholdPage
+    
+    /**
      * Replaces reference data wholesale (seeding a device, QA). Sync keeps it current
      * afterwards.
      */
     func importReference(grids: [Grid], points: [InspectionPoint], households: [Household], workerGrids: [String]) throws 
     
-    /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
-     */
     func listCheckins(offset: UInt32, limit: UInt32) throws  -> [ListedCheckIn]
     
     /**
@@ -886,6 +900,11 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * use `photo_bytes`.
      */
     func photoPath(sha256: String) throws  -> String?
+    
+    /**
+     * A grid's inspection points by id, a page at a time (see `checkinsPage`).
+     */
+    func pointsPage(gridCode: String, after: String?, limit: UInt32) throws  -> PointPage
     
     /**
      * The validation policy in force (override, else the server's, else the defaults).
@@ -932,6 +951,12 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      */
     func report(reportId: String) throws  -> PhotoReport
     
+    /**
+     * The worker's reports (drafts included) newest first, a page at a time (see
+     * `checkinsPage`).
+     */
+    func reportsPage(after: String?, limit: UInt32) throws  -> ReportPage
+    
     func resumePatrol() throws  -> PatrolState
     
     /**
@@ -962,6 +987,16 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
     func trackSummary(day: String?) throws  -> TrackSummary
+    
+    /**
+     * Visits newest first, a page at a time (see `checkinsPage`).
+     */
+    func visitsPage(after: String?, limit: UInt32) throws  -> VisitPage
+    
+    /**
+     * The codes of the grids this worker is responsible for.
+     */
+    func workerGrids() throws  -> [String]
     
 }
 /**
@@ -1113,6 +1148,23 @@ open func checkIn(pointId: String, fix: LocationFix)throws  -> CheckInResult  {
 }
     
     /**
+     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
+     * 1000; a page shorter than `limit` is the last.
+     * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
+     * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
+     */
+open func checkinsPage(after: String?, limit: UInt32)throws  -> CheckInPage  {
+    return try  FfiConverterTypeCheckInPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_checkins_page(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Removes photo files nobody needs any more; returns how many.
      */
 open func collectPhotos()throws  -> UInt64  {
@@ -1258,6 +1310,33 @@ open func gridAt(position: Position)throws  -> Grid?  {
 }
     
     /**
+     * Every grid the device knows (the district's reference data), by code.
+     */
+open func grids()throws  -> [Grid]  {
+    return try  FfiConverterSequenceTypeGrid.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_grids(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A grid's households by id, a page at a time (see `checkinsPage`).
+     */
+open func householdsPage(gridCode: String, after: String?, limit: UInt32)throws  -> HouseholdPage  {
+    return try  FfiConverterTypeHouseholdPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_households_page(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(gridCode),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Replaces reference data wholesale (seeding a device, QA). Sync keeps it current
      * afterwards.
      */
@@ -1273,10 +1352,6 @@ open func importReference(grids: [Grid], points: [InspectionPoint], households: 
 }
 }
     
-    /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
-     */
 open func listCheckins(offset: UInt32, limit: UInt32)throws  -> [ListedCheckIn]  {
     return try  FfiConverterSequenceTypeListedCheckIn.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
@@ -1397,6 +1472,21 @@ open func photoPath(sha256: String)throws  -> String?  {
 }
     
     /**
+     * A grid's inspection points by id, a page at a time (see `checkinsPage`).
+     */
+open func pointsPage(gridCode: String, after: String?, limit: UInt32)throws  -> PointPage  {
+    return try  FfiConverterTypePointPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_points_page(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(gridCode),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The validation policy in force (override, else the server's, else the defaults).
      */
 open func policy()throws  -> ValidationPolicy  {
@@ -1505,6 +1595,21 @@ open func report(reportId: String)throws  -> PhotoReport  {
 })
 }
     
+    /**
+     * The worker's reports (drafts included) newest first, a page at a time (see
+     * `checkinsPage`).
+     */
+open func reportsPage(after: String?, limit: UInt32)throws  -> ReportPage  {
+    return try  FfiConverterTypeReportPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_reports_page(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
 open func resumePatrol()throws  -> PatrolState  {
     return try  FfiConverterTypePatrolState_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
@@ -1586,6 +1691,32 @@ open func trackSummary(day: String?)throws  -> TrackSummary  {
     uniffi_gridworker_ffi_fn_method_gridworker_track_summary(
             self.uniffiCloneHandle(),
         FfiConverterOptionString.lower(day),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Visits newest first, a page at a time (see `checkinsPage`).
+     */
+open func visitsPage(after: String?, limit: UInt32)throws  -> VisitPage  {
+    return try  FfiConverterTypeVisitPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_visits_page(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The codes of the grids this worker is responsible for.
+     */
+open func workerGrids()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_worker_grids(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2180,6 +2311,64 @@ public func FfiConverterTypeCheckIn_lower(_ value: CheckIn) -> RustBuffer {
 
 
 /**
+ * A page of check-ins, newest first. Pass `next` as `after` for the following page; `null`
+ * when this is the last one. Keyset paging: records added meanwhile never shift a page.
+ */
+public struct CheckInPage: Equatable, Hashable {
+    public var items: [ListedCheckIn]
+    public var next: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(items: [ListedCheckIn], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CheckInPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCheckInPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CheckInPage {
+        return
+            try CheckInPage(
+                items: FfiConverterSequenceTypeListedCheckIn.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CheckInPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeListedCheckIn.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCheckInPage_lift(_ buf: RustBuffer) throws -> CheckInPage {
+    return try FfiConverterTypeCheckInPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCheckInPage_lower(_ value: CheckInPage) -> RustBuffer {
+    return FfiConverterTypeCheckInPage.lower(value)
+}
+
+
+/**
  * Result of a check-in: the stored record, and whether it is an earlier one returned because
  * the same point was checked within the cooldown (nothing new was written then).
  */
@@ -2549,6 +2738,63 @@ public func FfiConverterTypeHousehold_lift(_ buf: RustBuffer) throws -> Househol
 #endif
 public func FfiConverterTypeHousehold_lower(_ value: Household) -> RustBuffer {
     return FfiConverterTypeHousehold.lower(value)
+}
+
+
+/**
+ * A page of a grid's households by id (see `CheckInPage`).
+ */
+public struct HouseholdPage: Equatable, Hashable {
+    public var items: [Household]
+    public var next: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(items: [Household], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HouseholdPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHouseholdPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HouseholdPage {
+        return
+            try HouseholdPage(
+                items: FfiConverterSequenceTypeHousehold.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HouseholdPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeHousehold.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdPage_lift(_ buf: RustBuffer) throws -> HouseholdPage {
+    return try FfiConverterTypeHouseholdPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdPage_lower(_ value: HouseholdPage) -> RustBuffer {
+    return FfiConverterTypeHouseholdPage.lower(value)
 }
 
 
@@ -3622,6 +3868,63 @@ public func FfiConverterTypePhotoReport_lower(_ value: PhotoReport) -> RustBuffe
 
 
 /**
+ * A page of a grid's inspection points by id (see `CheckInPage`).
+ */
+public struct PointPage: Equatable, Hashable {
+    public var items: [InspectionPoint]
+    public var next: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(items: [InspectionPoint], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PointPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePointPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PointPage {
+        return
+            try PointPage(
+                items: FfiConverterSequenceTypeInspectionPoint.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PointPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeInspectionPoint.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointPage_lift(_ buf: RustBuffer) throws -> PointPage {
+    return try FfiConverterTypePointPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePointPage_lower(_ value: PointPage) -> RustBuffer {
+    return FfiConverterTypePointPage.lower(value)
+}
+
+
+/**
  * A point the track passed within its radius (evidence, not a check-in).
  */
 public struct PointPassed: Equatable, Hashable {
@@ -3912,6 +4215,63 @@ public func FfiConverterTypeRecoveryReport_lift(_ buf: RustBuffer) throws -> Rec
 #endif
 public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> RustBuffer {
     return FfiConverterTypeRecoveryReport.lower(value)
+}
+
+
+/**
+ * A page of the worker's reports, newest first (see `CheckInPage`).
+ */
+public struct ReportPage: Equatable, Hashable {
+    public var items: [ListedReport]
+    public var next: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(items: [ListedReport], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReportPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReportPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReportPage {
+        return
+            try ReportPage(
+                items: FfiConverterSequenceTypeListedReport.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReportPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeListedReport.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportPage_lift(_ buf: RustBuffer) throws -> ReportPage {
+    return try FfiConverterTypeReportPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportPage_lower(_ value: ReportPage) -> RustBuffer {
+    return FfiConverterTypeReportPage.lower(value)
 }
 
 
@@ -5490,6 +5850,63 @@ public func FfiConverterTypeVisit_lift(_ buf: RustBuffer) throws -> Visit {
 #endif
 public func FfiConverterTypeVisit_lower(_ value: Visit) -> RustBuffer {
     return FfiConverterTypeVisit.lower(value)
+}
+
+
+/**
+ * A page of visits, newest first (see `CheckInPage`).
+ */
+public struct VisitPage: Equatable, Hashable {
+    public var items: [ListedVisit]
+    public var next: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(items: [ListedVisit], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VisitPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVisitPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VisitPage {
+        return
+            try VisitPage(
+                items: FfiConverterSequenceTypeListedVisit.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VisitPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeListedVisit.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVisitPage_lift(_ buf: RustBuffer) throws -> VisitPage {
+    return try FfiConverterTypeVisitPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVisitPage_lower(_ value: VisitPage) -> RustBuffer {
+    return FfiConverterTypeVisitPage.lower(value)
 }
 
 
@@ -9073,6 +9490,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_check_in() != 50099) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page() != 46157) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() != 12636) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9103,10 +9523,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_grid_at() != 51169) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_grids() != 18570) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_page() != 19048) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() != 58184) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() != 20676) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() != 20483) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() != 18518) {
@@ -9133,6 +9559,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() != 51920) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_points_page() != 24040) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_policy() != 36004) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9157,6 +9586,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_report() != 35615) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() != 19739) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol() != 38227) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9176,6 +9608,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() != 40959) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_visits_page() != 31019) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_worker_grids() != 43067) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_constructor_syncengine_new() != 43214) {

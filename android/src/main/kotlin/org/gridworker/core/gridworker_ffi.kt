@@ -814,6 +814,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_check_in(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_complete_task(
@@ -833,6 +835,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_file_report(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_grid_at(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_grids(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_households_page(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_import_reference(
     ): Int
@@ -854,6 +860,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_photo_path(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_points_page(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_policy(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_progress_day(
@@ -870,6 +878,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_report(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_reports_page(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_start_patrol(
@@ -883,6 +893,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_track_day(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_track_summary(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_visits_page(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_worker_grids(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_constructor_syncengine_new(
     ): Int
@@ -966,6 +980,8 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_fn_method_gridworker_check_in(`ptr`: Long,`pointId`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_checkins_page(`ptr`: Long,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_collect_photos(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_gridworker_ffi_fn_method_gridworker_complete_task(`ptr`: Long,`taskId`: RustBuffer.ByValue,`note`: RustBuffer.ByValue,`photos`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -985,6 +1001,10 @@ internal object UniffiLib {
     external fun uniffi_gridworker_ffi_fn_method_gridworker_file_report(`ptr`: Long,`category`: RustBuffer.ByValue,`description`: RustBuffer.ByValue,`photos`: RustBuffer.ByValue,`fix`: RustBuffer.ByValue,`attachTo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_grid_at(`ptr`: Long,`position`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_grids(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_households_page(`ptr`: Long,`gridCode`: RustBuffer.ByValue,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_import_reference(`ptr`: Long,`grids`: RustBuffer.ByValue,`points`: RustBuffer.ByValue,`households`: RustBuffer.ByValue,`workerGrids`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1006,6 +1026,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_photo_path(`ptr`: Long,`sha256`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_points_page(`ptr`: Long,`gridCode`: RustBuffer.ByValue,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_policy(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_progress_day(`ptr`: Long,`day`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1022,6 +1044,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_gridworker_ffi_fn_method_gridworker_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_reports_page(`ptr`: Long,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_resume_patrol(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_start_patrol(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1035,6 +1059,10 @@ internal object UniffiLib {
     external fun uniffi_gridworker_ffi_fn_method_gridworker_track_day(`ptr`: Long,`day`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_track_summary(`ptr`: Long,`day`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_visits_page(`ptr`: Long,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_worker_grids(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_init_callback_vtable_wallclock(`vtable`: UniffiVTableCallbackInterfaceWallClock,
     ): Unit
@@ -1247,6 +1275,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_check_in() and 0xFFFF) != 50099) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page() and 0xFFFF) != 46157) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() and 0xFFFF) != 12636) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1277,10 +1308,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_grid_at() and 0xFFFF) != 51169) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_grids() and 0xFFFF) != 18570) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_page() and 0xFFFF) != 19048) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() and 0xFFFF) != 58184) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() and 0xFFFF) != 20676) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() and 0xFFFF) != 20483) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() and 0xFFFF) != 18518) {
@@ -1307,6 +1344,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() and 0xFFFF) != 51920) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_points_page() and 0xFFFF) != 24040) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_policy() and 0xFFFF) != 36004) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1331,6 +1371,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report() and 0xFFFF) != 35615) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() and 0xFFFF) != 19739) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol() and 0xFFFF) != 38227) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1350,6 +1393,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() and 0xFFFF) != 40959) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_visits_page() and 0xFFFF) != 31019) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_worker_grids() and 0xFFFF) != 43067) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_constructor_syncengine_new() and 0xFFFF) != 43214) {
@@ -2083,6 +2132,14 @@ public interface GridWorkerInterface {
     fun `checkIn`(`pointId`: kotlin.String, `fix`: LocationFix): CheckInResult
     
     /**
+     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
+     * 1000; a page shorter than `limit` is the last.
+     * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
+     * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
+     */
+    fun `checkinsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): CheckInPage
+    
+    /**
      * Removes photo files nobody needs any more; returns how many.
      */
     fun `collectPhotos`(): kotlin.ULong
@@ -2141,15 +2198,21 @@ public interface GridWorkerInterface {
     fun `gridAt`(`position`: Position): Grid?
     
     /**
+     * Every grid the device knows (the district's reference data), by code.
+     */
+    fun `grids`(): List<Grid>
+    
+    /**
+     * A grid's households by id, a page at a time (see `checkinsPage`).
+     */
+    fun `householdsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdPage
+    
+    /**
      * Replaces reference data wholesale (seeding a device, QA). Sync keeps it current
      * afterwards.
      */
     fun `importReference`(`grids`: List<Grid>, `points`: List<InspectionPoint>, `households`: List<Household>, `workerGrids`: List<kotlin.String>)
     
-    /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
-     */
     fun `listCheckins`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedCheckIn>
     
     /**
@@ -2193,6 +2256,11 @@ public interface GridWorkerInterface {
      * use `photo_bytes`.
      */
     fun `photoPath`(`sha256`: kotlin.String): kotlin.String?
+    
+    /**
+     * A grid's inspection points by id, a page at a time (see `checkinsPage`).
+     */
+    fun `pointsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): PointPage
     
     /**
      * The validation policy in force (override, else the server's, else the defaults).
@@ -2239,6 +2307,12 @@ public interface GridWorkerInterface {
      */
     fun `report`(`reportId`: kotlin.String): PhotoReport
     
+    /**
+     * The worker's reports (drafts included) newest first, a page at a time (see
+     * `checkinsPage`).
+     */
+    fun `reportsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): ReportPage
+    
     fun `resumePatrol`(): PatrolState
     
     /**
@@ -2269,6 +2343,16 @@ public interface GridWorkerInterface {
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
     fun `trackSummary`(`day`: kotlin.String?): TrackSummary
+    
+    /**
+     * Visits newest first, a page at a time (see `checkinsPage`).
+     */
+    fun `visitsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): VisitPage
+    
+    /**
+     * The codes of the grids this worker is responsible for.
+     */
+    fun `workerGrids`(): List<kotlin.String>
     
     companion object
 }
@@ -2454,6 +2538,28 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`pointId`),
         FfiConverterTypeLocationFix.lower(`fix`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
+     * 1000; a page shorter than `limit` is the last.
+     * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
+     * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
+     */
+    @Throws(GridWorkerException::class)override fun `checkinsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): CheckInPage {
+            return FfiConverterTypeCheckInPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_checkins_page(
+        it,
+        
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
 }
     }
     )
@@ -2656,6 +2762,43 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
+     * Every grid the device knows (the district's reference data), by code.
+     */
+    @Throws(GridWorkerException::class)override fun `grids`(): List<Grid> {
+            return FfiConverterSequenceTypeGrid.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_grids(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A grid's households by id, a page at a time (see `checkinsPage`).
+     */
+    @Throws(GridWorkerException::class)override fun `householdsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdPage {
+            return FfiConverterTypeHouseholdPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_households_page(
+        it,
+        
+        FfiConverterString.lower(`gridCode`),
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Replaces reference data wholesale (seeding a device, QA). Sync keeps it current
      * afterwards.
      */
@@ -2676,10 +2819,6 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     
 
     
-    /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
-     */
     @Throws(GridWorkerException::class)override fun `listCheckins`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedCheckIn> {
             return FfiConverterSequenceTypeListedCheckIn.lift(
     callWithHandle {
@@ -2845,6 +2984,26 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
+     * A grid's inspection points by id, a page at a time (see `checkinsPage`).
+     */
+    @Throws(GridWorkerException::class)override fun `pointsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): PointPage {
+            return FfiConverterTypePointPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_points_page(
+        it,
+        
+        FfiConverterString.lower(`gridCode`),
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The validation policy in force (override, else the server's, else the defaults).
      */
     @Throws(GridWorkerException::class)override fun `policy`(): ValidationPolicy {
@@ -2993,6 +3152,26 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     
 
     
+    /**
+     * The worker's reports (drafts included) newest first, a page at a time (see
+     * `checkinsPage`).
+     */
+    @Throws(GridWorkerException::class)override fun `reportsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): ReportPage {
+            return FfiConverterTypeReportPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_reports_page(
+        it,
+        
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
     @Throws(GridWorkerException::class)override fun `resumePatrol`(): PatrolState {
             return FfiConverterTypePatrolState.lift(
     callWithHandle {
@@ -3106,6 +3285,42 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         it,
         
         FfiConverterOptionalString.lower(`day`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Visits newest first, a page at a time (see `checkinsPage`).
+     */
+    @Throws(GridWorkerException::class)override fun `visitsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): VisitPage {
+            return FfiConverterTypeVisitPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_visits_page(
+        it,
+        
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The codes of the grids this worker is responsible for.
+     */
+    @Throws(GridWorkerException::class)override fun `workerGrids`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_worker_grids(
+        it,
+        _status)
 }
     }
     )
@@ -4018,6 +4233,48 @@ public object FfiConverterTypeCheckIn: FfiConverterRustBuffer<CheckIn> {
 
 
 /**
+ * A page of check-ins, newest first. Pass `next` as `after` for the following page; `null`
+ * when this is the last one. Keyset paging: records added meanwhile never shift a page.
+ */
+data class CheckInPage (
+    var `items`: List<ListedCheckIn>
+    , 
+    var `next`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCheckInPage: FfiConverterRustBuffer<CheckInPage> {
+    override fun read(buf: ByteBuffer): CheckInPage {
+        return CheckInPage(
+            FfiConverterSequenceTypeListedCheckIn.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CheckInPage) = (
+            FfiConverterSequenceTypeListedCheckIn.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
+    )
+
+    override fun write(value: CheckInPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeListedCheckIn.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
+    }
+}
+
+
+
+/**
  * Result of a check-in: the stored record, and whether it is an earlier one returned because
  * the same point was checked within the cooldown (nothing new was written then).
  */
@@ -4292,6 +4549,47 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.write(value.`address`, buf)
             FfiConverterTypePosition.write(value.`position`, buf)
             FfiConverterSequenceString.write(value.`tags`, buf)
+    }
+}
+
+
+
+/**
+ * A page of a grid's households by id (see `CheckInPage`).
+ */
+data class HouseholdPage (
+    var `items`: List<Household>
+    , 
+    var `next`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHouseholdPage: FfiConverterRustBuffer<HouseholdPage> {
+    override fun read(buf: ByteBuffer): HouseholdPage {
+        return HouseholdPage(
+            FfiConverterSequenceTypeHousehold.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HouseholdPage) = (
+            FfiConverterSequenceTypeHousehold.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
+    )
+
+    override fun write(value: HouseholdPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeHousehold.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
     }
 }
 
@@ -5119,6 +5417,47 @@ public object FfiConverterTypePhotoReport: FfiConverterRustBuffer<PhotoReport> {
 
 
 /**
+ * A page of a grid's inspection points by id (see `CheckInPage`).
+ */
+data class PointPage (
+    var `items`: List<InspectionPoint>
+    , 
+    var `next`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePointPage: FfiConverterRustBuffer<PointPage> {
+    override fun read(buf: ByteBuffer): PointPage {
+        return PointPage(
+            FfiConverterSequenceTypeInspectionPoint.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PointPage) = (
+            FfiConverterSequenceTypeInspectionPoint.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
+    )
+
+    override fun write(value: PointPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeInspectionPoint.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
+    }
+}
+
+
+
+/**
  * A point the track passed within its radius (evidence, not a check-in).
  */
 data class PointPassed (
@@ -5328,6 +5667,47 @@ public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryRep
             FfiConverterSequenceString.write(value.`damagedTables`, buf)
             FfiConverterOptionalString.write(value.`keptAt`, buf)
             FfiConverterBoolean.write(value.`wasHealthy`, buf)
+    }
+}
+
+
+
+/**
+ * A page of the worker's reports, newest first (see `CheckInPage`).
+ */
+data class ReportPage (
+    var `items`: List<ListedReport>
+    , 
+    var `next`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReportPage: FfiConverterRustBuffer<ReportPage> {
+    override fun read(buf: ByteBuffer): ReportPage {
+        return ReportPage(
+            FfiConverterSequenceTypeListedReport.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReportPage) = (
+            FfiConverterSequenceTypeListedReport.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
+    )
+
+    override fun write(value: ReportPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeListedReport.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
     }
 }
 
@@ -6573,6 +6953,47 @@ public object FfiConverterTypeVisit: FfiConverterRustBuffer<Visit> {
             FfiConverterDouble.write(value.`distanceM`, buf)
             FfiConverterSequenceTypeFlag.write(value.`flags`, buf)
             FfiConverterTimestamp.write(value.`recordedAt`, buf)
+    }
+}
+
+
+
+/**
+ * A page of visits, newest first (see `CheckInPage`).
+ */
+data class VisitPage (
+    var `items`: List<ListedVisit>
+    , 
+    var `next`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVisitPage: FfiConverterRustBuffer<VisitPage> {
+    override fun read(buf: ByteBuffer): VisitPage {
+        return VisitPage(
+            FfiConverterSequenceTypeListedVisit.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VisitPage) = (
+            FfiConverterSequenceTypeListedVisit.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
+    )
+
+    override fun write(value: VisitPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeListedVisit.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
     }
 }
 
