@@ -279,6 +279,11 @@ impl GridWorker {
         })
     }
 
+    /// The district's report categories and departments (for the report screen's pickers).
+    pub fn report_catalog(&self) -> Result<ReportCatalog> {
+        Ok(self.inner.report_catalog()?.into())
+    }
+
     /// Every grid the device knows (the district's reference data), by code.
     pub fn grids(&self) -> Result<Vec<Grid>> {
         Ok(self.inner.grids()?)

@@ -577,6 +577,11 @@ void uniffi_gridworker_ffi_fn_method_gridworker_repair_quarantined_photo(uint64_
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_report(uint64_t ptr, RustBuffer report_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORT_CATALOG
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORT_CATALOG
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_report_catalog(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORTS_PAGE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORTS_PAGE
 RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_reports_page(uint64_t ptr, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
@@ -1276,6 +1281,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_repair_quarantined_pho
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_REPORT
 uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_report(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_REPORT_CATALOG
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_REPORT_CATALOG
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_report_catalog(void
     
 );
 #endif

@@ -459,6 +459,19 @@ pub enum Change {
     WorkerGrids {
         grid_codes: Vec<String>,
     },
+    /// The district's report categories (随手拍 categories) and departments, whole: replaces
+    /// what the phone had. Protocol 3; sent only to clients that speak it.
+    ReportCatalog {
+        categories: Vec<CatalogEntry>,
+        departments: Vec<CatalogEntry>,
+    },
+}
+
+/// One report category or department of the district.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    pub code: String,
+    pub name: String,
 }
 
 /// `GET /v1/changes` reply.

@@ -608,6 +608,16 @@ fn sample_changes() -> Vec<gridworker_model::wire::Change> {
         WorkerGrids {
             grid_codes: vec!["G-01".into()],
         },
+        ReportCatalog {
+            categories: vec![gridworker_model::wire::CatalogEntry {
+                code: "leaking_manhole".into(),
+                name: "井盖/窨井渗漏".into(),
+            }],
+            departments: vec![gridworker_model::wire::CatalogEntry {
+                code: "water".into(),
+                name: "鸡西市供水公司".into(),
+            }],
+        },
     ]
 }
 

@@ -202,6 +202,9 @@ pub async fn changes(
                 ));
             }
             let mut scopes = vec![worker_scope(&caller.worker_id)];
+            if caller.protocol >= 3 {
+                scopes.push(db::district_scope());
+            }
             scopes.extend(
                 db::worker_grids(tx, &caller.worker_id)?
                     .iter()

@@ -14,6 +14,8 @@ use crate::http::{bearer, header};
 pub struct Caller {
     pub worker_id: String,
     pub device_id: String,
+    /// The protocol version the client speaks (its header).
+    pub protocol: u32,
 }
 
 /// Protocol version (426 / 400), token (401), worker header (403), device header (400).
@@ -60,6 +62,7 @@ pub fn authenticate(st: &AppState, h: &HeaderMap) -> ApiResult<Caller> {
     Ok(Caller {
         worker_id,
         device_id,
+        protocol: proto,
     })
 }
 

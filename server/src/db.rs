@@ -211,6 +211,12 @@ pub fn grid_scope(code: &str) -> String {
     format!("g:{code}")
 }
 
+/// Scope of a change visible to every worker of the district (protocol 3 clients only: an
+/// older client refuses a page with a change type it does not know).
+pub fn district_scope() -> String {
+    "d".to_string()
+}
+
 /// Scope of a change visible to one worker.
 pub fn worker_scope(id: &str) -> String {
     format!("w:{id}")

@@ -116,7 +116,13 @@ pub(crate) fn parse_payload(
                 worker_id: p.worker_id.clone(),
                 photos: shas(&p.photos),
                 task_id: None,
-                flags: vec![],
+                // Filed before the phone had the district's list (or by an older app):
+                // evidence kept, the category flagged for the back office.
+                flags: if crate::refdata::known_category(tx, &p.category)? {
+                    vec![]
+                } else {
+                    vec!["unknown_category"]
+                },
                 effect: Effect::Report(p),
             },
             Err(e) => return Ok(Err(e)),

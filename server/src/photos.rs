@@ -158,6 +158,7 @@ async fn caller_for(st: &Arc<AppState>, h: &HeaderMap, sha: &str) -> ApiResult<C
     let c2 = Caller {
         worker_id: caller.worker_id.clone(),
         device_id: caller.device_id.clone(),
+        protocol: caller.protocol,
     };
     let other = blocking(move || st2.db.read(|tx| bound_to_other(tx, &c2))).await?;
     if other {
@@ -324,6 +325,7 @@ async fn patch_inner(
         let c2 = Caller {
             worker_id: caller.worker_id.clone(),
             device_id: caller.device_id.clone(),
+            protocol: caller.protocol,
         };
         blocking(move || st2.db.write(|tx| crate::auth::bind_device(tx, &c2))).await?;
     }

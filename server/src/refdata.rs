@@ -2,7 +2,7 @@
 //! fixtures), every write mirrored into the pull feed of the grids it touches.
 
 use gridworker_model::geo::Crs;
-use gridworker_model::wire::Change;
+use gridworker_model::wire::{CatalogEntry, Change};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
@@ -391,7 +391,43 @@ pub fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResul
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('departments', ?1), ('categories', ?2)",
         params![departments, categories],
     )?;
+    emit(
+        tx,
+        &db::district_scope(),
+        "report_catalog",
+        None,
+        &Change::ReportCatalog {
+            categories: d
+                .categories
+                .iter()
+                .map(|c| CatalogEntry {
+                    code: c.code.clone(),
+                    name: c.name.clone(),
+                })
+                .collect(),
+            departments: d
+                .departments
+                .iter()
+                .map(|c| CatalogEntry {
+                    code: c.id.clone(),
+                    name: c.name.clone(),
+                })
+                .collect(),
+        },
+    )?;
     Ok(())
+}
+
+/// Whether `category` is one of the district's (true when the district has no list).
+pub fn known_category(tx: &Transaction<'_>, category: &str) -> rusqlite::Result<bool> {
+    let list: Option<String> = tx
+        .prepare_cached("SELECT value FROM meta WHERE key = 'categories'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let codes: Vec<serde_json::Value> = list
+        .and_then(|l| serde_json::from_str(&l).ok())
+        .unwrap_or_default();
+    Ok(codes.is_empty() || codes.iter().any(|c| c["code"] == category))
 }
 
 /// The grid a WGS-84 position belongs to, by the one rule the device uses too

@@ -134,7 +134,7 @@ async fn device_and_server_put_a_position_on_a_shared_edge_in_the_same_grid() {
     let fix = LocationFix::wgs84(vertex.lat, vertex.lon, 5.0, chrono::Utc::now(), 9_000);
     let report = worker
         .file_report(
-            "road",
+            "other",
             "pothole on the shared street",
             &[gridworker_core::worker::PhotoInput::new(&photo)],
             &fix,

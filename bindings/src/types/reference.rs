@@ -57,3 +57,36 @@ impl From<w::DuplicateCandidate> for DuplicateCandidate {
         }
     }
 }
+
+/// A report category or department of the district.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CatalogEntry {
+    pub code: String,
+    pub name: String,
+}
+
+/// The district's report categories and departments, pulled with the reference data
+/// (empty until the first sync with a protocol 3 server). Once known, a report's category
+/// must be one of them (`InvalidInput` on `category` otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReportCatalog {
+    pub categories: Vec<CatalogEntry>,
+    pub departments: Vec<CatalogEntry>,
+}
+
+impl From<gridworker_core::worker::ReportCatalog> for ReportCatalog {
+    fn from(c: gridworker_core::worker::ReportCatalog) -> Self {
+        let entries = |v: Vec<gridworker_core::sync::wire::CatalogEntry>| {
+            v.into_iter()
+                .map(|e| CatalogEntry {
+                    code: e.code,
+                    name: e.name,
+                })
+                .collect()
+        };
+        ReportCatalog {
+            categories: entries(c.categories),
+            departments: entries(c.departments),
+        }
+    }
+}

@@ -22,6 +22,11 @@ pub mod keys {
     /// The photo key of the store's previous key, kept (inside the database, under the new
     /// key) from a rekey's commit point until every photo is re-sealed under the new one.
     pub const PREVIOUS_PHOTO_KEY: &str = "previous_photo_key";
+    /// The district's report categories and departments ([`crate::sync::wire::Change::ReportCatalog`]).
+    pub const REPORT_CATALOG: &str = "report_catalog";
+    /// Set once a store upgraded from a build without the catalog pulled the feed from
+    /// scratch to get it (the catalog was behind its cursor).
+    pub const CATALOG_REPULLED: &str = "catalog_repulled";
 }
 
 pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {

@@ -175,6 +175,19 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     reference::set_worker_grids(tx, grid_codes)?;
                     reference_changed = true;
                 }
+                Change::ReportCatalog {
+                    categories,
+                    departments,
+                } => {
+                    state::put(
+                        tx,
+                        state::keys::REPORT_CATALOG,
+                        &crate::worker::ReportCatalog {
+                            categories: categories.clone(),
+                            departments: departments.clone(),
+                        },
+                    )?;
+                }
                 Change::ReportStatus {
                     report_id,
                     status: st,

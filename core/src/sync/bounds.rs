@@ -23,6 +23,8 @@ pub const MAX_TAGS: usize = 64;
 /// [`MAX_DESCRIPTION_CHARS`]; notes, evaluations and task descriptions by
 /// [`MAX_NOTE_CHARS`].)
 pub const MAX_TAG_CHARS: usize = 64;
+/// Most report categories, and most departments, in a catalog.
+pub const MAX_CATALOG: usize = 1_000;
 
 fn refuse(what: &str) -> Error {
     Error::Protocol {
@@ -135,6 +137,18 @@ fn check_change(c: &Change) -> Result<()> {
                 .try_for_each(|t| text("household.tags", t, MAX_TAG_CHARS))
         }
         Change::WorkerGrids { grid_codes } => codes("worker_grids", grid_codes),
+        Change::ReportCatalog {
+            categories,
+            departments,
+        } => {
+            if categories.len() > MAX_CATALOG || departments.len() > MAX_CATALOG {
+                return Err(refuse("a report catalog with too many entries"));
+            }
+            categories.iter().chain(departments).try_for_each(|e| {
+                text("catalog.code", &e.code, MAX_ID_CHARS)?;
+                text("catalog.name", &e.name, MAX_NAME_CHARS)
+            })
+        }
         Change::ReportStatus {
             report_id,
             department,

@@ -435,6 +435,16 @@ impl Inner {
                 {
                     restore::expire_payloads(tx, cutoff)?;
                 }
+                // The district's report catalog came with protocol 3. A store that pulled
+                // from an older server has its cursor past where the server put the
+                // catalog: pull from scratch once to get it.
+                if reply.protocol >= 3
+                    && state::get::<serde_json::Value>(tx, state::keys::REPORT_CATALOG)?.is_none()
+                    && state::get::<bool>(tx, state::keys::CATALOG_REPULLED)?.is_none()
+                {
+                    state::delete(tx, state::keys::PULL_CURSOR)?;
+                    state::put(tx, state::keys::CATALOG_REPULLED, &true)?;
+                }
                 let config = worker.config();
                 let owner = crate::store::tracks::Owner {
                     worker_id: &config.worker_id,

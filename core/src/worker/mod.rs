@@ -41,6 +41,13 @@ mod track;
 mod wipe;
 
 pub use queries::{MAX_PAGE, Page};
+
+/// The district's report categories and departments (pulled with the reference data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportCatalog {
+    pub categories: Vec<crate::sync::wire::CatalogEntry>,
+    pub departments: Vec<crate::sync::wire::CatalogEntry>,
+}
 pub use track::{PatrolState, TrackDay};
 pub use wipe::wipe_data_dir;
 

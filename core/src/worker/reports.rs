@@ -63,6 +63,7 @@ impl GridWorker {
     /// Starts a report draft (no photos yet). Drafts stay on the device until submitted.
     pub fn create_report_draft(&self, category: &str, description: &str) -> Result<PhotoReport> {
         validate::category(category)?;
+        self.known_category(category)?;
         validate::text("description", description, MAX_DESCRIPTION_CHARS)?;
         let now = self.clock().now();
         let id = new_id();
@@ -196,6 +197,7 @@ impl GridWorker {
         attach_to: Option<&str>,
     ) -> Result<PhotoReport> {
         validate::category(category)?;
+        self.known_category(category)?;
         validate::text("description", description, MAX_DESCRIPTION_CHARS)?;
         fix.validate("fix")?;
         if let Some(a) = attach_to {
@@ -296,6 +298,28 @@ impl GridWorker {
                 .map(|(r, _)| r)
                 .ok_or_else(|| Error::not_found("report", report_id))
         })
+    }
+
+    /// The district's report categories and departments as last pulled (empty before the
+    /// first sync with a protocol 3 server).
+    pub fn report_catalog(&self) -> Result<ReportCatalog> {
+        Ok(self
+            .store
+            .read(|c| state::get::<ReportCatalog>(c, state::keys::REPORT_CATALOG))?
+            .unwrap_or_default())
+    }
+
+    /// Once the district's categories are known, a report must use one of them.
+    fn known_category(&self, category: &str) -> Result<()> {
+        let catalog = self.report_catalog()?;
+        if catalog.categories.is_empty() || catalog.categories.iter().any(|c| c.code == category) {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "category",
+                "is not one of the district's report categories",
+            ))
+        }
     }
 
     pub fn report(&self, report_id: &str) -> Result<PhotoReport> {

@@ -952,6 +952,11 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func report(reportId: String) throws  -> PhotoReport
     
     /**
+     * The district's report categories and departments (for the report screen's pickers).
+     */
+    func reportCatalog() throws  -> ReportCatalog
+    
+    /**
      * The worker's reports (drafts included) newest first, a page at a time (see
      * `checkinsPage`).
      */
@@ -1596,6 +1601,18 @@ open func report(reportId: String)throws  -> PhotoReport  {
 }
     
     /**
+     * The district's report categories and departments (for the report screen's pickers).
+     */
+open func reportCatalog()throws  -> ReportCatalog  {
+    return try  FfiConverterTypeReportCatalog_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_report_catalog(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * The worker's reports (drafts included) newest first, a page at a time (see
      * `checkinsPage`).
      */
@@ -2201,6 +2218,63 @@ public func FfiConverterTypeSyncListenerHandle_lower(_ value: SyncListenerHandle
 }
 
 
+
+
+/**
+ * A report category or department of the district.
+ */
+public struct CatalogEntry: Equatable, Hashable {
+    public var code: String
+    public var name: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(code: String, name: String) {
+        self.code = code
+        self.name = name
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CatalogEntry: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCatalogEntry: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CatalogEntry {
+        return
+            try CatalogEntry(
+                code: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CatalogEntry, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogEntry_lift(_ buf: RustBuffer) throws -> CatalogEntry {
+    return try FfiConverterTypeCatalogEntry.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogEntry_lower(_ value: CatalogEntry) -> RustBuffer {
+    return FfiConverterTypeCatalogEntry.lower(value)
+}
 
 
 /**
@@ -4215,6 +4289,65 @@ public func FfiConverterTypeRecoveryReport_lift(_ buf: RustBuffer) throws -> Rec
 #endif
 public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> RustBuffer {
     return FfiConverterTypeRecoveryReport.lower(value)
+}
+
+
+/**
+ * The district's report categories and departments, pulled with the reference data
+ * (empty until the first sync with a protocol 3 server). Once known, a report's category
+ * must be one of them (`InvalidInput` on `category` otherwise).
+ */
+public struct ReportCatalog: Equatable, Hashable {
+    public var categories: [CatalogEntry]
+    public var departments: [CatalogEntry]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(categories: [CatalogEntry], departments: [CatalogEntry]) {
+        self.categories = categories
+        self.departments = departments
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReportCatalog: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReportCatalog: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReportCatalog {
+        return
+            try ReportCatalog(
+                categories: FfiConverterSequenceTypeCatalogEntry.read(from: &buf), 
+                departments: FfiConverterSequenceTypeCatalogEntry.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReportCatalog, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeCatalogEntry.write(value.categories, into: &buf)
+        FfiConverterSequenceTypeCatalogEntry.write(value.departments, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportCatalog_lift(_ buf: RustBuffer) throws -> ReportCatalog {
+    return try FfiConverterTypeReportCatalog.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportCatalog_lower(_ value: ReportCatalog) -> RustBuffer {
+    return FfiConverterTypeReportCatalog.lower(value)
 }
 
 
@@ -8727,6 +8860,31 @@ fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCatalogEntry: FfiConverterRustBuffer {
+    typealias SwiftType = [CatalogEntry]
+
+    public static func write(_ value: [CatalogEntry], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCatalogEntry.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CatalogEntry] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CatalogEntry]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCatalogEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeDuplicateCandidate: FfiConverterRustBuffer {
     typealias SwiftType = [DuplicateCandidate]
 
@@ -9584,6 +9742,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_report() != 35615) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_report_catalog() != 1449) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() != 19739) {

@@ -72,9 +72,17 @@ impl Phone {
         let sha = hex::encode(Sha256::digest(&bytes));
         let path = self.dir.path().join(format!("photo-{}.jpg", self.photos));
         std::fs::write(&path, &bytes).map_err(|e| format!("photo file: {e}"))?;
+        // One of the district's categories once the server sent its catalog (a phone refuses
+        // others); the check's own name before that.
+        let category = self
+            .worker
+            .report_catalog()
+            .ok()
+            .and_then(|c| c.categories.into_iter().next())
+            .map_or_else(|| "conformance".to_string(), |c| c.code);
         self.worker
             .file_report(
-                "conformance",
+                &category,
                 "一致性检查",
                 &[PhotoInput::new(path)],
                 &fix(),

@@ -878,6 +878,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_report(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_report_catalog(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_reports_page(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol(
@@ -1043,6 +1045,8 @@ internal object UniffiLib {
     external fun uniffi_gridworker_ffi_fn_method_gridworker_repair_quarantined_photo(`ptr`: Long,`recordId`: RustBuffer.ByValue,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_gridworker_ffi_fn_method_gridworker_report(`ptr`: Long,`reportId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_report_catalog(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_reports_page(`ptr`: Long,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1369,6 +1373,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report() and 0xFFFF) != 35615) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report_catalog() and 0xFFFF) != 1449) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() and 0xFFFF) != 19739) {
@@ -2308,6 +2315,11 @@ public interface GridWorkerInterface {
     fun `report`(`reportId`: kotlin.String): PhotoReport
     
     /**
+     * The district's report categories and departments (for the report screen's pickers).
+     */
+    fun `reportCatalog`(): ReportCatalog
+    
+    /**
      * The worker's reports (drafts included) newest first, a page at a time (see
      * `checkinsPage`).
      */
@@ -3145,6 +3157,23 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         it,
         
         FfiConverterString.lower(`reportId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The district's report categories and departments (for the report screen's pickers).
+     */
+    @Throws(GridWorkerException::class)override fun `reportCatalog`(): ReportCatalog {
+            return FfiConverterTypeReportCatalog.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_report_catalog(
+        it,
+        _status)
 }
     }
     )
@@ -4137,6 +4166,47 @@ public object FfiConverterTypeSyncListenerHandle: FfiConverter<SyncListenerHandl
 
     override fun write(value: SyncListenerHandle, buf: ByteBuffer) {
         buf.putLong(lower(value))
+    }
+}
+
+
+
+/**
+ * A report category or department of the district.
+ */
+data class CatalogEntry (
+    var `code`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCatalogEntry: FfiConverterRustBuffer<CatalogEntry> {
+    override fun read(buf: ByteBuffer): CatalogEntry {
+        return CatalogEntry(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CatalogEntry) = (
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterString.allocationSize(value.`name`)
+    )
+
+    override fun write(value: CatalogEntry, buf: ByteBuffer) {
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterString.write(value.`name`, buf)
     }
 }
 
@@ -5667,6 +5737,49 @@ public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryRep
             FfiConverterSequenceString.write(value.`damagedTables`, buf)
             FfiConverterOptionalString.write(value.`keptAt`, buf)
             FfiConverterBoolean.write(value.`wasHealthy`, buf)
+    }
+}
+
+
+
+/**
+ * The district's report categories and departments, pulled with the reference data
+ * (empty until the first sync with a protocol 3 server). Once known, a report's category
+ * must be one of them (`InvalidInput` on `category` otherwise).
+ */
+data class ReportCatalog (
+    var `categories`: List<CatalogEntry>
+    , 
+    var `departments`: List<CatalogEntry>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReportCatalog: FfiConverterRustBuffer<ReportCatalog> {
+    override fun read(buf: ByteBuffer): ReportCatalog {
+        return ReportCatalog(
+            FfiConverterSequenceTypeCatalogEntry.read(buf),
+            FfiConverterSequenceTypeCatalogEntry.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReportCatalog) = (
+            FfiConverterSequenceTypeCatalogEntry.allocationSize(value.`categories`) +
+            FfiConverterSequenceTypeCatalogEntry.allocationSize(value.`departments`)
+    )
+
+    override fun write(value: ReportCatalog, buf: ByteBuffer) {
+            FfiConverterSequenceTypeCatalogEntry.write(value.`categories`, buf)
+            FfiConverterSequenceTypeCatalogEntry.write(value.`departments`, buf)
     }
 }
 
@@ -9198,6 +9311,34 @@ public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.Str
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterString.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeCatalogEntry: FfiConverterRustBuffer<List<CatalogEntry>> {
+    override fun read(buf: ByteBuffer): List<CatalogEntry> {
+        val len = buf.getInt()
+        return List<CatalogEntry>(len) {
+            FfiConverterTypeCatalogEntry.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<CatalogEntry>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeCatalogEntry.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<CatalogEntry>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeCatalogEntry.write(it, buf)
         }
     }
 }

@@ -445,4 +445,21 @@ class SyncTest {
             SyncEngine(w, options(), StaticTokens("tok-1")).use { assertEquals(SyncEngineState.Idle, it.currentState()) }
         }
     }
+
+    /** Issue 16, item 1: the report screen's pickers come from the district's catalog, and only its categories are filed. */
+    @Test
+    fun theReportCatalogComesWithTheReferenceDataAndBoundsTheCategories() {
+        ReferenceServer().use { server ->
+            openFor(server.url).use { w ->
+                assertTrue(w.reportCatalog().categories.isEmpty())
+                SyncEngine(w, options(), StaticTokens("tok-1")).use { engine -> runBlocking { engine.sync() } }
+                val catalog = w.reportCatalog()
+                assertTrue(catalog.categories.any { it.code == "leaking_manhole" && it.name == "井盖/窨井渗漏" })
+                assertTrue(catalog.departments.any { it.code == "water" })
+                val e = runCatching { w.createReportDraft("made_up", "") }.exceptionOrNull()
+                assertTrue("$e", e is GridWorkerException.InvalidInput && e.field == "category")
+                assertEquals(ReportStatus.DRAFT, w.createReportDraft("leaking_manhole", "").status)
+            }
+        }
+    }
 }
