@@ -366,10 +366,9 @@ impl GridWorker {
             .collect())
     }
 
-    /// Acknowledges a task (报到); twice is a no-op. `monotonic_ms`: the platform's
-    /// monotonic clock now.
-    pub fn acknowledge_task(&self, task_id: String, monotonic_ms: i64) -> Result<Task> {
-        Ok(self.inner.acknowledge_task(&task_id, monotonic_ms)?.into())
+    /// Acknowledges a task (报到) at the core's clock; twice is a no-op.
+    pub fn acknowledge_task(&self, task_id: String) -> Result<Task> {
+        Ok(self.inner.acknowledge_task(&task_id)?.into())
     }
 
     /// Completes a task with a note, 0-9 photos and a fix.

@@ -142,7 +142,7 @@ fn unknown_ids_and_bad_text() {
         Error::NotFound { .. }
     ));
     assert!(matches!(
-        env.core.acknowledge_task("no-such", 0).unwrap_err(),
+        env.core.acknowledge_task("no-such").unwrap_err(),
         Error::NotFound { .. }
     ));
     assert!(matches!(

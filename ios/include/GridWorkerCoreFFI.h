@@ -399,7 +399,7 @@ uint64_t uniffi_gridworker_ffi_fn_constructor_gridworker_open(RustBuffer config,
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_ACKNOWLEDGE_TASK
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_ACKNOWLEDGE_TASK
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(uint64_t ptr, RustBuffer task_id, int64_t monotonic_ms, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(uint64_t ptr, RustBuffer task_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_ADD_PHOTO_TO_DRAFT

@@ -21,13 +21,17 @@ pub struct LocationFix {
     pub lon: f64,
     /// Horizontal accuracy radius in metres.
     pub accuracy_m: f64,
+    #[uniffi(default = None)]
     pub altitude_m: Option<f64>,
+    #[uniffi(default = None)]
     pub speed_mps: Option<f64>,
+    #[uniffi(default = None)]
     pub bearing_deg: Option<f64>,
     pub provider: Provider,
     /// The system `lat`/`lon` are in (`Wgs84` for platform fixes).
     pub crs: Crs,
     /// Android `Location.isMock` / iOS `sourceInformation.isSimulatedBySoftware`.
+    #[uniffi(default = false)]
     pub is_mock: bool,
     /// When the fix was taken (the platform's time of the fix).
     pub fix_time: SystemTime,

@@ -20,12 +20,10 @@ impl GridWorker {
         Ok(task)
     }
 
-    /// Acknowledges a dispatched task (报到). Acknowledging twice is a no-op.
-    pub fn acknowledge_task(&self, task_id: &str, monotonic_ms: i64) -> Result<Task> {
+    /// Acknowledges a dispatched task (报到) at the core's clock, like every other record.
+    /// Acknowledging twice is a no-op.
+    pub fn acknowledge_task(&self, task_id: &str) -> Result<Task> {
         validate::id("task_id", task_id)?;
-        if monotonic_ms < 0 {
-            return Err(Error::invalid("monotonic_ms", "must not be negative"));
-        }
         let now = self.clock().now();
         self.store.write(|tx| {
             let task = Self::task_for_update(tx, task_id)?;
@@ -40,14 +38,7 @@ impl GridWorker {
             };
             validate::task_ack(&payload)?;
             records::set_task_status(tx, task_id, TaskStatus::Acknowledged, now)?;
-            outbox::append(
-                tx,
-                kind::TASK_ACK,
-                task_id,
-                payload_json(&payload)?,
-                now,
-                monotonic_ms,
-            )?;
+            outbox::append(tx, kind::TASK_ACK, task_id, payload_json(&payload)?, now, 0)?;
             records::task(tx, task_id)?.ok_or_else(|| Error::not_found("task", task_id))
         })
     }

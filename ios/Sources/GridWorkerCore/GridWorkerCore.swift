@@ -749,10 +749,9 @@ fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
 public protocol GridWorkerProtocol: AnyObject, Sendable {
     
     /**
-     * Acknowledges a task (报到); twice is a no-op. `monotonic_ms`: the platform's
-     * monotonic clock now.
+     * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
-    func acknowledgeTask(taskId: String, monotonicMs: Int64) throws  -> Task
+    func acknowledgeTask(taskId: String) throws  -> Task
     
     /**
      * Copies a photo into the store and adds it to a draft (1-9 photos per report). The
@@ -1091,16 +1090,14 @@ public static func `open`(config: WorkerConfig)throws  -> GridWorker  {
 
     
     /**
-     * Acknowledges a task (报到); twice is a no-op. `monotonic_ms`: the platform's
-     * monotonic clock now.
+     * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
-open func acknowledgeTask(taskId: String, monotonicMs: Int64)throws  -> Task  {
+open func acknowledgeTask(taskId: String)throws  -> Task  {
     return try  FfiConverterTypeTask_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(
             self.uniffiCloneHandle(),
-        FfiConverterString.lower(taskId),
-        FfiConverterInt64.lower(monotonicMs),uniffiCallStatus
+        FfiConverterString.lower(taskId),uniffiCallStatus
     )
 })
 }
@@ -3282,13 +3279,13 @@ public struct LocationFix: Equatable, Hashable {
     public init(lat: Double, lon: Double, 
         /**
          * Horizontal accuracy radius in metres.
-         */accuracyM: Double, altitudeM: Double?, speedMps: Double?, bearingDeg: Double?, provider: Provider, 
+         */accuracyM: Double, altitudeM: Double? = nil, speedMps: Double? = nil, bearingDeg: Double? = nil, provider: Provider, 
         /**
          * The system `lat`/`lon` are in (`Wgs84` for platform fixes).
          */crs: Crs, 
         /**
          * Android `Location.isMock` / iOS `sourceInformation.isSimulatedBySoftware`.
-         */isMock: Bool, 
+         */isMock: Bool = false, 
         /**
          * When the fix was taken (the platform's time of the fix).
          */fixTime: Date, 
@@ -9636,7 +9633,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached() != 19522) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() != 27292) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() != 23850) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() != 54874) {

@@ -974,7 +974,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_gridworker_ffi_fn_constructor_gridworker_open(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(`ptr`: Long,`taskId`: RustBuffer.ByValue,`monotonicMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(`ptr`: Long,`taskId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_add_photo_to_draft(`ptr`: Long,`reportId`: RustBuffer.ByValue,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1267,7 +1267,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached() and 0xFFFF) != 19522) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() and 0xFFFF) != 27292) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() and 0xFFFF) != 23850) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() and 0xFFFF) != 54874) {
@@ -2112,10 +2112,9 @@ public object FfiConverterDuration: FfiConverterRustBuffer<java.time.Duration> {
 public interface GridWorkerInterface {
     
     /**
-     * Acknowledges a task (报到); twice is a no-op. `monotonic_ms`: the platform's
-     * monotonic clock now.
+     * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
-    fun `acknowledgeTask`(`taskId`: kotlin.String, `monotonicMs`: kotlin.Long): Task
+    fun `acknowledgeTask`(`taskId`: kotlin.String): Task
     
     /**
      * Copies a photo into the store and adds it to a draft (1-9 photos per report). The
@@ -2476,18 +2475,16 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
-     * Acknowledges a task (报到); twice is a no-op. `monotonic_ms`: the platform's
-     * monotonic clock now.
+     * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
-    @Throws(GridWorkerException::class)override fun `acknowledgeTask`(`taskId`: kotlin.String, `monotonicMs`: kotlin.Long): Task {
+    @Throws(GridWorkerException::class)override fun `acknowledgeTask`(`taskId`: kotlin.String): Task {
             return FfiConverterTypeTask.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(
         it,
         
-        FfiConverterString.lower(`taskId`),
-        FfiConverterLong.lower(`monotonicMs`),_status)
+        FfiConverterString.lower(`taskId`),_status)
 }
     }
     )
@@ -4958,11 +4955,11 @@ data class LocationFix (
      */
     var `accuracyM`: kotlin.Double
     , 
-    var `altitudeM`: kotlin.Double?
+    var `altitudeM`: kotlin.Double? = null 
     , 
-    var `speedMps`: kotlin.Double?
+    var `speedMps`: kotlin.Double? = null 
     , 
-    var `bearingDeg`: kotlin.Double?
+    var `bearingDeg`: kotlin.Double? = null 
     , 
     var `provider`: Provider
     , 
@@ -4974,7 +4971,7 @@ data class LocationFix (
     /**
      * Android `Location.isMock` / iOS `sourceInformation.isSimulatedBySoftware`.
      */
-    var `isMock`: kotlin.Boolean
+    var `isMock`: kotlin.Boolean = false 
     , 
     /**
      * When the fix was taken (the platform's time of the fix).

@@ -46,7 +46,6 @@ class BadInputTest {
             invalid("position.lon") { it.gridAt(Position(LAT, Double.NaN)) }
             invalid("coordinate.lat") { toWgs84(Coordinate(Double.NaN, LON, Crs.GCJ02)) }
             invalid("position.lon") { fromWgs84(Position(LAT, 1e300), Crs.BD09) }
-            invalid("monotonic_ms") { it.acknowledgeTask("t-1", -1) }
             assertEquals(0uL, it.syncCounts().pending.checkins)
         }
     }
@@ -66,7 +65,7 @@ class BadInputTest {
             invalid("category") { it.createReportDraft(longAscii, "d") }
             invalid("description") { it.createReportDraft("other", huge) }
             invalid("report_id") { it.report("") }
-            invalid("task_id") { it.acknowledgeTask(longAscii, 0) }
+            invalid("task_id") { it.acknowledgeTask(longAscii) }
             invalid("sha256") { it.photoPath("") }
             invalid("day") { it.progressDay("yesterday") }
             invalid("day") { it.progressDay(huge) }
@@ -156,7 +155,7 @@ class BadInputTest {
             fails<GridWorkerException.NotFound> { it.addPhotoToDraft("r-nope", PhotoInput(TestSupport.photo("manhole-leak.jpg"), null)) }
             fails<GridWorkerException.NotFound> { it.submitReport("r-nope", f, null) }
             fails<GridWorkerException.NotFound> { it.deleteDraft("r-nope") }
-            fails<GridWorkerException.NotFound> { it.acknowledgeTask("t-nope", 0) }
+            fails<GridWorkerException.NotFound> { it.acknowledgeTask("t-nope") }
             fails<GridWorkerException.NotFound> { it.completeTask("t-nope", "", listOf(), f) }
         }
     }

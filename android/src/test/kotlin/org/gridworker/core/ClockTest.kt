@@ -58,4 +58,20 @@ class ClockTest {
             assertTrue(r.checkIn.recordedAt.isAfter(before))
         }
     }
+
+    /** Issue 16, item 5: a fix needs only what every platform gives; the optional fields default. */
+    @Test
+    fun aFixNeedsOnlyWhatEveryPlatformGives() {
+        val clock = SettableClock(start)
+        GridWorker.openWithClock(TestSupport.config(TestSupport.tempDir()), clock).use { w ->
+            TestSupport.seed(w)
+            val fix = LocationFix(
+                lat = LAT, lon = LON, accuracyM = 6.0, provider = Provider.GPS, crs = Crs.WGS84,
+                fixTime = start, monotonicMs = 5_000_000L,
+            )
+            assertEquals(null, fix.altitudeM)
+            assertFalse(fix.isMock)
+            assertEquals(CheckInOutcome.ACCEPTED, w.checkIn("p-kt-1", fix).checkIn.outcome)
+        }
+    }
 }

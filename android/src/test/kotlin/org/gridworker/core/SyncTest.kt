@@ -121,12 +121,12 @@ class SyncTest {
                     val tasks = w.listTasks(0u, 10u)
                     assertEquals(listOf("t-kt-1"), tasks.map { it.id })
                     assertEquals(TaskStatus.DISPATCHED, tasks[0].status)
-                    assertEquals(TaskStatus.ACKNOWLEDGED, w.acknowledgeTask("t-kt-1", 1000).status)
+                    assertEquals(TaskStatus.ACKNOWLEDGED, w.acknowledgeTask("t-kt-1").status)
                     val done = w.completeTask("t-kt-1", "已处理", listOf(PhotoInput(TestSupport.photo("dumped-waste.jpg"), null)),
                         fix(45.30, 130.95))
                     assertEquals("t-kt-1", done.taskId)
                     assertEquals(TaskStatus.COMPLETED, w.listTasks(0u, 10u)[0].status)
-                    val e = runCatching { w.acknowledgeTask("t-kt-1", 2000) }.exceptionOrNull()
+                    val e = runCatching { w.acknowledgeTask("t-kt-1") }.exceptionOrNull()
                     assertTrue("$e", e is GridWorkerException.InvalidState)
                     val report = runBlocking { engine.sync() }
                     assertEquals(2uL, report.pushed)
