@@ -6,7 +6,7 @@
 # result is already there. Builds the cdylib, regenerates the bindings (and fails if the
 # committed ones are stale), compiles android/src/main + android/src/test (JVM-only sources:
 # of the Android helpers under android/src/main/kotlin/org/gridworker/android only the plain-JVM
-# SealedKeyStore.kt and TrackBatcher.kt are in; the rest needs android.jar) and runs JUnit. Last line: `kotlin: N passed, M failed`; exit status non-zero on any failure.
+# SealedKeyStore.kt, TrackBatcher.kt and Changes.kt are in; the rest needs android.jar) and runs JUnit. Last line: `kotlin: N passed, M failed`; exit status non-zero on any failure.
 #
 #   scripts/test-kotlin.sh            all tests
 #   scripts/test-kotlin.sh Pattern    only test classes whose name contains Pattern
@@ -59,6 +59,7 @@ mkdir -p "$out"
 classes="$out/classes"
 sources=(android/src/main/kotlin/org/gridworker/core/*.kt android/src/test/kotlin/org/gridworker/core/*.kt
     android/src/main/kotlin/org/gridworker/android/SealedKeyStore.kt android/src/main/kotlin/org/gridworker/android/TrackBatcher.kt
+    android/src/main/kotlin/org/gridworker/android/Changes.kt
     android/src/test/kotlin/org/gridworker/android/*.kt)
 cp_compile="/usr/share/java/jna.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar:$klib/kotlinx-coroutines-core-jvm.jar:$klib/kotlin-test.jar:$klib/kotlin-test-junit.jar"
 

@@ -18,6 +18,7 @@ uniffi::setup_scaffolding!();
 pub mod clock;
 pub mod error;
 pub mod logging;
+pub mod observe;
 pub mod sync;
 pub mod types;
 pub mod worker;

@@ -257,6 +257,13 @@ typedef void (*UniffiCallbackInterfaceLoggerMethod0)(uint64_t, RustBuffer, void*
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHANGE_OBSERVER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHANGE_OBSERVER_METHOD0
+typedef void (*UniffiCallbackInterfaceChangeObserverMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_ACCESS_TOKEN_PROVIDER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_ACCESS_TOKEN_PROVIDER_METHOD0
 typedef void (*UniffiCallbackInterfaceAccessTokenProviderMethod0)(uint64_t, int8_t, RustBuffer* _Nonnull, 
@@ -289,6 +296,15 @@ typedef struct UniffiVTableCallbackInterfaceLogger {
 } UniffiVTableCallbackInterfaceLogger;
 
 #endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHANGE_OBSERVER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHANGE_OBSERVER
+typedef struct UniffiVTableCallbackInterfaceChangeObserver {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceChangeObserverMethod0 _Nonnull onChange;
+} UniffiVTableCallbackInterfaceChangeObserver;
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ACCESS_TOKEN_PROVIDER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_ACCESS_TOKEN_PROVIDER
 typedef struct UniffiVTableCallbackInterfaceAccessTokenProvider {
@@ -306,6 +322,26 @@ typedef struct UniffiVTableCallbackInterfaceSyncListener {
     UniffiCallbackInterfaceSyncListenerMethod0 _Nonnull onProgress;
 } UniffiVTableCallbackInterfaceSyncListener;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CLONE_OBSERVERHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CLONE_OBSERVERHANDLE
+uint64_t uniffi_gridworker_ffi_fn_clone_observerhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FREE_OBSERVERHANDLE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_FREE_OBSERVERHANDLE
+void uniffi_gridworker_ffi_fn_free_observerhandle(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_OBSERVERHANDLE_IS_ACTIVE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_OBSERVERHANDLE_IS_ACTIVE
+int8_t uniffi_gridworker_ffi_fn_method_observerhandle_is_active(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_OBSERVERHANDLE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_OBSERVERHANDLE_STOP
+void uniffi_gridworker_ffi_fn_method_observerhandle_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CLONE_SYNCENGINE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CLONE_SYNCENGINE
@@ -395,6 +431,16 @@ uint64_t uniffi_gridworker_ffi_fn_constructor_gridworker_open_with_clock(RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CONSTRUCTOR_GRIDWORKER_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_CONSTRUCTOR_GRIDWORKER_OPEN
 uint64_t uniffi_gridworker_ffi_fn_constructor_gridworker_open(RustBuffer config, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_OBSERVE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_OBSERVE
+uint64_t uniffi_gridworker_ffi_fn_method_gridworker_observe(uint64_t ptr, RustBuffer kinds, uint64_t observer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_OBSERVER_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_OBSERVER_COUNT
+uint32_t uniffi_gridworker_ffi_fn_method_gridworker_observer_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_ACKNOWLEDGE_TASK
@@ -640,6 +686,11 @@ void uniffi_gridworker_ffi_fn_init_callback_vtable_wallclock(const UniffiVTableC
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_LOGGER
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_LOGGER
 void uniffi_gridworker_ffi_fn_init_callback_vtable_logger(const UniffiVTableCallbackInterfaceLogger* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_CHANGEOBSERVER
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_CHANGEOBSERVER
+void uniffi_gridworker_ffi_fn_init_callback_vtable_changeobserver(const UniffiVTableCallbackInterfaceChangeObserver* _Nonnull vtable
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_INIT_CALLBACK_VTABLE_ACCESSTOKENPROVIDER
@@ -1014,6 +1065,18 @@ uint16_t uniffi_gridworker_ffi_checksum_func_wipe_data_dir(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_OBSERVERHANDLE_IS_ACTIVE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_OBSERVERHANDLE_IS_ACTIVE
+uint16_t uniffi_gridworker_ffi_checksum_method_observerhandle_is_active(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_OBSERVERHANDLE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_OBSERVERHANDLE_STOP
+uint16_t uniffi_gridworker_ffi_checksum_method_observerhandle_stop(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_ADD_LISTENER
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCENGINE_ADD_LISTENER
 uint16_t uniffi_gridworker_ffi_checksum_method_syncengine_add_listener(void
@@ -1065,6 +1128,18 @@ uint16_t uniffi_gridworker_ffi_checksum_method_synclistenerhandle_detach(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCLISTENERHANDLE_IS_ATTACHED
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_SYNCLISTENERHANDLE_IS_ATTACHED
 uint16_t uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_OBSERVE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_OBSERVE
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_observe(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_OBSERVER_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_GRIDWORKER_OBSERVER_COUNT
+uint16_t uniffi_gridworker_ffi_checksum_method_gridworker_observer_count(void
     
 );
 #endif
@@ -1377,6 +1452,12 @@ uint16_t uniffi_gridworker_ffi_checksum_method_wallclock_now(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_LOGGER_LOG
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_LOGGER_LOG
 uint16_t uniffi_gridworker_ffi_checksum_method_logger_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_CHANGEOBSERVER_ON_CHANGE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_CHECKSUM_METHOD_CHANGEOBSERVER_ON_CHANGE
+uint16_t uniffi_gridworker_ffi_checksum_method_changeobserver_on_change(void
     
 );
 #endif

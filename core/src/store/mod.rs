@@ -2,6 +2,7 @@
 //! migrated. One writer connection (behind a mutex) and one reader connection; WAL lets them
 //! work side by side and lets another process (a background sync worker) share the file.
 
+pub mod changes;
 pub mod counts;
 pub mod crypt;
 pub mod files;
@@ -19,7 +20,7 @@ pub mod tracks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
@@ -44,8 +45,16 @@ pub struct Store {
     reader: Mutex<Connection>,
     /// The full check ([`Store::verify`]) passed on this handle; it runs once per open.
     verified: AtomicBool,
+    /// What committed writes changed, for the app's observers.
+    changes: Arc<changes::ChangeFeed>,
     /// Declared last: unregisters only after both connections are closed.
     _open: registry::Registration,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.changes.close();
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -249,13 +258,21 @@ impl Store {
         cheap_check(&writer)?;
         schema::migrations().to_latest(&mut writer)?;
         let reader = open_connection(path, key)?;
+        let changes = Arc::new(changes::ChangeFeed::default());
+        changes.install(&writer);
         Ok(Store {
             dir: dir.to_path_buf(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             verified: AtomicBool::new(false),
+            changes,
             _open: registration,
         })
+    }
+
+    /// What committed writes changed (observers).
+    pub fn changes(&self) -> &Arc<changes::ChangeFeed> {
+        &self.changes
     }
 
     fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {

@@ -40,6 +40,7 @@ mod tasks;
 mod track;
 mod wipe;
 
+pub use crate::store::changes::{ChangeKind, ChangeObserver};
 pub use queries::{MAX_PAGE, Page};
 
 /// The district's report categories and departments (pulled with the reference data).
@@ -233,6 +234,24 @@ impl GridWorker {
         crate::store::crypt::rekey_store(&config.data_dir, config.key.as_ref(), &new_key)?;
         config.key = Some(new_key);
         GridWorker::open(config)
+    }
+
+    /// Calls `observer` after each committed write that changed one of `kinds` (all kinds
+    /// when empty), on a notifier thread, with bursts coalesced (a sync's pages and marks
+    /// become a few calls). The registration stays until [`Self::unobserve`] with the
+    /// returned id, or until the worker closes: it never silently stops.
+    pub fn observe(&self, kinds: &[ChangeKind], observer: Arc<dyn ChangeObserver>) -> u64 {
+        self.store.changes().observe(kinds, observer)
+    }
+
+    /// Ends an observation; idempotent.
+    pub fn unobserve(&self, id: u64) {
+        self.store.changes().unobserve(id);
+    }
+
+    /// Observers registered now (diagnostics: a screen that forgot to stop its observer).
+    pub fn observers(&self) -> usize {
+        self.store.changes().observers()
     }
 
     /// The store, for the sync engine.

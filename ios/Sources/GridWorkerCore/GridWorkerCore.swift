@@ -749,6 +749,17 @@ fileprivate struct FfiConverterDuration: FfiConverterRustBuffer {
 public protocol GridWorkerProtocol: AnyObject, Sendable {
     
     /**
+     * Calls `observer` after each committed write that changed one of `kinds` (every kind
+     * when empty). Keep the handle and `stop()` it when the screen goes away.
+     */
+    func observe(kinds: [ChangeKind], observer: ChangeObserver)  -> ObserverHandle
+    
+    /**
+     * Observations registered now (a screen that forgot to stop its observer shows here).
+     */
+    func observerCount()  -> UInt32
+    
+    /**
      * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
     func acknowledgeTask(taskId: String) throws  -> Task
@@ -1088,6 +1099,33 @@ public static func `open`(config: WorkerConfig)throws  -> GridWorker  {
 }
     
 
+    
+    /**
+     * Calls `observer` after each committed write that changed one of `kinds` (every kind
+     * when empty). Keep the handle and `stop()` it when the screen goes away.
+     */
+open func observe(kinds: [ChangeKind], observer: ChangeObserver) -> ObserverHandle  {
+    return try!  FfiConverterTypeObserverHandle_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_observe(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeChangeKind.lower(kinds),
+        FfiConverterCallbackInterfaceChangeObserver_lower(observer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Observations registered now (a screen that forgot to stop its observer shows here).
+     */
+open func observerCount() -> UInt32  {
+    return try!  FfiConverterUInt32.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_observer_count(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Acknowledges a task (报到) at the core's clock; twice is a no-op.
@@ -1778,6 +1816,151 @@ public func FfiConverterTypeGridWorker_lift(_ handle: UInt64) throws -> GridWork
 #endif
 public func FfiConverterTypeGridWorker_lower(_ value: GridWorker) -> UInt64 {
     return FfiConverterTypeGridWorker.lower(value)
+}
+
+
+
+
+
+
+/**
+ * An observation. It stays registered until `stop()` (or the worker closes), even if the app
+ * drops this handle: an observer never silently stops. Kotlin: `stop()` then `close()` (the
+ * `changes()` Flow does both when its collector is cancelled); Swift: `stop()`.
+ */
+public protocol ObserverHandleProtocol: AnyObject, Sendable {
+    
+    func isActive()  -> Bool
+    
+    /**
+     * Ends the observation: the observer is not called after this returns (a call already
+     * running finishes). Idempotent.
+     */
+    func stop() 
+    
+}
+/**
+ * An observation. It stays registered until `stop()` (or the worker closes), even if the app
+ * drops this handle: an observer never silently stops. Kotlin: `stop()` then `close()` (the
+ * `changes()` Flow does both when its collector is cancelled); Swift: `stop()`.
+ */
+open class ObserverHandle: ObserverHandleProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_gridworker_ffi_fn_clone_observerhandle(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_gridworker_ffi_fn_free_observerhandle(handle, $0) }
+    }
+
+    
+
+    
+open func isActive() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_observerhandle_is_active(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Ends the observation: the observer is not called after this returns (a call already
+     * running finishes). Idempotent.
+     */
+open func stop()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_observerhandle_stop(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeObserverHandle: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ObserverHandle
+
+    public static func lift(_ handle: UInt64) throws -> ObserverHandle {
+        return ObserverHandle(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ObserverHandle) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ObserverHandle {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ObserverHandle, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObserverHandle_lift(_ handle: UInt64) throws -> ObserverHandle {
+    return try FfiConverterTypeObserverHandle.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObserverHandle_lower(_ value: ObserverHandle) -> UInt64 {
+    return FfiConverterTypeObserverHandle.lower(value)
 }
 
 
@@ -6160,6 +6343,123 @@ public func FfiConverterTypeWorkerConfig_lower(_ value: WorkerConfig) -> RustBuf
 
 
 /**
+ * What kind of data a committed write changed.
+ */
+
+public enum ChangeKind: Equatable, Hashable {
+    
+    case checkIns
+    case visits
+    /**
+     * Reports, their photos and their lifecycle status.
+     */
+    case reports
+    case tasks
+    /**
+     * What waits to be sent, what was refused or set aside, the last sync (and the report
+     * catalog, which a sync brings).
+     */
+    case syncCounts
+    /**
+     * Patrol sessions and the track.
+     */
+    case patrol
+    /**
+     * Grids, points, households, the worker's grids.
+     */
+    case reference
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeKind: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .checkIns
+        
+        case 2: return .visits
+        
+        case 3: return .reports
+        
+        case 4: return .tasks
+        
+        case 5: return .syncCounts
+        
+        case 6: return .patrol
+        
+        case 7: return .reference
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .checkIns:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .visits:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .reports:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .tasks:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .syncCounts:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .patrol:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .reference:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeKind_lift(_ buf: RustBuffer) throws -> ChangeKind {
+    return try FfiConverterTypeChangeKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeKind_lower(_ value: ChangeKind) -> RustBuffer {
+    return FfiConverterTypeChangeKind.lower(value)
+}
+
+
+
+/**
  * Verdict on a check-in.
  */
 
@@ -8124,6 +8424,147 @@ public func FfiConverterCallbackInterfaceAccessTokenProvider_lower(_ v: AccessTo
 
 
 /**
+ * Told what changed, after the write committed, on the core's notifier thread (never the
+ * caller's, never the UI thread): hop to the UI yourself and re-query. Bursts are coalesced.
+ * A throwing observer is ignored.
+ */
+public protocol ChangeObserver: AnyObject, Sendable {
+    
+    func onChange(kinds: [ChangeKind]) throws 
+    
+}
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceChangeObserver {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceChangeObserver = UniffiVTableCallbackInterfaceChangeObserver(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterCallbackInterfaceChangeObserver.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ChangeObserver: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterCallbackInterfaceChangeObserver.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ChangeObserver: handle missing in uniffiClone")
+            }
+        },
+        onChange: { (
+            uniffiHandle: UInt64,
+            kinds: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterCallbackInterfaceChangeObserver.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onChange(
+                     kinds: try FfiConverterSequenceTypeChangeKind.lift(kinds)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeGridWorkerError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceChangeObserver> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceChangeObserver>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitChangeObserver() {
+    uniffi_gridworker_ffi_fn_init_callback_vtable_changeobserver(UniffiCallbackInterfaceChangeObserver.vtablePtr)
+}
+
+// FfiConverter protocol for callback interfaces
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterCallbackInterfaceChangeObserver {
+    fileprivate static let handleMap = UniffiHandleMap<ChangeObserver>()
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+extension FfiConverterCallbackInterfaceChangeObserver : FfiConverter {
+    typealias SwiftType = ChangeObserver
+    typealias FfiType = UInt64
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func lift(_ handle: UInt64) throws -> SwiftType {
+        try handleMap.get(handle: handle)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func lower(_ v: SwiftType) -> UInt64 {
+        return handleMap.insert(obj: v)
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public static func write(_ v: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(v))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterCallbackInterfaceChangeObserver_lift(_ handle: UInt64) throws -> ChangeObserver {
+    return try FfiConverterCallbackInterfaceChangeObserver.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterCallbackInterfaceChangeObserver_lower(_ v: ChangeObserver) -> UInt64 {
+    return FfiConverterCallbackInterfaceChangeObserver.lower(v)
+}
+
+
+
+
+/**
  * Receives the core's log records, from any thread. Must not block for long. Throwing is
  * harmless (the record is dropped).
  */
@@ -9357,6 +9798,31 @@ fileprivate struct FfiConverterSequenceTypeTrackPoint: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeChangeKind: FfiConverterRustBuffer {
+    typealias SwiftType = [ChangeKind]
+
+    public static func write(_ value: [ChangeKind], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChangeKind.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ChangeKind] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ChangeKind]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChangeKind.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeFlag: FfiConverterRustBuffer {
     typealias SwiftType = [Flag]
 
@@ -9606,6 +10072,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_func_wipe_data_dir() != 35772) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_observerhandle_is_active() != 37481) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_observerhandle_stop() != 29176) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_syncengine_add_listener() != 2652) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9631,6 +10103,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached() != 19522) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_observe() != 33020) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() != 36405) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() != 23850) {
@@ -9789,6 +10267,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_logger_log() != 49826) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_gridworker_ffi_checksum_method_changeobserver_on_change() != 30076) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_gridworker_ffi_checksum_method_accesstokenprovider_access_token() != 13904) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9797,6 +10278,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitAccessTokenProvider()
+    uniffiCallbackInitChangeObserver()
     uniffiCallbackInitLogger()
     uniffiCallbackInitSyncListener()
     uniffiCallbackInitWallClock()

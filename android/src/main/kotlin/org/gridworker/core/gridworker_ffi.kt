@@ -663,6 +663,9 @@ internal interface UniffiCallbackInterfaceWallClockMethod0 : com.sun.jna.Callbac
 internal interface UniffiCallbackInterfaceLoggerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`record`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceChangeObserverMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`kinds`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceAccessTokenProviderMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`forceRefresh`: Byte,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -704,6 +707,25 @@ internal open class UniffiVTableCallbackInterfaceLogger(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `log` = other.`log`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onChange")
+internal open class UniffiVTableCallbackInterfaceChangeObserver(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onChange`: UniffiCallbackInterfaceChangeObserverMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onChange`: UniffiCallbackInterfaceChangeObserverMethod0? = null,
+    ): UniffiVTableCallbackInterfaceChangeObserver(`uniffiFree`,`uniffiClone`,`onChange`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceChangeObserver) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onChange` = other.`onChange`
     }
 
 }
@@ -788,6 +810,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_func_wipe_data_dir(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_observerhandle_is_active(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_observerhandle_stop(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_syncengine_add_listener(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_syncengine_cancel(
@@ -805,6 +831,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_gridworker_ffi_checksum_method_synclistenerhandle_detach(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_observe(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_observer_count(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task(
     ): Int
@@ -910,6 +940,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_logger_log(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_changeobserver_on_change(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_accesstokenprovider_access_token(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_synclistener_on_progress(
@@ -931,6 +963,7 @@ internal object UniffiLib {
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "gridworker_ffi"))
         uniffiCallbackInterfaceAccessTokenProvider.register(this)
+        uniffiCallbackInterfaceChangeObserver.register(this)
         uniffiCallbackInterfaceLogger.register(this)
         uniffiCallbackInterfaceSyncListener.register(this)
         uniffiCallbackInterfaceWallClock.register(this)
@@ -938,6 +971,14 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_gridworker_ffi_fn_clone_observerhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_gridworker_ffi_fn_free_observerhandle(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_gridworker_ffi_fn_method_observerhandle_is_active(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_gridworker_ffi_fn_method_observerhandle_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_gridworker_ffi_fn_clone_syncengine(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_gridworker_ffi_fn_free_syncengine(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -974,6 +1015,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_gridworker_ffi_fn_constructor_gridworker_open(`config`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_observe(`ptr`: Long,`kinds`: RustBuffer.ByValue,`observer`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_observer_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Int
     external fun uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(`ptr`: Long,`taskId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_add_photo_to_draft(`ptr`: Long,`reportId`: RustBuffer.ByValue,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1071,6 +1116,8 @@ internal object UniffiLib {
     external fun uniffi_gridworker_ffi_fn_init_callback_vtable_wallclock(`vtable`: UniffiVTableCallbackInterfaceWallClock,
     ): Unit
     external fun uniffi_gridworker_ffi_fn_init_callback_vtable_logger(`vtable`: UniffiVTableCallbackInterfaceLogger,
+    ): Unit
+    external fun uniffi_gridworker_ffi_fn_init_callback_vtable_changeobserver(`vtable`: UniffiVTableCallbackInterfaceChangeObserver,
     ): Unit
     external fun uniffi_gridworker_ffi_fn_init_callback_vtable_accesstokenprovider(`vtable`: UniffiVTableCallbackInterfaceAccessTokenProvider,
     ): Unit
@@ -1240,6 +1287,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_func_wipe_data_dir() and 0xFFFF) != 35772) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_observerhandle_is_active() and 0xFFFF) != 37481) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_observerhandle_stop() and 0xFFFF) != 29176) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_gridworker_ffi_checksum_method_syncengine_add_listener() and 0xFFFF) != 2652) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1265,6 +1318,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_synclistenerhandle_is_attached() and 0xFFFF) != 19522) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_observe() and 0xFFFF) != 33020) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() and 0xFFFF) != 36405) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() and 0xFFFF) != 23850) {
@@ -1421,6 +1480,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_logger_log() and 0xFFFF) != 49826) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_changeobserver_on_change() and 0xFFFF) != 30076) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_accesstokenprovider_access_token() and 0xFFFF) != 13904) {
@@ -2112,6 +2174,17 @@ public object FfiConverterDuration: FfiConverterRustBuffer<java.time.Duration> {
 public interface GridWorkerInterface {
     
     /**
+     * Calls `observer` after each committed write that changed one of `kinds` (every kind
+     * when empty). Keep the handle and `stop()` it when the screen goes away.
+     */
+    fun `observe`(`kinds`: List<ChangeKind>, `observer`: ChangeObserver): ObserverHandle
+    
+    /**
+     * Observations registered now (a screen that forgot to stop its observer shows here).
+     */
+    fun `observerCount`(): kotlin.UInt
+    
+    /**
      * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
     fun `acknowledgeTask`(`taskId`: kotlin.String): Task
@@ -2472,6 +2545,41 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
             UniffiLib.uniffi_gridworker_ffi_fn_clone_gridworker(handle, status)
         }
     }
+
+    
+    /**
+     * Calls `observer` after each committed write that changed one of `kinds` (every kind
+     * when empty). Keep the handle and `stop()` it when the screen goes away.
+     */override fun `observe`(`kinds`: List<ChangeKind>, `observer`: ChangeObserver): ObserverHandle {
+            return FfiConverterTypeObserverHandle.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_observe(
+        it,
+        
+        FfiConverterSequenceTypeChangeKind.lower(`kinds`),
+        FfiConverterTypeChangeObserver.lower(`observer`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Observations registered now (a screen that forgot to stop its observer shows here).
+     */override fun `observerCount`(): kotlin.UInt {
+            return FfiConverterUInt.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_observer_count(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -3422,6 +3530,293 @@ public object FfiConverterTypeGridWorker: FfiConverter<GridWorker, Long> {
     override fun allocationSize(value: GridWorker) = 8UL
 
     override fun write(value: GridWorker, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * An observation. It stays registered until `stop()` (or the worker closes), even if the app
+ * drops this handle: an observer never silently stops. Kotlin: `stop()` then `close()` (the
+ * `changes()` Flow does both when its collector is cancelled); Swift: `stop()`.
+ */
+public interface ObserverHandleInterface {
+    
+    fun `isActive`(): kotlin.Boolean
+    
+    /**
+     * Ends the observation: the observer is not called after this returns (a call already
+     * running finishes). Idempotent.
+     */
+    fun `stop`()
+    
+    companion object
+}
+
+/**
+ * An observation. It stays registered until `stop()` (or the worker closes), even if the app
+ * drops this handle: an observer never silently stops. Kotlin: `stop()` then `close()` (the
+ * `changes()` Flow does both when its collector is cancelled); Swift: `stop()`.
+ */
+open class ObserverHandle: Disposable, AutoCloseable, ObserverHandleInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_gridworker_ffi_fn_free_observerhandle(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_gridworker_ffi_fn_clone_observerhandle(handle, status)
+        }
+    }
+
+    override fun `isActive`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_observerhandle_is_active(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Ends the observation: the observer is not called after this returns (a call already
+     * running finishes). Idempotent.
+     */override fun `stop`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_observerhandle_stop(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeObserverHandle: FfiConverter<ObserverHandle, Long> {
+    override fun lower(value: ObserverHandle): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): ObserverHandle {
+        return ObserverHandle(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): ObserverHandle {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ObserverHandle) = 8UL
+
+    override fun write(value: ObserverHandle, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -7197,6 +7592,61 @@ public object FfiConverterTypeWorkerConfig: FfiConverterRustBuffer<WorkerConfig>
 
 
 /**
+ * What kind of data a committed write changed.
+ */
+
+enum class ChangeKind {
+    
+    CHECK_INS,
+    VISITS,
+    /**
+     * Reports, their photos and their lifecycle status.
+     */
+    REPORTS,
+    TASKS,
+    /**
+     * What waits to be sent, what was refused or set aside, the last sync (and the report
+     * catalog, which a sync brings).
+     */
+    SYNC_COUNTS,
+    /**
+     * Patrol sessions and the track.
+     */
+    PATROL,
+    /**
+     * Grids, points, households, the worker's grids.
+     */
+    REFERENCE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChangeKind: FfiConverterRustBuffer<ChangeKind> {
+    override fun read(buf: ByteBuffer) = try {
+        ChangeKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ChangeKind) = 4UL
+
+    override fun write(value: ChangeKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Verdict on a check-in.
  */
 
@@ -8696,6 +9146,76 @@ public object FfiConverterTypeAccessTokenProvider: FfiConverterCallbackInterface
 
 
 /**
+ * Told what changed, after the write committed, on the core's notifier thread (never the
+ * caller's, never the UI thread): hop to the UI yourself and re-query. Bursts are coalesced.
+ * A throwing observer is ignored.
+ */
+public interface ChangeObserver {
+    
+    fun `onChange`(`kinds`: List<ChangeKind>)
+    
+    companion object
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceChangeObserver {
+    internal object `onChange`: UniffiCallbackInterfaceChangeObserverMethod0 {
+        override fun callback(`uniffiHandle`: Long,`kinds`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeChangeObserver.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onChange`(
+                    FfiConverterSequenceTypeChangeKind.lift(`kinds`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: GridWorkerException -> FfiConverterTypeGridWorkerError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeChangeObserver.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeChangeObserver.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceChangeObserver.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onChange`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_gridworker_ffi_fn_init_callback_vtable_changeobserver(vtable)
+    }
+}
+
+/**
+ * The ffiConverter which transforms the Callbacks in to handles to pass to Rust.
+ *
+ * @suppress
+ */
+public object FfiConverterTypeChangeObserver: FfiConverterCallbackInterface<ChangeObserver>()
+
+
+
+
+
+/**
  * Receives the core's log records, from any thread. Must not block for long. Throwing is
  * harmless (the record is dropped).
  */
@@ -9868,6 +10388,34 @@ public object FfiConverterSequenceTypeTrackPoint: FfiConverterRustBuffer<List<Tr
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeTrackPoint.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeChangeKind: FfiConverterRustBuffer<List<ChangeKind>> {
+    override fun read(buf: ByteBuffer): List<ChangeKind> {
+        val len = buf.getInt()
+        return List<ChangeKind>(len) {
+            FfiConverterTypeChangeKind.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ChangeKind>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChangeKind.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ChangeKind>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChangeKind.write(it, buf)
         }
     }
 }
