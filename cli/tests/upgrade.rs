@@ -6,25 +6,11 @@
 
 mod support;
 
-use std::path::Path;
-
 use gridworker_server::{ServerConfig, spawn_in_thread};
+use gridworker_testkit::dirs::copy_dir;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use support::{fixtures, gw, path_str};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 async fn admin_bytes(url: &str, path: &str) -> Vec<u8> {
     reqwest::Client::new()
@@ -45,25 +31,45 @@ async fn admin_get(url: &str, path: &str) -> Value {
     serde_json::from_slice(&admin_bytes(url, path).await).unwrap()
 }
 
-#[test]
-fn a_store_from_the_previous_release_upgrades_and_syncs_every_record_once() {
+/// The reference server seeded with the small district, and a copy of the release's device
+/// home aimed at it (the fixture points at a closed port).
+struct Release {
+    srv: gridworker_server::ServerHandle,
+    _srv_dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    home: String,
+}
+
+fn release(version: &str) -> Release {
     let srv_dir = tempfile::tempdir().unwrap();
     let mut cfg = ServerConfig::new(srv_dir.path())
         .fixtures(fixtures().join("district-small"))
         .token("w-0001", "tok-w-0001");
     cfg.admin_token = "adm".into();
     let srv = spawn_in_thread(cfg).unwrap();
-
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    copy_dir(&fixtures().join("upgrade").join("v1").join("home"), &home);
-    // The release fixture points at a closed port; aim it at this test's server.
+    copy_dir(
+        &fixtures().join("upgrade").join(version).join("home"),
+        &home,
+    );
     let cfg_path = home.join("gridworker-cli.json");
     let mut cli_cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
     cli_cfg["server"] = Value::String(srv.url());
     std::fs::write(&cfg_path, serde_json::to_string_pretty(&cli_cfg).unwrap()).unwrap();
-    let home = path_str(&home);
+    Release {
+        srv,
+        _srv_dir: srv_dir,
+        home: path_str(&home),
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_store_from_the_previous_release_upgrades_and_syncs_every_record_once() {
+    let r0 = release("v1");
+    let (srv, home) = (&r0.srv, r0.home.clone());
 
     let before = gw(&["--home", &home, "--json", "status"]);
     assert_eq!(before.code, 0, "{}", before.stderr);
@@ -126,24 +132,9 @@ fn a_store_from_the_previous_release_upgrades_and_syncs_every_record_once() {
 /// outbox, and everything reaches the server once; the server's day has the 700 fixes.
 #[test]
 fn a_store_from_the_release_before_track_sync_sends_its_patrol_once() {
-    let srv_dir = tempfile::tempdir().unwrap();
-    let mut cfg = ServerConfig::new(srv_dir.path())
-        .fixtures(fixtures().join("district-small"))
-        .token("w-0001", "tok-w-0001");
-    cfg.admin_token = "adm".into();
-    let srv = spawn_in_thread(cfg).unwrap();
-
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let release = fixtures().join("upgrade").join("v4");
-    copy_dir(&release.join("home"), &home);
-    let cfg_path = home.join("gridworker-cli.json");
-    let mut cli_cfg: Value =
-        serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
-    cli_cfg["server"] = Value::String(srv.url());
-    std::fs::write(&cfg_path, serde_json::to_string_pretty(&cli_cfg).unwrap()).unwrap();
-    let home = path_str(&home);
-    let key = path_str(&release.join("key.hex"));
+    let r0 = release("v4");
+    let (srv, home) = (&r0.srv, r0.home.clone());
+    let key = path_str(&fixtures().join("upgrade").join("v4").join("key.hex"));
     let k = ["--key-file", key.as_str()];
 
     let shown = gw(&[

@@ -40,6 +40,17 @@ fn local_day(dev: &Device) -> chrono::NaiveDate {
     (dev.clock.now() + chrono::Duration::minutes(offset)).date_naive()
 }
 
+/// The worker's day (the device's local day now) as the server holds it.
+async fn server_day(server: &RealServer, dev: &Device) -> serde_json::Value {
+    let day = local_day(dev);
+    let offset_min = dev.worker.config().utc_offset_minutes;
+    server
+        .admin_json(&format!(
+            "/admin/v1/tracks?worker={WORKER}&day={day}&utc_offset_minutes={offset_min}"
+        ))
+        .await
+}
+
 fn blocks_on_device(dev: &Device) -> (i64, i64) {
     dev.worker
         .test_store()
@@ -104,12 +115,7 @@ async fn a_patrol_reaches_the_server_once_through_cut_replies_and_the_server_rec
     );
 
     let day = local_day(&dev);
-    let offset_min = dev.worker.config().utc_offset_minutes;
-    let held = server
-        .admin_json(&format!(
-            "/admin/v1/tracks?worker={WORKER}&day={day}&utc_offset_minutes={offset_min}"
-        ))
-        .await;
+    let held = server_day(&server, &dev).await;
     assert_eq!(held["fixes"], 1200, "{held}");
     assert_eq!(held["blocks"], blocks);
     let events: Vec<&str> = held["events"]
@@ -173,13 +179,7 @@ async fn a_sync_sends_the_open_block_and_later_batches_start_a_new_one() {
     dev.clock.advance(61);
     assert_eq!(engine.sync().await.unwrap().pushed, 1);
     assert_all_synced_once(&dev, &server).await;
-    let day = local_day(&dev);
-    let offset_min = dev.worker.config().utc_offset_minutes;
-    let held = server
-        .admin_json(&format!(
-            "/admin/v1/tracks?worker={WORKER}&day={day}&utc_offset_minutes={offset_min}"
-        ))
-        .await;
+    let held = server_day(&server, &dev).await;
     assert_eq!(held["fixes"], 120, "{held}");
 }
 
@@ -230,12 +230,6 @@ async fn synced_blocks_leave_the_phone_after_the_retention_period_and_pending_on
         "the new session: 4 events and its blocks"
     );
     assert_eq!(dev.pending(), 0);
-    let day = local_day(&dev);
-    let offset_min = dev.worker.config().utc_offset_minutes;
-    let held = server
-        .admin_json(&format!(
-            "/admin/v1/tracks?worker={WORKER}&day={day}&utc_offset_minutes={offset_min}"
-        ))
-        .await;
+    let held = server_day(&server, &dev).await;
     assert_eq!(held["fixes"], 300, "{held}");
 }
