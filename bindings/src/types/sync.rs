@@ -145,7 +145,8 @@ pub struct SyncReport {
     pub already_applied: u64,
     /// Records refused for good (kept on the device with the reason).
     pub rejected: u64,
-    /// Records left pending on purpose (photos waiting for Wi-Fi).
+    /// Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
+    /// version does not know yet.
     pub deferred: u64,
     /// Records left pending because they wait on a quarantined record or on a photo left
     /// for the next run; they go later with their original sequence number.

@@ -173,7 +173,8 @@ pub struct SyncReport {
     pub already_applied: u64,
     /// Mutations refused for good in this run (kept locally with the reason).
     pub rejected: u64,
-    /// Mutations left pending on purpose (photos waiting for Wi-Fi).
+    /// Mutations left pending on purpose: photos waiting for Wi-Fi, kinds the server's
+    /// protocol version does not know yet (protocol.md §9).
     pub deferred: u64,
     /// Mutations left pending because they wait for something else: a record they depend on
     /// is quarantined, or a photo they need was left for the next run after a transient

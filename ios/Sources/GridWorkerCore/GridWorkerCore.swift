@@ -5253,7 +5253,8 @@ public struct SyncReport: Equatable, Hashable {
      */
     public var rejected: UInt64
     /**
-     * Records left pending on purpose (photos waiting for Wi-Fi).
+     * Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
+     * version does not know yet.
      */
     public var deferred: UInt64
     /**
@@ -5299,7 +5300,8 @@ public struct SyncReport: Equatable, Hashable {
          * Records refused for good (kept on the device with the reason).
          */rejected: UInt64, 
         /**
-         * Records left pending on purpose (photos waiting for Wi-Fi).
+         * Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
+         * version does not know yet.
          */deferred: UInt64, 
         /**
          * Records left pending because they wait on a quarantined record or on a photo left

@@ -6733,7 +6733,8 @@ data class SyncReport (
     var `rejected`: kotlin.ULong
     , 
     /**
-     * Records left pending on purpose (photos waiting for Wi-Fi).
+     * Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
+     * version does not know yet.
      */
     var `deferred`: kotlin.ULong
     , 
