@@ -19,6 +19,7 @@ pub mod clock;
 pub mod error;
 pub mod logging;
 pub mod observe;
+pub mod residents;
 pub mod sync;
 pub mod types;
 pub mod worker;

@@ -27,6 +27,8 @@ pub enum ChangeKind {
     Patrol,
     /// Grids, points, households, the worker's grids.
     Reference,
+    /// Residents, household profiles, conflicts and key groups.
+    Residents,
 }
 
 /// Told what changed, after the write committed, on the core's notifier thread (never the

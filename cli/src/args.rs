@@ -82,6 +82,151 @@ pub enum Command {
     Patrol(PatrolArgs),
     /// The patrol track: add fixes from a CSV or GPX file, or show a day's summary.
     Track(TrackArgs),
+    /// Look households up (search, building, key group) or show one with its residents.
+    Household(HouseholdArgs),
+    /// Add a resident or change a resident's fields (recorded offline, synced later).
+    Resident(ResidentArgs),
+    /// List conflicts (fields changed here and by the back office to different values).
+    Conflicts(ConflictsArgs),
+    /// Show or resolve one conflict.
+    Conflict(ConflictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HouseholdArgs {
+    #[command(subcommand)]
+    pub action: HouseholdAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HouseholdAction {
+    /// Households whose address, building, residents' names, phones or ID numbers contain
+    /// QUERY (the last digits of a phone or ID number find it).
+    Search {
+        query: String,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One household with its residents (ID numbers and phones masked unless --unmasked)
+    /// and open conflicts.
+    Show {
+        id: String,
+        #[arg(long)]
+        unmasked: bool,
+    },
+    /// The households of a building.
+    Building {
+        building: String,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The worker's households in a key group (低保, disability, veteran, elderly_alone…).
+    Group {
+        tag: String,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ResidentArgs {
+    #[command(subcommand)]
+    pub action: ResidentAction,
+}
+
+/// The fields `resident update` may change.
+#[derive(Debug, Args)]
+pub struct ResidentFields {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub id_number: Option<String>,
+    /// A mainland mobile or landline number; "" removes it.
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// head, spouse, child, parent, grandparent, grandchild, sibling, other_relative,
+    /// tenant, other.
+    #[arg(long)]
+    pub relation: Option<String>,
+    /// Key-group tags, comma-separated (the whole new list; "" clears).
+    #[arg(long)]
+    pub tags: Option<String>,
+    /// living, moved_out, deceased.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResidentAction {
+    /// Register a resident of a household.
+    Add {
+        #[arg(long)]
+        household: String,
+        #[arg(long)]
+        name: String,
+        /// 18-character ID number (GB 11643-1999).
+        #[arg(long)]
+        id_number: String,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long, default_value = "other")]
+        relation: String,
+        /// Key-group tags, comma-separated.
+        #[arg(long)]
+        tags: Option<String>,
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// The visit during which it was collected.
+        #[arg(long)]
+        visit: Option<String>,
+    },
+    /// Change fields of a resident (e.g. --phone, --tags, --status moved_out).
+    Update {
+        id: String,
+        #[command(flatten)]
+        fields: ResidentFields,
+        #[arg(long)]
+        visit: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConflictsArgs {
+    /// Resolved ones too.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub after: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ConflictArgs {
+    #[command(subcommand)]
+    pub action: ConflictAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConflictAction {
+    /// One conflict with its values in full.
+    Show { id: String },
+    /// Resolve: --take mine|theirs, or --value V (a new value of the field).
+    Resolve {
+        id: String,
+        #[arg(long, value_parser = ["mine", "theirs"])]
+        take: Option<String>,
+        #[arg(long, conflicts_with = "take")]
+        value: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ mod map;
 mod output;
 mod query;
 mod record;
+mod residents;
 mod scenario;
 mod server;
 mod sync;
@@ -48,6 +49,10 @@ fn run(cli: &Cli) -> Result<Output, CliError> {
         Command::Conformance(a) => conformance::run(a),
         Command::Patrol(a) => track::patrol(&home, a),
         Command::Track(a) => track::track(&home, a),
+        Command::Household(a) => residents::household(&home, a),
+        Command::Resident(a) => residents::resident(&home, a),
+        Command::Conflicts(a) => residents::conflicts(&home, a),
+        Command::Conflict(a) => residents::conflict(&home, a),
     }
 }
 

@@ -117,14 +117,22 @@ pub fn seed(home: &Home, a: &SeedArgs) -> CliResult<Output> {
     let (grids, points, households) = gridworker_fixtures::to_domain(&district);
     let gw = home.open(&cfg, Arc::new(FixedClock(Utc::now())))?;
     gw.import_reference(&grids, &points, &households, &worker_grids)?;
+    let bad = |e: gridworker_fixtures::FixtureError| CliError::invalid(e.to_string());
+    let residents = gridworker_fixtures::residents_to_domain(&district).map_err(bad)?;
+    gw.import_residents(
+        &gridworker_fixtures::household_profiles(&district).map_err(bad)?,
+        &residents,
+        &gridworker_fixtures::key_groups_to_domain(&district),
+    )?;
     Ok(Output::new(
         json!({"grids": grids.len(), "points": points.len(), "households": households.len(),
-               "worker_grids": worker_grids}),
+               "residents": residents.len(), "worker_grids": worker_grids}),
         format!(
-            "seeded {} grids, {} points, {} households; worker grids: {}",
+            "seeded {} grids, {} points, {} households, {} residents; worker grids: {}",
             grids.len(),
             points.len(),
             households.len(),
+            residents.len(),
             worker_grids.join(", ")
         ),
     ))

@@ -1,5 +1,5 @@
 //! Sync benchmarks against the real reference server: `cargo bench -p gridworker-core --bench
-//! sync` (optionally `GW_BENCH_ONLY=push,pull,day,resume,photo_day`). Pull and day run on a plain and
+//! sync` (optionally `GW_BENCH_ONLY=push,pull,residents_pull,edits,day,resume,photo_day`). Pull and day run on a plain and
 //! on an encrypted store. Prints one line per figure with
 //! its ratio and goal; ratios are measured side by side in one run (absolute times on shared
 //! machines are noise).
@@ -200,7 +200,7 @@ fn push_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
 }
 
 /// The small district with its households replaced by `n` generated ones in g-0001.
-fn big_fixtures(n: usize) -> tempfile::TempDir {
+fn big_fixtures(n: usize, residents_per_household: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for f in std::fs::read_dir(fixtures()).unwrap() {
         let f = f.unwrap();
@@ -216,6 +216,9 @@ fn big_fixtures(n: usize) -> tempfile::TempDir {
             "address": format!("鸡冠区 向阳街道 红旗社区 {}号楼 {}单元 {}", i % 40 + 1, i % 6 + 1, 101 + i % 300),
             "lon": 130.9490 + (i % 300) as f64 * 1e-5, "lat": 45.2975 + (i / 300 % 300) as f64 * 1e-5,
             "tags": if i % 7 == 0 { vec!["elderly_alone"] } else { vec![] },
+            "housing_type": "commercial", "occupancy": "owner",
+            "resident_count": residents_per_household,
+            "contact_phone": format!("139{:08}", i),
         });
         if i > 0 {
             s.push_str(",\n");
@@ -224,6 +227,33 @@ fn big_fixtures(n: usize) -> tempfile::TempDir {
     }
     s.push_str("\n]}\n");
     std::fs::write(dir.path().join("households.json"), s).unwrap();
+    // Residents with valid, distinct ID numbers (birth day and sequence from the index).
+    const SURNAMES: [&str; 8] = ["王", "李", "张", "刘", "陈", "杨", "赵", "黄"];
+    const GIVEN: [&str; 8] = ["伟", "芳", "秀英", "敏", "静", "丽", "强", "磊"];
+    let epoch = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).unwrap();
+    let mut s = String::from("{\"residents\":[\n");
+    for k in 0..n * residents_per_household {
+        let born = epoch + chrono::Duration::days((k % 25_000) as i64);
+        let first17 = format!("230302{}{:03}", born.format("%Y%m%d"), k / 25_000 % 1000);
+        let b: [u8; 17] = first17.as_bytes().try_into().unwrap();
+        let id_number = format!(
+            "{first17}{}",
+            char::from(gridworker_core::model::residents::idcard::check_char(&b))
+        );
+        let r = serde_json::json!({
+            "id": format!("rb-{k:07}"), "household_id": format!("hb-{:07}", k / residents_per_household.max(1)),
+            "name": format!("{}{}", SURNAMES[k % 8], GIVEN[k / 8 % 8]),
+            "id_number": id_number, "phone": format!("158{:08}", k),
+            "relation": if k % residents_per_household.max(1) == 0 { "head" } else { "child" },
+            "tags": [], "status": "living", "notes": "",
+        });
+        if k > 0 {
+            s.push_str(",\n");
+        }
+        s.push_str(&r.to_string());
+    }
+    s.push_str("\n]}\n");
+    std::fs::write(dir.path().join("residents.json"), s).unwrap();
     dir
 }
 
@@ -503,7 +533,7 @@ fn main() {
         push_bench(&rt, &exe);
     }
     if run("pull") {
-        let fx = big_fixtures(100_000);
+        let fx = big_fixtures(100_000, 0);
         // Rounds alternate which store goes first: on this shared 2-core machine a run's time
         // moved by 3x with what ran before it (measured), so single runs were noise, and
         // three rounds still spread the median by 0.2x. `GW_BENCH_ROUNDS` overrides the 5.
@@ -536,6 +566,12 @@ fn main() {
             );
         }
     }
+    if run("residents_pull") {
+        residents_pull_bench(&rt, &exe);
+    }
+    if run("edits") {
+        edits_push_bench(&rt, &exe);
+    }
     if run("resume") {
         resume_bench(&rt, &exe);
     }
@@ -550,4 +586,220 @@ fn main() {
             sealed / plain
         );
     }
+}
+
+/// Issue 12: the initial pull of 100,000 households with 300,000 residents into an encrypted
+/// store (the product default: profiles, residents, the search index built as pages arrive)
+/// against the bulk-insert floor of the same rows on an encrypted database.
+fn residents_pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
+    const N: usize = 100_000;
+    let fx = big_fixtures(N, 3);
+    let key = [0x42; 32];
+    let server = ServerProcess::start(exe, fx.path());
+    let dev = Device::new_with_key(
+        &format!("http://{}", server.addr),
+        Some(gridworker_core::DatabaseKey::from_bytes(key)),
+    );
+    let mut opts = fast_options();
+    opts.pull_page_limit = gridworker_core::sync::wire::MAX_PULL_LIMIT;
+    opts.request_timeout = Duration::from_secs(120);
+    let engine = dev.engine(Tokens::fixed("tok"), opts);
+    let t = Instant::now();
+    let report = rt.block_on(engine.sync()).unwrap();
+    let pull = t.elapsed();
+    type H = (
+        String,
+        String,
+        String,
+        String,
+        f64,
+        f64,
+        String,
+        String,
+        i64,
+    );
+    type R = (String, String, String, i64);
+    let (households, residents): (Vec<H>, Vec<R>) = dev
+        .worker
+        .test_store()
+        .read(|conn| {
+            let mut st = conn.prepare(
+                "SELECT id, grid_code, building, address, lat, lon, tags, profile, version
+                 FROM households WHERE id LIKE 'hb-%'",
+            )?;
+            let h = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<H>>>()?;
+            let mut st = conn.prepare(
+                "SELECT id, household_id, data, version FROM residents WHERE id LIKE 'rb-%'",
+            )?;
+            let r = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<R>>>()?;
+            Ok((h, r))
+        })
+        .unwrap();
+    assert_eq!(households.len(), N, "{report:?}");
+    assert_eq!(residents.len(), 3 * N, "{report:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = floor_db(
+        tmp.path(),
+        "CREATE TABLE households (id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, building TEXT NOT NULL,
+         address TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, tags TEXT NOT NULL,
+         profile TEXT NOT NULL, version INTEGER NOT NULL) STRICT;
+         CREATE INDEX households_grid ON households(grid_code);
+         CREATE TABLE residents (id TEXT PRIMARY KEY, household_id TEXT NOT NULL, data TEXT NOT NULL,
+         version INTEGER NOT NULL) STRICT;
+         CREATE INDEX residents_household ON residents(household_id);",
+        Some(&key),
+    );
+    let t = Instant::now();
+    let tx = c.transaction().unwrap();
+    {
+        let mut st = tx
+            .prepare("INSERT INTO households VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+            .unwrap();
+        for r in &households {
+            st.execute(rusqlite::params![
+                r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8
+            ])
+            .unwrap();
+        }
+        let mut st = tx
+            .prepare("INSERT INTO residents VALUES (?1, ?2, ?3, ?4)")
+            .unwrap();
+        for r in &residents {
+            st.execute(rusqlite::params![r.0, r.1, r.2, r.3]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    let floor = t.elapsed();
+    let rows = (households.len() + residents.len()) as f64;
+    println!(
+        "initial pull of 100,000 households + 300,000 residents (encrypted store, search index built): {:.0} ms, {:.0} rows/s vs bulk-insert floor of the same rows {:.0} ms ({:.0} rows/s): ratio {:.2}x (goal <= 1.5x); {:.0} bytes down per row",
+        pull.as_secs_f64() * 1e3,
+        rows / pull.as_secs_f64(),
+        floor.as_secs_f64() * 1e3,
+        rows / floor.as_secs_f64(),
+        pull.as_secs_f64() / floor.as_secs_f64(),
+        report.bytes_down as f64 / rows
+    );
+}
+
+/// Issue 12: pushing 1,000 field edits (the server merging each, a tenth of them into
+/// conflicts) against pushing 1,000 check-ins, same server, same batch size.
+fn edits_push_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
+    const N: usize = 1_000;
+    let server = ServerProcess::start(exe, &fixtures());
+    let mut opts = fast_options();
+    opts.batch_max_mutations = 1000;
+    opts.batch_max_bytes = 2 * 1024 * 1024;
+
+    // Check-ins: one device, recorded through the outbox as the push bench does.
+    let dev = Device::new(&format!("http://{}", server.addr));
+    rt.block_on(dev.engine(Tokens::fixed("tok"), fast_options()).sync())
+        .unwrap();
+    let now = dev.clock.now();
+    let fix = dev.fix_at(support::BASE);
+    dev.worker
+        .test_store()
+        .write(|tx| {
+            for i in 0..N {
+                let c = CheckIn {
+                    id: format!("ce-{i:06}"),
+                    worker_id: "w-0001".into(),
+                    device_id: "dev-A".into(),
+                    point_id: "P11".into(),
+                    fix: fix.clone(),
+                    position: support::BASE,
+                    distance_m: 3.2,
+                    outcome: CheckInOutcome::Accepted,
+                    flags: vec![],
+                    recorded_at: now,
+                };
+                let payload = serde_json::to_string(&c).unwrap();
+                outbox::append(tx, kind::CHECKIN, &c.id, payload, now, 1)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let engine = dev.engine(Tokens::fixed("tok"), opts.clone());
+    let t = Instant::now();
+    let r = rt.block_on(engine.sync()).unwrap();
+    let checkins = t.elapsed();
+    assert_eq!(r.pushed as usize, N, "{r:?}");
+    drop(engine);
+    drop(dev);
+
+    // Edits: another store of the worker, its grid's residents pulled; 1,000 edits through
+    // the API, a tenth of the residents changed by the back office meanwhile.
+    let dev = Device::new(&format!("http://{}", server.addr));
+    rt.block_on(dev.engine(Tokens::fixed("tok"), fast_options()).sync())
+        .unwrap();
+    let grid = dev.worker.worker_grids().unwrap()[0].clone();
+    let mut people = Vec::new();
+    let mut after = None;
+    loop {
+        let page = dev
+            .worker
+            .households_page(&grid, after.as_deref(), 500)
+            .unwrap();
+        for h in &page.items {
+            people.extend(dev.worker.household_detail(&h.id).unwrap().residents);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert!(!people.is_empty());
+    for i in 0..N {
+        let r = &people[i % people.len()];
+        let update = if i % 2 == 0 {
+            gridworker_core::worker::ResidentUpdate {
+                notes: Some(format!("走访记录 {i}")),
+                ..Default::default()
+            }
+        } else {
+            gridworker_core::worker::ResidentUpdate {
+                phone: Some(format!("137{:08}", i)),
+                ..Default::default()
+            }
+        };
+        dev.worker.update_resident(&r.id, update, None).unwrap();
+    }
+    let admin = gridworker_testkit::admin::Admin::new(&format!("http://{}", server.addr), "admin");
+    for r in people.iter().step_by(10) {
+        let (s, v) = rt.block_on(admin.send(
+            reqwest::Method::PATCH,
+            &format!("/admin/v1/residents/{}", r.id),
+            serde_json::json!({"phone": "13600000000", "notes": "后台修改"}),
+        ));
+        assert!(s.is_success(), "{s} {v}");
+    }
+    let engine = dev.engine(Tokens::fixed("tok"), opts);
+    let t = Instant::now();
+    let r = rt.block_on(engine.sync()).unwrap();
+    let edits = t.elapsed();
+    assert_eq!(r.pushed as usize, N, "{r:?}");
+    let (_, v) = rt.block_on(admin.get("/admin/v1/conflicts"));
+    let conflicts = v["conflicts"].as_array().map_or(0, Vec::len);
+    println!(
+        "push 1,000 resident edits (server merge, {conflicts} conflicts opened) {:.0} ms vs push 1,000 check-ins {:.0} ms: ratio {:.2}x (pull of the changes included in both runs)",
+        edits.as_secs_f64() * 1e3,
+        checkins.as_secs_f64() * 1e3,
+        edits.as_secs_f64() / checkins.as_secs_f64()
+    );
 }

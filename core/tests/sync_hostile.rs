@@ -486,6 +486,12 @@ async fn defect11_a_100_mb_page_is_refused_and_the_store_does_not_grow() {
             lat: 45.3,
             lon: 130.97,
             tags: vec![],
+            housing_type: None,
+            occupancy: None,
+            resident_count: 0,
+            contact_phone: None,
+            notes: String::new(),
+            version: 1,
         })
         .unwrap();
         let mut chunk = Vec::new();

@@ -11,6 +11,8 @@
 //! - [`policy`]: what is accepted and what is flagged, and why;
 //! - [`chain`]: the tamper-evident hash chain over a device's log;
 //! - [`progress`]: patrol progress arithmetic per day and week;
+//! - [`residents`]: residents and household profiles, ID-card and phone rules, masking and
+//!   the field-level merge;
 //! - [`track`]: measuring a patrol track honestly (distance, time, gaps) from noisy fixes;
 //! - [`wire`]: the sync protocol's request and reply types.
 
@@ -20,6 +22,7 @@ pub mod geo;
 pub mod invalid;
 pub mod policy;
 pub mod progress;
+pub mod residents;
 pub mod track;
 pub mod validate;
 pub mod wire;

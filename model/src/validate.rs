@@ -15,6 +15,9 @@ use crate::domain::{
 };
 use crate::geo::Position;
 use crate::invalid::{Check, Invalid};
+use crate::residents::{
+    self, ConflictResolutionPayload, Entity, FieldUpdatePayload, ResidentAddPayload, Resolution,
+};
 use chrono::{DateTime, Datelike, Utc};
 
 /// Longest id, in bytes.
@@ -217,4 +220,60 @@ pub fn task_completion(c: &TaskCompletionPayload) -> Check {
     fix(&c.fix, &c.position)?;
     photos(&c.photos, 0)?;
     time("completed_at", &c.completed_at)
+}
+
+/// A resident added on the phone: every field by its rule (see [`crate::residents::fields`]).
+pub fn resident_add(r: &ResidentAddPayload) -> Check {
+    owner(&r.id, &r.worker_id, &r.device_id)?;
+    id("household_id", &r.household_id)?;
+    if let Some(v) = &r.visit_id {
+        id("visit_id", v)?;
+    }
+    residents::fields::name("name", &r.name)?;
+    residents::idcard::parse("id_number", &r.id_number)?;
+    if let Some(p) = &r.phone {
+        residents::phone::normalise("phone", p)?;
+    }
+    residents::fields::tags("tags", &serde_json::Value::from(r.tags.clone()))?;
+    text("notes", &r.notes, MAX_NOTE_CHARS)?;
+    time("recorded_at", &r.recorded_at)
+}
+
+/// An edit of a resident's or household's fields.
+pub fn field_update(entity: Entity, u: &FieldUpdatePayload) -> Check {
+    owner(&u.id, &u.worker_id, &u.device_id)?;
+    id("target_id", &u.target_id)?;
+    if let Some(v) = &u.visit_id {
+        id("visit_id", v)?;
+    }
+    if u.base_version < 0 {
+        return bad("base_version", "must not be negative");
+    }
+    residents::check_fields(entity, &u.fields)?;
+    if u.previous.len() != u.fields.len() || u.previous.keys().any(|k| !u.fields.contains_key(k)) {
+        return bad("previous", "must name exactly the fields the edit changes");
+    }
+    for (k, v) in &u.previous {
+        // A previous value may be empty where a new one may not (a field never collected).
+        if !v.is_null() {
+            residents::check_value(entity, k, v)
+                .map_err(|e| crate::Invalid::new(format!("previous.{k}"), e.reason))?;
+        }
+    }
+    time("recorded_at", &u.recorded_at)
+}
+
+/// A worker's resolution of a conflict; a new value is checked when the conflict's field is
+/// known (by the caller holding the conflict).
+pub fn conflict_resolution(c: &ConflictResolutionPayload) -> Check {
+    owner(&c.id, &c.worker_id, &c.device_id)?;
+    id("conflict_id", &c.conflict_id)?;
+    match (c.take, &c.value) {
+        (Resolution::Value, None) => return bad("value", "is required when taking a new value"),
+        (Resolution::Mine | Resolution::Theirs, Some(_)) => {
+            return bad("value", "is only for taking a new value");
+        }
+        _ => {}
+    }
+    time("recorded_at", &c.recorded_at)
 }

@@ -1,4 +1,4 @@
-//! The sync protocol's wire types, version 1, shared by the phone's engine and the reference
+//! The sync protocol's wire types (version [`PROTOCOL`]), shared by the phone's engine and the reference
 //! server. `docs/protocol.md` is the prose contract for back-end teams and
 //! `docs/openapi.yaml` the machine-readable one; this file and those two must agree.
 //!
@@ -15,14 +15,18 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{ReportStatus, TaskStatus};
 use crate::geo::Crs;
 use crate::policy::ValidationPolicy;
+use crate::residents::{Conflict, HousingType, Occupancy, Resident};
 
 /// The protocol version this build speaks (docs/protocol.md §9). Version 2 added the photo
 /// evidence fields of a payload's photos (`exif_time`, `exif_position`, `original_sha256`,
 /// `original_size`) and the flags `photo_far_from_fix` and `photo_too_old`; version 3 the
-/// mutation kinds `patrol_event`, `track_block` and `report_evaluation`.
-pub const PROTOCOL: u32 = 3;
+/// mutation kinds `patrol_event`, `track_block` and `report_evaluation`; version 4 residents
+/// and household profiles (`resident_add`, `resident_update`, `household_update`,
+/// `conflict_resolution`, and the changes `resident_upsert`, `resident_delete`,
+/// `conflict_upsert`, `key_groups`).
+pub const PROTOCOL: u32 = 4;
 /// [`PROTOCOL`] as sent in the [`HEADER_PROTOCOL`] header.
-pub const PROTOCOL_VERSION: &str = "3";
+pub const PROTOCOL_VERSION: &str = "4";
 /// The oldest server version a phone of this build syncs with: what a version 2 server
 /// cannot take (the patrol kinds) waits on the phone until the server is updated.
 pub const OLDEST_SERVER_PROTOCOL: u32 = 2;
@@ -114,6 +118,8 @@ pub mod codes {
     pub const OFFSET_MISMATCH: &str = "offset_mismatch";
     /// 409: a photo PATCH whose `Upload-Length` differs from the length given earlier.
     pub const LENGTH_MISMATCH: &str = "length_mismatch";
+    /// 409: an admin resolution of a conflict that is already resolved.
+    pub const ALREADY_RESOLVED: &str = "already_resolved";
     /// 409: an admin transition the report's lifecycle does not allow.
     pub const INVALID_TRANSITION: &str = "invalid_transition";
     /// 413: body or photo over the cap.
@@ -235,11 +241,23 @@ pub enum MutationKind {
     /// Payload: [`crate::domain::ReportEvaluationPayload`]; `record_id` = its `id`.
     /// Protocol 3.
     ReportEvaluation,
+    /// Payload: [`crate::residents::ResidentAddPayload`]; `record_id` = its `id` (the new
+    /// resident's). Protocol 4.
+    ResidentAdd,
+    /// Payload: [`crate::residents::FieldUpdatePayload`] about a resident; `record_id` = its
+    /// `id`. Protocol 4.
+    ResidentUpdate,
+    /// Payload: [`crate::residents::FieldUpdatePayload`] about a household's profile;
+    /// `record_id` = its `id`. Protocol 4.
+    HouseholdUpdate,
+    /// Payload: [`crate::residents::ConflictResolutionPayload`]; `record_id` = its `id`.
+    /// Protocol 4.
+    ConflictResolution,
 }
 
 impl MutationKind {
     /// Every kind, in a stable order.
-    pub const ALL: [MutationKind; 8] = [
+    pub const ALL: [MutationKind; 12] = [
         MutationKind::Checkin,
         MutationKind::Visit,
         MutationKind::Report,
@@ -248,6 +266,10 @@ impl MutationKind {
         MutationKind::PatrolEvent,
         MutationKind::TrackBlock,
         MutationKind::ReportEvaluation,
+        MutationKind::ResidentAdd,
+        MutationKind::ResidentUpdate,
+        MutationKind::HouseholdUpdate,
+        MutationKind::ConflictResolution,
     ];
 
     /// The wire spelling.
@@ -261,6 +283,10 @@ impl MutationKind {
             MutationKind::PatrolEvent => "patrol_event",
             MutationKind::TrackBlock => "track_block",
             MutationKind::ReportEvaluation => "report_evaluation",
+            MutationKind::ResidentAdd => "resident_add",
+            MutationKind::ResidentUpdate => "resident_update",
+            MutationKind::HouseholdUpdate => "household_update",
+            MutationKind::ConflictResolution => "conflict_resolution",
         }
     }
 
@@ -271,6 +297,10 @@ impl MutationKind {
             MutationKind::PatrolEvent
             | MutationKind::TrackBlock
             | MutationKind::ReportEvaluation => 3,
+            MutationKind::ResidentAdd
+            | MutationKind::ResidentUpdate
+            | MutationKind::HouseholdUpdate
+            | MutationKind::ConflictResolution => 4,
             _ => 1,
         }
     }
@@ -415,6 +445,20 @@ pub enum Change {
         lat: f64,
         lon: f64,
         tags: Vec<String>,
+        /// The household's profile (protocol 4; absent from older servers' feeds, then the
+        /// defaults: unknown housing and occupancy, version 0).
+        #[serde(default)]
+        housing_type: Option<HousingType>,
+        #[serde(default)]
+        occupancy: Option<Occupancy>,
+        #[serde(default)]
+        resident_count: u32,
+        #[serde(default)]
+        contact_phone: Option<String>,
+        #[serde(default)]
+        notes: String,
+        #[serde(default)]
+        version: i64,
     },
     /// The household was removed, or moved out of the worker's grids.
     HouseholdDelete {
@@ -465,6 +509,40 @@ pub enum Change {
         categories: Vec<CatalogEntry>,
         departments: Vec<CatalogEntry>,
     },
+    /// A resident of a household in the worker's grids, new or changed. Protocol 4.
+    ResidentUpsert {
+        resident: Resident,
+    },
+    /// The resident was removed, or their household left the worker's grids. Protocol 4.
+    ResidentDelete {
+        id: String,
+    },
+    /// A conflict about a resident or household in the worker's grids, opened or resolved.
+    /// Protocol 4.
+    ConflictUpsert {
+        conflict: Conflict,
+    },
+    /// The district's key-group tags (重点人群), whole: replaces what the phone had.
+    /// Protocol 4.
+    KeyGroups {
+        tags: Vec<CatalogEntry>,
+    },
+}
+
+impl Change {
+    /// The first protocol version whose clients understand this change: a server sends a
+    /// change only to clients that speak its version (an older client would fail on an
+    /// unknown `type`).
+    pub const fn since_protocol(&self) -> u32 {
+        match self {
+            Change::ReportCatalog { .. } => 3,
+            Change::ResidentUpsert { .. }
+            | Change::ResidentDelete { .. }
+            | Change::ConflictUpsert { .. }
+            | Change::KeyGroups { .. } => 4,
+            _ => 1,
+        }
+    }
 }
 
 /// One report category or department of the district.

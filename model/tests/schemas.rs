@@ -6,7 +6,10 @@
 //! - payloads the phone makes (Chinese text, text at its limit, nine photos, absent optional
 //!   values) pass both the schema and `validate::<kind>`;
 //! - each refusal of `validate::<kind>` that a schema can express is a refusal of the schema
-//!   too, and unknown fields are refused at every level.
+//!   too, and unknown fields are refused at every level;
+//! - what a schema cannot express (an ID number's check character and calendar date, a
+//!   conflict resolution's value against the conflict's field) is named, and left to the
+//!   shared rules.
 
 use std::collections::BTreeSet;
 
@@ -17,11 +20,16 @@ use gridworker_model::domain::{
     ReportPayload, TaskAckPayload, TaskCompletionPayload, TrackBlockPayload, Visit, VisitKind,
 };
 use gridworker_model::geo::{Crs, Position};
+use gridworker_model::residents::{
+    self, ConflictResolutionPayload, Entity, FieldUpdatePayload, Relation, ResidentAddPayload,
+    Resolution, idcard, phone,
+};
 use gridworker_model::track::{TrackFix, block};
 use gridworker_model::validate;
 use serde_json::{Value, json};
 
-const KINDS: [&str; 8] = [
+/// In `MutationKind::ALL` order.
+const KINDS: [&str; 12] = [
     "checkin",
     "visit",
     "report",
@@ -30,6 +38,10 @@ const KINDS: [&str; 8] = [
     "patrol_event",
     "track_block",
     "report_evaluation",
+    "resident_add",
+    "resident_update",
+    "household_update",
+    "conflict_resolution",
 ];
 
 fn document() -> Value {
@@ -227,6 +239,126 @@ fn track_block() -> TrackBlockPayload {
     .unwrap()
 }
 
+fn resident_add() -> ResidentAddPayload {
+    let (id, worker_id, device_id) = ids();
+    ResidentAddPayload {
+        id,
+        worker_id,
+        device_id,
+        household_id: "hh-0042".into(),
+        visit_id: Some("01938f2a-0000-7000-8000-000000000002".into()),
+        name: "于秀珍".into(),
+        // A valid number (region 230321, born 1939-12-01, female).
+        id_number: "230321193912011664".into(),
+        // As typed: stored normalised as 13912345678.
+        phone: Some("+86 139-1234-5678".into()),
+        relation: Relation::Head,
+        tags: vec!["elderly_alone".into(), "低保".into()],
+        notes: "无子女，邻居代为照看。"
+            .chars()
+            .cycle()
+            .take(MAX_NOTE_CHARS)
+            .collect(),
+        recorded_at: at(9),
+    }
+}
+
+/// The district's key groups as the fixtures have them, and more up to the limit.
+fn sixteen_tags() -> Vec<String> {
+    let mut t: Vec<String> = ["disability", "elderly_alone", "veteran", "低保"]
+        .map(String::from)
+        .to_vec();
+    t.extend((4..residents::fields::MAX_TAGS).map(|i| format!("重点人群-{i:02}")));
+    t
+}
+
+fn field_update(target_id: &str, fields: Value, previous: Value) -> FieldUpdatePayload {
+    let (id, worker_id, device_id) = ids();
+    FieldUpdatePayload {
+        id,
+        worker_id,
+        device_id,
+        target_id: target_id.into(),
+        base_version: 3,
+        fields: serde_json::from_value(fields).unwrap(),
+        previous: serde_json::from_value(previous).unwrap(),
+        visit_id: None,
+        recorded_at: at(10),
+    }
+}
+
+/// A resident edit naming every field (phones send only the changed ones).
+fn resident_update() -> FieldUpdatePayload {
+    field_update(
+        "r-0000006",
+        json!({
+            // A lowercase x is the same number (stored as X).
+            "id_number": "11010519491231002x",
+            "name": "于秀珍",
+            "notes": "",
+            "phone": "0467 234 5678",
+            "relation": "parent",
+            "status": "moved_out",
+            "tags": ["veteran", "低保", "veteran"],
+        }),
+        // What the phone showed: never-collected values are null.
+        json!({
+            "id_number": "230321193912011664",
+            "name": "于秀",
+            "notes": "无子女",
+            "phone": null,
+            "relation": "head",
+            "status": "living",
+            "tags": ["elderly_alone"],
+        }),
+    )
+}
+
+fn household_update() -> FieldUpdatePayload {
+    field_update(
+        "hh-0042",
+        json!({
+            "contact_phone": null,
+            "housing_type": "public_rental",
+            "notes": "房东住在3单元",
+            "occupancy": "tenant",
+            "resident_count": residents::fields::MAX_RESIDENT_COUNT,
+            "tags": sixteen_tags(),
+        }),
+        json!({
+            "contact_phone": "0467-2345678",
+            "housing_type": null,
+            "notes": "",
+            "occupancy": "owner",
+            "resident_count": 0,
+            "tags": [],
+        }),
+    )
+}
+
+fn conflict_resolution(take: Resolution, value: Option<Value>) -> ConflictResolutionPayload {
+    let (id, worker_id, device_id) = ids();
+    ConflictResolutionPayload {
+        id,
+        worker_id,
+        device_id,
+        conflict_id: "01938f2a-0000-7000-8000-0000000000c1".into(),
+        take,
+        value,
+        recorded_at: at(17),
+    }
+}
+
+fn resident_rule(v: &Value) -> bool {
+    serde_json::from_value::<FieldUpdatePayload>(v.clone())
+        .is_ok_and(|u| validate::field_update(Entity::Resident, &u).is_ok())
+}
+
+fn household_rule(v: &Value) -> bool {
+    serde_json::from_value::<FieldUpdatePayload>(v.clone())
+        .is_ok_and(|u| validate::field_update(Entity::Household, &u).is_ok())
+}
+
 /// Each kind's good payload as JSON, with the shared rule's verdict on a JSON value of it.
 type Rule = fn(&Value) -> bool;
 
@@ -254,6 +386,20 @@ fn cases() -> Vec<(&'static str, Value, Rule)> {
         ("report_evaluation", json!(evaluation()), |v| {
             ok(v, validate::report_evaluation)
         }),
+        ("resident_add", json!(resident_add()), |v| {
+            ok(v, validate::resident_add)
+        }),
+        ("resident_update", json!(resident_update()), resident_rule),
+        (
+            "household_update",
+            json!(household_update()),
+            household_rule,
+        ),
+        (
+            "conflict_resolution",
+            json!(conflict_resolution(Resolution::Mine, None)),
+            |v| ok(v, validate::conflict_resolution),
+        ),
     ]
 }
 
@@ -310,6 +456,29 @@ fn every_field_of_every_payload_type_is_in_its_schema_and_nothing_else() {
             "{def}"
         );
     }
+    // The fields an edit may name: exactly the entity's editable fields, which are exactly
+    // the fields its record has.
+    let resident = residents::Resident {
+        version: 0,
+        status: residents::ResidentStatus::Living,
+        ..resident_add().resident()
+    };
+    for (def, entity, record) in [
+        ("resident_fields", Entity::Resident, resident.fields()),
+        (
+            "household_fields",
+            Entity::Household,
+            residents::HouseholdProfile::default().fields(),
+        ),
+    ] {
+        let listed: BTreeSet<String> = entity.fields().iter().map(|f| f.to_string()).collect();
+        assert_eq!(keys(&doc["$defs"][def]["properties"]), listed, "{def}");
+        assert_eq!(
+            record.keys().cloned().collect::<BTreeSet<_>>(),
+            listed,
+            "{def}"
+        );
+    }
 }
 
 #[test]
@@ -328,8 +497,51 @@ fn payloads_the_phone_makes_pass_the_schema_and_the_shared_rules() {
             fix["altitude_m"] = Value::Null;
             fix["bearing_deg"] = Value::Null;
         }
+        for optional in ["visit_id", "phone"] {
+            if let Some(v) = lean.get_mut(optional) {
+                *v = Value::Null;
+            }
+        }
         assert!(schema.is_valid(&lean) && rule(&lean), "{kind} with nulls");
     }
+    // One changed field at a time, as phones send them, and every way to resolve.
+    for (kind, entity) in [
+        ("resident_update", Entity::Resident),
+        ("household_update", Entity::Household),
+    ] {
+        let (_, good, rule) = cases().into_iter().find(|c| c.0 == kind).unwrap();
+        for (field, value) in good["fields"].as_object().unwrap() {
+            let before = &good["previous"][field];
+            let one = with(good.clone(), &["fields"], json!({ field: value }));
+            let one = with(one, &["previous"], json!({ field: before }));
+            assert!(schema_of(kind).is_valid(&one), "{kind}: {field} alone");
+            assert!(rule(&one), "{kind}: {field} alone");
+            assert!(residents::check_value(entity, field, value).is_ok());
+        }
+    }
+    let resolutions = [
+        json!(conflict_resolution(Resolution::Theirs, None)),
+        json!(conflict_resolution(
+            Resolution::Value,
+            Some(json!("13912345678"))
+        )),
+        json!(conflict_resolution(
+            Resolution::Value,
+            Some(json!(["veteran"]))
+        )),
+    ];
+    for r in resolutions {
+        assert!(schema_of("conflict_resolution").is_valid(&r), "{r}");
+        assert!(
+            serde_json::from_value::<ConflictResolutionPayload>(r.clone())
+                .is_ok_and(|c| validate::conflict_resolution(&c).is_ok()),
+            "{r}"
+        );
+    }
+    // Without the optional fields at all (serde reads them as None).
+    let mut bare = json!(conflict_resolution(Resolution::Mine, None));
+    bare.as_object_mut().unwrap().remove("value");
+    assert!(schema_of("conflict_resolution").is_valid(&bare));
 }
 
 /// Alters a JSON value at a path of keys and array indexes.
@@ -441,6 +653,268 @@ fn what_the_shared_rules_refuse_the_schema_refuses_too() {
         ("report_evaluation", vec!["reason"], json!("  "), true),
         ("report_evaluation", vec!["reason"], long(501), true),
         ("report_evaluation", vec!["report_id"], json!(""), true),
+        // Residents (protocol 4).
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("11010519491231002"),
+            true,
+        ),
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("1101051949123100212"),
+            true,
+        ),
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("1101051949123100A2"),
+            true,
+        ),
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("11010519491231002Y"),
+            true,
+        ),
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("990105194912310020"),
+            true,
+        ),
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("230302199913010010"),
+            true,
+        ),
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("230302170001010010"),
+            true,
+        ),
+        (
+            "resident_add",
+            vec!["id_number"],
+            json!("门牌号门牌号"),
+            true,
+        ),
+        ("resident_add", vec!["id_number"], Value::Null, true),
+        ("resident_add", vec!["phone"], json!("12345"), true),
+        ("resident_add", vec!["phone"], json!("12912345678"), true),
+        ("resident_add", vec!["phone"], json!("139123456789"), true),
+        ("resident_add", vec!["phone"], json!("0467-0234567"), true),
+        ("resident_add", vec!["phone"], json!("0467-234567"), true),
+        ("resident_add", vec!["phone"], json!("0086 2345678"), true),
+        ("resident_add", vec!["phone"], json!("1391234567８"), true),
+        ("resident_add", vec!["phone"], json!("call me"), true),
+        ("resident_add", vec!["phone"], json!(""), true),
+        ("resident_add", vec!["name"], json!(""), true),
+        ("resident_add", vec!["name"], json!("   "), true),
+        ("resident_add", vec!["name"], json!("王\n伟"), true),
+        ("resident_add", vec!["name"], long(33), true),
+        ("resident_add", vec!["relation"], json!("uncle"), true),
+        ("resident_add", vec!["tags"], json!("veteran"), true),
+        ("resident_add", vec!["tags", "0"], json!("a/b"), true),
+        ("resident_add", vec!["tags", "0"], json!(""), true),
+        ("resident_add", vec!["tags", "0"], long(33), true),
+        ("resident_add", vec!["tags"], json!(seventeen_tags()), true),
+        (
+            "resident_add",
+            vec!["notes"],
+            long(MAX_NOTE_CHARS + 1),
+            true,
+        ),
+        ("resident_add", vec!["notes"], json!("a\u{0}b"), true),
+        ("resident_add", vec!["household_id"], json!(""), true),
+        ("resident_add", vec!["visit_id"], json!("../v"), true),
+        ("resident_add", vec!["status"], json!("living"), false),
+        ("resident_add", vec!["version"], json!(1), false),
+        ("resident_update", vec!["fields"], json!({}), true),
+        ("resident_update", vec!["fields"], json!(["name"]), true),
+        ("resident_update", vec!["fields", "version"], json!(4), true),
+        (
+            "resident_update",
+            vec!["fields", "household_id"],
+            json!("h-2"),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["fields", "occupancy"],
+            json!("owner"),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["fields", "status"],
+            json!("emigrated"),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["fields", "relation"],
+            json!(3),
+            true,
+        ),
+        ("resident_update", vec!["fields", "name"], Value::Null, true),
+        (
+            "resident_update",
+            vec!["fields", "notes"],
+            Value::Null,
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["fields", "phone"],
+            json!("110"),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["fields", "id_number"],
+            json!("2303021999"),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["fields", "tags"],
+            json!(seventeen_tags()),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["previous"],
+            json!({"phone": null}),
+            true,
+        ),
+        ("resident_update", vec!["previous"], json!({}), true),
+        (
+            "resident_update",
+            vec!["previous", "version"],
+            json!(3),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["previous", "status"],
+            json!("emigrated"),
+            true,
+        ),
+        (
+            "resident_update",
+            vec!["previous", "phone"],
+            json!("12345"),
+            true,
+        ),
+        ("resident_update", vec!["previous", "name"], json!(""), true),
+        ("resident_update", vec!["base_version"], json!(-1), true),
+        ("resident_update", vec!["target_id"], json!(""), true),
+        ("resident_update", vec!["visit_id"], json!("v\u{0}"), true),
+        (
+            "resident_update",
+            vec!["recorded_at"],
+            json!("2100-01-01T00:00:00Z"),
+            true,
+        ),
+        ("resident_update", vec!["entity"], json!("resident"), false),
+        (
+            "household_update",
+            vec!["fields", "resident_count"],
+            json!(100),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "resident_count"],
+            json!(-1),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "resident_count"],
+            json!("3"),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "housing_type"],
+            json!("villa"),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "occupancy"],
+            json!("squatter"),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "contact_phone"],
+            json!("110"),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "notes"],
+            Value::Null,
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "tags"],
+            Value::Null,
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "name"],
+            json!("王伟"),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["fields", "address"],
+            json!("2单元"),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["previous", "resident_count"],
+            json!(100),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["previous", "name"],
+            json!("王伟"),
+            true,
+        ),
+        (
+            "household_update",
+            vec!["previous"],
+            json!({"contact_phone": null, "notes": null}),
+            true,
+        ),
+        ("conflict_resolution", vec!["take"], json!("both"), true),
+        ("conflict_resolution", vec!["take"], json!("value"), true),
+        (
+            "conflict_resolution",
+            vec!["value"],
+            json!("13912345678"),
+            true,
+        ),
+        ("conflict_resolution", vec!["conflict_id"], json!(""), true),
+        (
+            "conflict_resolution",
+            vec!["recorded_at"],
+            json!("1969-12-31T23:59:59Z"),
+            true,
+        ),
+        ("conflict_resolution", vec!["field"], json!("phone"), false),
     ];
     for (kind, path, value, by_rule) in bad {
         let (_, good, rule) = cases().into_iter().find(|c| c.0 == kind).unwrap();
@@ -464,6 +938,179 @@ fn what_the_shared_rules_refuse_the_schema_refuses_too() {
             );
         }
     }
+}
+
+fn seventeen_tags() -> Vec<String> {
+    let mut t = sixteen_tags();
+    t.push("one_too_many".into());
+    t
+}
+
+/// Where JSON Schema stops: an ID number's check character (ISO 7064 MOD 11-2) and whether
+/// its birth date is a real day, a whole number written as `3.0`, and whether a conflict
+/// resolution's value suits the conflict's field (only the server holding the conflict knows
+/// the field). The schema accepts these; the shared rules (and the server) refuse them.
+#[test]
+fn what_the_schema_cannot_express_is_left_to_the_shared_rules() {
+    let add = cases().into_iter().find(|c| c.0 == "resident_add").unwrap();
+    let upd = cases()
+        .into_iter()
+        .find(|c| c.0 == "resident_update")
+        .unwrap();
+    for n in [
+        "110105194912310021", // wrong check digit
+        "440524188001010015", // wrong check digit
+        "230302199902300010", // 30 February
+        "230302199904310010", // 31 April
+    ] {
+        let v = with(add.1.clone(), &["id_number"], json!(n));
+        assert!(schema_of("resident_add").is_valid(&v), "{n}");
+        assert!(!(add.2)(&v), "{n}: the rule accepts it");
+        let v = with(upd.1.clone(), &["fields", "id_number"], json!(n));
+        assert!(schema_of("resident_update").is_valid(&v), "{n}");
+        assert!(!(upd.2)(&v), "{n}: the rule accepts it");
+    }
+    let hh = cases()
+        .into_iter()
+        .find(|c| c.0 == "household_update")
+        .unwrap();
+    let v = with(hh.1.clone(), &["fields", "resident_count"], json!(3.0));
+    assert!(schema_of("household_update").is_valid(&v));
+    assert!(!(hh.2)(&v), "3.0 is not a whole number to the rule");
+    // A value the server refuses (invalid_payload) for a conflict on `phone`.
+    let r = json!(conflict_resolution(
+        Resolution::Value,
+        Some(json!("not a phone"))
+    ));
+    assert!(schema_of("conflict_resolution").is_valid(&r));
+}
+
+/// A tiny deterministic generator (no dependency, same cases on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// The phone pattern accepts exactly what `phone::normalise` accepts: written forms with
+/// spaces, dashes and +86/0086, near misses of each, and random strings of the characters
+/// that matter. The normalised form is itself a valid input.
+#[test]
+fn the_phone_pattern_is_the_phone_rule() {
+    let schema = schema_of("phone");
+    let seeds = [
+        "13912345678",
+        "139 1234 5678",
+        "+86 139-1234-5678",
+        "008619912345678",
+        "0467-2345678",
+        "046723456789",
+        "010 87654321",
+        "021-62345678",
+        "0086 0467 2345678",
+        "+8601087654321",
+        "0001-2345678",
+        "12345",
+        "0467-0234567",
+        "110",
+    ];
+    let mut inputs: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+    let alphabet: Vec<char> = "0123456789 -+8601".chars().collect();
+    let mut rng = Lcg(20_260_401);
+    for _ in 0..20_000 {
+        let mut s: Vec<char> = seeds[rng.next(seeds.len())].chars().collect();
+        for _ in 0..=rng.next(3) {
+            let c = alphabet[rng.next(alphabet.len())];
+            let i = rng.next(s.len() + 1);
+            match rng.next(3) {
+                0 => s.insert(i, c),
+                1 if i < s.len() => {
+                    s.remove(i);
+                }
+                _ if i < s.len() => s[i] = c,
+                _ => s.push(c),
+            }
+        }
+        inputs.push(s.into_iter().collect());
+    }
+    let mut accepted = 0;
+    for s in &inputs {
+        let rule = phone::normalise("phone", s);
+        assert_eq!(
+            schema.is_valid(&json!(s)),
+            rule.is_ok(),
+            "{s:?}: schema and phone::normalise disagree"
+        );
+        if let Ok(n) = rule {
+            accepted += 1;
+            assert_eq!(phone::normalise("phone", &n).as_deref(), Ok(n.as_str()));
+            assert!(schema.is_valid(&json!(n)), "{n}");
+        }
+    }
+    assert!(
+        accepted > 1_000 && accepted < inputs.len() - 1_000,
+        "{accepted}"
+    );
+}
+
+/// Every number `idcard::parse` accepts matches the ID-number pattern; a number the pattern
+/// matches and the rule refuses is refused for its check character or its calendar date,
+/// nothing else (the two things the schema says it cannot check).
+#[test]
+fn the_id_number_pattern_is_the_id_rule_but_for_the_check_character_and_the_calendar() {
+    let schema = schema_of("id_number");
+    let mut rng = Lcg(11_643);
+    let regions = [
+        "110105", "230302", "440524", "650102", "820000", "990105", "000000",
+    ];
+    let (mut valid, mut left_to_the_rule) = (0, 0);
+    for _ in 0..20_000 {
+        let year = 1750 + rng.next(400);
+        let month = rng.next(14);
+        let day = rng.next(33);
+        let seq = rng.next(1000);
+        let mut n = format!(
+            "{}{year:04}{month:02}{day:02}{seq:03}",
+            regions[rng.next(regions.len())]
+        );
+        let first17: [u8; 17] = n.as_bytes().try_into().unwrap();
+        let check = match rng.next(4) {
+            0 => char::from(b"0123456789Xx"[rng.next(12)]),
+            _ => char::from(idcard::check_char(&first17)),
+        };
+        n.push(check);
+        if rng.next(8) == 0 {
+            n = n.to_lowercase();
+        }
+        let in_schema = schema.is_valid(&json!(n));
+        match idcard::parse("id_number", &n) {
+            Ok(card) => {
+                valid += 1;
+                assert!(in_schema, "{n}: valid, but the schema refuses it");
+                assert!(schema.is_valid(&json!(card.number)));
+            }
+            Err(e) if in_schema => {
+                left_to_the_rule += 1;
+                assert!(
+                    ["has a wrong check digit", "has an impossible birth date"]
+                        .contains(&e.reason.as_str()),
+                    "{n}: the schema should refuse it ({})",
+                    e.reason
+                );
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(
+        valid > 1_000 && left_to_the_rule > 100,
+        "{valid} {left_to_the_rule}"
+    );
 }
 
 #[test]
@@ -572,6 +1219,12 @@ fn sample_changes() -> Vec<gridworker_model::wire::Change> {
             lat: 45.3,
             lon: 130.9,
             tags: vec!["低保".into()],
+            housing_type: Some(residents::HousingType::PublicRental),
+            occupancy: Some(residents::Occupancy::Tenant),
+            resident_count: 3,
+            contact_phone: Some("0467-2345678".into()),
+            notes: "房东住在3单元".into(),
+            version: 2,
         },
         HouseholdDelete { id: "h-2".into() },
         ReportStatus {
@@ -618,7 +1271,59 @@ fn sample_changes() -> Vec<gridworker_model::wire::Change> {
                 name: "鸡西市供水公司".into(),
             }],
         },
+        ResidentUpsert {
+            resident: sample_resident(),
+        },
+        ResidentDelete {
+            id: "r-0000007".into(),
+        },
+        ConflictUpsert {
+            conflict: sample_conflict(),
+        },
+        KeyGroups {
+            tags: vec![gridworker_model::wire::CatalogEntry {
+                code: "elderly_alone".into(),
+                name: "独居老人".into(),
+            }],
+        },
     ]
+}
+
+fn sample_resident() -> residents::Resident {
+    residents::Resident {
+        id: "r-0000006".into(),
+        household_id: "h-1".into(),
+        name: "于秀珍".into(),
+        id_number: "230321193912011664".into(),
+        phone: Some("17662500281".into()),
+        relation: Relation::Head,
+        tags: vec!["elderly_alone".into()],
+        status: residents::ResidentStatus::Living,
+        notes: "无子女，邻居代为照看".into(),
+        version: 4,
+    }
+}
+
+/// A conflict on a resident's phone, resolved on the phone by taking its own value.
+fn sample_conflict() -> residents::Conflict {
+    residents::Conflict {
+        id: "01938f2a-0000-7000-8000-0000000000c1".into(),
+        entity: Entity::Resident,
+        entity_id: "r-0000006".into(),
+        household_id: "h-1".into(),
+        field: "phone".into(),
+        base: json!("17662500281"),
+        mine: json!("13912345678"),
+        theirs: json!("15845678901"),
+        mine_by: "w-0001".into(),
+        mine_at: at(9),
+        theirs_by: "admin".into(),
+        theirs_at: at(10),
+        status: residents::ConflictStatus::Resolved,
+        resolution: Some(json!("13912345678")),
+        resolved_by: Some("w-0001".into()),
+        resolved_at: Some(at(11)),
+    }
 }
 
 fn wire_samples() -> Vec<(&'static str, Value)> {
@@ -752,6 +1457,75 @@ fn every_body_the_rust_types_write_passes_its_wire_schema_with_the_same_fields()
             .unwrap_or_else(|| panic!("no branch for change type {t}"));
         assert_eq!(keys(&v), keys(&branch["properties"]), "change {t}");
     }
+    // Nested objects of the protocol 4 changes.
+    assert_eq!(
+        keys(&json!(sample_resident())),
+        keys(&doc["$defs"]["resident"]["properties"])
+    );
+    assert_eq!(
+        keys(&json!(sample_conflict())),
+        keys(&doc["$defs"]["conflict"]["properties"])
+    );
+    // An open conflict (nothing resolved yet) is valid too.
+    let open = residents::Conflict {
+        status: residents::ConflictStatus::Open,
+        resolution: None,
+        resolved_by: None,
+        resolved_at: None,
+        ..sample_conflict()
+    };
+    let page = json!({"changes": [{"type": "conflict_upsert", "conflict": open}],
+                      "next_cursor": "c-1", "has_more": false});
+    assert!(wire_schema_of("pull_response").is_valid(&page));
+}
+
+/// A household_upsert from a server before protocol 4 has no profile fields: it passes the
+/// schema and reads as "nothing known, version 0"; a new change type stays refused by a
+/// schema of the types it knows (which is why it goes only to clients that speak it).
+#[test]
+fn household_upserts_without_a_profile_are_still_read() {
+    use gridworker_model::wire::{Change, PullResponse};
+    let mut v = json!(sample_changes()[4]);
+    assert_eq!(v["type"], "household_upsert");
+    for f in [
+        "housing_type",
+        "occupancy",
+        "resident_count",
+        "contact_phone",
+        "notes",
+        "version",
+    ] {
+        v.as_object_mut().unwrap().remove(f);
+    }
+    let page = json!({"changes": [v], "next_cursor": "c-1", "has_more": false});
+    assert!(wire_schema_of("pull_response").is_valid(&page));
+    let read: PullResponse = serde_json::from_value(page).unwrap();
+    let Change::HouseholdUpsert {
+        housing_type,
+        occupancy,
+        resident_count,
+        contact_phone,
+        notes,
+        version,
+        ..
+    } = &read.changes[0]
+    else {
+        panic!("not a household");
+    };
+    assert!(housing_type.is_none() && occupancy.is_none() && contact_phone.is_none());
+    assert_eq!((*resident_count, notes.as_str(), *version), (0, "", 0));
+    for c in sample_changes() {
+        let t = json!(c)["type"].as_str().unwrap().to_string();
+        let want = match t.as_str() {
+            "report_catalog" => 3,
+            "resident_upsert" | "resident_delete" | "conflict_upsert" | "key_groups" => 4,
+            _ => 1,
+        };
+        assert_eq!(c.since_protocol(), want, "{t}");
+    }
+    let unknown = json!({"changes": [{"type": "resident_merge", "id": "r-1"}],
+                         "next_cursor": "c-1", "has_more": false});
+    assert!(!wire_schema_of("pull_response").is_valid(&unknown));
 }
 
 #[test]

@@ -36,7 +36,10 @@ pub(crate) fn admin(st: &AppState, h: &HeaderMap) -> ApiResult<()> {
     }
 }
 
-async fn body_json<T: serde::de::DeserializeOwned>(h: &HeaderMap, body: Body) -> ApiResult<T> {
+pub(crate) async fn body_json<T: serde::de::DeserializeOwned>(
+    h: &HeaderMap,
+    body: Body,
+) -> ApiResult<T> {
     let bytes = read_body(h, body, MAX_ADMIN_BODY).await?;
     crate::sanitize::decode(&bytes).map_err(ApiError::from_decode)
 }

@@ -217,13 +217,14 @@ pub async fn changes(
             let mut stmt = tx.prepare_cached(
                 "SELECT seq, body FROM changes
                  WHERE scope = ?1 AND seq > ?2 AND (exclude_worker IS NULL OR exclude_worker <> ?3)
+                   AND min_protocol <= ?5
                  ORDER BY seq LIMIT ?4",
             )?;
             for scope in &scopes {
-                let found = stmt
-                    .query_map(params![scope, cursor, caller.worker_id, fetch], |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                    })?;
+                let found = stmt.query_map(
+                    params![scope, cursor, caller.worker_id, fetch, caller.protocol],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+                )?;
                 for row in found {
                     rows.push(row?);
                 }

@@ -161,9 +161,38 @@ CREATE TABLE track_blocks (
 CREATE INDEX track_blocks_worker ON track_blocks (worker_id, t_from);
 "#;
 
+/// Residents and household profiles (protocol 4): versions, the history of every field
+/// change (the merge's bases), conflicts, the district's key groups. Feed rows carry the
+/// protocol version a client needs to understand them.
+const V4: &str = r#"
+ALTER TABLE changes ADD COLUMN min_protocol INTEGER NOT NULL DEFAULT 1;
+UPDATE changes SET min_protocol = 3 WHERE entity = 'report_catalog';
+ALTER TABLE households ADD COLUMN profile TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE households ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE residents (
+    id TEXT PRIMARY KEY, household_id TEXT NOT NULL, data TEXT NOT NULL,
+    version INTEGER NOT NULL, created_by TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX residents_household ON residents (household_id);
+CREATE INDEX residents_id_number ON residents (json_extract(data, '$.id_number'));
+-- One row per field per stored change: what it was before (the base of an edit made on an
+-- older version), what it became, who changed it (and from which device) and how.
+CREATE TABLE field_history (
+    entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL, version INTEGER NOT NULL,
+    old TEXT NOT NULL, new TEXT NOT NULL, actor TEXT NOT NULL, device_id TEXT,
+    source TEXT NOT NULL, at TEXT NOT NULL,
+    PRIMARY KEY (entity, entity_id, field, version)) WITHOUT ROWID;
+CREATE TABLE conflicts (
+    id TEXT PRIMARY KEY, entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL);
+-- At most one open conflict per field: a later clash on it updates that one.
+CREATE UNIQUE INDEX conflicts_open ON conflicts (entity, entity_id, field) WHERE status = 'open';
+CREATE INDEX conflicts_status ON conflicts (status, created_at);
+CREATE TABLE key_groups (code TEXT PRIMARY KEY, name TEXT NOT NULL, ord INTEGER NOT NULL);
+"#;
+
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     use rusqlite_migration::M;
-    rusqlite_migration::Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    rusqlite_migration::Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// Creates `dir` (and parents) readable by this user only, and tightens it if it exists.
@@ -326,9 +355,16 @@ pub fn emit(
     let body = serde_json::to_string(change)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO changes (scope, entity, exclude_worker, body) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO changes (scope, entity, exclude_worker, body, min_protocol)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![scope, entity, exclude_worker, body])?;
+    .execute(params![
+        scope,
+        entity,
+        exclude_worker,
+        body,
+        change.since_protocol()
+    ])?;
     Ok(())
 }
 

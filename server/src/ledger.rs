@@ -361,7 +361,22 @@ pub(crate) fn push_one(
         heal_successor(tx, &caller.device_id, m)?;
     }
     if let Some(effect) = effect {
-        apply_effect(tx, &caller.worker_id, effect)?;
+        let more = apply_effect(
+            tx,
+            &caller.worker_id,
+            &caller.device_id,
+            &m.mutation_id,
+            effect,
+        )?;
+        if !more.is_empty() {
+            let mut all = flags;
+            all.extend(more);
+            let all = serde_json::to_string(&all).unwrap_or_else(|_| "[]".into());
+            tx.prepare_cached(
+                "UPDATE mutations SET server_flags = ?3 WHERE device_id = ?1 AND mutation_id = ?2",
+            )?
+            .execute(params![caller.device_id, m.mutation_id, all])?;
+        }
     }
     let outcome = match reason {
         None => Outcome::Applied,

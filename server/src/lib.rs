@@ -18,6 +18,7 @@ pub mod payload;
 pub mod photos;
 pub mod refdata;
 pub mod reports;
+pub mod residents;
 pub mod sanitize;
 pub mod tasks;
 pub mod tracks;
@@ -163,12 +164,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/admin/v1/households/{id}",
-            put(admin::put_household).delete(admin::delete_household),
+            put(admin::put_household)
+                .delete(admin::delete_household)
+                .patch(residents::admin::patch_household),
         )
         .route("/admin/v1/workers/{id}/grids", put(admin::put_worker_grids))
         .route("/admin/v1/photos/{sha}", get(admin::photo))
         .route("/admin/v1/chain", get(admin::chain))
         .route("/admin/v1/tracks", get(tracks::day_track))
+        .route(
+            "/admin/v1/residents/{id}",
+            get(residents::admin::get_resident)
+                .patch(residents::admin::patch_resident)
+                .put(residents::admin::put_resident),
+        )
+        .route("/admin/v1/conflicts", get(residents::admin::list_conflicts))
+        .route(
+            "/admin/v1/conflicts/{id}/resolve",
+            post(residents::admin::resolve_conflict),
+        )
         .route(
             "/admin/v1/devices/{device_id}/bind",
             post(admin::bind_device).layer(buffered),

@@ -7,6 +7,9 @@ use gridworker_model::domain::{
     TaskAckPayload, TaskCompletionPayload, TrackBlockPayload, Visit,
 };
 use gridworker_model::geo::Crs;
+use gridworker_model::residents::{
+    ConflictResolutionPayload, ConflictStatus, Entity, FieldUpdatePayload, ResidentAddPayload,
+};
 use gridworker_model::wire::{Change, MutationKind};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::de::DeserializeOwned;
@@ -50,6 +53,11 @@ pub(crate) enum Effect {
     ReportEvaluation(ReportEvaluationPayload),
     /// The payload and its decoded block bytes.
     TrackBlock(TrackBlockPayload, Vec<u8>),
+    ResidentAdd(ResidentAddPayload),
+    /// A phone's edit of a resident or household, merged field by field.
+    FieldUpdate(Entity, FieldUpdatePayload),
+    /// A worker's resolution of an open conflict, with the value it stores.
+    ConflictResolution(ConflictResolutionPayload, serde_json::Value),
 }
 
 pub(crate) fn exists(tx: &Transaction<'_>, sql: &str, id: &str) -> rusqlite::Result<bool> {
@@ -202,6 +210,72 @@ pub(crate) fn parse_payload(
                 Err(e) => return Ok(Err(e)),
             }
         }
+        MutationKind::ResidentAdd => {
+            match decode_payload::<ResidentAddPayload>(text, validate::resident_add) {
+                Ok(r) => Parsed {
+                    record_id: r.id.clone(),
+                    device_id: r.device_id.clone(),
+                    worker_id: r.worker_id.clone(),
+                    photos: vec![],
+                    task_id: None,
+                    flags: vec![],
+                    effect: Effect::ResidentAdd(r),
+                },
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        MutationKind::ResidentUpdate | MutationKind::HouseholdUpdate => {
+            let entity = if kind == MutationKind::ResidentUpdate {
+                Entity::Resident
+            } else {
+                Entity::Household
+            };
+            match decode_payload::<FieldUpdatePayload>(text, |u| validate::field_update(entity, u))
+            {
+                Ok(u) => Parsed {
+                    record_id: u.id.clone(),
+                    device_id: u.device_id.clone(),
+                    worker_id: u.worker_id.clone(),
+                    photos: vec![],
+                    task_id: None,
+                    flags: vec![],
+                    effect: Effect::FieldUpdate(entity, u),
+                },
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        MutationKind::ConflictResolution => {
+            match decode_payload::<ConflictResolutionPayload>(text, validate::conflict_resolution) {
+                Ok(c) => {
+                    // Kept whatever the conflict's state; applied only to an open one.
+                    let (flags, effect) =
+                        match crate::residents::store::conflict(tx, &c.conflict_id)? {
+                            None => (vec!["unknown_conflict"], Effect::None),
+                            Some(found) if found.status == ConflictStatus::Resolved => {
+                                (vec!["conflict_already_resolved"], Effect::None)
+                            }
+                            Some(found) => match crate::residents::edit::resolution_value(
+                                &found,
+                                c.take,
+                                c.value.as_ref(),
+                            ) {
+                                Ok(v) => (vec![], Effect::ConflictResolution(c.clone(), v)),
+                                Err(e) => return Ok(Err(e.to_string())),
+                            },
+                        };
+                    Parsed {
+                        record_id: c.id.clone(),
+                        device_id: c.device_id.clone(),
+                        worker_id: c.worker_id.clone(),
+                        photos: vec![],
+                        task_id: None,
+                        flags,
+                        effect,
+                    }
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        }
         MutationKind::TrackBlock => {
             match decode_payload::<TrackBlockPayload>(text, validate::track_block) {
                 Ok(b) => {
@@ -228,13 +302,22 @@ pub(crate) fn parse_payload(
     Ok(Ok(parsed))
 }
 
-/// Applies what a stored record changes on the server (reports, tasks) and the feed.
+/// Applies what a stored record changes on the server (reports, tasks, residents) and the
+/// feed. Returns the flags only applying can tell (a merge's conflicts).
 pub(crate) fn apply_effect(
     tx: &Transaction<'_>,
     worker_id: &str,
+    device_id: &str,
+    mutation_id: &str,
     effect: Effect,
-) -> Result<(), ApiError> {
+) -> Result<Vec<&'static str>, ApiError> {
     let now = Utc::now();
+    let actor = || crate::residents::edit::Actor {
+        id: worker_id,
+        device: Some(device_id),
+        source: format!("mutation:{mutation_id}"),
+        at: now,
+    };
     match effect {
         Effect::None => {}
         Effect::Report(p) => {
@@ -340,6 +423,16 @@ pub(crate) fn apply_effect(
                 ],
             )?;
         }
+        Effect::ResidentAdd(r) => return crate::residents::edit::add_resident(tx, &r, &actor()),
+        Effect::FieldUpdate(entity, u) => {
+            return crate::residents::edit::merge_edit(tx, entity, &u, &actor());
+        }
+        Effect::ConflictResolution(c, value) => {
+            let mut resolver = actor();
+            resolver.source = format!("resolution:{}", c.conflict_id);
+            // Checked open while parsing, in this transaction.
+            let _ = crate::residents::edit::resolve(tx, &c.conflict_id, |_| Ok(value), &resolver)?;
+        }
     }
-    Ok(())
+    Ok(vec![])
 }

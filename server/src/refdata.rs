@@ -2,6 +2,7 @@
 //! fixtures), every write mirrored into the pull feed of the grids it touches.
 
 use gridworker_model::geo::Crs;
+use gridworker_model::residents::{Entity, Fields};
 use gridworker_model::wire::{CatalogEntry, Change};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -189,27 +190,33 @@ pub fn delete_point(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
     Ok(true)
 }
 
-/// Creates or changes a household (see [`put_point`] for moves between grids).
+/// Creates or changes a household (see [`put_point`] for moves between grids). Its profile
+/// and version are kept; a change of tags is stored as a new version, like any back-office
+/// edit, so that phones' edits made before it merge with it.
 pub fn put_household(tx: &Transaction<'_>, id: &str, h: &HouseholdIn) -> ApiResult<()> {
     check_id("household id", id)?;
     check_id("grid_code", &h.grid_code)?;
     check_coord(h.lat, h.lon)?;
     let entity = format!("household:{id}");
-    if let Some(old) = previous_grid(tx, "households", id)?
-        && old != h.grid_code
+    let previous = previous_grid(tx, "households", id)?;
+    if let Some(old) = &previous
+        && *old != h.grid_code
     {
         emit(
             tx,
-            &grid_scope(&old),
+            &grid_scope(old),
             &entity,
             None,
             &Change::HouseholdDelete { id: id.to_string() },
         )?;
     }
-    let tags = serde_json::to_string(&h.tags).map_err(|e| ApiError::internal(e.to_string()))?;
+    let tags = crate::residents::store::checked_tags(tx, "tags", &h.tags)?;
+    let tags_json = serde_json::to_string(&tags).map_err(|e| ApiError::internal(e.to_string()))?;
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO households (id, grid_code, building, address, crs, lat, lon, tags)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO households (id, grid_code, building, address, crs, lat, lon, tags)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET grid_code = ?2, building = ?3, address = ?4, crs = ?5,
+             lat = ?6, lon = ?7",
     )?
     .execute(params![
         id,
@@ -219,24 +226,27 @@ pub fn put_household(tx: &Transaction<'_>, id: &str, h: &HouseholdIn) -> ApiResu
         h.crs.code(),
         h.lat,
         h.lon,
-        tags
+        tags_json
     ])?;
-    emit(
-        tx,
-        &grid_scope(&h.grid_code),
-        &entity,
-        None,
-        &Change::HouseholdUpsert {
-            id: id.to_string(),
-            grid_code: h.grid_code.clone(),
-            building: h.building.clone(),
-            address: h.address.clone(),
-            crs: h.crs,
-            lat: h.lat,
-            lon: h.lon,
-            tags: h.tags.clone(),
-        },
-    )?;
+    if previous.is_some()
+        && let Some(mut target) = crate::residents::edit::Target::load(tx, Entity::Household, id)?
+    {
+        let mut f = Fields::new();
+        f.insert("tags".into(), serde_json::Value::from(tags));
+        let actor = crate::residents::edit::Actor {
+            id: "admin",
+            device: None,
+            source: "admin".to_string(),
+            at: chrono::Utc::now(),
+        };
+        crate::residents::edit::write_fields(tx, &mut target, &f, &actor, false)?;
+    }
+    crate::residents::store::emit_household(tx, id)?;
+    if let Some(old) = previous
+        && old != h.grid_code
+    {
+        crate::residents::store::rescope_household(tx, id, &old)?;
+    }
     Ok(())
 }
 
@@ -253,6 +263,8 @@ pub fn delete_household(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
         None,
         &Change::HouseholdDelete { id: id.to_string() },
     )?;
+    // Its residents stay on record (and in the history); they leave the phones' feed.
+    crate::residents::store::leave_grid(tx, id, &grid)?;
     Ok(true)
 }
 
@@ -283,6 +295,14 @@ pub fn set_worker_grids(tx: &Transaction<'_>, worker_id: &str, grids: &[String])
                 let id = id?;
                 deletes.push((format!("household:{id}"), Change::HouseholdDelete { id }));
             }
+            let mut st = tx.prepare(
+                "SELECT r.id FROM residents r JOIN households h ON h.id = r.household_id
+                 WHERE h.grid_code = ?1",
+            )?;
+            for id in st.query_map([removed], |r| r.get::<_, String>(0))? {
+                let id = id?;
+                deletes.push((format!("resident:{id}"), Change::ResidentDelete { id }));
+            }
         }
         deletes.push((
             format!("grid:{removed}"),
@@ -299,21 +319,21 @@ pub fn set_worker_grids(tx: &Transaction<'_>, worker_id: &str, grids: &[String])
         // Re-issue in the original order, after the worker-scope deletes of an earlier
         // removal (which are then superseded by these newer upserts).
         tx.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS reissue (scope TEXT, entity TEXT, exclude_worker TEXT, body TEXT, old INTEGER)",
+            "CREATE TEMP TABLE IF NOT EXISTS reissue2 (scope TEXT, entity TEXT, exclude_worker TEXT, body TEXT, min_protocol INTEGER, old INTEGER)",
             [],
         )?;
-        tx.execute("DELETE FROM temp.reissue", [])?;
+        tx.execute("DELETE FROM temp.reissue2", [])?;
         tx.execute(
-            "INSERT INTO temp.reissue SELECT scope, entity, exclude_worker, body, seq FROM changes WHERE scope = ?1",
+            "INSERT INTO temp.reissue2 SELECT scope, entity, exclude_worker, body, min_protocol, seq FROM changes WHERE scope = ?1",
             [&scope],
         )?;
         tx.execute("DELETE FROM changes WHERE scope = ?1", [&scope])?;
         tx.execute(
-            "INSERT INTO changes (scope, entity, exclude_worker, body)
-             SELECT scope, entity, exclude_worker, body FROM temp.reissue ORDER BY old",
+            "INSERT INTO changes (scope, entity, exclude_worker, body, min_protocol)
+             SELECT scope, entity, exclude_worker, body, min_protocol FROM temp.reissue2 ORDER BY old",
             [],
         )?;
-        tx.execute("DELETE FROM temp.reissue", [])?;
+        tx.execute("DELETE FROM temp.reissue2", [])?;
         // Worker-scope deletes of these items from an earlier removal are now stale.
         tx.execute(
             "DELETE FROM changes WHERE scope = ?1 AND entity IN (SELECT entity FROM changes WHERE scope = ?2)",
@@ -383,6 +403,7 @@ pub fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResul
             },
         )?;
     }
+    crate::residents::seed::seed(tx, d)?;
     let departments =
         serde_json::to_string(&d.departments).map_err(|e| ApiError::internal(e.to_string()))?;
     let categories =

@@ -29,10 +29,12 @@ pub enum ChangeKind {
     Patrol,
     /// Grids, points, households, the worker's grids.
     Reference,
+    /// Residents, household profiles, conflicts and key groups.
+    Residents,
 }
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 7] = [
+    pub const ALL: [ChangeKind; 8] = [
         ChangeKind::CheckIns,
         ChangeKind::Visits,
         ChangeKind::Reports,
@@ -40,6 +42,7 @@ impl ChangeKind {
         ChangeKind::SyncCounts,
         ChangeKind::Patrol,
         ChangeKind::Reference,
+        ChangeKind::Residents,
     ];
 
     fn bit(self) -> u32 {
@@ -69,9 +72,13 @@ fn table_mask(action: rusqlite::hooks::Action, table: &str) -> u32 {
         "visits" => Visits.bit(),
         "reports" | "report_photos" | "photos" => Reports.bit(),
         "tasks" | "task_completions" | "task_completion_photos" => Tasks.bit(),
-        "outbox" => mask_of(&[SyncCounts, CheckIns, Visits, Reports, Tasks, Patrol]),
+        "outbox" => mask_of(&[
+            SyncCounts, CheckIns, Visits, Reports, Tasks, Patrol, Residents,
+        ]),
         "patrol_events" | "track_blocks" => Patrol.bit(),
-        "grids" | "points" | "households" | "worker_grids" => Reference.bit(),
+        "grids" | "points" | "worker_grids" => Reference.bit(),
+        "households" => mask_of(&[Reference, Residents]),
+        "residents" | "conflicts" | "key_groups" => Residents.bit(),
         // The store's state: the last sync, the cursor, the last fix, the report catalog
         // (which arrives in a sync, so SyncCounts observers hear of it).
         "kv" => SyncCounts.bit(),

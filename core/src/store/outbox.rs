@@ -21,6 +21,10 @@ pub mod kind {
     pub const PATROL_EVENT: &str = MutationKind::PatrolEvent.code();
     pub const TRACK_BLOCK: &str = MutationKind::TrackBlock.code();
     pub const REPORT_EVALUATION: &str = MutationKind::ReportEvaluation.code();
+    pub const RESIDENT_ADD: &str = MutationKind::ResidentAdd.code();
+    pub const RESIDENT_UPDATE: &str = MutationKind::ResidentUpdate.code();
+    pub const HOUSEHOLD_UPDATE: &str = MutationKind::HouseholdUpdate.code();
+    pub const CONFLICT_RESOLUTION: &str = MutationKind::ConflictResolution.code();
 }
 
 /// Where an outbox entry (and so its record) stands.

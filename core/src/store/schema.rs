@@ -247,13 +247,47 @@ ALTER TABLE track_blocks ADD COLUMN outbox_seq INTEGER;
 CREATE UNIQUE INDEX track_blocks_outbox ON track_blocks(outbox_seq) WHERE outbox_seq IS NOT NULL;
 "#;
 
+/// Residents and household profiles (protocol 4): the server's copy with this phone's
+/// pending edits applied on top, a trigram full-text index per household (address,
+/// building, residents' names, phones and ID numbers: Chinese has no spaces to split words
+/// on), conflicts and the district's key groups.
+const V6: &str = r#"
+ALTER TABLE households ADD COLUMN profile TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE households ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX households_building ON households(building, id);
+CREATE TABLE residents (
+    id TEXT PRIMARY KEY,
+    household_id TEXT NOT NULL,
+    data TEXT NOT NULL,               -- the Resident as JSON, local edits applied
+    version INTEGER NOT NULL          -- the server's version the row was pulled at
+) STRICT;
+CREATE INDEX residents_household ON residents(household_id);
+-- rowid = the household's rowid (households are updated in place, never replaced).
+CREATE VIRTUAL TABLE household_search USING fts5(text, tokenize = 'trigram');
+CREATE TABLE conflicts (
+    id TEXT PRIMARY KEY,
+    household_id TEXT NOT NULL,
+    status TEXT NOT NULL,             -- open | resolving (resolved here, not yet synced) | resolved
+    body TEXT NOT NULL                -- the Conflict as the server sent it (JSON)
+) STRICT;
+CREATE INDEX conflicts_status ON conflicts(status, id);
+CREATE TABLE key_groups (code TEXT PRIMARY KEY, name TEXT NOT NULL, ord INTEGER NOT NULL) STRICT;
+"#;
+
 /// All migrations, oldest first. `user_version` equals the number applied.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// The schema version this build writes.
-pub const CURRENT_VERSION: i64 = 5;
+pub const CURRENT_VERSION: i64 = 6;
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,9 @@ pub mod keys {
     /// Set once a store upgraded from a build without the catalog pulled the feed from
     /// scratch to get it (the catalog was behind its cursor).
     pub const CATALOG_REPULLED: &str = "catalog_repulled";
+    /// The protocol version of the server the pull cursor was last reset for (see the
+    /// handshake in `sync::engine`).
+    pub const FEED_PROTOCOL: &str = "feed_protocol";
 }
 
 pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {

@@ -9,7 +9,8 @@ use crate::domain::{Grid, Household, InspectionPoint, ReportStatus, Task, status
 use crate::error::{Error, Result};
 use crate::geo::{Crs, Position};
 use crate::store::records::{self, ReportRow};
-use crate::store::{reference, state};
+use crate::store::{reference, residents, state};
+use gridworker_model::residents::{Entity, HouseholdProfile};
 
 fn finite(lat: f64, lon: f64, crs: Crs) -> Result<Position> {
     if !lat.is_finite()
@@ -96,6 +97,9 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
     super::failpoint("pull_apply_started");
     worker.store().write_recoverable(|tx| {
         let mut reference_changed = false;
+        // Search documents are rebuilt once per household per page, not once per change:
+        // an initial pull brings a household and then each of its residents.
+        let mut dirty = residents::Dirty::default();
         for change in &page.changes {
             match change {
                 Change::GridUpsert {
@@ -157,6 +161,12 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     lon,
                     crs,
                     tags,
+                    housing_type,
+                    occupancy,
+                    resident_count,
+                    contact_phone,
+                    notes,
+                    version,
                 } => {
                     reference::upsert_household(
                         tx,
@@ -169,8 +179,42 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                             tags: tags.clone(),
                         },
                     )?;
+                    let profile = HouseholdProfile {
+                        housing_type: *housing_type,
+                        occupancy: *occupancy,
+                        resident_count: *resident_count,
+                        contact_phone: contact_phone.clone(),
+                        tags: tags.clone(),
+                        notes: notes.clone(),
+                        version: *version,
+                    };
+                    residents::put_profile(tx, id, &profile)?;
+                    residents::overlay_pending(tx, Entity::Household, id)?;
+                    dirty.0.insert(id.clone());
                 }
-                Change::HouseholdDelete { id } => reference::delete_household(tx, id)?,
+                Change::HouseholdDelete { id } => {
+                    residents::unindex(tx, id)?;
+                    tx.execute("DELETE FROM residents WHERE household_id = ?1", [id])?;
+                    dirty.0.remove(id);
+                    reference::delete_household(tx, id)?;
+                }
+                Change::ResidentUpsert { resident } => {
+                    if let Some(old) = residents::resident(tx, &resident.id)?
+                        && old.household_id != resident.household_id
+                    {
+                        dirty.0.insert(old.household_id);
+                    }
+                    residents::put_resident(tx, resident)?;
+                    residents::overlay_pending(tx, Entity::Resident, &resident.id)?;
+                    dirty.0.insert(resident.household_id.clone());
+                }
+                Change::ResidentDelete { id } => {
+                    if let Some(h) = residents::delete_resident(tx, id)? {
+                        dirty.0.insert(h);
+                    }
+                }
+                Change::ConflictUpsert { conflict } => residents::put_conflict(tx, conflict)?,
+                Change::KeyGroups { tags } => residents::set_key_groups(tx, tags)?,
                 Change::WorkerGrids { grid_codes } => {
                     reference::set_worker_grids(tx, grid_codes)?;
                     reference_changed = true;
@@ -288,6 +332,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                 }
             }
         }
+        std::mem::take(&mut dirty).reindex(tx)?;
         state::put(tx, state::keys::PULL_CURSOR, &page.next_cursor)?;
         Ok(reference_changed)
     })

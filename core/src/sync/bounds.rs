@@ -25,6 +25,15 @@ pub const MAX_TAGS: usize = 64;
 pub const MAX_TAG_CHARS: usize = 64;
 /// Most report categories, and most departments, in a catalog.
 pub const MAX_CATALOG: usize = 1_000;
+/// Longest phone or ID number pulled.
+pub const MAX_PHONE_CHARS: usize = 32;
+
+fn tag_list(field: &str, tags: &[String]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(refuse("a record with too many tags"));
+    }
+    tags.iter().try_for_each(|t| text(field, t, MAX_TAG_CHARS))
+}
 
 fn refuse(what: &str) -> Error {
     Error::Protocol {
@@ -124,17 +133,56 @@ fn check_change(c: &Change) -> Result<()> {
             building,
             address,
             tags,
+            contact_phone,
+            notes,
             ..
         } => {
             text("household.id", id, MAX_ID_CHARS)?;
             text("household.grid_code", grid_code, MAX_ID_CHARS)?;
             text("household.building", building, MAX_NAME_CHARS)?;
             text("household.address", address, MAX_ADDRESS_CHARS)?;
-            if tags.len() > MAX_TAGS {
-                return Err(refuse("a household with too many tags"));
+            opt_text("household.contact_phone", contact_phone, MAX_PHONE_CHARS)?;
+            text("household.notes", notes, MAX_NOTE_CHARS)?;
+            tag_list("household.tags", tags)
+        }
+        Change::ResidentUpsert { resident: r } => {
+            text("resident.id", &r.id, MAX_ID_CHARS)?;
+            text("resident.household_id", &r.household_id, MAX_ID_CHARS)?;
+            text("resident.name", &r.name, MAX_NAME_CHARS)?;
+            text("resident.id_number", &r.id_number, MAX_PHONE_CHARS)?;
+            opt_text("resident.phone", &r.phone, MAX_PHONE_CHARS)?;
+            text("resident.notes", &r.notes, MAX_NOTE_CHARS)?;
+            tag_list("resident.tags", &r.tags)
+        }
+        Change::ResidentDelete { id } => text("id", id, MAX_ID_CHARS),
+        Change::ConflictUpsert { conflict: c } => {
+            text("conflict.id", &c.id, MAX_ID_CHARS)?;
+            text("conflict.entity_id", &c.entity_id, MAX_ID_CHARS)?;
+            text("conflict.household_id", &c.household_id, MAX_ID_CHARS)?;
+            text("conflict.field", &c.field, MAX_ID_CHARS)?;
+            text("conflict.mine_by", &c.mine_by, MAX_ID_CHARS)?;
+            text("conflict.theirs_by", &c.theirs_by, MAX_ID_CHARS)?;
+            let values = [
+                Some(&c.base),
+                Some(&c.mine),
+                Some(&c.theirs),
+                c.resolution.as_ref(),
+            ];
+            for v in values.into_iter().flatten() {
+                if v.to_string().len() > MAX_NOTE_CHARS * 4 {
+                    return Err(refuse("a conflict value too long"));
+                }
             }
-            tags.iter()
-                .try_for_each(|t| text("household.tags", t, MAX_TAG_CHARS))
+            Ok(())
+        }
+        Change::KeyGroups { tags } => {
+            if tags.len() > MAX_CATALOG {
+                return Err(refuse("too many key groups"));
+            }
+            tags.iter().try_for_each(|e| {
+                text("key_group.code", &e.code, MAX_TAG_CHARS)?;
+                text("key_group.name", &e.name, MAX_NAME_CHARS)
+            })
         }
         Change::WorkerGrids { grid_codes } => codes("worker_grids", grid_codes),
         Change::ReportCatalog {

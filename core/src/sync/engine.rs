@@ -445,6 +445,14 @@ impl Inner {
                     state::delete(tx, state::keys::PULL_CURSOR)?;
                     state::put(tx, state::keys::CATALOG_REPULLED, &true)?;
                 }
+                // Residents, household profiles and key groups came with protocol 4: a store
+                // whose cursor was pulled from an older server pulls from scratch once.
+                if reply.protocol >= 4
+                    && state::get::<u32>(tx, state::keys::FEED_PROTOCOL)?.unwrap_or(0) < 4
+                {
+                    state::delete(tx, state::keys::PULL_CURSOR)?;
+                    state::put(tx, state::keys::FEED_PROTOCOL, &reply.protocol)?;
+                }
                 let config = worker.config();
                 let owner = crate::store::tracks::Owner {
                     worker_id: &config.worker_id,

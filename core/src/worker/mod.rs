@@ -36,6 +36,7 @@ mod photo_files;
 mod quarantine;
 mod queries;
 mod reports;
+mod residents;
 mod tasks;
 mod track;
 mod wipe;
@@ -49,6 +50,10 @@ pub struct ReportCatalog {
     pub categories: Vec<crate::sync::wire::CatalogEntry>,
     pub departments: Vec<crate::sync::wire::CatalogEntry>,
 }
+pub use residents::{
+    ConflictView, HouseholdCard, HouseholdDetail, HouseholdUpdate, NewResident, ResidentUpdate,
+    ResidentView,
+};
 pub use track::{PatrolState, TrackDay};
 pub use wipe::wipe_data_dir;
 
@@ -338,6 +343,7 @@ impl GridWorker {
             }
             for h in households {
                 reference::upsert_household(tx, h)?;
+                crate::store::residents::reindex(tx, &h.id)?;
             }
             reference::set_worker_grids(tx, worker_grids)?;
             Ok(())

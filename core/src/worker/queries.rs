@@ -186,7 +186,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// `key` gives the last item's (time key, id); a cursor is `time|id`, or the id alone
     /// for listings by id.
-    fn of(items: Vec<T>, limit: u32, key: impl Fn(&T) -> (String, String)) -> Self {
+    pub(super) fn of(items: Vec<T>, limit: u32, key: impl Fn(&T) -> (String, String)) -> Self {
         let full = items.len() >= limit as usize;
         let next = if full {
             items.last().map(|last| {

@@ -484,6 +484,10 @@ pub async fn assert_synced_once_all(devices: &[&Device], server: &RealServer) ->
         "patrol_event",
         "track_block",
         "report_evaluation",
+        "resident_add",
+        "resident_update",
+        "household_update",
+        "conflict_resolution",
     ] {
         for status in ["applied", "rejected", "withdrawn"] {
             if !kinds.contains(kind) && status != "applied" {

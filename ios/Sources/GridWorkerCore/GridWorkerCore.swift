@@ -760,6 +760,83 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func observerCount()  -> UInt32
     
     /**
+     * Registers a resident (optionally during a visit: `visit_id`). `InvalidInput` names
+     * the field for a wrong ID check digit, an impossible birth date, a phone that is not a
+     * mainland number or a tag outside the key groups; nothing is recorded then.
+     */
+    func addResident(resident: NewResident, visitId: String?) throws  -> Resident
+    
+    /**
+     * One conflict with its values in full.
+     */
+    func conflict(conflictId: String) throws  -> Conflict
+    
+    /**
+     * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
+     * page at a time; ID numbers and phones masked.
+     */
+    func conflictsPage(all: Bool, after: String?, limit: UInt32) throws  -> ConflictPage
+    
+    /**
+     * A household with its residents (masked) and open conflicts, in one call.
+     */
+    func householdDetail(householdId: String) throws  -> HouseholdDetail
+    
+    /**
+     * The households of one building (楼栋) by id, a page at a time.
+     */
+    func householdsInBuilding(building: String, after: String?, limit: UInt32) throws  -> HouseholdCardPage
+    
+    /**
+     * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
+     */
+    func householdsNearby(position: Position, radiusM: Double, limit: UInt32) throws  -> [NearbyHousehold]
+    
+    /**
+     * Households of the worker's grids in a key group ("all 低保 households"), by id.
+     */
+    func keyGroupHouseholds(tag: String, after: String?, limit: UInt32) throws  -> HouseholdCardPage
+    
+    /**
+     * The district's key groups (重点人群 tags: 低保, disability, veteran, elderly_alone…),
+     * pulled with the reference data. Tags on residents and households must be among them.
+     */
+    func keyGroups() throws  -> [CatalogEntry]
+    
+    /**
+     * One resident with the ID number and phone in full: the only call that shows them.
+     */
+    func residentUnmasked(residentId: String) throws  -> Resident
+    
+    /**
+     * Resolves an open conflict: `Mine`, `Theirs`, or `Value` with `value`. Recorded and
+     * synced like every record; the chosen value shows at once.
+     */
+    func resolveConflict(conflictId: String, take: Resolution, value: FieldValue?) throws  -> Conflict
+    
+    /**
+     * Households whose address, building, residents' names, phones or ID numbers contain
+     * `query` (the last digits of a phone or ID number find it), by id a page at a time.
+     */
+    func searchHouseholds(query: String, after: String?, limit: UInt32) throws  -> HouseholdCardPage
+    
+    /**
+     * Marks a resident moved out or deceased (or living again).
+     */
+    func setResidentStatus(residentId: String, status: ResidentStatus, visitId: String?) throws  -> Resident
+    
+    /**
+     * Changes fields of a household's profile.
+     */
+    func updateHousehold(householdId: String, update: HouseholdUpdate, visitId: String?) throws  -> HouseholdProfile
+    
+    /**
+     * Changes fields of a resident; only the fields that differ are recorded (none: nothing
+     * is). Returns the resident as now shown, masked.
+     */
+    func updateResident(residentId: String, update: ResidentUpdate, visitId: String?) throws  -> Resident
+    
+    /**
      * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
     func acknowledgeTask(taskId: String) throws  -> Task
@@ -1123,6 +1200,213 @@ open func observerCount() -> UInt32  {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_observer_count(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Registers a resident (optionally during a visit: `visit_id`). `InvalidInput` names
+     * the field for a wrong ID check digit, an impossible birth date, a phone that is not a
+     * mainland number or a tag outside the key groups; nothing is recorded then.
+     */
+open func addResident(resident: NewResident, visitId: String?)throws  -> Resident  {
+    return try  FfiConverterTypeResident_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_add_resident(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeNewResident_lower(resident),
+        FfiConverterOptionString.lower(visitId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * One conflict with its values in full.
+     */
+open func conflict(conflictId: String)throws  -> Conflict  {
+    return try  FfiConverterTypeConflict_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_conflict(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(conflictId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
+     * page at a time; ID numbers and phones masked.
+     */
+open func conflictsPage(all: Bool, after: String?, limit: UInt32)throws  -> ConflictPage  {
+    return try  FfiConverterTypeConflictPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_conflicts_page(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(all),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A household with its residents (masked) and open conflicts, in one call.
+     */
+open func householdDetail(householdId: String)throws  -> HouseholdDetail  {
+    return try  FfiConverterTypeHouseholdDetail_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_household_detail(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(householdId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The households of one building (楼栋) by id, a page at a time.
+     */
+open func householdsInBuilding(building: String, after: String?, limit: UInt32)throws  -> HouseholdCardPage  {
+    return try  FfiConverterTypeHouseholdCardPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_households_in_building(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(building),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
+     */
+open func householdsNearby(position: Position, radiusM: Double, limit: UInt32)throws  -> [NearbyHousehold]  {
+    return try  FfiConverterSequenceTypeNearbyHousehold.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_households_nearby(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePosition_lower(position),
+        FfiConverterDouble.lower(radiusM),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Households of the worker's grids in a key group ("all 低保 households"), by id.
+     */
+open func keyGroupHouseholds(tag: String, after: String?, limit: UInt32)throws  -> HouseholdCardPage  {
+    return try  FfiConverterTypeHouseholdCardPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_key_group_households(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(tag),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The district's key groups (重点人群 tags: 低保, disability, veteran, elderly_alone…),
+     * pulled with the reference data. Tags on residents and households must be among them.
+     */
+open func keyGroups()throws  -> [CatalogEntry]  {
+    return try  FfiConverterSequenceTypeCatalogEntry.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_key_groups(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * One resident with the ID number and phone in full: the only call that shows them.
+     */
+open func residentUnmasked(residentId: String)throws  -> Resident  {
+    return try  FfiConverterTypeResident_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_resident_unmasked(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(residentId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Resolves an open conflict: `Mine`, `Theirs`, or `Value` with `value`. Recorded and
+     * synced like every record; the chosen value shows at once.
+     */
+open func resolveConflict(conflictId: String, take: Resolution, value: FieldValue?)throws  -> Conflict  {
+    return try  FfiConverterTypeConflict_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_resolve_conflict(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(conflictId),
+        FfiConverterTypeResolution_lower(take),
+        FfiConverterOptionTypeFieldValue.lower(value),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Households whose address, building, residents' names, phones or ID numbers contain
+     * `query` (the last digits of a phone or ID number find it), by id a page at a time.
+     */
+open func searchHouseholds(query: String, after: String?, limit: UInt32)throws  -> HouseholdCardPage  {
+    return try  FfiConverterTypeHouseholdCardPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_search_households(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(query),
+        FfiConverterOptionString.lower(after),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Marks a resident moved out or deceased (or living again).
+     */
+open func setResidentStatus(residentId: String, status: ResidentStatus, visitId: String?)throws  -> Resident  {
+    return try  FfiConverterTypeResident_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_set_resident_status(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(residentId),
+        FfiConverterTypeResidentStatus_lower(status),
+        FfiConverterOptionString.lower(visitId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Changes fields of a household's profile.
+     */
+open func updateHousehold(householdId: String, update: HouseholdUpdate, visitId: String?)throws  -> HouseholdProfile  {
+    return try  FfiConverterTypeHouseholdProfile_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_update_household(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(householdId),
+        FfiConverterTypeHouseholdUpdate_lower(update),
+        FfiConverterOptionString.lower(visitId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Changes fields of a resident; only the fields that differ are recorded (none: nothing
+     * is). Returns the resident as now shown, masked.
+     */
+open func updateResident(residentId: String, update: ResidentUpdate, visitId: String?)throws  -> Resident  {
+    return try  FfiConverterTypeResident_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+        uniffiCallStatus in
+    uniffi_gridworker_ffi_fn_method_gridworker_update_resident(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(residentId),
+        FfiConverterTypeResidentUpdate_lower(update),
+        FfiConverterOptionString.lower(visitId),uniffiCallStatus
     )
 })
 }
@@ -2681,6 +2965,186 @@ public func FfiConverterTypeCheckInResult_lower(_ value: CheckInResult) -> RustB
 
 
 /**
+ * One field changed on this phone and on the other side (the back office or another
+ * worker) to different values. Nothing was overwritten: the stored value is `theirs` until
+ * someone resolves it. In lists the values of ID numbers and phones are masked.
+ */
+public struct Conflict: Equatable, Hashable {
+    public var id: String
+    public var entity: ConflictEntity
+    public var entityId: String
+    public var householdId: String
+    /**
+     * The field's name as edits name it (`phone`, `status`, `occupancy`…).
+     */
+    public var field: String
+    public var base: FieldValue
+    public var mine: FieldValue
+    public var theirs: FieldValue
+    public var mineBy: String
+    public var mineAt: Date
+    public var theirsBy: String
+    public var theirsAt: Date
+    public var resolved: Bool
+    /**
+     * Resolved on this phone, waiting to sync.
+     */
+    public var resolving: Bool
+    public var resolution: FieldValue?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, entity: ConflictEntity, entityId: String, householdId: String, 
+        /**
+         * The field's name as edits name it (`phone`, `status`, `occupancy`…).
+         */field: String, base: FieldValue, mine: FieldValue, theirs: FieldValue, mineBy: String, mineAt: Date, theirsBy: String, theirsAt: Date, resolved: Bool, 
+        /**
+         * Resolved on this phone, waiting to sync.
+         */resolving: Bool, resolution: FieldValue?) {
+        self.id = id
+        self.entity = entity
+        self.entityId = entityId
+        self.householdId = householdId
+        self.field = field
+        self.base = base
+        self.mine = mine
+        self.theirs = theirs
+        self.mineBy = mineBy
+        self.mineAt = mineAt
+        self.theirsBy = theirsBy
+        self.theirsAt = theirsAt
+        self.resolved = resolved
+        self.resolving = resolving
+        self.resolution = resolution
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Conflict: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConflict: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Conflict {
+        return
+            try Conflict(
+                id: FfiConverterString.read(from: &buf), 
+                entity: FfiConverterTypeConflictEntity.read(from: &buf), 
+                entityId: FfiConverterString.read(from: &buf), 
+                householdId: FfiConverterString.read(from: &buf), 
+                field: FfiConverterString.read(from: &buf), 
+                base: FfiConverterTypeFieldValue.read(from: &buf), 
+                mine: FfiConverterTypeFieldValue.read(from: &buf), 
+                theirs: FfiConverterTypeFieldValue.read(from: &buf), 
+                mineBy: FfiConverterString.read(from: &buf), 
+                mineAt: FfiConverterTimestamp.read(from: &buf), 
+                theirsBy: FfiConverterString.read(from: &buf), 
+                theirsAt: FfiConverterTimestamp.read(from: &buf), 
+                resolved: FfiConverterBool.read(from: &buf), 
+                resolving: FfiConverterBool.read(from: &buf), 
+                resolution: FfiConverterOptionTypeFieldValue.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Conflict, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterTypeConflictEntity.write(value.entity, into: &buf)
+        FfiConverterString.write(value.entityId, into: &buf)
+        FfiConverterString.write(value.householdId, into: &buf)
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterTypeFieldValue.write(value.base, into: &buf)
+        FfiConverterTypeFieldValue.write(value.mine, into: &buf)
+        FfiConverterTypeFieldValue.write(value.theirs, into: &buf)
+        FfiConverterString.write(value.mineBy, into: &buf)
+        FfiConverterTimestamp.write(value.mineAt, into: &buf)
+        FfiConverterString.write(value.theirsBy, into: &buf)
+        FfiConverterTimestamp.write(value.theirsAt, into: &buf)
+        FfiConverterBool.write(value.resolved, into: &buf)
+        FfiConverterBool.write(value.resolving, into: &buf)
+        FfiConverterOptionTypeFieldValue.write(value.resolution, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflict_lift(_ buf: RustBuffer) throws -> Conflict {
+    return try FfiConverterTypeConflict.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflict_lower(_ value: Conflict) -> RustBuffer {
+    return FfiConverterTypeConflict.lower(value)
+}
+
+
+/**
+ * A page of conflicts.
+ */
+public struct ConflictPage: Equatable, Hashable {
+    public var items: [Conflict]
+    public var next: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(items: [Conflict], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConflictPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConflictPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConflictPage {
+        return
+            try ConflictPage(
+                items: FfiConverterSequenceTypeConflict.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConflictPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeConflict.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflictPage_lift(_ buf: RustBuffer) throws -> ConflictPage {
+    return try FfiConverterTypeConflictPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflictPage_lower(_ value: ConflictPage) -> RustBuffer {
+    return FfiConverterTypeConflictPage.lower(value)
+}
+
+
+/**
  * A latitude/longitude pair in a named coordinate system (e.g. a tap on a GCJ-02 map).
  */
 public struct Coordinate: Equatable, Hashable {
@@ -2996,6 +3460,203 @@ public func FfiConverterTypeHousehold_lower(_ value: Household) -> RustBuffer {
 
 
 /**
+ * A household in a list: where it is, its profile, who lives there in brief.
+ */
+public struct HouseholdCard: Equatable, Hashable {
+    public var household: Household
+    public var profile: HouseholdProfile
+    /**
+     * Residents living there now.
+     */
+    public var living: UInt32
+    public var headName: String?
+    public var openConflicts: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(household: Household, profile: HouseholdProfile, 
+        /**
+         * Residents living there now.
+         */living: UInt32, headName: String?, openConflicts: UInt32) {
+        self.household = household
+        self.profile = profile
+        self.living = living
+        self.headName = headName
+        self.openConflicts = openConflicts
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HouseholdCard: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHouseholdCard: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HouseholdCard {
+        return
+            try HouseholdCard(
+                household: FfiConverterTypeHousehold.read(from: &buf), 
+                profile: FfiConverterTypeHouseholdProfile.read(from: &buf), 
+                living: FfiConverterUInt32.read(from: &buf), 
+                headName: FfiConverterOptionString.read(from: &buf), 
+                openConflicts: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HouseholdCard, into buf: inout [UInt8]) {
+        FfiConverterTypeHousehold.write(value.household, into: &buf)
+        FfiConverterTypeHouseholdProfile.write(value.profile, into: &buf)
+        FfiConverterUInt32.write(value.living, into: &buf)
+        FfiConverterOptionString.write(value.headName, into: &buf)
+        FfiConverterUInt32.write(value.openConflicts, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdCard_lift(_ buf: RustBuffer) throws -> HouseholdCard {
+    return try FfiConverterTypeHouseholdCard.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdCard_lower(_ value: HouseholdCard) -> RustBuffer {
+    return FfiConverterTypeHouseholdCard.lower(value)
+}
+
+
+/**
+ * A page of households (search, building, key group); `next` is the cursor of the next.
+ */
+public struct HouseholdCardPage: Equatable, Hashable {
+    public var items: [HouseholdCard]
+    public var next: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(items: [HouseholdCard], next: String?) {
+        self.items = items
+        self.next = next
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HouseholdCardPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHouseholdCardPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HouseholdCardPage {
+        return
+            try HouseholdCardPage(
+                items: FfiConverterSequenceTypeHouseholdCard.read(from: &buf), 
+                next: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HouseholdCardPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeHouseholdCard.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.next, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdCardPage_lift(_ buf: RustBuffer) throws -> HouseholdCardPage {
+    return try FfiConverterTypeHouseholdCardPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdCardPage_lower(_ value: HouseholdCardPage) -> RustBuffer {
+    return FfiConverterTypeHouseholdCardPage.lower(value)
+}
+
+
+/**
+ * A household with its residents (masked) and open conflicts: the visit screen.
+ */
+public struct HouseholdDetail: Equatable, Hashable {
+    public var household: Household
+    public var profile: HouseholdProfile
+    public var residents: [Resident]
+    public var conflicts: [Conflict]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(household: Household, profile: HouseholdProfile, residents: [Resident], conflicts: [Conflict]) {
+        self.household = household
+        self.profile = profile
+        self.residents = residents
+        self.conflicts = conflicts
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HouseholdDetail: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHouseholdDetail: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HouseholdDetail {
+        return
+            try HouseholdDetail(
+                household: FfiConverterTypeHousehold.read(from: &buf), 
+                profile: FfiConverterTypeHouseholdProfile.read(from: &buf), 
+                residents: FfiConverterSequenceTypeResident.read(from: &buf), 
+                conflicts: FfiConverterSequenceTypeConflict.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HouseholdDetail, into buf: inout [UInt8]) {
+        FfiConverterTypeHousehold.write(value.household, into: &buf)
+        FfiConverterTypeHouseholdProfile.write(value.profile, into: &buf)
+        FfiConverterSequenceTypeResident.write(value.residents, into: &buf)
+        FfiConverterSequenceTypeConflict.write(value.conflicts, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdDetail_lift(_ buf: RustBuffer) throws -> HouseholdDetail {
+    return try FfiConverterTypeHouseholdDetail.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdDetail_lower(_ value: HouseholdDetail) -> RustBuffer {
+    return FfiConverterTypeHouseholdDetail.lower(value)
+}
+
+
+/**
  * A page of a grid's households by id (see `CheckInPage`).
  */
 public struct HouseholdPage: Equatable, Hashable {
@@ -3049,6 +3710,162 @@ public func FfiConverterTypeHouseholdPage_lift(_ buf: RustBuffer) throws -> Hous
 #endif
 public func FfiConverterTypeHouseholdPage_lower(_ value: HouseholdPage) -> RustBuffer {
     return FfiConverterTypeHouseholdPage.lower(value)
+}
+
+
+/**
+ * A household's profile (一标三实: actual housing). The contact phone is masked in lists.
+ */
+public struct HouseholdProfile: Equatable, Hashable {
+    public var housingType: HousingType?
+    public var occupancy: Occupancy?
+    public var residentCount: UInt32
+    public var contactPhone: String?
+    public var tags: [String]
+    public var notes: String
+    /**
+     * The server's version this profile is based on.
+     */
+    public var version: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(housingType: HousingType?, occupancy: Occupancy?, residentCount: UInt32, contactPhone: String?, tags: [String], notes: String, 
+        /**
+         * The server's version this profile is based on.
+         */version: Int64) {
+        self.housingType = housingType
+        self.occupancy = occupancy
+        self.residentCount = residentCount
+        self.contactPhone = contactPhone
+        self.tags = tags
+        self.notes = notes
+        self.version = version
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HouseholdProfile: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHouseholdProfile: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HouseholdProfile {
+        return
+            try HouseholdProfile(
+                housingType: FfiConverterOptionTypeHousingType.read(from: &buf), 
+                occupancy: FfiConverterOptionTypeOccupancy.read(from: &buf), 
+                residentCount: FfiConverterUInt32.read(from: &buf), 
+                contactPhone: FfiConverterOptionString.read(from: &buf), 
+                tags: FfiConverterSequenceString.read(from: &buf), 
+                notes: FfiConverterString.read(from: &buf), 
+                version: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HouseholdProfile, into buf: inout [UInt8]) {
+        FfiConverterOptionTypeHousingType.write(value.housingType, into: &buf)
+        FfiConverterOptionTypeOccupancy.write(value.occupancy, into: &buf)
+        FfiConverterUInt32.write(value.residentCount, into: &buf)
+        FfiConverterOptionString.write(value.contactPhone, into: &buf)
+        FfiConverterSequenceString.write(value.tags, into: &buf)
+        FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterInt64.write(value.version, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdProfile_lift(_ buf: RustBuffer) throws -> HouseholdProfile {
+    return try FfiConverterTypeHouseholdProfile.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdProfile_lower(_ value: HouseholdProfile) -> RustBuffer {
+    return FfiConverterTypeHouseholdProfile.lower(value)
+}
+
+
+/**
+ * The fields of a household's profile to change; `contact_phone = ""` removes it.
+ */
+public struct HouseholdUpdate: Equatable, Hashable {
+    public var housingType: HousingType?
+    public var occupancy: Occupancy?
+    public var residentCount: UInt32?
+    public var contactPhone: String?
+    public var tags: [String]?
+    public var notes: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(housingType: HousingType? = nil, occupancy: Occupancy? = nil, residentCount: UInt32? = nil, contactPhone: String? = nil, tags: [String]? = nil, notes: String? = nil) {
+        self.housingType = housingType
+        self.occupancy = occupancy
+        self.residentCount = residentCount
+        self.contactPhone = contactPhone
+        self.tags = tags
+        self.notes = notes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension HouseholdUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HouseholdUpdate {
+        return
+            try HouseholdUpdate(
+                housingType: FfiConverterOptionTypeHousingType.read(from: &buf), 
+                occupancy: FfiConverterOptionTypeOccupancy.read(from: &buf), 
+                residentCount: FfiConverterOptionUInt32.read(from: &buf), 
+                contactPhone: FfiConverterOptionString.read(from: &buf), 
+                tags: FfiConverterOptionSequenceString.read(from: &buf), 
+                notes: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: HouseholdUpdate, into buf: inout [UInt8]) {
+        FfiConverterOptionTypeHousingType.write(value.housingType, into: &buf)
+        FfiConverterOptionTypeOccupancy.write(value.occupancy, into: &buf)
+        FfiConverterOptionUInt32.write(value.residentCount, into: &buf)
+        FfiConverterOptionString.write(value.contactPhone, into: &buf)
+        FfiConverterOptionSequenceString.write(value.tags, into: &buf)
+        FfiConverterOptionString.write(value.notes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdUpdate_lift(_ buf: RustBuffer) throws -> HouseholdUpdate {
+    return try FfiConverterTypeHouseholdUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHouseholdUpdate_lower(_ value: HouseholdUpdate) -> RustBuffer {
+    return FfiConverterTypeHouseholdUpdate.lower(value)
 }
 
 
@@ -3618,6 +4435,63 @@ public func FfiConverterTypeLogRecord_lower(_ value: LogRecord) -> RustBuffer {
 
 
 /**
+ * A household near a position.
+ */
+public struct NearbyHousehold: Equatable, Hashable {
+    public var household: HouseholdCard
+    public var distanceM: Double
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(household: HouseholdCard, distanceM: Double) {
+        self.household = household
+        self.distanceM = distanceM
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NearbyHousehold: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNearbyHousehold: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NearbyHousehold {
+        return
+            try NearbyHousehold(
+                household: FfiConverterTypeHouseholdCard.read(from: &buf), 
+                distanceM: FfiConverterDouble.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NearbyHousehold, into buf: inout [UInt8]) {
+        FfiConverterTypeHouseholdCard.write(value.household, into: &buf)
+        FfiConverterDouble.write(value.distanceM, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNearbyHousehold_lift(_ buf: RustBuffer) throws -> NearbyHousehold {
+    return try FfiConverterTypeNearbyHousehold.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNearbyHousehold_lower(_ value: NearbyHousehold) -> RustBuffer {
+    return FfiConverterTypeNearbyHousehold.lower(value)
+}
+
+
+/**
  * An inspection point near a position.
  */
 public struct NearbyPoint: Equatable, Hashable {
@@ -3671,6 +4545,83 @@ public func FfiConverterTypeNearbyPoint_lift(_ buf: RustBuffer) throws -> Nearby
 #endif
 public func FfiConverterTypeNearbyPoint_lower(_ value: NearbyPoint) -> RustBuffer {
     return FfiConverterTypeNearbyPoint.lower(value)
+}
+
+
+/**
+ * A resident to register.
+ */
+public struct NewResident: Equatable, Hashable {
+    public var householdId: String
+    public var name: String
+    public var idNumber: String
+    public var phone: String?
+    public var relation: Relation
+    public var tags: [String]
+    public var notes: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(householdId: String, name: String, idNumber: String, phone: String? = nil, relation: Relation, tags: [String] = [], notes: String = "") {
+        self.householdId = householdId
+        self.name = name
+        self.idNumber = idNumber
+        self.phone = phone
+        self.relation = relation
+        self.tags = tags
+        self.notes = notes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NewResident: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNewResident: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NewResident {
+        return
+            try NewResident(
+                householdId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                idNumber: FfiConverterString.read(from: &buf), 
+                phone: FfiConverterOptionString.read(from: &buf), 
+                relation: FfiConverterTypeRelation.read(from: &buf), 
+                tags: FfiConverterSequenceString.read(from: &buf), 
+                notes: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NewResident, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.householdId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.idNumber, into: &buf)
+        FfiConverterOptionString.write(value.phone, into: &buf)
+        FfiConverterTypeRelation.write(value.relation, into: &buf)
+        FfiConverterSequenceString.write(value.tags, into: &buf)
+        FfiConverterString.write(value.notes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNewResident_lift(_ buf: RustBuffer) throws -> NewResident {
+    return try FfiConverterTypeNewResident.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNewResident_lower(_ value: NewResident) -> RustBuffer {
+    return FfiConverterTypeNewResident.lower(value)
 }
 
 
@@ -4646,6 +5597,193 @@ public func FfiConverterTypeReportProgress_lift(_ buf: RustBuffer) throws -> Rep
 #endif
 public func FfiConverterTypeReportProgress_lower(_ value: ReportProgress) -> RustBuffer {
     return FfiConverterTypeReportProgress.lower(value)
+}
+
+
+/**
+ * A resident. `id_number` and `phone` are masked (`230102********1234`, `139****5678`)
+ * unless `masked` is false (only from `residentUnmasked`). Sex and birth date are derived
+ * from the ID number (`birth_date` as `YYYY-MM-DD`).
+ */
+public struct Resident: Equatable, Hashable {
+    public var id: String
+    public var householdId: String
+    public var name: String
+    public var idNumber: String
+    public var phone: String?
+    public var relation: Relation
+    public var tags: [String]
+    public var status: ResidentStatus
+    public var notes: String
+    public var sex: Sex?
+    public var birthDate: String?
+    /**
+     * The server's version (0: added on this phone, not yet synced).
+     */
+    public var version: Int64
+    public var masked: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, householdId: String, name: String, idNumber: String, phone: String?, relation: Relation, tags: [String], status: ResidentStatus, notes: String, sex: Sex?, birthDate: String?, 
+        /**
+         * The server's version (0: added on this phone, not yet synced).
+         */version: Int64, masked: Bool) {
+        self.id = id
+        self.householdId = householdId
+        self.name = name
+        self.idNumber = idNumber
+        self.phone = phone
+        self.relation = relation
+        self.tags = tags
+        self.status = status
+        self.notes = notes
+        self.sex = sex
+        self.birthDate = birthDate
+        self.version = version
+        self.masked = masked
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Resident: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResident: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Resident {
+        return
+            try Resident(
+                id: FfiConverterString.read(from: &buf), 
+                householdId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                idNumber: FfiConverterString.read(from: &buf), 
+                phone: FfiConverterOptionString.read(from: &buf), 
+                relation: FfiConverterTypeRelation.read(from: &buf), 
+                tags: FfiConverterSequenceString.read(from: &buf), 
+                status: FfiConverterTypeResidentStatus.read(from: &buf), 
+                notes: FfiConverterString.read(from: &buf), 
+                sex: FfiConverterOptionTypeSex.read(from: &buf), 
+                birthDate: FfiConverterOptionString.read(from: &buf), 
+                version: FfiConverterInt64.read(from: &buf), 
+                masked: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Resident, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.householdId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.idNumber, into: &buf)
+        FfiConverterOptionString.write(value.phone, into: &buf)
+        FfiConverterTypeRelation.write(value.relation, into: &buf)
+        FfiConverterSequenceString.write(value.tags, into: &buf)
+        FfiConverterTypeResidentStatus.write(value.status, into: &buf)
+        FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterOptionTypeSex.write(value.sex, into: &buf)
+        FfiConverterOptionString.write(value.birthDate, into: &buf)
+        FfiConverterInt64.write(value.version, into: &buf)
+        FfiConverterBool.write(value.masked, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResident_lift(_ buf: RustBuffer) throws -> Resident {
+    return try FfiConverterTypeResident.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResident_lower(_ value: Resident) -> RustBuffer {
+    return FfiConverterTypeResident.lower(value)
+}
+
+
+/**
+ * The fields of a resident to change; `null` leaves a field as it is, `phone = ""` removes
+ * the phone.
+ */
+public struct ResidentUpdate: Equatable, Hashable {
+    public var name: String?
+    public var idNumber: String?
+    public var phone: String?
+    public var relation: Relation?
+    public var tags: [String]?
+    public var status: ResidentStatus?
+    public var notes: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(name: String? = nil, idNumber: String? = nil, phone: String? = nil, relation: Relation? = nil, tags: [String]? = nil, status: ResidentStatus? = nil, notes: String? = nil) {
+        self.name = name
+        self.idNumber = idNumber
+        self.phone = phone
+        self.relation = relation
+        self.tags = tags
+        self.status = status
+        self.notes = notes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ResidentUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResidentUpdate: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ResidentUpdate {
+        return
+            try ResidentUpdate(
+                name: FfiConverterOptionString.read(from: &buf), 
+                idNumber: FfiConverterOptionString.read(from: &buf), 
+                phone: FfiConverterOptionString.read(from: &buf), 
+                relation: FfiConverterOptionTypeRelation.read(from: &buf), 
+                tags: FfiConverterOptionSequenceString.read(from: &buf), 
+                status: FfiConverterOptionTypeResidentStatus.read(from: &buf), 
+                notes: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ResidentUpdate, into buf: inout [UInt8]) {
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.idNumber, into: &buf)
+        FfiConverterOptionString.write(value.phone, into: &buf)
+        FfiConverterOptionTypeRelation.write(value.relation, into: &buf)
+        FfiConverterOptionSequenceString.write(value.tags, into: &buf)
+        FfiConverterOptionTypeResidentStatus.write(value.status, into: &buf)
+        FfiConverterOptionString.write(value.notes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResidentUpdate_lift(_ buf: RustBuffer) throws -> ResidentUpdate {
+    return try FfiConverterTypeResidentUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResidentUpdate_lower(_ value: ResidentUpdate) -> RustBuffer {
+    return FfiConverterTypeResidentUpdate.lower(value)
 }
 
 
@@ -6370,6 +7508,10 @@ public enum ChangeKind: Equatable, Hashable {
      * Grids, points, households, the worker's grids.
      */
     case reference
+    /**
+     * Residents, household profiles, conflicts and key groups.
+     */
+    case residents
 
 
 
@@ -6405,6 +7547,8 @@ public struct FfiConverterTypeChangeKind: FfiConverterRustBuffer {
         
         case 7: return .reference
         
+        case 8: return .residents
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -6439,6 +7583,10 @@ public struct FfiConverterTypeChangeKind: FfiConverterRustBuffer {
         
         case .reference:
             writeInt(&buf, Int32(7))
+        
+        
+        case .residents:
+            writeInt(&buf, Int32(8))
         
         }
     }
@@ -6531,6 +7679,75 @@ public func FfiConverterTypeCheckInOutcome_lower(_ value: CheckInOutcome) -> Rus
 
 
 /**
+ * What a conflict is about.
+ */
+
+public enum ConflictEntity: Equatable, Hashable {
+    
+    case resident
+    case household
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ConflictEntity: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConflictEntity: FfiConverterRustBuffer {
+    typealias SwiftType = ConflictEntity
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConflictEntity {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .resident
+        
+        case 2: return .household
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ConflictEntity, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .resident:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .household:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflictEntity_lift(_ buf: RustBuffer) throws -> ConflictEntity {
+    return try FfiConverterTypeConflictEntity.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflictEntity_lower(_ value: ConflictEntity) -> RustBuffer {
+    return FfiConverterTypeConflictEntity.lower(value)
+}
+
+
+
+/**
  * The coordinate system a latitude/longitude pair is expressed in. Android's and iOS's
  * own fixes are WGS-84; AMap and Tencent maps draw in GCJ-02, Baidu in BD-09.
  */
@@ -6612,6 +7829,107 @@ public func FfiConverterTypeCrs_lift(_ buf: RustBuffer) throws -> Crs {
 #endif
 public func FfiConverterTypeCrs_lower(_ value: Crs) -> RustBuffer {
     return FfiConverterTypeCrs.lower(value)
+}
+
+
+
+/**
+ * A field's value in a conflict.
+ */
+
+public enum FieldValue: Equatable, Hashable {
+    
+    /**
+     * No value (a phone removed, a type not collected).
+     */
+    case empty
+    /**
+     * Text, or an enum's code (`moved_out`, `tenant`).
+     */
+    case text(value: String
+    )
+    /**
+     * Key-group tags.
+     */
+    case tags(values: [String]
+    )
+    case number(value: Int64
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FieldValue: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFieldValue: FfiConverterRustBuffer {
+    typealias SwiftType = FieldValue
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FieldValue {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .empty
+        
+        case 2: return .text(value: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .tags(values: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 4: return .number(value: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FieldValue, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .empty:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .text(value):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(value, into: &buf)
+            
+        
+        case let .tags(values):
+            writeInt(&buf, Int32(3))
+            FfiConverterSequenceString.write(values, into: &buf)
+            
+        
+        case let .number(value):
+            writeInt(&buf, Int32(4))
+            FfiConverterInt64.write(value, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFieldValue_lift(_ buf: RustBuffer) throws -> FieldValue {
+    return try FfiConverterTypeFieldValue.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFieldValue_lower(_ value: FieldValue) -> RustBuffer {
+    return FfiConverterTypeFieldValue.lower(value)
 }
 
 
@@ -6987,6 +8305,103 @@ public func FfiConverterTypeGridWorkerError_lower(_ value: GridWorkerError) -> R
 
 
 /**
+ * Housing type of the dwelling.
+ */
+
+public enum HousingType: Equatable, Hashable {
+    
+    case commercial
+    case affordable
+    case publicRental
+    case selfBuilt
+    case bungalow
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension HousingType: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHousingType: FfiConverterRustBuffer {
+    typealias SwiftType = HousingType
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HousingType {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .commercial
+        
+        case 2: return .affordable
+        
+        case 3: return .publicRental
+        
+        case 4: return .selfBuilt
+        
+        case 5: return .bungalow
+        
+        case 6: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: HousingType, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .commercial:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .affordable:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .publicRental:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .selfBuilt:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .bungalow:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHousingType_lift(_ buf: RustBuffer) throws -> HousingType {
+    return try FfiConverterTypeHousingType.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHousingType_lower(_ value: HousingType) -> RustBuffer {
+    return FfiConverterTypeHousingType.lower(value)
+}
+
+
+
+/**
  * Why a store is `Locked`.
  */
 
@@ -7313,6 +8728,82 @@ public func FfiConverterTypeNetworkKind_lower(_ value: NetworkKind) -> RustBuffe
 
 
 /**
+ * Who lives in the dwelling.
+ */
+
+public enum Occupancy: Equatable, Hashable {
+    
+    case owner
+    case tenant
+    case vacant
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Occupancy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOccupancy: FfiConverterRustBuffer {
+    typealias SwiftType = Occupancy
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Occupancy {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .owner
+        
+        case 2: return .tenant
+        
+        case 3: return .vacant
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Occupancy, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .owner:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .tenant:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .vacant:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOccupancy_lift(_ buf: RustBuffer) throws -> Occupancy {
+    return try FfiConverterTypeOccupancy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOccupancy_lower(_ value: Occupancy) -> RustBuffer {
+    return FfiConverterTypeOccupancy.lower(value)
+}
+
+
+
+/**
  * Where the worker stands.
  */
 
@@ -7577,6 +9068,131 @@ public func FfiConverterTypeQuarantineReason_lower(_ value: QuarantineReason) ->
 
 
 /**
+ * Relation to the head of household.
+ */
+
+public enum Relation: Equatable, Hashable {
+    
+    case head
+    case spouse
+    case child
+    case parent
+    case grandparent
+    case grandchild
+    case sibling
+    case otherRelative
+    case tenant
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Relation: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRelation: FfiConverterRustBuffer {
+    typealias SwiftType = Relation
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Relation {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .head
+        
+        case 2: return .spouse
+        
+        case 3: return .child
+        
+        case 4: return .parent
+        
+        case 5: return .grandparent
+        
+        case 6: return .grandchild
+        
+        case 7: return .sibling
+        
+        case 8: return .otherRelative
+        
+        case 9: return .tenant
+        
+        case 10: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Relation, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .head:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .spouse:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .child:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .parent:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .grandparent:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .grandchild:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .sibling:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .otherRelative:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .tenant:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(10))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelation_lift(_ buf: RustBuffer) throws -> Relation {
+    return try FfiConverterTypeRelation.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRelation_lower(_ value: Relation) -> RustBuffer {
+    return FfiConverterTypeRelation.lower(value)
+}
+
+
+
+/**
  * Where a photo report stands: `Draft` and `Queued` are local, the rest mirror the back
  * office's closed loop (受理 → 交办 → 办结 ...).
  */
@@ -7684,6 +9300,227 @@ public func FfiConverterTypeReportStatus_lift(_ buf: RustBuffer) throws -> Repor
 #endif
 public func FfiConverterTypeReportStatus_lower(_ value: ReportStatus) -> RustBuffer {
     return FfiConverterTypeReportStatus.lower(value)
+}
+
+
+
+/**
+ * Whether the resident still lives in the household.
+ */
+
+public enum ResidentStatus: Equatable, Hashable {
+    
+    case living
+    case movedOut
+    case deceased
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ResidentStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResidentStatus: FfiConverterRustBuffer {
+    typealias SwiftType = ResidentStatus
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ResidentStatus {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .living
+        
+        case 2: return .movedOut
+        
+        case 3: return .deceased
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ResidentStatus, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .living:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .movedOut:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .deceased:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResidentStatus_lift(_ buf: RustBuffer) throws -> ResidentStatus {
+    return try FfiConverterTypeResidentStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResidentStatus_lower(_ value: ResidentStatus) -> RustBuffer {
+    return FfiConverterTypeResidentStatus.lower(value)
+}
+
+
+
+/**
+ * How a conflict is resolved: this phone's value, the other side's, or a new one.
+ */
+
+public enum Resolution: Equatable, Hashable {
+    
+    case mine
+    case theirs
+    case value
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Resolution: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResolution: FfiConverterRustBuffer {
+    typealias SwiftType = Resolution
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Resolution {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .mine
+        
+        case 2: return .theirs
+        
+        case 3: return .value
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Resolution, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .mine:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .theirs:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .value:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResolution_lift(_ buf: RustBuffer) throws -> Resolution {
+    return try FfiConverterTypeResolution.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResolution_lower(_ value: Resolution) -> RustBuffer {
+    return FfiConverterTypeResolution.lower(value)
+}
+
+
+
+/**
+ * Sex as the ID number records it.
+ */
+
+public enum Sex: Equatable, Hashable {
+    
+    case male
+    case female
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Sex: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSex: FfiConverterRustBuffer {
+    typealias SwiftType = Sex
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Sex {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .male
+        
+        case 2: return .female
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Sex, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .male:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .female:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSex_lift(_ buf: RustBuffer) throws -> Sex {
+    return try FfiConverterTypeSex.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSex_lower(_ value: Sex) -> RustBuffer {
+    return FfiConverterTypeSex.lower(value)
 }
 
 
@@ -8987,6 +10824,30 @@ public func FfiConverterCallbackInterfaceWallClock_lower(_ v: WallClock) -> UInt
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
     typealias SwiftType = UInt64?
 
@@ -9275,6 +11136,174 @@ fileprivate struct FfiConverterOptionTypeValidationPolicy: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeFieldValue: FfiConverterRustBuffer {
+    typealias SwiftType = FieldValue?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFieldValue.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFieldValue.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeHousingType: FfiConverterRustBuffer {
+    typealias SwiftType = HousingType?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeHousingType.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeHousingType.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeOccupancy: FfiConverterRustBuffer {
+    typealias SwiftType = Occupancy?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeOccupancy.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeOccupancy.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRelation: FfiConverterRustBuffer {
+    typealias SwiftType = Relation?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRelation.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRelation.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeResidentStatus: FfiConverterRustBuffer {
+    typealias SwiftType = ResidentStatus?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeResidentStatus.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeResidentStatus.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSex: FfiConverterRustBuffer {
+    typealias SwiftType = Sex?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSex.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSex.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterSequenceString.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterSequenceString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -9317,6 +11346,31 @@ fileprivate struct FfiConverterSequenceTypeCatalogEntry: FfiConverterRustBuffer 
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeCatalogEntry.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeConflict: FfiConverterRustBuffer {
+    typealias SwiftType = [Conflict]
+
+    public static func write(_ value: [Conflict], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConflict.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Conflict] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Conflict]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConflict.read(from: &buf))
         }
         return seq
     }
@@ -9417,6 +11471,31 @@ fileprivate struct FfiConverterSequenceTypeHousehold: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeHousehold.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHouseholdCard: FfiConverterRustBuffer {
+    typealias SwiftType = [HouseholdCard]
+
+    public static func write(_ value: [HouseholdCard], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHouseholdCard.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [HouseholdCard] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [HouseholdCard]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHouseholdCard.read(from: &buf))
         }
         return seq
     }
@@ -9542,6 +11621,31 @@ fileprivate struct FfiConverterSequenceTypeLocationFix: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeLocationFix.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeNearbyHousehold: FfiConverterRustBuffer {
+    typealias SwiftType = [NearbyHousehold]
+
+    public static func write(_ value: [NearbyHousehold], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeNearbyHousehold.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [NearbyHousehold] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [NearbyHousehold]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeNearbyHousehold.read(from: &buf))
         }
         return seq
     }
@@ -9692,6 +11796,31 @@ fileprivate struct FfiConverterSequenceTypeQuarantinedRecord: FfiConverterRustBu
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeQuarantinedRecord.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeResident: FfiConverterRustBuffer {
+    typealias SwiftType = [Resident]
+
+    public static func write(_ value: [Resident], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeResident.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Resident] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Resident]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeResident.read(from: &buf))
         }
         return seq
     }
@@ -10111,6 +12240,48 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() != 36405) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_add_resident() != 29813) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_conflict() != 2545) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_conflicts_page() != 38601) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_household_detail() != 1955) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_in_building() != 39904) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_nearby() != 48184) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_key_group_households() != 8128) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_key_groups() != 7756) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_resident_unmasked() != 50296) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_resolve_conflict() != 9524) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_search_households() != 37834) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_set_resident_status() != 51905) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_update_household() != 59076) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_update_resident() != 30932) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() != 23850) {

@@ -836,6 +836,34 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_observer_count(
     ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_add_resident(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_conflict(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_conflicts_page(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_household_detail(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_households_in_building(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_households_nearby(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_key_group_households(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_key_groups(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_resident_unmasked(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_resolve_conflict(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_search_households(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_set_resident_status(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_update_household(
+    ): Int
+    external fun uniffi_gridworker_ffi_checksum_method_gridworker_update_resident(
+    ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task(
     ): Int
     external fun uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft(
@@ -1019,6 +1047,34 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_gridworker_ffi_fn_method_gridworker_observer_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_add_resident(`ptr`: Long,`resident`: RustBuffer.ByValue,`visitId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_conflict(`ptr`: Long,`conflictId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_conflicts_page(`ptr`: Long,`all`: Byte,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_household_detail(`ptr`: Long,`householdId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_households_in_building(`ptr`: Long,`building`: RustBuffer.ByValue,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_households_nearby(`ptr`: Long,`position`: RustBuffer.ByValue,`radiusM`: Double,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_key_group_households(`ptr`: Long,`tag`: RustBuffer.ByValue,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_key_groups(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_resident_unmasked(`ptr`: Long,`residentId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_resolve_conflict(`ptr`: Long,`conflictId`: RustBuffer.ByValue,`take`: RustBuffer.ByValue,`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_search_households(`ptr`: Long,`query`: RustBuffer.ByValue,`after`: RustBuffer.ByValue,`limit`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_set_resident_status(`ptr`: Long,`residentId`: RustBuffer.ByValue,`status`: RustBuffer.ByValue,`visitId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_update_household(`ptr`: Long,`householdId`: RustBuffer.ByValue,`update`: RustBuffer.ByValue,`visitId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridworker_ffi_fn_method_gridworker_update_resident(`ptr`: Long,`residentId`: RustBuffer.ByValue,`update`: RustBuffer.ByValue,`visitId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_acknowledge_task(`ptr`: Long,`taskId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_gridworker_ffi_fn_method_gridworker_add_photo_to_draft(`ptr`: Long,`reportId`: RustBuffer.ByValue,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1324,6 +1380,48 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() and 0xFFFF) != 36405) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_resident() and 0xFFFF) != 29813) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_conflict() and 0xFFFF) != 2545) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_conflicts_page() and 0xFFFF) != 38601) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_household_detail() and 0xFFFF) != 1955) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_in_building() and 0xFFFF) != 39904) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_nearby() and 0xFFFF) != 48184) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_key_group_households() and 0xFFFF) != 8128) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_key_groups() and 0xFFFF) != 7756) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_resident_unmasked() and 0xFFFF) != 50296) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_resolve_conflict() and 0xFFFF) != 9524) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_search_households() and 0xFFFF) != 37834) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_set_resident_status() and 0xFFFF) != 51905) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_update_household() and 0xFFFF) != 59076) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_update_resident() and 0xFFFF) != 30932) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_acknowledge_task() and 0xFFFF) != 23850) {
@@ -2185,6 +2283,83 @@ public interface GridWorkerInterface {
     fun `observerCount`(): kotlin.UInt
     
     /**
+     * Registers a resident (optionally during a visit: `visit_id`). `InvalidInput` names
+     * the field for a wrong ID check digit, an impossible birth date, a phone that is not a
+     * mainland number or a tag outside the key groups; nothing is recorded then.
+     */
+    fun `addResident`(`resident`: NewResident, `visitId`: kotlin.String?): Resident
+    
+    /**
+     * One conflict with its values in full.
+     */
+    fun `conflict`(`conflictId`: kotlin.String): Conflict
+    
+    /**
+     * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
+     * page at a time; ID numbers and phones masked.
+     */
+    fun `conflictsPage`(`all`: kotlin.Boolean, `after`: kotlin.String?, `limit`: kotlin.UInt): ConflictPage
+    
+    /**
+     * A household with its residents (masked) and open conflicts, in one call.
+     */
+    fun `householdDetail`(`householdId`: kotlin.String): HouseholdDetail
+    
+    /**
+     * The households of one building (楼栋) by id, a page at a time.
+     */
+    fun `householdsInBuilding`(`building`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage
+    
+    /**
+     * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
+     */
+    fun `householdsNearby`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.UInt): List<NearbyHousehold>
+    
+    /**
+     * Households of the worker's grids in a key group ("all 低保 households"), by id.
+     */
+    fun `keyGroupHouseholds`(`tag`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage
+    
+    /**
+     * The district's key groups (重点人群 tags: 低保, disability, veteran, elderly_alone…),
+     * pulled with the reference data. Tags on residents and households must be among them.
+     */
+    fun `keyGroups`(): List<CatalogEntry>
+    
+    /**
+     * One resident with the ID number and phone in full: the only call that shows them.
+     */
+    fun `residentUnmasked`(`residentId`: kotlin.String): Resident
+    
+    /**
+     * Resolves an open conflict: `Mine`, `Theirs`, or `Value` with `value`. Recorded and
+     * synced like every record; the chosen value shows at once.
+     */
+    fun `resolveConflict`(`conflictId`: kotlin.String, `take`: Resolution, `value`: FieldValue?): Conflict
+    
+    /**
+     * Households whose address, building, residents' names, phones or ID numbers contain
+     * `query` (the last digits of a phone or ID number find it), by id a page at a time.
+     */
+    fun `searchHouseholds`(`query`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage
+    
+    /**
+     * Marks a resident moved out or deceased (or living again).
+     */
+    fun `setResidentStatus`(`residentId`: kotlin.String, `status`: ResidentStatus, `visitId`: kotlin.String?): Resident
+    
+    /**
+     * Changes fields of a household's profile.
+     */
+    fun `updateHousehold`(`householdId`: kotlin.String, `update`: HouseholdUpdate, `visitId`: kotlin.String?): HouseholdProfile
+    
+    /**
+     * Changes fields of a resident; only the fields that differ are recorded (none: nothing
+     * is). Returns the resident as now shown, masked.
+     */
+    fun `updateResident`(`residentId`: kotlin.String, `update`: ResidentUpdate, `visitId`: kotlin.String?): Resident
+    
+    /**
      * Acknowledges a task (报到) at the core's clock; twice is a no-op.
      */
     fun `acknowledgeTask`(`taskId`: kotlin.String): Task
@@ -2575,6 +2750,283 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_observer_count(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Registers a resident (optionally during a visit: `visit_id`). `InvalidInput` names
+     * the field for a wrong ID check digit, an impossible birth date, a phone that is not a
+     * mainland number or a tag outside the key groups; nothing is recorded then.
+     */
+    @Throws(GridWorkerException::class)override fun `addResident`(`resident`: NewResident, `visitId`: kotlin.String?): Resident {
+            return FfiConverterTypeResident.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_add_resident(
+        it,
+        
+        FfiConverterTypeNewResident.lower(`resident`),
+        FfiConverterOptionalString.lower(`visitId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * One conflict with its values in full.
+     */
+    @Throws(GridWorkerException::class)override fun `conflict`(`conflictId`: kotlin.String): Conflict {
+            return FfiConverterTypeConflict.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_conflict(
+        it,
+        
+        FfiConverterString.lower(`conflictId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
+     * page at a time; ID numbers and phones masked.
+     */
+    @Throws(GridWorkerException::class)override fun `conflictsPage`(`all`: kotlin.Boolean, `after`: kotlin.String?, `limit`: kotlin.UInt): ConflictPage {
+            return FfiConverterTypeConflictPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_conflicts_page(
+        it,
+        
+        FfiConverterBoolean.lower(`all`),
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A household with its residents (masked) and open conflicts, in one call.
+     */
+    @Throws(GridWorkerException::class)override fun `householdDetail`(`householdId`: kotlin.String): HouseholdDetail {
+            return FfiConverterTypeHouseholdDetail.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_household_detail(
+        it,
+        
+        FfiConverterString.lower(`householdId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The households of one building (楼栋) by id, a page at a time.
+     */
+    @Throws(GridWorkerException::class)override fun `householdsInBuilding`(`building`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage {
+            return FfiConverterTypeHouseholdCardPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_households_in_building(
+        it,
+        
+        FfiConverterString.lower(`building`),
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
+     */
+    @Throws(GridWorkerException::class)override fun `householdsNearby`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.UInt): List<NearbyHousehold> {
+            return FfiConverterSequenceTypeNearbyHousehold.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_households_nearby(
+        it,
+        
+        FfiConverterTypePosition.lower(`position`),
+        FfiConverterDouble.lower(`radiusM`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Households of the worker's grids in a key group ("all 低保 households"), by id.
+     */
+    @Throws(GridWorkerException::class)override fun `keyGroupHouseholds`(`tag`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage {
+            return FfiConverterTypeHouseholdCardPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_key_group_households(
+        it,
+        
+        FfiConverterString.lower(`tag`),
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The district's key groups (重点人群 tags: 低保, disability, veteran, elderly_alone…),
+     * pulled with the reference data. Tags on residents and households must be among them.
+     */
+    @Throws(GridWorkerException::class)override fun `keyGroups`(): List<CatalogEntry> {
+            return FfiConverterSequenceTypeCatalogEntry.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_key_groups(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * One resident with the ID number and phone in full: the only call that shows them.
+     */
+    @Throws(GridWorkerException::class)override fun `residentUnmasked`(`residentId`: kotlin.String): Resident {
+            return FfiConverterTypeResident.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_resident_unmasked(
+        it,
+        
+        FfiConverterString.lower(`residentId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Resolves an open conflict: `Mine`, `Theirs`, or `Value` with `value`. Recorded and
+     * synced like every record; the chosen value shows at once.
+     */
+    @Throws(GridWorkerException::class)override fun `resolveConflict`(`conflictId`: kotlin.String, `take`: Resolution, `value`: FieldValue?): Conflict {
+            return FfiConverterTypeConflict.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_resolve_conflict(
+        it,
+        
+        FfiConverterString.lower(`conflictId`),
+        FfiConverterTypeResolution.lower(`take`),
+        FfiConverterOptionalTypeFieldValue.lower(`value`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Households whose address, building, residents' names, phones or ID numbers contain
+     * `query` (the last digits of a phone or ID number find it), by id a page at a time.
+     */
+    @Throws(GridWorkerException::class)override fun `searchHouseholds`(`query`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage {
+            return FfiConverterTypeHouseholdCardPage.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_search_households(
+        it,
+        
+        FfiConverterString.lower(`query`),
+        FfiConverterOptionalString.lower(`after`),
+        FfiConverterUInt.lower(`limit`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Marks a resident moved out or deceased (or living again).
+     */
+    @Throws(GridWorkerException::class)override fun `setResidentStatus`(`residentId`: kotlin.String, `status`: ResidentStatus, `visitId`: kotlin.String?): Resident {
+            return FfiConverterTypeResident.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_set_resident_status(
+        it,
+        
+        FfiConverterString.lower(`residentId`),
+        FfiConverterTypeResidentStatus.lower(`status`),
+        FfiConverterOptionalString.lower(`visitId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Changes fields of a household's profile.
+     */
+    @Throws(GridWorkerException::class)override fun `updateHousehold`(`householdId`: kotlin.String, `update`: HouseholdUpdate, `visitId`: kotlin.String?): HouseholdProfile {
+            return FfiConverterTypeHouseholdProfile.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_update_household(
+        it,
+        
+        FfiConverterString.lower(`householdId`),
+        FfiConverterTypeHouseholdUpdate.lower(`update`),
+        FfiConverterOptionalString.lower(`visitId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Changes fields of a resident; only the fields that differ are recorded (none: nothing
+     * is). Returns the resident as now shown, masked.
+     */
+    @Throws(GridWorkerException::class)override fun `updateResident`(`residentId`: kotlin.String, `update`: ResidentUpdate, `visitId`: kotlin.String?): Resident {
+            return FfiConverterTypeResident.lift(
+    callWithHandle {
+    uniffiRustCallWithError(GridWorkerException) { _status ->
+    UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_update_resident(
+        it,
+        
+        FfiConverterString.lower(`residentId`),
+        FfiConverterTypeResidentUpdate.lower(`update`),
+        FfiConverterOptionalString.lower(`visitId`),_status)
 }
     }
     )
@@ -4779,6 +5231,161 @@ public object FfiConverterTypeCheckInResult: FfiConverterRustBuffer<CheckInResul
 
 
 /**
+ * One field changed on this phone and on the other side (the back office or another
+ * worker) to different values. Nothing was overwritten: the stored value is `theirs` until
+ * someone resolves it. In lists the values of ID numbers and phones are masked.
+ */
+data class Conflict (
+    var `id`: kotlin.String
+    , 
+    var `entity`: ConflictEntity
+    , 
+    var `entityId`: kotlin.String
+    , 
+    var `householdId`: kotlin.String
+    , 
+    /**
+     * The field's name as edits name it (`phone`, `status`, `occupancy`…).
+     */
+    var `field`: kotlin.String
+    , 
+    var `base`: FieldValue
+    , 
+    var `mine`: FieldValue
+    , 
+    var `theirs`: FieldValue
+    , 
+    var `mineBy`: kotlin.String
+    , 
+    var `mineAt`: java.time.Instant
+    , 
+    var `theirsBy`: kotlin.String
+    , 
+    var `theirsAt`: java.time.Instant
+    , 
+    var `resolved`: kotlin.Boolean
+    , 
+    /**
+     * Resolved on this phone, waiting to sync.
+     */
+    var `resolving`: kotlin.Boolean
+    , 
+    var `resolution`: FieldValue?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConflict: FfiConverterRustBuffer<Conflict> {
+    override fun read(buf: ByteBuffer): Conflict {
+        return Conflict(
+            FfiConverterString.read(buf),
+            FfiConverterTypeConflictEntity.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeFieldValue.read(buf),
+            FfiConverterTypeFieldValue.read(buf),
+            FfiConverterTypeFieldValue.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTimestamp.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTimestamp.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalTypeFieldValue.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Conflict) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterTypeConflictEntity.allocationSize(value.`entity`) +
+            FfiConverterString.allocationSize(value.`entityId`) +
+            FfiConverterString.allocationSize(value.`householdId`) +
+            FfiConverterString.allocationSize(value.`field`) +
+            FfiConverterTypeFieldValue.allocationSize(value.`base`) +
+            FfiConverterTypeFieldValue.allocationSize(value.`mine`) +
+            FfiConverterTypeFieldValue.allocationSize(value.`theirs`) +
+            FfiConverterString.allocationSize(value.`mineBy`) +
+            FfiConverterTimestamp.allocationSize(value.`mineAt`) +
+            FfiConverterString.allocationSize(value.`theirsBy`) +
+            FfiConverterTimestamp.allocationSize(value.`theirsAt`) +
+            FfiConverterBoolean.allocationSize(value.`resolved`) +
+            FfiConverterBoolean.allocationSize(value.`resolving`) +
+            FfiConverterOptionalTypeFieldValue.allocationSize(value.`resolution`)
+    )
+
+    override fun write(value: Conflict, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterTypeConflictEntity.write(value.`entity`, buf)
+            FfiConverterString.write(value.`entityId`, buf)
+            FfiConverterString.write(value.`householdId`, buf)
+            FfiConverterString.write(value.`field`, buf)
+            FfiConverterTypeFieldValue.write(value.`base`, buf)
+            FfiConverterTypeFieldValue.write(value.`mine`, buf)
+            FfiConverterTypeFieldValue.write(value.`theirs`, buf)
+            FfiConverterString.write(value.`mineBy`, buf)
+            FfiConverterTimestamp.write(value.`mineAt`, buf)
+            FfiConverterString.write(value.`theirsBy`, buf)
+            FfiConverterTimestamp.write(value.`theirsAt`, buf)
+            FfiConverterBoolean.write(value.`resolved`, buf)
+            FfiConverterBoolean.write(value.`resolving`, buf)
+            FfiConverterOptionalTypeFieldValue.write(value.`resolution`, buf)
+    }
+}
+
+
+
+/**
+ * A page of conflicts.
+ */
+data class ConflictPage (
+    var `items`: List<Conflict>
+    , 
+    var `next`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConflictPage: FfiConverterRustBuffer<ConflictPage> {
+    override fun read(buf: ByteBuffer): ConflictPage {
+        return ConflictPage(
+            FfiConverterSequenceTypeConflict.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ConflictPage) = (
+            FfiConverterSequenceTypeConflict.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
+    )
+
+    override fun write(value: ConflictPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeConflict.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
+    }
+}
+
+
+
+/**
  * A latitude/longitude pair in a named coordinate system (e.g. a tap on a GCJ-02 map).
  */
 data class Coordinate (
@@ -5017,6 +5624,157 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
 
 
 /**
+ * A household in a list: where it is, its profile, who lives there in brief.
+ */
+data class HouseholdCard (
+    var `household`: Household
+    , 
+    var `profile`: HouseholdProfile
+    , 
+    /**
+     * Residents living there now.
+     */
+    var `living`: kotlin.UInt
+    , 
+    var `headName`: kotlin.String?
+    , 
+    var `openConflicts`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHouseholdCard: FfiConverterRustBuffer<HouseholdCard> {
+    override fun read(buf: ByteBuffer): HouseholdCard {
+        return HouseholdCard(
+            FfiConverterTypeHousehold.read(buf),
+            FfiConverterTypeHouseholdProfile.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HouseholdCard) = (
+            FfiConverterTypeHousehold.allocationSize(value.`household`) +
+            FfiConverterTypeHouseholdProfile.allocationSize(value.`profile`) +
+            FfiConverterUInt.allocationSize(value.`living`) +
+            FfiConverterOptionalString.allocationSize(value.`headName`) +
+            FfiConverterUInt.allocationSize(value.`openConflicts`)
+    )
+
+    override fun write(value: HouseholdCard, buf: ByteBuffer) {
+            FfiConverterTypeHousehold.write(value.`household`, buf)
+            FfiConverterTypeHouseholdProfile.write(value.`profile`, buf)
+            FfiConverterUInt.write(value.`living`, buf)
+            FfiConverterOptionalString.write(value.`headName`, buf)
+            FfiConverterUInt.write(value.`openConflicts`, buf)
+    }
+}
+
+
+
+/**
+ * A page of households (search, building, key group); `next` is the cursor of the next.
+ */
+data class HouseholdCardPage (
+    var `items`: List<HouseholdCard>
+    , 
+    var `next`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHouseholdCardPage: FfiConverterRustBuffer<HouseholdCardPage> {
+    override fun read(buf: ByteBuffer): HouseholdCardPage {
+        return HouseholdCardPage(
+            FfiConverterSequenceTypeHouseholdCard.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HouseholdCardPage) = (
+            FfiConverterSequenceTypeHouseholdCard.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`next`)
+    )
+
+    override fun write(value: HouseholdCardPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeHouseholdCard.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`next`, buf)
+    }
+}
+
+
+
+/**
+ * A household with its residents (masked) and open conflicts: the visit screen.
+ */
+data class HouseholdDetail (
+    var `household`: Household
+    , 
+    var `profile`: HouseholdProfile
+    , 
+    var `residents`: List<Resident>
+    , 
+    var `conflicts`: List<Conflict>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHouseholdDetail: FfiConverterRustBuffer<HouseholdDetail> {
+    override fun read(buf: ByteBuffer): HouseholdDetail {
+        return HouseholdDetail(
+            FfiConverterTypeHousehold.read(buf),
+            FfiConverterTypeHouseholdProfile.read(buf),
+            FfiConverterSequenceTypeResident.read(buf),
+            FfiConverterSequenceTypeConflict.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HouseholdDetail) = (
+            FfiConverterTypeHousehold.allocationSize(value.`household`) +
+            FfiConverterTypeHouseholdProfile.allocationSize(value.`profile`) +
+            FfiConverterSequenceTypeResident.allocationSize(value.`residents`) +
+            FfiConverterSequenceTypeConflict.allocationSize(value.`conflicts`)
+    )
+
+    override fun write(value: HouseholdDetail, buf: ByteBuffer) {
+            FfiConverterTypeHousehold.write(value.`household`, buf)
+            FfiConverterTypeHouseholdProfile.write(value.`profile`, buf)
+            FfiConverterSequenceTypeResident.write(value.`residents`, buf)
+            FfiConverterSequenceTypeConflict.write(value.`conflicts`, buf)
+    }
+}
+
+
+
+/**
  * A page of a grid's households by id (see `CheckInPage`).
  */
 data class HouseholdPage (
@@ -5052,6 +5810,136 @@ public object FfiConverterTypeHouseholdPage: FfiConverterRustBuffer<HouseholdPag
     override fun write(value: HouseholdPage, buf: ByteBuffer) {
             FfiConverterSequenceTypeHousehold.write(value.`items`, buf)
             FfiConverterOptionalString.write(value.`next`, buf)
+    }
+}
+
+
+
+/**
+ * A household's profile (一标三实: actual housing). The contact phone is masked in lists.
+ */
+data class HouseholdProfile (
+    var `housingType`: HousingType?
+    , 
+    var `occupancy`: Occupancy?
+    , 
+    var `residentCount`: kotlin.UInt
+    , 
+    var `contactPhone`: kotlin.String?
+    , 
+    var `tags`: List<kotlin.String>
+    , 
+    var `notes`: kotlin.String
+    , 
+    /**
+     * The server's version this profile is based on.
+     */
+    var `version`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHouseholdProfile: FfiConverterRustBuffer<HouseholdProfile> {
+    override fun read(buf: ByteBuffer): HouseholdProfile {
+        return HouseholdProfile(
+            FfiConverterOptionalTypeHousingType.read(buf),
+            FfiConverterOptionalTypeOccupancy.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HouseholdProfile) = (
+            FfiConverterOptionalTypeHousingType.allocationSize(value.`housingType`) +
+            FfiConverterOptionalTypeOccupancy.allocationSize(value.`occupancy`) +
+            FfiConverterUInt.allocationSize(value.`residentCount`) +
+            FfiConverterOptionalString.allocationSize(value.`contactPhone`) +
+            FfiConverterSequenceString.allocationSize(value.`tags`) +
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterLong.allocationSize(value.`version`)
+    )
+
+    override fun write(value: HouseholdProfile, buf: ByteBuffer) {
+            FfiConverterOptionalTypeHousingType.write(value.`housingType`, buf)
+            FfiConverterOptionalTypeOccupancy.write(value.`occupancy`, buf)
+            FfiConverterUInt.write(value.`residentCount`, buf)
+            FfiConverterOptionalString.write(value.`contactPhone`, buf)
+            FfiConverterSequenceString.write(value.`tags`, buf)
+            FfiConverterString.write(value.`notes`, buf)
+            FfiConverterLong.write(value.`version`, buf)
+    }
+}
+
+
+
+/**
+ * The fields of a household's profile to change; `contact_phone = ""` removes it.
+ */
+data class HouseholdUpdate (
+    var `housingType`: HousingType? = null 
+    , 
+    var `occupancy`: Occupancy? = null 
+    , 
+    var `residentCount`: kotlin.UInt? = null 
+    , 
+    var `contactPhone`: kotlin.String? = null 
+    , 
+    var `tags`: List<kotlin.String>? = null 
+    , 
+    var `notes`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer<HouseholdUpdate> {
+    override fun read(buf: ByteBuffer): HouseholdUpdate {
+        return HouseholdUpdate(
+            FfiConverterOptionalTypeHousingType.read(buf),
+            FfiConverterOptionalTypeOccupancy.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: HouseholdUpdate) = (
+            FfiConverterOptionalTypeHousingType.allocationSize(value.`housingType`) +
+            FfiConverterOptionalTypeOccupancy.allocationSize(value.`occupancy`) +
+            FfiConverterOptionalUInt.allocationSize(value.`residentCount`) +
+            FfiConverterOptionalString.allocationSize(value.`contactPhone`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`tags`) +
+            FfiConverterOptionalString.allocationSize(value.`notes`)
+    )
+
+    override fun write(value: HouseholdUpdate, buf: ByteBuffer) {
+            FfiConverterOptionalTypeHousingType.write(value.`housingType`, buf)
+            FfiConverterOptionalTypeOccupancy.write(value.`occupancy`, buf)
+            FfiConverterOptionalUInt.write(value.`residentCount`, buf)
+            FfiConverterOptionalString.write(value.`contactPhone`, buf)
+            FfiConverterOptionalSequenceString.write(value.`tags`, buf)
+            FfiConverterOptionalString.write(value.`notes`, buf)
     }
 }
 
@@ -5489,6 +6377,47 @@ public object FfiConverterTypeLogRecord: FfiConverterRustBuffer<LogRecord> {
 
 
 /**
+ * A household near a position.
+ */
+data class NearbyHousehold (
+    var `household`: HouseholdCard
+    , 
+    var `distanceM`: kotlin.Double
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNearbyHousehold: FfiConverterRustBuffer<NearbyHousehold> {
+    override fun read(buf: ByteBuffer): NearbyHousehold {
+        return NearbyHousehold(
+            FfiConverterTypeHouseholdCard.read(buf),
+            FfiConverterDouble.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NearbyHousehold) = (
+            FfiConverterTypeHouseholdCard.allocationSize(value.`household`) +
+            FfiConverterDouble.allocationSize(value.`distanceM`)
+    )
+
+    override fun write(value: NearbyHousehold, buf: ByteBuffer) {
+            FfiConverterTypeHouseholdCard.write(value.`household`, buf)
+            FfiConverterDouble.write(value.`distanceM`, buf)
+    }
+}
+
+
+
+/**
  * An inspection point near a position.
  */
 data class NearbyPoint (
@@ -5524,6 +6453,72 @@ public object FfiConverterTypeNearbyPoint: FfiConverterRustBuffer<NearbyPoint> {
     override fun write(value: NearbyPoint, buf: ByteBuffer) {
             FfiConverterTypeInspectionPoint.write(value.`point`, buf)
             FfiConverterDouble.write(value.`distanceM`, buf)
+    }
+}
+
+
+
+/**
+ * A resident to register.
+ */
+data class NewResident (
+    var `householdId`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    , 
+    var `idNumber`: kotlin.String
+    , 
+    var `phone`: kotlin.String? = null 
+    , 
+    var `relation`: Relation
+    , 
+    var `tags`: List<kotlin.String> = listOf() 
+    , 
+    var `notes`: kotlin.String = "" 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
+    override fun read(buf: ByteBuffer): NewResident {
+        return NewResident(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeRelation.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NewResident) = (
+            FfiConverterString.allocationSize(value.`householdId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`idNumber`) +
+            FfiConverterOptionalString.allocationSize(value.`phone`) +
+            FfiConverterTypeRelation.allocationSize(value.`relation`) +
+            FfiConverterSequenceString.allocationSize(value.`tags`) +
+            FfiConverterString.allocationSize(value.`notes`)
+    )
+
+    override fun write(value: NewResident, buf: ByteBuffer) {
+            FfiConverterString.write(value.`householdId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`idNumber`, buf)
+            FfiConverterOptionalString.write(value.`phone`, buf)
+            FfiConverterTypeRelation.write(value.`relation`, buf)
+            FfiConverterSequenceString.write(value.`tags`, buf)
+            FfiConverterString.write(value.`notes`, buf)
     }
 }
 
@@ -6259,6 +7254,174 @@ public object FfiConverterTypeReportProgress: FfiConverterRustBuffer<ReportProgr
             FfiConverterOptionalString.write(value.`department`, buf)
             FfiConverterOptionalString.write(value.`note`, buf)
             FfiConverterOptionalString.write(value.`evaluation`, buf)
+    }
+}
+
+
+
+/**
+ * A resident. `id_number` and `phone` are masked (`230102********1234`, `139****5678`)
+ * unless `masked` is false (only from `residentUnmasked`). Sex and birth date are derived
+ * from the ID number (`birth_date` as `YYYY-MM-DD`).
+ */
+data class Resident (
+    var `id`: kotlin.String
+    , 
+    var `householdId`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    , 
+    var `idNumber`: kotlin.String
+    , 
+    var `phone`: kotlin.String?
+    , 
+    var `relation`: Relation
+    , 
+    var `tags`: List<kotlin.String>
+    , 
+    var `status`: ResidentStatus
+    , 
+    var `notes`: kotlin.String
+    , 
+    var `sex`: Sex?
+    , 
+    var `birthDate`: kotlin.String?
+    , 
+    /**
+     * The server's version (0: added on this phone, not yet synced).
+     */
+    var `version`: kotlin.Long
+    , 
+    var `masked`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
+    override fun read(buf: ByteBuffer): Resident {
+        return Resident(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeRelation.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterTypeResidentStatus.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeSex.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Resident) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`householdId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`idNumber`) +
+            FfiConverterOptionalString.allocationSize(value.`phone`) +
+            FfiConverterTypeRelation.allocationSize(value.`relation`) +
+            FfiConverterSequenceString.allocationSize(value.`tags`) +
+            FfiConverterTypeResidentStatus.allocationSize(value.`status`) +
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterOptionalTypeSex.allocationSize(value.`sex`) +
+            FfiConverterOptionalString.allocationSize(value.`birthDate`) +
+            FfiConverterLong.allocationSize(value.`version`) +
+            FfiConverterBoolean.allocationSize(value.`masked`)
+    )
+
+    override fun write(value: Resident, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`householdId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`idNumber`, buf)
+            FfiConverterOptionalString.write(value.`phone`, buf)
+            FfiConverterTypeRelation.write(value.`relation`, buf)
+            FfiConverterSequenceString.write(value.`tags`, buf)
+            FfiConverterTypeResidentStatus.write(value.`status`, buf)
+            FfiConverterString.write(value.`notes`, buf)
+            FfiConverterOptionalTypeSex.write(value.`sex`, buf)
+            FfiConverterOptionalString.write(value.`birthDate`, buf)
+            FfiConverterLong.write(value.`version`, buf)
+            FfiConverterBoolean.write(value.`masked`, buf)
+    }
+}
+
+
+
+/**
+ * The fields of a resident to change; `null` leaves a field as it is, `phone = ""` removes
+ * the phone.
+ */
+data class ResidentUpdate (
+    var `name`: kotlin.String? = null 
+    , 
+    var `idNumber`: kotlin.String? = null 
+    , 
+    var `phone`: kotlin.String? = null 
+    , 
+    var `relation`: Relation? = null 
+    , 
+    var `tags`: List<kotlin.String>? = null 
+    , 
+    var `status`: ResidentStatus? = null 
+    , 
+    var `notes`: kotlin.String? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeResidentUpdate: FfiConverterRustBuffer<ResidentUpdate> {
+    override fun read(buf: ByteBuffer): ResidentUpdate {
+        return ResidentUpdate(
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeRelation.read(buf),
+            FfiConverterOptionalSequenceString.read(buf),
+            FfiConverterOptionalTypeResidentStatus.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ResidentUpdate) = (
+            FfiConverterOptionalString.allocationSize(value.`name`) +
+            FfiConverterOptionalString.allocationSize(value.`idNumber`) +
+            FfiConverterOptionalString.allocationSize(value.`phone`) +
+            FfiConverterOptionalTypeRelation.allocationSize(value.`relation`) +
+            FfiConverterOptionalSequenceString.allocationSize(value.`tags`) +
+            FfiConverterOptionalTypeResidentStatus.allocationSize(value.`status`) +
+            FfiConverterOptionalString.allocationSize(value.`notes`)
+    )
+
+    override fun write(value: ResidentUpdate, buf: ByteBuffer) {
+            FfiConverterOptionalString.write(value.`name`, buf)
+            FfiConverterOptionalString.write(value.`idNumber`, buf)
+            FfiConverterOptionalString.write(value.`phone`, buf)
+            FfiConverterOptionalTypeRelation.write(value.`relation`, buf)
+            FfiConverterOptionalSequenceString.write(value.`tags`, buf)
+            FfiConverterOptionalTypeResidentStatus.write(value.`status`, buf)
+            FfiConverterOptionalString.write(value.`notes`, buf)
     }
 }
 
@@ -7617,7 +8780,11 @@ enum class ChangeKind {
     /**
      * Grids, points, households, the worker's grids.
      */
-    REFERENCE;
+    REFERENCE,
+    /**
+     * Residents, household profiles, conflicts and key groups.
+     */
+    RESIDENTS;
 
     
 
@@ -7685,6 +8852,43 @@ public object FfiConverterTypeCheckInOutcome: FfiConverterRustBuffer<CheckInOutc
 
 
 /**
+ * What a conflict is about.
+ */
+
+enum class ConflictEntity {
+    
+    RESIDENT,
+    HOUSEHOLD;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeConflictEntity: FfiConverterRustBuffer<ConflictEntity> {
+    override fun read(buf: ByteBuffer) = try {
+        ConflictEntity.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ConflictEntity) = 4UL
+
+    override fun write(value: ConflictEntity, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * The coordinate system a latitude/longitude pair is expressed in. Android's and iOS's
  * own fixes are WGS-84; AMap and Tencent maps draw in GCJ-02, Baidu in BD-09.
  */
@@ -7725,6 +8929,139 @@ public object FfiConverterTypeCrs: FfiConverterRustBuffer<Crs> {
 
     override fun write(value: Crs, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * A field's value in a conflict.
+ */
+sealed class FieldValue {
+    
+    /**
+     * No value (a phone removed, a type not collected).
+     */
+    object Empty : FieldValue()
+    
+    
+    /**
+     * Text, or an enum's code (`moved_out`, `tenant`).
+     */
+    data class Text(
+        val `value`: kotlin.String) : FieldValue()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Key-group tags.
+     */
+    data class Tags(
+        val `values`: List<kotlin.String>) : FieldValue()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Number(
+        val `value`: kotlin.Long) : FieldValue()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFieldValue : FfiConverterRustBuffer<FieldValue>{
+    override fun read(buf: ByteBuffer): FieldValue {
+        return when(buf.getInt()) {
+            1 -> FieldValue.Empty
+            2 -> FieldValue.Text(
+                FfiConverterString.read(buf),
+                )
+            3 -> FieldValue.Tags(
+                FfiConverterSequenceString.read(buf),
+                )
+            4 -> FieldValue.Number(
+                FfiConverterLong.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FieldValue): ULong = when(value) {
+        is FieldValue.Empty -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FieldValue.Text -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`value`)
+            )
+        }
+        is FieldValue.Tags -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterSequenceString.allocationSize(value.`values`)
+            )
+        }
+        is FieldValue.Number -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterLong.allocationSize(value.`value`)
+            )
+        }
+    }
+
+    override fun write(value: FieldValue, buf: ByteBuffer) {
+        when(value) {
+            is FieldValue.Empty -> {
+                buf.putInt(1)
+                Unit
+            }
+            is FieldValue.Text -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`value`, buf)
+                Unit
+            }
+            is FieldValue.Tags -> {
+                buf.putInt(3)
+                FfiConverterSequenceString.write(value.`values`, buf)
+                Unit
+            }
+            is FieldValue.Number -> {
+                buf.putInt(4)
+                FfiConverterLong.write(value.`value`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -8122,6 +9459,47 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
 
 
 /**
+ * Housing type of the dwelling.
+ */
+
+enum class HousingType {
+    
+    COMMERCIAL,
+    AFFORDABLE,
+    PUBLIC_RENTAL,
+    SELF_BUILT,
+    BUNGALOW,
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeHousingType: FfiConverterRustBuffer<HousingType> {
+    override fun read(buf: ByteBuffer) = try {
+        HousingType.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: HousingType) = 4UL
+
+    override fun write(value: HousingType, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Why a store is `Locked`.
  */
 
@@ -8281,6 +9659,44 @@ public object FfiConverterTypeNetworkKind: FfiConverterRustBuffer<NetworkKind> {
     override fun allocationSize(value: NetworkKind) = 4UL
 
     override fun write(value: NetworkKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Who lives in the dwelling.
+ */
+
+enum class Occupancy {
+    
+    OWNER,
+    TENANT,
+    VACANT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOccupancy: FfiConverterRustBuffer<Occupancy> {
+    override fun read(buf: ByteBuffer) = try {
+        Occupancy.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Occupancy) = 4UL
+
+    override fun write(value: Occupancy, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -8565,6 +9981,51 @@ public object FfiConverterTypeQuarantineReason : FfiConverterRustBuffer<Quaranti
 
 
 /**
+ * Relation to the head of household.
+ */
+
+enum class Relation {
+    
+    HEAD,
+    SPOUSE,
+    CHILD,
+    PARENT,
+    GRANDPARENT,
+    GRANDCHILD,
+    SIBLING,
+    OTHER_RELATIVE,
+    TENANT,
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRelation: FfiConverterRustBuffer<Relation> {
+    override fun read(buf: ByteBuffer) = try {
+        Relation.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Relation) = 4UL
+
+    override fun write(value: Relation, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Where a photo report stands: `Draft` and `Queued` are local, the rest mirror the back
  * office's closed loop (受理 → 交办 → 办结 ...).
  */
@@ -8600,6 +10061,119 @@ public object FfiConverterTypeReportStatus: FfiConverterRustBuffer<ReportStatus>
     override fun allocationSize(value: ReportStatus) = 4UL
 
     override fun write(value: ReportStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Whether the resident still lives in the household.
+ */
+
+enum class ResidentStatus {
+    
+    LIVING,
+    MOVED_OUT,
+    DECEASED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeResidentStatus: FfiConverterRustBuffer<ResidentStatus> {
+    override fun read(buf: ByteBuffer) = try {
+        ResidentStatus.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ResidentStatus) = 4UL
+
+    override fun write(value: ResidentStatus, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * How a conflict is resolved: this phone's value, the other side's, or a new one.
+ */
+
+enum class Resolution {
+    
+    MINE,
+    THEIRS,
+    VALUE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeResolution: FfiConverterRustBuffer<Resolution> {
+    override fun read(buf: ByteBuffer) = try {
+        Resolution.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Resolution) = 4UL
+
+    override fun write(value: Resolution, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Sex as the ID number records it.
+ */
+
+enum class Sex {
+    
+    MALE,
+    FEMALE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSex: FfiConverterRustBuffer<Sex> {
+    override fun read(buf: ByteBuffer) = try {
+        Sex.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Sex) = 4UL
+
+    override fun write(value: Sex, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -9427,6 +11001,38 @@ public object FfiConverterTypeWallClock: FfiConverterCallbackInterface<WallClock
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
     override fun read(buf: ByteBuffer): kotlin.ULong? {
         if (buf.get().toInt() == 0) {
@@ -9811,6 +11417,230 @@ public object FfiConverterOptionalTypeValidationPolicy: FfiConverterRustBuffer<V
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeFieldValue: FfiConverterRustBuffer<FieldValue?> {
+    override fun read(buf: ByteBuffer): FieldValue? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeFieldValue.read(buf)
+    }
+
+    override fun allocationSize(value: FieldValue?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeFieldValue.allocationSize(value)
+        }
+    }
+
+    override fun write(value: FieldValue?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeFieldValue.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeHousingType: FfiConverterRustBuffer<HousingType?> {
+    override fun read(buf: ByteBuffer): HousingType? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeHousingType.read(buf)
+    }
+
+    override fun allocationSize(value: HousingType?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeHousingType.allocationSize(value)
+        }
+    }
+
+    override fun write(value: HousingType?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeHousingType.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeOccupancy: FfiConverterRustBuffer<Occupancy?> {
+    override fun read(buf: ByteBuffer): Occupancy? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeOccupancy.read(buf)
+    }
+
+    override fun allocationSize(value: Occupancy?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeOccupancy.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Occupancy?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeOccupancy.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRelation: FfiConverterRustBuffer<Relation?> {
+    override fun read(buf: ByteBuffer): Relation? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRelation.read(buf)
+    }
+
+    override fun allocationSize(value: Relation?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRelation.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Relation?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRelation.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeResidentStatus: FfiConverterRustBuffer<ResidentStatus?> {
+    override fun read(buf: ByteBuffer): ResidentStatus? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeResidentStatus.read(buf)
+    }
+
+    override fun allocationSize(value: ResidentStatus?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeResidentStatus.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ResidentStatus?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeResidentStatus.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeSex: FfiConverterRustBuffer<Sex?> {
+    override fun read(buf: ByteBuffer): Sex? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeSex.read(buf)
+    }
+
+    override fun allocationSize(value: Sex?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeSex.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Sex?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeSex.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalSequenceString: FfiConverterRustBuffer<List<kotlin.String>?> {
+    override fun read(buf: ByteBuffer): List<kotlin.String>? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterSequenceString.read(buf)
+    }
+
+    override fun allocationSize(value: List<kotlin.String>?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterSequenceString.allocationSize(value)
+        }
+    }
+
+    override fun write(value: List<kotlin.String>?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterSequenceString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -9857,6 +11687,34 @@ public object FfiConverterSequenceTypeCatalogEntry: FfiConverterRustBuffer<List<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeCatalogEntry.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeConflict: FfiConverterRustBuffer<List<Conflict>> {
+    override fun read(buf: ByteBuffer): List<Conflict> {
+        val len = buf.getInt()
+        return List<Conflict>(len) {
+            FfiConverterTypeConflict.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Conflict>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeConflict.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Conflict>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeConflict.write(it, buf)
         }
     }
 }
@@ -9969,6 +11827,34 @@ public object FfiConverterSequenceTypeHousehold: FfiConverterRustBuffer<List<Hou
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeHousehold.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeHouseholdCard: FfiConverterRustBuffer<List<HouseholdCard>> {
+    override fun read(buf: ByteBuffer): List<HouseholdCard> {
+        val len = buf.getInt()
+        return List<HouseholdCard>(len) {
+            FfiConverterTypeHouseholdCard.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<HouseholdCard>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeHouseholdCard.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<HouseholdCard>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeHouseholdCard.write(it, buf)
         }
     }
 }
@@ -10109,6 +11995,34 @@ public object FfiConverterSequenceTypeLocationFix: FfiConverterRustBuffer<List<L
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeLocationFix.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeNearbyHousehold: FfiConverterRustBuffer<List<NearbyHousehold>> {
+    override fun read(buf: ByteBuffer): List<NearbyHousehold> {
+        val len = buf.getInt()
+        return List<NearbyHousehold>(len) {
+            FfiConverterTypeNearbyHousehold.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<NearbyHousehold>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeNearbyHousehold.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<NearbyHousehold>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeNearbyHousehold.write(it, buf)
         }
     }
 }
@@ -10277,6 +12191,34 @@ public object FfiConverterSequenceTypeQuarantinedRecord: FfiConverterRustBuffer<
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeQuarantinedRecord.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeResident: FfiConverterRustBuffer<List<Resident>> {
+    override fun read(buf: ByteBuffer): List<Resident> {
+        val len = buf.getInt()
+        return List<Resident>(len) {
+            FfiConverterTypeResident.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Resident>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeResident.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Resident>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeResident.write(it, buf)
         }
     }
 }

@@ -1,0 +1,85 @@
+//! Mainland China phone numbers: mobile (`1[3-9]` and 9 more digits) and landline (area code
+//! `0` + 2 or 3 digits, then a 7- or 8-digit subscriber number). Written forms with spaces,
+//! dashes or a `+86` / `0086` prefix are accepted and stored normalised: mobiles as 11
+//! digits, landlines as `AREA-NUMBER`.
+
+use crate::invalid::{Check, Invalid};
+
+/// Checks a number and returns its normalised form.
+pub fn normalise(field: &str, s: &str) -> Check<String> {
+    let bad = || {
+        Err(Invalid::new(
+            field,
+            "is not a mainland mobile or landline number",
+        ))
+    };
+    if s.len() > 32 {
+        return bad();
+    }
+    let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let national = compact
+        .strip_prefix("+86")
+        .or_else(|| compact.strip_prefix("0086"))
+        .unwrap_or(&compact);
+    if !national.bytes().all(|b| b.is_ascii_digit()) {
+        return bad();
+    }
+    let b = national.as_bytes();
+    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+        return Ok(national.to_string());
+    }
+    if b.first() == Some(&b'0') {
+        // 010 and 02X are the only 3-digit area codes (Beijing and the big cities).
+        let area = if b.get(1) == Some(&b'1') || b.get(1) == Some(&b'2') {
+            3
+        } else {
+            4
+        };
+        let rest = &national[area.min(national.len())..];
+        let ok_rest = (7..=8).contains(&rest.len()) && !rest.starts_with(['0', '1']);
+        if b.len() > area && ok_rest {
+            return Ok(format!("{}-{rest}", &national[..area]));
+        }
+    }
+    bad()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_normalise() {
+        for (input, out) in [
+            ("13912345678", "13912345678"),
+            ("139 1234 5678", "13912345678"),
+            ("+86 139-1234-5678", "13912345678"),
+            ("008619912345678", "19912345678"),
+            ("0467-2345678", "0467-2345678"),
+            ("046723456789", "0467-23456789"),
+            ("010 87654321", "010-87654321"),
+        ] {
+            assert_eq!(normalise("phone", input).unwrap(), out, "{input}");
+        }
+    }
+
+    #[test]
+    fn non_numbers_are_refused_without_echoing_them() {
+        for bad in [
+            "",
+            "1391234567",
+            "12912345678",
+            "139123456789",
+            "0467-0234567",
+            "0467-234567",
+            "call me",
+            "1391234567８",
+            "110",
+            "0467-23456789012",
+        ] {
+            let e = normalise("phone", bad).unwrap_err();
+            assert_eq!(e.field, "phone");
+            assert!(bad.is_empty() || !e.to_string().contains(bad), "{e}");
+        }
+    }
+}
