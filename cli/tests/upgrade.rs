@@ -187,3 +187,59 @@ fn a_store_from_the_release_before_track_sync_sends_its_patrol_once() {
     // The CLI prints whole metres.
     assert!((theirs - distance).abs() < 1.0, "{theirs} vs {distance}");
 }
+
+/// The release before residents (`fixtures/upgrade/v5/home`: schema v5, encrypted, made by
+/// commit 2b3c95e: a patrol of 400 fixes, a check-in, a visit and a report with a photo, all
+/// pending) is opened by this build: migration 6 adds the residents' tables, the first sync
+/// sends everything once and, meeting a protocol 4 server, pulls from scratch once so the
+/// grid's residents arrive; an edit made after the upgrade syncs like any record.
+#[test]
+fn a_store_from_the_release_before_residents_syncs_once_and_gets_its_residents() {
+    let r0 = release("v5");
+    let (srv, home) = (&r0.srv, r0.home.clone());
+    let key = path_str(&fixtures().join("upgrade").join("v5").join("key.hex"));
+    let k = ["--key-file", key.as_str()];
+    let run = |args: &[&str]| gw(&[&["--home", home.as_str(), "--json"], args, &k[..]].concat());
+
+    // Before any sync the household is known (reference data) but has no residents yet.
+    let shown = run(&["household", "show", "h-000002"]);
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert_eq!(shown.json()["residents"], serde_json::json!([]));
+
+    let r = run(&["sync"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, r.stdout);
+    // A check-in, a visit, a report, 2 patrol events and 1 track block.
+    assert_eq!(r.json()["sync"]["pushed"], 6, "{}", r.stdout);
+    let shown = run(&["household", "show", "h-000002"]).json();
+    let head = shown["residents"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(shown["residents"][0]["masked"], true);
+
+    let r = run(&["resident", "update", &head, "--phone", "13900007777"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(&["sync"]);
+    assert_eq!(r.json()["sync"]["pushed"], 1, "{}", r.stdout);
+    let again = run(&["sync"]);
+    assert_eq!(again.json()["sync"]["pushed"], 0, "{}", again.stdout);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = srv.url();
+    let counts = rt.block_on(admin_get(&url, "/admin/v1/records"));
+    for (kind, n) in [
+        ("checkin", 1),
+        ("visit", 1),
+        ("report", 1),
+        ("patrol_event", 2),
+        ("track_block", 1),
+        ("resident_update", 1),
+    ] {
+        assert_eq!(counts["counts"][kind], n, "{kind}: {counts}");
+    }
+    assert_eq!(counts["chain_breaks"], 0, "{counts}");
+    assert_eq!(counts["rejected"], 0, "{counts}");
+    let resident = rt.block_on(admin_get(&url, &format!("/admin/v1/residents/{head}")));
+    assert_eq!(resident["resident"]["phone"], "13900007777", "{resident}");
+    assert_eq!(resident["resident"]["version"], 2, "{resident}");
+}
