@@ -339,3 +339,68 @@ async fn bad_input_is_a_typed_error_naming_the_field_and_changes_nothing() {
         .unwrap();
     assert_eq!(outbox_len(&dev), before);
 }
+
+/// A pull that arrives while edits wait to be sent (the push failed or was deferred) shows
+/// the server's new values with the phone's pending edits laid over them, and the search
+/// index follows once the pull's last page is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_never_hides_an_edit_waiting_to_be_sent() {
+    use gridworker_core::model::residents::Resident;
+    use gridworker_core::sync::apply::apply_page;
+    use gridworker_core::sync::wire::{Change, PullResponse};
+
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.unwrap();
+    let (household, people) = a_family(&dev.worker);
+    let r = dev.worker.resident_unmasked(&people[0].id).unwrap();
+    dev.worker
+        .update_resident(
+            &r.id,
+            ResidentUpdate {
+                phone: Some("13911112222".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    // The server's next version (the back office renamed the resident), pulled before the
+    // edit was sent, in two pages.
+    let server_copy = Resident {
+        id: r.id.clone(),
+        household_id: household.clone(),
+        name: "新名字".into(),
+        id_number: r.id_number.clone(),
+        phone: r.phone.clone(),
+        relation: r.relation,
+        tags: r.tags.clone(),
+        status: r.status,
+        notes: r.notes.clone(),
+        version: r.version + 1,
+    };
+    let page = |changes, has_more| PullResponse {
+        changes,
+        next_cursor: "0".into(),
+        has_more,
+    };
+    apply_page(
+        &dev.worker,
+        page(vec![Change::ResidentUpsert { resident: server_copy }], true),
+    )
+    .unwrap();
+    let shown = dev.worker.resident_unmasked(&r.id).unwrap();
+    assert_eq!(shown.name, "新名字", "the server's change shows");
+    assert_eq!(shown.phone.as_deref(), Some("13911112222"), "the pending edit stays");
+    assert_eq!(shown.version, r.version + 1);
+    apply_page(&dev.worker, page(vec![], false)).unwrap();
+    let hits = dev.worker.search_households("新名字", None, 10).unwrap().items;
+    assert!(hits.iter().any(|h| h.household.id == household));
+    // The edit goes out on the next sync, made on the version it was made on.
+    let report = engine.sync().await.unwrap();
+    assert_eq!(report.pushed, 1, "{report:?}");
+    let on_server = server
+        .admin_json(&format!("/admin/v1/residents/{}", r.id))
+        .await;
+    assert_eq!(on_server["resident"]["phone"], "13911112222");
+}

@@ -110,18 +110,10 @@ pub fn reindex(conn: &Connection, household_id: &str) -> Result<()> {
     if let Ok(Value::Object(p)) = serde_json::from_str::<Value>(&profile)
         && let Some(Value::String(phone)) = p.get("contact_phone")
     {
-        text.push('\n');
-        text.push_str(&phone.replace('-', ""));
+        push_phone(&mut text, phone);
     }
     for r in residents_of(conn, household_id)? {
-        text.push('\n');
-        text.push_str(&r.name);
-        text.push('\n');
-        text.push_str(&r.id_number);
-        if let Some(p) = &r.phone {
-            text.push('\n');
-            text.push_str(&p.replace('-', ""));
-        }
+        push_resident(&mut text, &r.name, &r.id_number, r.phone.as_deref());
     }
     conn.prepare_cached("INSERT INTO household_search(rowid, text) VALUES (?1, ?2)")?
         .execute(params![rowid, text])?;
@@ -138,30 +130,30 @@ pub fn unindex(conn: &Connection, household_id: &str) -> Result<()> {
 }
 
 /// Ids of households whose address, building, residents' names, phones or ID numbers hold
-/// `query`, by id after `after`. Three characters or more use the trigram index; shorter
-/// queries (a two-character name) scan the index's text.
+/// `query`, by id after `after`. The trigram index serves a pattern of three characters or
+/// more; a shorter one (a two-character name) scans the index's text. `LIKE` without an
+/// `ESCAPE` clause (which would keep SQLite from handing the pattern to the index), so the
+/// wildcards `%` and `_` are dropped from the query; dashes too (phones are indexed without).
 pub fn search(
     conn: &Connection,
     query: &str,
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<String>> {
-    let q: String = query.chars().filter(|c| *c != '-').collect();
-    let sql_match = "SELECT h.id FROM household_search s JOIN households h ON h.rowid = s.rowid
-         WHERE household_search MATCH ?1 AND (?2 IS NULL OR h.id > ?2) ORDER BY h.id LIMIT ?3";
-    let sql_like = "SELECT h.id FROM household_search s JOIN households h ON h.rowid = s.rowid
-         WHERE s.text LIKE ?1 ESCAPE '\\' AND (?2 IS NULL OR h.id > ?2) ORDER BY h.id LIMIT ?3";
-    let (sql, arg) = if q.chars().count() >= 3 {
-        (sql_match, format!("\"{}\"", q.replace('"', "\"\"")))
-    } else {
-        let escaped = q
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        (sql_like, format!("%{escaped}%"))
-    };
-    let mut st = conn.prepare_cached(sql)?;
-    let rows = st.query_map(params![arg, after, limit], |r| r.get::<_, String>(0))?;
+    let q: String = query
+        .chars()
+        .filter(|c| !matches!(c, '-' | '%' | '_'))
+        .collect();
+    if q.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT h.id FROM household_search s JOIN households h ON h.rowid = s.rowid
+         WHERE s.text LIKE ?1 AND (?2 IS NULL OR h.id > ?2) ORDER BY h.id LIMIT ?3",
+    )?;
+    let rows = st.query_map(params![format!("%{q}%"), after, limit], |r| {
+        r.get::<_, String>(0)
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -379,15 +371,107 @@ pub fn key_groups(conn: &Connection) -> Result<Vec<CatalogEntry>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Households whose search documents must be rebuilt once a page is applied.
+/// Households whose search documents must be rebuilt.
 #[derive(Debug, Default)]
 pub struct Dirty(pub BTreeSet<String>);
 
 impl Dirty {
+    /// Rebuilds them now.
     pub fn reindex(self, conn: &Connection) -> Result<()> {
         for h in self.0 {
             reindex(conn, &h)?;
         }
         Ok(())
     }
+
+    /// Marks them for [`reindex_marked`] (a pull's later page).
+    pub fn mark(self, conn: &Connection) -> Result<()> {
+        let mut st =
+            conn.prepare_cached("INSERT OR IGNORE INTO search_dirty(household_id) VALUES (?1)")?;
+        for h in self.0 {
+            st.execute([h])?;
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds every marked household's search document and clears the marks: one pass over
+/// the marked households and their residents (an initial pull marks them all).
+pub fn reindex_marked(conn: &Connection) -> Result<()> {
+    let mut docs: Vec<(i64, String)> = Vec::new();
+    {
+        let mut st = conn.prepare_cached(
+            "SELECT h.rowid, h.building, h.address, json_extract(h.profile, '$.contact_phone'),
+                    json_extract(r.data, '$.name'), json_extract(r.data, '$.id_number'),
+                    json_extract(r.data, '$.phone')
+             FROM search_dirty d JOIN households h ON h.id = d.household_id
+             LEFT JOIN residents r ON r.household_id = h.id
+             ORDER BY h.rowid",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let rowid: i64 = r.get(0)?;
+            if docs.last().is_none_or(|d| d.0 != rowid) {
+                let mut text = format!("{}\n{}", r.get::<_, String>(1)?, r.get::<_, String>(2)?);
+                if let Some(p) = r.get::<_, Option<String>>(3)? {
+                    push_phone(&mut text, &p);
+                }
+                docs.push((rowid, text));
+            }
+            if let (Some(doc), Some(name)) = (docs.last_mut(), r.get::<_, Option<String>>(4)?) {
+                push_resident(
+                    &mut doc.1,
+                    &name,
+                    &r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(6)?.as_deref(),
+                );
+            }
+        }
+    }
+    let mut delete = conn.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO household_search(rowid, text) VALUES (?1, ?2)")?;
+    for (rowid, text) in docs {
+        delete.execute([rowid])?;
+        insert.execute(params![rowid, text])?;
+    }
+    conn.execute("DELETE FROM search_dirty", [])?;
+    Ok(())
+}
+
+fn push_phone(text: &mut String, phone: &str) {
+    text.push('\n');
+    text.push_str(&phone.replace('-', ""));
+}
+
+fn push_resident(text: &mut String, name: &str, id_number: &str, phone: Option<&str>) {
+    text.push('\n');
+    text.push_str(name);
+    text.push('\n');
+    text.push_str(id_number);
+    if let Some(p) = phone {
+        push_phone(text, p);
+    }
+}
+
+/// Whether this phone has edits or resolutions the server has not accepted yet (when it has
+/// none, a pulled record needs nothing laid over it).
+pub fn has_pending_edits(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM outbox WHERE state = 'pending' AND kind IN (?1, ?2, ?3) LIMIT 1",
+        )?
+        .exists(params![
+            kind::RESIDENT_UPDATE,
+            kind::HOUSEHOLD_UPDATE,
+            kind::CONFLICT_RESOLUTION
+        ])?)
+}
+
+/// The household a stored resident belongs to.
+pub fn household_of(conn: &Connection, resident_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT household_id FROM residents WHERE id = ?1")?
+        .query_row([resident_id], |r| r.get(0))
+        .optional()?)
 }

@@ -262,8 +262,10 @@ CREATE TABLE residents (
     version INTEGER NOT NULL          -- the server's version the row was pulled at
 ) STRICT;
 CREATE INDEX residents_household ON residents(household_id);
--- rowid = the household's rowid (households are updated in place, never replaced).
-CREATE VIRTUAL TABLE household_search USING fts5(text, tokenize = 'trigram');
+-- rowid = the household's rowid (households are updated in place, never replaced). Queried
+-- with LIKE only (the trigram index serves any pattern of 3+ characters), so no positions
+-- are kept (detail=none: a third less work to build than full detail, measured).
+CREATE VIRTUAL TABLE household_search USING fts5(text, tokenize = 'trigram', detail = 'none');
 CREATE TABLE conflicts (
     id TEXT PRIMARY KEY,
     household_id TEXT NOT NULL,
@@ -272,6 +274,10 @@ CREATE TABLE conflicts (
 ) STRICT;
 CREATE INDEX conflicts_status ON conflicts(status, id);
 CREATE TABLE key_groups (code TEXT PRIMARY KEY, name TEXT NOT NULL, ord INTEGER NOT NULL) STRICT;
+-- Households whose search document waits to be rebuilt: a pull marks them page by page and
+-- rebuilds them once, with its last page (an initial pull brings a household, then its
+-- residents pages later).
+CREATE TABLE search_dirty (household_id TEXT PRIMARY KEY) WITHOUT ROWID, STRICT;
 "#;
 
 /// All migrations, oldest first. `user_version` equals the number applied.

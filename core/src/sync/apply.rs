@@ -97,9 +97,9 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
     super::failpoint("pull_apply_started");
     worker.store().write_recoverable(|tx| {
         let mut reference_changed = false;
-        // Search documents are rebuilt once per household per page, not once per change:
-        // an initial pull brings a household and then each of its residents.
         let mut dirty = residents::Dirty::default();
+        // Edits not yet accepted are laid over what is pulled; most pages find none.
+        let pending_edits = residents::has_pending_edits(tx)?;
         for change in &page.changes {
             match change {
                 Change::GridUpsert {
@@ -189,7 +189,9 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                         version: *version,
                     };
                     residents::put_profile(tx, id, &profile)?;
-                    residents::overlay_pending(tx, Entity::Household, id)?;
+                    if pending_edits {
+                        residents::overlay_pending(tx, Entity::Household, id)?;
+                    }
                     dirty.0.insert(id.clone());
                 }
                 Change::HouseholdDelete { id } => {
@@ -199,13 +201,15 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     reference::delete_household(tx, id)?;
                 }
                 Change::ResidentUpsert { resident } => {
-                    if let Some(old) = residents::resident(tx, &resident.id)?
-                        && old.household_id != resident.household_id
+                    if let Some(old) = residents::household_of(tx, &resident.id)?
+                        && old != resident.household_id
                     {
-                        dirty.0.insert(old.household_id);
+                        dirty.0.insert(old);
                     }
                     residents::put_resident(tx, resident)?;
-                    residents::overlay_pending(tx, Entity::Resident, &resident.id)?;
+                    if pending_edits {
+                        residents::overlay_pending(tx, Entity::Resident, &resident.id)?;
+                    }
                     dirty.0.insert(resident.household_id.clone());
                 }
                 Change::ResidentDelete { id } => {
@@ -332,7 +336,12 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                 }
             }
         }
-        std::mem::take(&mut dirty).reindex(tx)?;
+        // Search documents are rebuilt once per household at the end of a pull, not once
+        // per page: an initial pull brings a household long before its residents.
+        std::mem::take(&mut dirty).mark(tx)?;
+        if !page.has_more {
+            residents::reindex_marked(tx)?;
+        }
         state::put(tx, state::keys::PULL_CURSOR, &page.next_cursor)?;
         Ok(reference_changed)
     })
