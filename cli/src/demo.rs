@@ -80,6 +80,29 @@ pub fn run(a: &DemoArgs) -> CliResult<Output> {
     let pull = rp.engine.sync_blocking().map_err(crate::sync::sync_error)?;
     rp.worker.reload_reference()?;
 
+    // The office changed a resident the worker had just updated: the sync kept both phones
+    // in a conflict (and merged the tags). The worker keeps the number the resident gave in
+    // person; the resolution syncs like any record.
+    let mut conflicts = Vec::new();
+    for c in rp.worker.conflicts_page(false, None, 100)?.items {
+        rp.worker.resolve_conflict(
+            &c.conflict.id,
+            gridworker_core::model::residents::Resolution::Mine,
+            None,
+        )?;
+        conflicts.push(
+            json!({"entity_id": c.conflict.entity_id, "field": c.conflict.field,
+                              "mine": c.conflict.mine, "theirs": c.conflict.theirs,
+                              "theirs_by": c.conflict.theirs_by}),
+        );
+    }
+    let resolution_sync = if conflicts.is_empty() {
+        None
+    } else {
+        Some(rp.engine.sync_blocking().map_err(crate::sync::sync_error)?)
+    };
+    let still_open = rp.worker.conflicts_page(false, None, 100)?.items.len();
+
     let map_path = out_dir.join(format!("{}-{}.svg", s.worker, s.name));
     let map = crate::map::write_map(&rp.worker, None, &map_path)?;
     let reports: Vec<Value> = rp
@@ -112,6 +135,12 @@ pub fn run(a: &DemoArgs) -> CliResult<Output> {
         "scenario": rp.report,
         "lifecycle": {"report": rp.report_ids.first(), "transitions": lifecycle},
         "final_sync": crate::sync::report_json(&pull),
+        "residents": {
+            "collected": rp.report["recorded"]["residents"],
+            "conflicts": conflicts,
+            "resolution_sync": resolution_sync.as_ref().map(crate::sync::report_json),
+            "still_open": still_open,
+        },
         "reports": reports,
         "server": on_server.as_ref().map(|c| json!({"checkins": c.checkins, "visits": c.visits,
                                                     "reports": c.reports, "photos": c.photos})),
@@ -203,6 +232,34 @@ fn summary(j: &Value, utc_offset_minutes: i32, ok: bool) -> String {
         n(&j["status"]["pending"]["visits"]),
         n(&j["status"]["pending"]["reports"]),
         n(&j["status"]["pending"]["photos"]),
+    ));
+    let res = &j["residents"];
+    let conflicts: Vec<String> = res["conflicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{} of {}: the worker's {} vs the office's {}",
+                c["field"].as_str().unwrap_or(""),
+                c["entity_id"].as_str().unwrap_or(""),
+                c["mine"],
+                c["theirs"]
+            )
+        })
+        .collect();
+    s.push_str(&format!(
+        "Residents (信息采集): {} change(s) collected during visits, synced. The office changed \
+         the same resident meanwhile: {} conflict(s){}; tags merged without one. Resolved on \
+         the phone keeping the worker's value (lists show numbers masked), synced; {} open.\n",
+        n(&res["collected"]),
+        conflicts.len(),
+        if conflicts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", conflicts.join("; "))
+        },
+        n(&res["still_open"]),
     ));
     let track = &r["track"];
     if track.is_object() {

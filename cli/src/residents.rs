@@ -294,3 +294,62 @@ pub fn conflict(home: &Home, a: &ConflictArgs) -> CliResult<Output> {
         ),
     ))
 }
+
+/// A scenario's `resident` step: an edit (`resident` + `set`) or an addition (`household` +
+/// `add`), linked to `visit`.
+pub fn record_step(
+    gw: &GridWorker,
+    step: &gridworker_fixtures::scenario::ResidentStep,
+    visit: Option<&str>,
+) -> CliResult<ResidentView> {
+    match (&step.resident, &step.household, &step.add) {
+        (Some(id), None, None) => {
+            let text = |k: &str| step.set.get(k).and_then(Value::as_str).map(str::to_string);
+            let mut fields = ResidentFields {
+                name: text("name"),
+                id_number: text("id_number"),
+                phone: text("phone"),
+                relation: text("relation"),
+                tags: None,
+                status: text("status"),
+                notes: text("notes"),
+            };
+            if let Some(t) = step.set.get("tags").and_then(Value::as_array) {
+                let list: Vec<&str> = t.iter().filter_map(Value::as_str).collect();
+                fields.tags = Some(list.join(","));
+            }
+            if let Some(k) = step.set.keys().find(|k| {
+                ![
+                    "name",
+                    "id_number",
+                    "phone",
+                    "relation",
+                    "tags",
+                    "status",
+                    "notes",
+                ]
+                .contains(&k.as_str())
+            }) {
+                return Err(CliError::invalid(format!(
+                    "resident step: unknown field {k}"
+                )));
+            }
+            Ok(gw.update_resident(id, update_of(&fields)?, visit)?)
+        }
+        (None, Some(household), Some(a)) => Ok(gw.add_resident(
+            &NewResident {
+                household_id: household.clone(),
+                name: a.name.clone(),
+                id_number: a.id_number.clone(),
+                phone: a.phone.clone(),
+                relation: parse_code("relation", &a.relation)?,
+                tags: a.tags.clone(),
+                notes: String::new(),
+            },
+            visit,
+        )?),
+        _ => Err(CliError::invalid(
+            "resident step: give `resident` with `set`, or `household` with `add`",
+        )),
+    }
+}

@@ -81,6 +81,7 @@ fn codes(flags: &[Flag]) -> Vec<String> {
 struct Tally {
     checkins: [usize; 4], // total, accepted, flagged, duplicate
     visits: [usize; 2],   // total, flagged
+    residents: usize,     // edits and additions recorded
     reports: [usize; 2],  // total, photos
     flags: BTreeMap<String, usize>,
     syncs: [usize; 2], // ok, failed
@@ -137,6 +138,8 @@ pub fn replay(
     // The scenario starts offline until its first connectivity step.
     engine.set_network(NetworkKind::None);
     let mut stream = LocationStream::default();
+    // Residents' information is collected during the visit before it.
+    let mut last_visit: Option<String> = None;
     for (i, step) in s.steps.iter().enumerate() {
         clock.set(step.at + chrono::Duration::seconds(offset_s));
         let at = step.at;
@@ -167,6 +170,20 @@ pub fn replay(
                 out["event"] = json!(p.event);
             }
             Action::Fix(_) => continue,
+            Action::BackOffice(b) => {
+                target
+                    .patch_resident(&b.resident, &b.set)
+                    .map_err(|e| step_error(i, e))?;
+                out["result"] = json!({"resident": b.resident,
+                                       "fields": b.set.keys().collect::<Vec<_>>()});
+            }
+            Action::Resident(r) => {
+                let view = crate::residents::record_step(&gw, r, last_visit.as_deref())
+                    .map_err(|e| step_error(i, e))?;
+                tally.residents += 1;
+                out["result"] = json!({"resident": view.id, "household": view.household_id,
+                                       "version": view.version, "visit": last_visit});
+            }
             Action::Checkin(c) => {
                 let fix = fix_of(s, at, (c.lat, c.lon, c.accuracy, c.crs, c.mock));
                 let r = gw
@@ -224,6 +241,7 @@ pub fn replay(
                         codes(&rec.flags)
                     ));
                 }
+                last_visit = Some(rec.id.clone());
                 out["result"] = visit_json(&rec);
             }
             Action::Report(r) => {
@@ -386,6 +404,7 @@ pub fn replay(
             "checkins": {"total": tally.checkins[0], "accepted": tally.checkins[1],
                          "flagged": tally.checkins[2], "duplicate": tally.checkins[3]},
             "visits": {"total": tally.visits[0], "flagged": tally.visits[1]},
+            "residents": tally.residents,
             "reports": {"total": tally.reports[0], "photos": tally.reports[1]},
             "flags": tally.flags,
             "syncs": {"ok": tally.syncs[0], "failed": tally.syncs[1]},
@@ -418,6 +437,8 @@ fn action_name(a: &Action) -> &'static str {
         Action::Clock(_) => "clock",
         Action::Sync(_) => "sync",
         Action::Patrol(_) => "patrol",
+        Action::Resident(_) => "resident",
+        Action::BackOffice(_) => "back_office",
     }
 }
 

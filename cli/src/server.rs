@@ -173,6 +173,26 @@ impl Target {
     }
 
     /// Moves a report one step through the back office's lifecycle.
+    /// The back office edits a resident (needs the admin token).
+    pub fn patch_resident(
+        &self,
+        resident_id: &str,
+        fields: &std::collections::BTreeMap<String, Value>,
+    ) -> CliResult<()> {
+        if self.admin_token.is_none() {
+            return Err(CliError::invalid(
+                "a back_office step needs the server's admin token (--admin-token)",
+            ));
+        }
+        let rt = Self::runtime()?;
+        rt.block_on(self.admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/v1/residents/{resident_id}"),
+            Some(serde_json::to_value(fields).map_err(|e| CliError::internal(e.to_string()))?),
+        ))?;
+        Ok(())
+    }
+
     pub fn transition(&self, report_id: &str, to: &str, department: Option<&str>) -> CliResult<()> {
         let rt = Self::runtime()?;
         let mut body = serde_json::json!({ "to": to });

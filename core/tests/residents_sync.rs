@@ -386,15 +386,28 @@ async fn a_pull_never_hides_an_edit_waiting_to_be_sent() {
     };
     apply_page(
         &dev.worker,
-        page(vec![Change::ResidentUpsert { resident: server_copy }], true),
+        page(
+            vec![Change::ResidentUpsert {
+                resident: server_copy,
+            }],
+            true,
+        ),
     )
     .unwrap();
     let shown = dev.worker.resident_unmasked(&r.id).unwrap();
     assert_eq!(shown.name, "新名字", "the server's change shows");
-    assert_eq!(shown.phone.as_deref(), Some("13911112222"), "the pending edit stays");
+    assert_eq!(
+        shown.phone.as_deref(),
+        Some("13911112222"),
+        "the pending edit stays"
+    );
     assert_eq!(shown.version, r.version + 1);
     apply_page(&dev.worker, page(vec![], false)).unwrap();
-    let hits = dev.worker.search_households("新名字", None, 10).unwrap().items;
+    let hits = dev
+        .worker
+        .search_households("新名字", None, 10)
+        .unwrap()
+        .items;
     assert!(hits.iter().any(|h| h.household.id == household));
     // The edit goes out on the next sync, made on the version it was made on.
     let report = engine.sync().await.unwrap();
