@@ -248,7 +248,9 @@ pub fn overlay_pending(tx: &Transaction<'_>, entity: Entity, id: &str) -> Result
     if edits.is_empty() {
         return Ok(());
     }
-    let bad = corrupt("edit");
+    let bad = |e: gridworker_model::residents::records::FieldError| Error::Protocol {
+        reason: format!("stored edit is not valid: {e}"),
+    };
     match entity {
         Entity::Resident => {
             if let Some(mut r) = resident(tx, id)? {

@@ -578,7 +578,9 @@ impl GridWorker {
                 .filter(|(k, v)| current.get(*k) != Some(*v))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            let bad = |e: serde_json::Error| Error::invalid("fields", e.to_string());
+            let bad = |e: crate::model::residents::records::FieldError| {
+                Error::invalid("fields", e.to_string())
+            };
             let edited = match entity {
                 Entity::Resident => {
                     let mut r =
@@ -727,7 +729,7 @@ impl GridWorker {
             c.resolved_at = Some(now);
             rs::mark_resolving(tx, &c)?;
             let f = Fields::from([(c.field.clone(), chosen)]);
-            let bad = |e: serde_json::Error| Error::invalid("value", e.to_string());
+            let bad = |e: crate::model::residents::records::FieldError| Error::invalid("value", e.to_string());
             match c.entity {
                 Entity::Resident => {
                     if let Some(mut r) = rs::resident(tx, &c.entity_id)? {

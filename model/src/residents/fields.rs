@@ -140,10 +140,39 @@ pub enum Occupancy {
     Vacant,
 }
 
-fn enum_value<T: serde::de::DeserializeOwned>(field: &str, v: &Value, what: &str) -> Check {
-    serde_json::from_value::<T>(v.clone())
-        .map(|_| ())
-        .map_err(|_| Invalid::new(field, format!("is not a known {what}")))
+/// `code()` / `parse()` for a field's enum, spelled as its serde name. Written out rather than
+/// going through `serde_json::Value`, which instantiated a deserializer per type in the
+/// phone's library (its size is budgeted).
+macro_rules! codes {
+    ($t:ty { $($v:ident => $c:literal),+ $(,)? }) => {
+        impl $t {
+            pub const fn code(self) -> &'static str {
+                match self { $(<$t>::$v => $c),+ }
+            }
+            pub fn parse(s: &str) -> Option<$t> {
+                match s { $($c => Some(<$t>::$v),)+ _ => None }
+            }
+        }
+    };
+}
+
+codes!(Relation {
+    Head => "head", Spouse => "spouse", Child => "child", Parent => "parent",
+    Grandparent => "grandparent", Grandchild => "grandchild", Sibling => "sibling",
+    OtherRelative => "other_relative", Tenant => "tenant", Other => "other",
+});
+codes!(ResidentStatus { Living => "living", MovedOut => "moved_out", Deceased => "deceased" });
+codes!(HousingType {
+    Commercial => "commercial", Affordable => "affordable", PublicRental => "public_rental",
+    SelfBuilt => "self_built", Bungalow => "bungalow", Other => "other",
+});
+codes!(Occupancy { Owner => "owner", Tenant => "tenant", Vacant => "vacant" });
+
+fn enum_value(field: &str, v: &Value, known: fn(&str) -> bool, what: &str) -> Check {
+    match v.as_str() {
+        Some(s) if known(s) => Ok(()),
+        _ => Err(Invalid::new(field, format!("is not a known {what}"))),
+    }
 }
 
 fn string<'a>(field: &str, v: &'a Value) -> Check<&'a str> {
@@ -218,19 +247,24 @@ pub fn check_value(entity: Entity, field: &str, v: &Value) -> Check<Value> {
         }
         "phone" | "contact_phone" => Value::from(phone::normalise(&path, string(&path, v)?)?),
         "relation" => {
-            enum_value::<Relation>(&path, v, "relation")?;
+            enum_value(&path, v, |s| Relation::parse(s).is_some(), "relation")?;
             v.clone()
         }
         "status" => {
-            enum_value::<ResidentStatus>(&path, v, "status")?;
+            enum_value(&path, v, |s| ResidentStatus::parse(s).is_some(), "status")?;
             v.clone()
         }
         "housing_type" => {
-            enum_value::<HousingType>(&path, v, "housing type")?;
+            enum_value(
+                &path,
+                v,
+                |s| HousingType::parse(s).is_some(),
+                "housing type",
+            )?;
             v.clone()
         }
         "occupancy" => {
-            enum_value::<Occupancy>(&path, v, "occupancy")?;
+            enum_value(&path, v, |s| Occupancy::parse(s).is_some(), "occupancy")?;
             v.clone()
         }
         "resident_count" => match v.as_u64() {

@@ -29,12 +29,16 @@ pub struct Resident {
 impl Resident {
     /// The editable fields, as an edit names them.
     pub fn fields(&self) -> Fields {
-        to_fields(self, Entity::Resident)
+        self.field_map()
     }
 
-    /// Applies checked field values (see [`crate::residents::check_fields`]).
-    pub fn apply(&mut self, fields: &Fields) -> Result<(), serde_json::Error> {
-        *self = apply_fields(self, fields)?;
+    /// Applies checked field values (see [`crate::residents::check_fields`]); all or nothing.
+    pub fn apply(&mut self, fields: &Fields) -> Result<(), FieldError> {
+        let mut next = self.clone();
+        for (k, v) in fields {
+            next.set(k, v)?;
+        }
+        *self = next;
         Ok(())
     }
 }
@@ -58,35 +62,141 @@ pub struct HouseholdProfile {
 
 impl HouseholdProfile {
     pub fn fields(&self) -> Fields {
-        to_fields(self, Entity::Household)
+        self.field_map()
     }
 
-    pub fn apply(&mut self, fields: &Fields) -> Result<(), serde_json::Error> {
-        *self = apply_fields(self, fields)?;
+    /// As [`Resident::apply`].
+    pub fn apply(&mut self, fields: &Fields) -> Result<(), FieldError> {
+        let mut next = self.clone();
+        for (k, v) in fields {
+            next.set(k, v)?;
+        }
+        *self = next;
         Ok(())
     }
 }
 
-fn to_fields<T: Serialize>(v: &T, entity: Entity) -> Fields {
-    let Ok(Value::Object(map)) = serde_json::to_value(v) else {
-        return Fields::new();
-    };
-    map.into_iter()
-        .filter(|(k, _)| entity.fields().contains(&k.as_str()))
+fn opt_text(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| Value::from(s.as_str()))
+}
+
+fn text(field: &str, v: &Value) -> Result<String, FieldError> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or(FieldError(field.to_string()))
+}
+
+fn nullable(field: &str, v: &Value) -> Result<Option<String>, FieldError> {
+    if v.is_null() {
+        Ok(None)
+    } else {
+        text(field, v).map(Some)
+    }
+}
+
+fn tag_list(field: &str, v: &Value) -> Result<Vec<String>, FieldError> {
+    v.as_array()
+        .ok_or(FieldError(field.to_string()))?
+        .iter()
+        .map(|t| text(field, t))
         .collect()
 }
 
-fn apply_fields<T: Serialize + serde::de::DeserializeOwned>(
-    v: &T,
-    fields: &Fields,
-) -> Result<T, serde_json::Error> {
-    let mut obj = serde_json::to_value(v)?;
-    if let Value::Object(map) = &mut obj {
-        for (k, val) in fields {
-            map.insert(k.clone(), val.clone());
-        }
+fn code_of<T>(field: &str, v: &Value, parse: fn(&str) -> Option<T>) -> Result<T, FieldError> {
+    v.as_str()
+        .and_then(parse)
+        .ok_or(FieldError(field.to_string()))
+}
+
+/// A value that does not fit its field (apply checked values only: see
+/// [`crate::residents::check_fields`]). Names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}: not a value of this field")]
+pub struct FieldError(pub String);
+
+impl Resident {
+    fn field_map(&self) -> Fields {
+        Fields::from([
+            (
+                "id_number".to_string(),
+                Value::from(self.id_number.as_str()),
+            ),
+            ("name".to_string(), Value::from(self.name.as_str())),
+            ("notes".to_string(), Value::from(self.notes.as_str())),
+            ("phone".to_string(), opt_text(&self.phone)),
+            ("relation".to_string(), Value::from(self.relation.code())),
+            ("status".to_string(), Value::from(self.status.code())),
+            ("tags".to_string(), Value::from(self.tags.clone())),
+        ])
     }
-    serde_json::from_value(obj)
+
+    fn set(&mut self, field: &str, v: &Value) -> Result<(), FieldError> {
+        match field {
+            "id_number" => self.id_number = text(field, v)?,
+            "name" => self.name = text(field, v)?,
+            "notes" => self.notes = text(field, v)?,
+            "phone" => self.phone = nullable(field, v)?,
+            "relation" => self.relation = code_of(field, v, Relation::parse)?,
+            "status" => self.status = code_of(field, v, ResidentStatus::parse)?,
+            "tags" => self.tags = tag_list(field, v)?,
+            _ => return Err(FieldError(field.to_string())),
+        }
+        Ok(())
+    }
+}
+
+impl HouseholdProfile {
+    fn field_map(&self) -> Fields {
+        Fields::from([
+            ("contact_phone".to_string(), opt_text(&self.contact_phone)),
+            (
+                "housing_type".to_string(),
+                self.housing_type
+                    .map_or(Value::Null, |h| Value::from(h.code())),
+            ),
+            ("notes".to_string(), Value::from(self.notes.as_str())),
+            (
+                "occupancy".to_string(),
+                self.occupancy
+                    .map_or(Value::Null, |o| Value::from(o.code())),
+            ),
+            (
+                "resident_count".to_string(),
+                Value::from(self.resident_count),
+            ),
+            ("tags".to_string(), Value::from(self.tags.clone())),
+        ])
+    }
+
+    fn set(&mut self, field: &str, v: &Value) -> Result<(), FieldError> {
+        match field {
+            "contact_phone" => self.contact_phone = nullable(field, v)?,
+            "housing_type" => {
+                self.housing_type = if v.is_null() {
+                    None
+                } else {
+                    Some(code_of(field, v, HousingType::parse)?)
+                }
+            }
+            "notes" => self.notes = text(field, v)?,
+            "occupancy" => {
+                self.occupancy = if v.is_null() {
+                    None
+                } else {
+                    Some(code_of(field, v, Occupancy::parse)?)
+                }
+            }
+            "resident_count" => {
+                self.resident_count = v
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or(FieldError(field.to_string()))?
+            }
+            "tags" => self.tags = tag_list(field, v)?,
+            _ => return Err(FieldError(field.to_string())),
+        }
+        Ok(())
+    }
 }
 
 /// `resident_add`: the worker registers a resident, usually during a visit.

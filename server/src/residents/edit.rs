@@ -86,7 +86,8 @@ impl Target {
         changes: &Fields,
         at: DateTime<Utc>,
     ) -> ApiResult<()> {
-        let bad = |e: serde_json::Error| ApiError::internal(format!("applying fields: {e}"));
+        let bad =
+            |e: residents::records::FieldError| ApiError::internal(format!("applying fields: {e}"));
         match self {
             Target::Resident(r) => {
                 r.apply(changes).map_err(bad)?;
