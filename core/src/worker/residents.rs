@@ -302,17 +302,9 @@ impl GridWorker {
             return Err(Error::invalid("query", "must not be empty"));
         }
         validate::text("query", q, MAX_QUERY_CHARS)?;
-        if let Some(a) = after {
-            validate::id("after", a)?;
-        }
-        let limit = limit.clamp(1, MAX_PAGE);
-        let items = self.store.read(|c| {
-            let ids = rs::search(c, q, after, limit)?;
-            cards(c, ids)
-        })?;
-        Ok(Page::of(items, limit, |h| {
-            (String::new(), h.household.id.clone())
-        }))
+        self.card_page(after, limit, |c, after, limit| {
+            rs::search(c, q, after, limit)
+        })
     }
 
     /// The households of one building (楼栋), by id (unit and room order in the fixtures'
@@ -324,14 +316,23 @@ impl GridWorker {
         limit: u32,
     ) -> Result<Page<HouseholdCard>> {
         validate::text("building", building, 200)?;
+        self.card_page(after, limit, |c, after, limit| {
+            rs::in_building(c, building, after, limit)
+        })
+    }
+
+    /// One page of household cards by id: `ids` lists a page of ids after `after`.
+    fn card_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+        ids: impl Fn(&rusqlite::Connection, Option<&str>, u32) -> Result<Vec<String>>,
+    ) -> Result<Page<HouseholdCard>> {
         if let Some(a) = after {
             validate::id("after", a)?;
         }
         let limit = limit.clamp(1, MAX_PAGE);
-        let items = self.store.read(|c| {
-            let ids = rs::in_building(c, building, after, limit)?;
-            cards(c, ids)
-        })?;
+        let items = self.store.read(|c| cards(c, ids(c, after, limit)?))?;
         Ok(Page::of(items, limit, |h| {
             (String::new(), h.household.id.clone())
         }))
@@ -386,18 +387,10 @@ impl GridWorker {
         limit: u32,
     ) -> Result<Page<HouseholdCard>> {
         validate::id("tag", tag)?;
-        if let Some(a) = after {
-            validate::id("after", a)?;
-        }
-        let limit = limit.clamp(1, MAX_PAGE);
-        let items = self.store.read(|c| {
+        self.card_page(after, limit, |c, after, limit| {
             let grids = reference::worker_grids(c)?;
-            let ids = rs::with_key_group(c, &grids, tag, after, limit)?;
-            cards(c, ids)
-        })?;
-        Ok(Page::of(items, limit, |h| {
-            (String::new(), h.household.id.clone())
-        }))
+            rs::with_key_group(c, &grids, tag, after, limit)
+        })
     }
 
     /// A household with its residents (masked) and open conflicts, in one call.

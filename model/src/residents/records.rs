@@ -34,12 +34,7 @@ impl Resident {
 
     /// Applies checked field values (see [`crate::residents::check_fields`]); all or nothing.
     pub fn apply(&mut self, fields: &Fields) -> Result<(), FieldError> {
-        let mut next = self.clone();
-        for (k, v) in fields {
-            next.set(k, v)?;
-        }
-        *self = next;
-        Ok(())
+        apply_all(self, fields, Resident::set)
     }
 }
 
@@ -67,12 +62,7 @@ impl HouseholdProfile {
 
     /// As [`Resident::apply`].
     pub fn apply(&mut self, fields: &Fields) -> Result<(), FieldError> {
-        let mut next = self.clone();
-        for (k, v) in fields {
-            next.set(k, v)?;
-        }
-        *self = next;
-        Ok(())
+        apply_all(self, fields, HouseholdProfile::set)
     }
 }
 
@@ -106,6 +96,20 @@ fn code_of<T>(field: &str, v: &Value, parse: fn(&str) -> Option<T>) -> Result<T,
     v.as_str()
         .and_then(parse)
         .ok_or(FieldError(field.to_string()))
+}
+
+/// Sets every field on a copy, and keeps it only when all fit.
+fn apply_all<T: Clone>(
+    target: &mut T,
+    fields: &Fields,
+    set: fn(&mut T, &str, &Value) -> Result<(), FieldError>,
+) -> Result<(), FieldError> {
+    let mut next = target.clone();
+    for (k, v) in fields {
+        set(&mut next, k, v)?;
+    }
+    *target = next;
+    Ok(())
 }
 
 /// A value that does not fit its field (apply checked values only: see
