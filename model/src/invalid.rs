@@ -22,5 +22,33 @@ impl Invalid {
     }
 }
 
+/// A JSON decoding failure said without the text that failed: serde_json's own messages quote
+/// the offending value (`invalid type: string "139…"`), which may be a resident's data.
+pub fn json_error_shape(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let kind = match e.classify() {
+        Category::Io => "unreadable",
+        Category::Syntax => "not JSON",
+        Category::Data => "JSON of the wrong shape",
+        Category::Eof => "cut short",
+    };
+    format!("{kind} (line {}, column {})", e.line(), e.column())
+}
+
 /// What a rule returns.
 pub type Check<T = ()> = Result<T, Invalid>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_errors_are_said_without_the_value() {
+        let e = serde_json::from_str::<u32>("\"13912345678\"").unwrap_err();
+        assert!(
+            e.to_string().contains("13912345678"),
+            "serde_json quotes it: {e}"
+        );
+        let said = super::json_error_shape(&e);
+        assert!(!said.contains("13912345678"), "{said}");
+        assert!(said.starts_with("JSON of the wrong shape"), "{said}");
+    }
+}

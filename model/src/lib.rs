@@ -27,4 +27,4 @@ pub mod track;
 pub mod validate;
 pub mod wire;
 
-pub use invalid::{Check, Invalid};
+pub use invalid::{Check, Invalid, json_error_shape};

@@ -17,7 +17,10 @@ use gridworker_model::wire::CatalogEntry;
 
 fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> Error + '_ {
     move |e| Error::Protocol {
-        reason: format!("stored {what} is not valid: {e}"),
+        reason: format!(
+            "stored {what} is not valid: {}",
+            gridworker_model::json_error_shape(&e)
+        ),
     }
 }
 

@@ -142,40 +142,41 @@ fn phone_value(p: String) -> Value {
     }
 }
 
+/// The fields of an update that were set.
+fn set_fields<const N: usize>(values: [(&str, Option<Value>); N]) -> Fields {
+    values
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect()
+}
+
 impl ResidentUpdate {
     pub fn fields(self) -> Fields {
-        let mut f = Fields::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                f.insert(k.to_string(), v);
-            }
-        };
-        put("name", self.name.map(Value::from));
-        put("id_number", self.id_number.map(Value::from));
-        put("phone", self.phone.map(phone_value));
-        put("relation", self.relation.map(json));
-        put("tags", self.tags.map(json));
-        put("status", self.status.map(json));
-        put("notes", self.notes.map(Value::from));
-        f
+        set_fields([
+            ("name", self.name.map(Value::from)),
+            ("id_number", self.id_number.map(Value::from)),
+            ("phone", self.phone.map(phone_value)),
+            ("relation", self.relation.map(|r| Value::from(r.code()))),
+            ("tags", self.tags.map(Value::from)),
+            ("status", self.status.map(|r| Value::from(r.code()))),
+            ("notes", self.notes.map(Value::from)),
+        ])
     }
 }
 
 impl HouseholdUpdate {
     pub fn fields(self) -> Fields {
-        let mut f = Fields::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                f.insert(k.to_string(), v);
-            }
-        };
-        put("housing_type", self.housing_type.map(json));
-        put("occupancy", self.occupancy.map(json));
-        put("resident_count", self.resident_count.map(Value::from));
-        put("contact_phone", self.contact_phone.map(phone_value));
-        put("tags", self.tags.map(json));
-        put("notes", self.notes.map(Value::from));
-        f
+        set_fields([
+            (
+                "housing_type",
+                self.housing_type.map(|h| Value::from(h.code())),
+            ),
+            ("occupancy", self.occupancy.map(|o| Value::from(o.code()))),
+            ("resident_count", self.resident_count.map(Value::from)),
+            ("contact_phone", self.contact_phone.map(phone_value)),
+            ("tags", self.tags.map(Value::from)),
+            ("notes", self.notes.map(Value::from)),
+        ])
     }
 }
 

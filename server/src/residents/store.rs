@@ -16,7 +16,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> ApiResult<String> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> ApiResult<T> {
-    serde_json::from_str(s).map_err(|e| ApiError::internal(format!("stored record: {e}")))
+    crate::sanitize::decode(s.as_bytes())
+        .map_err(|e| ApiError::internal(format!("stored record: {}", e.message)))
 }
 
 /// A resident and the grid of their household (`None` when the household is gone).
@@ -45,8 +46,13 @@ pub(crate) fn resident(
     fields.insert("id".into(), Value::from(id));
     fields.insert("household_id".into(), Value::from(household_id));
     fields.insert("version".into(), Value::from(version));
-    let r: Resident = serde_json::from_value(Value::Object(fields.into_iter().collect()))
-        .map_err(|e| ApiError::internal(format!("stored resident: {e}")))?;
+    let r: Resident =
+        serde_json::from_value(Value::Object(fields.into_iter().collect())).map_err(|e| {
+            ApiError::internal(format!(
+                "stored resident: {}",
+                gridworker_model::json_error_shape(&e)
+            ))
+        })?;
     Ok(Some((r, grid)))
 }
 
@@ -357,7 +363,11 @@ pub(crate) fn conflict(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Optio
         .optional()?;
     body.map(|b| {
         serde_json::from_str(&b).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                gridworker_model::json_error_shape(&e).into(),
+            )
         })
     })
     .transpose()
