@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, the Rust workspace (core, server,
-# fixtures, CLI and its scenarios, FFI), and the Kotlin tests on the JVM against the host
-# library. Installs what it needs (JDK tools, kotlinc, JNA, JUnit) into .tools/ on a fresh
+# fixtures, CLI and its scenarios, FFI), the server's tests again on PostgreSQL, and the
+# Kotlin tests on the JVM against the host library. Installs what it needs (JDK tools,
+# kotlinc, JNA, JUnit) into .tools/ and PostgreSQL from Debian's packages on a fresh
 # Debian machine with Rust. This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# PostgreSQL for the server's conformance pass: GRIDWORKER_TEST_DATABASE_URL, or a
+# throwaway cluster started (and installed if missing) by with-postgres.sh.
+if [ -z "${GRIDWORKER_TEST_DATABASE_URL:-}" ]; then
+  exec scripts/with-postgres.sh bash "$0" "$@"
+fi
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -21,6 +28,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+step "Server conformance on PostgreSQL (every server test again; two nodes on one database; the device's sync tests)"
+GRIDWORKER_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast \
+  -p gridworker-server -p gridworker-core --test sync_engine
 
 step "SIGKILL tests (client killed at each protocol step; needs the failpoints feature)"
 cargo test -p gridworker-core --locked --features failpoints --test sync_kill --test encryption_kill

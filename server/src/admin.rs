@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::params;
+use crate::store::{OptionalExtension, Tx};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,7 +13,6 @@ use chrono::{DateTime, Utc};
 use gridworker_model::domain::ReportStatus;
 use gridworker_model::geo::Crs;
 use gridworker_model::wire::{MutationKind, codes};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -125,36 +126,33 @@ pub async fn records(
                     counts.insert(k.code().to_string(), json!(n));
                 }
                 let rejected: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM mutations WHERE status = 'rejected'",
-                    [],
+                    "SELECT COUNT(*) FROM mutations WHERE status = 'rejected'", (),
                     |r| r.get(0),
                 )?;
                 // Withdrawal links: entries the device withdrew (repaired or discarded),
                 // held for the chain only.
                 let withdrawn: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM mutations WHERE status = 'withdrawn'",
-                    [],
+                    "SELECT COUNT(*) FROM mutations WHERE status = 'withdrawn'", (),
                     |r| r.get(0),
                 )?;
                 let breaks: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM mutations WHERE chain_break = 1",
-                    [],
+                    "SELECT COUNT(*) FROM mutations WHERE chain_break = 1", (),
                     |r| r.get(0),
                 )?;
                 let refused: i64 =
-                    tx.query_row("SELECT COUNT(*) FROM refusals", [], |r| r.get(0))?;
+                    tx.query_row("SELECT COUNT(*) FROM refusals", (), |r| r.get(0))?;
                 // Every refusal by code: stored rejections and those that store no mutation
                 // (mutation_id_reused, seq_gap_too_large, hash_mismatch).
                 let mut reasons = serde_json::Map::new();
                 let mut stmt = tx.prepare(
-                    "SELECT code, SUM(n) FROM (
+                    "SELECT code, CAST(SUM(n) AS BIGINT) FROM (
                          SELECT reason_code AS code, COUNT(*) AS n FROM mutations
                          WHERE status = 'rejected' AND reason_code IS NOT NULL GROUP BY reason_code
                          UNION ALL
-                         SELECT code, COUNT(*) FROM refusals GROUP BY code)
+                         SELECT code, COUNT(*) FROM refusals GROUP BY code) AS by_code
                      GROUP BY code ORDER BY code",
                 )?;
-                let mut rows = stmt.query([])?;
+                let mut rows = stmt.query(())?;
                 while let Some(r) = rows.next()? {
                     reasons.insert(r.get::<_, String>(0)?, json!(r.get::<_, i64>(1)?));
                 }
@@ -194,7 +192,7 @@ pub async fn records(
                 obj.insert("chain_break".into(), json!(r.get::<_, bool>(3)?));
                 obj.insert(
                     "server_flags".into(),
-                    serde_json::from_str(&flags).unwrap_or(json!([])),
+                    serde_json::from_str(&flags).unwrap_or(json!(())),
                 );
                 obj.insert("received_at".into(), json!(r.get::<_, String>(5)?));
                 obj.insert("pushed_by".into(), json!(r.get::<_, String>(9)?));
@@ -213,7 +211,7 @@ pub async fn records(
     Ok(json_response(StatusCode::OK, &v))
 }
 
-fn report_json(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Value>> {
+fn report_json(tx: &Tx<'_>, id: &str) -> crate::store::Result<Option<Value>> {
     tx.query_row(
         "SELECT id, worker_id, grid_code, category, description, lat, lon, status, department, note,
                 evaluation, created_at, updated_at FROM reports WHERE id = ?1",
@@ -324,23 +322,25 @@ pub async fn create_task(
     let v = blocking(move || {
         st2.db.write(|tx| {
             let known: bool = tx
-                .query_row("SELECT 1 FROM workers WHERE id = ?1", [&t.worker_id], |_| {
-                    Ok(())
-                })
+                .query_row(
+                    "SELECT 1 FROM workers WHERE id = ?1",
+                    [&t.worker_id],
+                    |_| Ok(()),
+                )
                 .optional()?
                 .is_some();
             if !known {
                 return Err(ApiError::invalid(format!("unknown worker {}", t.worker_id)));
             }
-            let id = t
-                .id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            let id =
+                t.id.clone()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             let now = Utc::now();
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO tasks (id, worker_id, title, description, crs, lat, lon, address,
+                "INSERT INTO tasks (id, worker_id, title, description, crs, lat, lon, address,
                      due_at, linked_report_id, status, dispatched_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'dispatched', ?11, ?11)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'dispatched', ?11, ?11)
+                 ON CONFLICT DO NOTHING",
                 params![
                     id,
                     t.worker_id,
@@ -415,7 +415,7 @@ async fn delete_with(
     st: Arc<AppState>,
     h: HeaderMap,
     id: String,
-    f: fn(&Transaction<'_>, &str) -> ApiResult<bool>,
+    f: fn(&Tx<'_>, &str) -> ApiResult<bool>,
 ) -> ApiResult<Response> {
     admin(&st, &h)?;
     let st2 = st.clone();
@@ -467,7 +467,7 @@ pub async fn put_worker_grids(
     blocking(move || {
         st2.db.write(|tx| {
             tx.execute(
-                "INSERT OR IGNORE INTO workers (id, name) VALUES (?1, ?1)",
+                "INSERT INTO workers (id, name) VALUES (?1, ?1) ON CONFLICT DO NOTHING",
                 [&id],
             )?;
             refdata::set_worker_grids(tx, &id, &g.grid_codes)
@@ -529,7 +529,7 @@ pub async fn chain(
                         "prev_hash": r.get::<_, String>(3)?,
                     }))
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<crate::store::Result<Vec<_>>>()?;
             Ok(json!({
                 "device_id": device,
                 "head_seq": head_seq,

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::params;
+use crate::store::OptionalExtension;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -11,7 +13,6 @@ use chrono::Utc;
 use gridworker_model::wire::{
     self, HandshakeResponse, PushRequest, PushResponse, WorkerInfo, codes,
 };
-use rusqlite::{OptionalExtension, params};
 
 use crate::AppState;
 use crate::auth::{Binding, authenticate, bind_device, binding, bound_to_other, device_bound};
@@ -123,6 +124,14 @@ pub async fn push(
     let st2 = st.clone();
     let reply = blocking(move || {
         st2.db.write(|tx| {
+            // Two nodes given the same device's push at once: the first proceeds, the other
+            // answers 503 `unavailable` at once; its retry then finds the records applied.
+            if !tx.try_lock(&format!("push:{}", caller.device_id))? {
+                return Err(ApiError::unavailable(
+                    "another push of this device is in progress",
+                    1,
+                ));
+            }
             bind_device(tx, &caller)?;
             let mut results = Vec::with_capacity(req.mutations.len());
             let mut breaks = 0u32;

@@ -1,10 +1,11 @@
 //! Who is calling (protocol version, worker token, worker and device headers), and which
 //! worker a device is bound to.
 
+use crate::params;
+use crate::store::{OptionalExtension, Tx};
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use gridworker_model::wire::{self, codes};
-use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -68,7 +69,7 @@ pub fn authenticate(st: &AppState, h: &HeaderMap) -> ApiResult<Caller> {
 
 /// Binds the device to the caller's worker on first use; 403 `device_bound` when another
 /// worker holds it (re-binding is an admin act: `POST /admin/v1/devices/{id}/bind`).
-pub(crate) fn bind_device(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<()> {
+pub(crate) fn bind_device(tx: &Tx<'_>, caller: &Caller) -> ApiResult<()> {
     let bound: Option<String> = tx
         .prepare_cached("SELECT worker_id FROM device_bindings WHERE device_id = ?1")?
         .query_row([&caller.device_id], |r| r.get(0))
@@ -94,7 +95,7 @@ pub(crate) enum Binding {
     Nobody,
 }
 
-pub(crate) fn binding(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<Binding> {
+pub(crate) fn binding(tx: &Tx<'_>, caller: &Caller) -> ApiResult<Binding> {
     let bound: Option<String> = tx
         .prepare_cached("SELECT worker_id FROM device_bindings WHERE device_id = ?1")?
         .query_row([&caller.device_id], |r| r.get(0))
@@ -107,7 +108,7 @@ pub(crate) fn binding(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<Bindin
 }
 
 /// Whether the device is bound to another worker than the caller (read-only check).
-pub(crate) fn bound_to_other(tx: &Transaction<'_>, caller: &Caller) -> ApiResult<bool> {
+pub(crate) fn bound_to_other(tx: &Tx<'_>, caller: &Caller) -> ApiResult<bool> {
     Ok(binding(tx, caller)? == Binding::Other)
 }
 

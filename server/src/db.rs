@@ -1,199 +1,11 @@
-//! SQLite storage: one writer connection (writes are serialised, so no writer ever sees
-//! `SQLITE_BUSY` from another) and a small pool of readers; WAL lets them run side by side.
+//! Queries every module shares: the pull feed (scopes, [`emit`]), workers' grids, meta;
+//! and the private files of the SQLite default.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::path::Path;
 
 use gridworker_model::wire::Change;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::ServerError;
-
-/// The first schema. Written with `IF NOT EXISTS` because data directories made before
-/// migrations were versioned hold it at `user_version` 0.
-#[doc(hidden)]
-pub const V1: &str = r#"
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS worker_grids (
-    worker_id TEXT NOT NULL, grid_code TEXT NOT NULL, PRIMARY KEY (worker_id, grid_code));
-CREATE TABLE IF NOT EXISTS grids (
-    code TEXT PRIMARY KEY, name TEXT NOT NULL, crs TEXT NOT NULL, ring TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS points (
-    id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, name TEXT NOT NULL, crs TEXT NOT NULL,
-    lat REAL NOT NULL, lon REAL NOT NULL, radius_m REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS households (
-    id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, building TEXT NOT NULL, address TEXT NOT NULL,
-    crs TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, tags TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (
-    device_id TEXT PRIMARY KEY, head_seq INTEGER NOT NULL, head_hash TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS mutations (
-    mutation_id TEXT PRIMARY KEY,
-    device_id TEXT NOT NULL,
-    worker_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    device_time TEXT NOT NULL,
-    monotonic_ms INTEGER NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason_code TEXT,
-    reason_message TEXT,
-    chain_break INTEGER NOT NULL,
-    expected_prev TEXT,
-    server_flags TEXT NOT NULL,
-    received_at TEXT NOT NULL);
--- One secondary index: a mutation a device held back arrives below the head and is linked
--- to its stored neighbours by (device, seq). The admin views that filter by kind are rare
--- QA reads and scan.
-CREATE INDEX IF NOT EXISTS mutations_device_seq ON mutations (device_id, seq);
-CREATE TABLE IF NOT EXISTS reports (
-    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, grid_code TEXT, category TEXT NOT NULL,
-    description TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, status TEXT NOT NULL,
-    department TEXT, note TEXT, evaluation TEXT, created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tasks (
-    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, title TEXT NOT NULL,
-    description TEXT NOT NULL, crs TEXT, lat REAL, lon REAL, address TEXT, due_at TEXT,
-    linked_report_id TEXT, status TEXT NOT NULL, dispatched_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS photos (
-    sha256 TEXT PRIMARY KEY, length INTEGER NOT NULL, media_type TEXT NOT NULL,
-    complete INTEGER NOT NULL, completed_at TEXT);
--- The pull feed: the latest change per (scope, entity). Replacing a row gives it a new,
--- higher seq, so a cursor sees every item's latest state exactly once.
-CREATE TABLE IF NOT EXISTS changes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    scope TEXT NOT NULL,
-    entity TEXT NOT NULL,
-    exclude_worker TEXT,
-    body TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS changes_entity ON changes (scope, entity);
-CREATE INDEX IF NOT EXISTS changes_scope ON changes (scope, seq);
-"#;
-
-/// Device binding, device-scoped mutation ids, refusals that store no record, photo
-/// ownership. Also withholds what earlier versions kept of payloads that were refused as
-/// invalid (they may hold residents' data the server never accepted).
-const V2: &str = r#"
-CREATE TABLE device_bindings (
-    device_id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, bound_at TEXT NOT NULL);
--- The worker of a device's earliest mutation is the one that first used it.
-INSERT OR IGNORE INTO device_bindings (device_id, worker_id, bound_at)
-    SELECT device_id, worker_id, MIN(received_at) FROM mutations GROUP BY device_id;
-CREATE TABLE mutations_v2 (
-    device_id TEXT NOT NULL,
-    mutation_id TEXT NOT NULL,
-    worker_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    device_time TEXT NOT NULL,
-    monotonic_ms INTEGER NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason_code TEXT,
-    reason_message TEXT,
-    chain_break INTEGER NOT NULL,
-    expected_prev TEXT,
-    server_flags TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    PRIMARY KEY (device_id, mutation_id));
-INSERT INTO mutations_v2 (device_id, mutation_id, worker_id, seq, kind, record_id, payload,
-        device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
-        chain_break, expected_prev, server_flags, received_at)
-    SELECT device_id, mutation_id, worker_id, seq, kind, record_id,
-        CASE WHEN status = 'rejected'
-                  AND reason_code IN ('invalid_payload', 'unknown_kind', 'hash_mismatch')
-             THEN '' ELSE payload END,
-        device_time, monotonic_ms, prev_hash, hash, status, reason_code,
-        CASE WHEN reason_code IN ('invalid_payload', 'unknown_kind')
-             THEN 'the payload is not a valid record of its kind (details withheld)'
-             ELSE reason_message END,
-        chain_break, expected_prev, server_flags, received_at
-    FROM mutations;
-DROP TABLE mutations;
-ALTER TABLE mutations_v2 RENAME TO mutations;
--- A record id is held by the mutation that applied it.
-CREATE INDEX mutations_record ON mutations (kind, record_id);
--- Per-mutation refusals that store no mutation (so they squat no id and move no head).
-CREATE TABLE refusals (
-    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, worker_id TEXT NOT NULL,
-    mutation_id TEXT NOT NULL, code TEXT NOT NULL, received_at TEXT NOT NULL);
--- Workers that uploaded or cited a photo: only they may read its upload state.
-CREATE TABLE photo_refs (
-    sha256 TEXT NOT NULL, worker_id TEXT NOT NULL, PRIMARY KEY (sha256, worker_id))
-    WITHOUT ROWID;
-INSERT OR IGNORE INTO photo_refs (sha256, worker_id)
-    SELECT json_extract(j.value, '$.sha256'), m.worker_id
-    FROM mutations m,
-         json_each(CASE WHEN json_valid(m.payload) THEN m.payload ELSE '{}' END, '$.photos') j
-    WHERE m.kind IN ('report', 'task_completion')
-      AND json_extract(j.value, '$.sha256') IS NOT NULL;
--- Partial uploads belong to the worker and device that started them.
-CREATE TABLE partial_uploads (
-    sha256 TEXT NOT NULL, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
-    length INTEGER NOT NULL, media_type TEXT NOT NULL, file TEXT NOT NULL,
-    started_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    PRIMARY KEY (sha256, worker_id, device_id));
-CREATE INDEX partial_uploads_age ON partial_uploads (updated_at);
--- Unowned partials of earlier versions: their files are swept as orphans.
-DELETE FROM photos WHERE complete = 0;
-"#;
-
-/// Patrol sessions and tracks (protocol 3). A block's fixes are kept here, in their compact
-/// encoding; its mutation row keeps no copy of the payload (the hash commits to it).
-const V3: &str = r#"
-CREATE TABLE patrol_events (
-    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
-    session_id TEXT NOT NULL, event TEXT NOT NULL, at TEXT NOT NULL);
-CREATE INDEX patrol_events_worker ON patrol_events (worker_id, at);
-CREATE TABLE track_blocks (
-    id TEXT PRIMARY KEY, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
-    session_id TEXT NOT NULL, t_from INTEGER NOT NULL, t_to INTEGER NOT NULL,
-    fixes INTEGER NOT NULL, data BLOB NOT NULL);
-CREATE INDEX track_blocks_worker ON track_blocks (worker_id, t_from);
-"#;
-
-/// Residents and household profiles (protocol 4): versions, the history of every field
-/// change (the merge's bases), conflicts, the district's key groups. Feed rows carry the
-/// protocol version a client needs to understand them.
-const V4: &str = r#"
-ALTER TABLE changes ADD COLUMN min_protocol INTEGER NOT NULL DEFAULT 1;
-UPDATE changes SET min_protocol = 3 WHERE entity = 'report_catalog';
-ALTER TABLE households ADD COLUMN profile TEXT NOT NULL DEFAULT '{}';
-ALTER TABLE households ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
-CREATE TABLE residents (
-    id TEXT PRIMARY KEY, household_id TEXT NOT NULL, data TEXT NOT NULL,
-    version INTEGER NOT NULL, created_by TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE INDEX residents_household ON residents (household_id);
-CREATE INDEX residents_id_number ON residents (json_extract(data, '$.id_number'));
--- One row per field per stored change: what it was before (the base of an edit made on an
--- older version), what it became, who changed it (and from which device) and how.
-CREATE TABLE field_history (
-    entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL, version INTEGER NOT NULL,
-    old TEXT NOT NULL, new TEXT NOT NULL, actor TEXT NOT NULL, device_id TEXT,
-    source TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (entity, entity_id, field, version)) WITHOUT ROWID;
-CREATE TABLE conflicts (
-    id TEXT PRIMARY KEY, entity TEXT NOT NULL, entity_id TEXT NOT NULL, field TEXT NOT NULL,
-    status TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL);
--- At most one open conflict per field: a later clash on it updates that one.
-CREATE UNIQUE INDEX conflicts_open ON conflicts (entity, entity_id, field) WHERE status = 'open';
-CREATE INDEX conflicts_status ON conflicts (status, created_at);
-CREATE TABLE key_groups (code TEXT PRIMARY KEY, name TEXT NOT NULL, ord INTEGER NOT NULL);
-"#;
-
-fn migrations() -> rusqlite_migration::Migrations<'static> {
-    use rusqlite_migration::M;
-    rusqlite_migration::Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
-}
+use crate::store::{OptionalExtension, Result, Tx};
 
 /// Creates `dir` (and parents) readable by this user only, and tightens it if it exists.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -251,129 +63,47 @@ pub fn worker_scope(id: &str) -> String {
     format!("w:{id}")
 }
 
-/// The database: a writer and a pool of readers over one file.
-pub struct Db {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
-}
-
-fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
-    let c = Connection::open(path)?;
-    c.busy_timeout(Duration::from_secs(30))?;
-    c.pragma_update(None, "journal_mode", "WAL")?;
-    // The server acknowledges a push only after commit: it must survive a power cut.
-    c.pragma_update(None, "synchronous", "FULL")?;
-    c.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(c)
-}
-
-impl Db {
-    /// Opens (creating if needed) the database in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Db, ServerError> {
-        private_dir(data_dir)?;
-        let path = data_dir.join("server.sqlite");
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = path.clone().into_os_string();
-            p.push(suffix);
-            let p = PathBuf::from(p);
-            if suffix.is_empty() || p.exists() {
-                private_file(&p)?;
-            }
-        }
-        let mut writer = open_conn(&path)?;
-        // Deleted and replaced rows (feed bodies, withheld payloads) are zeroed in place
-        // rather than left readable in free space.
-        writer.pragma_update(None, "secure_delete", "FAST")?;
-        migrations()
-            .to_latest(&mut writer)
-            .map_err(|e| ServerError::Migration(e.to_string()))?;
-        let existing: Option<String> = writer
-            .query_row("SELECT value FROM meta WHERE key = 'server_id'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if existing.is_none() {
-            writer.execute(
-                "INSERT INTO meta (key, value) VALUES ('server_id', ?1)",
-                [uuid::Uuid::now_v7().to_string()],
-            )?;
-        }
-        Ok(Db {
-            path,
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Runs `f` in one write transaction, committed when it returns `Ok`.
-    pub fn write<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<rusqlite::Error>,
-    {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Runs `f` in one read transaction (a consistent snapshot).
-    pub fn read<T, E>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, E>) -> Result<T, E>
-    where
-        E: From<rusqlite::Error>,
-    {
-        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match pooled {
-            Some(c) => c,
-            None => open_conn(&self.path)?,
-        };
-        let out = {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
-            let out = f(&tx);
-            // A read transaction has nothing to keep; ending it releases the snapshot.
-            tx.rollback()?;
-            out
-        };
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < 8 {
-            pool.push(conn);
-        }
-        out
-    }
-}
-
 /// Puts `change` in the feed for `scope`, replacing the previous change about the same
-/// entity there (so the feed holds only the latest state of each item).
+/// entity there (so the feed holds only the latest state of each item) under a new, higher
+/// sequence number taken from the `changes` counter.
 pub fn emit(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     scope: &str,
     entity: &str,
     exclude_worker: Option<&str>,
     change: &Change,
-) -> rusqlite::Result<()> {
-    let body = serde_json::to_string(change)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO changes (scope, entity, exclude_worker, body, min_protocol)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        scope,
-        entity,
-        exclude_worker,
-        body,
-        change.since_protocol()
-    ])?;
+) -> Result<()> {
+    let body =
+        serde_json::to_string(change).map_err(|e| crate::store::Error::Encode(e.to_string()))?;
+    let seq: i64 = tx.query_row(
+        "UPDATE counters SET value = value + 1 WHERE name = 'changes' RETURNING value",
+        (),
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO changes (seq, scope, entity, exclude_worker, body, min_protocol)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (scope, entity) DO UPDATE SET seq = excluded.seq,
+             exclude_worker = excluded.exclude_worker, body = excluded.body,
+             min_protocol = excluded.min_protocol",
+        crate::params![
+            seq,
+            scope,
+            entity,
+            exclude_worker,
+            body,
+            change.since_protocol()
+        ],
+    )?;
     Ok(())
 }
 
 /// The highest change sequence ever issued (0 when none).
-pub fn max_change_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+pub fn max_change_seq(tx: &Tx<'_>) -> Result<i64> {
     Ok(tx
         .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
-            [],
+            "SELECT value FROM counters WHERE name = 'changes'",
+            (),
             |r| r.get::<_, i64>(0),
         )
         .optional()?
@@ -381,7 +111,7 @@ pub fn max_change_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
 }
 
 /// The grids of a worker.
-pub fn worker_grids(tx: &Transaction<'_>, worker_id: &str) -> rusqlite::Result<Vec<String>> {
+pub fn worker_grids(tx: &Tx<'_>, worker_id: &str) -> Result<Vec<String>> {
     let mut st = tx.prepare_cached(
         "SELECT grid_code FROM worker_grids WHERE worker_id = ?1 ORDER BY grid_code",
     )?;
@@ -390,14 +120,14 @@ pub fn worker_grids(tx: &Transaction<'_>, worker_id: &str) -> rusqlite::Result<V
 }
 
 /// Workers responsible for a grid.
-pub fn grid_workers(tx: &Transaction<'_>, grid_code: &str) -> rusqlite::Result<Vec<String>> {
+pub fn grid_workers(tx: &Tx<'_>, grid_code: &str) -> Result<Vec<String>> {
     let mut st = tx.prepare_cached("SELECT worker_id FROM worker_grids WHERE grid_code = ?1")?;
     let rows = st.query_map([grid_code], |r| r.get::<_, String>(0))?;
     rows.collect()
 }
 
 /// Meta value.
-pub fn meta(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<String>> {
+pub fn meta(tx: &Tx<'_>, key: &str) -> Result<Option<String>> {
     tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()
 }

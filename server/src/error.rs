@@ -81,8 +81,13 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        if e.is_transient() {
+            // Another node or request kept winning the same rows: the client retries.
+            tracing::warn!("storage busy: {e}");
+            return ApiError::unavailable("the database is busy; retry", 1);
+        }
         tracing::error!("storage error: {e}");
         ApiError::internal("storage error")
     }

@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
+use crate::params;
+use crate::store::{OptionalExtension, Tx};
 use axum::http::StatusCode;
 use chrono::Utc;
 use gridworker_model::chain;
 use gridworker_model::wire::{
     self, Mutation, MutationKind, MutationResult, Outcome, Reason, codes,
 };
-use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -36,7 +37,7 @@ pub(crate) fn rejected(m: &Mutation, code: &str, message: impl Into<String>) -> 
 /// never arrived is a break until that predecessor arrives and proves it
 /// ([`heal_successor`]); a deleted record therefore stays a break for good.
 pub(crate) fn link_check(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     device_id: &str,
     m: &Mutation,
     head: Option<&(i64, String)>,
@@ -66,11 +67,7 @@ pub(crate) fn link_check(
 
 /// A mutation arriving below the head may be the missing predecessor of one stored as a
 /// break: if that one's link names this mutation's hash, the chain is whole again there.
-pub(crate) fn heal_successor(
-    tx: &Transaction<'_>,
-    device_id: &str,
-    m: &Mutation,
-) -> Result<(), ApiError> {
+pub(crate) fn heal_successor(tx: &Tx<'_>, device_id: &str, m: &Mutation) -> Result<(), ApiError> {
     tx.prepare_cached(
         "UPDATE mutations SET chain_break = 0, expected_prev = NULL
          WHERE device_id = ?1 AND seq = ?2 AND prev_hash = ?3 AND chain_break = 1",
@@ -86,12 +83,12 @@ pub const MAX_SEQ_GAP: i64 = wire::MAX_PUSH_MUTATIONS as i64;
 /// A refusal that stores no mutation (so it squats no id and moves no head), kept for the
 /// admin counts. Only the code is kept: nothing of the payload.
 pub(crate) fn refuse(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     m: &Mutation,
     code: &'static str,
     message: &str,
-) -> rusqlite::Result<(MutationResult, bool)> {
+) -> crate::store::Result<(MutationResult, bool)> {
     tx.prepare_cached(
         "INSERT INTO refusals (device_id, worker_id, mutation_id, code, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -119,7 +116,7 @@ pub(crate) struct StoredRow<'a> {
 
 /// The one place a mutation row is written (records, rejections and withdrawal links).
 pub(crate) fn insert_mutation(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     m: &Mutation,
     row: &StoredRow<'_>,
@@ -156,7 +153,7 @@ pub(crate) fn insert_mutation(
 /// One mutation inside the push transaction. Returns its result and whether it broke the
 /// chain.
 pub(crate) fn push_one(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     m: &Mutation,
     head: &mut Option<(i64, String)>,
@@ -319,7 +316,7 @@ pub(crate) fn push_one(
                 // Citing a photo lets the worker read its upload state.
                 for sha in &p.photos {
                     tx.prepare_cached(
-                        "INSERT OR IGNORE INTO photo_refs (sha256, worker_id) VALUES (?1, ?2)",
+                        "INSERT INTO photo_refs (sha256, worker_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                     )?
                     .execute([sha, &caller.worker_id])?;
                 }
@@ -404,7 +401,7 @@ pub(crate) const WITHDRAWN: &str = "withdrawn";
 /// data minimisation: only the hash, which the device can still prove), it has no effect,
 /// needs no photo and holds no record id, so the repaired record is accepted after it.
 pub(crate) fn store_withdrawal(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     m: &Mutation,
     head: Option<&(i64, String)>,
@@ -466,7 +463,7 @@ pub(crate) type Verdict = Result<(Parsed, MutationKind), (&'static str, String)>
 /// The checks of a well-formed record of the caller's: the task is theirs, the record id is
 /// not already held by another mutation, its photos are held.
 pub(crate) fn check_applicable(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     kind: MutationKind,
     p: Parsed,

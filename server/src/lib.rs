@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod ledger;
 pub mod listen;
@@ -20,6 +21,7 @@ pub mod refdata;
 pub mod reports;
 pub mod residents;
 pub mod sanitize;
+pub mod store;
 pub mod tasks;
 pub mod tracks;
 
@@ -36,7 +38,7 @@ use gridworker_model::policy::ValidationPolicy;
 use gridworker_model::wire;
 use tower::ServiceBuilder;
 use tower_http::timeout::RequestBodyTimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::ApiError;
 pub use listen::Limits;
@@ -44,13 +46,17 @@ pub use listen::Limits;
 /// Partial uploads untouched for this long are deleted by default.
 pub const DEFAULT_PARTIAL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// PostgreSQL connections per process by default: enough for the blocking pool's busy
+/// threads on a small node, well under PostgreSQL's default of 100 for several nodes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+
 /// What can stop the server from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] store::Error),
     #[error("database migration: {0}")]
     Migration(String),
     #[error("fixtures: {0}")]
@@ -64,8 +70,14 @@ pub enum ServerError {
 /// How to run a server.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Holds `server.sqlite` and `photos/`; kept across restarts.
+    /// Holds `photos/` and, with the SQLite default, `server.sqlite`; kept across restarts.
     pub data_dir: PathBuf,
+    /// Where the records are kept: SQLite in the data directory (default) or PostgreSQL.
+    pub database: store::Database,
+    /// PostgreSQL connections this process opens at most (requests beyond wait).
+    pub max_connections: usize,
+    /// Names this process in logs when several serve one database.
+    pub node_id: Option<String>,
     /// `127.0.0.1:0` picks a free port.
     pub listen: SocketAddr,
     /// Seeded into an empty data directory only.
@@ -89,6 +101,9 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
+            database: store::Database::Sqlite,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            node_id: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             fixtures_dir: None,
             tokens: Vec::new(),
@@ -115,7 +130,9 @@ impl ServerConfig {
 
 /// Shared by every handler.
 pub struct AppState {
-    pub(crate) db: Arc<db::Db>,
+    pub(crate) db: Arc<store::Db>,
+    /// Names this process in logs and probes (`-` when not given).
+    pub(crate) node_id: String,
     /// token → worker id.
     pub(crate) tokens: HashMap<String, String>,
     pub(crate) admin_token: String,
@@ -142,7 +159,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.limits.max_buffered_requests.max(1),
         ));
     let body_timeout = state.limits.body_timeout;
+    let node = state.node_id.clone();
     Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
         .route(wire::PATH_HANDSHAKE, get(api::handshake))
         .route(wire::PATH_PUSH, post(api::push).layer(buffered.clone()))
         .route(wire::PATH_CHANGES, get(api::changes))
@@ -198,7 +218,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         // tokens); 5xx at error.
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::DEBUG))
+                .make_span_with(move |req: &axum::http::Request<_>| {
+                    tracing::debug_span!(
+                        "request",
+                        node = %node,
+                        method = %req.method(),
+                        uri = %req.uri(),
+                        version = ?req.version(),
+                    )
+                })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
@@ -217,7 +245,8 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
             "the partial-upload lifetime must be positive".into(),
         ));
     }
-    let db = db::Db::open(&config.data_dir)?;
+    db::private_dir(&config.data_dir)?;
+    let db = store::Db::open(&config.database, &config.data_dir, config.max_connections)?;
     let photos_dir = config.data_dir.join("photos");
     db::private_dir(&photos_dir)?;
     db::private_dir(&photos_dir.join("partial"))?;
@@ -230,12 +259,17 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
             ),
             None => None,
         };
+        // Nodes that start together on an empty database: the first seeds, the others
+        // find `seeded` when their transaction runs again.
         db.write(|tx| {
+            if db::meta(tx, "seeded")?.is_some() {
+                return Ok(());
+            }
             if let Some(d) = &district {
                 refdata::seed(tx, d).map_err(|e| ServerError::Seed(e.message))?;
             }
             tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('seeded', ?1)",
+                "INSERT INTO meta (key, value) VALUES ('seeded', ?1)",
                 [chrono::Utc::now().to_rfc3339()],
             )?;
             Ok::<_, ServerError>(())
@@ -258,7 +292,7 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
     db.write(|tx| {
         for (worker, _) in &config.tokens {
             tx.execute(
-                "INSERT OR IGNORE INTO workers (id, name) VALUES (?1, ?1)",
+                "INSERT INTO workers (id, name) VALUES (?1, ?1) ON CONFLICT (id) DO NOTHING",
                 [worker],
             )?;
         }
@@ -267,6 +301,7 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
     let max_photo_bytes = config.policy.max_photo_bytes.min(wire::MAX_PHOTO_BYTES);
     Ok(Arc::new(AppState {
         db: Arc::new(db),
+        node_id: config.node_id.clone().unwrap_or_else(|| "-".to_string()),
         tokens,
         admin_token: config.admin_token.clone(),
         min_protocol: config.min_protocol,
@@ -322,9 +357,19 @@ impl Drop for ServerHandle {
 /// Starts a server on a thread of its own (with its own tokio runtime) and returns once it
 /// listens. Usable from non-async code.
 pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError> {
-    let state = prepare(&config)?;
-    // Expired partials go before the first request, then periodically.
-    photos::sweep(&state).map_err(|e| ServerError::Config(format!("partial sweep: {e:?}")))?;
+    // On a plain thread: PostgreSQL's blocking client cannot run on a caller's async
+    // runtime thread.
+    let state = std::thread::scope(|s| {
+        s.spawn(|| {
+            let state = prepare(&config)?;
+            // Expired partials go before the first request, then periodically.
+            photos::sweep(&state)
+                .map_err(|e| ServerError::Config(format!("partial sweep: {e:?}")))?;
+            Ok::<_, ServerError>(state)
+        })
+        .join()
+        .map_err(|_| ServerError::Config("start-up failed".into()))?
+    })?;
     let listener = std::net::TcpListener::bind(config.listen)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;

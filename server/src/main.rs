@@ -3,6 +3,8 @@
 //! ```text
 //! gridworker-server --data DIR --listen 127.0.0.1:PORT --fixtures fixtures/district-small \
 //!     --token WORKER_ID:TOKEN [--token ...] --admin-token TOKEN [--log debug]
+//! gridworker-server --database postgres://user@host/db --data DIR --node-id a ...
+//! gridworker-server migrate --database sqlite:DIR|postgres://…
 //! ```
 //!
 //! Logs go to stderr (level from `--log`, `GRIDWORKER_LOG` or `RUST_LOG`; default `info`);
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use gridworker_server::store::{Database, Db};
 use gridworker_server::{ServerConfig, spawn_in_thread};
 
 #[derive(Parser, Debug)]
@@ -23,9 +26,27 @@ use gridworker_server::{ServerConfig, spawn_in_thread};
     about = "Reference sync server for the gridworker protocol"
 )]
 struct Args {
-    /// Data directory (database and photos); kept across restarts.
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Data directory (photos, and the database with SQLite); kept across restarts.
+    /// Optional when `--database sqlite:DIR` names it.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Where the records live: `sqlite:DIR` (the default, in the data directory) or
+    /// `postgres://user:password@host:port/database` (any number of nodes on one database).
+    #[arg(
+        long,
+        global = true,
+        env = "GRIDWORKER_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// Names this process in logs and health probes when several serve one database.
     #[arg(long)]
-    data: PathBuf,
+    node_id: Option<String>,
+    /// PostgreSQL connections this process opens at most.
+    #[arg(long, default_value_t = gridworker_server::DEFAULT_MAX_CONNECTIONS)]
+    db_connections: usize,
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -35,9 +56,9 @@ struct Args {
     /// A worker token, WORKER_ID:TOKEN (repeatable).
     #[arg(long = "token", value_name = "WORKER_ID:TOKEN")]
     tokens: Vec<String>,
-    /// Bearer token of the admin endpoints.
+    /// Bearer token of the admin endpoints (required to serve).
     #[arg(long)]
-    admin_token: String,
+    admin_token: Option<String>,
     /// Lowest protocol version accepted.
     #[arg(long, default_value_t = gridworker_model::wire::OLDEST_PROTOCOL)]
     min_protocol: u32,
@@ -65,6 +86,31 @@ struct Args {
     partial_ttl: f64,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Applies the database's pending migrations and exits (servers also migrate when they
+    /// start; run this first when several nodes start together on a new release).
+    Migrate,
+}
+
+/// The database and data directory from `--database` and `--data`. The directory may be
+/// missing only when migrating PostgreSQL (it holds photos and the SQLite database).
+fn storage(args: &Args) -> anyhow::Result<(Database, Option<PathBuf>)> {
+    let (database, dir) = match &args.database {
+        Some(spec) => Database::parse(spec).map_err(anyhow::Error::msg)?,
+        None => (Database::Sqlite, None),
+    };
+    let data = match (&args.data, dir) {
+        (Some(d), Some(s)) if d.as_path() != std::path::Path::new(&s) => {
+            bail!("--data and --database sqlite:DIR name different directories")
+        }
+        (Some(d), _) => Some(d.clone()),
+        (None, Some(s)) => Some(PathBuf::from(s)),
+        (None, None) => None,
+    };
+    Ok((database, data))
+}
+
 /// A positive number of seconds of at most a year.
 fn seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -76,7 +122,27 @@ fn seconds(s: &str) -> Result<f64, String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     gridworker_server::logging::init(args.log.as_deref())?;
-    let mut config = ServerConfig::new(&args.data);
+    let (database, data) = storage(&args)?;
+    let needs_dir = || anyhow::anyhow!("--data DIR (or --database sqlite:DIR) is required");
+    if let Some(Command::Migrate) = args.command {
+        let dir = match (&database, data) {
+            (Database::Sqlite, None) => return Err(needs_dir()),
+            (_, d) => d.unwrap_or_default(),
+        };
+        let version = Db::migrate(&database, &dir)
+            .with_context(|| format!("migrating {}", database.describe()))?;
+        println!("{} is at schema version {version}", database.describe());
+        return Ok(());
+    }
+    let data = data.ok_or_else(needs_dir)?;
+    let Some(admin_token) = args.admin_token.clone() else {
+        bail!("--admin-token is required to serve");
+    };
+    tracing::info!(node = args.node_id.as_deref().unwrap_or("-"), database = %database.describe(), "starting");
+    let mut config = ServerConfig::new(&data);
+    config.database = database;
+    config.node_id = args.node_id.clone();
+    config.max_connections = args.db_connections.max(1);
     config.limits.header_timeout = Duration::from_secs_f64(args.header_timeout);
     config.limits.idle_timeout = Duration::from_secs_f64(args.idle_timeout);
     config.limits.body_timeout = Duration::from_secs_f64(args.body_timeout);
@@ -85,7 +151,7 @@ fn main() -> anyhow::Result<()> {
     config.partial_ttl = Duration::from_secs_f64(args.partial_ttl);
     config.listen = args.listen;
     config.fixtures_dir = args.fixtures;
-    config.admin_token = args.admin_token;
+    config.admin_token = admin_token;
     config.min_protocol = args.min_protocol;
     for t in &args.tokens {
         let Some((worker, token)) = t.split_once(':') else {

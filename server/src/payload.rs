@@ -1,6 +1,8 @@
 //! What a mutation's payload means on the server: strict decoding, the device's
 //! validation rules, and the effect applying it has (records, tasks, photos cited).
 
+use crate::params;
+use crate::store::{OptionalExtension, Tx};
 use chrono::Utc;
 use gridworker_model::domain::{
     CheckIn, PatrolEventPayload, Photo, ReportEvaluationPayload, ReportPayload, ReportStatus,
@@ -11,7 +13,6 @@ use gridworker_model::residents::{
     ConflictResolutionPayload, ConflictStatus, Entity, FieldUpdatePayload, ResidentAddPayload,
 };
 use gridworker_model::wire::{Change, MutationKind};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::de::DeserializeOwned;
 
 use crate::db::{emit, grid_scope};
@@ -60,7 +61,7 @@ pub(crate) enum Effect {
     ConflictResolution(ConflictResolutionPayload, serde_json::Value),
 }
 
-pub(crate) fn exists(tx: &Transaction<'_>, sql: &str, id: &str) -> rusqlite::Result<bool> {
+pub(crate) fn exists(tx: &Tx<'_>, sql: &str, id: &str) -> crate::store::Result<bool> {
     Ok(tx
         .prepare_cached(sql)?
         .query_row([id], |_| Ok(()))
@@ -74,10 +75,10 @@ pub(crate) fn shas(photos: &[Photo]) -> Vec<String> {
 
 /// Parses and checks a payload; `Err` is the `invalid_payload` message.
 pub(crate) fn parse_payload(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     kind: MutationKind,
     text: &str,
-) -> Result<Result<Parsed, String>, rusqlite::Error> {
+) -> Result<Result<Parsed, String>, crate::store::Error> {
     let parsed = match kind {
         MutationKind::Checkin => match decode_payload::<CheckIn>(text, validate::checkin) {
             Ok(c) => {
@@ -305,7 +306,7 @@ pub(crate) fn parse_payload(
 /// Applies what a stored record changes on the server (reports, tasks, residents) and the
 /// feed. Returns the flags only applying can tell (a merge's conflicts).
 pub(crate) fn apply_effect(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     worker_id: &str,
     device_id: &str,
     mutation_id: &str,
@@ -323,9 +324,10 @@ pub(crate) fn apply_effect(
         Effect::Report(p) => {
             let grid = grid_containing(tx, p.position.lat, p.position.lon)?;
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO reports (id, worker_id, grid_code, category, description, lat, lon,
+                "INSERT INTO reports (id, worker_id, grid_code, category, description, lat, lon,
                      status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)
+                 ON CONFLICT DO NOTHING",
                 params![
                     p.id,
                     worker_id,
@@ -401,16 +403,25 @@ pub(crate) fn apply_effect(
         }
         Effect::PatrolEvent(e) => {
             tx.execute(
-                "INSERT OR IGNORE INTO patrol_events (id, worker_id, device_id, session_id, event, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![e.id, worker_id, e.device_id, e.session_id, e.event.code(), e.at],
+                "INSERT INTO patrol_events (id, worker_id, device_id, session_id, event, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO NOTHING",
+                params![
+                    e.id,
+                    worker_id,
+                    e.device_id,
+                    e.session_id,
+                    e.event.code(),
+                    e.at
+                ],
             )?;
         }
         Effect::TrackBlock(b, bytes) => {
             tx.execute(
-                "INSERT OR IGNORE INTO track_blocks
+                "INSERT INTO track_blocks
                      (id, worker_id, device_id, session_id, t_from, t_to, fixes, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT DO NOTHING",
                 params![
                     b.id,
                     worker_id,

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::params;
+use crate::store::OptionalExtension;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use gridworker_model::wire::{self, PhotoStatus, codes};
-use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -537,7 +538,7 @@ async fn patch_inner(
                 [&key, &worker, &device],
             )?;
             tx.execute(
-                "INSERT OR IGNORE INTO photo_refs (sha256, worker_id) VALUES (?1, ?2)",
+                "INSERT INTO photo_refs (sha256, worker_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 [&key, &worker],
             )?;
             Ok::<_, ApiError>(())
@@ -579,7 +580,7 @@ pub fn sweep(st: &AppState) -> ApiResult<Swept> {
             .query_map([cutoff], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::Result<Vec<_>>>()?;
         let mut gone = Vec::new();
         for (sha, worker, device, file) in rows {
             if busy.contains(&file) {
@@ -593,8 +594,8 @@ pub fn sweep(st: &AppState) -> ApiResult<Swept> {
         }
         let live = tx
             .prepare("SELECT file FROM partial_uploads")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
+            .query_map((), |r| r.get::<_, String>(0))?
+            .collect::<crate::store::Result<std::collections::HashSet<_>>>()?;
         Ok::<_, ApiError>((gone, live))
     })?;
     let dir = partial_dir(st);

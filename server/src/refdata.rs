@@ -1,10 +1,11 @@
 //! Reference data (grids, inspection points, households): stored as given (GCJ-02 from the
 //! fixtures), every write mirrored into the pull feed of the grids it touches.
 
+use crate::params;
+use crate::store::{OptionalExtension, Tx};
 use gridworker_model::geo::Crs;
 use gridworker_model::residents::{Entity, Fields};
 use gridworker_model::wire::{CatalogEntry, Change};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{self, emit, grid_scope};
@@ -68,7 +69,7 @@ fn check_id(what: &str, id: &str) -> ApiResult<()> {
 }
 
 /// Creates or redraws a grid.
-pub fn put_grid(tx: &Transaction<'_>, code: &str, g: &GridIn) -> ApiResult<()> {
+pub fn put_grid(tx: &Tx<'_>, code: &str, g: &GridIn) -> ApiResult<()> {
     check_id("grid code", code)?;
     if g.ring.len() < 3 {
         return Err(ApiError::invalid("ring needs at least 3 points"));
@@ -78,7 +79,8 @@ pub fn put_grid(tx: &Transaction<'_>, code: &str, g: &GridIn) -> ApiResult<()> {
     }
     let ring = serde_json::to_string(&g.ring).map_err(|e| ApiError::internal(e.to_string()))?;
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO grids (code, name, crs, ring) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO grids (code, name, crs, ring) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name, crs = excluded.crs, ring = excluded.ring",
     )?
     .execute(params![code, g.name, g.crs.code(), ring])?;
     emit(
@@ -97,7 +99,7 @@ pub fn put_grid(tx: &Transaction<'_>, code: &str, g: &GridIn) -> ApiResult<()> {
 }
 
 /// Removes a grid; false when unknown.
-pub fn delete_grid(tx: &Transaction<'_>, code: &str) -> ApiResult<bool> {
+pub fn delete_grid(tx: &Tx<'_>, code: &str) -> ApiResult<bool> {
     if tx.execute("DELETE FROM grids WHERE code = ?1", [code])? == 0 {
         return Ok(false);
     }
@@ -113,7 +115,7 @@ pub fn delete_grid(tx: &Transaction<'_>, code: &str) -> ApiResult<bool> {
     Ok(true)
 }
 
-fn previous_grid(tx: &Transaction<'_>, table: &str, id: &str) -> rusqlite::Result<Option<String>> {
+fn previous_grid(tx: &Tx<'_>, table: &str, id: &str) -> crate::store::Result<Option<String>> {
     tx.query_row(
         &format!("SELECT grid_code FROM {table} WHERE id = ?1"),
         [id],
@@ -124,7 +126,7 @@ fn previous_grid(tx: &Transaction<'_>, table: &str, id: &str) -> rusqlite::Resul
 
 /// Creates or changes an inspection point; a point that moves to another grid is deleted
 /// from the old grid's feed first.
-pub fn put_point(tx: &Transaction<'_>, id: &str, p: &PointIn) -> ApiResult<()> {
+pub fn put_point(tx: &Tx<'_>, id: &str, p: &PointIn) -> ApiResult<()> {
     check_id("point id", id)?;
     check_id("grid_code", &p.grid_code)?;
     check_coord(p.lat, p.lon)?;
@@ -144,8 +146,9 @@ pub fn put_point(tx: &Transaction<'_>, id: &str, p: &PointIn) -> ApiResult<()> {
         )?;
     }
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO points (id, grid_code, name, crs, lat, lon, radius_m)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO points (id, grid_code, name, crs, lat, lon, radius_m)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET grid_code = excluded.grid_code, name = excluded.name, crs = excluded.crs, lat = excluded.lat, lon = excluded.lon, radius_m = excluded.radius_m",
     )?
     .execute(params![
         id,
@@ -175,7 +178,7 @@ pub fn put_point(tx: &Transaction<'_>, id: &str, p: &PointIn) -> ApiResult<()> {
 }
 
 /// Removes a point; false when unknown.
-pub fn delete_point(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
+pub fn delete_point(tx: &Tx<'_>, id: &str) -> ApiResult<bool> {
     let Some(grid) = previous_grid(tx, "points", id)? else {
         return Ok(false);
     };
@@ -193,7 +196,7 @@ pub fn delete_point(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
 /// Creates or changes a household (see [`put_point`] for moves between grids). Its profile
 /// and version are kept; a change of tags is stored as a new version, like any back-office
 /// edit, so that phones' edits made before it merge with it.
-pub fn put_household(tx: &Transaction<'_>, id: &str, h: &HouseholdIn) -> ApiResult<()> {
+pub fn put_household(tx: &Tx<'_>, id: &str, h: &HouseholdIn) -> ApiResult<()> {
     check_id("household id", id)?;
     check_id("grid_code", &h.grid_code)?;
     check_coord(h.lat, h.lon)?;
@@ -251,7 +254,7 @@ pub fn put_household(tx: &Transaction<'_>, id: &str, h: &HouseholdIn) -> ApiResu
 }
 
 /// Removes a household; false when unknown.
-pub fn delete_household(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
+pub fn delete_household(tx: &Tx<'_>, id: &str) -> ApiResult<bool> {
     let Some(grid) = previous_grid(tx, "households", id)? else {
         return Ok(false);
     };
@@ -271,13 +274,13 @@ pub fn delete_household(tx: &Transaction<'_>, id: &str) -> ApiResult<bool> {
 /// Makes `grids` exactly the worker's grids. Newly assigned grids have their feed re-issued
 /// (with new sequence numbers) so the worker's next pull delivers them although its cursor
 /// is past them; items of grids taken away are deleted from the worker's device.
-pub fn set_worker_grids(tx: &Transaction<'_>, worker_id: &str, grids: &[String]) -> ApiResult<()> {
+pub fn set_worker_grids(tx: &Tx<'_>, worker_id: &str, grids: &[String]) -> ApiResult<()> {
     let before = db::worker_grids(tx, worker_id)?;
     tx.execute("DELETE FROM worker_grids WHERE worker_id = ?1", [worker_id])?;
     for g in grids {
         check_id("grid code", g)?;
         tx.execute(
-            "INSERT OR IGNORE INTO worker_grids (worker_id, grid_code) VALUES (?1, ?2)",
+            "INSERT INTO worker_grids (worker_id, grid_code) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![worker_id, g],
         )?;
     }
@@ -318,22 +321,22 @@ pub fn set_worker_grids(tx: &Transaction<'_>, worker_id: &str, grids: &[String])
         let scope = grid_scope(added);
         // Re-issue in the original order, after the worker-scope deletes of an earlier
         // removal (which are then superseded by these newer upserts).
-        tx.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS reissue2 (scope TEXT, entity TEXT, exclude_worker TEXT, body TEXT, min_protocol INTEGER, old INTEGER)",
-            [],
+        let entities = tx
+            .prepare("SELECT entity FROM changes WHERE scope = ?1 ORDER BY seq")?
+            .query_map([&scope], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let last: i64 = tx.query_row(
+            "UPDATE counters SET value = value + ?1 WHERE name = 'changes' RETURNING value",
+            [entities.len()],
+            |r| r.get(0),
         )?;
-        tx.execute("DELETE FROM temp.reissue2", [])?;
-        tx.execute(
-            "INSERT INTO temp.reissue2 SELECT scope, entity, exclude_worker, body, min_protocol, seq FROM changes WHERE scope = ?1",
-            [&scope],
-        )?;
-        tx.execute("DELETE FROM changes WHERE scope = ?1", [&scope])?;
-        tx.execute(
-            "INSERT INTO changes (scope, entity, exclude_worker, body, min_protocol)
-             SELECT scope, entity, exclude_worker, body, min_protocol FROM temp.reissue2 ORDER BY old",
-            [],
-        )?;
-        tx.execute("DELETE FROM temp.reissue2", [])?;
+        let first = last - entities.len() as i64;
+        for (i, entity) in entities.iter().enumerate() {
+            tx.execute(
+                "UPDATE changes SET seq = ?1 WHERE scope = ?2 AND entity = ?3",
+                params![first + 1 + i as i64, scope, entity],
+            )?;
+        }
         // Worker-scope deletes of these items from an earlier removal are now stale.
         tx.execute(
             "DELETE FROM changes WHERE scope = ?1 AND entity IN (SELECT entity FROM changes WHERE scope = ?2)",
@@ -353,12 +356,13 @@ pub fn set_worker_grids(tx: &Transaction<'_>, worker_id: &str, grids: &[String])
 }
 
 /// Seeds an empty database from a fixture district (GCJ-02, stored as given).
-pub fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResult<()> {
+pub fn seed(tx: &Tx<'_>, d: &gridworker_fixtures::District) -> ApiResult<()> {
     // Workers first: with their grids assigned before the grids' feed exists, nothing has
     // to be re-issued.
     for w in &d.workers {
         tx.execute(
-            "INSERT OR REPLACE INTO workers (id, name) VALUES (?1, ?2)",
+            "INSERT INTO workers (id, name) VALUES (?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name",
             params![w.id, w.name],
         )?;
         set_worker_grids(tx, &w.id, &w.grid_ids)?;
@@ -409,7 +413,8 @@ pub fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResul
     let categories =
         serde_json::to_string(&d.categories).map_err(|e| ApiError::internal(e.to_string()))?;
     tx.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('departments', ?1), ('categories', ?2)",
+        "INSERT INTO meta (key, value) VALUES ('departments', ?1), ('categories', ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![departments, categories],
     )?;
     emit(
@@ -440,10 +445,10 @@ pub fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResul
 }
 
 /// Whether `category` is one of the district's (true when the district has no list).
-pub fn known_category(tx: &Transaction<'_>, category: &str) -> rusqlite::Result<bool> {
+pub fn known_category(tx: &Tx<'_>, category: &str) -> crate::store::Result<bool> {
     let list: Option<String> = tx
         .prepare_cached("SELECT value FROM meta WHERE key = 'categories'")?
-        .query_row([], |r| r.get(0))
+        .query_row((), |r| r.get(0))
         .optional()?;
     let codes: Vec<serde_json::Value> = list
         .and_then(|l| serde_json::from_str(&l).ok())
@@ -454,11 +459,11 @@ pub fn known_category(tx: &Transaction<'_>, category: &str) -> rusqlite::Result<
 /// The grid a WGS-84 position belongs to, by the one rule the device uses too
 /// ([`gridworker_model::geo::membership`]: boundary included, the grid whose code sorts first
 /// wins, tested in WGS-84 against the boundary as the device receives it).
-pub fn grid_containing(tx: &Transaction<'_>, lat: f64, lon: f64) -> ApiResult<Option<String>> {
+pub fn grid_containing(tx: &Tx<'_>, lat: f64, lon: f64) -> ApiResult<Option<String>> {
     use gridworker_model::geo::{GridShape, Position};
     let pos = Position::new(lat, lon);
     let mut st = tx.prepare_cached("SELECT code, crs, ring FROM grids ORDER BY code")?;
-    let rows = st.query_map([], |r| {
+    let rows = st.query_map((), |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,

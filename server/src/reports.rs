@@ -3,11 +3,12 @@
 //! `report_evaluation` record). One place updates the row and tells the phones: the author
 //! gets `report_status`, the other workers of the report's grid `report_upsert`.
 
+use crate::params;
+use crate::store::{OptionalExtension, Tx};
 use chrono::{DateTime, Utc};
 use gridworker_model::domain::ReportStatus;
 use gridworker_model::geo::Crs;
 use gridworker_model::wire::Change;
-use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::db::{emit, grid_scope, worker_scope};
 use crate::error::{ApiError, ApiResult};
@@ -20,7 +21,7 @@ pub(crate) struct Progress<'a> {
 }
 
 /// The report's stored status code and author; `None` when unknown.
-pub(crate) fn row(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<(String, String)>> {
+pub(crate) fn row(tx: &Tx<'_>, id: &str) -> crate::store::Result<Option<(String, String)>> {
     tx.prepare_cached("SELECT status, worker_id FROM reports WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
@@ -28,7 +29,7 @@ pub(crate) fn row(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<(St
 
 /// The report's status and author; `None` when unknown.
 pub(crate) fn status_and_author(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
 ) -> ApiResult<Option<(ReportStatus, String)>> {
     row(tx, id)?
@@ -41,13 +42,13 @@ pub(crate) fn status_and_author(
 }
 
 /// The report's status; `None` when unknown.
-pub(crate) fn status(tx: &Transaction<'_>, id: &str) -> ApiResult<Option<ReportStatus>> {
+pub(crate) fn status(tx: &Tx<'_>, id: &str) -> ApiResult<Option<ReportStatus>> {
     Ok(status_and_author(tx, id)?.map(|(s, _)| s))
 }
 
 /// Moves the report to `to` (the caller checked the step) and emits the changes.
 pub(crate) fn move_report(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     to: ReportStatus,
     p: &Progress<'_>,

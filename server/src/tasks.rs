@@ -1,11 +1,11 @@
 //! A task's place in its worker's change feed: the admin API (dispatch) and the worker API
 //! (acknowledge, complete) both re-emit a task's current state through here.
 
+use crate::store::{OptionalExtension, Tx};
 use chrono::{DateTime, Utc};
 use gridworker_model::domain::TaskStatus;
 use gridworker_model::geo::Crs;
 use gridworker_model::wire::Change;
-use rusqlite::{OptionalExtension, Transaction};
 use serde_json::{Value, json};
 
 use crate::db::{emit, worker_scope};
@@ -13,13 +13,13 @@ use crate::error::ApiError;
 
 /// Re-emits a task's current state to its worker's feed.
 /// The worker a task is dispatched to; `None` for a task the server does not know.
-pub(crate) fn assignee(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn assignee(tx: &Tx<'_>, id: &str) -> crate::store::Result<Option<String>> {
     tx.prepare_cached("SELECT worker_id FROM tasks WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()
 }
 
-pub fn emit_task(tx: &Transaction<'_>, id: &str) -> Result<Option<Value>, ApiError> {
+pub fn emit_task(tx: &Tx<'_>, id: &str) -> Result<Option<Value>, ApiError> {
     type Row = (
         String,
         String,

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::params;
+use crate::store::Tx;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -13,7 +15,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use gridworker_model::domain::{Grid, InspectionPoint};
 use gridworker_model::geo::{Crs, Position};
 use gridworker_model::track::{self, TrackFix, block};
-use rusqlite::{Transaction, params};
 use serde_json::json;
 
 use crate::AppState;
@@ -118,29 +119,29 @@ pub async fn day_track(
 /// at most a day (the device refuses longer batches), so those starting a day earlier are
 /// looked at.
 fn blocks_between(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     worker: &str,
     from_ms: i64,
     to_ms: i64,
-) -> rusqlite::Result<(Vec<Vec<u8>>, u64)> {
+) -> crate::store::Result<(Vec<Vec<u8>>, u64)> {
     let mut st = tx.prepare_cached(
         "SELECT data FROM track_blocks
-         WHERE worker_id = ?1 AND t_from < ?3 AND t_from >= ?2 - 86400000 AND t_to >= ?2
+         WHERE worker_id = ?1 AND t_from < ?3 AND t_from >= CAST(?2 AS BIGINT) - 86400000 AND t_to >= ?2
          ORDER BY t_from",
     )?;
     let blocks: Vec<Vec<u8>> = st
         .query_map(params![worker, from_ms, to_ms], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     let bytes = blocks.iter().map(|b| b.len() as u64).sum();
     Ok((blocks, bytes))
 }
 
 fn events_between(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     worker: &str,
     from_ms: i64,
     to_ms: i64,
-) -> rusqlite::Result<Vec<serde_json::Value>> {
+) -> crate::store::Result<Vec<serde_json::Value>> {
     let (from, to) = (time_of(from_ms), time_of(to_ms));
     let mut st = tx.prepare_cached(
         "SELECT session_id, event, at FROM patrol_events
@@ -162,9 +163,9 @@ fn time_of(ms: i64) -> DateTime<Utc> {
 
 /// The worker's grids and their inspection points, in WGS-84.
 fn worker_reference(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     worker: &str,
-) -> rusqlite::Result<(Vec<Grid>, Vec<InspectionPoint>)> {
+) -> crate::store::Result<(Vec<Grid>, Vec<InspectionPoint>)> {
     let mut st = tx.prepare_cached(
         "SELECT g.code, g.name, g.crs, g.ring FROM grids g
          JOIN worker_grids w ON w.grid_code = g.code WHERE w.worker_id = ?1 ORDER BY g.code",
@@ -173,7 +174,7 @@ fn worker_reference(
         .query_map([worker], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     let mut grids = Vec::new();
     for (code, name, crs, ring) in rows {
         let (Some(crs), Ok(ring)) = (
@@ -209,14 +210,14 @@ fn worker_reference(
                 radius_m: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     Ok((grids, points))
 }
 
 /// A stored block's payload as the phone sent it (the mutation row keeps no copy): its
 /// fields and bytes are those received, so the JSON is the same. Empty when not held.
-pub(crate) fn block_payload_text(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<String> {
-    use rusqlite::OptionalExtension;
+pub(crate) fn block_payload_text(tx: &Tx<'_>, id: &str) -> crate::store::Result<String> {
+    use crate::store::OptionalExtension;
     let row: Option<(String, String, String, Vec<u8>)> = tx
         .prepare_cached(
             "SELECT worker_id, device_id, session_id, data FROM track_blocks WHERE id = ?1",

@@ -519,12 +519,17 @@ async fn defect12_server_refuses_what_the_device_would() {
 
 #[tokio::test]
 async fn a_data_dir_of_the_previous_version_opens_migrated() {
+    if gridworker_testkit::postgres::selected() {
+        eprintln!("SQLite data directories only: covered by the SQLite run");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut d = Device::new("dev-old", W1);
     let applied = d.checkin("p-00001");
     {
         let conn = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
-        conn.execute_batch(gridworker_server::db::V1).unwrap();
+        conn.execute_batch(gridworker_server::store::SQLITE_V1)
+            .unwrap();
         conn.execute_batch("INSERT INTO meta (key, value) VALUES ('server_id', 'old')")
             .unwrap();
         let insert = "INSERT INTO mutations (mutation_id, device_id, worker_id, seq, kind,

@@ -8,6 +8,7 @@
 //! - [`dirs`]: copying and emptying a server's data directory (backup, restore, wipe);
 //! - [`admin`]: the reference server's admin API, for tests that check what the server
 //!   holds;
+//! - [`postgres`]: a fresh PostgreSQL database per test server, for the conformance run;
 //! - [`photos`]: real JPEGs, tiny ones of an exact size and 12 MP camera-like ones with
 //!   phone EXIF;
 //! - [`scripted`]: a scripted device that chains mutations like the core's outbox and speaks
@@ -19,4 +20,5 @@ pub mod clock;
 pub mod dirs;
 pub mod fault_proxy;
 pub mod photos;
+pub mod postgres;
 pub mod scripted;

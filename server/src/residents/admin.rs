@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::store::Tx;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +13,6 @@ use axum::response::Response;
 use chrono::Utc;
 use gridworker_model::residents::{self, Entity, Fields, Resident, Resolution};
 use gridworker_model::wire::codes;
-use rusqlite::Transaction;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -35,7 +35,7 @@ fn admin_actor() -> Actor<'static> {
     }
 }
 
-fn resident_json(tx: &Transaction<'_>, id: &str) -> ApiResult<Option<Value>> {
+fn resident_json(tx: &Tx<'_>, id: &str) -> ApiResult<Option<Value>> {
     let Some((r, grid)) = store::resident(tx, id)? else {
         return Ok(None);
     };
@@ -50,7 +50,7 @@ fn resident_json(tx: &Transaction<'_>, id: &str) -> ApiResult<Option<Value>> {
     })))
 }
 
-fn household_json(tx: &Transaction<'_>, id: &str) -> ApiResult<Option<Value>> {
+fn household_json(tx: &Tx<'_>, id: &str) -> ApiResult<Option<Value>> {
     let Some((p, grid)) = store::profile(tx, id)? else {
         return Ok(None);
     };
@@ -81,7 +81,7 @@ pub async fn get_resident(
 }
 
 /// Checks a back-office edit: known fields, valid values, tags from the district's list.
-fn checked(tx: &Transaction<'_>, entity: Entity, fields: &Fields) -> ApiResult<Fields> {
+fn checked(tx: &Tx<'_>, entity: Entity, fields: &Fields) -> ApiResult<Fields> {
     let f = residents::check_fields(entity, fields).map_err(ApiError::invalid)?;
     if let Some(tags) = f.get("tags")
         && !residents::fields::unknown_tags(tags, &store::key_group_codes(tx)?).is_empty()

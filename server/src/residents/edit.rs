@@ -2,12 +2,12 @@
 //! (gridworker_model::residents::merge), the back office's edits, additions and conflict
 //! resolutions. Every stored change is a new version with one history row per field.
 
+use crate::store::Tx;
 use chrono::{DateTime, Utc};
 use gridworker_model::residents::{
     self, Conflict, ConflictStatus, Entity, FieldMerge, FieldUpdatePayload, Fields,
     HouseholdProfile, Resident, ResidentAddPayload, Resolution, merge_field, merge_kind,
 };
-use rusqlite::Transaction;
 use serde_json::Value;
 
 use super::store;
@@ -31,11 +31,7 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    pub(crate) fn load(
-        tx: &Transaction<'_>,
-        entity: Entity,
-        id: &str,
-    ) -> ApiResult<Option<Target>> {
+    pub(crate) fn load(tx: &Tx<'_>, entity: Entity, id: &str) -> ApiResult<Option<Target>> {
         Ok(match entity {
             Entity::Resident => store::resident(tx, id)?.map(|(r, _)| Target::Resident(r)),
             Entity::Household => {
@@ -80,12 +76,7 @@ impl Target {
     }
 
     /// Applies checked values as the next version and stores the entity.
-    fn store(
-        &mut self,
-        tx: &Transaction<'_>,
-        changes: &Fields,
-        at: DateTime<Utc>,
-    ) -> ApiResult<()> {
+    fn store(&mut self, tx: &Tx<'_>, changes: &Fields, at: DateTime<Utc>) -> ApiResult<()> {
         let bad =
             |e: residents::records::FieldError| ApiError::internal(format!("applying fields: {e}"));
         match self {
@@ -108,7 +99,7 @@ impl Target {
 /// the back office's value becomes its `theirs` (or settles it when it is the phone's
 /// value); a worker's edit made on the stored value settles it.
 pub(crate) fn write_fields(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     target: &mut Target,
     changes: &Fields,
     actor: &Actor<'_>,
@@ -159,7 +150,7 @@ pub(crate) fn write_fields(
 /// server flags of the mutation: `unknown_resident` / `unknown_household` (nothing to
 /// merge into; the edit is kept as evidence), `conflict`, `unknown_tag`.
 pub(crate) fn merge_edit(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     entity: Entity,
     u: &FieldUpdatePayload,
     actor: &Actor<'_>,
@@ -255,7 +246,7 @@ pub(crate) fn merge_edit(
 /// evidence), `duplicate_id_number` (another resident has the number: added, for the back
 /// office to merge), `unknown_tag`.
 pub(crate) fn add_resident(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     p: &ResidentAddPayload,
     actor: &Actor<'_>,
 ) -> ApiResult<Vec<&'static str>> {
@@ -281,10 +272,11 @@ pub(crate) fn add_resident(
         flags.push("outside_worker_grids");
     }
     let duplicate = tx
-        .prepare_cached(
-            "SELECT 1 FROM residents WHERE json_extract(data, '$.id_number') = ?1 AND id <> ?2",
-        )?
-        .exists(rusqlite::params![r.id_number, r.id])?;
+        .prepare_cached(&format!(
+            "SELECT 1 FROM residents WHERE {} = ?1 AND id <> ?2",
+            tx.json_text("data", "id_number")
+        ))?
+        .exists(crate::params![r.id_number, r.id])?;
     if duplicate {
         flags.push("duplicate_id_number");
     }
@@ -299,13 +291,13 @@ pub(crate) fn add_resident(
 
 /// Whether the household is in one of the worker's grids. Edits elsewhere are stored (the
 /// worker may have been reassigned since) and flagged for the back office.
-fn in_worker_grids(tx: &Transaction<'_>, worker: &str, household_id: &str) -> ApiResult<bool> {
+fn in_worker_grids(tx: &Tx<'_>, worker: &str, household_id: &str) -> ApiResult<bool> {
     Ok(tx
         .prepare_cached(
             "SELECT 1 FROM households h JOIN worker_grids w ON w.grid_code = h.grid_code
              WHERE h.id = ?1 AND w.worker_id = ?2",
         )?
-        .exists(rusqlite::params![household_id, worker])?)
+        .exists(crate::params![household_id, worker])?)
 }
 
 /// Why a resolution was not applied.
@@ -338,7 +330,7 @@ pub(crate) fn resolution_value(
 /// Settles a conflict: the chosen value is stored as a new version (when it differs from
 /// the stored one) and the conflict keeps the resolution, who made it and when.
 pub(crate) fn resolve(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     conflict_id: &str,
     value: impl FnOnce(&Conflict) -> ApiResult<Value>,
     actor: &Actor<'_>,

@@ -2,8 +2,8 @@
 //! fixtures' conversions check every value with the rule a phone's edit passes, so the seed
 //! cannot hold what no edit could.
 
+use crate::store::Tx;
 use chrono::Utc;
-use rusqlite::Transaction;
 
 use super::store;
 use crate::error::{ApiError, ApiResult};
@@ -12,7 +12,7 @@ fn fixture_error(e: gridworker_fixtures::FixtureError) -> ApiError {
     ApiError::invalid(format!("fixtures: {e}"))
 }
 
-pub(crate) fn seed(tx: &Transaction<'_>, d: &gridworker_fixtures::District) -> ApiResult<()> {
+pub(crate) fn seed(tx: &Tx<'_>, d: &gridworker_fixtures::District) -> ApiResult<()> {
     store::set_key_groups(tx, &gridworker_fixtures::key_groups_to_domain(d))?;
     for (id, p) in gridworker_fixtures::household_profiles(d).map_err(fixture_error)? {
         store::save_profile(tx, &id, &p)?;

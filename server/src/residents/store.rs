@@ -1,10 +1,11 @@
 //! Rows, versions and history of residents and household profiles, and their feed changes.
 
+use crate::params;
+use crate::store::{OptionalExtension, Tx};
 use chrono::{DateTime, Utc};
 use gridworker_model::geo::Crs;
 use gridworker_model::residents::{Conflict, Entity, Fields, HouseholdProfile, Resident};
 use gridworker_model::wire::{CatalogEntry, Change};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::edit::Actor;
@@ -21,10 +22,7 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> ApiResult<T> {
 }
 
 /// A resident and the grid of their household (`None` when the household is gone).
-pub(crate) fn resident(
-    tx: &Transaction<'_>,
-    id: &str,
-) -> ApiResult<Option<(Resident, Option<String>)>> {
+pub(crate) fn resident(tx: &Tx<'_>, id: &str) -> ApiResult<Option<(Resident, Option<String>)>> {
     let row = tx
         .prepare_cached(
             "SELECT r.data, r.version, r.household_id, h.grid_code
@@ -58,7 +56,7 @@ pub(crate) fn resident(
 
 /// Stores a resident as given (version included) and puts it in its grid's feed.
 pub(crate) fn save_resident(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     r: &Resident,
     created_by: &str,
     now: DateTime<Utc>,
@@ -90,17 +88,14 @@ pub(crate) fn save_resident(
     Ok(())
 }
 
-pub(crate) fn household_grid(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn household_grid(tx: &Tx<'_>, id: &str) -> crate::store::Result<Option<String>> {
     tx.prepare_cached("SELECT grid_code FROM households WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()
 }
 
 /// A household's profile (tags included) and grid.
-pub(crate) fn profile(
-    tx: &Transaction<'_>,
-    id: &str,
-) -> ApiResult<Option<(HouseholdProfile, String)>> {
+pub(crate) fn profile(tx: &Tx<'_>, id: &str) -> ApiResult<Option<(HouseholdProfile, String)>> {
     let row = tx
         .prepare_cached("SELECT profile, tags, version, grid_code FROM households WHERE id = ?1")?
         .query_row([id], |r| {
@@ -122,7 +117,7 @@ pub(crate) fn profile(
 }
 
 /// Stores a household's profile (version included) and re-issues the household's change.
-pub(crate) fn save_profile(tx: &Transaction<'_>, id: &str, p: &HouseholdProfile) -> ApiResult<()> {
+pub(crate) fn save_profile(tx: &Tx<'_>, id: &str, p: &HouseholdProfile) -> ApiResult<()> {
     let mut rest = p.fields();
     rest.remove("tags");
     tx.prepare_cached("UPDATE households SET profile = ?2, tags = ?3, version = ?4 WHERE id = ?1")?
@@ -131,7 +126,7 @@ pub(crate) fn save_profile(tx: &Transaction<'_>, id: &str, p: &HouseholdProfile)
 }
 
 /// Puts a household's current state (reference data and profile) in its grid's feed.
-pub(crate) fn emit_household(tx: &Transaction<'_>, id: &str) -> ApiResult<()> {
+pub(crate) fn emit_household(tx: &Tx<'_>, id: &str) -> ApiResult<()> {
     let row = tx
         .prepare_cached(
             "SELECT grid_code, building, address, crs, lat, lon FROM households WHERE id = ?1",
@@ -178,7 +173,7 @@ pub(crate) fn emit_household(tx: &Transaction<'_>, id: &str) -> ApiResult<()> {
 }
 
 /// A household's residents leave grid `old`'s feed (the household moved or was removed).
-pub(crate) fn leave_grid(tx: &Transaction<'_>, household_id: &str, old: &str) -> ApiResult<()> {
+pub(crate) fn leave_grid(tx: &Tx<'_>, household_id: &str, old: &str) -> ApiResult<()> {
     for id in resident_ids(tx, household_id)? {
         emit(
             tx,
@@ -191,7 +186,7 @@ pub(crate) fn leave_grid(tx: &Transaction<'_>, household_id: &str, old: &str) ->
     Ok(())
 }
 
-fn resident_ids(tx: &Transaction<'_>, household_id: &str) -> rusqlite::Result<Vec<String>> {
+fn resident_ids(tx: &Tx<'_>, household_id: &str) -> crate::store::Result<Vec<String>> {
     tx.prepare_cached("SELECT id FROM residents WHERE household_id = ?1")?
         .query_map([household_id], |r| r.get(0))?
         .collect()
@@ -199,11 +194,7 @@ fn resident_ids(tx: &Transaction<'_>, household_id: &str) -> rusqlite::Result<Ve
 
 /// A household moved from grid `old` to another: its residents leave the old grid's feed and
 /// join the new one's, with the conflicts about them.
-pub(crate) fn rescope_household(
-    tx: &Transaction<'_>,
-    household_id: &str,
-    old: &str,
-) -> ApiResult<()> {
+pub(crate) fn rescope_household(tx: &Tx<'_>, household_id: &str, old: &str) -> ApiResult<()> {
     leave_grid(tx, household_id, old)?;
     for id in resident_ids(tx, household_id)? {
         if let Some((r, _)) = resident(tx, &id)? {
@@ -211,11 +202,12 @@ pub(crate) fn rescope_household(
         }
     }
     let bodies: Vec<String> = tx
-        .prepare_cached(
-            "SELECT body FROM conflicts WHERE json_extract(body, '$.household_id') = ?1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT body FROM conflicts WHERE {} = ?1",
+            tx.json_text("body", "household_id")
+        ))?
         .query_map([household_id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::Result<_>>()?;
     for b in bodies {
         save_conflict(tx, &from_json(&b)?)?;
     }
@@ -224,11 +216,7 @@ pub(crate) fn rescope_household(
 
 /// Tags as stored: checked, sorted, without duplicates, and from the district's key groups
 /// once it has a list (seeding stores households before the list).
-pub(crate) fn checked_tags(
-    tx: &Transaction<'_>,
-    field: &str,
-    tags: &[String],
-) -> ApiResult<Vec<String>> {
+pub(crate) fn checked_tags(tx: &Tx<'_>, field: &str, tags: &[String]) -> ApiResult<Vec<String>> {
     let out = gridworker_model::residents::fields::tags(field, &Value::from(tags.to_vec()))
         .map_err(ApiError::invalid)?;
     let known = key_group_codes(tx)?;
@@ -246,7 +234,7 @@ pub(crate) fn checked_tags(
 /// Records that `field` of an entity went from `old` to `new` at `version`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_history(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     entity: Entity,
     id: &str,
     field: &str,
@@ -256,9 +244,10 @@ pub(crate) fn record_history(
     actor: &Actor<'_>,
 ) -> ApiResult<()> {
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO field_history
+        "INSERT INTO field_history
              (entity, entity_id, field, version, old, new, actor, device_id, source, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (entity, entity_id, field, version) DO UPDATE SET old = excluded.old, new = excluded.new, actor = excluded.actor, device_id = excluded.device_id, source = excluded.source, at = excluded.at",
     )?
     .execute(params![
         entity.code(),
@@ -277,7 +266,7 @@ pub(crate) fn record_history(
 
 /// Who last changed a field, and when (`None` when it is as first stored).
 pub(crate) fn last_change(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     entity: Entity,
     id: &str,
     field: &str,
@@ -303,11 +292,7 @@ pub struct HistoryEntry {
     pub at: DateTime<Utc>,
 }
 
-pub(crate) fn history(
-    tx: &Transaction<'_>,
-    entity: Entity,
-    id: &str,
-) -> ApiResult<Vec<HistoryEntry>> {
+pub(crate) fn history(tx: &Tx<'_>, entity: Entity, id: &str) -> ApiResult<Vec<HistoryEntry>> {
     let mut st = tx.prepare_cached(
         "SELECT version, field, old, new, actor, source, at FROM field_history
          WHERE entity = ?1 AND entity_id = ?2 ORDER BY version, field",
@@ -341,7 +326,7 @@ pub(crate) fn history(
 
 /// The open conflict on a field, if any.
 pub(crate) fn open_conflict(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     entity: Entity,
     id: &str,
     field: &str,
@@ -356,25 +341,20 @@ pub(crate) fn open_conflict(
     body.map(|b| from_json(&b)).transpose()
 }
 
-pub(crate) fn conflict(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<Option<Conflict>> {
+pub(crate) fn conflict(tx: &Tx<'_>, id: &str) -> crate::store::Result<Option<Conflict>> {
     let body: Option<String> = tx
         .prepare_cached("SELECT body FROM conflicts WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
     body.map(|b| {
-        serde_json::from_str(&b).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Text,
-                gridworker_model::json_error_shape(&e).into(),
-            )
-        })
+        serde_json::from_str(&b)
+            .map_err(|e| crate::store::Error::Encode(gridworker_model::json_error_shape(&e)))
     })
     .transpose()
 }
 
 /// Stores a conflict (new or changed) and puts it in the household's grid's feed.
-pub(crate) fn save_conflict(tx: &Transaction<'_>, c: &Conflict) -> ApiResult<()> {
+pub(crate) fn save_conflict(tx: &Tx<'_>, c: &Conflict) -> ApiResult<()> {
     let status = match c.status {
         gridworker_model::residents::ConflictStatus::Open => "open",
         gridworker_model::residents::ConflictStatus::Resolved => "resolved",
@@ -408,13 +388,9 @@ pub(crate) fn save_conflict(tx: &Transaction<'_>, c: &Conflict) -> ApiResult<()>
 }
 
 /// Conflicts by status (`None`: all), oldest first.
-pub(crate) fn conflicts(
-    tx: &Transaction<'_>,
-    status: Option<&str>,
-    limit: u32,
-) -> ApiResult<Vec<Conflict>> {
+pub(crate) fn conflicts(tx: &Tx<'_>, status: Option<&str>, limit: u32) -> ApiResult<Vec<Conflict>> {
     let mut st = tx.prepare_cached(
-        "SELECT body FROM conflicts WHERE (?1 IS NULL OR status = ?1)
+        "SELECT body FROM conflicts WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1)
          ORDER BY created_at, id LIMIT ?2",
     )?;
     let rows = st.query_map(params![status, limit], |r| r.get::<_, String>(0))?;
@@ -426,11 +402,7 @@ pub(crate) fn conflicts(
 }
 
 /// Open conflicts about one resident or household.
-pub(crate) fn open_conflicts_of(
-    tx: &Transaction<'_>,
-    entity: Entity,
-    id: &str,
-) -> ApiResult<Vec<Conflict>> {
+pub(crate) fn open_conflicts_of(tx: &Tx<'_>, entity: Entity, id: &str) -> ApiResult<Vec<Conflict>> {
     let mut st = tx.prepare_cached(
         "SELECT body FROM conflicts WHERE entity = ?1 AND entity_id = ?2 AND status = 'open'
          ORDER BY created_at, id",
@@ -444,18 +416,19 @@ pub(crate) fn open_conflicts_of(
 }
 
 /// The district's key-group codes.
-pub(crate) fn key_group_codes(tx: &Transaction<'_>) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn key_group_codes(tx: &Tx<'_>) -> crate::store::Result<Vec<String>> {
     tx.prepare_cached("SELECT code FROM key_groups ORDER BY ord")?
-        .query_map([], |r| r.get(0))?
+        .query_map((), |r| r.get(0))?
         .collect()
 }
 
 /// Replaces the district's key groups and puts the list in the district's feed.
-pub(crate) fn set_key_groups(tx: &Transaction<'_>, list: &[CatalogEntry]) -> ApiResult<()> {
-    tx.execute("DELETE FROM key_groups", [])?;
+pub(crate) fn set_key_groups(tx: &Tx<'_>, list: &[CatalogEntry]) -> ApiResult<()> {
+    tx.execute("DELETE FROM key_groups", ())?;
     for (i, e) in list.iter().enumerate() {
         tx.execute(
-            "INSERT OR REPLACE INTO key_groups (code, name, ord) VALUES (?1, ?2, ?3)",
+            "INSERT INTO key_groups (code, name, ord) VALUES (?1, ?2, ?3)
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name, ord = excluded.ord",
             params![e.code, e.name, i as i64],
         )?;
     }

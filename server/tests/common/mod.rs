@@ -28,7 +28,16 @@ pub fn config(data: &Path) -> ServerConfig {
         .token(W1, T1)
         .token(W2, T2);
     c.admin_token = ADMIN.to_string();
+    backend(&mut c);
     c
+}
+
+/// Puts the server on PostgreSQL when the conformance run asks for it
+/// (`GRIDWORKER_TEST_BACKEND=postgres`); SQLite otherwise.
+pub fn backend(c: &mut ServerConfig) {
+    if let Some(url) = gridworker_testkit::postgres::database_for(&c.data_dir) {
+        c.database = gridworker_server::store::Database::Postgres(url);
+    }
 }
 
 pub async fn start(data: &Path) -> RunningServer {
