@@ -9,28 +9,14 @@ use std::process::{Child, Command, Stdio};
 use common::*;
 
 fn launch(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridworker-server"))
-        .arg("--data")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridworker-server"));
+    cmd.arg("--data")
         .arg(data)
         .args(["--listen", "127.0.0.1:0", "--fixtures"])
         .arg(fixtures())
         .args(["--token", "w-0001:tok-1", "--admin-token", ADMIN])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("reads the first line");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    (child, url)
+        .stderr(Stdio::null());
+    launch_binary(cmd)
 }
 
 #[tokio::test]

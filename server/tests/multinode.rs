@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -20,8 +19,8 @@ struct Node {
 
 impl Node {
     fn launch(database: &str, data: &std::path::Path, id: &str) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gridworker-server"))
-            .args(["--database", database, "--node-id", id, "--data"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridworker-server"));
+        cmd.args(["--database", database, "--node-id", id, "--data"])
             .arg(data)
             .args(["--listen", "127.0.0.1:0", "--fixtures"])
             .arg(fixtures())
@@ -32,20 +31,8 @@ impl Node {
                 &format!("{W2}:{T2}"),
             ])
             .args(["--admin-token", ADMIN, "--log", "warn"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("first line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+            .stderr(Stdio::null());
+        let (child, url) = launch_binary(cmd);
         Node { child, url }
     }
 

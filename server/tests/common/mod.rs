@@ -80,3 +80,25 @@ pub async fn admin_counts(base: &str) -> Value {
     assert_eq!(s, StatusCode::OK);
     v
 }
+
+/// Starts the `gridworker-server` binary built by `cmd` (its arguments given), with stdout
+/// piped, and reads its `listening on URL` line: the child and its URL.
+pub fn launch_binary(mut cmd: std::process::Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("reads the first line");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    (child, url)
+}
