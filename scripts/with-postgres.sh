@@ -23,7 +23,8 @@ if [ -z "$bin" ]; then
   # The package's own cluster is not used; keep it from starting.
   $sudo_cmd mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" | $sudo_cmd tee /etc/postgresql-common/createcluster.d/gridworker.conf >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q postgresql >/dev/null
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
   bin=$(find_bin)
 fi
 
