@@ -30,8 +30,8 @@ else
 fi
 
 step "Server conformance on PostgreSQL (every server test again; two nodes on one database; the device's sync tests)"
-GRIDWORKER_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast \
-  -p gridworker-server -p gridworker-core --test sync_engine
+GRIDWORKER_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast -p gridworker-server
+GRIDWORKER_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast -p gridworker-core --test sync_engine
 
 step "SIGKILL tests (client killed at each protocol step; needs the failpoints feature)"
 cargo test -p gridworker-core --locked --features failpoints --test sync_kill --test encryption_kill
