@@ -277,8 +277,13 @@ fn run(
         .enable_all()
         .build()
         .expect("runtime");
+    let races = gridworker_server::store::lost_races();
     let o = rt.block_on(rush(&urls, days, concurrency));
     report(backend, nodes, &o, floor_s);
+    println!(
+        "  write transactions run again after losing a race: {}",
+        gridworker_server::store::lost_races() - races
+    );
     for s in servers {
         s.shutdown();
     }

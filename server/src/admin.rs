@@ -126,17 +126,20 @@ pub async fn records(
                     counts.insert(k.code().to_string(), json!(n));
                 }
                 let rejected: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM mutations WHERE status = 'rejected'", (),
+                    "SELECT COUNT(*) FROM mutations WHERE status = 'rejected'",
+                    (),
                     |r| r.get(0),
                 )?;
                 // Withdrawal links: entries the device withdrew (repaired or discarded),
                 // held for the chain only.
                 let withdrawn: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM mutations WHERE status = 'withdrawn'", (),
+                    "SELECT COUNT(*) FROM mutations WHERE status = 'withdrawn'",
+                    (),
                     |r| r.get(0),
                 )?;
                 let breaks: i64 = tx.query_row(
-                    "SELECT COUNT(*) FROM mutations WHERE chain_break = 1", (),
+                    "SELECT COUNT(*) FROM mutations WHERE chain_break = 1",
+                    (),
                     |r| r.get(0),
                 )?;
                 let refused: i64 =
@@ -192,7 +195,7 @@ pub async fn records(
                 obj.insert("chain_break".into(), json!(r.get::<_, bool>(3)?));
                 obj.insert(
                     "server_flags".into(),
-                    serde_json::from_str(&flags).unwrap_or(json!(())),
+                    serde_json::from_str(&flags).unwrap_or(json!([])),
                 );
                 obj.insert("received_at".into(), json!(r.get::<_, String>(5)?));
                 obj.insert("pushed_by".into(), json!(r.get::<_, String>(9)?));

@@ -94,6 +94,8 @@ pub enum Error {
     Encode(String),
     #[error("migration: {0}")]
     Migration(String),
+    #[error("data directory: {0}")]
+    Io(#[from] std::io::Error),
     #[error("internal: {0}")]
     Internal(&'static str),
 }
@@ -333,6 +335,14 @@ pub struct Db {
 /// How many times a write that lost a race is run again before the caller gives up.
 const WRITE_ATTEMPTS: u32 = 12;
 
+/// Writes run again in this process because they lost a race (for benchmarks and logs).
+static LOST_RACES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many write transactions this process has run again after losing a race.
+pub fn lost_races() -> u64 {
+    LOST_RACES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Db {
     /// Opens the database, creating and migrating its schema to the latest version.
     pub fn open(database: &Database, data_dir: &Path, max_connections: usize) -> Result<Db> {
@@ -390,6 +400,7 @@ impl Db {
                 Err(Attempt::Lost(e)) if last => return Err(e.into()),
                 Err(Attempt::Returned(e)) if last => return Err(e),
                 Err(_) => {
+                    LOST_RACES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!(attempt, "write transaction lost a race, running it again");
                     std::thread::sleep(backoff(attempt));
                 }

@@ -225,15 +225,14 @@ impl SqliteDb {
     /// Opens (creating if needed) `server.sqlite` in `data_dir`, migrated to the latest
     /// version.
     pub(super) fn open(data_dir: &Path) -> Result<SqliteDb, Error> {
-        let io = |e: std::io::Error| Error::Migration(format!("data directory: {e}"));
-        private_dir(data_dir).map_err(io)?;
+        private_dir(data_dir)?;
         let path = data_dir.join("server.sqlite");
         for suffix in ["", "-wal", "-shm"] {
             let mut p = path.clone().into_os_string();
             p.push(suffix);
             let p = PathBuf::from(p);
             if suffix.is_empty() || p.exists() {
-                private_file(&p).map_err(io)?;
+                private_file(&p)?;
             }
         }
         let mut writer = open_conn(&path)?;
