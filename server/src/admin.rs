@@ -269,7 +269,7 @@ pub async fn transition(
     let t: TransitionIn = body_json(&h, body).await?;
     let st2 = st.clone();
     let v = blocking(move || {
-        st2.db.write(|tx| {
+        st2.db.write_edit(|tx| {
             let Some(from) = crate::reports::status(tx, &id)? else {
                 return Err(ApiError::not_found("no such report"));
             };
@@ -323,7 +323,7 @@ pub async fn create_task(
     }
     let st2 = st.clone();
     let v = blocking(move || {
-        st2.db.write(|tx| {
+        st2.db.write_edit(|tx| {
             let known: bool = tx
                 .query_row(
                     "SELECT 1 FROM workers WHERE id = ?1",
@@ -382,7 +382,7 @@ pub async fn put_grid(
     admin(&st, &h)?;
     let g: GridIn = body_json(&h, body).await?;
     let st2 = st.clone();
-    blocking(move || st2.db.write(|tx| refdata::put_grid(tx, &code, &g))).await?;
+    blocking(move || st2.db.write_edit(|tx| refdata::put_grid(tx, &code, &g))).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -396,7 +396,7 @@ pub async fn put_point(
     admin(&st, &h)?;
     let p: PointIn = body_json(&h, body).await?;
     let st2 = st.clone();
-    blocking(move || st2.db.write(|tx| refdata::put_point(tx, &id, &p))).await?;
+    blocking(move || st2.db.write_edit(|tx| refdata::put_point(tx, &id, &p))).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -410,7 +410,7 @@ pub async fn put_household(
     admin(&st, &h)?;
     let p: HouseholdIn = body_json(&h, body).await?;
     let st2 = st.clone();
-    blocking(move || st2.db.write(|tx| refdata::put_household(tx, &id, &p))).await?;
+    blocking(move || st2.db.write_edit(|tx| refdata::put_household(tx, &id, &p))).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -422,7 +422,7 @@ async fn delete_with(
 ) -> ApiResult<Response> {
     admin(&st, &h)?;
     let st2 = st.clone();
-    let found = blocking(move || st2.db.write(|tx| f(tx, &id))).await?;
+    let found = blocking(move || st2.db.write_edit(|tx| f(tx, &id))).await?;
     if found {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -468,7 +468,7 @@ pub async fn put_worker_grids(
     let g: WorkerGridsIn = body_json(&h, body).await?;
     let st2 = st.clone();
     blocking(move || {
-        st2.db.write(|tx| {
+        st2.db.write_edit(|tx| {
             tx.execute(
                 "INSERT INTO workers (id, name) VALUES (?1, ?1) ON CONFLICT DO NOTHING",
                 [&id],
@@ -570,7 +570,7 @@ pub async fn bind_device(
     gridworker_model::validate::id("worker_id", &b.worker_id).map_err(ApiError::invalid)?;
     let st2 = st.clone();
     let v = blocking(move || {
-        st2.db.write(|tx| {
+        st2.db.write_edit(|tx| {
             let known = tx
                 .query_row(
                     "SELECT 1 FROM workers WHERE id = ?1",

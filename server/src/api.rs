@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use gridworker_model::wire::{
-    self, HandshakeResponse, PushRequest, PushResponse, WorkerInfo, codes,
+    self, HandshakeResponse, MutationKind, PushRequest, PushResponse, WorkerInfo, codes,
 };
 
 use crate::AppState;
@@ -132,6 +132,21 @@ pub async fn push(
                     1,
                 ));
             }
+            // Records other writers may change take turns with them (and with the back
+            // office); then one writer per record id, so two devices cannot both apply one.
+            if req
+                .mutations
+                .iter()
+                .any(|m| MutationKind::parse(&m.kind).is_some_and(crate::ledger::edits_shared))
+            {
+                tx.lock(crate::store::EDITS_LOCK)?;
+            }
+            let keys: Vec<String> = req
+                .mutations
+                .iter()
+                .map(|m| format!("record:{}:{}", m.kind, m.record_id))
+                .collect();
+            tx.lock_all(&keys)?;
             bind_device(tx, &caller)?;
             let mut results = Vec::with_capacity(req.mutations.len());
             let mut breaks = 0u32;
@@ -162,6 +177,13 @@ pub async fn push(
                 results,
                 chain_breaks: breaks,
             })
+        })
+        .inspect(|_| {
+            // Numbers for the reports it may have put in the feed, unless a drain is already
+            // running; a failure leaves them pending for the next pull, the push stands.
+            if let Err(e) = db::drain_feed(&st2.db, false) {
+                tracing::warn!("feed drain after a push: {e}");
+            }
         })
     })
     .await?;
@@ -201,6 +223,8 @@ pub async fn changes(
     };
     let st2 = st.clone();
     let body = blocking(move || {
+        // Numbers for what committed before this pull, so the page below can include it.
+        db::drain_feed(&st2.db, true)?;
         st2.db.read(|tx| {
             let max = db::max_change_seq(tx)?;
             if cursor > max {

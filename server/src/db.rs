@@ -66,6 +66,10 @@ pub fn worker_scope(id: &str) -> String {
 /// Puts `change` in the feed for `scope`, replacing the previous change about the same
 /// entity there (so the feed holds only the latest state of each item) under a new, higher
 /// sequence number taken from the `changes` counter.
+///
+/// On PostgreSQL a transaction that has not drained the pending changes puts it in
+/// `pending_changes` instead; it gets its number when drained ([`drain_feed`]), which every
+/// pull does first. Taking the counter here would hold its row until the push commits.
 pub fn emit(
     tx: &Tx<'_>,
     scope: &str,
@@ -75,6 +79,26 @@ pub fn emit(
 ) -> Result<()> {
     let body =
         serde_json::to_string(change).map_err(|e| crate::store::Error::Encode(e.to_string()))?;
+    let min_protocol = i64::from(change.since_protocol());
+    if tx.feed_is_direct() {
+        return emit_direct(tx, scope, entity, exclude_worker, &body, min_protocol);
+    }
+    tx.execute(
+        "INSERT INTO pending_changes (scope, entity, exclude_worker, body, min_protocol)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        crate::params![scope, entity, exclude_worker, body, min_protocol],
+    )?;
+    Ok(())
+}
+
+fn emit_direct(
+    tx: &Tx<'_>,
+    scope: &str,
+    entity: &str,
+    exclude_worker: Option<&str>,
+    body: &str,
+    min_protocol: i64,
+) -> Result<()> {
     let seq: i64 = tx.query_row(
         "UPDATE counters SET value = value + 1 WHERE name = 'changes' RETURNING value",
         (),
@@ -86,16 +110,68 @@ pub fn emit(
          ON CONFLICT (scope, entity) DO UPDATE SET seq = excluded.seq,
              exclude_worker = excluded.exclude_worker, body = excluded.body,
              min_protocol = excluded.min_protocol",
-        crate::params![
-            seq,
-            scope,
-            entity,
-            exclude_worker,
-            body,
-            change.since_protocol()
-        ],
+        crate::params![seq, scope, entity, exclude_worker, body, min_protocol],
     )?;
     Ok(())
+}
+
+/// Gives the pending changes their numbers, in the order they were written, inside `tx`;
+/// from then on `tx` writes the feed itself. A transaction that reads or rewrites `changes`
+/// calls this first, so what it finds there is complete.
+pub fn drain_pending(tx: &Tx<'_>) -> Result<()> {
+    if tx.feed_is_direct() {
+        return Ok(());
+    }
+    tx.set_feed_direct();
+    type Pending = (i64, String, String, Option<String>, String, i64);
+    let mut rows = tx
+        .prepare(
+            "DELETE FROM pending_changes
+             RETURNING id, scope, entity, exclude_worker, body, min_protocol",
+        )?
+        .query_map((), |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<Pending>>>()?;
+    rows.sort_unstable_by_key(|r| r.0);
+    for (_, scope, entity, exclude, body, min_protocol) in rows {
+        emit_direct(tx, &scope, &entity, exclude.as_deref(), &body, min_protocol)?;
+    }
+    Ok(())
+}
+
+/// Drains the pending changes in a short transaction of its own (PostgreSQL; nothing to do
+/// on SQLite). It holds the counter row while it runs, so drains take turns and numbers
+/// follow commit order. `wait`: a pull waits for a drain in progress, so it sees everything
+/// committed before it; after a push, a drain in progress is enough.
+pub fn drain_feed(db: &crate::store::Db, wait: bool) -> Result<()> {
+    if !db.is_postgres() {
+        return Ok(());
+    }
+    db.write(|tx| {
+        let any: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM pending_changes)", (), |r| {
+            r.get(0)
+        })?;
+        if !any {
+            return Ok(());
+        }
+        let lock = if wait {
+            "SELECT value FROM counters WHERE name = 'changes' FOR UPDATE"
+        } else {
+            "SELECT value FROM counters WHERE name = 'changes' FOR UPDATE SKIP LOCKED"
+        };
+        if !tx.prepare(lock)?.exists(())? {
+            return Ok(());
+        }
+        drain_pending(tx)
+    })
 }
 
 /// The highest change sequence ever issued (0 when none).

@@ -150,6 +150,27 @@ pub(crate) fn insert_mutation(
     Ok(())
 }
 
+/// Kinds that change records another writer may change too (a resident, a household's
+/// profile, a conflict, a report's or a task's state): a push holding one takes the edits
+/// lock ([`crate::store::EDITS_LOCK`]) that the back office's writes take as well.
+pub(crate) fn edits_shared(kind: MutationKind) -> bool {
+    // Exhaustive, so a new kind has to be placed on one side.
+    match kind {
+        MutationKind::TaskAck
+        | MutationKind::TaskCompletion
+        | MutationKind::ReportEvaluation
+        | MutationKind::ResidentAdd
+        | MutationKind::ResidentUpdate
+        | MutationKind::HouseholdUpdate
+        | MutationKind::ConflictResolution => true,
+        MutationKind::Checkin
+        | MutationKind::Visit
+        | MutationKind::Report
+        | MutationKind::PatrolEvent
+        | MutationKind::TrackBlock => false,
+    }
+}
+
 /// One mutation inside the push transaction. Returns its result and whether it broke the
 /// chain.
 pub(crate) fn push_one(

@@ -259,9 +259,9 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
             ),
             None => None,
         };
-        // Nodes that start together on an empty database: the first seeds, the others
-        // find `seeded` when their transaction runs again.
-        db.write(|tx| {
+        // Nodes that start together on an empty database take turns: the first seeds, the
+        // others find `seeded`.
+        db.write_edit(|tx| {
             if db::meta(tx, "seeded")?.is_some() {
                 return Ok(());
             }

@@ -275,6 +275,8 @@ pub fn delete_household(tx: &Tx<'_>, id: &str) -> ApiResult<bool> {
 /// (with new sequence numbers) so the worker's next pull delivers them although its cursor
 /// is past them; items of grids taken away are deleted from the worker's device.
 pub fn set_worker_grids(tx: &Tx<'_>, worker_id: &str, grids: &[String]) -> ApiResult<()> {
+    // Re-issuing rewrites `changes` itself: what is pending goes first.
+    db::drain_pending(tx)?;
     let before = db::worker_grids(tx, worker_id)?;
     tx.execute("DELETE FROM worker_grids WHERE worker_id = ?1", [worker_id])?;
     for g in grids {

@@ -104,7 +104,7 @@ async fn patch(
     let fields: Fields = body_json(&h, body).await?;
     let st2 = st.clone();
     let v = blocking(move || {
-        st2.db.write(|tx| {
+        st2.db.write_edit(|tx| {
             let Some(mut target) = Target::load(tx, entity, &id)? else {
                 return Err(ApiError::not_found(format!("no such {}", entity.code())));
             };
@@ -170,7 +170,7 @@ pub async fn put_resident(
     gridworker_model::validate::id("id", &id).map_err(ApiError::invalid)?;
     let st2 = st.clone();
     let v = blocking(move || {
-        st2.db.write(|tx| {
+        st2.db.write_edit(|tx| {
             if store::resident(tx, &id)?.is_some() {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
@@ -271,7 +271,7 @@ pub async fn resolve_conflict(
     }
     let st2 = st.clone();
     let c = blocking(move || {
-        st2.db.write(|tx| {
+        st2.db.write_edit(|tx| {
             let actor = Actor {
                 id: "admin",
                 device: None,

@@ -6,10 +6,14 @@
 //! PostgreSQL), the schema and its migrations (`sqlite.rs`, `postgres.rs`), locking
 //! ([`Tx::try_lock`]) and JSON field access ([`Tx::json_text`]).
 //!
-//! On PostgreSQL a write transaction is SERIALIZABLE: the database, not a process, makes
-//! concurrent pushes, edits and uploads equivalent to some serial order. A transaction that
-//! loses a race is run again from the start ([`Db::write`]); after a bounded number of
-//! attempts the caller answers 503 `unavailable`.
+//! On PostgreSQL a write transaction runs at READ COMMITTED and takes explicit locks, held
+//! by the database until it commits ([`Tx::lock`], [`Db::write_edit`]): one push per device,
+//! one writer per record id, one writer of shared records (residents, households, reports'
+//! and tasks' states, reference data) at a time. A transaction that loses a race anyway (a
+//! deadlock, a unique key taken meanwhile) is run again from the start ([`Db::write`]);
+//! after a bounded number of attempts the caller answers 503 `unavailable`.
+//! SERIALIZABLE was tried first: under a district's rush its index-page conflicts made most
+//! pushes run again (docs/architecture.md, "Server storage").
 
 mod postgres;
 mod sqlite;
@@ -217,6 +221,9 @@ enum TxInner<'c> {
 /// One transaction on either backend. Every server rule runs against this.
 pub struct Tx<'c> {
     inner: TxInner<'c>,
+    /// Whether this transaction writes the pull feed itself (see [`crate::db::emit`]):
+    /// always on SQLite; on PostgreSQL once it has drained the pending changes.
+    direct_feed: std::cell::Cell<bool>,
 }
 
 impl<'c> Tx<'c> {
@@ -264,12 +271,40 @@ impl<'c> Tx<'c> {
         matches!(self.inner, TxInner::Postgres(_))
     }
 
+    /// Whether feed changes go straight into `changes` (else into `pending_changes`).
+    pub fn feed_is_direct(&self) -> bool {
+        self.direct_feed.get()
+    }
+
+    /// From now on this transaction writes the feed itself (after draining what is pending).
+    pub fn set_feed_direct(&self) {
+        self.direct_feed.set(true);
+    }
+
     /// Takes the lock named `key` until the transaction ends, if no other transaction
     /// holds it. Always true on SQLite, whose single writer already excludes every other.
     pub fn try_lock(&self, key: &str) -> Result<bool> {
         match &self.inner {
             TxInner::Sqlite(_) => Ok(true),
-            TxInner::Postgres(tx) => tx.try_lock(key),
+            TxInner::Postgres(tx) => tx.lock(key, false),
+        }
+    }
+
+    /// Takes the lock named `key` until the transaction ends, waiting for it. After it, this
+    /// transaction's statements see what its previous holder committed. Nothing on SQLite.
+    pub fn lock(&self, key: &str) -> Result<()> {
+        match &self.inner {
+            TxInner::Sqlite(_) => Ok(()),
+            TxInner::Postgres(tx) => tx.lock(key, true).map(|_| ()),
+        }
+    }
+
+    /// Takes the locks named by `keys`, in sorted order (so two transactions taking
+    /// overlapping sets cannot deadlock), in one round trip. Nothing on SQLite.
+    pub fn lock_all(&self, keys: &[String]) -> Result<()> {
+        match &self.inner {
+            TxInner::Sqlite(_) => Ok(()),
+            TxInner::Postgres(tx) => tx.lock_all(keys),
         }
     }
 
@@ -332,6 +367,11 @@ pub struct Db {
     backend: Backend,
 }
 
+/// The lock held by every transaction that changes records more than one writer may change
+/// (residents, households, conflicts, reports' and tasks' states, reference data): they
+/// take turns, while pushes of check-ins, visits, reports and tracks run side by side.
+pub const EDITS_LOCK: &str = "edits";
+
 /// How many times a write that lost a race is run again before the caller gives up.
 const WRITE_ATTEMPTS: u32 = 12;
 
@@ -391,7 +431,7 @@ impl Db {
             attempt += 1;
             let outcome = match &self.backend {
                 Backend::Sqlite(db) => db.write(&mut f),
-                Backend::Postgres(db) => db.transaction(true, &mut f),
+                Backend::Postgres(db) => db.transaction(Kind::Write, &mut f),
             };
             let last = attempt >= WRITE_ATTEMPTS;
             match outcome {
@@ -408,6 +448,18 @@ impl Db {
         }
     }
 
+    /// [`Db::write`] holding the lock of shared records ([`EDITS_LOCK`]) from its start: for
+    /// admin writes, seeding and pushes that change residents, households, reports or tasks.
+    pub fn write_edit<T, E>(&self, mut f: impl FnMut(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        self.write(|tx| {
+            tx.lock(EDITS_LOCK)?;
+            f(tx)
+        })
+    }
+
     /// Runs `f` in one read transaction (a consistent snapshot).
     pub fn read<T, E>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
     where
@@ -415,13 +467,22 @@ impl Db {
     {
         match &self.backend {
             Backend::Sqlite(db) => db.read(f),
-            Backend::Postgres(db) => match db.transaction(false, f) {
+            Backend::Postgres(db) => match db.transaction(Kind::Read, f) {
                 Ok(result) => result,
                 Err(Attempt::Returned(e)) => Err(e),
                 Err(Attempt::Lost(e)) | Err(Attempt::Failed(e)) => Err(e.into()),
             },
         }
     }
+}
+
+/// The kinds of transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// READ COMMITTED on PostgreSQL, with the explicit locks of [`Tx::lock`].
+    Write,
+    /// A read-only REPEATABLE READ snapshot on PostgreSQL.
+    Read,
 }
 
 /// Why one attempt at a transaction did not commit.

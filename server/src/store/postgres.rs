@@ -1,6 +1,6 @@
 //! The PostgreSQL backend: a bounded pool of connections (the blocking client of
-//! `tokio-postgres`, since every store call already runs on a blocking thread), SERIALIZABLE
-//! write transactions, REPEATABLE READ read-only snapshots, prepared statements cached per
+//! `tokio-postgres`, since every store call already runs on a blocking thread), READ
+//! COMMITTED write transactions with advisory locks, REPEATABLE READ read-only snapshots, prepared statements cached per
 //! connection, and its own versioned migrations (`schema_migrations`).
 
 use std::cell::{Cell, RefCell};
@@ -11,7 +11,7 @@ use postgres::error::SqlState;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
 
-use super::{Attempt, Error, Row, Tx, TxInner, Value};
+use super::{Attempt, Error, Kind, Row, Tx, TxInner, Value};
 
 /// The schema as of protocol 4, the first on PostgreSQL. Integers are BIGINT and reals
 /// DOUBLE PRECISION everywhere, so every column decodes as SQLite's would.
@@ -125,8 +125,22 @@ CREATE INDEX conflicts_household ON conflicts ((body::jsonb ->> 'household_id'))
 CREATE TABLE key_groups (code TEXT PRIMARY KEY, name TEXT NOT NULL, ord BIGINT NOT NULL);
 "#;
 
+/// Feed changes written by transactions that do not take the feed's counter: a push would
+/// otherwise hold the counter row to its commit, and every concurrent push with a report
+/// would wait for it. They get their numbers when drained
+/// (`db::drain_pending`), in one short transaction at a time.
+const V2: &str = r#"
+CREATE TABLE pending_changes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    scope TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    exclude_worker TEXT,
+    body TEXT NOT NULL,
+    min_protocol BIGINT NOT NULL);
+"#;
+
 /// Every migration, in order; a version is its position (1-based).
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Serialises migrations of nodes that start together (an arbitrary fixed key).
 const MIGRATION_LOCK: i64 = 0x6772_6964_776b;
@@ -153,12 +167,15 @@ pub(super) fn describe(e: &postgres::Error) -> String {
     }
 }
 
-/// Serialization failures and deadlocks: the transaction may succeed when run again.
+/// Races a transaction can lose: serialization failures, deadlocks, and a unique key
+/// another transaction took meanwhile (at READ COMMITTED, the rerun sees that row and takes
+/// the path for it). The transaction may succeed when run again.
 pub(super) fn is_transient(e: &postgres::Error) -> bool {
     e.code().is_some_and(|c| {
         *c == SqlState::T_R_SERIALIZATION_FAILURE
             || *c == SqlState::T_R_DEADLOCK_DETECTED
             || *c == SqlState::LOCK_NOT_AVAILABLE
+            || *c == SqlState::UNIQUE_VIOLATION
     })
 }
 
@@ -381,16 +398,37 @@ impl PgTx<'_> {
             .collect()
     }
 
-    /// A transaction-scoped advisory lock, taken only if free.
-    pub(super) fn try_lock(&self, key: &str) -> Result<bool, Error> {
-        let rows = self.rows(
-            "SELECT pg_try_advisory_xact_lock(hashtextextended(?1, 0))",
-            vec![Value::Text(key.to_string())],
-        )?;
+    /// A transaction-scoped advisory lock: waited for, or taken only if free.
+    pub(super) fn lock(&self, key: &str, wait: bool) -> Result<bool, Error> {
+        let sql = if wait {
+            // The lock function returns void, which no column decodes: test it instead.
+            "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0)) IS NULL"
+        } else {
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(?1, 0))"
+        };
+        let rows = self.rows(sql, vec![Value::Text(key.to_string())])?;
         match rows.first() {
             Some(r) => r.get(0),
             None => Err(Error::NoRows),
         }
+    }
+
+    /// Advisory locks for every key, taken in sorted order in one statement.
+    pub(super) fn lock_all(&self, keys: &[String]) -> Result<(), Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        self.rows(
+            "SELECT count(l) FROM (
+                 SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) IS NULL AS l
+                 FROM (SELECT k FROM regexp_split_to_table(?1, E'\\n') AS k ORDER BY k) AS keys
+             ) AS taken",
+            vec![Value::Text(sorted.join("\n"))],
+        )?;
+        Ok(())
     }
 }
 
@@ -505,33 +543,31 @@ impl PgDb {
         Ok(v?)
     }
 
-    /// Runs `f` in one transaction: SERIALIZABLE for writes, a read-only REPEATABLE READ
-    /// snapshot for reads.
+    /// Runs `f` in one transaction of `kind`.
     pub(super) fn transaction<T, E>(
         &self,
-        write: bool,
+        kind: Kind,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<Result<T, E>, Attempt<E>> {
         let mut conn = self.checkout().map_err(Attempt::Failed)?;
-        let out = Self::run(&mut conn, write, f);
+        let out = Self::run(&mut conn, kind, f);
         self.checkin(conn);
         out
     }
 
     fn run<T, E>(
         conn: &mut Conn,
-        write: bool,
+        kind: Kind,
         f: impl FnOnce(&Tx<'_>) -> Result<T, E>,
     ) -> Result<Result<T, E>, Attempt<E>> {
         let tx = conn
             .client
             .build_transaction()
-            .isolation_level(if write {
-                IsolationLevel::Serializable
-            } else {
-                IsolationLevel::RepeatableRead
+            .isolation_level(match kind {
+                Kind::Write => IsolationLevel::ReadCommitted,
+                Kind::Read => IsolationLevel::RepeatableRead,
             })
-            .read_only(!write)
+            .read_only(kind == Kind::Read)
             .start()
             .map_err(|e| Attempt::Failed(e.into()))?;
         let tx = Tx {
@@ -540,6 +576,7 @@ impl PgDb {
                 statements: RefCell::new(&mut conn.statements),
                 lost: Cell::new(false),
             }),
+            direct_feed: Cell::new(false),
         };
         let out = f(&tx);
         let TxInner::Postgres(pg) = tx.inner else {
@@ -550,7 +587,7 @@ impl PgDb {
         let lost = pg.lost.get();
         let tx = pg.tx.into_inner();
         match out {
-            Ok(v) if write => match tx.commit() {
+            Ok(v) if kind != Kind::Read => match tx.commit() {
                 Ok(()) => Ok(Ok(v)),
                 Err(e) if is_transient(&e) => Err(Attempt::Lost(e.into())),
                 Err(e) => Err(Attempt::Failed(e.into())),

@@ -264,6 +264,7 @@ impl SqliteDb {
             .map_err(|e| Attempt::Failed(e.into()))?;
         let tx = Tx {
             inner: TxInner::Sqlite(tx),
+            direct_feed: std::cell::Cell::new(true),
         };
         let out = f(&tx);
         let TxInner::Sqlite(tx) = tx.inner else {
@@ -296,6 +297,7 @@ impl SqliteDb {
                 .map_err(Error::from)?;
             let tx = Tx {
                 inner: TxInner::Sqlite(tx),
+                direct_feed: std::cell::Cell::new(true),
             };
             // A read transaction has nothing to keep: dropping it rolls back and releases
             // the snapshot.
