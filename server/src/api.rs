@@ -178,13 +178,6 @@ pub async fn push(
                 chain_breaks: breaks,
             })
         })
-        .inspect(|_| {
-            // Numbers for the reports it may have put in the feed, unless a drain is already
-            // running; a failure leaves them pending for the next pull, the push stands.
-            if let Err(e) = db::drain_feed(&st2.db, false) {
-                tracing::warn!("feed drain after a push: {e}");
-            }
-        })
     })
     .await?;
     Ok(json_response(StatusCode::OK, &reply))

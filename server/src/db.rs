@@ -150,7 +150,7 @@ pub fn drain_pending(tx: &Tx<'_>) -> Result<()> {
 /// Drains the pending changes in a short transaction of its own (PostgreSQL; nothing to do
 /// on SQLite). It holds the counter row while it runs, so drains take turns and numbers
 /// follow commit order. `wait`: a pull waits for a drain in progress, so it sees everything
-/// committed before it; after a push, a drain in progress is enough.
+/// committed before it; the periodic drain skips when one is running.
 pub fn drain_feed(db: &crate::store::Db, wait: bool) -> Result<()> {
     if !db.is_postgres() {
         return Ok(());
@@ -206,4 +206,21 @@ pub fn grid_workers(tx: &Tx<'_>, grid_code: &str) -> Result<Vec<String>> {
 pub fn meta(tx: &Tx<'_>, key: &str) -> Result<Option<String>> {
     tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()
+}
+
+/// How often a node drains the pending changes when no pull does (PostgreSQL).
+pub const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps `pending_changes` short between pulls (PostgreSQL): a rush of pushes leaves the
+/// numbering to this loop instead of a transaction per push.
+pub async fn drain_periodically(st: std::sync::Arc<crate::AppState>) {
+    loop {
+        tokio::time::sleep(DRAIN_EVERY).await;
+        let st2 = st.clone();
+        match tokio::task::spawn_blocking(move || drain_feed(&st2.db, false)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("feed drain failed: {e}"),
+            Err(_) => tracing::error!("feed drain task failed"),
+        }
+    }
 }

@@ -384,6 +384,7 @@ pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError
         .spawn(move || {
             let limits = state.limits.clone();
             let sweeper = state.clone();
+            let drainer = state.clone();
             let app = router(state);
             runtime.block_on(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -394,6 +395,9 @@ pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError
                     }
                 };
                 tokio::spawn(photos::sweep_periodically(sweeper));
+                if drainer.db.is_postgres() {
+                    tokio::spawn(db::drain_periodically(drainer));
+                }
                 listen::serve(listener, app, &limits, async {
                     let _ = stop_rx.await;
                 })

@@ -228,3 +228,69 @@ async fn two_nodes_on_one_database_store_every_record_once_through_kills() {
     // The kills must have cut pushes, or this test proved nothing about them.
     assert!(interrupted > 0, "no push was cut by a kill");
 }
+
+/// The back office edits one resident through both nodes at once: every edit is a version
+/// of its own (none overwrites another unseen), and the history has each of them once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_edits_of_one_resident_on_two_nodes_each_become_a_version() {
+    if !gridworker_testkit::postgres::selected() {
+        eprintln!(
+            "needs PostgreSQL: run by the conformance pass (GRIDWORKER_TEST_BACKEND=postgres)"
+        );
+        return;
+    }
+    let database = gridworker_testkit::postgres::fresh_database();
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let a = Node::launch(&database, dir_a.path(), "a");
+    let b = Node::launch(&database, dir_b.path(), "b");
+    let id = "r-0000001";
+    let (_, before) = admin_get(&a.url, &format!("/admin/v1/residents/{id}")).await;
+    let v0 = before["resident"]["version"].as_i64().expect("version");
+    let edits = 20;
+    let sends = (0..edits).map(|i| {
+        let url = if i % 2 == 0 {
+            a.url.clone()
+        } else {
+            b.url.clone()
+        };
+        async move {
+            admin_send(
+                &url,
+                Method::PATCH,
+                &format!("/admin/v1/residents/{id}"),
+                serde_json::json!({ "notes": format!("note {i}") }),
+            )
+            .await
+        }
+    });
+    for (s, v) in futures_util::future::join_all(sends).await {
+        assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    }
+    let (_, after) = admin_get(&b.url, &format!("/admin/v1/residents/{id}")).await;
+    assert_eq!(after["resident"]["version"].as_i64(), Some(v0 + edits));
+    let notes: Vec<&serde_json::Value> = after["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|h| h["field"] == "notes")
+        .collect();
+    assert_eq!(notes.len() as i64, edits, "one history row per edit");
+    let mut versions: Vec<i64> = notes.iter().filter_map(|h| h["version"].as_i64()).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    assert_eq!(
+        versions.len() as i64,
+        edits,
+        "each edit a version of its own"
+    );
+    // Each edit's base is the one before it: the chain of old → new values is unbroken.
+    let mut by_version: Vec<&&serde_json::Value> = notes.iter().collect();
+    by_version.sort_by_key(|h| h["version"].as_i64());
+    for pair in by_version.windows(2) {
+        assert_eq!(
+            pair[0]["new"], pair[1]["old"],
+            "an edit saw the one before it"
+        );
+    }
+}
