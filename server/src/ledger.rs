@@ -171,12 +171,33 @@ pub(crate) fn edits_shared(kind: MutationKind) -> bool {
     }
 }
 
+/// The ids among `ms` the server already holds for this device, in one query: most pushes
+/// hold none, and their mutations then skip the per-mutation idempotency lookup.
+pub(crate) fn stored_ids(
+    tx: &Tx<'_>,
+    device_id: &str,
+    ms: &[Mutation],
+) -> Result<std::collections::HashSet<String>, ApiError> {
+    let ids: Vec<&str> = ms.iter().map(|m| m.mutation_id.as_str()).collect();
+    let list = serde_json::to_string(&ids).map_err(|e| ApiError::internal(e.to_string()))?;
+    let sql = format!(
+        "SELECT mutation_id FROM mutations WHERE device_id = ?1 AND mutation_id IN {}",
+        tx.json_strings("?2")
+    );
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_map(params![device_id, list], |r| r.get::<_, String>(0))?
+        .collect::<crate::store::Result<_>>()?)
+}
+
 /// One mutation inside the push transaction. Returns its result and whether it broke the
-/// chain.
+/// chain. `stored`: the ids of this push the server may hold already ([`stored_ids`], and
+/// those earlier in the batch); any other is new.
 pub(crate) fn push_one(
     tx: &Tx<'_>,
     caller: &Caller,
     m: &Mutation,
+    stored: &std::collections::HashSet<String>,
     head: &mut Option<(i64, String)>,
     photos_complete: &mut HashMap<String, bool>,
 ) -> Result<(MutationResult, bool), ApiError> {
@@ -196,8 +217,10 @@ pub(crate) fn push_one(
         Option<String>,
         Option<String>,
     );
-    let prior: Option<Prior> = tx
-        .prepare_cached(
+    let prior: Option<Prior> = if !stored.contains(&m.mutation_id) {
+        None
+    } else {
+        tx.prepare_cached(
             "SELECT seq, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash,
                     status, reason_code, reason_message
              FROM mutations WHERE device_id = ?1 AND mutation_id = ?2",
@@ -217,7 +240,8 @@ pub(crate) fn push_one(
                 r.get(10)?,
             ))
         })
-        .optional()?;
+        .optional()?
+    };
     if let Some(p) = prior {
         // The hash commits to the payload (it was verified when stored); a withheld payload
         // (refused as invalid, or a withdrawal link's) is compared through it. A withdrawn

@@ -2,7 +2,7 @@
 //! validation rules, and the effect applying it has (records, tasks, photos cited).
 
 use crate::params;
-use crate::store::{OptionalExtension, Tx};
+use crate::store::Tx;
 use chrono::Utc;
 use gridworker_model::domain::{
     CheckIn, PatrolEventPayload, Photo, ReportEvaluationPayload, ReportPayload, ReportStatus,
@@ -61,12 +61,9 @@ pub(crate) enum Effect {
     ConflictResolution(ConflictResolutionPayload, serde_json::Value),
 }
 
+/// Whether the reference row exists (asked once per transaction for each id).
 pub(crate) fn exists(tx: &Tx<'_>, sql: &str, id: &str) -> crate::store::Result<bool> {
-    Ok(tx
-        .prepare_cached(sql)?
-        .query_row([id], |_| Ok(()))
-        .optional()?
-        .is_some())
+    tx.cached_exists(sql, id)
 }
 
 pub(crate) fn shas(photos: &[Photo]) -> Vec<String> {

@@ -224,6 +224,8 @@ pub struct Tx<'c> {
     /// Whether this transaction writes the pull feed itself (see [`crate::db::emit`]):
     /// always on SQLite; on PostgreSQL once it has drained the pending changes.
     direct_feed: std::cell::Cell<bool>,
+    /// Answers of [`Tx::cached_exists`] in this transaction.
+    exists: std::cell::RefCell<std::collections::HashMap<(String, String), bool>>,
 }
 
 impl<'c> Tx<'c> {
@@ -305,6 +307,31 @@ impl<'c> Tx<'c> {
         match &self.inner {
             TxInner::Sqlite(_) => Ok(()),
             TxInner::Postgres(tx) => tx.lock_all(keys),
+        }
+    }
+
+    /// Whether `sql` (one `?1` parameter) finds a row for `id`, asked once per transaction:
+    /// for reference data a push cites again and again (its points, its households).
+    pub fn cached_exists(&self, sql: &str, id: &str) -> Result<bool> {
+        let key = (sql.to_string(), id.to_string());
+        if let Some(known) = self.exists.borrow().get(&key) {
+            return Ok(*known);
+        }
+        let found = !self
+            .rows(sql, vec![Value::Text(id.to_string())])?
+            .is_empty();
+        self.exists.borrow_mut().insert(key, found);
+        Ok(found)
+    }
+
+    /// SQL for a subquery of the strings in the JSON array bound to parameter `param`
+    /// (e.g. `?2`), for `x IN (…)` over a list of any length.
+    pub fn json_strings(&self, param: &str) -> String {
+        match &self.inner {
+            TxInner::Sqlite(_) => format!("(SELECT value FROM json_each({param}))"),
+            TxInner::Postgres(_) => {
+                format!("(SELECT json_array_elements_text(CAST(CAST({param} AS TEXT) AS json)))")
+            }
         }
     }
 

@@ -577,6 +577,7 @@ impl PgDb {
                 lost: Cell::new(false),
             }),
             direct_feed: Cell::new(false),
+            exists: Default::default(),
         };
         let out = f(&tx);
         let TxInner::Postgres(pg) = tx.inner else {

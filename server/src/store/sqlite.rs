@@ -265,6 +265,7 @@ impl SqliteDb {
         let tx = Tx {
             inner: TxInner::Sqlite(tx),
             direct_feed: std::cell::Cell::new(true),
+            exists: Default::default(),
         };
         let out = f(&tx);
         let TxInner::Sqlite(tx) = tx.inner else {
@@ -298,6 +299,7 @@ impl SqliteDb {
             let tx = Tx {
                 inner: TxInner::Sqlite(tx),
                 direct_feed: std::cell::Cell::new(true),
+                exists: Default::default(),
             };
             // A read transaction has nothing to keep: dropping it rolls back and releases
             // the snapshot.
