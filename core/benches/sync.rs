@@ -1,5 +1,7 @@
 //! Sync benchmarks against the real reference server: `cargo bench -p gridworker-core --bench
-//! sync` (optionally `GW_BENCH_ONLY=push,pull,residents_pull,edits,day,resume,photo_day`). Pull and day run on a plain and
+//! sync` (optionally `GW_BENCH_ONLY=push,pull,pull_backends,residents_pull,edits,day,resume,photo_day`).
+//! Run through `scripts/with-postgres.sh`, `push` runs again with the server on PostgreSQL
+//! and `pull_backends` pulls from a server on each backend. Pull and day run on a plain and
 //! on an encrypted store. Prints one line per figure with
 //! its ratio and goal; ratios are measured side by side in one run (absolute times on shared
 //! machines are noise).
@@ -52,10 +54,29 @@ struct ServerProcess {
     _data: tempfile::TempDir,
 }
 
+/// Whether servers started from now on keep their records in PostgreSQL (a fresh database
+/// each, on the cluster at `GRIDWORKER_TEST_DATABASE_URL`) rather than SQLite.
+static ON_POSTGRES: AtomicBool = AtomicBool::new(false);
+
+fn backend() -> &'static str {
+    if ON_POSTGRES.load(Ordering::Relaxed) {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
 impl ServerProcess {
     fn start(exe: &Path, fixtures: &Path) -> ServerProcess {
         let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        if ON_POSTGRES.load(Ordering::Relaxed) {
+            cmd.args([
+                "--database",
+                &gridworker_testkit::postgres::fresh_database(),
+            ]);
+        }
+        let mut child = cmd
             .arg("--data")
             .arg(data.path())
             .args(["--listen", "127.0.0.1:0", "--admin-token", "admin"])
@@ -154,6 +175,8 @@ fn push_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     let mut opts = fast_options();
     opts.batch_max_mutations = 1000;
     opts.batch_max_bytes = 2 * 1024 * 1024;
+    // One engine per worker at a time: the first goes before the timed one comes.
+    drop(engine);
     let engine = dev.engine(Tokens::fixed("tok"), opts);
     proxy.reset_stats();
     let t = Instant::now();
@@ -189,7 +212,8 @@ fn push_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     tx.commit().unwrap();
     let floor = t.elapsed();
     println!(
-        "push 10,000 records (server commit included): {:.0} ms vs floor {:.0} ms: ratio {:.2}x (goal <= 4x); {} round trips; on the wire {:.0} bytes/record up, {:.0} down",
+        "push 10,000 records (server commit included, server on {}): {:.0} ms vs floor {:.0} ms: ratio {:.2}x (goal <= 2.5x); {} round trips; on the wire {:.0} bytes/record up, {:.0} down",
+        backend(),
         push.as_secs_f64() * 1e3,
         floor.as_secs_f64() * 1e3,
         push.as_secs_f64() / floor.as_secs_f64(),
@@ -529,8 +553,31 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let postgres = std::env::var(gridworker_testkit::postgres::URL_ENV).is_ok();
     if run("push") {
         push_bench(&rt, &exe);
+        if postgres {
+            ON_POSTGRES.store(true, Ordering::Relaxed);
+            push_bench(&rt, &exe);
+            ON_POSTGRES.store(false, Ordering::Relaxed);
+        }
+    }
+    // The server's side of an initial pull on each backend (plain store, one run each).
+    if run("pull_backends") {
+        let fx = big_fixtures(100_000, 0);
+        for pg in [false, true] {
+            if pg && !postgres {
+                println!("pull from postgres: skipped (run through scripts/with-postgres.sh)");
+                continue;
+            }
+            ON_POSTGRES.store(pg, Ordering::Relaxed);
+            let (_, _, rate) = pull_bench(&rt, &exe, fx.path(), None);
+            println!(
+                "initial pull of 100,000 households from a server on {}: {rate:.0} rows/s",
+                backend()
+            );
+        }
+        ON_POSTGRES.store(false, Ordering::Relaxed);
     }
     if run("pull") {
         let fx = big_fixtures(100_000, 0);

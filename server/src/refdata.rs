@@ -327,16 +327,10 @@ pub fn set_worker_grids(tx: &Tx<'_>, worker_id: &str, grids: &[String]) -> ApiRe
             .prepare("SELECT entity FROM changes WHERE scope = ?1 ORDER BY seq")?
             .query_map([&scope], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        let last: i64 = tx.query_row(
-            "UPDATE counters SET value = value + ?1 WHERE name = 'changes' RETURNING value",
-            [entities.len()],
-            |r| r.get(0),
-        )?;
-        let first = last - entities.len() as i64;
-        for (i, entity) in entities.iter().enumerate() {
+        for entity in &entities {
             tx.execute(
                 "UPDATE changes SET seq = ?1 WHERE scope = ?2 AND entity = ?3",
-                params![first + 1 + i as i64, scope, entity],
+                params![db::next_seq(tx)?, scope, entity],
             )?;
         }
         // Worker-scope deletes of these items from an earlier removal are now stale.

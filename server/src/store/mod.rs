@@ -224,6 +224,9 @@ pub struct Tx<'c> {
     /// Whether this transaction writes the pull feed itself (see [`crate::db::emit`]):
     /// always on SQLite; on PostgreSQL once it has drained the pending changes.
     direct_feed: std::cell::Cell<bool>,
+    /// Feed sequence numbers this transaction reserved and has not used: `next..end`
+    /// (empty at first).
+    feed_seqs: std::cell::Cell<(i64, i64)>,
     /// Answers of [`Tx::cached_exists`] in this transaction.
     exists: std::cell::RefCell<std::collections::HashMap<(String, String), bool>>,
 }
@@ -281,6 +284,20 @@ impl<'c> Tx<'c> {
     /// From now on this transaction writes the feed itself (after draining what is pending).
     pub fn set_feed_direct(&self) {
         self.direct_feed.set(true);
+    }
+
+    /// The next feed sequence number this transaction reserved, if any is left.
+    pub fn take_feed_seq(&self) -> Option<i64> {
+        let (next, end) = self.feed_seqs.get();
+        (next < end).then(|| {
+            self.feed_seqs.set((next + 1, end));
+            next
+        })
+    }
+
+    /// Records that this transaction reserved the feed numbers `first..=last`.
+    pub fn reserve_feed_seqs(&self, first: i64, last: i64) {
+        self.feed_seqs.set((first, last.saturating_add(1)));
     }
 
     /// Takes the lock named `key` until the transaction ends, if no other transaction

@@ -577,6 +577,7 @@ impl PgDb {
                 lost: Cell::new(false),
             }),
             direct_feed: Cell::new(false),
+            feed_seqs: Default::default(),
             exists: Default::default(),
         };
         let out = f(&tx);

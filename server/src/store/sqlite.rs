@@ -265,6 +265,7 @@ impl SqliteDb {
         let tx = Tx {
             inner: TxInner::Sqlite(tx),
             direct_feed: std::cell::Cell::new(true),
+            feed_seqs: Default::default(),
             exists: Default::default(),
         };
         let out = f(&tx);
@@ -299,6 +300,7 @@ impl SqliteDb {
             let tx = Tx {
                 inner: TxInner::Sqlite(tx),
                 direct_feed: std::cell::Cell::new(true),
+                feed_seqs: Default::default(),
                 exists: Default::default(),
             };
             // A read transaction has nothing to keep: dropping it rolls back and releases
