@@ -156,11 +156,11 @@ pub async fn push(
                 .query_row([&caller.device_id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             let start = head.clone();
-            let mut stored = crate::ledger::stored_ids(tx, &caller.device_id, &req.mutations)?;
+            let mut batch = crate::ledger::Batch::load(tx, &caller.device_id, &req.mutations)?;
             // A batch naming one id twice sees the first as stored: the second is a replay.
             for m in &req.mutations {
-                let (r, brk) = push_one(tx, &caller, m, &stored, &mut head, &mut photos)?;
-                stored.insert(m.mutation_id.clone());
+                let (r, brk) = push_one(tx, &caller, m, &batch, &mut head, &mut photos)?;
+                batch.taken(m);
                 if brk {
                     breaks = breaks.saturating_add(1);
                 }

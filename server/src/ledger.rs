@@ -171,33 +171,88 @@ pub(crate) fn edits_shared(kind: MutationKind) -> bool {
     }
 }
 
-/// The ids among `ms` the server already holds for this device, in one query: most pushes
-/// hold none, and their mutations then skip the per-mutation idempotency lookup.
-pub(crate) fn stored_ids(
-    tx: &Tx<'_>,
-    device_id: &str,
-    ms: &[Mutation],
-) -> Result<std::collections::HashSet<String>, ApiError> {
-    let ids: Vec<&str> = ms.iter().map(|m| m.mutation_id.as_str()).collect();
-    let list = serde_json::to_string(&ids).map_err(|e| ApiError::internal(e.to_string()))?;
-    let sql = format!(
-        "SELECT mutation_id FROM mutations WHERE device_id = ?1 AND mutation_id IN {}",
-        tx.json_strings("?2")
-    );
-    Ok(tx
-        .prepare_cached(&sql)?
-        .query_map(params![device_id, list], |r| r.get::<_, String>(0))?
-        .collect::<crate::store::Result<_>>()?)
+/// What one query per question tells about a push's batch before its mutations are taken
+/// one by one: which mutation ids the server holds for the device, and which record ids an
+/// applied mutation holds. Most pushes hold none of either, and their mutations then skip
+/// two lookups each. An id met earlier in the same batch is looked up as before, since the
+/// batch itself may have stored it.
+pub(crate) struct Batch {
+    stored: std::collections::HashSet<String>,
+    held: std::collections::HashSet<(String, String)>,
+    seen_ids: std::collections::HashSet<String>,
+    seen_records: std::collections::HashSet<(String, String)>,
+}
+
+impl Batch {
+    pub(crate) fn load(tx: &Tx<'_>, device_id: &str, ms: &[Mutation]) -> Result<Batch, ApiError> {
+        let json =
+            |v: Vec<&str>| serde_json::to_string(&v).map_err(|e| ApiError::internal(e.to_string()));
+        let ids = json(ms.iter().map(|m| m.mutation_id.as_str()).collect())?;
+        let sql = format!(
+            "SELECT mutation_id FROM mutations WHERE device_id = ?1 AND {}",
+            tx.in_json_strings("mutation_id", "?2")
+        );
+        let stored = tx
+            .prepare_cached(&sql)?
+            .query_map(params![device_id, ids], |r| r.get::<_, String>(0))?
+            .collect::<crate::store::Result<_>>()?;
+        let mut kinds: Vec<&str> = ms.iter().map(|m| m.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let sql = format!(
+            "SELECT record_id FROM mutations
+             WHERE kind = ?1 AND status = 'applied' AND {}",
+            tx.in_json_strings("record_id", "?2")
+        );
+        let mut held = std::collections::HashSet::new();
+        for kind in kinds {
+            let records = json(
+                ms.iter()
+                    .filter(|m| m.kind == kind)
+                    .map(|m| m.record_id.as_str())
+                    .collect(),
+            )?;
+            for r in tx
+                .prepare_cached(&sql)?
+                .query_map(params![kind, records], |r| r.get::<_, String>(0))?
+            {
+                held.insert((kind.to_string(), r?));
+            }
+        }
+        Ok(Batch {
+            stored,
+            held,
+            seen_ids: Default::default(),
+            seen_records: Default::default(),
+        })
+    }
+
+    /// Whether the server may hold this mutation id (else it surely does not).
+    fn maybe_stored(&self, id: &str) -> bool {
+        self.stored.contains(id) || self.seen_ids.contains(id)
+    }
+
+    /// Whether an applied mutation may hold this record id (else surely none does).
+    fn maybe_held(&self, kind: &str, record_id: &str) -> bool {
+        let key = (kind.to_string(), record_id.to_string());
+        self.held.contains(&key) || self.seen_records.contains(&key)
+    }
+
+    /// `m` has been taken: later mutations of the batch look its ids up for real.
+    pub(crate) fn taken(&mut self, m: &Mutation) {
+        self.seen_ids.insert(m.mutation_id.clone());
+        self.seen_records
+            .insert((m.kind.clone(), m.record_id.clone()));
+    }
 }
 
 /// One mutation inside the push transaction. Returns its result and whether it broke the
-/// chain. `stored`: the ids of this push the server may hold already ([`stored_ids`], and
-/// those earlier in the batch); any other is new.
+/// chain. `batch` says which lookups it can skip ([`Batch`]).
 pub(crate) fn push_one(
     tx: &Tx<'_>,
     caller: &Caller,
     m: &Mutation,
-    stored: &std::collections::HashSet<String>,
+    batch: &Batch,
     head: &mut Option<(i64, String)>,
     photos_complete: &mut HashMap<String, bool>,
 ) -> Result<(MutationResult, bool), ApiError> {
@@ -217,7 +272,7 @@ pub(crate) fn push_one(
         Option<String>,
         Option<String>,
     );
-    let prior: Option<Prior> = if !stored.contains(&m.mutation_id) {
+    let prior: Option<Prior> = if !batch.maybe_stored(&m.mutation_id) {
         None
     } else {
         tx.prepare_cached(
@@ -365,7 +420,8 @@ pub(crate) fn push_one(
                     )?
                     .execute([sha, &caller.worker_id])?;
                 }
-                check_applicable(tx, caller, kind, p, photos_complete)?
+                let maybe_held = batch.maybe_held(&m.kind, &m.record_id);
+                check_applicable(tx, caller, kind, p, maybe_held, photos_complete)?
             }
         },
     };
@@ -512,6 +568,7 @@ pub(crate) fn check_applicable(
     caller: &Caller,
     kind: MutationKind,
     p: Parsed,
+    maybe_held: bool,
     photos_complete: &mut HashMap<String, bool>,
 ) -> Result<Verdict, ApiError> {
     if let Some(task) = &p.task_id
@@ -525,14 +582,15 @@ pub(crate) fn check_applicable(
     // A record is stored once: a second mutation (any device) for a record id that an
     // applied mutation holds is refused. A rejected one holds nothing, so a repaired
     // record can be sent again under a new mutation id.
-    let held = tx
-        .prepare_cached(
-            "SELECT 1 FROM mutations WHERE kind = ?1 AND record_id = ?2 AND status = 'applied'
-             LIMIT 1",
-        )?
-        .query_row([kind.code(), p.record_id.as_str()], |_| Ok(()))
-        .optional()?
-        .is_some();
+    let held = maybe_held
+        && tx
+            .prepare_cached(
+                "SELECT 1 FROM mutations WHERE kind = ?1 AND record_id = ?2 AND status = 'applied'
+                 LIMIT 1",
+            )?
+            .query_row([kind.code(), p.record_id.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some();
     if held {
         return Ok(Err((
             codes::RECORD_ID_REUSED,

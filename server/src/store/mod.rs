@@ -341,14 +341,16 @@ impl<'c> Tx<'c> {
         Ok(found)
     }
 
-    /// SQL for a subquery of the strings in the JSON array bound to parameter `param`
-    /// (e.g. `?2`), for `x IN (…)` over a list of any length.
-    pub fn json_strings(&self, param: &str) -> String {
+    /// SQL for "`column` is one of the strings in the JSON array bound to parameter
+    /// `param`" (e.g. `?2`), for a list of any length. On PostgreSQL the list becomes one
+    /// array (`= ANY`), so an index on `column` is used; a subquery over the JSON made the
+    /// planner scan the table.
+    pub fn in_json_strings(&self, column: &str, param: &str) -> String {
         match &self.inner {
-            TxInner::Sqlite(_) => format!("(SELECT value FROM json_each({param}))"),
-            TxInner::Postgres(_) => {
-                format!("(SELECT json_array_elements_text(CAST(CAST({param} AS TEXT) AS json)))")
-            }
+            TxInner::Sqlite(_) => format!("{column} IN (SELECT value FROM json_each({param}))"),
+            TxInner::Postgres(_) => format!(
+                "{column} = ANY (ARRAY(SELECT json_array_elements_text(CAST(CAST({param} AS TEXT) AS json))))"
+            ),
         }
     }
 
