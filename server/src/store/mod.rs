@@ -28,8 +28,9 @@ pub use value::{FromValue, ToValue, Value};
 #[doc(hidden)]
 pub use sqlite::V1 as SQLITE_V1;
 
-/// Where the server keeps its records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the server keeps its records. Its `Debug` is [`Database::describe`]: a URL may
+/// carry a password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// `server.sqlite` in the data directory.
     Sqlite,
@@ -73,6 +74,12 @@ impl Database {
                 Err(_) => "postgres".to_string(),
             },
         }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
@@ -549,4 +556,27 @@ fn backoff(attempt: u32) -> Duration {
         .unwrap_or(0);
     let base = 2u64 << attempt.min(6);
     Duration::from_millis(base + u64::from(nanos % 7))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Database;
+
+    #[test]
+    fn a_database_url_prints_without_its_credentials() {
+        let (db, dir) = Database::parse("postgres://gw:s3cret@db.internal:5432/district").unwrap();
+        assert_eq!(dir, None);
+        for shown in [format!("{db:?}"), db.describe()] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(
+                shown.contains("db.internal") && shown.contains("district"),
+                "{shown}"
+            );
+        }
+        assert!(Database::parse("mysql://x").is_err());
+        assert_eq!(
+            Database::parse("sqlite:/srv/gw").unwrap(),
+            (Database::Sqlite, Some("/srv/gw".to_string()))
+        );
+    }
 }
