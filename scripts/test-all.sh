@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, the Rust workspace (core, server,
-# fixtures, CLI and its scenarios, FFI), the server's tests again on PostgreSQL, and the
-# Kotlin tests on the JVM against the host library. Installs what it needs (JDK tools,
-# kotlinc, JNA, JUnit) into .tools/ and PostgreSQL from Debian's packages on a fresh
-# Debian machine with Rust. This is what CI runs (.ci/run).
+# fixtures, CLI and its scenarios, FFI), the server's tests again on PostgreSQL with photos
+# in an S3-compatible store, and the Kotlin tests on the JVM against the host library.
+# Installs what it needs (JDK tools, kotlinc, JNA, JUnit, moto's S3 server) into .tools/ and
+# PostgreSQL from Debian's packages on a fresh Debian machine with Rust. This is what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +29,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-step "Server conformance on PostgreSQL (every server test again; two nodes on one database; the device's sync tests)"
-GRIDWORKER_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast -p gridworker-server
+step "Server conformance on PostgreSQL with photos in S3 (every server test again; two nodes on one database and one bucket; the device's sync tests)"
+# with-s3.sh: moto's S3-compatible server from PyPI on a free loopback port.
+GRIDWORKER_TEST_BACKEND=postgres scripts/with-s3.sh cargo nextest run --locked --no-fail-fast -p gridworker-server
 GRIDWORKER_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast -p gridworker-core --test sync_engine
 
 step "SIGKILL tests (client killed at each protocol step; needs the failpoints feature)"

@@ -93,6 +93,13 @@ impl From<crate::store::Error> for ApiError {
     }
 }
 
+impl From<crate::blobs::BlobError> for ApiError {
+    fn from(e: crate::blobs::BlobError) -> Self {
+        tracing::error!("{e}");
+        ApiError::internal("photo store error")
+    }
+}
+
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         tracing::error!("I/O error: {e}");

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod db;
 pub mod error;
 pub mod health;
@@ -74,6 +75,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Where the records are kept: SQLite in the data directory (default) or PostgreSQL.
     pub database: store::Database,
+    /// Where photo bytes are kept: `photos/` in the data directory (default), another
+    /// directory, or an S3-compatible bucket.
+    pub photos: blobs::PhotoStorage,
     /// PostgreSQL connections this process opens at most (requests beyond wait).
     pub max_connections: usize,
     /// Names this process in logs when several serve one database.
@@ -102,6 +106,7 @@ impl ServerConfig {
         ServerConfig {
             data_dir: data_dir.into(),
             database: store::Database::Sqlite,
+            photos: blobs::PhotoStorage::Local(None),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             node_id: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -138,7 +143,7 @@ pub struct AppState {
     pub(crate) admin_token: String,
     pub(crate) min_protocol: u32,
     pub(crate) policy: ValidationPolicy,
-    pub(crate) photos_dir: PathBuf,
+    pub(crate) blobs: blobs::Blobs,
     pub(crate) max_photo_bytes: u64,
     /// Partial uploads with a request in progress, by [`photos::owner_key`].
     pub(crate) uploads: Mutex<HashSet<String>>,
@@ -247,9 +252,8 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
     }
     db::private_dir(&config.data_dir)?;
     let db = store::Db::open(&config.database, &config.data_dir, config.max_connections)?;
-    let photos_dir = config.data_dir.join("photos");
-    db::private_dir(&photos_dir)?;
-    db::private_dir(&photos_dir.join("partial"))?;
+    let blobs = blobs::Blobs::open(&config.photos, &config.data_dir)
+        .map_err(|e| ServerError::Config(e.to_string()))?;
     let seeded = db.read(|tx| db::meta(tx, "seeded"))?.is_some();
     if !seeded {
         let district = match &config.fixtures_dir {
@@ -306,7 +310,7 @@ fn prepare(config: &ServerConfig) -> Result<Arc<AppState>, ServerError> {
         admin_token: config.admin_token.clone(),
         min_protocol: config.min_protocol,
         policy: config.policy.clone(),
-        photos_dir,
+        blobs,
         max_photo_bytes,
         uploads: Mutex::new(HashSet::new()),
         limits: config.limits.clone(),
@@ -360,15 +364,9 @@ pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError
     // On a plain thread: PostgreSQL's blocking client cannot run on a caller's async
     // runtime thread.
     let state = std::thread::scope(|s| {
-        s.spawn(|| {
-            let state = prepare(&config)?;
-            // Expired partials go before the first request, then periodically.
-            photos::sweep(&state)
-                .map_err(|e| ServerError::Config(format!("partial sweep: {e:?}")))?;
-            Ok::<_, ServerError>(state)
-        })
-        .join()
-        .map_err(|_| ServerError::Config("start-up failed".into()))?
+        s.spawn(|| prepare(&config))
+            .join()
+            .map_err(|_| ServerError::Config("start-up failed".into()))?
     })?;
     let listener = std::net::TcpListener::bind(config.listen)?;
     listener.set_nonblocking(true)?;
@@ -394,6 +392,11 @@ pub fn spawn_in_thread(config: ServerConfig) -> Result<ServerHandle, ServerError
                         return;
                     }
                 };
+                // Expired partials go before the first request, then periodically. A store
+                // that cannot be swept now is no reason not to serve.
+                if let Err(e) = photos::sweep(&sweeper).await {
+                    tracing::error!(code = e.code, "partial sweep failed: {}", e.message);
+                }
                 tokio::spawn(photos::sweep_periodically(sweeper));
                 if drainer.db.is_postgres() {
                     tokio::spawn(db::drain_periodically(drainer));

@@ -3,7 +3,8 @@
 //! ```text
 //! gridworker-server --data DIR --listen 127.0.0.1:PORT --fixtures fixtures/district-small \
 //!     --token WORKER_ID:TOKEN [--token ...] --admin-token TOKEN [--log debug]
-//! gridworker-server --database postgres://user@host/db --data DIR --node-id a ...
+//! gridworker-server --database postgres://user@host/db --data DIR --node-id a \
+//!     --photos s3://BUCKET?endpoint=https://… ...
 //! gridworker-server migrate --database sqlite:DIR|postgres://…
 //! ```
 //!
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use gridworker_server::blobs::PhotoStorage;
 use gridworker_server::store::{Database, Db};
 use gridworker_server::{ServerConfig, spawn_in_thread};
 
@@ -41,6 +43,11 @@ struct Args {
         hide_env_values = true
     )]
     database: Option<String>,
+    /// Where photo bytes are kept: `file:DIR` (default: `photos/` in the data directory) or
+    /// `s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION]`, credentials from
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Nodes of one database share one store.
+    #[arg(long, env = "GRIDWORKER_PHOTOS")]
+    photos: Option<String>,
     /// Names this process in logs and health probes when several serve one database.
     #[arg(long)]
     node_id: Option<String>,
@@ -138,9 +145,19 @@ fn main() -> anyhow::Result<()> {
     let Some(admin_token) = args.admin_token.clone() else {
         bail!("--admin-token is required to serve");
     };
-    tracing::info!(node = args.node_id.as_deref().unwrap_or("-"), database = %database.describe(), "starting");
+    let photos = match &args.photos {
+        Some(spec) => PhotoStorage::parse(spec).map_err(anyhow::Error::msg)?,
+        None => PhotoStorage::Local(None),
+    };
+    tracing::info!(
+        node = args.node_id.as_deref().unwrap_or("-"),
+        database = %database.describe(),
+        photos = %photos.describe(),
+        "starting"
+    );
     let mut config = ServerConfig::new(&data);
     config.database = database;
+    config.photos = photos;
     config.node_id = args.node_id.clone();
     config.max_connections = args.db_connections.max(1);
     config.limits.header_timeout = Duration::from_secs_f64(args.header_timeout);

@@ -1,10 +1,11 @@
 //! Content-addressed, resumable photo uploads (tus-like; see docs/protocol.md §5).
 //!
-//! Bytes are appended to `photos/partial/{sha}` as they stream in, never held whole in
-//! memory; what reached the disk before a cut is the resume point. A complete upload is
-//! hashed, fsynced and renamed to `photos/{sha}`.
+//! Each request's bytes stream into a part object of the photo store ([`crate::blobs`]),
+//! never held whole in memory; when the request ends, however it ends, its part is
+//! recorded in the database and the upload's offset moves on in the same transaction. The
+//! offset is the database's, so any node can take a resumed upload. A complete upload is
+//! hashed and its parts become one object `{sha}` before anyone can reference it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,16 +19,11 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use gridworker_model::wire::{self, PhotoStatus, codes};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::AppState;
 use crate::auth::{Caller, authenticate, bound_to_other};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{blocking, check_sha, json_response};
-
-pub(crate) fn complete_path(st: &AppState, sha: &str) -> PathBuf {
-    st.photos_dir.join(sha)
-}
 
 /// Names a partial's owner in file names without putting ids (input) in a path.
 fn owner_key(caller: &Caller) -> String {
@@ -40,17 +36,16 @@ fn owner_key(caller: &Caller) -> String {
     key
 }
 
-fn partial_file(sha: &str, caller: &Caller) -> String {
-    format!("{sha}.{}.part", owner_key(caller))
-}
-
-fn partial_dir(st: &AppState) -> PathBuf {
-    st.photos_dir.join("partial")
+/// Names one device's upload of one photo: its slot, and the prefix of its parts.
+fn upload_name(sha: &str, caller: &Caller) -> String {
+    format!("{sha}.{}", owner_key(caller))
 }
 
 /// The caller's own partial upload of a photo.
 struct Partial {
     length: u64,
+    /// Bytes recorded in parts: the resume point.
+    received: u64,
     updated_at: DateTime<Utc>,
 }
 
@@ -86,13 +81,14 @@ async fn known(st: &Arc<AppState>, sha: &str, caller: &Caller) -> ApiResult<Know
                 .optional()?;
             let partial = tx
                 .query_row(
-                    "SELECT length, updated_at FROM partial_uploads
+                    "SELECT length, updated_at, received FROM partial_uploads
                      WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
                     [&key, &worker, &device],
                     |r| {
                         Ok(Partial {
                             length: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
                             updated_at: r.get(1)?,
+                            received: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
                         })
                     },
                 )
@@ -119,16 +115,7 @@ async fn status(st: &Arc<AppState>, sha: &str, caller: &Caller) -> ApiResult<Pho
         });
     }
     let live = k.partial.filter(|p| !expired(st, p.updated_at));
-    let offset = match &live {
-        None => 0,
-        Some(_) => {
-            match tokio::fs::metadata(partial_dir(st).join(partial_file(sha, caller))).await {
-                Ok(m) => m.len(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    };
+    let offset = live.as_ref().map_or(0, |p| p.received);
     Ok(PhotoStatus {
         sha256: sha.to_string(),
         offset,
@@ -221,7 +208,7 @@ pub async fn head(
     Path(sha): Path<String>,
 ) -> ApiResult<Response> {
     let caller = caller_for(&st, &h, &sha).await?;
-    settled(&st, &partial_file(&sha, &caller)).await;
+    settled(&st, &upload_name(&sha, &caller)).await;
     let s = status(&st, &sha, &caller).await?;
     Ok(with_upload_headers(StatusCode::OK.into_response(), &s))
 }
@@ -233,7 +220,7 @@ pub async fn get(
     Path(sha): Path<String>,
 ) -> ApiResult<Response> {
     let caller = caller_for(&st, &h, &sha).await?;
-    settled(&st, &partial_file(&sha, &caller)).await;
+    settled(&st, &upload_name(&sha, &caller)).await;
     let s = status(&st, &sha, &caller).await?;
     Ok(with_upload_headers(json_response(StatusCode::OK, &s), &s))
 }
@@ -278,7 +265,7 @@ pub async fn patch(
     out
 }
 
-/// Deletes the caller's partial (row and file).
+/// Deletes the caller's partial: its rows, then its part objects.
 async fn forget_partial(st: &Arc<AppState>, sha: &str, caller: &Caller) -> ApiResult<()> {
     let st2 = st.clone();
     let (key, worker, device) = (
@@ -286,29 +273,95 @@ async fn forget_partial(st: &Arc<AppState>, sha: &str, caller: &Caller) -> ApiRe
         caller.worker_id.clone(),
         caller.device_id.clone(),
     );
-    blocking(move || {
+    let parts = blocking(move || {
         st2.db.write(|tx| {
-            tx.execute(
-                "DELETE FROM partial_uploads WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
-                [&key, &worker, &device],
-            )?;
-            Ok::<_, ApiError>(())
+            let parts = part_objects(tx, &key, &worker, &device)?;
+            delete_partial_rows(tx, &key, &worker, &device)?;
+            Ok::<_, ApiError>(parts)
         })
     })
     .await?;
-    match tokio::fs::remove_file(partial_dir(st).join(partial_file(sha, caller))).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e.into()),
+    for part in parts {
+        st.blobs.delete(&part).await?;
     }
+    Ok(())
 }
 
-async fn open_private_append(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {
-    let mut o = tokio::fs::OpenOptions::new();
-    o.create(true).append(true);
-    #[cfg(unix)]
-    o.mode(0o600);
-    o.open(path).await
+fn part_objects(
+    tx: &crate::store::Tx<'_>,
+    sha: &str,
+    worker: &str,
+    device: &str,
+) -> crate::store::Result<Vec<String>> {
+    tx.prepare(
+        "SELECT object FROM photo_parts WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3
+         ORDER BY start_offset",
+    )?
+    .query_map([sha, worker, device], |r| r.get::<_, String>(0))?
+    .collect()
+}
+
+fn delete_partial_rows(
+    tx: &crate::store::Tx<'_>,
+    sha: &str,
+    worker: &str,
+    device: &str,
+) -> crate::store::Result<()> {
+    tx.execute(
+        "DELETE FROM photo_parts WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
+        [sha, worker, device],
+    )?;
+    tx.execute(
+        "DELETE FROM partial_uploads WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
+        [sha, worker, device],
+    )?;
+    Ok(())
+}
+
+/// What a request's body brought: the bytes it wrote into its part, and their hash when the
+/// part starts the photo (a photo sent in one request is then never read back).
+struct Received {
+    written: u64,
+    overflow: bool,
+    hash: Option<String>,
+}
+
+/// Streams the body into `writer`, at most `room` bytes. A body that breaks off ends the
+/// part where it broke: what arrived is the resume point.
+async fn receive(
+    stream: &mut axum::body::BodyDataStream,
+    writer: &mut crate::blobs::Writer,
+    room: u64,
+    hash: bool,
+) -> ApiResult<Received> {
+    let mut hasher = hash.then(Sha256::new);
+    let mut written = 0u64;
+    // The body timeout (see `Limits::body_timeout`) ends a stalled body with an error.
+    while let Some(next) = stream.next().await {
+        let Ok(chunk) = next else { break };
+        let n = chunk.len() as u64;
+        if written.saturating_add(n) > room {
+            return Ok(Received {
+                written,
+                overflow: true,
+                hash: None,
+            });
+        }
+        writer.write(&chunk).await?;
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk);
+        }
+        written += n;
+    }
+    Ok(Received {
+        written,
+        overflow: false,
+        hash: hasher.map(|h| hex::encode(h.finalize())),
+    })
+}
+
+fn store_error(e: crate::blobs::BlobError) -> ApiError {
+    e.into()
 }
 
 async fn patch_inner(
@@ -382,8 +435,8 @@ async fn patch_inner(
     {
         return Err(ApiError::too_large("the body runs past Upload-Length"));
     }
-    let file_name = partial_file(&sha, &caller);
-    let Some(slot) = take_slot(&st, &file_name).await else {
+    let name = upload_name(&sha, &caller);
+    let Some(slot) = take_slot(&st, &name).await else {
         return Err(ApiError::unavailable(
             "another upload of this photo from this device is in progress",
             1,
@@ -416,19 +469,13 @@ async fn patch_inner(
         ));
     }
     if offset != current.offset {
-        let mut e = ApiError::new(
-            StatusCode::CONFLICT,
-            codes::OFFSET_MISMATCH,
-            format!("the server holds {} bytes of this photo", current.offset),
-        );
-        e.offset = Some(current.offset);
-        return Err(e);
+        return Err(offset_mismatch(current.offset));
     }
+    let length_i = i64::try_from(length).map_err(|_| ApiError::too_large("too long"))?;
     {
         let st2 = st.clone();
-        let (key, mt, file) = (sha.clone(), media_type.clone(), file_name.clone());
+        let (key, mt, file) = (sha.clone(), media_type.clone(), name.clone());
         let (worker, device) = (caller.worker_id.clone(), caller.device_id.clone());
-        let length = i64::try_from(length).map_err(|_| ApiError::too_large("too long"))?;
         blocking(move || {
             st2.db.write(|tx| {
                 let now = Utc::now();
@@ -439,46 +486,76 @@ async fn patch_inner(
                      ON CONFLICT (sha256, worker_id, device_id) DO UPDATE SET
                          length = excluded.length, media_type = excluded.media_type,
                          updated_at = excluded.updated_at",
-                    params![key, worker, device, length, mt, file, now],
+                    params![key, worker, device, length_i, mt, file, now],
                 )?;
                 Ok::<_, ApiError>(())
             })
         })
         .await?;
     }
-    let partial = partial_dir(&st).join(&file_name);
-    let mut file = open_private_append(&partial).await?;
-    let mut written = 0u64;
-    let room = length - offset;
     let Some(mut stream) = body.take() else {
         return Err(ApiError::internal("body already consumed"));
     };
-    let mut overflow = false;
-    // The body timeout (see `Limits::body_timeout`) ends a stalled body with an error.
-    while let Some(next) = stream.next().await {
-        let chunk = match next {
-            Ok(c) => c,
-            // The client went away or stalled: keep what arrived, it is the resume point.
-            Err(_) => break,
-        };
-        let n = chunk.len() as u64;
-        if written.saturating_add(n) > room {
-            overflow = true;
-            break;
+    let part = crate::blobs::Blobs::part_key(&name, offset);
+    let mut writer = st.blobs.writer(&part).await?;
+    let got = match receive(&mut stream, &mut writer, length - offset, offset == 0).await {
+        Ok(got) => got,
+        Err(e) => {
+            writer.abort().await;
+            return Err(e);
         }
-        file.write_all(&chunk).await?;
-        written += n;
-    }
-    file.flush().await?;
-    if overflow {
-        file.set_len(offset).await?;
-        drop(file);
+    };
+    if got.overflow {
+        writer.abort().await;
         crate::http::drain(stream, 0).await;
         return Err(ApiError::too_large("the body runs past Upload-Length"));
     }
-    let total = offset + written;
+    if got.written == 0 {
+        writer.abort().await;
+        return Ok(with_upload_headers(
+            json_response(StatusCode::OK, &current),
+            &current,
+        ));
+    }
+    writer.finish().await?;
+    // The part counts once the offset moved over it, in one transaction; an upload of the
+    // same photo by the same device through another node that got there first wins.
+    let recorded = {
+        let st2 = st.clone();
+        let (key, object) = (sha.clone(), part.clone());
+        let (worker, device) = (caller.worker_id.clone(), caller.device_id.clone());
+        let (start, n) = (
+            i64::try_from(offset).map_err(|_| ApiError::too_large("too long"))?,
+            i64::try_from(got.written).map_err(|_| ApiError::too_large("too long"))?,
+        );
+        blocking(move || {
+            st2.db.write(|tx| {
+                let moved = tx.execute(
+                    "UPDATE partial_uploads SET received = received + ?4, updated_at = ?6
+                     WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3 AND received = ?5",
+                    params![key, worker, device, n, start, Utc::now()],
+                )?;
+                if moved == 0 {
+                    return Ok::<_, ApiError>(false);
+                }
+                tx.execute(
+                    "INSERT INTO photo_parts (sha256, worker_id, device_id, start_offset, length,
+                         object)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![key, worker, device, start, n, object],
+                )?;
+                Ok(true)
+            })
+        })
+        .await?
+    };
+    if !recorded {
+        st.blobs.delete(&part).await?;
+        let now = status(&st, &sha, &caller).await?;
+        return Err(offset_mismatch(now.offset));
+    }
+    let total = offset + got.written;
     if total < length {
-        drop(file);
         drop(slot);
         let s = PhotoStatus {
             sha256: sha,
@@ -488,18 +565,9 @@ async fn patch_inner(
         };
         return Ok(with_upload_headers(json_response(StatusCode::OK, &s), &s));
     }
-    file.sync_all().await?;
-    drop(file);
     // Whole photo held: verify it against its address before anyone can reference it.
-    let (p2, sha2) = (partial.clone(), sha.clone());
-    let matches = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-        let mut f = std::fs::File::open(&p2)?;
-        let mut hasher = Sha256::new();
-        std::io::copy(&mut f, &mut hasher)?;
-        Ok(hex::encode(hasher.finalize()) == sha2)
-    })
-    .await??;
-    if !matches {
+    let one_request = got.hash.as_deref();
+    if !assemble(&st, &sha, &caller, one_request.map(|h| (h, part.as_str()))).await? {
         forget_partial(&st, &sha, &caller).await?;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -507,44 +575,34 @@ async fn patch_inner(
             "the uploaded bytes do not hash to this photo's address; the upload was discarded",
         ));
     }
-    let dest = complete_path(&st, &sha);
-    if tokio::fs::try_exists(&dest).await? {
-        // Someone else completed the same bytes first: this upload proved the caller holds
-        // them, which is all that was missing.
-        tokio::fs::remove_file(&partial).await?;
-    } else {
-        tokio::fs::rename(&partial, &dest).await?;
-        if let Ok(d) = tokio::fs::File::open(&st.photos_dir).await {
-            // The rename must survive a power cut too; failing to sync a directory is not
-            // fatal on filesystems that do not support it.
-            let _ = d.sync_all().await;
-        }
-    }
     let st2 = st.clone();
     let key = sha.clone();
     let (worker, device) = (caller.worker_id.clone(), caller.device_id.clone());
-    let len = i64::try_from(length).map_err(|_| ApiError::too_large("too long"))?;
-    blocking(move || {
+    let parts = blocking(move || {
         st2.db.write(|tx| {
             tx.execute(
                 "INSERT INTO photos (sha256, length, media_type, complete, completed_at)
                  VALUES (?1, ?2, ?3, 1, ?4)
                  ON CONFLICT (sha256) DO UPDATE SET complete = 1,
                      completed_at = COALESCE(photos.completed_at, excluded.completed_at)",
-                params![key, len, media_type, Utc::now()],
+                params![key, length_i, media_type, Utc::now()],
             )?;
-            tx.execute(
-                "DELETE FROM partial_uploads WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
-                [&key, &worker, &device],
-            )?;
+            let parts = part_objects(tx, &key, &worker, &device)?;
+            delete_partial_rows(tx, &key, &worker, &device)?;
             tx.execute(
                 "INSERT INTO photo_refs (sha256, worker_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
                 [&key, &worker],
             )?;
-            Ok::<_, ApiError>(())
+            Ok::<_, ApiError>(parts)
         })
     })
     .await?;
+    for part in parts {
+        // A part left behind is an orphan the sweep removes; the photo is complete.
+        if let Err(e) = st.blobs.delete(&part).await {
+            tracing::warn!("photo part not deleted: {e}");
+        }
+    }
     drop(slot);
     let s = PhotoStatus {
         sha256: sha,
@@ -555,6 +613,94 @@ async fn patch_inner(
     Ok(with_upload_headers(json_response(StatusCode::OK, &s), &s))
 }
 
+fn offset_mismatch(held: u64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::CONFLICT,
+        codes::OFFSET_MISMATCH,
+        format!("the server holds {held} bytes of this photo"),
+    );
+    e.offset = Some(held);
+    e
+}
+
+/// Checks the caller's parts hash to `sha` and makes them the complete object `{sha}`
+/// (unless it exists: someone completed the same bytes first, and this upload proved the
+/// caller holds them, which is all that was missing). `one_request` is the hash and part of
+/// a photo sent whole in one request. False when the bytes do not match their address.
+async fn assemble(
+    st: &Arc<AppState>,
+    sha: &str,
+    caller: &Caller,
+    one_request: Option<(&str, &str)>,
+) -> ApiResult<bool> {
+    let complete = crate::blobs::Blobs::complete_key(sha);
+    if let Some((hash, part)) = one_request {
+        if hash != sha {
+            return Ok(false);
+        }
+        if !st.blobs.exists(&complete).await? {
+            st.blobs.promote(part, sha).await?;
+        }
+        return Ok(true);
+    }
+    let st2 = st.clone();
+    let (key, worker, device) = (
+        sha.to_string(),
+        caller.worker_id.clone(),
+        caller.device_id.clone(),
+    );
+    let parts = blocking(move || {
+        st2.db
+            .read(|tx| Ok::<_, ApiError>(part_objects(tx, &key, &worker, &device)?))
+    })
+    .await?;
+    let exists = st.blobs.exists(&complete).await?;
+    let mut writer = match exists {
+        true => None,
+        false => Some(st.blobs.writer(complete.as_ref()).await?),
+    };
+    let mut hasher = Sha256::new();
+    for part in &parts {
+        let mut bytes = match st.blobs.read(&part.as_str().into()).await {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(w) = writer {
+                    w.abort().await;
+                }
+                return Err(store_error(e));
+            }
+        };
+        while let Some(chunk) = bytes.next().await {
+            let written = match chunk {
+                Ok(c) => {
+                    hasher.update(&c);
+                    match writer.as_mut() {
+                        Some(w) => w.write(&c).await,
+                        None => Ok(()),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                if let Some(w) = writer {
+                    w.abort().await;
+                }
+                return Err(store_error(e));
+            }
+        }
+    }
+    if hex::encode(hasher.finalize()) != sha {
+        if let Some(w) = writer {
+            w.abort().await;
+        }
+        return Ok(false);
+    }
+    if let Some(w) = writer {
+        w.finish().await?;
+    }
+    Ok(true)
+}
+
 /// What a sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
@@ -563,67 +709,65 @@ pub struct Swept {
 }
 
 /// Deletes partial uploads untouched for longer than the configured lifetime (rows and
-/// files), and files in the partial directory that no upload owns and that are as old
-/// (leftovers of a crash or of an earlier version). Blocking.
-pub fn sweep(st: &AppState) -> ApiResult<Swept> {
+/// parts), and objects in the partial area that no upload counts and that are as old
+/// (what a crash, a lost race or an earlier version left).
+pub async fn sweep(st: &Arc<AppState>) -> ApiResult<Swept> {
     let ttl = chrono::Duration::from_std(st.partial_ttl).unwrap_or(chrono::Duration::MAX);
     let cutoff = Utc::now()
         .checked_sub_signed(ttl)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let busy: std::collections::HashSet<String> =
         st.uploads.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let (expired, live) = st.db.write(|tx| {
-        let mut stmt = tx.prepare(
-            "SELECT sha256, worker_id, device_id, file FROM partial_uploads WHERE updated_at < ?1",
-        )?;
-        let rows = stmt
-            .query_map([cutoff], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-            })?
-            .collect::<crate::store::Result<Vec<_>>>()?;
-        let mut gone = Vec::new();
-        for (sha, worker, device, file) in rows {
-            if busy.contains(&file) {
-                continue;
-            }
-            tx.execute(
-                "DELETE FROM partial_uploads WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
-                [&sha, &worker, &device],
+    let st2 = st.clone();
+    let (expired, live) = blocking(move || {
+        st2.db.write(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT sha256, worker_id, device_id, file FROM partial_uploads
+                 WHERE updated_at < ?1",
             )?;
-            gone.push(file);
-        }
-        let live = tx
-            .prepare("SELECT file FROM partial_uploads")?
-            .query_map((), |r| r.get::<_, String>(0))?
-            .collect::<crate::store::Result<std::collections::HashSet<_>>>()?;
-        Ok::<_, ApiError>((gone, live))
-    })?;
-    let dir = partial_dir(st);
+            let rows = stmt
+                .query_map([cutoff], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })?
+                .collect::<crate::store::Result<Vec<_>>>()?;
+            let mut gone = Vec::new();
+            for (sha, worker, device, name) in rows {
+                if busy.contains(&name) {
+                    continue;
+                }
+                gone.extend(part_objects(tx, &sha, &worker, &device)?);
+                delete_partial_rows(tx, &sha, &worker, &device)?;
+            }
+            let live = tx
+                .prepare("SELECT object FROM photo_parts")?
+                .query_map((), |r| r.get::<_, String>(0))?
+                .collect::<crate::store::Result<std::collections::HashSet<_>>>()?;
+            Ok::<_, ApiError>((gone, live))
+        })
+    })
+    .await?;
     let mut out = Swept::default();
-    for file in expired {
-        match std::fs::remove_file(dir.join(&file)) {
-            Ok(()) => out.partials += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.partials += 1,
-            Err(e) => return Err(e.into()),
-        }
+    for part in expired {
+        st.blobs.delete(&part).await?;
+        out.partials += 1;
     }
-    let old_enough = |m: &std::fs::Metadata| {
-        m.modified()
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > st.partial_ttl)
-    };
-    for entry in std::fs::read_dir(&dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if live.contains(&name) || busy.contains(&name) {
+    let busy: std::collections::HashSet<String> =
+        st.uploads.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for (key, at) in st.blobs.list_partials().await? {
+        let upload = key
+            .strip_prefix("partial/")
+            .and_then(|n| n.get(..64 + 1 + 32))
+            .unwrap_or("");
+        if live.contains(&key) || busy.contains(upload) || at >= cutoff {
             continue;
         }
-        let meta = entry.metadata()?;
-        if meta.is_file() && old_enough(&meta) {
-            std::fs::remove_file(entry.path())?;
-            out.orphans += 1;
-        }
+        st.blobs.delete_listed(&key).await?;
+        out.orphans += 1;
     }
     if out != Swept::default() {
         tracing::info!(
@@ -640,16 +784,13 @@ pub async fn sweep_periodically(st: Arc<AppState>) {
     let every = (st.partial_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(600));
     loop {
         tokio::time::sleep(every).await;
-        let st2 = st.clone();
-        match tokio::task::spawn_blocking(move || sweep(&st2)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(code = e.code, "partial sweep failed: {}", e.message),
-            Err(_) => tracing::error!("partial sweep task failed"),
+        if let Err(e) = sweep(&st).await {
+            tracing::error!(code = e.code, "partial sweep failed: {}", e.message);
         }
     }
 }
 
-/// The bytes of a complete photo (admin), streamed from disk.
+/// The bytes of a complete photo (admin), streamed from the photo store.
 pub async fn bytes(st: &Arc<AppState>, sha: &str) -> ApiResult<Response> {
     check_sha(sha)?;
     let st2 = st.clone();
@@ -670,8 +811,10 @@ pub async fn bytes(st: &Arc<AppState>, sha: &str) -> ApiResult<Response> {
     let Some((media, length)) = row else {
         return Err(ApiError::not_found("no complete photo with this hash"));
     };
-    let file = tokio::fs::File::open(complete_path(st, sha)).await?;
-    let stream = tokio_util::io::ReaderStream::new(file);
+    let stream = st
+        .blobs
+        .read(&crate::blobs::Blobs::complete_key(sha))
+        .await?;
     let mut resp = Body::from_stream(stream).into_response();
     if let Ok(v) = HeaderValue::from_str(&media) {
         resp.headers_mut().insert("content-type", v);

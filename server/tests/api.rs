@@ -716,23 +716,23 @@ fn open_upload(c: &Client, sha: &str, total: u64) -> (BodyFeed, Sent) {
     (tx, tokio::spawn(req.send()))
 }
 
-/// Waits until the server has written `n` bytes of a partial upload (its slot is then held).
-async fn partial_reaches(data: &std::path::Path, sha: &str, n: u64) {
+/// Waits until the server writes a part of this photo (its upload slot is then held and the
+/// bytes sent so far go into that part). On disk only: an S3 multipart upload is invisible
+/// until it completes.
+async fn upload_begun(data: &std::path::Path, sha: &str) {
     let dir = data.join("photos").join("partial");
     for _ in 0..500 {
-        let held = std::fs::read_dir(&dir)
+        let begun = std::fs::read_dir(&dir)
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(sha))
-            .filter_map(|e| e.metadata().ok())
-            .any(|m| m.len() >= n);
-        if held {
+            .any(|e| e.file_name().to_string_lossy().starts_with(sha));
+        if begun {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("the server never stored {n} bytes of the partial upload");
+    panic!("the server never began writing the upload");
 }
 
 /// A client whose upload broke off asks for the offset and resumes at once, while the server
@@ -743,6 +743,10 @@ async fn partial_reaches(data: &std::path::Path, sha: &str, n: u64) {
 /// 53-63 % of a 20 MB photo sent twice.)
 #[tokio::test]
 async fn a_resume_during_a_broken_upload_waits_for_it_and_continues_where_it_ended() {
+    if gridworker_testkit::s3::selected() {
+        eprintln!("on disk only: the test watches the photo directory for the upload's start");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
     let c = Client::new(&srv.url(), T1, "dev-1");
@@ -752,7 +756,7 @@ async fn a_resume_during_a_broken_upload_waits_for_it_and_continues_where_it_end
     let total = bytes.len() as u64;
     let (feed, first) = open_upload(&c, &sha, total);
     feed.send(Ok(bytes[..100_000].to_vec())).await.unwrap();
-    partial_reaches(dir.path(), &sha, 100_000).await;
+    upload_begun(dir.path(), &sha).await;
     let rest = bytes[100_000..150_000].to_vec();
     let breaker = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -776,7 +780,7 @@ async fn a_resume_during_a_broken_upload_waits_for_it_and_continues_where_it_end
     let (bytes, sha) = photo_bytes(300_000, 10);
     let (feed, first) = open_upload(&c, &sha, total);
     feed.send(Ok(bytes[..150_000].to_vec())).await.unwrap();
-    partial_reaches(dir.path(), &sha, 150_000).await;
+    upload_begun(dir.path(), &sha).await;
     let breaker = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let _ = feed.send(Err(std::io::Error::other("link dropped"))).await;

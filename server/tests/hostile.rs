@@ -288,17 +288,12 @@ async fn defect3_task_of_another_worker_cannot_be_acknowledged() {
     srv.shutdown().await;
 }
 
-fn partial_files(data: &std::path::Path) -> Vec<String> {
-    std::fs::read_dir(data.join("photos/partial"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn defect6_partials_are_owned_and_expire() {
     let dir = tempfile::tempdir().unwrap();
-    let srv = start_with(dir.path(), |c| c.partial_ttl = Duration::from_secs(2)).await;
+    let mut config = common::config(dir.path());
+    config.partial_ttl = Duration::from_secs(2);
+    let srv = gridworker_server::serve(config.clone()).await.unwrap();
     let base = srv.url();
     let owner = Client::new(&base, T1, "dev-1");
     let other = Client::new(&base, T2, "dev-2");
@@ -333,9 +328,9 @@ async fn defect6_partials_are_owned_and_expire() {
     let (b2, sha2) = photo_bytes(2_000, 6);
     let (s, _) = patch_photo(&owner, &sha2, 0, 2_000, b2[..500].to_vec()).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(partial_files(dir.path()).len(), 2);
+    assert_eq!(partial_objects(&config).await.len(), 2);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !partial_files(dir.path()).is_empty() {
+    while !partial_objects(&config).await.is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "partials never expired"

@@ -2,6 +2,7 @@
 //! `GRIDWORKER_TEST_BACKEND=postgres`): devices alternate between the nodes, one node is
 //! SIGKILLed mid-push again and again and restarted, two nodes get the same device's push
 //! at once. Afterwards every record is on the server exactly once and every chain verifies.
+//! A photo upload moves between the nodes, through a kill, and completes.
 
 mod common;
 
@@ -19,7 +20,14 @@ struct Node {
 
 impl Node {
     fn launch(database: &str, data: &std::path::Path, id: &str) -> Node {
+        Node::launch_with(database, data, id, None)
+    }
+
+    fn launch_with(database: &str, data: &std::path::Path, id: &str, photos: Option<&str>) -> Node {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridworker-server"));
+        if let Some(p) = photos {
+            cmd.args(["--photos", p]);
+        }
         cmd.args(["--database", database, "--node-id", id, "--data"])
             .arg(data)
             .args(["--listen", "127.0.0.1:0", "--fixtures"])
@@ -293,4 +301,96 @@ async fn concurrent_edits_of_one_resident_on_two_nodes_each_become_a_version() {
             "an edit saw the one before it"
         );
     }
+}
+
+async fn admin_photo(url: &str, sha: &str) -> Vec<u8> {
+    let r = reqwest::Client::new()
+        .get(format!("{url}/admin/v1/photos/{sha}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// A photo's upload started on one node resumes on the other: the offset is the
+/// database's and the parts are in the photo store both share (the bucket the run names,
+/// `GRIDWORKER_TEST_PHOTOS`, or one directory). A node SIGKILLed mid-upload loses only the
+/// part it had not recorded; the upload completes through the other node, and the
+/// restarted node serves the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_photo_upload_moves_between_nodes_and_survives_a_kill() {
+    if !gridworker_testkit::postgres::selected() {
+        eprintln!(
+            "needs PostgreSQL: run by the conformance pass (GRIDWORKER_TEST_BACKEND=postgres)"
+        );
+        return;
+    }
+    let database = gridworker_testkit::postgres::fresh_database();
+    let shared = tempfile::tempdir().unwrap();
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let photos = gridworker_testkit::s3::photos_spec()
+        .unwrap_or_else(|| format!("file:{}", shared.path().display()));
+    let mut a = Node::launch_with(&database, dir_a.path(), "a", Some(&photos));
+    let b = Node::launch_with(&database, dir_b.path(), "b", Some(&photos));
+
+    // Over S3's 5 MiB part minimum, so each request's part is itself a multipart upload.
+    let (bytes, sha) = photo_bytes(7 * 1024 * 1024 + 123, 21);
+    let total = bytes.len() as u64;
+    let cut = 6 * 1024 * 1024;
+    let on_a = Client::new(&a.url, T1, "dev-p");
+    let on_b = Client::new(&b.url, T1, "dev-p");
+    let (s, v) = patch_photo(&on_a, &sha, 0, total, bytes[..cut].to_vec()).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    assert_eq!(v["offset"], cut);
+    let (_, v) = on_b.get_json(&wire::photo_path(&sha)).await;
+    assert_eq!(
+        v["offset"], cut,
+        "the other node resumes where the first stopped"
+    );
+    let (s, v) = patch_photo(&on_b, &sha, cut as u64, total, bytes[cut..].to_vec()).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+    assert!(
+        admin_photo(&a.url, &sha).await == bytes,
+        "node a serves the bytes"
+    );
+
+    // Node a is killed while a body streams into it.
+    let (bytes, sha) = photo_bytes(3 * 1024 * 1024, 22);
+    let total = bytes.len() as u64;
+    let (feed, sent) = {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+        let body =
+            reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|c| (c, rx))
+            }));
+        let req = Client::new(&a.url, T1, "dev-p")
+            .req(Method::PATCH, &wire::photo_path(&sha))
+            .header(wire::HEADER_UPLOAD_OFFSET, 0)
+            .header(wire::HEADER_UPLOAD_LENGTH, total)
+            .header("content-type", "image/jpeg")
+            .body(body);
+        (tx, tokio::spawn(req.send()))
+    };
+    for chunk in bytes[..2 * 1024 * 1024].chunks(256 * 1024) {
+        feed.send(Ok(chunk.to_vec())).await.unwrap();
+    }
+    a.kill();
+    drop(feed);
+    assert!(sent.await.unwrap().is_err(), "the upload to a broke off");
+    let (_, v) = on_b.get_json(&wire::photo_path(&sha)).await;
+    let held = v["offset"].as_u64().expect("an offset");
+    assert!(held < total, "{v}");
+    let (s, v) = patch_photo(&on_b, &sha, held, total, bytes[held as usize..].to_vec()).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+    let a = Node::launch_with(&database, dir_a.path(), "a", Some(&photos));
+    assert!(
+        admin_photo(&a.url, &sha).await == bytes,
+        "the restarted node serves the bytes"
+    );
+    assert!(admin_photo(&b.url, &sha).await == bytes);
 }

@@ -9,6 +9,8 @@
 //! - [`admin`]: the reference server's admin API, for tests that check what the server
 //!   holds;
 //! - [`postgres`]: a fresh PostgreSQL database per test server, for the conformance run;
+//! - [`s3`]: a fresh place in an S3-compatible bucket per test server, when the run asks
+//!   for one;
 //! - [`photos`]: real JPEGs, tiny ones of an exact size and 12 MP camera-like ones with
 //!   phone EXIF;
 //! - [`scripted`]: a scripted device that chains mutations like the core's outbox and speaks
@@ -21,4 +23,5 @@ pub mod dirs;
 pub mod fault_proxy;
 pub mod photos;
 pub mod postgres;
+pub mod s3;
 pub mod scripted;

@@ -139,8 +139,18 @@ CREATE TABLE pending_changes (
     min_protocol BIGINT NOT NULL);
 "#;
 
+/// Photos in an object store: an upload's offset is the database's (`received`), moved in
+/// the transaction that records the part it covers, so any node can take a resumed upload.
+const V3: &str = r#"
+ALTER TABLE partial_uploads ADD COLUMN received BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE photo_parts (
+    sha256 TEXT NOT NULL, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    start_offset BIGINT NOT NULL, length BIGINT NOT NULL, object TEXT NOT NULL,
+    PRIMARY KEY (sha256, worker_id, device_id, start_offset));
+"#;
+
 /// Every migration, in order; a version is its position (1-based).
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Serialises migrations of nodes that start together (an arbitrary fixed key).
 const MIGRATION_LOCK: i64 = 0x6772_6964_776b;

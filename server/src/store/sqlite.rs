@@ -200,9 +200,28 @@ INSERT INTO counters (name, value)
     SELECT 'changes', COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0);
 "#;
 
+/// Photos in an object store: an upload's offset is the database's (`received`), moved in
+/// the transaction that records the part it covers. Partials of the previous release were
+/// files whose length was the offset; their devices start them again from zero.
+const V6: &str = r#"
+ALTER TABLE partial_uploads ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
+DELETE FROM partial_uploads;
+CREATE TABLE photo_parts (
+    sha256 TEXT NOT NULL, worker_id TEXT NOT NULL, device_id TEXT NOT NULL,
+    start_offset INTEGER NOT NULL, length INTEGER NOT NULL, object TEXT NOT NULL,
+    PRIMARY KEY (sha256, worker_id, device_id, start_offset));
+"#;
+
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     use rusqlite_migration::M;
-    rusqlite_migration::Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    rusqlite_migration::Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 pub(super) struct SqliteDb {

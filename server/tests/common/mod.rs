@@ -34,9 +34,14 @@ pub fn config(data: &Path) -> ServerConfig {
 
 /// Puts the server on PostgreSQL when the conformance run asks for it
 /// (`GRIDWORKER_TEST_BACKEND=postgres`); SQLite otherwise.
+/// Photos go to an S3-compatible bucket when the run names one
+/// (`GRIDWORKER_TEST_PHOTOS`); to the data directory otherwise.
 pub fn backend(c: &mut ServerConfig) {
     if let Some(url) = gridworker_testkit::postgres::database_for(&c.data_dir) {
         c.database = gridworker_server::store::Database::Postgres(url);
+    }
+    if let Some(spec) = gridworker_testkit::s3::photos_spec() {
+        c.photos = gridworker_server::blobs::PhotoStorage::parse(&spec).expect("a valid --photos");
     }
 }
 
@@ -72,6 +77,19 @@ pub async fn start_with(data: &Path, change: impl FnOnce(&mut ServerConfig)) -> 
     let mut c = config(data);
     change(&mut c);
     serve(c).await.expect("server starts")
+}
+
+/// The objects in a server's partial-upload area (parts, and on disk the staging files of
+/// writes in progress), wherever its photos are kept.
+pub async fn partial_objects(c: &ServerConfig) -> Vec<String> {
+    gridworker_server::blobs::Blobs::open(&c.photos, &c.data_dir)
+        .expect("the photo store opens")
+        .list_partials()
+        .await
+        .expect("the partial area lists")
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
 }
 
 /// The whole admin count object.
