@@ -6,6 +6,7 @@
 //! gridworker-server --database postgres://user@host/db --data DIR --node-id a \
 //!     --photos s3://BUCKET?endpoint=https://… ...
 //! gridworker-server migrate --database sqlite:DIR|postgres://…
+//! gridworker-server backup --data DIR --to NEW_DIR
 //! ```
 //!
 //! Logs go to stderr (level from `--log`, `GRIDWORKER_LOG` or `RUST_LOG`; default `info`);
@@ -46,7 +47,7 @@ struct Args {
     /// Where photo bytes are kept: `file:DIR` (default: `photos/` in the data directory) or
     /// `s3://BUCKET[/PREFIX][?endpoint=URL&region=REGION]`, credentials from
     /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Nodes of one database share one store.
-    #[arg(long, env = "GRIDWORKER_PHOTOS")]
+    #[arg(long, global = true, env = "GRIDWORKER_PHOTOS")]
     photos: Option<String>,
     /// Names this process in logs and health probes when several serve one database.
     #[arg(long)]
@@ -98,6 +99,13 @@ enum Command {
     /// Applies the database's pending migrations and exits (servers also migrate when they
     /// start; run this first when several nodes start together on a new release).
     Migrate,
+    /// Copies an SQLite server's database (a consistent snapshot, taken while it serves)
+    /// and its photos into a new directory; start a server on that directory to restore.
+    Backup {
+        /// The new directory (must not exist or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 /// The database and data directory from `--database` and `--data`. The directory may be
@@ -141,13 +149,34 @@ fn main() -> anyhow::Result<()> {
         println!("{} is at schema version {version}", database.describe());
         return Ok(());
     }
-    let data = data.ok_or_else(needs_dir)?;
-    let Some(admin_token) = args.admin_token.clone() else {
-        bail!("--admin-token is required to serve");
-    };
     let photos = match &args.photos {
         Some(spec) => PhotoStorage::parse(spec).map_err(anyhow::Error::msg)?,
         None => PhotoStorage::Local(None),
+    };
+    if let Some(Command::Backup { to }) = &args.command {
+        if database != Database::Sqlite {
+            bail!(gridworker_server::backup::BackupError::NotSqlite);
+        }
+        let data = data.ok_or_else(needs_dir)?;
+        let b = gridworker_server::backup::backup(&data, &photos, to)
+            .with_context(|| format!("backing up {}", data.display()))?;
+        println!(
+            "backup in {}: {} records, {} photos ({} bytes){}",
+            to.display(),
+            b.records,
+            b.photos,
+            b.photo_bytes,
+            if b.photos_elsewhere {
+                "; the photos stay in the object store, back it up with its own tools"
+            } else {
+                ""
+            }
+        );
+        return Ok(());
+    }
+    let data = data.ok_or_else(needs_dir)?;
+    let Some(admin_token) = args.admin_token.clone() else {
+        bail!("--admin-token is required to serve");
     };
     tracing::info!(
         node = args.node_id.as_deref().unwrap_or("-"),
