@@ -9,6 +9,12 @@
 //!
 //! `cargo bench -p gridworker-server --bench rush`
 //!
+//! Then the photos, as a separate part: `GW_RUSH_PHOTOS` photos (default 500) of 256 KiB, each
+//! sent whole in one resumable-upload request by one of the devices, into the photo store
+//! all nodes of a configuration share (a directory, or the bucket `GRIDWORKER_TEST_PHOTOS`
+//! names: run through `scripts/with-s3.sh`), with its ratio to the floor of writing the same
+//! files directly, each fsynced.
+//!
 //! The servers run in this process, so the peak RSS printed is the nodes' and the load
 //! generator's together. A push answered 503 (the node's buffered-request cap, or another
 //! node holding the device) is sent again after 20 ms, not after `Retry-After`, so the
@@ -17,6 +23,7 @@
 use std::time::{Duration, Instant};
 
 use gridworker_model::wire::{self, Mutation};
+use gridworker_server::blobs::PhotoStorage;
 use gridworker_server::store::Database;
 use gridworker_server::{ServerConfig, ServerHandle, spawn_in_thread};
 use gridworker_testkit::scripted::Device;
@@ -46,12 +53,18 @@ fn day(i: usize) -> (String, Vec<Mutation>) {
     (worker, m)
 }
 
-fn config(database: Database, dir: &std::path::Path, devices: usize) -> ServerConfig {
+fn config(
+    database: Database,
+    photos: PhotoStorage,
+    dir: &std::path::Path,
+    devices: usize,
+) -> ServerConfig {
     let mut c = ServerConfig::new(dir).fixtures(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/district-small"),
     );
     c.admin_token = ADMIN.into();
     c.database = database;
+    c.photos = photos;
     c.limits.max_buffered_requests = 64;
     for i in 0..devices {
         c = c.token(&format!("w-rush-{i:05}"), &format!("tok-{i:05}"));
@@ -117,6 +130,96 @@ async fn rush(urls: &[String], days: &[(String, Vec<Mutation>)], concurrency: us
         seconds,
         p50_ms: q(0.5),
         p99_ms: q(0.99),
+    }
+}
+
+const PHOTO_BYTES: usize = 256 * 1024;
+
+fn photo(k: usize) -> (Vec<u8>, String) {
+    use sha2::Digest;
+    let mut b: Vec<u8> = (0..PHOTO_BYTES)
+        .map(|i| {
+            (i as u32)
+                .wrapping_mul(2_654_435_761)
+                .wrapping_add(k as u32) as u8
+        })
+        .collect();
+    b[..8].copy_from_slice(&(k as u64).to_le_bytes());
+    b[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
+    let sha = hex::encode(sha2::Sha256::digest(&b));
+    (b, sha)
+}
+
+/// Uploads `photos` photos, photo k by device k % devices to node k % nodes.
+async fn photo_rush(urls: &[String], devices: usize, photos: usize, concurrency: usize) -> Outcome {
+    let http = reqwest::Client::new();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let bodies: Vec<_> = (0..photos).map(photo).collect();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (k, (bytes, sha)) in bodies.into_iter().enumerate() {
+        let i = k % devices;
+        let url = format!("{}{}", urls[k % urls.len()], wire::photo_path(&sha));
+        let (http, sem) = (http.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await.expect("semaphore");
+            let t = Instant::now();
+            loop {
+                let r = http
+                    .patch(&url)
+                    .header(wire::HEADER_PROTOCOL, wire::PROTOCOL_VERSION)
+                    .header("authorization", format!("Bearer tok-{i:05}"))
+                    .header(wire::HEADER_DEVICE, format!("dev-rush-{i:05}"))
+                    .header(wire::HEADER_UPLOAD_OFFSET, 0)
+                    .header(wire::HEADER_UPLOAD_LENGTH, PHOTO_BYTES)
+                    .header("content-type", "image/jpeg")
+                    .body(bytes.clone())
+                    .send()
+                    .await
+                    .expect("upload sent");
+                match r.status() {
+                    reqwest::StatusCode::OK => break,
+                    reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                    s => panic!("upload answered {s}"),
+                }
+            }
+            t.elapsed().as_secs_f64() * 1000.0
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.push(t.await.expect("task"));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    Outcome {
+        records: photos,
+        seconds,
+        p50_ms: q(0.5),
+        p99_ms: q(0.99),
+    }
+}
+
+/// The same photos written straight to files, each fsynced, one after another.
+fn floor_photos(dir: &std::path::Path, photos: usize) -> f64 {
+    use std::io::Write;
+    let bodies: Vec<_> = (0..photos).map(photo).collect();
+    let t = Instant::now();
+    for (bytes, sha) in bodies {
+        let mut f = std::fs::File::create(dir.join(sha)).expect("creates");
+        f.write_all(&bytes).expect("writes");
+        f.sync_all().expect("syncs");
+    }
+    t.elapsed().as_secs_f64()
+}
+
+fn photo_storage(shared: &std::path::Path) -> PhotoStorage {
+    match gridworker_testkit::s3::photos_spec() {
+        Some(spec) => PhotoStorage::parse(&spec).expect("a valid --photos"),
+        None => PhotoStorage::Local(Some(shared.to_path_buf())),
     }
 }
 
@@ -255,21 +358,32 @@ fn report(backend: &str, nodes: usize, o: &Outcome, floor_s: f64) {
     );
 }
 
+struct Floors {
+    records_s: f64,
+    photos_s: f64,
+    photos: usize,
+}
+
 fn run(
     backend: &str,
     database: impl Fn() -> Database,
     nodes: usize,
     days: &[(String, Vec<Mutation>)],
     concurrency: usize,
-    floor_s: f64,
+    floors: &Floors,
 ) {
     let dirs: Vec<_> = (0..nodes)
         .map(|_| tempfile::tempdir().expect("dir"))
         .collect();
+    let shared = tempfile::tempdir().expect("dir");
+    let photos = photo_storage(shared.path());
     let db = database();
     let servers: Vec<ServerHandle> = dirs
         .iter()
-        .map(|d| spawn_in_thread(config(db.clone(), d.path(), days.len())).expect("starts"))
+        .map(|d| {
+            spawn_in_thread(config(db.clone(), photos.clone(), d.path(), days.len()))
+                .expect("starts")
+        })
         .collect();
     let urls: Vec<String> = servers.iter().map(ServerHandle::url).collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -279,11 +393,35 @@ fn run(
         .expect("runtime");
     let races = gridworker_server::store::lost_races();
     let o = rt.block_on(rush(&urls, days, concurrency));
-    report(backend, nodes, &o, floor_s);
+    report(backend, nodes, &o, floors.records_s);
     println!(
         "  write transactions run again after losing a race: {}",
         gridworker_server::store::lost_races() - races
     );
+    if floors.photos > 0 {
+        let p = rt.block_on(photo_rush(&urls, days.len(), floors.photos, concurrency));
+        let rate = p.records as f64 / p.seconds;
+        let mb = |n: f64| n * PHOTO_BYTES as f64 / 1e6;
+        println!(
+            "rush photos {backend} {nodes} node(s) into {}: {rate:.0} photos/s ({:.1} MB/s), p50 {:.1} ms, p99 {:.1} ms, floor ratio {:.2}x",
+            match photos {
+                PhotoStorage::Local(_) => "a directory",
+                PhotoStorage::S3(_) => "S3",
+            },
+            mb(rate),
+            p.p50_ms,
+            p.p99_ms,
+            (p.records as f64 / floors.photos_s) / rate
+        );
+        println!(
+            "  {} photos of {} KiB in {:.2} s; floor {:.1} MB/s (files written and fsynced one by one); peak RSS {:.0} MiB",
+            p.records,
+            PHOTO_BYTES / 1024,
+            p.seconds,
+            mb(p.records as f64 / floors.photos_s),
+            peak_rss_mib()
+        );
+    }
     for s in servers {
         s.shutdown();
     }
@@ -297,9 +435,21 @@ fn main() {
     let concurrency = env_usize("GW_RUSH_CONCURRENCY", 32);
     let days: Vec<_> = (0..devices).map(day).collect();
 
+    let photos = env_usize("GW_RUSH_PHOTOS", 500);
     let floor_dir = tempfile::tempdir().expect("dir");
-    let floor = floor_sqlite(floor_dir.path(), &days);
-    run("sqlite", || Database::Sqlite, 1, &days, concurrency, floor);
+    let mut floors = Floors {
+        records_s: floor_sqlite(floor_dir.path(), &days),
+        photos_s: floor_photos(floor_dir.path(), photos),
+        photos,
+    };
+    run(
+        "sqlite",
+        || Database::Sqlite,
+        1,
+        &days,
+        concurrency,
+        &floors,
+    );
 
     let Ok(cluster) = std::env::var(gridworker_testkit::postgres::URL_ENV) else {
         println!(
@@ -308,7 +458,7 @@ fn main() {
         );
         return;
     };
-    let floor = floor_postgres(&gridworker_testkit::postgres::fresh_database(), &days);
+    floors.records_s = floor_postgres(&gridworker_testkit::postgres::fresh_database(), &days);
     let _ = cluster;
     for nodes in [1, 2] {
         run(
@@ -317,7 +467,7 @@ fn main() {
             nodes,
             &days,
             concurrency,
-            floor,
+            &floors,
         );
     }
 }
