@@ -511,48 +511,18 @@ async fn patch_inner(
         return Err(ApiError::too_large("the body runs past Upload-Length"));
     }
     if got.written == 0 {
+        // Nothing new. A device whose previous request brought the last byte but whose
+        // node died before assembling it sends an empty body at the end: assembled below.
         writer.abort().await;
-        return Ok(with_upload_headers(
-            json_response(StatusCode::OK, &current),
-            &current,
-        ));
-    }
-    writer.finish().await?;
-    // The part counts once the offset moved over it, in one transaction; an upload of the
-    // same photo by the same device through another node that got there first wins.
-    let recorded = {
-        let st2 = st.clone();
-        let (key, object) = (sha.clone(), part.clone());
-        let (worker, device) = (caller.worker_id.clone(), caller.device_id.clone());
-        let (start, n) = (
-            i64::try_from(offset).map_err(|_| ApiError::too_large("too long"))?,
-            i64::try_from(got.written).map_err(|_| ApiError::too_large("too long"))?,
-        );
-        blocking(move || {
-            st2.db.write(|tx| {
-                let moved = tx.execute(
-                    "UPDATE partial_uploads SET received = received + ?4, updated_at = ?6
-                     WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3 AND received = ?5",
-                    params![key, worker, device, n, start, Utc::now()],
-                )?;
-                if moved == 0 {
-                    return Ok::<_, ApiError>(false);
-                }
-                tx.execute(
-                    "INSERT INTO photo_parts (sha256, worker_id, device_id, start_offset, length,
-                         object)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![key, worker, device, start, n, object],
-                )?;
-                Ok(true)
-            })
-        })
-        .await?
-    };
-    if !recorded {
-        st.blobs.delete(&part).await?;
-        let now = status(&st, &sha, &caller).await?;
-        return Err(offset_mismatch(now.offset));
+        if offset < length {
+            return Ok(with_upload_headers(
+                json_response(StatusCode::OK, &current),
+                &current,
+            ));
+        }
+    } else {
+        writer.finish().await?;
+        record_part(&st, &sha, &caller, &part, offset, got.written).await?;
     }
     let total = offset + got.written;
     if total < length {
@@ -566,7 +536,7 @@ async fn patch_inner(
         return Ok(with_upload_headers(json_response(StatusCode::OK, &s), &s));
     }
     // Whole photo held: verify it against its address before anyone can reference it.
-    let one_request = got.hash.as_deref();
+    let one_request = got.hash.as_deref().filter(|_| got.written == length);
     if !assemble(&st, &sha, &caller, one_request.map(|h| (h, part.as_str()))).await? {
         forget_partial(&st, &sha, &caller).await?;
         return Err(ApiError::new(
@@ -611,6 +581,54 @@ async fn patch_inner(
         complete: true,
     };
     Ok(with_upload_headers(json_response(StatusCode::OK, &s), &s))
+}
+
+/// Counts a written part: the offset moves over it in the same transaction. An upload of
+/// the same photo by the same device through another node that got there first wins; this
+/// part is then deleted and the answer is the offset that won.
+async fn record_part(
+    st: &Arc<AppState>,
+    sha: &str,
+    caller: &Caller,
+    part: &str,
+    offset: u64,
+    written: u64,
+) -> ApiResult<()> {
+    let recorded = {
+        let st2 = st.clone();
+        let (key, object) = (sha.to_string(), part.to_string());
+        let (worker, device) = (caller.worker_id.clone(), caller.device_id.clone());
+        let (start, n) = (
+            i64::try_from(offset).map_err(|_| ApiError::too_large("too long"))?,
+            i64::try_from(written).map_err(|_| ApiError::too_large("too long"))?,
+        );
+        blocking(move || {
+            st2.db.write(|tx| {
+                let moved = tx.execute(
+                    "UPDATE partial_uploads SET received = received + ?4, updated_at = ?6
+                     WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3 AND received = ?5",
+                    params![key, worker, device, n, start, Utc::now()],
+                )?;
+                if moved == 0 {
+                    return Ok::<_, ApiError>(false);
+                }
+                tx.execute(
+                    "INSERT INTO photo_parts (sha256, worker_id, device_id, start_offset, length,
+                         object)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![key, worker, device, start, n, object],
+                )?;
+                Ok(true)
+            })
+        })
+        .await?
+    };
+    if !recorded {
+        st.blobs.delete(part).await?;
+        let now = status(st, sha, caller).await?;
+        return Err(offset_mismatch(now.offset));
+    }
+    Ok(())
 }
 
 fn offset_mismatch(held: u64) -> ApiError {

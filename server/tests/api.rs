@@ -735,6 +735,60 @@ async fn upload_begun(data: &std::path::Path, sha: &str) {
     panic!("the server never began writing the upload");
 }
 
+/// A node that recorded the last part and died before assembling the photo leaves an upload
+/// whose offset is its length but which is not complete (the state is made here by hand, on
+/// SQLite and the photo directory: a part object and its row). The device, told offset =
+/// length, sends an empty body at the end; that assembles the photo.
+#[tokio::test]
+async fn an_upload_whose_last_part_was_recorded_but_not_assembled_completes_on_an_empty_patch() {
+    if gridworker_testkit::postgres::selected() || gridworker_testkit::s3::selected() {
+        eprintln!("the state is made by hand in the SQLite file and the photo directory");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let (bytes, sha) = photo_bytes(300_000, 31);
+    let (s, v) = patch_photo(&c, &sha, 0, 300_000, bytes[..100_000].to_vec()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    srv.shutdown().await;
+    std::fs::write(dir.path().join("photos/partial/by-hand"), &bytes[100_000..]).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
+    db.execute(
+        "INSERT INTO photo_parts (sha256, worker_id, device_id, start_offset, length, object)
+         VALUES (?1, ?2, 'dev-1', 100000, 200000, 'partial/by-hand')",
+        [&sha, W1],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE partial_uploads SET received = 300000 WHERE sha256 = ?1",
+        [&sha],
+    )
+    .unwrap();
+    drop(db);
+
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let (_, v) = c.get_json(&wire::photo_path(&sha)).await;
+    assert_eq!(v["offset"], 300_000, "{v}");
+    assert_eq!(v["complete"], false, "{v}");
+    let (s, v) = patch_photo(&c, &sha, 300_000, 300_000, Vec::new()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+    let r = reqwest::Client::new()
+        .get(format!("{}/admin/v1/photos/{sha}", srv.url()))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.bytes().await.unwrap().to_vec() == bytes);
+    assert!(
+        !dir.path().join("photos/partial/by-hand").exists(),
+        "the assembled parts are deleted"
+    );
+    srv.shutdown().await;
+}
+
 /// A client whose upload broke off asks for the offset and resumes at once, while the server
 /// may still be reading the broken request. The status waits for that upload to end and
 /// gives the offset it ended at; a resume arriving meanwhile waits too instead of a 503.
