@@ -79,40 +79,30 @@ struct Outcome {
     p99_ms: f64,
 }
 
-async fn rush(urls: &[String], days: &[(String, Vec<Mutation>)], concurrency: usize) -> Outcome {
-    let http = reqwest::Client::new();
+/// Sends every request `concurrency` at a time, each again after 20 ms while it is answered
+/// 503, and times them; `units` is what they carry (records or photos).
+async fn load(requests: Vec<reqwest::RequestBuilder>, units: usize, concurrency: usize) -> Outcome {
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (i, (_, muts)) in days.iter().enumerate() {
-        let url = format!("{}{}", urls[i % urls.len()], wire::PATH_PUSH);
-        let body = serde_json::to_vec(&wire::PushRequest {
-            device_id: format!("dev-rush-{i:05}"),
-            mutations: muts.clone(),
-        })
-        .expect("encodes");
-        let http = http.clone();
+    for req in requests {
         let sem = sem.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await.expect("semaphore");
             let t = Instant::now();
             loop {
-                let r = http
-                    .post(&url)
-                    .header(wire::HEADER_PROTOCOL, wire::PROTOCOL_VERSION)
-                    .header("authorization", format!("Bearer tok-{i:05}"))
-                    .header(wire::HEADER_DEVICE, format!("dev-rush-{i:05}"))
-                    .header("content-type", "application/json")
-                    .body(body.clone())
+                let r = req
+                    .try_clone()
+                    .expect("a buffered body")
                     .send()
                     .await
-                    .expect("push sent");
+                    .expect("request sent");
                 match r.status() {
                     reqwest::StatusCode::OK => break,
                     reqwest::StatusCode::SERVICE_UNAVAILABLE => {
                         tokio::time::sleep(Duration::from_millis(20)).await
                     }
-                    s => panic!("push answered {s}"),
+                    s => panic!("answered {s}"),
                 }
             }
             t.elapsed().as_secs_f64() * 1000.0
@@ -126,11 +116,45 @@ async fn rush(urls: &[String], days: &[(String, Vec<Mutation>)], concurrency: us
     lat.sort_by(f64::total_cmp);
     let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
     Outcome {
-        records: days.iter().map(|(_, m)| m.len()).sum(),
+        records: units,
         seconds,
         p50_ms: q(0.5),
         p99_ms: q(0.99),
     }
+}
+
+/// A request of device `i` (its token and device headers).
+fn as_device(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    i: usize,
+) -> reqwest::RequestBuilder {
+    http.request(method, url)
+        .header(wire::HEADER_PROTOCOL, wire::PROTOCOL_VERSION)
+        .header("authorization", format!("Bearer tok-{i:05}"))
+        .header(wire::HEADER_DEVICE, format!("dev-rush-{i:05}"))
+}
+
+async fn rush(urls: &[String], days: &[(String, Vec<Mutation>)], concurrency: usize) -> Outcome {
+    let http = reqwest::Client::new();
+    let requests = days
+        .iter()
+        .enumerate()
+        .map(|(i, (_, muts))| {
+            let body = serde_json::to_vec(&wire::PushRequest {
+                device_id: format!("dev-rush-{i:05}"),
+                mutations: muts.clone(),
+            })
+            .expect("encodes");
+            let url = format!("{}{}", urls[i % urls.len()], wire::PATH_PUSH);
+            as_device(&http, reqwest::Method::POST, url, i)
+                .header("content-type", "application/json")
+                .body(body)
+        })
+        .collect();
+    let records = days.iter().map(|(_, m)| m.len()).sum();
+    load(requests, records, concurrency).await
 }
 
 const PHOTO_BYTES: usize = 256 * 1024;
@@ -153,54 +177,18 @@ fn photo(k: usize) -> (Vec<u8>, String) {
 /// Uploads `photos` photos, photo k by device k % devices to node k % nodes.
 async fn photo_rush(urls: &[String], devices: usize, photos: usize, concurrency: usize) -> Outcome {
     let http = reqwest::Client::new();
-    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let bodies: Vec<_> = (0..photos).map(photo).collect();
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for (k, (bytes, sha)) in bodies.into_iter().enumerate() {
-        let i = k % devices;
-        let url = format!("{}{}", urls[k % urls.len()], wire::photo_path(&sha));
-        let (http, sem) = (http.clone(), sem.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore");
-            let t = Instant::now();
-            loop {
-                let r = http
-                    .patch(&url)
-                    .header(wire::HEADER_PROTOCOL, wire::PROTOCOL_VERSION)
-                    .header("authorization", format!("Bearer tok-{i:05}"))
-                    .header(wire::HEADER_DEVICE, format!("dev-rush-{i:05}"))
-                    .header(wire::HEADER_UPLOAD_OFFSET, 0)
-                    .header(wire::HEADER_UPLOAD_LENGTH, PHOTO_BYTES)
-                    .header("content-type", "image/jpeg")
-                    .body(bytes.clone())
-                    .send()
-                    .await
-                    .expect("upload sent");
-                match r.status() {
-                    reqwest::StatusCode::OK => break,
-                    reqwest::StatusCode::SERVICE_UNAVAILABLE => {
-                        tokio::time::sleep(Duration::from_millis(20)).await
-                    }
-                    s => panic!("upload answered {s}"),
-                }
-            }
-            t.elapsed().as_secs_f64() * 1000.0
-        }));
-    }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.push(t.await.expect("task"));
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    lat.sort_by(f64::total_cmp);
-    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
-    Outcome {
-        records: photos,
-        seconds,
-        p50_ms: q(0.5),
-        p99_ms: q(0.99),
-    }
+    let requests = (0..photos)
+        .map(|k| {
+            let (bytes, sha) = photo(k);
+            let url = format!("{}{}", urls[k % urls.len()], wire::photo_path(&sha));
+            as_device(&http, reqwest::Method::PATCH, url, k % devices)
+                .header(wire::HEADER_UPLOAD_OFFSET, 0)
+                .header(wire::HEADER_UPLOAD_LENGTH, PHOTO_BYTES)
+                .header("content-type", "image/jpeg")
+                .body(bytes)
+        })
+        .collect();
+    load(requests, photos, concurrency).await
 }
 
 /// The same photos written straight to files, each fsynced, one after another.

@@ -446,14 +446,7 @@ async fn photos_resume_verify_and_unlock_reports() {
     let r = c.push(&[report]).await;
     assert_eq!(status_of(&r, 0), "applied", "{r:?}");
     // The admin gets the exact bytes back.
-    let r = reqwest::Client::new()
-        .get(format!("{}/admin/v1/photos/{sha}", srv.url()))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+    assert!(admin_photo(&srv.url(), &sha).await == bytes);
 
     // Bytes that do not match their address are discarded.
     let (other, _) = photo_bytes(5_000, 9);
@@ -775,13 +768,7 @@ async fn an_upload_whose_last_part_was_recorded_but_not_assembled_completes_on_a
     let (s, v) = patch_photo(&c, &sha, 300_000, 300_000, Vec::new()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["complete"], true, "{v}");
-    let r = reqwest::Client::new()
-        .get(format!("{}/admin/v1/photos/{sha}", srv.url()))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.bytes().await.unwrap().to_vec() == bytes);
+    assert!(admin_photo(&srv.url(), &sha).await == bytes);
     assert!(
         !dir.path().join("photos/partial/by-hand").exists(),
         "the assembled parts are deleted"

@@ -5,35 +5,18 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 use gridworker_core::sync::wire;
 use reqwest::StatusCode;
 
-fn server_cmd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gridworker-server"))
-}
-
 fn launch(data: &std::path::Path) -> (std::process::Child, String) {
-    let mut cmd = server_cmd();
-    cmd.arg("--data")
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0", "--fixtures"])
-        .arg(fixtures())
-        .args([
-            "--token",
-            &format!("{W1}:{T1}"),
-            "--token",
-            &format!("{W2}:{T2}"),
-        ])
-        .args(["--admin-token", ADMIN, "--log", "warn"])
-        .stderr(Stdio::null());
-    launch_binary(cmd)
+    launch_binary(server_command(data))
 }
 
 fn backup(data: &std::path::Path, to: &std::path::Path) -> std::process::Output {
-    server_cmd()
+    Command::new(env!("CARGO_BIN_EXE_gridworker-server"))
         .arg("backup")
         .arg("--data")
         .arg(data)
@@ -137,14 +120,7 @@ async fn a_backup_taken_while_serving_restores_every_record_and_photo_once() {
     );
     assert_eq!(count(&url, "visit").await, held);
     assert_eq!(count(&url, "checkin").await, 30);
-    let r = reqwest::Client::new()
-        .get(format!("{url}/admin/v1/photos/{sha}"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.bytes().await.unwrap().to_vec() == photo);
+    assert!(admin_photo(&url, &sha).await == photo);
     // The phone's replay is recognised; the partial upload starts again from zero.
     let c1 = Client::new(&url, T1, "dev-1");
     let r = c1.push(&before).await;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::*;
@@ -24,22 +24,11 @@ impl Node {
     }
 
     fn launch_with(database: &str, data: &std::path::Path, id: &str, photos: Option<&str>) -> Node {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridworker-server"));
+        let mut cmd = server_command(data);
         if let Some(p) = photos {
             cmd.args(["--photos", p]);
         }
-        cmd.args(["--database", database, "--node-id", id, "--data"])
-            .arg(data)
-            .args(["--listen", "127.0.0.1:0", "--fixtures"])
-            .arg(fixtures())
-            .args([
-                "--token",
-                &format!("{W1}:{T1}"),
-                "--token",
-                &format!("{W2}:{T2}"),
-            ])
-            .args(["--admin-token", ADMIN, "--log", "warn"])
-            .stderr(Stdio::null());
+        cmd.args(["--database", database, "--node-id", id]);
         let (child, url) = launch_binary(cmd);
         Node { child, url }
     }
@@ -301,17 +290,6 @@ async fn concurrent_edits_of_one_resident_on_two_nodes_each_become_a_version() {
             "an edit saw the one before it"
         );
     }
-}
-
-async fn admin_photo(url: &str, sha: &str) -> Vec<u8> {
-    let r = reqwest::Client::new()
-        .get(format!("{url}/admin/v1/photos/{sha}"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), reqwest::StatusCode::OK);
-    r.bytes().await.unwrap().to_vec()
 }
 
 /// A photo's upload started on one node resumes on the other: the offset is the

@@ -92,11 +92,42 @@ pub async fn partial_objects(c: &ServerConfig) -> Vec<String> {
         .collect()
 }
 
+/// A complete photo's bytes through the admin API.
+pub async fn admin_photo(base: &str, sha: &str) -> Vec<u8> {
+    let r = reqwest::Client::new()
+        .get(format!("{base}/admin/v1/photos/{sha}"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), StatusCode::OK);
+    r.bytes().await.expect("body").to_vec()
+}
+
 /// The whole admin count object.
 pub async fn admin_counts(base: &str) -> Value {
     let (s, v) = admin_get(base, "/admin/v1/records").await;
     assert_eq!(s, StatusCode::OK);
     v
+}
+
+/// The server binary on `data`, a free loopback port, the test fixtures, both workers'
+/// tokens and the admin token; callers add flags and start it with [`launch_binary`].
+pub fn server_command(data: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gridworker-server"));
+    cmd.arg("--data")
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0", "--fixtures"])
+        .arg(fixtures())
+        .args([
+            "--token",
+            &format!("{W1}:{T1}"),
+            "--token",
+            &format!("{W2}:{T2}"),
+        ])
+        .args(["--admin-token", ADMIN, "--log", "warn"])
+        .stderr(std::process::Stdio::null());
+    cmd
 }
 
 /// Starts the `gridworker-server` binary built by `cmd` (its arguments given), with stdout
