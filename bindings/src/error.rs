@@ -7,6 +7,174 @@
 
 use gridworker_core::Error as CoreError;
 use gridworker_core::LockReason as CoreLockReason;
+use gridworker_core::NotFoundKind as CoreNotFoundKind;
+
+/// What an id that was not found names (`NotFound.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum NotFoundKind {
+    InspectionPoint,
+    Household,
+    Report,
+    Task,
+    Visit,
+    Resident,
+    Conflict,
+    /// A record waiting in the outbox (the quarantine calls).
+    Record,
+    /// The data directory holds no store.
+    Store,
+}
+
+impl From<CoreNotFoundKind> for NotFoundKind {
+    fn from(k: CoreNotFoundKind) -> Self {
+        match k {
+            CoreNotFoundKind::InspectionPoint => NotFoundKind::InspectionPoint,
+            CoreNotFoundKind::Household => NotFoundKind::Household,
+            CoreNotFoundKind::Report => NotFoundKind::Report,
+            CoreNotFoundKind::Task => NotFoundKind::Task,
+            CoreNotFoundKind::Visit => NotFoundKind::Visit,
+            CoreNotFoundKind::Resident => NotFoundKind::Resident,
+            CoreNotFoundKind::Conflict => NotFoundKind::Conflict,
+            CoreNotFoundKind::Record => NotFoundKind::Record,
+            CoreNotFoundKind::Store => NotFoundKind::Store,
+        }
+    }
+}
+
+impl std::fmt::Display for NotFoundKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let k = match self {
+            NotFoundKind::InspectionPoint => CoreNotFoundKind::InspectionPoint,
+            NotFoundKind::Household => CoreNotFoundKind::Household,
+            NotFoundKind::Report => CoreNotFoundKind::Report,
+            NotFoundKind::Task => CoreNotFoundKind::Task,
+            NotFoundKind::Visit => CoreNotFoundKind::Visit,
+            NotFoundKind::Resident => CoreNotFoundKind::Resident,
+            NotFoundKind::Conflict => CoreNotFoundKind::Conflict,
+            NotFoundKind::Record => CoreNotFoundKind::Record,
+            NotFoundKind::Store => CoreNotFoundKind::Store,
+        };
+        f.write_str(k.as_str())
+    }
+}
+
+/// The input an `InvalidInput` is about, typed: the first segment of `field` (`fix` for
+/// `fix.lat`, `photos` for `photos[0].captured_at`, `syncOptions` for
+/// `sync_options.max_attempts`). `field` keeps the whole path for messages and for picking
+/// the element of a list. A root this build does not name is `Other` (say so in a bug
+/// report: every root the core uses is listed, and `bindings/tests/errors_and_time.rs`
+/// checks the ones its tests produce).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum InputField {
+    /// A `LocationFix` (`fix.lat`, `fix.accuracy_m`, `fix.fix_time`, ...).
+    Fix,
+    /// A batch of track fixes (`fixes[i]...`).
+    Fixes,
+    /// A `Position` argument (`position.lat`).
+    Position,
+    /// A boundary or point coordinate of imported reference data.
+    Coordinate,
+    PointId,
+    HouseholdId,
+    ReportId,
+    TaskId,
+    ResidentId,
+    ConflictId,
+    VisitId,
+    /// A quarantined record's id.
+    RecordId,
+    /// The record a report is attached to.
+    AttachTo,
+    /// A visit's note or a task completion's note.
+    Note,
+    Description,
+    Category,
+    /// Photos given by path (`photos`, `photos[i]`, `photos[i].captured_at`, `photo`).
+    Photos,
+    /// A photo's SHA-256.
+    Sha256,
+    Day,
+    Week,
+    /// A search query.
+    Query,
+    /// A page cursor (`after`) or offset.
+    Cursor,
+    Limit,
+    /// `WorkerConfig` (`config.data_dir`, `config.worker_id`, ...).
+    Config,
+    /// A `ValidationPolicy` override (`policy.checkin_radius_m`, ...).
+    Policy,
+    /// `SyncOptions` (`sync_options.max_attempts`, ...).
+    SyncOptions,
+    DataDir,
+    /// The store's key (`config.key` is `Config`).
+    Key,
+    /// `rekey_store`'s new key.
+    NewKey,
+    /// A resident's name.
+    Name,
+    IdNumber,
+    Phone,
+    Relation,
+    Tags,
+    /// A resident's or household's notes.
+    Notes,
+    Status,
+    /// A conflict resolution's value.
+    Value,
+    /// An update that changes no field, or fields that cannot go together.
+    Fields,
+    /// A root this build does not name.
+    Other,
+}
+
+impl InputField {
+    /// The root of a field path.
+    pub fn of(path: &str) -> InputField {
+        let root = path.split(['.', '[']).next().unwrap_or_default();
+        match root {
+            "fix" => InputField::Fix,
+            "fixes" => InputField::Fixes,
+            "position" => InputField::Position,
+            "coordinate" => InputField::Coordinate,
+            "point_id" => InputField::PointId,
+            "household_id" => InputField::HouseholdId,
+            "report_id" => InputField::ReportId,
+            "task_id" => InputField::TaskId,
+            "resident_id" => InputField::ResidentId,
+            "conflict_id" => InputField::ConflictId,
+            "visit_id" => InputField::VisitId,
+            "record_id" | "record" => InputField::RecordId,
+            "attach_to" => InputField::AttachTo,
+            "note" => InputField::Note,
+            "description" => InputField::Description,
+            "category" => InputField::Category,
+            "photos" | "photo" => InputField::Photos,
+            "sha256" | "sha" => InputField::Sha256,
+            "day" => InputField::Day,
+            "week" => InputField::Week,
+            "query" => InputField::Query,
+            "after" | "offset" => InputField::Cursor,
+            "limit" => InputField::Limit,
+            "config" => InputField::Config,
+            "policy" => InputField::Policy,
+            "sync_options" => InputField::SyncOptions,
+            "data_dir" => InputField::DataDir,
+            "key" => InputField::Key,
+            "new_key" => InputField::NewKey,
+            "name" => InputField::Name,
+            "id_number" => InputField::IdNumber,
+            "phone" => InputField::Phone,
+            "relation" => InputField::Relation,
+            "tags" => InputField::Tags,
+            "notes" => InputField::Notes,
+            "status" => InputField::Status,
+            "value" => InputField::Value,
+            "fields" => InputField::Fields,
+            _ => InputField::Other,
+        }
+    }
+}
 
 /// Why a store is `Locked`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -32,12 +200,17 @@ impl From<CoreLockReason> for LockReason {
 pub enum GridWorkerError {
     /// The caller passed a value the core refuses (empty, too long, not a number, out of
     /// range, unreadable photo file...). Nothing was written; fix the value shown in `field`.
+    /// `input` is the field's root as an enum, for matching; `field` its whole path.
     #[error("invalid {field}: {reason}")]
-    InvalidInput { field: String, reason: String },
+    InvalidInput {
+        field: String,
+        reason: String,
+        input: InputField,
+    },
 
-    /// An id the device does not know (a point, household, report or task).
+    /// An id the device does not know (a point, household, report, task...).
     #[error("{kind} not found: {id}")]
-    NotFound { kind: String, id: String },
+    NotFound { kind: NotFoundKind, id: String },
 
     /// The record is in a state where this does not apply (e.g. adding a photo to a report
     /// already submitted, completing a cancelled task). Refresh and show the current state.
@@ -91,11 +264,9 @@ pub enum GridWorkerError {
 impl From<CoreError> for GridWorkerError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::InvalidInput { field, reason } => {
-                GridWorkerError::InvalidInput { field, reason }
-            }
+            CoreError::InvalidInput { field, reason } => invalid(field, reason),
             CoreError::NotFound { kind, id } => GridWorkerError::NotFound {
-                kind: kind.to_string(),
+                kind: kind.into(),
                 id,
             },
             CoreError::InvalidState {
@@ -171,8 +342,10 @@ impl From<GridWorkerError> for CoreError {
 pub type Result<T, E = GridWorkerError> = std::result::Result<T, E>;
 
 pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> GridWorkerError {
+    let field = field.into();
     GridWorkerError::InvalidInput {
-        field: field.into(),
+        input: InputField::of(&field),
+        field,
         reason: reason.into(),
     }
 }

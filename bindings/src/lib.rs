@@ -24,7 +24,7 @@ pub mod sync;
 pub mod types;
 pub mod worker;
 
-pub use error::{GridWorkerError, LockReason};
+pub use error::{GridWorkerError, InputField, LockReason, NotFoundKind};
 pub use logging::{LogLevel, LogRecord, Logger, clear_logger, set_logger};
 pub use sync::{
     AccessTokenProvider, SyncEngine, SyncListener, SyncListenerHandle, default_sync_options,

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gridworker_core::Error as Core;
-use gridworker_ffi::{GridWorkerError as Ffi, to_wgs84};
+use gridworker_ffi::{GridWorkerError as Ffi, InputField, NotFoundKind, to_wgs84};
 
 fn map(e: Core) -> Ffi {
     e.into()
@@ -13,10 +13,10 @@ fn map(e: Core) -> Ffi {
 #[test]
 fn every_core_error_maps_to_one_actionable_variant() {
     assert!(
-        matches!(map(Core::invalid("note", "too long")), Ffi::InvalidInput { field, .. } if field == "note")
+        matches!(map(Core::invalid("note", "too long")), Ffi::InvalidInput { field, input: InputField::Note, .. } if field == "note")
     );
     assert!(
-        matches!(map(Core::not_found("report", "r-1")), Ffi::NotFound { kind, id } if kind == "report" && id == "r-1")
+        matches!(map(Core::not_found(gridworker_core::NotFoundKind::Report, "r-1")), Ffi::NotFound { kind: NotFoundKind::Report, id } if id == "r-1")
     );
     assert!(matches!(
         map(Core::InvalidState {
@@ -195,4 +195,83 @@ fn a_locked_store_maps_to_locked_with_its_reason_and_a_bad_key_to_invalid_input(
     }
     gridworker_ffi::rekey_store(config(Some(vec![1; 32])), vec![3; 32]).unwrap();
     assert!(gridworker_ffi::GridWorker::open(config(Some(vec![3; 32]))).is_ok());
+}
+
+/// Every field root the core's refusals use today has a variant of its own: the paths the
+/// Kotlin and core bad-input tests produce, and the roots the core names in its code. A new
+/// root must get a variant (or it reaches apps as `Other`).
+#[test]
+fn every_field_root_the_core_uses_is_typed() {
+    let paths = [
+        // From the Kotlin BadInputTest, ResidentsTest, TrackTest and EncryptionTest.
+        "attach_to",
+        "category",
+        "config.data_dir",
+        "config.device_id",
+        "config.utc_offset_minutes",
+        "config.worker_id",
+        "config.key",
+        "coordinate.lat",
+        "data_dir",
+        "day",
+        "description",
+        "fix.accuracy_m",
+        "fix.altitude_m",
+        "fix.bearing_deg",
+        "fix.fix_time",
+        "fix.lat",
+        "fix.lon",
+        "fix.monotonic_ms",
+        "fix.speed_mps",
+        "household_id",
+        "note",
+        "photos",
+        "photos[0]",
+        "photos[0].captured_at",
+        "point_id",
+        "policy.checkin_radius_m",
+        "policy.max_fix_age_s",
+        "position.lat",
+        "position.lon",
+        "report_id",
+        "sha256",
+        "sync_options.batch_max_mutations",
+        "sync_options.max_attempts",
+        "sync_options.run_deadline",
+        "task_id",
+        "week",
+        "fixes[3].lat",
+        "id_number",
+        "phone",
+        "tags",
+        "name",
+        "relation",
+        "notes",
+        "status",
+        // Roots the core passes to `Error::invalid` literally.
+        "record",
+        "offset",
+        "value",
+        "photo",
+        "key",
+        "sha",
+        "resident_id",
+        "query",
+        "new_key",
+        "fields",
+        "after",
+        "conflict_id",
+        "visit_id",
+        "limit",
+    ];
+    for p in paths {
+        assert_ne!(InputField::of(p), InputField::Other, "{p}");
+    }
+    assert_eq!(InputField::of("fixes[3].lat"), InputField::Fixes);
+    assert_eq!(
+        InputField::of("sync_options.max_attempts"),
+        InputField::SyncOptions
+    );
+    assert_eq!(InputField::of("something_new"), InputField::Other);
+    assert_eq!(InputField::of(""), InputField::Other);
 }

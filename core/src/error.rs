@@ -14,7 +14,7 @@ pub enum Error {
 
     /// An id the store does not know.
     #[error("{kind} not found: {id}")]
-    NotFound { kind: &'static str, id: String },
+    NotFound { kind: NotFoundKind, id: String },
 
     /// The operation does not apply to the record's current state (e.g. adding a photo to a
     /// report that was already submitted).
@@ -140,11 +140,50 @@ impl Error {
         }
     }
 
-    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+    pub fn not_found(kind: NotFoundKind, id: impl Into<String>) -> Self {
         Error::NotFound {
             kind,
             id: id.into(),
         }
+    }
+}
+
+/// What an id that was not found names: a closed set, so an app can match it (the FFI
+/// mirrors it as `NotFoundKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFoundKind {
+    InspectionPoint,
+    Household,
+    Report,
+    Task,
+    Visit,
+    Resident,
+    Conflict,
+    /// A record of the outbox (quarantine operations).
+    Record,
+    /// A data directory with no store in it.
+    Store,
+}
+
+impl NotFoundKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotFoundKind::InspectionPoint => "inspection point",
+            NotFoundKind::Household => "household",
+            NotFoundKind::Report => "report",
+            NotFoundKind::Task => "task",
+            NotFoundKind::Visit => "visit",
+            NotFoundKind::Resident => "resident",
+            NotFoundKind::Conflict => "conflict",
+            NotFoundKind::Record => "record",
+            NotFoundKind::Store => "store",
+        }
+    }
+}
+
+impl std::fmt::Display for NotFoundKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

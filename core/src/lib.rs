@@ -23,7 +23,7 @@ pub mod sync;
 pub mod worker;
 
 pub use config::{Clock, Config, SystemClock};
-pub use error::{Error, LockReason, Result};
+pub use error::{Error, LockReason, NotFoundKind, Result};
 pub use store::DB_FILE;
 pub use store::crypt::{DatabaseKey, rekey_store};
 pub use store::photos::seal::SealDamage;

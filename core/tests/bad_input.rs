@@ -83,7 +83,7 @@ fn unknown_ids_and_bad_text() {
     assert!(matches!(
         env.core.check_in("NOPE", &fix).unwrap_err(),
         Error::NotFound {
-            kind: "inspection point",
+            kind: gridworker_core::NotFoundKind::InspectionPoint,
             ..
         }
     ));
@@ -92,7 +92,7 @@ fn unknown_ids_and_bad_text() {
             .record_visit("NOPE", VisitKind::Routine, "", &fix)
             .unwrap_err(),
         Error::NotFound {
-            kind: "household",
+            kind: gridworker_core::NotFoundKind::Household,
             ..
         }
     ));

@@ -290,7 +290,7 @@ async fn bad_input_is_a_typed_error_naming_the_field_and_changes_nothing() {
     assert!(matches!(
         unknown,
         Err(Error::NotFound {
-            kind: "household",
+            kind: gridworker_core::NotFoundKind::Household,
             ..
         })
     ));
@@ -299,7 +299,10 @@ async fn bad_input_is_a_typed_error_naming_the_field_and_changes_nothing() {
         .add_resident(&new(&good, None, vec![]), Some("v-nope"));
     assert!(matches!(
         bad_visit,
-        Err(Error::NotFound { kind: "visit", .. })
+        Err(Error::NotFound {
+            kind: gridworker_core::NotFoundKind::Visit,
+            ..
+        })
     ));
     let e = dev.worker.update_resident(
         &people[0].id,

@@ -453,7 +453,7 @@ pub fn rekey_store(dir: &Path, old: Option<&DatabaseKey>, new: &DatabaseKey) -> 
                 settle(dir, &found)?;
                 if old.is_none() && sniff(&db)? == Header::Empty {
                     return Err(Error::NotFound {
-                        kind: "store",
+                        kind: crate::error::NotFoundKind::Store,
                         id: "data_dir".into(),
                     });
                 }

@@ -85,7 +85,7 @@ fn copy_error(e: &Error) -> Error {
             reason: reason.clone(),
         },
         Error::NotFound { kind, id } => Error::NotFound {
-            kind,
+            kind: *kind,
             id: id.clone(),
         },
         Error::InvalidState {

@@ -20,7 +20,7 @@ use crate::domain::{
     ReportPayload, ReportStatus, Task, TaskAckPayload, TaskCompletionPayload, TaskStatus, Visit,
     VisitKind, new_id,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::geo::Position;
 use crate::geo::spatial::SpatialIndex;
 use crate::policy::{PreviousFix, ValidationPolicy};

@@ -58,7 +58,7 @@ impl GridWorker {
         self.store.write(|tx| {
             let policy = self.policy_in(tx)?;
             let point = reference::point(tx, point_id)?
-                .ok_or_else(|| Error::not_found("inspection point", point_id))?;
+                .ok_or_else(|| Error::not_found(NotFoundKind::InspectionPoint, point_id))?;
             let probe = records::CooldownProbe {
                 point_id,
                 now,
@@ -134,7 +134,7 @@ impl GridWorker {
         self.store.write(|tx| {
             let policy = self.policy_in(tx)?;
             let household = reference::household(tx, household_id)?
-                .ok_or_else(|| Error::not_found("household", household_id))?;
+                .ok_or_else(|| Error::not_found(NotFoundKind::Household, household_id))?;
             let (position, mut flags) = self.judge_fix(tx, &policy, fix, now)?;
             let distance_m = position.distance_m(household.position);
             if distance_m > policy.visit_max_distance_m {

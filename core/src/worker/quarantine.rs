@@ -14,7 +14,7 @@ use rusqlite::Transaction;
 
 use super::{GridWorker, PhotoInput, payload_json};
 use crate::domain::{MAX_PHOTOS, Photo, ReportPayload, TaskCompletionPayload, TaskStatus};
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord, kind};
 use crate::store::{photos, records};
 use crate::validate;
@@ -30,7 +30,8 @@ fn quarantined(
             state: "not quarantined".into(),
             reason: format!("record {record_id} has no quarantined entry"),
         })?;
-    let entry = outbox::entry(tx, seq)?.ok_or_else(|| Error::not_found("record", record_id))?;
+    let entry =
+        outbox::entry(tx, seq)?.ok_or_else(|| Error::not_found(NotFoundKind::Record, record_id))?;
     Ok((entry, reason))
 }
 

@@ -73,8 +73,8 @@ impl GridWorker {
     }
 
     pub(super) fn draft(&self, tx: &rusqlite::Connection, report_id: &str) -> Result<PhotoReport> {
-        let (rep, _) =
-            records::report(tx, report_id)?.ok_or_else(|| Error::not_found("report", report_id))?;
+        let (rep, _) = records::report(tx, report_id)?
+            .ok_or_else(|| Error::not_found(NotFoundKind::Report, report_id))?;
         if !rep.own || rep.status != ReportStatus::Draft {
             return Err(Error::InvalidState {
                 what: "report",
@@ -223,8 +223,8 @@ impl GridWorker {
         self.write_with_photos(&staged, |tx| {
             insert_draft(tx, &id, category, description, now)?;
             records::add_report_photos(tx, &id, &shas)?;
-            let (rep, _) =
-                records::report(tx, &id)?.ok_or_else(|| Error::not_found("report", &id))?;
+            let (rep, _) = records::report(tx, &id)?
+                .ok_or_else(|| Error::not_found(NotFoundKind::Report, &id))?;
             self.queue_report(tx, &policy, &rep, fix, attach_to, now)
         })?;
         self.report(&id)
@@ -267,7 +267,7 @@ impl GridWorker {
         validate::report_evaluation(&payload)?;
         self.store.write(|tx| {
             let (report, _) = records::report(tx, report_id)?
-                .ok_or_else(|| Error::not_found("report", report_id))?;
+                .ok_or_else(|| Error::not_found(NotFoundKind::Report, report_id))?;
             if !report.own || report.status != ReportStatus::Resolved {
                 return Err(Error::InvalidState {
                     what: "report",
@@ -296,7 +296,7 @@ impl GridWorker {
             )?;
             records::report(tx, report_id)?
                 .map(|(r, _)| r)
-                .ok_or_else(|| Error::not_found("report", report_id))
+                .ok_or_else(|| Error::not_found(NotFoundKind::Report, report_id))
         })
     }
 
@@ -327,7 +327,7 @@ impl GridWorker {
         self.store
             .read(|c| records::report(c, report_id))?
             .map(|(r, _)| r)
-            .ok_or_else(|| Error::not_found("report", report_id))
+            .ok_or_else(|| Error::not_found(NotFoundKind::Report, report_id))
     }
 
     /// Open reports of `category` within the policy's duplicate radius of `fix` that the core

@@ -399,9 +399,9 @@ impl GridWorker {
         validate::id("household_id", household_id)?;
         self.store.read(|c| {
             let household = reference::household(c, household_id)?
-                .ok_or_else(|| Error::not_found("household", household_id))?;
+                .ok_or_else(|| Error::not_found(NotFoundKind::Household, household_id))?;
             let profile = rs::profile(c, household_id)?
-                .ok_or_else(|| Error::not_found("household", household_id))?;
+                .ok_or_else(|| Error::not_found(NotFoundKind::Household, household_id))?;
             let residents = rs::residents_of(c, household_id)?
                 .into_iter()
                 .map(|r| ResidentView::of(r, true))
@@ -429,7 +429,7 @@ impl GridWorker {
         let r = self
             .store
             .read(|c| rs::resident(c, resident_id))?
-            .ok_or_else(|| Error::not_found("resident", resident_id))?;
+            .ok_or_else(|| Error::not_found(NotFoundKind::Resident, resident_id))?;
         Ok(ResidentView::of(r, false))
     }
 
@@ -440,7 +440,7 @@ impl GridWorker {
                 .prepare_cached("SELECT 1 FROM visits WHERE id = ?1")?
                 .exists([v])?;
             if !known {
-                return Err(Error::not_found("visit", v));
+                return Err(Error::not_found(NotFoundKind::Visit, v));
             }
         }
         Ok(())
@@ -475,7 +475,7 @@ impl GridWorker {
         let resident = payload.resident();
         self.store.write(|tx| {
             if reference::household(tx, &new.household_id)?.is_none() {
-                return Err(Error::not_found("household", &new.household_id));
+                return Err(Error::not_found(NotFoundKind::Household, &new.household_id));
             }
             self.check_visit(tx, visit_id)?;
             known_tags(tx, "tags", Some(&json(&payload.tags)))?;
@@ -557,13 +557,13 @@ impl GridWorker {
             known_tags(tx, "fields.tags", fields.get("tags"))?;
             let (current, version, household_id) = match entity {
                 Entity::Resident => {
-                    let r =
-                        rs::resident(tx, id)?.ok_or_else(|| Error::not_found("resident", id))?;
+                    let r = rs::resident(tx, id)?
+                        .ok_or_else(|| Error::not_found(NotFoundKind::Resident, id))?;
                     (r.fields(), r.version, r.household_id)
                 }
                 Entity::Household => {
-                    let p =
-                        rs::profile(tx, id)?.ok_or_else(|| Error::not_found("household", id))?;
+                    let p = rs::profile(tx, id)?
+                        .ok_or_else(|| Error::not_found(NotFoundKind::Household, id))?;
                     (p.fields(), p.version, id.to_string())
                 }
             };
@@ -577,8 +577,8 @@ impl GridWorker {
             };
             let edited = match entity {
                 Entity::Resident => {
-                    let mut r =
-                        rs::resident(tx, id)?.ok_or_else(|| Error::not_found("resident", id))?;
+                    let mut r = rs::resident(tx, id)?
+                        .ok_or_else(|| Error::not_found(NotFoundKind::Resident, id))?;
                     r.apply(&changed).map_err(bad)?;
                     if !changed.is_empty() {
                         rs::put_resident(tx, &r)?;
@@ -586,8 +586,8 @@ impl GridWorker {
                     Edited::Resident(r)
                 }
                 Entity::Household => {
-                    let mut p =
-                        rs::profile(tx, id)?.ok_or_else(|| Error::not_found("household", id))?;
+                    let mut p = rs::profile(tx, id)?
+                        .ok_or_else(|| Error::not_found(NotFoundKind::Household, id))?;
                     p.apply(&changed).map_err(bad)?;
                     if !changed.is_empty() {
                         rs::put_profile(tx, id, &p)?;
@@ -656,7 +656,7 @@ impl GridWorker {
         let (c, s) = self
             .store
             .read(|c| rs::conflict(c, conflict_id))?
-            .ok_or_else(|| Error::not_found("conflict", conflict_id))?;
+            .ok_or_else(|| Error::not_found(NotFoundKind::Conflict, conflict_id))?;
         Ok(ConflictView {
             conflict: c,
             resolving: s == "resolving",
@@ -676,7 +676,7 @@ impl GridWorker {
         let now = self.clock().now();
         self.store.write(|tx| {
             let (mut c, status) = rs::conflict(tx, conflict_id)?
-                .ok_or_else(|| Error::not_found("conflict", conflict_id))?;
+                .ok_or_else(|| Error::not_found(NotFoundKind::Conflict, conflict_id))?;
             if status != "open" {
                 return Err(Error::InvalidState {
                     what: "conflict",

@@ -9,7 +9,8 @@ impl GridWorker {
     }
 
     pub(super) fn task_for_update(tx: &rusqlite::Connection, task_id: &str) -> Result<Task> {
-        let task = records::task(tx, task_id)?.ok_or_else(|| Error::not_found("task", task_id))?;
+        let task = records::task(tx, task_id)?
+            .ok_or_else(|| Error::not_found(NotFoundKind::Task, task_id))?;
         if matches!(task.status, TaskStatus::Completed | TaskStatus::Cancelled) {
             return Err(Error::InvalidState {
                 what: "task",
@@ -39,7 +40,7 @@ impl GridWorker {
             validate::task_ack(&payload)?;
             records::set_task_status(tx, task_id, TaskStatus::Acknowledged, now)?;
             outbox::append(tx, kind::TASK_ACK, task_id, payload_json(&payload)?, now, 0)?;
-            records::task(tx, task_id)?.ok_or_else(|| Error::not_found("task", task_id))
+            records::task(tx, task_id)?.ok_or_else(|| Error::not_found(NotFoundKind::Task, task_id))
         })
     }
 

@@ -8101,13 +8101,14 @@ enum GridWorkerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedErro
     /**
      * The caller passed a value the core refuses (empty, too long, not a number, out of
      * range, unreadable photo file...). Nothing was written; fix the value shown in `field`.
+     * `input` is the field's root as an enum, for matching; `field` its whole path.
      */
-    case InvalidInput(field: String, reason: String
+    case InvalidInput(field: String, reason: String, input: InputField
     )
     /**
-     * An id the device does not know (a point, household, report or task).
+     * An id the device does not know (a point, household, report, task...).
      */
-    case NotFound(kind: String, id: String
+    case NotFound(kind: NotFoundKind, id: String
     )
     /**
      * The record is in a state where this does not apply (e.g. adding a photo to a report
@@ -8188,10 +8189,11 @@ public struct FfiConverterTypeGridWorkerError: FfiConverterRustBuffer {
         
         case 1: return .InvalidInput(
             field: try FfiConverterString.read(from: &buf), 
-            reason: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf), 
+            input: try FfiConverterTypeInputField.read(from: &buf)
             )
         case 2: return .NotFound(
-            kind: try FfiConverterString.read(from: &buf), 
+            kind: try FfiConverterTypeNotFoundKind.read(from: &buf), 
             id: try FfiConverterString.read(from: &buf)
             )
         case 3: return .InvalidState(
@@ -8231,15 +8233,16 @@ public struct FfiConverterTypeGridWorkerError: FfiConverterRustBuffer {
 
         
         
-        case let .InvalidInput(field,reason):
+        case let .InvalidInput(field,reason,input):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(field, into: &buf)
             FfiConverterString.write(reason, into: &buf)
+            FfiConverterTypeInputField.write(input, into: &buf)
             
         
         case let .NotFound(kind,id):
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(kind, into: &buf)
+            FfiConverterTypeNotFoundKind.write(kind, into: &buf)
             FfiConverterString.write(id, into: &buf)
             
         
@@ -8397,6 +8400,402 @@ public func FfiConverterTypeHousingType_lift(_ buf: RustBuffer) throws -> Housin
 #endif
 public func FfiConverterTypeHousingType_lower(_ value: HousingType) -> RustBuffer {
     return FfiConverterTypeHousingType.lower(value)
+}
+
+
+
+/**
+ * The input an `InvalidInput` is about, typed: the first segment of `field` (`fix` for
+ * `fix.lat`, `photos` for `photos[0].captured_at`, `syncOptions` for
+ * `sync_options.max_attempts`). `field` keeps the whole path for messages and for picking
+ * the element of a list. A root this build does not name is `Other` (say so in a bug
+ * report: every root the core uses is listed, and `bindings/tests/errors_and_time.rs`
+ * checks the ones its tests produce).
+ */
+
+public enum InputField: Equatable, Hashable {
+    
+    /**
+     * A `LocationFix` (`fix.lat`, `fix.accuracy_m`, `fix.fix_time`, ...).
+     */
+    case fix
+    /**
+     * A batch of track fixes (`fixes[i]...`).
+     */
+    case fixes
+    /**
+     * A `Position` argument (`position.lat`).
+     */
+    case position
+    /**
+     * A boundary or point coordinate of imported reference data.
+     */
+    case coordinate
+    case pointId
+    case householdId
+    case reportId
+    case taskId
+    case residentId
+    case conflictId
+    case visitId
+    /**
+     * A quarantined record's id.
+     */
+    case recordId
+    /**
+     * The record a report is attached to.
+     */
+    case attachTo
+    /**
+     * A visit's note or a task completion's note.
+     */
+    case note
+    case description
+    case category
+    /**
+     * Photos given by path (`photos`, `photos[i]`, `photos[i].captured_at`, `photo`).
+     */
+    case photos
+    /**
+     * A photo's SHA-256.
+     */
+    case sha256
+    case day
+    case week
+    /**
+     * A search query.
+     */
+    case query
+    /**
+     * A page cursor (`after`) or offset.
+     */
+    case cursor
+    case limit
+    /**
+     * `WorkerConfig` (`config.data_dir`, `config.worker_id`, ...).
+     */
+    case config
+    /**
+     * A `ValidationPolicy` override (`policy.checkin_radius_m`, ...).
+     */
+    case policy
+    /**
+     * `SyncOptions` (`sync_options.max_attempts`, ...).
+     */
+    case syncOptions
+    case dataDir
+    /**
+     * The store's key (`config.key` is `Config`).
+     */
+    case key
+    /**
+     * `rekey_store`'s new key.
+     */
+    case newKey
+    /**
+     * A resident's name.
+     */
+    case name
+    case idNumber
+    case phone
+    case relation
+    case tags
+    /**
+     * A resident's or household's notes.
+     */
+    case notes
+    case status
+    /**
+     * A conflict resolution's value.
+     */
+    case value
+    /**
+     * An update that changes no field, or fields that cannot go together.
+     */
+    case fields
+    /**
+     * A root this build does not name.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension InputField: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
+    typealias SwiftType = InputField
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InputField {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .fix
+        
+        case 2: return .fixes
+        
+        case 3: return .position
+        
+        case 4: return .coordinate
+        
+        case 5: return .pointId
+        
+        case 6: return .householdId
+        
+        case 7: return .reportId
+        
+        case 8: return .taskId
+        
+        case 9: return .residentId
+        
+        case 10: return .conflictId
+        
+        case 11: return .visitId
+        
+        case 12: return .recordId
+        
+        case 13: return .attachTo
+        
+        case 14: return .note
+        
+        case 15: return .description
+        
+        case 16: return .category
+        
+        case 17: return .photos
+        
+        case 18: return .sha256
+        
+        case 19: return .day
+        
+        case 20: return .week
+        
+        case 21: return .query
+        
+        case 22: return .cursor
+        
+        case 23: return .limit
+        
+        case 24: return .config
+        
+        case 25: return .policy
+        
+        case 26: return .syncOptions
+        
+        case 27: return .dataDir
+        
+        case 28: return .key
+        
+        case 29: return .newKey
+        
+        case 30: return .name
+        
+        case 31: return .idNumber
+        
+        case 32: return .phone
+        
+        case 33: return .relation
+        
+        case 34: return .tags
+        
+        case 35: return .notes
+        
+        case 36: return .status
+        
+        case 37: return .value
+        
+        case 38: return .fields
+        
+        case 39: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: InputField, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .fix:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .fixes:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .position:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .coordinate:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .pointId:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .householdId:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .reportId:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .taskId:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .residentId:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .conflictId:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .visitId:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .recordId:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .attachTo:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .note:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .description:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .category:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .photos:
+            writeInt(&buf, Int32(17))
+        
+        
+        case .sha256:
+            writeInt(&buf, Int32(18))
+        
+        
+        case .day:
+            writeInt(&buf, Int32(19))
+        
+        
+        case .week:
+            writeInt(&buf, Int32(20))
+        
+        
+        case .query:
+            writeInt(&buf, Int32(21))
+        
+        
+        case .cursor:
+            writeInt(&buf, Int32(22))
+        
+        
+        case .limit:
+            writeInt(&buf, Int32(23))
+        
+        
+        case .config:
+            writeInt(&buf, Int32(24))
+        
+        
+        case .policy:
+            writeInt(&buf, Int32(25))
+        
+        
+        case .syncOptions:
+            writeInt(&buf, Int32(26))
+        
+        
+        case .dataDir:
+            writeInt(&buf, Int32(27))
+        
+        
+        case .key:
+            writeInt(&buf, Int32(28))
+        
+        
+        case .newKey:
+            writeInt(&buf, Int32(29))
+        
+        
+        case .name:
+            writeInt(&buf, Int32(30))
+        
+        
+        case .idNumber:
+            writeInt(&buf, Int32(31))
+        
+        
+        case .phone:
+            writeInt(&buf, Int32(32))
+        
+        
+        case .relation:
+            writeInt(&buf, Int32(33))
+        
+        
+        case .tags:
+            writeInt(&buf, Int32(34))
+        
+        
+        case .notes:
+            writeInt(&buf, Int32(35))
+        
+        
+        case .status:
+            writeInt(&buf, Int32(36))
+        
+        
+        case .value:
+            writeInt(&buf, Int32(37))
+        
+        
+        case .fields:
+            writeInt(&buf, Int32(38))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(39))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInputField_lift(_ buf: RustBuffer) throws -> InputField {
+    return try FfiConverterTypeInputField.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInputField_lower(_ value: InputField) -> RustBuffer {
+    return FfiConverterTypeInputField.lower(value)
 }
 
 
@@ -8723,6 +9122,130 @@ public func FfiConverterTypeNetworkKind_lift(_ buf: RustBuffer) throws -> Networ
 #endif
 public func FfiConverterTypeNetworkKind_lower(_ value: NetworkKind) -> RustBuffer {
     return FfiConverterTypeNetworkKind.lower(value)
+}
+
+
+
+/**
+ * What an id that was not found names (`NotFound.kind`).
+ */
+
+public enum NotFoundKind: Equatable, Hashable {
+    
+    case inspectionPoint
+    case household
+    case report
+    case task
+    case visit
+    case resident
+    case conflict
+    /**
+     * A record waiting in the outbox (the quarantine calls).
+     */
+    case record
+    /**
+     * The data directory holds no store.
+     */
+    case store
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension NotFoundKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNotFoundKind: FfiConverterRustBuffer {
+    typealias SwiftType = NotFoundKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NotFoundKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .inspectionPoint
+        
+        case 2: return .household
+        
+        case 3: return .report
+        
+        case 4: return .task
+        
+        case 5: return .visit
+        
+        case 6: return .resident
+        
+        case 7: return .conflict
+        
+        case 8: return .record
+        
+        case 9: return .store
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: NotFoundKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .inspectionPoint:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .household:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .report:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .task:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .visit:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .resident:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .conflict:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .record:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .store:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotFoundKind_lift(_ buf: RustBuffer) throws -> NotFoundKind {
+    return try FfiConverterTypeNotFoundKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNotFoundKind_lower(_ value: NotFoundKind) -> RustBuffer {
+    return FfiConverterTypeNotFoundKind.lower(value)
 }
 
 

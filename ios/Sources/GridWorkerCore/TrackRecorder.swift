@@ -82,7 +82,7 @@ public final class TrackRecorder: NSObject, CLLocationManagerDelegate {
             do {
                 stored += UInt64(try worker.addTrackFixes(fixes: batch))
                 buffer.removeFirst(batch.count)
-            } catch GridWorkerError.InvalidInput(let field, _) {
+            } catch GridWorkerError.InvalidInput(let field, _, _) {
                 if let i = Self.fixIndex(field), i < batch.count {
                     buffer.remove(at: i)
                     dropped += 1

@@ -64,8 +64,9 @@ private func assertInvalid(_ field: String, _ body: () throws -> Void, line: UIn
     do {
         try body()
         XCTFail("expected InvalidInput(\(field))", line: line)
-    } catch GridWorkerError.InvalidInput(let f, _) {
+    } catch GridWorkerError.InvalidInput(let f, _, let input) {
         XCTAssertTrue(f.hasPrefix(field), "field \(f)", line: line)
+        XCTAssertNotEqual(input, .other, "field \(f) has no InputField of its own", line: line)
     } catch {
         XCTFail("expected InvalidInput(\(field)), got \(error)", line: line)
     }

@@ -9155,23 +9155,26 @@ sealed class GridWorkerException: kotlin.Exception() {
     /**
      * The caller passed a value the core refuses (empty, too long, not a number, out of
      * range, unreadable photo file...). Nothing was written; fix the value shown in `field`.
+     * `input` is the field's root as an enum, for matching; `field` its whole path.
      */
     class InvalidInput(
         
         val `field`: kotlin.String, 
         
-        val `reason`: kotlin.String
+        val `reason`: kotlin.String, 
+        
+        val `input`: InputField
         ) : GridWorkerException() {
         override val message
-            get() = "field=${ `field` }, reason=${ `reason` }"
+            get() = "field=${ `field` }, reason=${ `reason` }, input=${ `input` }"
     }
     
     /**
-     * An id the device does not know (a point, household, report or task).
+     * An id the device does not know (a point, household, report, task...).
      */
     class NotFound(
         
-        val `kind`: kotlin.String, 
+        val `kind`: NotFoundKind, 
         
         val `id`: kotlin.String
         ) : GridWorkerException() {
@@ -9302,9 +9305,10 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
             1 -> GridWorkerException.InvalidInput(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
+                FfiConverterTypeInputField.read(buf),
                 )
             2 -> GridWorkerException.NotFound(
-                FfiConverterString.read(buf),
+                FfiConverterTypeNotFoundKind.read(buf),
                 FfiConverterString.read(buf),
                 )
             3 -> GridWorkerException.InvalidState(
@@ -9343,11 +9347,12 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
                 4UL
                 + FfiConverterString.allocationSize(value.`field`)
                 + FfiConverterString.allocationSize(value.`reason`)
+                + FfiConverterTypeInputField.allocationSize(value.`input`)
             )
             is GridWorkerException.NotFound -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`kind`)
+                + FfiConverterTypeNotFoundKind.allocationSize(value.`kind`)
                 + FfiConverterString.allocationSize(value.`id`)
             )
             is GridWorkerException.InvalidState -> (
@@ -9401,11 +9406,12 @@ public object FfiConverterTypeGridWorkerError : FfiConverterRustBuffer<GridWorke
                 buf.putInt(1)
                 FfiConverterString.write(value.`field`, buf)
                 FfiConverterString.write(value.`reason`, buf)
+                FfiConverterTypeInputField.write(value.`input`, buf)
                 Unit
             }
             is GridWorkerException.NotFound -> {
                 buf.putInt(2)
-                FfiConverterString.write(value.`kind`, buf)
+                FfiConverterTypeNotFoundKind.write(value.`kind`, buf)
                 FfiConverterString.write(value.`id`, buf)
                 Unit
             }
@@ -9491,6 +9497,148 @@ public object FfiConverterTypeHousingType: FfiConverterRustBuffer<HousingType> {
     override fun allocationSize(value: HousingType) = 4UL
 
     override fun write(value: HousingType, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The input an `InvalidInput` is about, typed: the first segment of `field` (`fix` for
+ * `fix.lat`, `photos` for `photos[0].captured_at`, `syncOptions` for
+ * `sync_options.max_attempts`). `field` keeps the whole path for messages and for picking
+ * the element of a list. A root this build does not name is `Other` (say so in a bug
+ * report: every root the core uses is listed, and `bindings/tests/errors_and_time.rs`
+ * checks the ones its tests produce).
+ */
+
+enum class InputField {
+    
+    /**
+     * A `LocationFix` (`fix.lat`, `fix.accuracy_m`, `fix.fix_time`, ...).
+     */
+    FIX,
+    /**
+     * A batch of track fixes (`fixes[i]...`).
+     */
+    FIXES,
+    /**
+     * A `Position` argument (`position.lat`).
+     */
+    POSITION,
+    /**
+     * A boundary or point coordinate of imported reference data.
+     */
+    COORDINATE,
+    POINT_ID,
+    HOUSEHOLD_ID,
+    REPORT_ID,
+    TASK_ID,
+    RESIDENT_ID,
+    CONFLICT_ID,
+    VISIT_ID,
+    /**
+     * A quarantined record's id.
+     */
+    RECORD_ID,
+    /**
+     * The record a report is attached to.
+     */
+    ATTACH_TO,
+    /**
+     * A visit's note or a task completion's note.
+     */
+    NOTE,
+    DESCRIPTION,
+    CATEGORY,
+    /**
+     * Photos given by path (`photos`, `photos[i]`, `photos[i].captured_at`, `photo`).
+     */
+    PHOTOS,
+    /**
+     * A photo's SHA-256.
+     */
+    SHA256,
+    DAY,
+    WEEK,
+    /**
+     * A search query.
+     */
+    QUERY,
+    /**
+     * A page cursor (`after`) or offset.
+     */
+    CURSOR,
+    LIMIT,
+    /**
+     * `WorkerConfig` (`config.data_dir`, `config.worker_id`, ...).
+     */
+    CONFIG,
+    /**
+     * A `ValidationPolicy` override (`policy.checkin_radius_m`, ...).
+     */
+    POLICY,
+    /**
+     * `SyncOptions` (`sync_options.max_attempts`, ...).
+     */
+    SYNC_OPTIONS,
+    DATA_DIR,
+    /**
+     * The store's key (`config.key` is `Config`).
+     */
+    KEY,
+    /**
+     * `rekey_store`'s new key.
+     */
+    NEW_KEY,
+    /**
+     * A resident's name.
+     */
+    NAME,
+    ID_NUMBER,
+    PHONE,
+    RELATION,
+    TAGS,
+    /**
+     * A resident's or household's notes.
+     */
+    NOTES,
+    STATUS,
+    /**
+     * A conflict resolution's value.
+     */
+    VALUE,
+    /**
+     * An update that changes no field, or fields that cannot go together.
+     */
+    FIELDS,
+    /**
+     * A root this build does not name.
+     */
+    OTHER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInputField: FfiConverterRustBuffer<InputField> {
+    override fun read(buf: ByteBuffer) = try {
+        InputField.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: InputField) = 4UL
+
+    override fun write(value: InputField, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -9659,6 +9807,56 @@ public object FfiConverterTypeNetworkKind: FfiConverterRustBuffer<NetworkKind> {
     override fun allocationSize(value: NetworkKind) = 4UL
 
     override fun write(value: NetworkKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What an id that was not found names (`NotFound.kind`).
+ */
+
+enum class NotFoundKind {
+    
+    INSPECTION_POINT,
+    HOUSEHOLD,
+    REPORT,
+    TASK,
+    VISIT,
+    RESIDENT,
+    CONFLICT,
+    /**
+     * A record waiting in the outbox (the quarantine calls).
+     */
+    RECORD,
+    /**
+     * The data directory holds no store.
+     */
+    STORE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNotFoundKind: FfiConverterRustBuffer<NotFoundKind> {
+    override fun read(buf: ByteBuffer) = try {
+        NotFoundKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: NotFoundKind) = 4UL
+
+    override fun write(value: NotFoundKind, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }

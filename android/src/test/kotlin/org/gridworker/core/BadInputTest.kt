@@ -24,6 +24,8 @@ class BadInputTest {
     private fun invalid(field: String, block: () -> Unit) {
         val e = fails<GridWorkerException.InvalidInput> { block() }
         assertTrue("field ${e.field} should start with $field (${e.reason})", e.field.startsWith(field))
+        // Item 6 of issue 16: every refusal here names a typed root an app can match.
+        assertTrue("${e.field} has no InputField of its own", e.input != InputField.OTHER)
     }
 
     @Test
@@ -150,13 +152,20 @@ class BadInputTest {
             val f = fix(LAT, LON)
             val e = fails<GridWorkerException.NotFound> { it.checkIn("p-nope", f) }
             assertEquals("p-nope", e.id)
-            fails<GridWorkerException.NotFound> { it.recordVisit("h-nope", VisitKind.CARE_VISIT, "", f) }
-            fails<GridWorkerException.NotFound> { it.report("r-nope") }
-            fails<GridWorkerException.NotFound> { it.addPhotoToDraft("r-nope", PhotoInput(TestSupport.photo("manhole-leak.jpg"), null)) }
-            fails<GridWorkerException.NotFound> { it.submitReport("r-nope", f, null) }
-            fails<GridWorkerException.NotFound> { it.deleteDraft("r-nope") }
-            fails<GridWorkerException.NotFound> { it.acknowledgeTask("t-nope") }
-            fails<GridWorkerException.NotFound> { it.completeTask("t-nope", "", listOf(), f) }
+            assertEquals(NotFoundKind.INSPECTION_POINT, e.kind)
+            val kinds = listOf(
+                fails<GridWorkerException.NotFound> { it.recordVisit("h-nope", VisitKind.CARE_VISIT, "", f) },
+                fails<GridWorkerException.NotFound> { it.report("r-nope") },
+                fails<GridWorkerException.NotFound> { it.addPhotoToDraft("r-nope", PhotoInput(TestSupport.photo("manhole-leak.jpg"), null)) },
+                fails<GridWorkerException.NotFound> { it.submitReport("r-nope", f, null) },
+                fails<GridWorkerException.NotFound> { it.deleteDraft("r-nope") },
+                fails<GridWorkerException.NotFound> { it.acknowledgeTask("t-nope") },
+                fails<GridWorkerException.NotFound> { it.completeTask("t-nope", "", listOf(), f) },
+            ).map { x -> x.kind }
+            assertEquals(
+                listOf(NotFoundKind.HOUSEHOLD) + List(4) { NotFoundKind.REPORT } + List(2) { NotFoundKind.TASK },
+                kinds,
+            )
         }
     }
 

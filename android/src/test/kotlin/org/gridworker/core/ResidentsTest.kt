@@ -107,6 +107,7 @@ class ResidentsTest {
                             fail("$field accepted")
                         } catch (e: GridWorkerException.InvalidInput) {
                             assertEquals(field, e.field)
+                            assertTrue(field, e.input != InputField.OTHER)
                             assertFalse(e.message ?: "", (e.message ?: "").contains("110105"))
                         }
                     }
@@ -114,6 +115,7 @@ class ResidentsTest {
                         w.setResidentStatus("r-none", ResidentStatus.MOVED_OUT, null)
                         fail("unknown resident accepted")
                     } catch (e: GridWorkerException.NotFound) {
+                        assertEquals(NotFoundKind.RESIDENT, e.kind)
                     }
                     assertEquals(pending, w.syncCounts().pending)
                     assertEquals(family, w.householdDetail(family.household.id))

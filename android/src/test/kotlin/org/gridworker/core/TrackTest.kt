@@ -35,6 +35,7 @@ class TrackTest {
             bad[3] = bad[3].copy(lat = 95.0)
             val e = assertThrows(GridWorkerException.InvalidInput::class.java) { it.addTrackFixes(bad) }
             assertTrue(e.field, e.field.startsWith("fixes[3]"))
+            assertEquals(InputField.FIXES, e.input)
 
             assertTrue(it.pausePatrol() is PatrolState.Paused)
             assertThrows(GridWorkerException.InvalidState::class.java) { it.addTrackFixes(batch(700, 5)) }
