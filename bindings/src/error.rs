@@ -61,9 +61,10 @@ impl std::fmt::Display for NotFoundKind {
 /// The input an `InvalidInput` is about, typed: the first segment of `field` (`fix` for
 /// `fix.lat`, `photos` for `photos[0].captured_at`, `syncOptions` for
 /// `sync_options.max_attempts`). `field` keeps the whole path for messages and for picking
-/// the element of a list. A root this build does not name is `Other` (say so in a bug
-/// report: every root the core uses is listed, and `bindings/tests/errors_and_time.rs`
-/// checks the ones its tests produce).
+/// the element of a list. `Other` is a root this build does not name: the core's own
+/// encoding failures (a request, a stored track block), which no input of the app causes,
+/// or a new root (a bug: `bindings/tests/errors_and_time.rs` lists the roots the core
+/// names and checks each has a variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum InputField {
     /// A `LocationFix` (`fix.lat`, `fix.accuracy_m`, `fix.fix_time`, ...).
@@ -158,7 +159,8 @@ impl InputField {
             "limit" => InputField::Limit,
             "config" => InputField::Config,
             "policy" => InputField::Policy,
-            "sync_options" => InputField::SyncOptions,
+            // TLS pins and extra roots are sync options too.
+            "sync_options" | "sync options" | "pinned_sha256" | "tls" => InputField::SyncOptions,
             "data_dir" => InputField::DataDir,
             "key" => InputField::Key,
             "new_key" => InputField::NewKey,

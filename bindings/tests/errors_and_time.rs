@@ -263,6 +263,9 @@ fn every_field_root_the_core_uses_is_typed() {
         "conflict_id",
         "visit_id",
         "limit",
+        "pinned_sha256",
+        "tls",
+        "sync options",
     ];
     for p in paths {
         assert_ne!(InputField::of(p), InputField::Other, "{p}");
@@ -273,5 +276,15 @@ fn every_field_root_the_core_uses_is_typed() {
         InputField::SyncOptions
     );
     assert_eq!(InputField::of("something_new"), InputField::Other);
+    // The core's own encoding failures are no input of the app's.
+    for internal in [
+        "request",
+        "sidecar",
+        "track_block",
+        "patrol_event",
+        "chunk_size",
+    ] {
+        assert_eq!(InputField::of(internal), InputField::Other, "{internal}");
+    }
     assert_eq!(InputField::of(""), InputField::Other);
 }

@@ -8408,9 +8408,10 @@ public func FfiConverterTypeHousingType_lower(_ value: HousingType) -> RustBuffe
  * The input an `InvalidInput` is about, typed: the first segment of `field` (`fix` for
  * `fix.lat`, `photos` for `photos[0].captured_at`, `syncOptions` for
  * `sync_options.max_attempts`). `field` keeps the whole path for messages and for picking
- * the element of a list. A root this build does not name is `Other` (say so in a bug
- * report: every root the core uses is listed, and `bindings/tests/errors_and_time.rs`
- * checks the ones its tests produce).
+ * the element of a list. `Other` is a root this build does not name: the core's own
+ * encoding failures (a request, a stored track block), which no input of the app causes,
+ * or a new root (a bug: `bindings/tests/errors_and_time.rs` lists the roots the core
+ * names and checks each has a variant).
  */
 
 public enum InputField: Equatable, Hashable {
