@@ -45,6 +45,18 @@ impl Drop for Node {
     }
 }
 
+/// A database of its own on the cluster, when the run is the conformance pass; these tests
+/// need two processes on one database, which SQLite cannot be.
+fn fresh_database() -> Option<String> {
+    if !gridworker_testkit::postgres::selected() {
+        eprintln!(
+            "needs PostgreSQL: run by the conformance pass (GRIDWORKER_TEST_BACKEND=postgres)"
+        );
+        return None;
+    }
+    Some(gridworker_testkit::postgres::fresh_database())
+}
+
 /// A device that keeps what it has not seen applied, as the core's outbox does.
 struct Phone {
     device: Device,
@@ -98,13 +110,9 @@ impl Phone {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_on_one_database_store_every_record_once_through_kills() {
-    if !gridworker_testkit::postgres::selected() {
-        eprintln!(
-            "needs PostgreSQL: run by the conformance pass (GRIDWORKER_TEST_BACKEND=postgres)"
-        );
+    let Some(database) = fresh_database() else {
         return;
-    }
-    let database = gridworker_testkit::postgres::fresh_database();
+    };
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     // Both start at once on the empty database: one seeds, the other finds it seeded.
@@ -230,13 +238,9 @@ async fn two_nodes_on_one_database_store_every_record_once_through_kills() {
 /// of its own (none overwrites another unseen), and the history has each of them once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_edits_of_one_resident_on_two_nodes_each_become_a_version() {
-    if !gridworker_testkit::postgres::selected() {
-        eprintln!(
-            "needs PostgreSQL: run by the conformance pass (GRIDWORKER_TEST_BACKEND=postgres)"
-        );
+    let Some(database) = fresh_database() else {
         return;
-    }
-    let database = gridworker_testkit::postgres::fresh_database();
+    };
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     let a = Node::launch(&database, dir_a.path(), "a");
@@ -299,13 +303,9 @@ async fn concurrent_edits_of_one_resident_on_two_nodes_each_become_a_version() {
 /// restarted node serves the same bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_photo_upload_moves_between_nodes_and_survives_a_kill() {
-    if !gridworker_testkit::postgres::selected() {
-        eprintln!(
-            "needs PostgreSQL: run by the conformance pass (GRIDWORKER_TEST_BACKEND=postgres)"
-        );
+    let Some(database) = fresh_database() else {
         return;
-    }
-    let database = gridworker_testkit::postgres::fresh_database();
+    };
     let shared = tempfile::tempdir().unwrap();
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
