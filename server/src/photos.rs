@@ -673,6 +673,17 @@ async fn assemble(
     })
     .await?;
     let exists = st.blobs.exists(&complete).await?;
+    if exists {
+        // A part whose row is still there but whose object is gone was promoted to `{sha}`
+        // by this upload after its hash was checked (parts are otherwise deleted only with
+        // their rows), and the transaction recording the photo then failed: the bytes are
+        // verified and in place.
+        for part in &parts {
+            if !st.blobs.exists(&part.as_str().into()).await? {
+                return Ok(true);
+            }
+        }
+    }
     let mut writer = match exists {
         true => None,
         false => Some(st.blobs.writer(complete.as_ref()).await?),

@@ -774,6 +774,33 @@ async fn an_upload_whose_last_part_was_recorded_but_not_assembled_completes_on_a
         "the assembled parts are deleted"
     );
     srv.shutdown().await;
+
+    // A photo sent whole whose part was promoted to the complete object, after which the
+    // transaction recording it failed: its part row points at an object that is gone.
+    let (bytes, sha) = photo_bytes(50_000, 32);
+    std::fs::write(dir.path().join("photos").join(&sha), &bytes).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
+    db.execute(
+        "INSERT INTO partial_uploads (sha256, worker_id, device_id, length, media_type, file,
+             started_at, updated_at, received)
+         VALUES (?1, ?2, 'dev-1', 50000, 'image/jpeg', 'x', ?3, ?3, 50000)",
+        rusqlite::params![sha, W1, chrono::Utc::now()],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO photo_parts (sha256, worker_id, device_id, start_offset, length, object)
+         VALUES (?1, ?2, 'dev-1', 0, 50000, 'partial/promoted-away')",
+        [&sha, W1],
+    )
+    .unwrap();
+    drop(db);
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let (s, v) = patch_photo(&c, &sha, 50_000, 50_000, Vec::new()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+    assert!(admin_photo(&srv.url(), &sha).await == bytes);
+    srv.shutdown().await;
 }
 
 /// A client whose upload broke off asks for the offset and resumes at once, while the server
