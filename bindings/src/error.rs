@@ -118,6 +118,8 @@ pub enum InputField {
     Phone,
     Relation,
     Tags,
+    /// A household's number of residents.
+    ResidentCount,
     /// A resident's or household's notes.
     Notes,
     Status,
@@ -169,6 +171,7 @@ impl InputField {
             "phone" => InputField::Phone,
             "relation" => InputField::Relation,
             "tags" => InputField::Tags,
+            "resident_count" => InputField::ResidentCount,
             "notes" => InputField::Notes,
             "status" => InputField::Status,
             "value" => InputField::Value,

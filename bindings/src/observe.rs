@@ -8,6 +8,7 @@ use gridworker_core::GridWorker as CoreWorker;
 use gridworker_core::worker as w;
 
 use crate::error::GridWorkerError;
+use crate::types::int;
 use crate::worker::GridWorker;
 
 pub use w::ChangeKind;
@@ -92,7 +93,7 @@ impl GridWorker {
     }
 
     /// Observations registered now (a screen that forgot to stop its observer shows here).
-    pub fn observer_count(&self) -> u32 {
-        u32::try_from(self.inner.observers()).unwrap_or(u32::MAX)
+    pub fn observer_count(&self) -> i32 {
+        int(self.inner.observers())
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::{Result, invalid};
 use crate::types::*;
-use crate::worker::{GridWorker, MAX_PAGE};
+use crate::worker::{GridWorker, page_limit};
 
 fn page(
     p: gridworker_core::worker::Page<gridworker_core::worker::HouseholdCard>,
@@ -36,12 +36,12 @@ impl GridWorker {
         &self,
         query: String,
         after: Option<String>,
-        limit: u32,
+        limit: i32,
     ) -> Result<HouseholdCardPage> {
         Ok(page(self.inner.search_households(
             &query,
             after.as_deref(),
-            limit.min(MAX_PAGE),
+            page_limit(limit)?,
         )?))
     }
 
@@ -50,12 +50,12 @@ impl GridWorker {
         &self,
         building: String,
         after: Option<String>,
-        limit: u32,
+        limit: i32,
     ) -> Result<HouseholdCardPage> {
         Ok(page(self.inner.households_in_building(
             &building,
             after.as_deref(),
-            limit.min(MAX_PAGE),
+            page_limit(limit)?,
         )?))
     }
 
@@ -64,11 +64,11 @@ impl GridWorker {
         &self,
         position: Position,
         radius_m: f64,
-        limit: u32,
+        limit: i32,
     ) -> Result<Vec<NearbyHousehold>> {
         Ok(self
             .inner
-            .households_nearby(position, radius_m, limit.min(MAX_PAGE))?
+            .households_nearby(position, radius_m, page_limit(limit)?)?
             .into_iter()
             .map(|(h, d)| NearbyHousehold {
                 household: h.into(),
@@ -82,12 +82,12 @@ impl GridWorker {
         &self,
         tag: String,
         after: Option<String>,
-        limit: u32,
+        limit: i32,
     ) -> Result<HouseholdCardPage> {
         Ok(page(self.inner.key_group_households(
             &tag,
             after.as_deref(),
-            limit.min(MAX_PAGE),
+            page_limit(limit)?,
         )?))
     }
 
@@ -151,7 +151,8 @@ impl GridWorker {
     ) -> Result<HouseholdProfile> {
         Ok(self
             .inner
-            .update_household(&household_id, update.into(), visit_id.as_deref())?)
+            .update_household(&household_id, update.into_core()?, visit_id.as_deref())?
+            .into())
     }
 
     /// Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
@@ -160,11 +161,11 @@ impl GridWorker {
         &self,
         all: bool,
         after: Option<String>,
-        limit: u32,
+        limit: i32,
     ) -> Result<ConflictPage> {
         let p = self
             .inner
-            .conflicts_page(all, after.as_deref(), limit.min(MAX_PAGE))?;
+            .conflicts_page(all, after.as_deref(), page_limit(limit)?)?;
         Ok(ConflictPage {
             items: map(p.items),
             next: p.next,

@@ -93,7 +93,7 @@ impl SyncEngine {
     ) -> Result<Arc<Self>> {
         let inner = core_sync::SyncEngine::new(
             worker.inner.clone(),
-            options.into(),
+            options.to_core()?,
             Arc::new(Tokens(tokens)),
         )?;
         Ok(Arc::new(SyncEngine { inner }))

@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use gridworker_core::GridWorker as CoreWorker;
 use gridworker_core::domain as d;
 
@@ -17,6 +16,12 @@ use crate::types::*;
 /// Lists cross the boundary in pages of at most this many items: one call per page, not one
 /// per item (a JNA call costs microseconds).
 pub const MAX_PAGE: u32 = 1000;
+
+/// A page size from the app: negative is `InvalidInput{field: LIMIT}`, above `MAX_PAGE` is
+/// `MAX_PAGE`.
+pub(crate) fn page_limit(limit: i32) -> Result<u32> {
+    Ok(count::<u32>("limit", limit)?.min(MAX_PAGE))
+}
 
 /// The offline-first core opened on one data directory. Kotlin: close it with `close()` or
 /// `use {}` when the worker logs out; Swift: drop the last reference.
@@ -143,10 +148,10 @@ impl GridWorker {
 
     /// The `limit` (1-500) inspection points nearest to a WGS-84 position (convert map
     /// coordinates with `toWgs84`).
-    pub fn nearby_points(&self, position: Position, limit: u32) -> Result<Vec<NearbyPoint>> {
+    pub fn nearby_points(&self, position: Position, limit: i32) -> Result<Vec<NearbyPoint>> {
         Ok(self
             .inner
-            .nearby_points(position, limit)?
+            .nearby_points(position, count("limit", limit)?)?
             .into_iter()
             .collect())
     }
@@ -182,13 +187,13 @@ impl GridWorker {
     /// and hand them over every few seconds (one call, one transaction). A bad fix refuses
     /// the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
     /// `InvalidState`. Returns how many were stored.
-    pub fn add_track_fixes(&self, fixes: Vec<LocationFix>) -> Result<u32> {
+    pub fn add_track_fixes(&self, fixes: Vec<LocationFix>) -> Result<i32> {
         let core: Vec<d::LocationFix> = fixes
             .into_iter()
             .enumerate()
             .map(|(i, f)| f.to_core(&format!("fixes[{i}]")))
             .collect::<Result<_>>()?;
-        Ok(u32::try_from(self.inner.add_track_fixes(&core)?).unwrap_or(u32::MAX))
+        Ok(int(self.inner.add_track_fixes(&core)?))
     }
 
     /// Evaluates one of the worker's resolved reports (评价), for the worker or for the
@@ -208,52 +213,35 @@ impl GridWorker {
             .into())
     }
 
-    /// The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+    /// The patrol of a local day (`None`: today): distance, time, time in the
     /// worker's grids, points passed, coverage, gaps and spoof signs.
-    pub fn track_summary(&self, day: Option<String>) -> Result<TrackSummary> {
-        let day = day
-            .map(|s| {
-                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                    .map_err(|_| invalid("day", "must be a date YYYY-MM-DD"))
-            })
-            .transpose()?;
-        Ok(self.inner.track_summary(day)?.into())
+    pub fn track_summary(&self, day: Option<LocalDay>) -> Result<TrackSummary> {
+        Ok(self.inner.track_summary(day.map(|d| d.0))?.into())
     }
 
     /// The day's summary with its simplified line (`None`: today), for drawing the patrol on
     /// a map: one piece per stretch between gaps.
-    pub fn track_day(&self, day: Option<String>) -> Result<TrackDay> {
-        let day = day
-            .map(|s| {
-                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                    .map_err(|_| invalid("day", "must be a date YYYY-MM-DD"))
-            })
-            .transpose()?;
-        Ok(self.inner.track_day(day)?.into())
+    pub fn track_day(&self, day: Option<LocalDay>) -> Result<TrackDay> {
+        Ok(self.inner.track_day(day.map(|d| d.0))?.into())
     }
 
-    /// Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
-    pub fn progress_day(&self, day: Option<String>) -> Result<PatrolProgress> {
-        let day = day
-            .map(|s| {
-                NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                    .map_err(|_| invalid("day", "must be a date YYYY-MM-DD"))
-            })
-            .transpose()?;
-        Ok(self.inner.progress_day(day)?)
+    /// Patrol progress for a local day (`None`: today).
+    pub fn progress_day(&self, day: Option<LocalDay>) -> Result<PatrolProgress> {
+        PatrolProgress::from_core(self.inner.progress_day(day.map(|d| d.0))?)
     }
 
     /// Patrol progress for an ISO week (`None`: this week).
     pub fn progress_week(&self, week: Option<IsoWeek>) -> Result<PatrolProgress> {
-        Ok(self.inner.progress_week(week.map(|w| (w.year, w.week)))?)
+        let week = week.map(IsoWeek::to_core).transpose()?;
+        PatrolProgress::from_core(self.inner.progress_week(week)?)
     }
 
-    /// A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-    /// 1000; a page shorter than `limit` is the last.
     /// Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
     /// for the first page), at most 1000 per page. Records added meanwhile never shift a page.
-    pub fn checkins_page(&self, after: Option<String>, limit: u32) -> Result<CheckInPage> {
-        let p = self.inner.checkins_page(after.as_deref(), limit)?;
+    pub fn checkins_page(&self, after: Option<String>, limit: i32) -> Result<CheckInPage> {
+        let p = self
+            .inner
+            .checkins_page(after.as_deref(), page_limit(limit)?)?;
         Ok(CheckInPage {
             items: p.items.into_iter().map(Into::into).collect(),
             next: p.next,
@@ -261,8 +249,10 @@ impl GridWorker {
     }
 
     /// Visits newest first, a page at a time (see `checkinsPage`).
-    pub fn visits_page(&self, after: Option<String>, limit: u32) -> Result<VisitPage> {
-        let p = self.inner.visits_page(after.as_deref(), limit)?;
+    pub fn visits_page(&self, after: Option<String>, limit: i32) -> Result<VisitPage> {
+        let p = self
+            .inner
+            .visits_page(after.as_deref(), page_limit(limit)?)?;
         Ok(VisitPage {
             items: p.items.into_iter().map(Into::into).collect(),
             next: p.next,
@@ -271,8 +261,10 @@ impl GridWorker {
 
     /// The worker's reports (drafts included) newest first, a page at a time (see
     /// `checkinsPage`).
-    pub fn reports_page(&self, after: Option<String>, limit: u32) -> Result<ReportPage> {
-        let p = self.inner.reports_page(after.as_deref(), limit)?;
+    pub fn reports_page(&self, after: Option<String>, limit: i32) -> Result<ReportPage> {
+        let p = self
+            .inner
+            .reports_page(after.as_deref(), page_limit(limit)?)?;
         Ok(ReportPage {
             items: p.items.into_iter().map(Into::into).collect(),
             next: p.next,
@@ -299,11 +291,11 @@ impl GridWorker {
         &self,
         grid_code: String,
         after: Option<String>,
-        limit: u32,
+        limit: i32,
     ) -> Result<PointPage> {
         let p = self
             .inner
-            .points_page(&grid_code, after.as_deref(), limit)?;
+            .points_page(&grid_code, after.as_deref(), page_limit(limit)?)?;
         Ok(PointPage {
             items: p.items,
             next: p.next,
@@ -315,31 +307,31 @@ impl GridWorker {
         &self,
         grid_code: String,
         after: Option<String>,
-        limit: u32,
+        limit: i32,
     ) -> Result<HouseholdPage> {
         let p = self
             .inner
-            .households_page(&grid_code, after.as_deref(), limit)?;
+            .households_page(&grid_code, after.as_deref(), page_limit(limit)?)?;
         Ok(HouseholdPage {
             items: p.items,
             next: p.next,
         })
     }
 
-    pub fn list_checkins(&self, offset: u32, limit: u32) -> Result<Vec<ListedCheckIn>> {
+    pub fn list_checkins(&self, offset: i32, limit: i32) -> Result<Vec<ListedCheckIn>> {
         Ok(self
             .inner
-            .list_checkins(offset, limit.min(MAX_PAGE))?
+            .list_checkins(count("offset", offset)?, page_limit(limit)?)?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
     /// A page of the worker's visits, newest first, with sync state.
-    pub fn list_visits(&self, offset: u32, limit: u32) -> Result<Vec<ListedVisit>> {
+    pub fn list_visits(&self, offset: i32, limit: i32) -> Result<Vec<ListedVisit>> {
         Ok(self
             .inner
-            .list_visits(offset, limit.min(MAX_PAGE))?
+            .list_visits(count("offset", offset)?, page_limit(limit)?)?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -347,20 +339,20 @@ impl GridWorker {
 
     /// A page of the worker's reports (drafts included) with sync state and lifecycle
     /// status.
-    pub fn list_reports(&self, offset: u32, limit: u32) -> Result<Vec<ListedReport>> {
+    pub fn list_reports(&self, offset: i32, limit: i32) -> Result<Vec<ListedReport>> {
         Ok(self
             .inner
-            .list_reports(offset, limit.min(MAX_PAGE))?
+            .list_reports(count("offset", offset)?, page_limit(limit)?)?
             .into_iter()
             .map(Into::into)
             .collect())
     }
 
     /// A page of the tasks dispatched to the worker.
-    pub fn list_tasks(&self, offset: u32, limit: u32) -> Result<Vec<Task>> {
+    pub fn list_tasks(&self, offset: i32, limit: i32) -> Result<Vec<Task>> {
         Ok(self
             .inner
-            .list_tasks(offset, limit.min(MAX_PAGE))?
+            .list_tasks(count("offset", offset)?, page_limit(limit)?)?
             .into_iter()
             .map(Into::into)
             .collect())
@@ -419,8 +411,8 @@ impl GridWorker {
     }
 
     /// Removes photo files nobody needs any more; returns how many.
-    pub fn collect_photos(&self) -> Result<u64> {
-        Ok(u64::try_from(self.inner.collect_photos()?).unwrap_or(u64::MAX))
+    pub fn collect_photos(&self) -> Result<i64> {
+        Ok(long(self.inner.collect_photos()?))
     }
 
     /// Absolute path of a stored photo, if it is still on the device (uploaded photos are
@@ -547,12 +539,12 @@ pub fn from_wgs84(position: Position, crs: Crs) -> Result<Coordinate> {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RecoveryReport {
     /// The worker's records (check-ins, visits, reports, task updates) in the new store.
-    pub recovered: u64,
+    pub recovered: i64,
     /// The worker's records that could not be read (an upper bound).
-    pub lost: u64,
+    pub lost: i64,
     /// Other rows (record details, reference data, device state) copied and lost.
-    pub other_rows_recovered: u64,
-    pub other_rows_lost: u64,
+    pub other_rows_recovered: i64,
+    pub other_rows_lost: i64,
     /// Tables in which something could not be read.
     pub damaged_tables: Vec<String>,
     /// Where the damaged database is kept for support (owner-only), if there was one.
@@ -573,10 +565,10 @@ pub fn recover_store(data_dir: String, key: Option<Vec<u8>>) -> Result<RecoveryR
     let key = database_key("key", key.as_deref())?;
     let r = gridworker_core::recover_store(Path::new(&data_dir), key.as_ref())?;
     Ok(RecoveryReport {
-        recovered: r.recovered,
-        lost: r.lost,
-        other_rows_recovered: r.other_rows_recovered,
-        other_rows_lost: r.other_rows_lost,
+        recovered: long(r.recovered),
+        lost: long(r.lost),
+        other_rows_recovered: long(r.other_rows_recovered),
+        other_rows_lost: long(r.other_rows_lost),
         damaged_tables: r.damaged_tables,
         kept_at: r.kept_at.map(|p| p.to_string_lossy().into_owned()),
         was_healthy: r.was_healthy,

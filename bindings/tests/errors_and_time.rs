@@ -134,6 +134,7 @@ fn times_round_trip_and_out_of_range_is_invalid() {
         worker_id: "w".into(),
         device_id: "d".into(),
         policy_override: None,
+        time_zone: None,
         utc_offset_minutes: 480,
         key: None,
     })
@@ -172,6 +173,7 @@ fn a_locked_store_maps_to_locked_with_its_reason_and_a_bad_key_to_invalid_input(
         worker_id: "w".into(),
         device_id: "d".into(),
         policy_override: None,
+        time_zone: None,
         utc_offset_minutes: 480,
         key,
     };
@@ -209,6 +211,7 @@ fn every_field_root_the_core_uses_is_typed() {
         "config.data_dir",
         "config.device_id",
         "config.utc_offset_minutes",
+        "config.time_zone",
         "config.worker_id",
         "config.key",
         "coordinate.lat",
@@ -263,6 +266,7 @@ fn every_field_root_the_core_uses_is_typed() {
         "conflict_id",
         "visit_id",
         "limit",
+        "resident_count",
         "pinned_sha256",
         "tls",
         "sync options",
@@ -287,4 +291,129 @@ fn every_field_root_the_core_uses_is_typed() {
         assert_eq!(InputField::of(internal), InputField::Other, "{internal}");
     }
     assert_eq!(InputField::of(""), InputField::Other);
+}
+
+fn open_at(
+    dir: &std::path::Path,
+    time_zone: Option<&str>,
+) -> Result<std::sync::Arc<gridworker_ffi::GridWorker>, Ffi> {
+    gridworker_ffi::GridWorker::open(gridworker_ffi::WorkerConfig {
+        data_dir: dir.join("s").to_string_lossy().into_owned(),
+        server_url: "https://127.0.0.1:1".into(),
+        worker_id: "w".into(),
+        device_id: "d".into(),
+        policy_override: None,
+        time_zone: time_zone.map(Into::into),
+        utc_offset_minutes: 480,
+        key: None,
+    })
+}
+
+/// Issue 16 item 5: counts cross as signed `Int`/`Long`; a negative one is the caller's
+/// mistake, named by its field, and changes nothing.
+#[test]
+fn negative_counts_are_invalid_input_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = open_at(dir.path(), None).unwrap();
+    let field_of = |r: Result<(), Ffi>| match r {
+        Err(Ffi::InvalidInput { field, input, .. }) => (field, input),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    };
+    assert_eq!(
+        field_of(w.checkins_page(None, -1).map(drop)),
+        ("limit".into(), InputField::Limit)
+    );
+    assert_eq!(
+        field_of(w.list_visits(-5, 10).map(drop)),
+        ("offset".into(), InputField::Cursor)
+    );
+    assert_eq!(
+        field_of(w.search_households("x".into(), None, -1).map(drop)),
+        ("limit".into(), InputField::Limit)
+    );
+    assert_eq!(
+        field_of(
+            w.progress_week(Some(gridworker_ffi::IsoWeek {
+                year: 2026,
+                week: -1
+            }))
+            .map(drop)
+        ),
+        ("week".into(), InputField::Week)
+    );
+    assert_eq!(
+        field_of(
+            w.update_household(
+                "h".into(),
+                gridworker_ffi::HouseholdUpdate {
+                    resident_count: Some(-2),
+                    ..Default::default()
+                },
+                None,
+            )
+            .map(drop)
+        ),
+        ("resident_count".into(), InputField::ResidentCount)
+    );
+    // Zero and MAX_PAGE+ are fine: zero is an empty page, more is capped.
+    assert!(w.checkins_page(None, 0).unwrap().items.is_empty());
+    assert!(w.checkins_page(None, i32::MAX).is_ok());
+
+    let mut options = gridworker_ffi::default_sync_options();
+    options.max_attempts = -1;
+    let engine = gridworker_ffi::SyncEngine::new(w.clone(), options, Box::new(NoToken));
+    assert!(
+        matches!(engine, Err(Ffi::InvalidInput { ref field, input: InputField::SyncOptions, .. }) if field == "sync_options.max_attempts"),
+        "{engine:?}"
+    );
+    let mut policy = gridworker_ffi::default_policy();
+    policy.photo_jpeg_quality = -80;
+    drop(w);
+    let opened = gridworker_ffi::GridWorker::open(gridworker_ffi::WorkerConfig {
+        data_dir: dir.path().join("s").to_string_lossy().into_owned(),
+        server_url: "https://127.0.0.1:1".into(),
+        worker_id: "w".into(),
+        device_id: "d".into(),
+        policy_override: Some(policy),
+        time_zone: None,
+        utc_offset_minutes: 480,
+        key: None,
+    });
+    assert!(
+        matches!(opened, Err(Ffi::InvalidInput { ref field, input: InputField::Policy, .. }) if field == "policy.photo_jpeg_quality"),
+        "{opened:?}"
+    );
+}
+
+struct NoToken;
+
+impl gridworker_ffi::AccessTokenProvider for NoToken {
+    fn access_token(&self, _force_refresh: bool) -> Result<String, Ffi> {
+        Ok("t".into())
+    }
+}
+
+/// Issue 16 item 5: the district zone by IANA id; days in it; an unknown id refused at open.
+#[test]
+fn the_district_zone_is_an_iana_id_and_days_are_counted_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    match open_at(dir.path(), Some("Europe/Berlin")) {
+        Err(Ffi::InvalidInput { field, input, .. }) => {
+            assert_eq!(
+                (field.as_str(), input),
+                ("config.time_zone", InputField::Config)
+            )
+        }
+        other => panic!("expected InvalidInput(config.time_zone), got {other:?}"),
+    }
+    assert!(
+        !dir.path().join("s").exists(),
+        "a refused open creates nothing"
+    );
+    let w = open_at(dir.path(), Some("Asia/Shanghai")).unwrap();
+    let day = gridworker_ffi::LocalDay(chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+    let p = w.progress_day(Some(day)).unwrap();
+    assert_eq!((p.from_day, p.to_day), (day, day));
+    let t = w.track_summary(Some(day)).unwrap();
+    assert_eq!(t.distance_m, 0.0);
 }

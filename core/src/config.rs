@@ -36,8 +36,11 @@ pub struct Config {
     pub device_id: String,
     /// Overrides the policy the server sends (QA, pilots). `None`: server's, else defaults.
     pub policy_override: Option<ValidationPolicy>,
-    /// Offset of the district's local time from UTC in minutes (China: +480). Patrol days and
-    /// weeks are counted in local time.
+    /// The district's IANA time zone (`Asia/Shanghai`): patrol days and weeks are counted in
+    /// its local time ([`crate::zone`]). `None`: the fixed offset below.
+    pub time_zone: Option<String>,
+    /// Offset of the district's local time from UTC in minutes (China: +480), used when
+    /// `time_zone` is `None`.
     pub utc_offset_minutes: i32,
     pub clock: Arc<dyn Clock>,
     /// The database key (32 random bytes the app keeps in its platform keystore). `None`: a
@@ -60,6 +63,7 @@ impl Config {
             worker_id: worker_id.to_string(),
             device_id: device_id.to_string(),
             policy_override: None,
+            time_zone: None,
             utc_offset_minutes: 480,
             clock: Arc::new(SystemClock),
             key: None,

@@ -21,6 +21,7 @@ pub mod photo;
 pub(crate) mod store;
 pub mod sync;
 pub mod worker;
+pub mod zone;
 
 pub use config::{Clock, Config, SystemClock};
 pub use error::{Error, LockReason, NotFoundKind, Result};

@@ -2,6 +2,7 @@
 
 mod support;
 
+use chrono::{TimeZone, Utc};
 use gridworker_core::Clock;
 use gridworker_core::domain::{CheckInOutcome, Flag, ReportStatus, VisitKind};
 use gridworker_core::geo::Crs;
@@ -336,6 +337,54 @@ fn progress_counts_accepted_flagged_and_missed() {
     assert_eq!(week.checked_accepted, 1);
     assert_eq!(week.from_day, "2026-11-23");
     assert_eq!(week.to_day, "2026-11-29");
+}
+
+/// Issue 16 item 5: the check-in's day is the district zone's, named by its IANA id. At
+/// 16:30 UTC it is already the next day in Shanghai, still the same day at a UTC offset of 0.
+#[test]
+fn the_district_time_zone_decides_which_day_a_check_in_counts_for() {
+    let late = Utc.with_ymd_and_hms(2026, 11, 30, 16, 30, 0).unwrap();
+    let (nov30, dec1) = (
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+    );
+    for (zone, offset, day_of_check_in, other_day) in [
+        (Some("Asia/Shanghai"), 0, dec1, nov30),
+        (None, 0, nov30, dec1),
+        (None, 480, dec1, nov30),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new(late);
+        let mut c = config(dir.path(), clock.clone());
+        c.time_zone = zone.map(Into::into);
+        c.utc_offset_minutes = offset;
+        let core = gridworker_core::GridWorker::open(c).unwrap();
+        let (grids, points, households) = district();
+        core.import_reference(&grids, &points, &households, &["G1".into()])
+            .unwrap();
+        let p11 = points.iter().find(|p| p.id == "P11").unwrap();
+        let fix = gridworker_core::domain::LocationFix::wgs84(
+            p11.position.lat,
+            p11.position.lon,
+            8.0,
+            late,
+            mono(late),
+        );
+        core.check_in("P11", &fix).unwrap();
+        let on = core.progress_day(Some(day_of_check_in)).unwrap();
+        let off = core.progress_day(Some(other_day)).unwrap();
+        assert_eq!(
+            (on.checked_accepted, off.checked_accepted),
+            (1, 0),
+            "{zone:?} {offset}"
+        );
+        // "Today" is the zone's today.
+        assert_eq!(
+            core.progress_day(None).unwrap().from_day,
+            day_of_check_in.to_string(),
+            "{zone:?} {offset}"
+        );
+    }
 }
 
 #[test]

@@ -440,7 +440,7 @@ uint64_t uniffi_gridworker_ffi_fn_method_gridworker_observe(uint64_t ptr, RustBu
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_OBSERVER_COUNT
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_OBSERVER_COUNT
-uint32_t uniffi_gridworker_ffi_fn_method_gridworker_observer_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
+int32_t uniffi_gridworker_ffi_fn_method_gridworker_observer_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_ADD_RESIDENT
@@ -455,7 +455,7 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_conflict(uint64_t ptr, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_CONFLICTS_PAGE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_CONFLICTS_PAGE
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_conflicts_page(uint64_t ptr, int8_t all, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_conflicts_page(uint64_t ptr, int8_t all, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLD_DETAIL
@@ -465,17 +465,17 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_household_detail(uint64_t 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_IN_BUILDING
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_IN_BUILDING
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_households_in_building(uint64_t ptr, RustBuffer building, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_households_in_building(uint64_t ptr, RustBuffer building, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_NEARBY
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_NEARBY
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_households_nearby(uint64_t ptr, RustBuffer position, double radius_m, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_households_nearby(uint64_t ptr, RustBuffer position, double radius_m, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_KEY_GROUP_HOUSEHOLDS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_KEY_GROUP_HOUSEHOLDS
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_key_group_households(uint64_t ptr, RustBuffer tag, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_key_group_households(uint64_t ptr, RustBuffer tag, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_KEY_GROUPS
@@ -495,7 +495,7 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_resolve_conflict(uint64_t 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_SEARCH_HOUSEHOLDS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_SEARCH_HOUSEHOLDS
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_search_households(uint64_t ptr, RustBuffer query, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_search_households(uint64_t ptr, RustBuffer query, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_SET_RESIDENT_STATUS
@@ -525,7 +525,7 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_add_photo_to_draft(uint64_
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_ADD_TRACK_FIXES
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_ADD_TRACK_FIXES
-uint32_t uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(uint64_t ptr, RustBuffer fixes, RustCallStatus *_Nonnull out_status
+int32_t uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(uint64_t ptr, RustBuffer fixes, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_CHECK_IN
@@ -535,12 +535,12 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_check_in(uint64_t ptr, Rus
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_CHECKINS_PAGE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_CHECKINS_PAGE
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_checkins_page(uint64_t ptr, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_checkins_page(uint64_t ptr, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_COLLECT_PHOTOS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_COLLECT_PHOTOS
-uint64_t uniffi_gridworker_ffi_fn_method_gridworker_collect_photos(uint64_t ptr, RustCallStatus *_Nonnull out_status
+int64_t uniffi_gridworker_ffi_fn_method_gridworker_collect_photos(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_COMPLETE_TASK
@@ -595,7 +595,7 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_grids(uint64_t ptr, RustCa
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_PAGE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_HOUSEHOLDS_PAGE
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_households_page(uint64_t ptr, RustBuffer grid_code, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_households_page(uint64_t ptr, RustBuffer grid_code, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_IMPORT_REFERENCE
@@ -605,27 +605,27 @@ void uniffi_gridworker_ffi_fn_method_gridworker_import_reference(uint64_t ptr, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_CHECKINS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_CHECKINS
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_checkins(uint64_t ptr, uint32_t offset, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_checkins(uint64_t ptr, int32_t offset, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_REPORTS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_REPORTS
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_reports(uint64_t ptr, uint32_t offset, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_reports(uint64_t ptr, int32_t offset, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_TASKS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_TASKS
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_tasks(uint64_t ptr, uint32_t offset, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_tasks(uint64_t ptr, int32_t offset, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_VISITS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_LIST_VISITS
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_visits(uint64_t ptr, uint32_t offset, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_list_visits(uint64_t ptr, int32_t offset, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_NEARBY_POINTS
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_NEARBY_POINTS
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_nearby_points(uint64_t ptr, RustBuffer position, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_nearby_points(uint64_t ptr, RustBuffer position, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_PATROL_STATE
@@ -650,7 +650,7 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_photo_path(uint64_t ptr, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_POINTS_PAGE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_POINTS_PAGE
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_points_page(uint64_t ptr, RustBuffer grid_code, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_points_page(uint64_t ptr, RustBuffer grid_code, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_POLICY
@@ -700,7 +700,7 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_report_catalog(uint64_t pt
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORTS_PAGE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_REPORTS_PAGE
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_reports_page(uint64_t ptr, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_reports_page(uint64_t ptr, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_RESUME_PATROL
@@ -740,7 +740,7 @@ RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_track_summary(uint64_t ptr
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_VISITS_PAGE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_VISITS_PAGE
-RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_visits_page(uint64_t ptr, RustBuffer after, uint32_t limit, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_gridworker_ffi_fn_method_gridworker_visits_page(uint64_t ptr, RustBuffer after, int32_t limit, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDWORKER_FFI_FN_METHOD_GRIDWORKER_WORKER_GRIDS

@@ -23,11 +23,11 @@ pub struct ValidationPolicy {
     /// Radius of the duplicate-report hint (m).
     pub duplicate_radius_m: f64,
     /// Largest photo accepted (bytes).
-    pub max_photo_bytes: u64,
+    pub max_photo_bytes: i64,
     /// Photos with a longer edge are scaled down to this many pixels.
-    pub photo_max_edge_px: u32,
+    pub photo_max_edge_px: i32,
     /// JPEG quality (30-95) of photos the core re-encodes.
-    pub photo_jpeg_quality: u8,
+    pub photo_jpeg_quality: i32,
     /// A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
     pub photo_max_distance_m: f64,
     /// A photo taken (EXIF time) longer than this before the record flags it (s).
@@ -45,18 +45,21 @@ impl From<policy::ValidationPolicy> for ValidationPolicy {
             checkin_cooldown_s: p.checkin_cooldown_s,
             visit_max_distance_m: p.visit_max_distance_m,
             duplicate_radius_m: p.duplicate_radius_m,
-            max_photo_bytes: p.max_photo_bytes,
-            photo_max_edge_px: p.photo_max_edge_px,
-            photo_jpeg_quality: p.photo_jpeg_quality,
+            max_photo_bytes: long(p.max_photo_bytes),
+            photo_max_edge_px: int(p.photo_max_edge_px),
+            photo_jpeg_quality: i32::from(p.photo_jpeg_quality),
             photo_max_distance_m: p.photo_max_distance_m,
             photo_max_age_s: p.photo_max_age_s,
         }
     }
 }
 
-impl From<ValidationPolicy> for policy::ValidationPolicy {
-    fn from(p: ValidationPolicy) -> Self {
-        policy::ValidationPolicy {
+impl ValidationPolicy {
+    /// The core's policy; a negative or oversized count is `InvalidInput{field: POLICY}` (the
+    /// core then checks ranges, e.g. JPEG quality 30-95).
+    pub(crate) fn to_core(&self) -> Result<policy::ValidationPolicy> {
+        let p = self;
+        Ok(policy::ValidationPolicy {
             checkin_radius_m: p.checkin_radius_m,
             max_accuracy_m: p.max_accuracy_m,
             max_fix_age_s: p.max_fix_age_s,
@@ -65,12 +68,12 @@ impl From<ValidationPolicy> for policy::ValidationPolicy {
             checkin_cooldown_s: p.checkin_cooldown_s,
             visit_max_distance_m: p.visit_max_distance_m,
             duplicate_radius_m: p.duplicate_radius_m,
-            max_photo_bytes: p.max_photo_bytes,
-            photo_max_edge_px: p.photo_max_edge_px,
-            photo_jpeg_quality: p.photo_jpeg_quality,
+            max_photo_bytes: count("policy.max_photo_bytes", p.max_photo_bytes)?,
+            photo_max_edge_px: count("policy.photo_max_edge_px", p.photo_max_edge_px)?,
+            photo_jpeg_quality: count("policy.photo_jpeg_quality", p.photo_jpeg_quality)?,
             photo_max_distance_m: p.photo_max_distance_m,
             photo_max_age_s: p.photo_max_age_s,
-        }
+        })
     }
 }
 
@@ -86,8 +89,14 @@ pub struct WorkerConfig {
     pub device_id: String,
     /// Overrides the policy the server sends (QA, pilots); `None` in production.
     pub policy_override: Option<ValidationPolicy>,
-    /// Local time of the district minus UTC in minutes (China: 480). Patrol days and weeks
-    /// are counted in local time.
+    /// The district's IANA time zone: `"Asia/Shanghai"` (or `Asia/Urumqi`, `Asia/Hong_Kong`,
+    /// `Asia/Macau`, `Asia/Taipei`, `UTC`). Patrol days and weeks are counted in its local
+    /// time, whatever zone the phone is set to. Another id is `InvalidInput{field: CONFIG}`.
+    /// `None`: the fixed `utc_offset_minutes`.
+    #[uniffi(default = None)]
+    pub time_zone: Option<String>,
+    /// Fallback when `time_zone` is `None`: local time minus UTC in minutes (China: 480).
+    #[uniffi(default = 480)]
     pub utc_offset_minutes: i32,
     /// The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
     /// `StoreKey`). The core never writes it anywhere. `None` opens a plain store (tests,
@@ -111,7 +120,12 @@ impl WorkerConfig {
             &self.worker_id,
             &self.device_id,
         );
-        c.policy_override = self.policy_override.clone().map(Into::into);
+        c.policy_override = self
+            .policy_override
+            .as_ref()
+            .map(ValidationPolicy::to_core)
+            .transpose()?;
+        c.time_zone = self.time_zone.clone();
         c.utc_offset_minutes = self.utc_offset_minutes;
         c.key = database_key("config.key", self.key.as_deref())?;
         Ok(c)

@@ -22,8 +22,10 @@ use gridworker_core::worker::Listed;
 use crate::error::{Result, invalid};
 
 mod config;
+mod day;
 mod fix;
 mod geo_types;
+mod numbers;
 mod progress_types;
 mod records;
 mod reference;
@@ -33,8 +35,10 @@ mod time;
 mod track_types;
 
 pub use config::*;
+pub use day::*;
 pub use fix::*;
 pub use geo_types::*;
+pub(crate) use numbers::*;
 pub use progress_types::*;
 pub use records::*;
 pub use reference::*;

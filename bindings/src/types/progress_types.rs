@@ -2,30 +2,33 @@
 
 use super::*;
 
-pub use progress::PatrolProgress;
-pub use w::KindCounts;
-
 /// An ISO week (`2026-W48` is `IsoWeek(year = 2026, week = 48)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct IsoWeek {
     pub year: i32,
-    pub week: u32,
+    pub week: i32,
+}
+
+impl IsoWeek {
+    pub(crate) fn to_core(self) -> Result<(i32, u32)> {
+        Ok((self.year, count("week", self.week)?))
+    }
 }
 
 /// Patrol progress over a local day or an ISO week.
-#[uniffi::remote(Record)]
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct PatrolProgress {
-    /// First and last local day of the period, `YYYY-MM-DD`.
-    pub from_day: String,
-    pub to_day: String,
+    /// First and last local day of the period.
+    pub from_day: LocalDay,
+    pub to_day: LocalDay,
     /// Inspection points in the worker's grids.
-    pub points_due: u32,
+    pub points_due: i32,
     /// Points with at least one accepted check-in.
-    pub checked_accepted: u32,
+    pub checked_accepted: i32,
     /// Points with check-ins, all of them flagged.
-    pub checked_flagged_only: u32,
+    pub checked_flagged_only: i32,
     /// Points with no check-in.
-    pub missed: u32,
+    pub missed: i32,
     /// Accepted points over due points, in percent.
     pub coverage_percent: f64,
     /// Ids of the missed points (where to go next).
@@ -38,14 +41,45 @@ pub struct PatrolProgress {
     pub grid_coverage: f64,
 }
 
+impl PatrolProgress {
+    /// The FFI shape; the core's days are `YYYY-MM-DD` it wrote itself.
+    pub(crate) fn from_core(p: progress::PatrolProgress) -> Result<Self> {
+        Ok(PatrolProgress {
+            from_day: LocalDay::parse("day", &p.from_day)?,
+            to_day: LocalDay::parse("day", &p.to_day)?,
+            points_due: int(p.points_due),
+            checked_accepted: int(p.checked_accepted),
+            checked_flagged_only: int(p.checked_flagged_only),
+            missed: int(p.missed),
+            coverage_percent: p.coverage_percent,
+            missed_point_ids: p.missed_point_ids,
+            track_distance_m: p.track_distance_m,
+            patrol_s: p.patrol_s,
+            grid_coverage: p.grid_coverage,
+        })
+    }
+}
+
 /// Counts per record kind.
-#[uniffi::remote(Record)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct KindCounts {
-    pub checkins: u64,
-    pub visits: u64,
-    pub reports: u64,
-    pub tasks: u64,
-    pub photos: u64,
+    pub checkins: i64,
+    pub visits: i64,
+    pub reports: i64,
+    pub tasks: i64,
+    pub photos: i64,
+}
+
+impl From<w::KindCounts> for KindCounts {
+    fn from(c: w::KindCounts) -> Self {
+        KindCounts {
+            checkins: long(c.checkins),
+            visits: long(c.visits),
+            reports: long(c.reports),
+            tasks: long(c.tasks),
+            photos: long(c.photos),
+        }
+    }
 }
 
 /// What is waiting, done and refused (the app's "N items waiting" badge).
@@ -57,7 +91,7 @@ pub struct SyncCounts {
     /// Set aside until the worker repairs or discards them (`photos`: distinct photos
     /// named by a quarantine).
     pub quarantined: KindCounts,
-    pub drafts: u64,
+    pub drafts: i64,
     pub last_sync: Option<SystemTime>,
     /// Server time minus device time at the last handshake (ms).
     pub clock_offset_ms: Option<i64>,
@@ -66,11 +100,11 @@ pub struct SyncCounts {
 impl From<w::SyncCounts> for SyncCounts {
     fn from(c: w::SyncCounts) -> Self {
         SyncCounts {
-            pending: c.pending,
-            synced: c.synced,
-            rejected: c.rejected,
-            quarantined: c.quarantined,
-            drafts: c.drafts,
+            pending: c.pending.into(),
+            synced: c.synced.into(),
+            rejected: c.rejected.into(),
+            quarantined: c.quarantined.into(),
+            drafts: long(c.drafts),
             last_sync: c.last_sync.map(from_utc),
             clock_offset_ms: c.clock_offset_ms,
         }

@@ -171,7 +171,7 @@ pub struct Photo {
     /// Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
     /// scaled it, turned it upright and stripped its metadata.
     pub sha256: String,
-    pub size: u64,
+    pub size: i64,
     pub media_type: MediaType,
     /// As the app passed it, else the photo's EXIF capture time.
     pub captured_at: Option<SystemTime>,
@@ -182,20 +182,20 @@ pub struct Photo {
     /// SHA-256 of the file the app handed over, when the stored bytes differ from it.
     pub original_sha256: Option<String>,
     /// Size of that original file.
-    pub original_size: Option<u64>,
+    pub original_size: Option<i64>,
 }
 
 impl From<d::Photo> for Photo {
     fn from(p: d::Photo) -> Self {
         Photo {
             sha256: p.sha256,
-            size: p.size,
+            size: long(p.size),
             media_type: p.media_type,
             captured_at: p.captured_at.map(from_utc),
             exif_time: p.exif_time.map(from_utc),
             exif_position: p.exif_position,
             original_sha256: p.original_sha256,
-            original_size: p.original_size,
+            original_size: p.original_size.map(long),
         }
     }
 }
@@ -382,7 +382,7 @@ pub enum QuarantineReason {
     /// The server refused it for good with this HTTP status and error code: the photo when
     /// `sha256` is set, else the record itself (413: too large even alone).
     Refused {
-        status: u16,
+        status: i32,
         code: String,
         sha256: Option<String>,
     },
@@ -402,7 +402,7 @@ impl From<w::QuarantineReason> for QuarantineReason {
                 code,
                 sha256,
             } => QuarantineReason::Refused {
-                status,
+                status: i32::from(status),
                 code,
                 sha256,
             },

@@ -6,7 +6,7 @@ use gridworker_core::model::residents as r;
 use serde_json::Value;
 
 pub use r::idcard::Sex;
-pub use r::{HouseholdProfile, HousingType, Occupancy, Relation, ResidentStatus, Resolution};
+pub use r::{HousingType, Occupancy, Relation, ResidentStatus, Resolution};
 
 /// Relation to the head of household.
 #[uniffi::remote(Enum)]
@@ -66,11 +66,11 @@ pub enum Resolution {
 }
 
 /// A household's profile (一标三实: actual housing). The contact phone is masked in lists.
-#[uniffi::remote(Record)]
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct HouseholdProfile {
     pub housing_type: Option<HousingType>,
     pub occupancy: Option<Occupancy>,
-    pub resident_count: u32,
+    pub resident_count: i32,
     pub contact_phone: Option<String>,
     pub tags: Vec<String>,
     pub notes: String,
@@ -78,9 +78,23 @@ pub struct HouseholdProfile {
     pub version: i64,
 }
 
+impl From<r::HouseholdProfile> for HouseholdProfile {
+    fn from(p: r::HouseholdProfile) -> Self {
+        HouseholdProfile {
+            housing_type: p.housing_type,
+            occupancy: p.occupancy,
+            resident_count: int(p.resident_count),
+            contact_phone: p.contact_phone,
+            tags: p.tags,
+            notes: p.notes,
+            version: p.version,
+        }
+    }
+}
+
 /// A resident. `id_number` and `phone` are masked (`230102********1234`, `139****5678`)
 /// unless `masked` is false (only from `residentUnmasked`). Sex and birth date are derived
-/// from the ID number (`birth_date` as `YYYY-MM-DD`).
+/// from the ID number.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Resident {
     pub id: String,
@@ -93,7 +107,7 @@ pub struct Resident {
     pub status: ResidentStatus,
     pub notes: String,
     pub sex: Option<Sex>,
-    pub birth_date: Option<String>,
+    pub birth_date: Option<LocalDay>,
     /// The server's version (0: added on this phone, not yet synced).
     pub version: i64,
     pub masked: bool,
@@ -112,7 +126,7 @@ impl From<w::ResidentView> for Resident {
             status: v.status,
             notes: v.notes,
             sex: v.sex,
-            birth_date: v.birth_date.map(|d| d.to_string()),
+            birth_date: v.birth_date.map(LocalDay),
             version: v.version,
             masked: v.masked,
         }
@@ -125,19 +139,19 @@ pub struct HouseholdCard {
     pub household: Household,
     pub profile: HouseholdProfile,
     /// Residents living there now.
-    pub living: u32,
+    pub living: i32,
     pub head_name: Option<String>,
-    pub open_conflicts: u32,
+    pub open_conflicts: i32,
 }
 
 impl From<w::HouseholdCard> for HouseholdCard {
     fn from(c: w::HouseholdCard) -> Self {
         HouseholdCard {
             household: c.household,
-            profile: c.profile,
-            living: c.living,
+            profile: c.profile.into(),
+            living: int(c.living),
             head_name: c.head_name,
-            open_conflicts: c.open_conflicts,
+            open_conflicts: int(c.open_conflicts),
         }
     }
 }
@@ -169,7 +183,7 @@ impl From<w::HouseholdDetail> for HouseholdDetail {
     fn from(d: w::HouseholdDetail) -> Self {
         HouseholdDetail {
             household: d.household,
-            profile: d.profile,
+            profile: d.profile.into(),
             residents: map(d.residents),
             conflicts: map(d.conflicts),
         }
@@ -361,7 +375,7 @@ pub struct HouseholdUpdate {
     #[uniffi(default = None)]
     pub occupancy: Option<Occupancy>,
     #[uniffi(default = None)]
-    pub resident_count: Option<u32>,
+    pub resident_count: Option<i32>,
     #[uniffi(default = None)]
     pub contact_phone: Option<String>,
     #[uniffi(default = None)]
@@ -370,15 +384,20 @@ pub struct HouseholdUpdate {
     pub notes: Option<String>,
 }
 
-impl From<HouseholdUpdate> for w::HouseholdUpdate {
-    fn from(u: HouseholdUpdate) -> Self {
-        w::HouseholdUpdate {
+impl HouseholdUpdate {
+    /// The core's update; a negative `resident_count` is `InvalidInput{field}`.
+    pub(crate) fn into_core(self) -> Result<w::HouseholdUpdate> {
+        let u = self;
+        Ok(w::HouseholdUpdate {
             housing_type: u.housing_type,
             occupancy: u.occupancy,
-            resident_count: u.resident_count,
+            resident_count: u
+                .resident_count
+                .map(|n| count("resident_count", n))
+                .transpose()?,
             contact_phone: u.contact_phone,
             tags: u.tags,
             notes: u.notes,
-        }
+        })
     }
 }

@@ -33,11 +33,11 @@ pub enum SyncPhase {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SyncProgress {
     pub phase: SyncPhase,
-    pub items_done: u64,
+    pub items_done: i64,
     /// `None` when unknown (the pull does not know how many changes wait).
-    pub items_total: Option<u64>,
-    pub bytes_done: u64,
-    pub bytes_total: Option<u64>,
+    pub items_total: Option<i64>,
+    pub bytes_done: i64,
+    pub bytes_total: Option<i64>,
     /// Set while the run waits to retry a request that failed transiently.
     pub retry: Option<RetryNotice>,
     /// Set on the `DONE` event: how the run ended.
@@ -48,9 +48,9 @@ pub struct SyncProgress {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RetryNotice {
     /// The attempt that failed (1 for the first).
-    pub attempt: u32,
+    pub attempt: i32,
     /// The attempts the run makes at most before giving up with `Network`.
-    pub max_attempts: u32,
+    pub max_attempts: i32,
     /// Time until the next attempt.
     pub delay: Duration,
 }
@@ -63,14 +63,14 @@ pub struct SyncOutcome {
     /// When it did not: `network`, `authentication`, `update_required`, `cancelled`,
     /// `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
     pub error: Option<String>,
-    pub pushed: u64,
-    pub already_applied: u64,
+    pub pushed: i64,
+    pub already_applied: i64,
     /// Records the server refused for good in this run.
-    pub rejected: u64,
+    pub rejected: i64,
     /// Records set aside in this run until the worker repairs or discards them.
-    pub quarantined: u64,
+    pub quarantined: i64,
     /// Records waiting for a later run (photos on Wi-Fi only, a server to update).
-    pub deferred: u64,
+    pub deferred: i64,
 }
 
 /// Where the engine stands, for drawing a sync indicator without waiting for an event.
@@ -86,7 +86,7 @@ pub enum SyncEngineState {
     /// A request failed transiently; the run tries again at `until`.
     WaitingToRetry {
         phase: SyncPhase,
-        attempt: u32,
+        attempt: i32,
         until: SystemTime,
     },
 }
@@ -103,7 +103,7 @@ impl From<s::SyncEngineState> for SyncEngineState {
                 until,
             } => SyncEngineState::WaitingToRetry {
                 phase,
-                attempt,
+                attempt: int(attempt),
                 until: from_utc(until),
             },
         }
@@ -114,23 +114,23 @@ impl From<&s::SyncProgress> for SyncProgress {
     fn from(p: &s::SyncProgress) -> Self {
         SyncProgress {
             phase: p.phase,
-            items_done: p.items_done,
-            items_total: p.items_total,
-            bytes_done: p.bytes_done,
-            bytes_total: p.bytes_total,
+            items_done: long(p.items_done),
+            items_total: p.items_total.map(long),
+            bytes_done: long(p.bytes_done),
+            bytes_total: p.bytes_total.map(long),
             retry: p.retry.as_ref().map(|r| RetryNotice {
-                attempt: r.attempt,
-                max_attempts: r.max_attempts,
+                attempt: int(r.attempt),
+                max_attempts: int(r.max_attempts),
                 delay: Duration::from_millis(r.delay_ms),
             }),
             outcome: p.outcome.as_ref().map(|o| SyncOutcome {
                 succeeded: o.succeeded,
                 error: o.error.clone(),
-                pushed: o.pushed,
-                already_applied: o.already_applied,
-                rejected: o.rejected,
-                quarantined: o.quarantined,
-                deferred: o.deferred,
+                pushed: long(o.pushed),
+                already_applied: long(o.already_applied),
+                rejected: long(o.rejected),
+                quarantined: long(o.quarantined),
+                deferred: long(o.deferred),
             }),
         }
     }
@@ -140,50 +140,50 @@ impl From<&s::SyncProgress> for SyncProgress {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SyncReport {
     /// Records the server applied.
-    pub pushed: u64,
+    pub pushed: i64,
     /// Records the server already had (a retry after a lost acknowledgement).
-    pub already_applied: u64,
+    pub already_applied: i64,
     /// Records refused for good (kept on the device with the reason).
-    pub rejected: u64,
+    pub rejected: i64,
     /// Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
     /// version does not know yet.
-    pub deferred: u64,
+    pub deferred: i64,
     /// Records left pending because they wait on a quarantined record or on a photo left
     /// for the next run; they go later with their original sequence number.
-    pub held: u64,
+    pub held: i64,
     /// Records quarantined in this run (record, kind, reason).
     pub quarantined: Vec<QuarantinedRecord>,
-    pub photos_uploaded: u64,
-    pub bytes_up: u64,
-    pub bytes_down: u64,
+    pub photos_uploaded: i64,
+    pub bytes_up: i64,
+    pub bytes_down: i64,
     /// Changes pulled and applied.
-    pub pulled_changes: u64,
-    pub round_trips: u64,
+    pub pulled_changes: i64,
+    pub round_trips: i64,
     /// Transient failures retried.
-    pub retries: u64,
+    pub retries: i64,
     /// Server time minus device time (ms).
     pub clock_offset_ms: i64,
     /// Photo files removed from the device after their records synced.
-    pub photos_collected: u64,
+    pub photos_collected: i64,
 }
 
 impl From<s::SyncReport> for SyncReport {
     fn from(r: s::SyncReport) -> Self {
         SyncReport {
-            pushed: r.pushed,
-            already_applied: r.already_applied,
-            rejected: r.rejected,
-            deferred: r.deferred,
-            held: r.held,
+            pushed: long(r.pushed),
+            already_applied: long(r.already_applied),
+            rejected: long(r.rejected),
+            deferred: long(r.deferred),
+            held: long(r.held),
             quarantined: map(r.quarantined),
-            photos_uploaded: r.photos_uploaded,
-            bytes_up: r.bytes_up,
-            bytes_down: r.bytes_down,
-            pulled_changes: r.pulled_changes,
-            round_trips: r.round_trips,
-            retries: r.retries,
+            photos_uploaded: long(r.photos_uploaded),
+            bytes_up: long(r.bytes_up),
+            bytes_down: long(r.bytes_down),
+            pulled_changes: long(r.pulled_changes),
+            round_trips: long(r.round_trips),
+            retries: long(r.retries),
             clock_offset_ms: r.clock_offset_ms,
-            photos_collected: r.photos_collected,
+            photos_collected: long(r.photos_collected),
         }
     }
 }
@@ -201,28 +201,28 @@ pub struct SyncOptions {
     /// On cellular, records whose photos are not uploaded wait for Wi-Fi.
     pub photos_wifi_only: bool,
     /// At most this many records per push request.
-    pub batch_max_mutations: u32,
+    pub batch_max_mutations: i32,
     /// At most this many payload bytes per push request.
-    pub batch_max_bytes: u32,
+    pub batch_max_bytes: i32,
     /// At most this many changes per pull page.
-    pub pull_page_limit: u32,
+    pub pull_page_limit: i32,
     /// A request without progress for this long is cut.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     /// Attempts per request before the run fails with `Network`.
-    pub max_attempts: u32,
+    pub max_attempts: i32,
     /// First backoff delay (doubles per failure, with jitter).
     pub base_backoff: Duration,
     pub max_backoff: Duration,
     /// Longest time spent retrying one request.
     pub max_retry_time: Duration,
     /// Size of one photo upload chunk.
-    pub photo_chunk_bytes: u32,
+    pub photo_chunk_bytes: i32,
     /// Longest a whole run may take; a server that trickles bytes or never stops paging
     /// ends the run with `Network` after this (what was committed stays). At most 24 h.
     pub run_deadline: Duration,
     /// Most pull pages in one run (the saved cursor resumes the rest next run).
-    pub max_pull_pages: u32,
+    pub max_pull_pages: i32,
     /// How long acknowledged records stay re-sendable, in case the server is restored from
     /// an older backup. Between 1 day and 10 years.
     pub synced_retention: Duration,
@@ -235,43 +235,45 @@ impl From<s::SyncOptions> for SyncOptions {
             extra_root_certs_pem: o.extra_root_certs_pem,
             pinned_sha256: o.pinned_sha256,
             photos_wifi_only: o.photos_wifi_only,
-            batch_max_mutations: u32_of(o.batch_max_mutations),
-            batch_max_bytes: u32_of(o.batch_max_bytes),
-            pull_page_limit: o.pull_page_limit,
+            batch_max_mutations: int(o.batch_max_mutations),
+            batch_max_bytes: int(o.batch_max_bytes),
+            pull_page_limit: int(o.pull_page_limit),
             request_timeout: o.request_timeout,
             connect_timeout: o.connect_timeout,
-            max_attempts: o.max_attempts,
+            max_attempts: int(o.max_attempts),
             base_backoff: o.base_backoff,
             max_backoff: o.max_backoff,
             max_retry_time: o.max_retry_time,
-            photo_chunk_bytes: u32_of(o.photo_chunk_bytes),
+            photo_chunk_bytes: int(o.photo_chunk_bytes),
             run_deadline: o.run_deadline,
-            max_pull_pages: o.max_pull_pages,
+            max_pull_pages: int(o.max_pull_pages),
             synced_retention: o.synced_retention,
         }
     }
 }
 
-impl From<SyncOptions> for s::SyncOptions {
-    fn from(o: SyncOptions) -> Self {
-        s::SyncOptions {
+impl SyncOptions {
+    /// The core's options; a negative count is `InvalidInput{field: SYNC_OPTIONS}`.
+    pub(crate) fn to_core(&self) -> Result<s::SyncOptions> {
+        let o = self.clone();
+        Ok(s::SyncOptions {
             allow_http: o.allow_http,
             extra_root_certs_pem: o.extra_root_certs_pem,
             pinned_sha256: o.pinned_sha256,
             photos_wifi_only: o.photos_wifi_only,
-            batch_max_mutations: usize_of(o.batch_max_mutations),
-            batch_max_bytes: usize_of(o.batch_max_bytes),
-            pull_page_limit: o.pull_page_limit,
+            batch_max_mutations: count("sync_options.batch_max_mutations", o.batch_max_mutations)?,
+            batch_max_bytes: count("sync_options.batch_max_bytes", o.batch_max_bytes)?,
+            pull_page_limit: count("sync_options.pull_page_limit", o.pull_page_limit)?,
             request_timeout: o.request_timeout,
             connect_timeout: o.connect_timeout,
-            max_attempts: o.max_attempts,
+            max_attempts: count("sync_options.max_attempts", o.max_attempts)?,
             base_backoff: o.base_backoff,
             max_backoff: o.max_backoff,
             max_retry_time: o.max_retry_time,
-            photo_chunk_bytes: usize_of(o.photo_chunk_bytes),
+            photo_chunk_bytes: count("sync_options.photo_chunk_bytes", o.photo_chunk_bytes)?,
             run_deadline: o.run_deadline,
-            max_pull_pages: o.max_pull_pages,
+            max_pull_pages: count("sync_options.max_pull_pages", o.max_pull_pages)?,
             synced_retention: o.synced_retention,
-        }
+        })
     }
 }

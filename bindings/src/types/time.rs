@@ -29,15 +29,6 @@ pub(crate) fn opt_to_utc(field: &str, t: Option<SystemTime>) -> Result<Option<Da
     t.map(|t| to_utc(field, t)).transpose()
 }
 
-pub(crate) fn usize_of(n: u32) -> usize {
-    // u32 fits in usize on every target we build (32- and 64-bit).
-    n as usize
-}
-
-pub(crate) fn u32_of(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 pub(crate) fn map<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
     v.into_iter().map(B::from).collect()
 }

@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::zone::DistrictZone;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Clock, Config};
@@ -129,6 +131,8 @@ pub struct SyncCounts {
 #[derive(Debug)]
 pub struct GridWorker {
     config: Config,
+    /// `config`'s time zone, resolved once at open.
+    zone: DistrictZone,
     store: Store,
     index: RwLock<Arc<SpatialIndex>>,
     /// Photos are sealed with this key when set (issue 9); `None` keeps them plain.
@@ -165,12 +169,8 @@ impl GridWorker {
         if let Some(p) = &config.policy_override {
             p.validate()?;
         }
-        if !(-14 * 60..=14 * 60).contains(&config.utc_offset_minutes) {
-            return Err(Error::invalid(
-                "config.utc_offset_minutes",
-                "must be within ±14 hours",
-            ));
-        }
+        let zone =
+            DistrictZone::from_config(config.time_zone.as_deref(), config.utc_offset_minutes)?;
         if config.data_dir.as_os_str().is_empty() {
             return Err(Error::invalid("config.data_dir", "must not be empty"));
         }
@@ -196,6 +196,7 @@ impl GridWorker {
         })?;
         Ok(GridWorker {
             config,
+            zone,
             store,
             index: RwLock::new(Arc::new(index)),
             photo_key,
@@ -352,7 +353,7 @@ impl GridWorker {
     }
 
     fn local_day(&self, at: DateTime<Utc>) -> NaiveDate {
-        (at + Duration::minutes(i64::from(self.config.utc_offset_minutes))).date_naive()
+        self.zone.local_day(at)
     }
 
     /// The data directory.

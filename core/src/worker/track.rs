@@ -44,8 +44,6 @@ const MAX_BATCH_SPAN_MS: i64 = 24 * 3600 * 1000;
 const JOIN_UP_TO: usize = 600;
 const JOIN_SPAN_MS: i64 = 3600 * 1000;
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
-
 /// A day's patrol: its figures and the simplified line to draw.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackDay {
@@ -56,11 +54,8 @@ pub struct TrackDay {
 
 impl GridWorker {
     /// UTC ms of the district's local midnight starting `day`.
-    fn day_start_ms(&self, day: NaiveDate) -> Result<i64> {
-        let offset_ms = i64::from(self.config.utc_offset_minutes) * 60_000;
-        day.and_hms_opt(0, 0, 0)
-            .map(|d| d.and_utc().timestamp_millis() - offset_ms)
-            .ok_or_else(|| Error::invalid("day", "is not a date"))
+    fn day_start_ms(&self, day: NaiveDate) -> i64 {
+        self.zone.day_start(day).timestamp_millis()
     }
 
     /// The patrol state, from the last event.
@@ -220,7 +215,11 @@ impl GridWorker {
     }
 
     fn track_between(&self, from: NaiveDate, to: NaiveDate, with_line: bool) -> Result<TrackDay> {
-        let (from_ms, to_ms) = (self.day_start_ms(from)?, self.day_start_ms(to)? + DAY_MS);
+        // The day after `to` starts where it ends: a local day is not always 24 h long.
+        let after = to
+            .succ_opt()
+            .ok_or_else(|| Error::invalid("day", "is the last day chrono knows"))?;
+        let (from_ms, to_ms) = (self.day_start_ms(from), self.day_start_ms(after));
         let policy = self.policy()?;
         let (blocks, grids, points) = self.store.read(|c| {
             let codes = reference::worker_grids(c)?;

@@ -3,6 +3,7 @@
 
 // swiftlint:disable all
 import Foundation
+import Foundation
 
 // Depending on the consumer's build setup, the low-level FFI code
 // might be in a separate module, or it might be compiled inline into
@@ -471,54 +472,6 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
-    typealias FfiType = UInt8
-    typealias SwiftType = UInt8
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
-    typealias FfiType = UInt16
-    typealias SwiftType = UInt16
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
-    typealias FfiType = UInt32
-    typealias SwiftType = UInt32
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
     typealias FfiType = Int32
     typealias SwiftType = Int32
@@ -528,22 +481,6 @@ fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
     }
 
     public static func write(_ value: Int32, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
-    typealias FfiType = UInt64
-    typealias SwiftType = UInt64
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         writeInt(&buf, lower(value))
     }
 }
@@ -757,7 +694,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     /**
      * Observations registered now (a screen that forgot to stop its observer shows here).
      */
-    func observerCount()  -> UInt32
+    func observerCount()  -> Int32
     
     /**
      * Registers a resident (optionally during a visit: `visit_id`). `InvalidInput` names
@@ -775,7 +712,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
      * page at a time; ID numbers and phones masked.
      */
-    func conflictsPage(all: Bool, after: String?, limit: UInt32) throws  -> ConflictPage
+    func conflictsPage(all: Bool, after: String?, limit: Int32) throws  -> ConflictPage
     
     /**
      * A household with its residents (masked) and open conflicts, in one call.
@@ -785,17 +722,17 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     /**
      * The households of one building (楼栋) by id, a page at a time.
      */
-    func householdsInBuilding(building: String, after: String?, limit: UInt32) throws  -> HouseholdCardPage
+    func householdsInBuilding(building: String, after: String?, limit: Int32) throws  -> HouseholdCardPage
     
     /**
      * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
      */
-    func householdsNearby(position: Position, radiusM: Double, limit: UInt32) throws  -> [NearbyHousehold]
+    func householdsNearby(position: Position, radiusM: Double, limit: Int32) throws  -> [NearbyHousehold]
     
     /**
      * Households of the worker's grids in a key group ("all 低保 households"), by id.
      */
-    func keyGroupHouseholds(tag: String, after: String?, limit: UInt32) throws  -> HouseholdCardPage
+    func keyGroupHouseholds(tag: String, after: String?, limit: Int32) throws  -> HouseholdCardPage
     
     /**
      * The district's key groups (重点人群 tags: 低保, disability, veteran, elderly_alone…),
@@ -818,7 +755,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * Households whose address, building, residents' names, phones or ID numbers contain
      * `query` (the last digits of a phone or ID number find it), by id a page at a time.
      */
-    func searchHouseholds(query: String, after: String?, limit: UInt32) throws  -> HouseholdCardPage
+    func searchHouseholds(query: String, after: String?, limit: Int32) throws  -> HouseholdCardPage
     
     /**
      * Marks a resident moved out or deceased (or living again).
@@ -853,7 +790,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
      * `InvalidState`. Returns how many were stored.
      */
-    func addTrackFixes(fixes: [LocationFix]) throws  -> UInt32
+    func addTrackFixes(fixes: [LocationFix]) throws  -> Int32
     
     /**
      * Records a patrol check-in at `point_id`. Accepted within the point's radius with a
@@ -863,17 +800,15 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func checkIn(pointId: String, fix: LocationFix) throws  -> CheckInResult
     
     /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
      * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
      * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
      */
-    func checkinsPage(after: String?, limit: UInt32) throws  -> CheckInPage
+    func checkinsPage(after: String?, limit: Int32) throws  -> CheckInPage
     
     /**
      * Removes photo files nobody needs any more; returns how many.
      */
-    func collectPhotos() throws  -> UInt64
+    func collectPhotos() throws  -> Int64
     
     /**
      * Completes a task with a note, 0-9 photos and a fix.
@@ -936,7 +871,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     /**
      * A grid's households by id, a page at a time (see `checkinsPage`).
      */
-    func householdsPage(gridCode: String, after: String?, limit: UInt32) throws  -> HouseholdPage
+    func householdsPage(gridCode: String, after: String?, limit: Int32) throws  -> HouseholdPage
     
     /**
      * Replaces reference data wholesale (seeding a device, QA). Sync keeps it current
@@ -944,29 +879,29 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      */
     func importReference(grids: [Grid], points: [InspectionPoint], households: [Household], workerGrids: [String]) throws 
     
-    func listCheckins(offset: UInt32, limit: UInt32) throws  -> [ListedCheckIn]
+    func listCheckins(offset: Int32, limit: Int32) throws  -> [ListedCheckIn]
     
     /**
      * A page of the worker's reports (drafts included) with sync state and lifecycle
      * status.
      */
-    func listReports(offset: UInt32, limit: UInt32) throws  -> [ListedReport]
+    func listReports(offset: Int32, limit: Int32) throws  -> [ListedReport]
     
     /**
      * A page of the tasks dispatched to the worker.
      */
-    func listTasks(offset: UInt32, limit: UInt32) throws  -> [Task]
+    func listTasks(offset: Int32, limit: Int32) throws  -> [Task]
     
     /**
      * A page of the worker's visits, newest first, with sync state.
      */
-    func listVisits(offset: UInt32, limit: UInt32) throws  -> [ListedVisit]
+    func listVisits(offset: Int32, limit: Int32) throws  -> [ListedVisit]
     
     /**
      * The `limit` (1-500) inspection points nearest to a WGS-84 position (convert map
      * coordinates with `toWgs84`).
      */
-    func nearbyPoints(position: Position, limit: UInt32) throws  -> [NearbyPoint]
+    func nearbyPoints(position: Position, limit: Int32) throws  -> [NearbyPoint]
     
     /**
      * Where the worker stands: off duty, on patrol or paused.
@@ -991,7 +926,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     /**
      * A grid's inspection points by id, a page at a time (see `checkinsPage`).
      */
-    func pointsPage(gridCode: String, after: String?, limit: UInt32) throws  -> PointPage
+    func pointsPage(gridCode: String, after: String?, limit: Int32) throws  -> PointPage
     
     /**
      * The validation policy in force (override, else the server's, else the defaults).
@@ -999,9 +934,9 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     func policy() throws  -> ValidationPolicy
     
     /**
-     * Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
+     * Patrol progress for a local day (`None`: today).
      */
-    func progressDay(day: String?) throws  -> PatrolProgress
+    func progressDay(day: LocalDay?) throws  -> PatrolProgress
     
     /**
      * Patrol progress for an ISO week (`None`: this week).
@@ -1047,7 +982,7 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * The worker's reports (drafts included) newest first, a page at a time (see
      * `checkinsPage`).
      */
-    func reportsPage(after: String?, limit: UInt32) throws  -> ReportPage
+    func reportsPage(after: String?, limit: Int32) throws  -> ReportPage
     
     func resumePatrol() throws  -> PatrolState
     
@@ -1072,18 +1007,18 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
      * The day's summary with its simplified line (`None`: today), for drawing the patrol on
      * a map: one piece per stretch between gaps.
      */
-    func trackDay(day: String?) throws  -> TrackDay
+    func trackDay(day: LocalDay?) throws  -> TrackDay
     
     /**
-     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * The patrol of a local day (`None`: today): distance, time, time in the
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
-    func trackSummary(day: String?) throws  -> TrackSummary
+    func trackSummary(day: LocalDay?) throws  -> TrackSummary
     
     /**
      * Visits newest first, a page at a time (see `checkinsPage`).
      */
-    func visitsPage(after: String?, limit: UInt32) throws  -> VisitPage
+    func visitsPage(after: String?, limit: Int32) throws  -> VisitPage
     
     /**
      * The codes of the grids this worker is responsible for.
@@ -1195,8 +1130,8 @@ open func observe(kinds: [ChangeKind], observer: ChangeObserver) -> ObserverHand
     /**
      * Observations registered now (a screen that forgot to stop its observer shows here).
      */
-open func observerCount() -> UInt32  {
-    return try!  FfiConverterUInt32.lift(try! rustCall() {
+open func observerCount() -> Int32  {
+    return try!  FfiConverterInt32.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_observer_count(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1237,14 +1172,14 @@ open func conflict(conflictId: String)throws  -> Conflict  {
      * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
      * page at a time; ID numbers and phones masked.
      */
-open func conflictsPage(all: Bool, after: String?, limit: UInt32)throws  -> ConflictPage  {
+open func conflictsPage(all: Bool, after: String?, limit: Int32)throws  -> ConflictPage  {
     return try  FfiConverterTypeConflictPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_conflicts_page(
             self.uniffiCloneHandle(),
         FfiConverterBool.lower(all),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1265,14 +1200,14 @@ open func householdDetail(householdId: String)throws  -> HouseholdDetail  {
     /**
      * The households of one building (楼栋) by id, a page at a time.
      */
-open func householdsInBuilding(building: String, after: String?, limit: UInt32)throws  -> HouseholdCardPage  {
+open func householdsInBuilding(building: String, after: String?, limit: Int32)throws  -> HouseholdCardPage  {
     return try  FfiConverterTypeHouseholdCardPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_households_in_building(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(building),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1280,14 +1215,14 @@ open func householdsInBuilding(building: String, after: String?, limit: UInt32)t
     /**
      * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
      */
-open func householdsNearby(position: Position, radiusM: Double, limit: UInt32)throws  -> [NearbyHousehold]  {
+open func householdsNearby(position: Position, radiusM: Double, limit: Int32)throws  -> [NearbyHousehold]  {
     return try  FfiConverterSequenceTypeNearbyHousehold.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_households_nearby(
             self.uniffiCloneHandle(),
         FfiConverterTypePosition_lower(position),
         FfiConverterDouble.lower(radiusM),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1295,14 +1230,14 @@ open func householdsNearby(position: Position, radiusM: Double, limit: UInt32)th
     /**
      * Households of the worker's grids in a key group ("all 低保 households"), by id.
      */
-open func keyGroupHouseholds(tag: String, after: String?, limit: UInt32)throws  -> HouseholdCardPage  {
+open func keyGroupHouseholds(tag: String, after: String?, limit: Int32)throws  -> HouseholdCardPage  {
     return try  FfiConverterTypeHouseholdCardPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_key_group_households(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(tag),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1353,14 +1288,14 @@ open func resolveConflict(conflictId: String, take: Resolution, value: FieldValu
      * Households whose address, building, residents' names, phones or ID numbers contain
      * `query` (the last digits of a phone or ID number find it), by id a page at a time.
      */
-open func searchHouseholds(query: String, after: String?, limit: UInt32)throws  -> HouseholdCardPage  {
+open func searchHouseholds(query: String, after: String?, limit: Int32)throws  -> HouseholdCardPage  {
     return try  FfiConverterTypeHouseholdCardPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_search_households(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(query),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1445,8 +1380,8 @@ open func addPhotoToDraft(reportId: String, photo: PhotoInput)throws  -> Photo  
      * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
      * `InvalidState`. Returns how many were stored.
      */
-open func addTrackFixes(fixes: [LocationFix])throws  -> UInt32  {
-    return try  FfiConverterUInt32.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+open func addTrackFixes(fixes: [LocationFix])throws  -> Int32  {
+    return try  FfiConverterInt32.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(
             self.uniffiCloneHandle(),
@@ -1472,18 +1407,16 @@ open func checkIn(pointId: String, fix: LocationFix)throws  -> CheckInResult  {
 }
     
     /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
      * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
      * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
      */
-open func checkinsPage(after: String?, limit: UInt32)throws  -> CheckInPage  {
+open func checkinsPage(after: String?, limit: Int32)throws  -> CheckInPage  {
     return try  FfiConverterTypeCheckInPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_checkins_page(
             self.uniffiCloneHandle(),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1491,8 +1424,8 @@ open func checkinsPage(after: String?, limit: UInt32)throws  -> CheckInPage  {
     /**
      * Removes photo files nobody needs any more; returns how many.
      */
-open func collectPhotos()throws  -> UInt64  {
-    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
+open func collectPhotos()throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_collect_photos(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1648,14 +1581,14 @@ open func grids()throws  -> [Grid]  {
     /**
      * A grid's households by id, a page at a time (see `checkinsPage`).
      */
-open func householdsPage(gridCode: String, after: String?, limit: UInt32)throws  -> HouseholdPage  {
+open func householdsPage(gridCode: String, after: String?, limit: Int32)throws  -> HouseholdPage  {
     return try  FfiConverterTypeHouseholdPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_households_page(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(gridCode),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1676,13 +1609,13 @@ open func importReference(grids: [Grid], points: [InspectionPoint], households: 
 }
 }
     
-open func listCheckins(offset: UInt32, limit: UInt32)throws  -> [ListedCheckIn]  {
+open func listCheckins(offset: Int32, limit: Int32)throws  -> [ListedCheckIn]  {
     return try  FfiConverterSequenceTypeListedCheckIn.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_list_checkins(
             self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(offset),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(offset),
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1691,13 +1624,13 @@ open func listCheckins(offset: UInt32, limit: UInt32)throws  -> [ListedCheckIn] 
      * A page of the worker's reports (drafts included) with sync state and lifecycle
      * status.
      */
-open func listReports(offset: UInt32, limit: UInt32)throws  -> [ListedReport]  {
+open func listReports(offset: Int32, limit: Int32)throws  -> [ListedReport]  {
     return try  FfiConverterSequenceTypeListedReport.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_list_reports(
             self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(offset),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(offset),
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1705,13 +1638,13 @@ open func listReports(offset: UInt32, limit: UInt32)throws  -> [ListedReport]  {
     /**
      * A page of the tasks dispatched to the worker.
      */
-open func listTasks(offset: UInt32, limit: UInt32)throws  -> [Task]  {
+open func listTasks(offset: Int32, limit: Int32)throws  -> [Task]  {
     return try  FfiConverterSequenceTypeTask.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_list_tasks(
             self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(offset),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(offset),
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1719,13 +1652,13 @@ open func listTasks(offset: UInt32, limit: UInt32)throws  -> [Task]  {
     /**
      * A page of the worker's visits, newest first, with sync state.
      */
-open func listVisits(offset: UInt32, limit: UInt32)throws  -> [ListedVisit]  {
+open func listVisits(offset: Int32, limit: Int32)throws  -> [ListedVisit]  {
     return try  FfiConverterSequenceTypeListedVisit.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_list_visits(
             self.uniffiCloneHandle(),
-        FfiConverterUInt32.lower(offset),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(offset),
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1734,13 +1667,13 @@ open func listVisits(offset: UInt32, limit: UInt32)throws  -> [ListedVisit]  {
      * The `limit` (1-500) inspection points nearest to a WGS-84 position (convert map
      * coordinates with `toWgs84`).
      */
-open func nearbyPoints(position: Position, limit: UInt32)throws  -> [NearbyPoint]  {
+open func nearbyPoints(position: Position, limit: Int32)throws  -> [NearbyPoint]  {
     return try  FfiConverterSequenceTypeNearbyPoint.lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_nearby_points(
             self.uniffiCloneHandle(),
         FfiConverterTypePosition_lower(position),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1798,14 +1731,14 @@ open func photoPath(sha256: String)throws  -> String?  {
     /**
      * A grid's inspection points by id, a page at a time (see `checkinsPage`).
      */
-open func pointsPage(gridCode: String, after: String?, limit: UInt32)throws  -> PointPage  {
+open func pointsPage(gridCode: String, after: String?, limit: Int32)throws  -> PointPage  {
     return try  FfiConverterTypePointPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_points_page(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(gridCode),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -1823,14 +1756,14 @@ open func policy()throws  -> ValidationPolicy  {
 }
     
     /**
-     * Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
+     * Patrol progress for a local day (`None`: today).
      */
-open func progressDay(day: String?)throws  -> PatrolProgress  {
+open func progressDay(day: LocalDay?)throws  -> PatrolProgress  {
     return try  FfiConverterTypePatrolProgress_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_progress_day(
             self.uniffiCloneHandle(),
-        FfiConverterOptionString.lower(day),uniffiCallStatus
+        FfiConverterOptionTypeLocalDay.lower(day),uniffiCallStatus
     )
 })
 }
@@ -1935,13 +1868,13 @@ open func reportCatalog()throws  -> ReportCatalog  {
      * The worker's reports (drafts included) newest first, a page at a time (see
      * `checkinsPage`).
      */
-open func reportsPage(after: String?, limit: UInt32)throws  -> ReportPage  {
+open func reportsPage(after: String?, limit: Int32)throws  -> ReportPage  {
     return try  FfiConverterTypeReportPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_reports_page(
             self.uniffiCloneHandle(),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -2007,26 +1940,26 @@ open func syncCounts()throws  -> SyncCounts  {
      * The day's summary with its simplified line (`None`: today), for drawing the patrol on
      * a map: one piece per stretch between gaps.
      */
-open func trackDay(day: String?)throws  -> TrackDay  {
+open func trackDay(day: LocalDay?)throws  -> TrackDay  {
     return try  FfiConverterTypeTrackDay_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_track_day(
             self.uniffiCloneHandle(),
-        FfiConverterOptionString.lower(day),uniffiCallStatus
+        FfiConverterOptionTypeLocalDay.lower(day),uniffiCallStatus
     )
 })
 }
     
     /**
-     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * The patrol of a local day (`None`: today): distance, time, time in the
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
-open func trackSummary(day: String?)throws  -> TrackSummary  {
+open func trackSummary(day: LocalDay?)throws  -> TrackSummary  {
     return try  FfiConverterTypeTrackSummary_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_track_summary(
             self.uniffiCloneHandle(),
-        FfiConverterOptionString.lower(day),uniffiCallStatus
+        FfiConverterOptionTypeLocalDay.lower(day),uniffiCallStatus
     )
 })
 }
@@ -2034,13 +1967,13 @@ open func trackSummary(day: String?)throws  -> TrackSummary  {
     /**
      * Visits newest first, a page at a time (see `checkinsPage`).
      */
-open func visitsPage(after: String?, limit: UInt32)throws  -> VisitPage  {
+open func visitsPage(after: String?, limit: Int32)throws  -> VisitPage  {
     return try  FfiConverterTypeVisitPage_lift(try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
     uniffi_gridworker_ffi_fn_method_gridworker_visits_page(
             self.uniffiCloneHandle(),
         FfiConverterOptionString.lower(after),
-        FfiConverterUInt32.lower(limit),uniffiCallStatus
+        FfiConverterInt32.lower(limit),uniffiCallStatus
     )
 })
 }
@@ -2688,8 +2621,8 @@ public func FfiConverterTypeSyncListenerHandle_lower(_ value: SyncListenerHandle
  * A report category or department of the district.
  */
 public struct CatalogEntry: Equatable, Hashable {
-    public var code: String
-    public var name: String
+    public let code: String
+    public let name: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2745,25 +2678,25 @@ public func FfiConverterTypeCatalogEntry_lower(_ value: CatalogEntry) -> RustBuf
  * A patrol check-in at an inspection point.
  */
 public struct CheckIn: Equatable, Hashable {
-    public var id: String
-    public var workerId: String
-    public var deviceId: String
-    public var pointId: String
-    public var fix: LocationFix
+    public let id: String
+    public let workerId: String
+    public let deviceId: String
+    public let pointId: String
+    public let fix: LocationFix
     /**
      * The fix in WGS-84.
      */
-    public var position: Position
+    public let position: Position
     /**
      * Distance from the point in metres.
      */
-    public var distanceM: Double
-    public var outcome: CheckInOutcome
-    public var flags: [Flag]
+    public let distanceM: Double
+    public let outcome: CheckInOutcome
+    public let flags: [Flag]
     /**
      * Device wall clock when recorded.
      */
-    public var recordedAt: Date
+    public let recordedAt: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2853,8 +2786,8 @@ public func FfiConverterTypeCheckIn_lower(_ value: CheckIn) -> RustBuffer {
  * when this is the last one. Keyset paging: records added meanwhile never shift a page.
  */
 public struct CheckInPage: Equatable, Hashable {
-    public var items: [ListedCheckIn]
-    public var next: String?
+    public let items: [ListedCheckIn]
+    public let next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2911,8 +2844,8 @@ public func FfiConverterTypeCheckInPage_lower(_ value: CheckInPage) -> RustBuffe
  * the same point was checked within the cooldown (nothing new was written then).
  */
 public struct CheckInResult: Equatable, Hashable {
-    public var checkIn: CheckIn
-    public var duplicate: Bool
+    public let checkIn: CheckIn
+    public let duplicate: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2970,27 +2903,27 @@ public func FfiConverterTypeCheckInResult_lower(_ value: CheckInResult) -> RustB
  * someone resolves it. In lists the values of ID numbers and phones are masked.
  */
 public struct Conflict: Equatable, Hashable {
-    public var id: String
-    public var entity: ConflictEntity
-    public var entityId: String
-    public var householdId: String
+    public let id: String
+    public let entity: ConflictEntity
+    public let entityId: String
+    public let householdId: String
     /**
      * The field's name as edits name it (`phone`, `status`, `occupancy`…).
      */
-    public var field: String
-    public var base: FieldValue
-    public var mine: FieldValue
-    public var theirs: FieldValue
-    public var mineBy: String
-    public var mineAt: Date
-    public var theirsBy: String
-    public var theirsAt: Date
-    public var resolved: Bool
+    public let field: String
+    public let base: FieldValue
+    public let mine: FieldValue
+    public let theirs: FieldValue
+    public let mineBy: String
+    public let mineAt: Date
+    public let theirsBy: String
+    public let theirsAt: Date
+    public let resolved: Bool
     /**
      * Resolved on this phone, waiting to sync.
      */
-    public var resolving: Bool
-    public var resolution: FieldValue?
+    public let resolving: Bool
+    public let resolution: FieldValue?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3091,8 +3024,8 @@ public func FfiConverterTypeConflict_lower(_ value: Conflict) -> RustBuffer {
  * A page of conflicts.
  */
 public struct ConflictPage: Equatable, Hashable {
-    public var items: [Conflict]
-    public var next: String?
+    public let items: [Conflict]
+    public let next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3148,9 +3081,9 @@ public func FfiConverterTypeConflictPage_lower(_ value: ConflictPage) -> RustBuf
  * A latitude/longitude pair in a named coordinate system (e.g. a tap on a GCJ-02 map).
  */
 public struct Coordinate: Equatable, Hashable {
-    public var lat: Double
-    public var lon: Double
-    public var crs: Crs
+    public let lat: Double
+    public let lon: Double
+    public let crs: Crs
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3209,8 +3142,8 @@ public func FfiConverterTypeCoordinate_lower(_ value: Coordinate) -> RustBuffer 
  * An open report that may describe the same problem as the one about to be filed.
  */
 public struct DuplicateCandidate: Equatable, Hashable {
-    public var report: PhotoReport
-    public var distanceM: Double
+    public let report: PhotoReport
+    public let distanceM: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3266,9 +3199,9 @@ public func FfiConverterTypeDuplicateCandidate_lower(_ value: DuplicateCandidate
  * A grid (网格). Boundary in WGS-84, first point not repeated.
  */
 public struct Grid: Equatable, Hashable {
-    public var code: String
-    public var name: String
-    public var boundary: [Position]
+    public let code: String
+    public let name: String
+    public let boundary: [Position]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3327,11 +3260,11 @@ public func FfiConverterTypeGrid_lower(_ value: Grid) -> RustBuffer {
  * The share of a grid within 25 m of the track.
  */
 public struct GridCoverage: Equatable, Hashable {
-    public var gridCode: String
+    public let gridCode: String
     /**
      * 0 to 1.
      */
-    public var coverage: Double
+    public let coverage: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3390,12 +3323,12 @@ public func FfiConverterTypeGridCoverage_lower(_ value: GridCoverage) -> RustBuf
  * A household on the worker's books, WGS-84. Personal data.
  */
 public struct Household: Equatable, Hashable {
-    public var id: String
-    public var gridCode: String
-    public var building: String
-    public var address: String
-    public var position: Position
-    public var tags: [String]
+    public let id: String
+    public let gridCode: String
+    public let building: String
+    public let address: String
+    public let position: Position
+    public let tags: [String]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3463,21 +3396,21 @@ public func FfiConverterTypeHousehold_lower(_ value: Household) -> RustBuffer {
  * A household in a list: where it is, its profile, who lives there in brief.
  */
 public struct HouseholdCard: Equatable, Hashable {
-    public var household: Household
-    public var profile: HouseholdProfile
+    public let household: Household
+    public let profile: HouseholdProfile
     /**
      * Residents living there now.
      */
-    public var living: UInt32
-    public var headName: String?
-    public var openConflicts: UInt32
+    public let living: Int32
+    public let headName: String?
+    public let openConflicts: Int32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(household: Household, profile: HouseholdProfile, 
         /**
          * Residents living there now.
-         */living: UInt32, headName: String?, openConflicts: UInt32) {
+         */living: Int32, headName: String?, openConflicts: Int32) {
         self.household = household
         self.profile = profile
         self.living = living
@@ -3503,18 +3436,18 @@ public struct FfiConverterTypeHouseholdCard: FfiConverterRustBuffer {
             try HouseholdCard(
                 household: FfiConverterTypeHousehold.read(from: &buf), 
                 profile: FfiConverterTypeHouseholdProfile.read(from: &buf), 
-                living: FfiConverterUInt32.read(from: &buf), 
+                living: FfiConverterInt32.read(from: &buf), 
                 headName: FfiConverterOptionString.read(from: &buf), 
-                openConflicts: FfiConverterUInt32.read(from: &buf)
+                openConflicts: FfiConverterInt32.read(from: &buf)
         )
     }
 
     public static func write(_ value: HouseholdCard, into buf: inout [UInt8]) {
         FfiConverterTypeHousehold.write(value.household, into: &buf)
         FfiConverterTypeHouseholdProfile.write(value.profile, into: &buf)
-        FfiConverterUInt32.write(value.living, into: &buf)
+        FfiConverterInt32.write(value.living, into: &buf)
         FfiConverterOptionString.write(value.headName, into: &buf)
-        FfiConverterUInt32.write(value.openConflicts, into: &buf)
+        FfiConverterInt32.write(value.openConflicts, into: &buf)
     }
 }
 
@@ -3538,8 +3471,8 @@ public func FfiConverterTypeHouseholdCard_lower(_ value: HouseholdCard) -> RustB
  * A page of households (search, building, key group); `next` is the cursor of the next.
  */
 public struct HouseholdCardPage: Equatable, Hashable {
-    public var items: [HouseholdCard]
-    public var next: String?
+    public let items: [HouseholdCard]
+    public let next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3595,10 +3528,10 @@ public func FfiConverterTypeHouseholdCardPage_lower(_ value: HouseholdCardPage) 
  * A household with its residents (masked) and open conflicts: the visit screen.
  */
 public struct HouseholdDetail: Equatable, Hashable {
-    public var household: Household
-    public var profile: HouseholdProfile
-    public var residents: [Resident]
-    public var conflicts: [Conflict]
+    public let household: Household
+    public let profile: HouseholdProfile
+    public let residents: [Resident]
+    public let conflicts: [Conflict]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3660,8 +3593,8 @@ public func FfiConverterTypeHouseholdDetail_lower(_ value: HouseholdDetail) -> R
  * A page of a grid's households by id (see `CheckInPage`).
  */
 public struct HouseholdPage: Equatable, Hashable {
-    public var items: [Household]
-    public var next: String?
+    public let items: [Household]
+    public let next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3717,20 +3650,20 @@ public func FfiConverterTypeHouseholdPage_lower(_ value: HouseholdPage) -> RustB
  * A household's profile (一标三实: actual housing). The contact phone is masked in lists.
  */
 public struct HouseholdProfile: Equatable, Hashable {
-    public var housingType: HousingType?
-    public var occupancy: Occupancy?
-    public var residentCount: UInt32
-    public var contactPhone: String?
-    public var tags: [String]
-    public var notes: String
+    public let housingType: HousingType?
+    public let occupancy: Occupancy?
+    public let residentCount: Int32
+    public let contactPhone: String?
+    public let tags: [String]
+    public let notes: String
     /**
      * The server's version this profile is based on.
      */
-    public var version: Int64
+    public let version: Int64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(housingType: HousingType?, occupancy: Occupancy?, residentCount: UInt32, contactPhone: String?, tags: [String], notes: String, 
+    public init(housingType: HousingType?, occupancy: Occupancy?, residentCount: Int32, contactPhone: String?, tags: [String], notes: String, 
         /**
          * The server's version this profile is based on.
          */version: Int64) {
@@ -3761,7 +3694,7 @@ public struct FfiConverterTypeHouseholdProfile: FfiConverterRustBuffer {
             try HouseholdProfile(
                 housingType: FfiConverterOptionTypeHousingType.read(from: &buf), 
                 occupancy: FfiConverterOptionTypeOccupancy.read(from: &buf), 
-                residentCount: FfiConverterUInt32.read(from: &buf), 
+                residentCount: FfiConverterInt32.read(from: &buf), 
                 contactPhone: FfiConverterOptionString.read(from: &buf), 
                 tags: FfiConverterSequenceString.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf), 
@@ -3772,7 +3705,7 @@ public struct FfiConverterTypeHouseholdProfile: FfiConverterRustBuffer {
     public static func write(_ value: HouseholdProfile, into buf: inout [UInt8]) {
         FfiConverterOptionTypeHousingType.write(value.housingType, into: &buf)
         FfiConverterOptionTypeOccupancy.write(value.occupancy, into: &buf)
-        FfiConverterUInt32.write(value.residentCount, into: &buf)
+        FfiConverterInt32.write(value.residentCount, into: &buf)
         FfiConverterOptionString.write(value.contactPhone, into: &buf)
         FfiConverterSequenceString.write(value.tags, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
@@ -3802,14 +3735,14 @@ public func FfiConverterTypeHouseholdProfile_lower(_ value: HouseholdProfile) ->
 public struct HouseholdUpdate: Equatable, Hashable {
     public var housingType: HousingType?
     public var occupancy: Occupancy?
-    public var residentCount: UInt32?
+    public var residentCount: Int32?
     public var contactPhone: String?
     public var tags: [String]?
     public var notes: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(housingType: HousingType? = nil, occupancy: Occupancy? = nil, residentCount: UInt32? = nil, contactPhone: String? = nil, tags: [String]? = nil, notes: String? = nil) {
+    public init(housingType: HousingType? = nil, occupancy: Occupancy? = nil, residentCount: Int32? = nil, contactPhone: String? = nil, tags: [String]? = nil, notes: String? = nil) {
         self.housingType = housingType
         self.occupancy = occupancy
         self.residentCount = residentCount
@@ -3836,7 +3769,7 @@ public struct FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer {
             try HouseholdUpdate(
                 housingType: FfiConverterOptionTypeHousingType.read(from: &buf), 
                 occupancy: FfiConverterOptionTypeOccupancy.read(from: &buf), 
-                residentCount: FfiConverterOptionUInt32.read(from: &buf), 
+                residentCount: FfiConverterOptionInt32.read(from: &buf), 
                 contactPhone: FfiConverterOptionString.read(from: &buf), 
                 tags: FfiConverterOptionSequenceString.read(from: &buf), 
                 notes: FfiConverterOptionString.read(from: &buf)
@@ -3846,7 +3779,7 @@ public struct FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer {
     public static func write(_ value: HouseholdUpdate, into buf: inout [UInt8]) {
         FfiConverterOptionTypeHousingType.write(value.housingType, into: &buf)
         FfiConverterOptionTypeOccupancy.write(value.occupancy, into: &buf)
-        FfiConverterOptionUInt32.write(value.residentCount, into: &buf)
+        FfiConverterOptionInt32.write(value.residentCount, into: &buf)
         FfiConverterOptionString.write(value.contactPhone, into: &buf)
         FfiConverterOptionSequenceString.write(value.tags, into: &buf)
         FfiConverterOptionString.write(value.notes, into: &buf)
@@ -3873,14 +3806,14 @@ public func FfiConverterTypeHouseholdUpdate_lower(_ value: HouseholdUpdate) -> R
  * A patrol check-in point (巡查打卡点), WGS-84.
  */
 public struct InspectionPoint: Equatable, Hashable {
-    public var id: String
-    public var gridCode: String
-    public var name: String
-    public var position: Position
+    public let id: String
+    public let gridCode: String
+    public let name: String
+    public let position: Position
     /**
      * Check-in radius in metres; 0 means the policy default.
      */
-    public var radiusM: Double
+    public let radiusM: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3948,12 +3881,12 @@ public func FfiConverterTypeInspectionPoint_lower(_ value: InspectionPoint) -> R
  * An ISO week (`2026-W48` is `IsoWeek(year = 2026, week = 48)`).
  */
 public struct IsoWeek: Equatable, Hashable {
-    public var year: Int32
-    public var week: UInt32
+    public let year: Int32
+    public let week: Int32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(year: Int32, week: UInt32) {
+    public init(year: Int32, week: Int32) {
         self.year = year
         self.week = week
     }
@@ -3975,13 +3908,13 @@ public struct FfiConverterTypeIsoWeek: FfiConverterRustBuffer {
         return
             try IsoWeek(
                 year: FfiConverterInt32.read(from: &buf), 
-                week: FfiConverterUInt32.read(from: &buf)
+                week: FfiConverterInt32.read(from: &buf)
         )
     }
 
     public static func write(_ value: IsoWeek, into buf: inout [UInt8]) {
         FfiConverterInt32.write(value.year, into: &buf)
-        FfiConverterUInt32.write(value.week, into: &buf)
+        FfiConverterInt32.write(value.week, into: &buf)
     }
 }
 
@@ -4005,15 +3938,15 @@ public func FfiConverterTypeIsoWeek_lower(_ value: IsoWeek) -> RustBuffer {
  * Counts per record kind.
  */
 public struct KindCounts: Equatable, Hashable {
-    public var checkins: UInt64
-    public var visits: UInt64
-    public var reports: UInt64
-    public var tasks: UInt64
-    public var photos: UInt64
+    public let checkins: Int64
+    public let visits: Int64
+    public let reports: Int64
+    public let tasks: Int64
+    public let photos: Int64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(checkins: UInt64, visits: UInt64, reports: UInt64, tasks: UInt64, photos: UInt64) {
+    public init(checkins: Int64, visits: Int64, reports: Int64, tasks: Int64, photos: Int64) {
         self.checkins = checkins
         self.visits = visits
         self.reports = reports
@@ -4037,20 +3970,20 @@ public struct FfiConverterTypeKindCounts: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KindCounts {
         return
             try KindCounts(
-                checkins: FfiConverterUInt64.read(from: &buf), 
-                visits: FfiConverterUInt64.read(from: &buf), 
-                reports: FfiConverterUInt64.read(from: &buf), 
-                tasks: FfiConverterUInt64.read(from: &buf), 
-                photos: FfiConverterUInt64.read(from: &buf)
+                checkins: FfiConverterInt64.read(from: &buf), 
+                visits: FfiConverterInt64.read(from: &buf), 
+                reports: FfiConverterInt64.read(from: &buf), 
+                tasks: FfiConverterInt64.read(from: &buf), 
+                photos: FfiConverterInt64.read(from: &buf)
         )
     }
 
     public static func write(_ value: KindCounts, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.checkins, into: &buf)
-        FfiConverterUInt64.write(value.visits, into: &buf)
-        FfiConverterUInt64.write(value.reports, into: &buf)
-        FfiConverterUInt64.write(value.tasks, into: &buf)
-        FfiConverterUInt64.write(value.photos, into: &buf)
+        FfiConverterInt64.write(value.checkins, into: &buf)
+        FfiConverterInt64.write(value.visits, into: &buf)
+        FfiConverterInt64.write(value.reports, into: &buf)
+        FfiConverterInt64.write(value.tasks, into: &buf)
+        FfiConverterInt64.write(value.photos, into: &buf)
     }
 }
 
@@ -4074,8 +4007,8 @@ public func FfiConverterTypeKindCounts_lower(_ value: KindCounts) -> RustBuffer 
  * A check-in with its sync state.
  */
 public struct ListedCheckIn: Equatable, Hashable {
-    public var checkIn: CheckIn
-    public var sync: SyncState
+    public let checkIn: CheckIn
+    public let sync: SyncState
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4131,8 +4064,8 @@ public func FfiConverterTypeListedCheckIn_lower(_ value: ListedCheckIn) -> RustB
  * A report with its sync state (drafts are `Pending`: they never left the device).
  */
 public struct ListedReport: Equatable, Hashable {
-    public var report: PhotoReport
-    public var sync: SyncState
+    public let report: PhotoReport
+    public let sync: SyncState
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4188,8 +4121,8 @@ public func FfiConverterTypeListedReport_lower(_ value: ListedReport) -> RustBuf
  * A visit with its sync state.
  */
 public struct ListedVisit: Equatable, Hashable {
-    public var visit: Visit
-    public var sync: SyncState
+    public let visit: Visit
+    public let sync: SyncState
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4246,33 +4179,33 @@ public func FfiConverterTypeListedVisit_lower(_ value: ListedVisit) -> RustBuffe
  * WGS-84, and flags (never rejects) inaccurate, mock, stale or implausible fixes.
  */
 public struct LocationFix: Equatable, Hashable {
-    public var lat: Double
-    public var lon: Double
+    public let lat: Double
+    public let lon: Double
     /**
      * Horizontal accuracy radius in metres.
      */
-    public var accuracyM: Double
-    public var altitudeM: Double?
-    public var speedMps: Double?
-    public var bearingDeg: Double?
-    public var provider: Provider
+    public let accuracyM: Double
+    public let altitudeM: Double?
+    public let speedMps: Double?
+    public let bearingDeg: Double?
+    public let provider: Provider
     /**
      * The system `lat`/`lon` are in (`Wgs84` for platform fixes).
      */
-    public var crs: Crs
+    public let crs: Crs
     /**
      * Android `Location.isMock` / iOS `sourceInformation.isSimulatedBySoftware`.
      */
-    public var isMock: Bool
+    public let isMock: Bool
     /**
      * When the fix was taken (the platform's time of the fix).
      */
-    public var fixTime: Date
+    public let fixTime: Date
     /**
      * The platform's monotonic clock at the fix, in ms (Android
      * `elapsedRealtimeNanos / 1e6`, iOS `ProcessInfo.systemUptime * 1000`).
      */
-    public var monotonicMs: Int64
+    public let monotonicMs: Int64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4371,12 +4304,12 @@ public func FfiConverterTypeLocationFix_lower(_ value: LocationFix) -> RustBuffe
  * One log record of the core. Never contains residents' personal data.
  */
 public struct LogRecord: Equatable, Hashable {
-    public var level: LogLevel
+    public let level: LogLevel
     /**
      * The Rust module that logged (e.g. `gridworker_core::sync::engine`).
      */
-    public var target: String
-    public var message: String
+    public let target: String
+    public let message: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4438,8 +4371,8 @@ public func FfiConverterTypeLogRecord_lower(_ value: LogRecord) -> RustBuffer {
  * A household near a position.
  */
 public struct NearbyHousehold: Equatable, Hashable {
-    public var household: HouseholdCard
-    public var distanceM: Double
+    public let household: HouseholdCard
+    public let distanceM: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4495,8 +4428,8 @@ public func FfiConverterTypeNearbyHousehold_lower(_ value: NearbyHousehold) -> R
  * An inspection point near a position.
  */
 public struct NearbyPoint: Equatable, Hashable {
-    public var point: InspectionPoint
-    public var distanceM: Double
+    public let point: InspectionPoint
+    public let distanceM: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4552,13 +4485,13 @@ public func FfiConverterTypeNearbyPoint_lower(_ value: NearbyPoint) -> RustBuffe
  * A resident to register.
  */
 public struct NewResident: Equatable, Hashable {
-    public var householdId: String
-    public var name: String
-    public var idNumber: String
-    public var phone: String?
-    public var relation: Relation
-    public var tags: [String]
-    public var notes: String
+    public let householdId: String
+    public let name: String
+    public let idNumber: String
+    public let phone: String?
+    public let relation: Relation
+    public let tags: [String]
+    public let notes: String
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4630,65 +4563,65 @@ public func FfiConverterTypeNewResident_lower(_ value: NewResident) -> RustBuffe
  */
 public struct PatrolProgress: Equatable, Hashable {
     /**
-     * First and last local day of the period, `YYYY-MM-DD`.
+     * First and last local day of the period.
      */
-    public var fromDay: String
-    public var toDay: String
+    public let fromDay: LocalDay
+    public let toDay: LocalDay
     /**
      * Inspection points in the worker's grids.
      */
-    public var pointsDue: UInt32
+    public let pointsDue: Int32
     /**
      * Points with at least one accepted check-in.
      */
-    public var checkedAccepted: UInt32
+    public let checkedAccepted: Int32
     /**
      * Points with check-ins, all of them flagged.
      */
-    public var checkedFlaggedOnly: UInt32
+    public let checkedFlaggedOnly: Int32
     /**
      * Points with no check-in.
      */
-    public var missed: UInt32
+    public let missed: Int32
     /**
      * Accepted points over due points, in percent.
      */
-    public var coveragePercent: Double
+    public let coveragePercent: Double
     /**
      * Ids of the missed points (where to go next).
      */
-    public var missedPointIds: [String]
+    public let missedPointIds: [String]
     /**
      * Distance walked on patrol (m), measured from the track (see `trackSummary`).
      */
-    public var trackDistanceM: Double
+    public let trackDistanceM: Double
     /**
      * Time on patrol with usable fixes (s).
      */
-    public var patrolS: Double
+    public let patrolS: Double
     /**
      * Share of the worker's grids' area within 25 m of the track, 0 to 1 (their mean).
      */
-    public var gridCoverage: Double
+    public let gridCoverage: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
-         * First and last local day of the period, `YYYY-MM-DD`.
-         */fromDay: String, toDay: String, 
+         * First and last local day of the period.
+         */fromDay: LocalDay, toDay: LocalDay, 
         /**
          * Inspection points in the worker's grids.
-         */pointsDue: UInt32, 
+         */pointsDue: Int32, 
         /**
          * Points with at least one accepted check-in.
-         */checkedAccepted: UInt32, 
+         */checkedAccepted: Int32, 
         /**
          * Points with check-ins, all of them flagged.
-         */checkedFlaggedOnly: UInt32, 
+         */checkedFlaggedOnly: Int32, 
         /**
          * Points with no check-in.
-         */missed: UInt32, 
+         */missed: Int32, 
         /**
          * Accepted points over due points, in percent.
          */coveragePercent: Double, 
@@ -4733,12 +4666,12 @@ public struct FfiConverterTypePatrolProgress: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PatrolProgress {
         return
             try PatrolProgress(
-                fromDay: FfiConverterString.read(from: &buf), 
-                toDay: FfiConverterString.read(from: &buf), 
-                pointsDue: FfiConverterUInt32.read(from: &buf), 
-                checkedAccepted: FfiConverterUInt32.read(from: &buf), 
-                checkedFlaggedOnly: FfiConverterUInt32.read(from: &buf), 
-                missed: FfiConverterUInt32.read(from: &buf), 
+                fromDay: FfiConverterTypeLocalDay.read(from: &buf), 
+                toDay: FfiConverterTypeLocalDay.read(from: &buf), 
+                pointsDue: FfiConverterInt32.read(from: &buf), 
+                checkedAccepted: FfiConverterInt32.read(from: &buf), 
+                checkedFlaggedOnly: FfiConverterInt32.read(from: &buf), 
+                missed: FfiConverterInt32.read(from: &buf), 
                 coveragePercent: FfiConverterDouble.read(from: &buf), 
                 missedPointIds: FfiConverterSequenceString.read(from: &buf), 
                 trackDistanceM: FfiConverterDouble.read(from: &buf), 
@@ -4748,12 +4681,12 @@ public struct FfiConverterTypePatrolProgress: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: PatrolProgress, into buf: inout [UInt8]) {
-        FfiConverterString.write(value.fromDay, into: &buf)
-        FfiConverterString.write(value.toDay, into: &buf)
-        FfiConverterUInt32.write(value.pointsDue, into: &buf)
-        FfiConverterUInt32.write(value.checkedAccepted, into: &buf)
-        FfiConverterUInt32.write(value.checkedFlaggedOnly, into: &buf)
-        FfiConverterUInt32.write(value.missed, into: &buf)
+        FfiConverterTypeLocalDay.write(value.fromDay, into: &buf)
+        FfiConverterTypeLocalDay.write(value.toDay, into: &buf)
+        FfiConverterInt32.write(value.pointsDue, into: &buf)
+        FfiConverterInt32.write(value.checkedAccepted, into: &buf)
+        FfiConverterInt32.write(value.checkedFlaggedOnly, into: &buf)
+        FfiConverterInt32.write(value.missed, into: &buf)
         FfiConverterDouble.write(value.coveragePercent, into: &buf)
         FfiConverterSequenceString.write(value.missedPointIds, into: &buf)
         FfiConverterDouble.write(value.trackDistanceM, into: &buf)
@@ -4786,29 +4719,29 @@ public struct Photo: Equatable, Hashable {
      * Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
      * scaled it, turned it upright and stripped its metadata.
      */
-    public var sha256: String
-    public var size: UInt64
-    public var mediaType: MediaType
+    public let sha256: String
+    public let size: Int64
+    public let mediaType: MediaType
     /**
      * As the app passed it, else the photo's EXIF capture time.
      */
-    public var capturedAt: Date?
+    public let capturedAt: Date?
     /**
      * The capture time the photo's EXIF stated.
      */
-    public var exifTime: Date?
+    public let exifTime: Date?
     /**
      * Where the photo's EXIF GPS says it was taken (WGS-84).
      */
-    public var exifPosition: Position?
+    public let exifPosition: Position?
     /**
      * SHA-256 of the file the app handed over, when the stored bytes differ from it.
      */
-    public var originalSha256: String?
+    public let originalSha256: String?
     /**
      * Size of that original file.
      */
-    public var originalSize: UInt64?
+    public let originalSize: Int64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4816,7 +4749,7 @@ public struct Photo: Equatable, Hashable {
         /**
          * Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
          * scaled it, turned it upright and stripped its metadata.
-         */sha256: String, size: UInt64, mediaType: MediaType, 
+         */sha256: String, size: Int64, mediaType: MediaType, 
         /**
          * As the app passed it, else the photo's EXIF capture time.
          */capturedAt: Date?, 
@@ -4831,7 +4764,7 @@ public struct Photo: Equatable, Hashable {
          */originalSha256: String?, 
         /**
          * Size of that original file.
-         */originalSize: UInt64?) {
+         */originalSize: Int64?) {
         self.sha256 = sha256
         self.size = size
         self.mediaType = mediaType
@@ -4859,25 +4792,25 @@ public struct FfiConverterTypePhoto: FfiConverterRustBuffer {
         return
             try Photo(
                 sha256: FfiConverterString.read(from: &buf), 
-                size: FfiConverterUInt64.read(from: &buf), 
+                size: FfiConverterInt64.read(from: &buf), 
                 mediaType: FfiConverterTypeMediaType.read(from: &buf), 
                 capturedAt: FfiConverterOptionTimestamp.read(from: &buf), 
                 exifTime: FfiConverterOptionTimestamp.read(from: &buf), 
                 exifPosition: FfiConverterOptionTypePosition.read(from: &buf), 
                 originalSha256: FfiConverterOptionString.read(from: &buf), 
-                originalSize: FfiConverterOptionUInt64.read(from: &buf)
+                originalSize: FfiConverterOptionInt64.read(from: &buf)
         )
     }
 
     public static func write(_ value: Photo, into buf: inout [UInt8]) {
         FfiConverterString.write(value.sha256, into: &buf)
-        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterInt64.write(value.size, into: &buf)
         FfiConverterTypeMediaType.write(value.mediaType, into: &buf)
         FfiConverterOptionTimestamp.write(value.capturedAt, into: &buf)
         FfiConverterOptionTimestamp.write(value.exifTime, into: &buf)
         FfiConverterOptionTypePosition.write(value.exifPosition, into: &buf)
         FfiConverterOptionString.write(value.originalSha256, into: &buf)
-        FfiConverterOptionUInt64.write(value.originalSize, into: &buf)
+        FfiConverterOptionInt64.write(value.originalSize, into: &buf)
     }
 }
 
@@ -4902,8 +4835,8 @@ public func FfiConverterTypePhoto_lower(_ value: Photo) -> RustBuffer {
  * deleted) and, if known, when it was taken.
  */
 public struct PhotoInput: Equatable, Hashable {
-    public var path: String
-    public var capturedAt: Date?
+    public let path: String
+    public let capturedAt: Date?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4959,28 +4892,28 @@ public func FfiConverterTypePhotoInput_lower(_ value: PhotoInput) -> RustBuffer 
  * A 随手拍 photo report as the worker sees it.
  */
 public struct PhotoReport: Equatable, Hashable {
-    public var id: String
-    public var category: String
-    public var description: String
-    public var photos: [Photo]
+    public let id: String
+    public let category: String
+    public let description: String
+    public let photos: [Photo]
     /**
      * WGS-84; `None` for a draft.
      */
-    public var position: Position?
-    public var status: ReportStatus
-    public var progress: ReportProgress
-    public var flags: [Flag]
+    public let position: Position?
+    public let status: ReportStatus
+    public let progress: ReportProgress
+    public let flags: [Flag]
     /**
      * The report this one adds to (the worker followed the duplicate hint).
      */
-    public var attachTo: String?
+    public let attachTo: String?
     /**
      * True for reports filed from this device, false for others' pulled for the duplicate
      * hint.
      */
-    public var own: Bool
-    public var createdAt: Date
-    public var updatedAt: Date
+    public let own: Bool
+    public let createdAt: Date
+    public let updatedAt: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5076,8 +5009,8 @@ public func FfiConverterTypePhotoReport_lower(_ value: PhotoReport) -> RustBuffe
  * A page of a grid's inspection points by id (see `CheckInPage`).
  */
 public struct PointPage: Equatable, Hashable {
-    public var items: [InspectionPoint]
-    public var next: String?
+    public let items: [InspectionPoint]
+    public let next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5133,8 +5066,8 @@ public func FfiConverterTypePointPage_lower(_ value: PointPage) -> RustBuffer {
  * A point the track passed within its radius (evidence, not a check-in).
  */
 public struct PointPassed: Equatable, Hashable {
-    public var pointId: String
-    public var at: Date
+    public let pointId: String
+    public let at: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5190,8 +5123,8 @@ public func FfiConverterTypePointPassed_lower(_ value: PointPassed) -> RustBuffe
  * A WGS-84 position (everything the core stores and compares is WGS-84).
  */
 public struct Position: Equatable, Hashable {
-    public var lat: Double
-    public var lon: Double
+    public let lat: Double
+    public let lon: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5247,12 +5180,12 @@ public func FfiConverterTypePosition_lower(_ value: Position) -> RustBuffer {
  * A quarantined record: which one and why.
  */
 public struct QuarantinedRecord: Equatable, Hashable {
-    public var recordId: String
+    public let recordId: String
     /**
      * `report`, `task_completion`, `checkin`, `visit` or `task_ack`.
      */
-    public var kind: String
-    public var reason: QuarantineReason
+    public let kind: String
+    public let reason: QuarantineReason
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5317,41 +5250,41 @@ public struct RecoveryReport: Equatable, Hashable {
     /**
      * The worker's records (check-ins, visits, reports, task updates) in the new store.
      */
-    public var recovered: UInt64
+    public let recovered: Int64
     /**
      * The worker's records that could not be read (an upper bound).
      */
-    public var lost: UInt64
+    public let lost: Int64
     /**
      * Other rows (record details, reference data, device state) copied and lost.
      */
-    public var otherRowsRecovered: UInt64
-    public var otherRowsLost: UInt64
+    public let otherRowsRecovered: Int64
+    public let otherRowsLost: Int64
     /**
      * Tables in which something could not be read.
      */
-    public var damagedTables: [String]
+    public let damagedTables: [String]
     /**
      * Where the damaged database is kept for support (owner-only), if there was one.
      */
-    public var keptAt: String?
+    public let keptAt: String?
     /**
      * The store was healthy: nothing was changed.
      */
-    public var wasHealthy: Bool
+    public let wasHealthy: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
          * The worker's records (check-ins, visits, reports, task updates) in the new store.
-         */recovered: UInt64, 
+         */recovered: Int64, 
         /**
          * The worker's records that could not be read (an upper bound).
-         */lost: UInt64, 
+         */lost: Int64, 
         /**
          * Other rows (record details, reference data, device state) copied and lost.
-         */otherRowsRecovered: UInt64, otherRowsLost: UInt64, 
+         */otherRowsRecovered: Int64, otherRowsLost: Int64, 
         /**
          * Tables in which something could not be read.
          */damagedTables: [String], 
@@ -5386,10 +5319,10 @@ public struct FfiConverterTypeRecoveryReport: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryReport {
         return
             try RecoveryReport(
-                recovered: FfiConverterUInt64.read(from: &buf), 
-                lost: FfiConverterUInt64.read(from: &buf), 
-                otherRowsRecovered: FfiConverterUInt64.read(from: &buf), 
-                otherRowsLost: FfiConverterUInt64.read(from: &buf), 
+                recovered: FfiConverterInt64.read(from: &buf), 
+                lost: FfiConverterInt64.read(from: &buf), 
+                otherRowsRecovered: FfiConverterInt64.read(from: &buf), 
+                otherRowsLost: FfiConverterInt64.read(from: &buf), 
                 damagedTables: FfiConverterSequenceString.read(from: &buf), 
                 keptAt: FfiConverterOptionString.read(from: &buf), 
                 wasHealthy: FfiConverterBool.read(from: &buf)
@@ -5397,10 +5330,10 @@ public struct FfiConverterTypeRecoveryReport: FfiConverterRustBuffer {
     }
 
     public static func write(_ value: RecoveryReport, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.recovered, into: &buf)
-        FfiConverterUInt64.write(value.lost, into: &buf)
-        FfiConverterUInt64.write(value.otherRowsRecovered, into: &buf)
-        FfiConverterUInt64.write(value.otherRowsLost, into: &buf)
+        FfiConverterInt64.write(value.recovered, into: &buf)
+        FfiConverterInt64.write(value.lost, into: &buf)
+        FfiConverterInt64.write(value.otherRowsRecovered, into: &buf)
+        FfiConverterInt64.write(value.otherRowsLost, into: &buf)
         FfiConverterSequenceString.write(value.damagedTables, into: &buf)
         FfiConverterOptionString.write(value.keptAt, into: &buf)
         FfiConverterBool.write(value.wasHealthy, into: &buf)
@@ -5429,8 +5362,8 @@ public func FfiConverterTypeRecoveryReport_lower(_ value: RecoveryReport) -> Rus
  * must be one of them (`InvalidInput` on `category` otherwise).
  */
 public struct ReportCatalog: Equatable, Hashable {
-    public var categories: [CatalogEntry]
-    public var departments: [CatalogEntry]
+    public let categories: [CatalogEntry]
+    public let departments: [CatalogEntry]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5486,8 +5419,8 @@ public func FfiConverterTypeReportCatalog_lower(_ value: ReportCatalog) -> RustB
  * A page of the worker's reports, newest first (see `CheckInPage`).
  */
 public struct ReportPage: Equatable, Hashable {
-    public var items: [ListedReport]
-    public var next: String?
+    public let items: [ListedReport]
+    public let next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5543,9 +5476,9 @@ public func FfiConverterTypeReportPage_lower(_ value: ReportPage) -> RustBuffer 
  * Follow-up from the back office on a report.
  */
 public struct ReportProgress: Equatable, Hashable {
-    public var department: String?
-    public var note: String?
-    public var evaluation: String?
+    public let department: String?
+    public let note: String?
+    public let evaluation: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5603,29 +5536,29 @@ public func FfiConverterTypeReportProgress_lower(_ value: ReportProgress) -> Rus
 /**
  * A resident. `id_number` and `phone` are masked (`230102********1234`, `139****5678`)
  * unless `masked` is false (only from `residentUnmasked`). Sex and birth date are derived
- * from the ID number (`birth_date` as `YYYY-MM-DD`).
+ * from the ID number.
  */
 public struct Resident: Equatable, Hashable {
-    public var id: String
-    public var householdId: String
-    public var name: String
-    public var idNumber: String
-    public var phone: String?
-    public var relation: Relation
-    public var tags: [String]
-    public var status: ResidentStatus
-    public var notes: String
-    public var sex: Sex?
-    public var birthDate: String?
+    public let id: String
+    public let householdId: String
+    public let name: String
+    public let idNumber: String
+    public let phone: String?
+    public let relation: Relation
+    public let tags: [String]
+    public let status: ResidentStatus
+    public let notes: String
+    public let sex: Sex?
+    public let birthDate: LocalDay?
     /**
      * The server's version (0: added on this phone, not yet synced).
      */
-    public var version: Int64
-    public var masked: Bool
+    public let version: Int64
+    public let masked: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(id: String, householdId: String, name: String, idNumber: String, phone: String?, relation: Relation, tags: [String], status: ResidentStatus, notes: String, sex: Sex?, birthDate: String?, 
+    public init(id: String, householdId: String, name: String, idNumber: String, phone: String?, relation: Relation, tags: [String], status: ResidentStatus, notes: String, sex: Sex?, birthDate: LocalDay?, 
         /**
          * The server's version (0: added on this phone, not yet synced).
          */version: Int64, masked: Bool) {
@@ -5670,7 +5603,7 @@ public struct FfiConverterTypeResident: FfiConverterRustBuffer {
                 status: FfiConverterTypeResidentStatus.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf), 
                 sex: FfiConverterOptionTypeSex.read(from: &buf), 
-                birthDate: FfiConverterOptionString.read(from: &buf), 
+                birthDate: FfiConverterOptionTypeLocalDay.read(from: &buf), 
                 version: FfiConverterInt64.read(from: &buf), 
                 masked: FfiConverterBool.read(from: &buf)
         )
@@ -5687,7 +5620,7 @@ public struct FfiConverterTypeResident: FfiConverterRustBuffer {
         FfiConverterTypeResidentStatus.write(value.status, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
         FfiConverterOptionTypeSex.write(value.sex, into: &buf)
-        FfiConverterOptionString.write(value.birthDate, into: &buf)
+        FfiConverterOptionTypeLocalDay.write(value.birthDate, into: &buf)
         FfiConverterInt64.write(value.version, into: &buf)
         FfiConverterBool.write(value.masked, into: &buf)
     }
@@ -5794,25 +5727,25 @@ public struct RetryNotice: Equatable, Hashable {
     /**
      * The attempt that failed (1 for the first).
      */
-    public var attempt: UInt32
+    public let attempt: Int32
     /**
      * The attempts the run makes at most before giving up with `Network`.
      */
-    public var maxAttempts: UInt32
+    public let maxAttempts: Int32
     /**
      * Time until the next attempt.
      */
-    public var delay: TimeInterval
+    public let delay: TimeInterval
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
          * The attempt that failed (1 for the first).
-         */attempt: UInt32, 
+         */attempt: Int32, 
         /**
          * The attempts the run makes at most before giving up with `Network`.
-         */maxAttempts: UInt32, 
+         */maxAttempts: Int32, 
         /**
          * Time until the next attempt.
          */delay: TimeInterval) {
@@ -5837,15 +5770,15 @@ public struct FfiConverterTypeRetryNotice: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RetryNotice {
         return
             try RetryNotice(
-                attempt: FfiConverterUInt32.read(from: &buf), 
-                maxAttempts: FfiConverterUInt32.read(from: &buf), 
+                attempt: FfiConverterInt32.read(from: &buf), 
+                maxAttempts: FfiConverterInt32.read(from: &buf), 
                 delay: FfiConverterDuration.read(from: &buf)
         )
     }
 
     public static func write(_ value: RetryNotice, into buf: inout [UInt8]) {
-        FfiConverterUInt32.write(value.attempt, into: &buf)
-        FfiConverterUInt32.write(value.maxAttempts, into: &buf)
+        FfiConverterInt32.write(value.attempt, into: &buf)
+        FfiConverterInt32.write(value.maxAttempts, into: &buf)
         FfiConverterDuration.write(value.delay, into: &buf)
     }
 }
@@ -5870,20 +5803,20 @@ public func FfiConverterTypeRetryNotice_lower(_ value: RetryNotice) -> RustBuffe
  * What is waiting, done and refused (the app's "N items waiting" badge).
  */
 public struct SyncCounts: Equatable, Hashable {
-    public var pending: KindCounts
-    public var synced: KindCounts
-    public var rejected: KindCounts
+    public let pending: KindCounts
+    public let synced: KindCounts
+    public let rejected: KindCounts
     /**
      * Set aside until the worker repairs or discards them (`photos`: distinct photos
      * named by a quarantine).
      */
-    public var quarantined: KindCounts
-    public var drafts: UInt64
-    public var lastSync: Date?
+    public let quarantined: KindCounts
+    public let drafts: Int64
+    public let lastSync: Date?
     /**
      * Server time minus device time at the last handshake (ms).
      */
-    public var clockOffsetMs: Int64?
+    public let clockOffsetMs: Int64?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5891,7 +5824,7 @@ public struct SyncCounts: Equatable, Hashable {
         /**
          * Set aside until the worker repairs or discards them (`photos`: distinct photos
          * named by a quarantine).
-         */quarantined: KindCounts, drafts: UInt64, lastSync: Date?, 
+         */quarantined: KindCounts, drafts: Int64, lastSync: Date?, 
         /**
          * Server time minus device time at the last handshake (ms).
          */clockOffsetMs: Int64?) {
@@ -5924,7 +5857,7 @@ public struct FfiConverterTypeSyncCounts: FfiConverterRustBuffer {
                 synced: FfiConverterTypeKindCounts.read(from: &buf), 
                 rejected: FfiConverterTypeKindCounts.read(from: &buf), 
                 quarantined: FfiConverterTypeKindCounts.read(from: &buf), 
-                drafts: FfiConverterUInt64.read(from: &buf), 
+                drafts: FfiConverterInt64.read(from: &buf), 
                 lastSync: FfiConverterOptionTimestamp.read(from: &buf), 
                 clockOffsetMs: FfiConverterOptionInt64.read(from: &buf)
         )
@@ -5935,7 +5868,7 @@ public struct FfiConverterTypeSyncCounts: FfiConverterRustBuffer {
         FfiConverterTypeKindCounts.write(value.synced, into: &buf)
         FfiConverterTypeKindCounts.write(value.rejected, into: &buf)
         FfiConverterTypeKindCounts.write(value.quarantined, into: &buf)
-        FfiConverterUInt64.write(value.drafts, into: &buf)
+        FfiConverterInt64.write(value.drafts, into: &buf)
         FfiConverterOptionTimestamp.write(value.lastSync, into: &buf)
         FfiConverterOptionInt64.write(value.clockOffsetMs, into: &buf)
     }
@@ -5981,15 +5914,15 @@ public struct SyncOptions: Equatable, Hashable {
     /**
      * At most this many records per push request.
      */
-    public var batchMaxMutations: UInt32
+    public var batchMaxMutations: Int32
     /**
      * At most this many payload bytes per push request.
      */
-    public var batchMaxBytes: UInt32
+    public var batchMaxBytes: Int32
     /**
      * At most this many changes per pull page.
      */
-    public var pullPageLimit: UInt32
+    public var pullPageLimit: Int32
     /**
      * A request without progress for this long is cut.
      */
@@ -5998,7 +5931,7 @@ public struct SyncOptions: Equatable, Hashable {
     /**
      * Attempts per request before the run fails with `Network`.
      */
-    public var maxAttempts: UInt32
+    public var maxAttempts: Int32
     /**
      * First backoff delay (doubles per failure, with jitter).
      */
@@ -6011,7 +5944,7 @@ public struct SyncOptions: Equatable, Hashable {
     /**
      * Size of one photo upload chunk.
      */
-    public var photoChunkBytes: UInt32
+    public var photoChunkBytes: Int32
     /**
      * Longest a whole run may take; a server that trickles bytes or never stops paging
      * ends the run with `Network` after this (what was committed stays). At most 24 h.
@@ -6020,7 +5953,7 @@ public struct SyncOptions: Equatable, Hashable {
     /**
      * Most pull pages in one run (the saved cursor resumes the rest next run).
      */
-    public var maxPullPages: UInt32
+    public var maxPullPages: Int32
     /**
      * How long acknowledged records stay re-sendable, in case the server is restored from
      * an older backup. Between 1 day and 10 years.
@@ -6045,19 +5978,19 @@ public struct SyncOptions: Equatable, Hashable {
          */photosWifiOnly: Bool, 
         /**
          * At most this many records per push request.
-         */batchMaxMutations: UInt32, 
+         */batchMaxMutations: Int32, 
         /**
          * At most this many payload bytes per push request.
-         */batchMaxBytes: UInt32, 
+         */batchMaxBytes: Int32, 
         /**
          * At most this many changes per pull page.
-         */pullPageLimit: UInt32, 
+         */pullPageLimit: Int32, 
         /**
          * A request without progress for this long is cut.
          */requestTimeout: TimeInterval, connectTimeout: TimeInterval, 
         /**
          * Attempts per request before the run fails with `Network`.
-         */maxAttempts: UInt32, 
+         */maxAttempts: Int32, 
         /**
          * First backoff delay (doubles per failure, with jitter).
          */baseBackoff: TimeInterval, maxBackoff: TimeInterval, 
@@ -6066,14 +5999,14 @@ public struct SyncOptions: Equatable, Hashable {
          */maxRetryTime: TimeInterval, 
         /**
          * Size of one photo upload chunk.
-         */photoChunkBytes: UInt32, 
+         */photoChunkBytes: Int32, 
         /**
          * Longest a whole run may take; a server that trickles bytes or never stops paging
          * ends the run with `Network` after this (what was committed stays). At most 24 h.
          */runDeadline: TimeInterval, 
         /**
          * Most pull pages in one run (the saved cursor resumes the rest next run).
-         */maxPullPages: UInt32, 
+         */maxPullPages: Int32, 
         /**
          * How long acknowledged records stay re-sendable, in case the server is restored from
          * an older backup. Between 1 day and 10 years.
@@ -6117,18 +6050,18 @@ public struct FfiConverterTypeSyncOptions: FfiConverterRustBuffer {
                 extraRootCertsPem: FfiConverterSequenceString.read(from: &buf), 
                 pinnedSha256: FfiConverterSequenceString.read(from: &buf), 
                 photosWifiOnly: FfiConverterBool.read(from: &buf), 
-                batchMaxMutations: FfiConverterUInt32.read(from: &buf), 
-                batchMaxBytes: FfiConverterUInt32.read(from: &buf), 
-                pullPageLimit: FfiConverterUInt32.read(from: &buf), 
+                batchMaxMutations: FfiConverterInt32.read(from: &buf), 
+                batchMaxBytes: FfiConverterInt32.read(from: &buf), 
+                pullPageLimit: FfiConverterInt32.read(from: &buf), 
                 requestTimeout: FfiConverterDuration.read(from: &buf), 
                 connectTimeout: FfiConverterDuration.read(from: &buf), 
-                maxAttempts: FfiConverterUInt32.read(from: &buf), 
+                maxAttempts: FfiConverterInt32.read(from: &buf), 
                 baseBackoff: FfiConverterDuration.read(from: &buf), 
                 maxBackoff: FfiConverterDuration.read(from: &buf), 
                 maxRetryTime: FfiConverterDuration.read(from: &buf), 
-                photoChunkBytes: FfiConverterUInt32.read(from: &buf), 
+                photoChunkBytes: FfiConverterInt32.read(from: &buf), 
                 runDeadline: FfiConverterDuration.read(from: &buf), 
-                maxPullPages: FfiConverterUInt32.read(from: &buf), 
+                maxPullPages: FfiConverterInt32.read(from: &buf), 
                 syncedRetention: FfiConverterDuration.read(from: &buf)
         )
     }
@@ -6138,18 +6071,18 @@ public struct FfiConverterTypeSyncOptions: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.extraRootCertsPem, into: &buf)
         FfiConverterSequenceString.write(value.pinnedSha256, into: &buf)
         FfiConverterBool.write(value.photosWifiOnly, into: &buf)
-        FfiConverterUInt32.write(value.batchMaxMutations, into: &buf)
-        FfiConverterUInt32.write(value.batchMaxBytes, into: &buf)
-        FfiConverterUInt32.write(value.pullPageLimit, into: &buf)
+        FfiConverterInt32.write(value.batchMaxMutations, into: &buf)
+        FfiConverterInt32.write(value.batchMaxBytes, into: &buf)
+        FfiConverterInt32.write(value.pullPageLimit, into: &buf)
         FfiConverterDuration.write(value.requestTimeout, into: &buf)
         FfiConverterDuration.write(value.connectTimeout, into: &buf)
-        FfiConverterUInt32.write(value.maxAttempts, into: &buf)
+        FfiConverterInt32.write(value.maxAttempts, into: &buf)
         FfiConverterDuration.write(value.baseBackoff, into: &buf)
         FfiConverterDuration.write(value.maxBackoff, into: &buf)
         FfiConverterDuration.write(value.maxRetryTime, into: &buf)
-        FfiConverterUInt32.write(value.photoChunkBytes, into: &buf)
+        FfiConverterInt32.write(value.photoChunkBytes, into: &buf)
         FfiConverterDuration.write(value.runDeadline, into: &buf)
-        FfiConverterUInt32.write(value.maxPullPages, into: &buf)
+        FfiConverterInt32.write(value.maxPullPages, into: &buf)
         FfiConverterDuration.write(value.syncedRetention, into: &buf)
     }
 }
@@ -6177,26 +6110,26 @@ public struct SyncOutcome: Equatable, Hashable {
     /**
      * The run went through. Records may still have been refused or set aside (below).
      */
-    public var succeeded: Bool
+    public let succeeded: Bool
     /**
      * When it did not: `network`, `authentication`, `update_required`, `cancelled`,
      * `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
      */
-    public var error: String?
-    public var pushed: UInt64
-    public var alreadyApplied: UInt64
+    public let error: String?
+    public let pushed: Int64
+    public let alreadyApplied: Int64
     /**
      * Records the server refused for good in this run.
      */
-    public var rejected: UInt64
+    public let rejected: Int64
     /**
      * Records set aside in this run until the worker repairs or discards them.
      */
-    public var quarantined: UInt64
+    public let quarantined: Int64
     /**
      * Records waiting for a later run (photos on Wi-Fi only, a server to update).
      */
-    public var deferred: UInt64
+    public let deferred: Int64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6207,16 +6140,16 @@ public struct SyncOutcome: Equatable, Hashable {
         /**
          * When it did not: `network`, `authentication`, `update_required`, `cancelled`,
          * `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
-         */error: String?, pushed: UInt64, alreadyApplied: UInt64, 
+         */error: String?, pushed: Int64, alreadyApplied: Int64, 
         /**
          * Records the server refused for good in this run.
-         */rejected: UInt64, 
+         */rejected: Int64, 
         /**
          * Records set aside in this run until the worker repairs or discards them.
-         */quarantined: UInt64, 
+         */quarantined: Int64, 
         /**
          * Records waiting for a later run (photos on Wi-Fi only, a server to update).
-         */deferred: UInt64) {
+         */deferred: Int64) {
         self.succeeded = succeeded
         self.error = error
         self.pushed = pushed
@@ -6244,22 +6177,22 @@ public struct FfiConverterTypeSyncOutcome: FfiConverterRustBuffer {
             try SyncOutcome(
                 succeeded: FfiConverterBool.read(from: &buf), 
                 error: FfiConverterOptionString.read(from: &buf), 
-                pushed: FfiConverterUInt64.read(from: &buf), 
-                alreadyApplied: FfiConverterUInt64.read(from: &buf), 
-                rejected: FfiConverterUInt64.read(from: &buf), 
-                quarantined: FfiConverterUInt64.read(from: &buf), 
-                deferred: FfiConverterUInt64.read(from: &buf)
+                pushed: FfiConverterInt64.read(from: &buf), 
+                alreadyApplied: FfiConverterInt64.read(from: &buf), 
+                rejected: FfiConverterInt64.read(from: &buf), 
+                quarantined: FfiConverterInt64.read(from: &buf), 
+                deferred: FfiConverterInt64.read(from: &buf)
         )
     }
 
     public static func write(_ value: SyncOutcome, into buf: inout [UInt8]) {
         FfiConverterBool.write(value.succeeded, into: &buf)
         FfiConverterOptionString.write(value.error, into: &buf)
-        FfiConverterUInt64.write(value.pushed, into: &buf)
-        FfiConverterUInt64.write(value.alreadyApplied, into: &buf)
-        FfiConverterUInt64.write(value.rejected, into: &buf)
-        FfiConverterUInt64.write(value.quarantined, into: &buf)
-        FfiConverterUInt64.write(value.deferred, into: &buf)
+        FfiConverterInt64.write(value.pushed, into: &buf)
+        FfiConverterInt64.write(value.alreadyApplied, into: &buf)
+        FfiConverterInt64.write(value.rejected, into: &buf)
+        FfiConverterInt64.write(value.quarantined, into: &buf)
+        FfiConverterInt64.write(value.deferred, into: &buf)
     }
 }
 
@@ -6283,29 +6216,29 @@ public func FfiConverterTypeSyncOutcome_lower(_ value: SyncOutcome) -> RustBuffe
  * A snapshot of a run's progress within its current phase.
  */
 public struct SyncProgress: Equatable, Hashable {
-    public var phase: SyncPhase
-    public var itemsDone: UInt64
+    public let phase: SyncPhase
+    public let itemsDone: Int64
     /**
      * `None` when unknown (the pull does not know how many changes wait).
      */
-    public var itemsTotal: UInt64?
-    public var bytesDone: UInt64
-    public var bytesTotal: UInt64?
+    public let itemsTotal: Int64?
+    public let bytesDone: Int64
+    public let bytesTotal: Int64?
     /**
      * Set while the run waits to retry a request that failed transiently.
      */
-    public var retry: RetryNotice?
+    public let retry: RetryNotice?
     /**
      * Set on the `DONE` event: how the run ended.
      */
-    public var outcome: SyncOutcome?
+    public let outcome: SyncOutcome?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(phase: SyncPhase, itemsDone: UInt64, 
+    public init(phase: SyncPhase, itemsDone: Int64, 
         /**
          * `None` when unknown (the pull does not know how many changes wait).
-         */itemsTotal: UInt64?, bytesDone: UInt64, bytesTotal: UInt64?, 
+         */itemsTotal: Int64?, bytesDone: Int64, bytesTotal: Int64?, 
         /**
          * Set while the run waits to retry a request that failed transiently.
          */retry: RetryNotice?, 
@@ -6338,10 +6271,10 @@ public struct FfiConverterTypeSyncProgress: FfiConverterRustBuffer {
         return
             try SyncProgress(
                 phase: FfiConverterTypeSyncPhase.read(from: &buf), 
-                itemsDone: FfiConverterUInt64.read(from: &buf), 
-                itemsTotal: FfiConverterOptionUInt64.read(from: &buf), 
-                bytesDone: FfiConverterUInt64.read(from: &buf), 
-                bytesTotal: FfiConverterOptionUInt64.read(from: &buf), 
+                itemsDone: FfiConverterInt64.read(from: &buf), 
+                itemsTotal: FfiConverterOptionInt64.read(from: &buf), 
+                bytesDone: FfiConverterInt64.read(from: &buf), 
+                bytesTotal: FfiConverterOptionInt64.read(from: &buf), 
                 retry: FfiConverterOptionTypeRetryNotice.read(from: &buf), 
                 outcome: FfiConverterOptionTypeSyncOutcome.read(from: &buf)
         )
@@ -6349,10 +6282,10 @@ public struct FfiConverterTypeSyncProgress: FfiConverterRustBuffer {
 
     public static func write(_ value: SyncProgress, into buf: inout [UInt8]) {
         FfiConverterTypeSyncPhase.write(value.phase, into: &buf)
-        FfiConverterUInt64.write(value.itemsDone, into: &buf)
-        FfiConverterOptionUInt64.write(value.itemsTotal, into: &buf)
-        FfiConverterUInt64.write(value.bytesDone, into: &buf)
-        FfiConverterOptionUInt64.write(value.bytesTotal, into: &buf)
+        FfiConverterInt64.write(value.itemsDone, into: &buf)
+        FfiConverterOptionInt64.write(value.itemsTotal, into: &buf)
+        FfiConverterInt64.write(value.bytesDone, into: &buf)
+        FfiConverterOptionInt64.write(value.bytesTotal, into: &buf)
         FfiConverterOptionTypeRetryNotice.write(value.retry, into: &buf)
         FfiConverterOptionTypeSyncOutcome.write(value.outcome, into: &buf)
     }
@@ -6381,85 +6314,85 @@ public struct SyncReport: Equatable, Hashable {
     /**
      * Records the server applied.
      */
-    public var pushed: UInt64
+    public let pushed: Int64
     /**
      * Records the server already had (a retry after a lost acknowledgement).
      */
-    public var alreadyApplied: UInt64
+    public let alreadyApplied: Int64
     /**
      * Records refused for good (kept on the device with the reason).
      */
-    public var rejected: UInt64
+    public let rejected: Int64
     /**
      * Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
      * version does not know yet.
      */
-    public var deferred: UInt64
+    public let deferred: Int64
     /**
      * Records left pending because they wait on a quarantined record or on a photo left
      * for the next run; they go later with their original sequence number.
      */
-    public var held: UInt64
+    public let held: Int64
     /**
      * Records quarantined in this run (record, kind, reason).
      */
-    public var quarantined: [QuarantinedRecord]
-    public var photosUploaded: UInt64
-    public var bytesUp: UInt64
-    public var bytesDown: UInt64
+    public let quarantined: [QuarantinedRecord]
+    public let photosUploaded: Int64
+    public let bytesUp: Int64
+    public let bytesDown: Int64
     /**
      * Changes pulled and applied.
      */
-    public var pulledChanges: UInt64
-    public var roundTrips: UInt64
+    public let pulledChanges: Int64
+    public let roundTrips: Int64
     /**
      * Transient failures retried.
      */
-    public var retries: UInt64
+    public let retries: Int64
     /**
      * Server time minus device time (ms).
      */
-    public var clockOffsetMs: Int64
+    public let clockOffsetMs: Int64
     /**
      * Photo files removed from the device after their records synced.
      */
-    public var photosCollected: UInt64
+    public let photosCollected: Int64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
     public init(
         /**
          * Records the server applied.
-         */pushed: UInt64, 
+         */pushed: Int64, 
         /**
          * Records the server already had (a retry after a lost acknowledgement).
-         */alreadyApplied: UInt64, 
+         */alreadyApplied: Int64, 
         /**
          * Records refused for good (kept on the device with the reason).
-         */rejected: UInt64, 
+         */rejected: Int64, 
         /**
          * Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
          * version does not know yet.
-         */deferred: UInt64, 
+         */deferred: Int64, 
         /**
          * Records left pending because they wait on a quarantined record or on a photo left
          * for the next run; they go later with their original sequence number.
-         */held: UInt64, 
+         */held: Int64, 
         /**
          * Records quarantined in this run (record, kind, reason).
-         */quarantined: [QuarantinedRecord], photosUploaded: UInt64, bytesUp: UInt64, bytesDown: UInt64, 
+         */quarantined: [QuarantinedRecord], photosUploaded: Int64, bytesUp: Int64, bytesDown: Int64, 
         /**
          * Changes pulled and applied.
-         */pulledChanges: UInt64, roundTrips: UInt64, 
+         */pulledChanges: Int64, roundTrips: Int64, 
         /**
          * Transient failures retried.
-         */retries: UInt64, 
+         */retries: Int64, 
         /**
          * Server time minus device time (ms).
          */clockOffsetMs: Int64, 
         /**
          * Photo files removed from the device after their records synced.
-         */photosCollected: UInt64) {
+         */photosCollected: Int64) {
         self.pushed = pushed
         self.alreadyApplied = alreadyApplied
         self.rejected = rejected
@@ -6492,38 +6425,38 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncReport {
         return
             try SyncReport(
-                pushed: FfiConverterUInt64.read(from: &buf), 
-                alreadyApplied: FfiConverterUInt64.read(from: &buf), 
-                rejected: FfiConverterUInt64.read(from: &buf), 
-                deferred: FfiConverterUInt64.read(from: &buf), 
-                held: FfiConverterUInt64.read(from: &buf), 
+                pushed: FfiConverterInt64.read(from: &buf), 
+                alreadyApplied: FfiConverterInt64.read(from: &buf), 
+                rejected: FfiConverterInt64.read(from: &buf), 
+                deferred: FfiConverterInt64.read(from: &buf), 
+                held: FfiConverterInt64.read(from: &buf), 
                 quarantined: FfiConverterSequenceTypeQuarantinedRecord.read(from: &buf), 
-                photosUploaded: FfiConverterUInt64.read(from: &buf), 
-                bytesUp: FfiConverterUInt64.read(from: &buf), 
-                bytesDown: FfiConverterUInt64.read(from: &buf), 
-                pulledChanges: FfiConverterUInt64.read(from: &buf), 
-                roundTrips: FfiConverterUInt64.read(from: &buf), 
-                retries: FfiConverterUInt64.read(from: &buf), 
+                photosUploaded: FfiConverterInt64.read(from: &buf), 
+                bytesUp: FfiConverterInt64.read(from: &buf), 
+                bytesDown: FfiConverterInt64.read(from: &buf), 
+                pulledChanges: FfiConverterInt64.read(from: &buf), 
+                roundTrips: FfiConverterInt64.read(from: &buf), 
+                retries: FfiConverterInt64.read(from: &buf), 
                 clockOffsetMs: FfiConverterInt64.read(from: &buf), 
-                photosCollected: FfiConverterUInt64.read(from: &buf)
+                photosCollected: FfiConverterInt64.read(from: &buf)
         )
     }
 
     public static func write(_ value: SyncReport, into buf: inout [UInt8]) {
-        FfiConverterUInt64.write(value.pushed, into: &buf)
-        FfiConverterUInt64.write(value.alreadyApplied, into: &buf)
-        FfiConverterUInt64.write(value.rejected, into: &buf)
-        FfiConverterUInt64.write(value.deferred, into: &buf)
-        FfiConverterUInt64.write(value.held, into: &buf)
+        FfiConverterInt64.write(value.pushed, into: &buf)
+        FfiConverterInt64.write(value.alreadyApplied, into: &buf)
+        FfiConverterInt64.write(value.rejected, into: &buf)
+        FfiConverterInt64.write(value.deferred, into: &buf)
+        FfiConverterInt64.write(value.held, into: &buf)
         FfiConverterSequenceTypeQuarantinedRecord.write(value.quarantined, into: &buf)
-        FfiConverterUInt64.write(value.photosUploaded, into: &buf)
-        FfiConverterUInt64.write(value.bytesUp, into: &buf)
-        FfiConverterUInt64.write(value.bytesDown, into: &buf)
-        FfiConverterUInt64.write(value.pulledChanges, into: &buf)
-        FfiConverterUInt64.write(value.roundTrips, into: &buf)
-        FfiConverterUInt64.write(value.retries, into: &buf)
+        FfiConverterInt64.write(value.photosUploaded, into: &buf)
+        FfiConverterInt64.write(value.bytesUp, into: &buf)
+        FfiConverterInt64.write(value.bytesDown, into: &buf)
+        FfiConverterInt64.write(value.pulledChanges, into: &buf)
+        FfiConverterInt64.write(value.roundTrips, into: &buf)
+        FfiConverterInt64.write(value.retries, into: &buf)
         FfiConverterInt64.write(value.clockOffsetMs, into: &buf)
-        FfiConverterUInt64.write(value.photosCollected, into: &buf)
+        FfiConverterInt64.write(value.photosCollected, into: &buf)
     }
 }
 
@@ -6547,15 +6480,15 @@ public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer 
  * A task dispatched to the worker by the back office (吹哨报到).
  */
 public struct Task: Equatable, Hashable {
-    public var id: String
-    public var title: String
-    public var description: String
-    public var place: Position?
-    public var address: String?
-    public var dueAt: Date?
-    public var linkedReportId: String?
-    public var status: TaskStatus
-    public var dispatchedAt: Date
+    public let id: String
+    public let title: String
+    public let description: String
+    public let place: Position?
+    public let address: String?
+    public let dueAt: Date?
+    public let linkedReportId: String?
+    public let status: TaskStatus
+    public let dispatchedAt: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6632,14 +6565,14 @@ public func FfiConverterTypeTask_lower(_ value: Task) -> RustBuffer {
  * The worker's completion of a task, queued for sync like any record.
  */
 public struct TaskCompletion: Equatable, Hashable {
-    public var id: String
-    public var taskId: String
-    public var note: String
-    public var photos: [Photo]
-    public var fix: LocationFix
-    public var position: Position
-    public var flags: [Flag]
-    public var completedAt: Date
+    public let id: String
+    public let taskId: String
+    public let note: String
+    public let photos: [Photo]
+    public let fix: LocationFix
+    public let position: Position
+    public let flags: [Flag]
+    public let completedAt: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6714,8 +6647,8 @@ public func FfiConverterTypeTaskCompletion_lower(_ value: TaskCompletion) -> Rus
  * piece per stretch between gaps, so nothing is drawn across a gap.
  */
 public struct TrackDay: Equatable, Hashable {
-    public var summary: TrackSummary
-    public var line: [[TrackPoint]]
+    public let summary: TrackSummary
+    public let line: [[TrackPoint]]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6771,9 +6704,9 @@ public func FfiConverterTypeTrackDay_lower(_ value: TrackDay) -> RustBuffer {
  * A sign and the time it covers.
  */
 public struct TrackFlag: Equatable, Hashable {
-    public var kind: TrackFlagKind
-    public var from: Date
-    public var to: Date
+    public let kind: TrackFlagKind
+    public let from: Date
+    public let to: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6832,8 +6765,8 @@ public func FfiConverterTypeTrackFlag_lower(_ value: TrackFlag) -> RustBuffer {
  * A stretch with no usable fix while on patrol.
  */
 public struct TrackGap: Equatable, Hashable {
-    public var from: Date
-    public var to: Date
+    public let from: Date
+    public let to: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6889,9 +6822,9 @@ public func FfiConverterTypeTrackGap_lower(_ value: TrackGap) -> RustBuffer {
  * A point of the day's simplified track line (WGS-84).
  */
 public struct TrackPoint: Equatable, Hashable {
-    public var at: Date
-    public var lat: Double
-    public var lon: Double
+    public let at: Date
+    public let lat: Double
+    public let lon: Double
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6950,14 +6883,14 @@ public func FfiConverterTypeTrackPoint_lower(_ value: TrackPoint) -> RustBuffer 
  * The day on patrol in figures.
  */
 public struct TrackSummary: Equatable, Hashable {
-    public var distanceM: Double
-    public var patrolS: Double
-    public var movingS: Double
-    public var inGridS: Double
-    public var pointsPassed: [PointPassed]
-    public var coverage: [GridCoverage]
-    public var gaps: [TrackGap]
-    public var flags: [TrackFlag]
+    public let distanceM: Double
+    public let patrolS: Double
+    public let movingS: Double
+    public let inGridS: Double
+    public let pointsPassed: [PointPassed]
+    public let coverage: [GridCoverage]
+    public let gaps: [TrackGap]
+    public let flags: [TrackFlag]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7067,15 +7000,15 @@ public struct ValidationPolicy: Equatable, Hashable {
     /**
      * Largest photo accepted (bytes).
      */
-    public var maxPhotoBytes: UInt64
+    public var maxPhotoBytes: Int64
     /**
      * Photos with a longer edge are scaled down to this many pixels.
      */
-    public var photoMaxEdgePx: UInt32
+    public var photoMaxEdgePx: Int32
     /**
      * JPEG quality (30-95) of photos the core re-encodes.
      */
-    public var photoJpegQuality: UInt8
+    public var photoJpegQuality: Int32
     /**
      * A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
      */
@@ -7114,13 +7047,13 @@ public struct ValidationPolicy: Equatable, Hashable {
          */duplicateRadiusM: Double, 
         /**
          * Largest photo accepted (bytes).
-         */maxPhotoBytes: UInt64, 
+         */maxPhotoBytes: Int64, 
         /**
          * Photos with a longer edge are scaled down to this many pixels.
-         */photoMaxEdgePx: UInt32, 
+         */photoMaxEdgePx: Int32, 
         /**
          * JPEG quality (30-95) of photos the core re-encodes.
-         */photoJpegQuality: UInt8, 
+         */photoJpegQuality: Int32, 
         /**
          * A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
          */photoMaxDistanceM: Double, 
@@ -7166,9 +7099,9 @@ public struct FfiConverterTypeValidationPolicy: FfiConverterRustBuffer {
                 checkinCooldownS: FfiConverterInt64.read(from: &buf), 
                 visitMaxDistanceM: FfiConverterDouble.read(from: &buf), 
                 duplicateRadiusM: FfiConverterDouble.read(from: &buf), 
-                maxPhotoBytes: FfiConverterUInt64.read(from: &buf), 
-                photoMaxEdgePx: FfiConverterUInt32.read(from: &buf), 
-                photoJpegQuality: FfiConverterUInt8.read(from: &buf), 
+                maxPhotoBytes: FfiConverterInt64.read(from: &buf), 
+                photoMaxEdgePx: FfiConverterInt32.read(from: &buf), 
+                photoJpegQuality: FfiConverterInt32.read(from: &buf), 
                 photoMaxDistanceM: FfiConverterDouble.read(from: &buf), 
                 photoMaxAgeS: FfiConverterInt64.read(from: &buf)
         )
@@ -7183,9 +7116,9 @@ public struct FfiConverterTypeValidationPolicy: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.checkinCooldownS, into: &buf)
         FfiConverterDouble.write(value.visitMaxDistanceM, into: &buf)
         FfiConverterDouble.write(value.duplicateRadiusM, into: &buf)
-        FfiConverterUInt64.write(value.maxPhotoBytes, into: &buf)
-        FfiConverterUInt32.write(value.photoMaxEdgePx, into: &buf)
-        FfiConverterUInt8.write(value.photoJpegQuality, into: &buf)
+        FfiConverterInt64.write(value.maxPhotoBytes, into: &buf)
+        FfiConverterInt32.write(value.photoMaxEdgePx, into: &buf)
+        FfiConverterInt32.write(value.photoJpegQuality, into: &buf)
         FfiConverterDouble.write(value.photoMaxDistanceM, into: &buf)
         FfiConverterInt64.write(value.photoMaxAgeS, into: &buf)
     }
@@ -7211,20 +7144,20 @@ public func FfiConverterTypeValidationPolicy_lower(_ value: ValidationPolicy) ->
  * A household visit (入户走访). The note is personal data: keep it out of logs.
  */
 public struct Visit: Equatable, Hashable {
-    public var id: String
-    public var workerId: String
-    public var deviceId: String
-    public var householdId: String
-    public var kind: VisitKind
-    public var note: String
-    public var fix: LocationFix
-    public var position: Position
+    public let id: String
+    public let workerId: String
+    public let deviceId: String
+    public let householdId: String
+    public let kind: VisitKind
+    public let note: String
+    public let fix: LocationFix
+    public let position: Position
     /**
      * Distance from the household in metres.
      */
-    public var distanceM: Double
-    public var flags: [Flag]
-    public var recordedAt: Date
+    public let distanceM: Double
+    public let flags: [Flag]
+    public let recordedAt: Date
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7310,8 +7243,8 @@ public func FfiConverterTypeVisit_lower(_ value: Visit) -> RustBuffer {
  * A page of visits, newest first (see `CheckInPage`).
  */
 public struct VisitPage: Equatable, Hashable {
-    public var items: [ListedVisit]
-    public var next: String?
+    public let items: [ListedVisit]
+    public let next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -7383,8 +7316,14 @@ public struct WorkerConfig: Equatable, Hashable {
      */
     public var policyOverride: ValidationPolicy?
     /**
-     * Local time of the district minus UTC in minutes (China: 480). Patrol days and weeks
-     * are counted in local time.
+     * The district's IANA time zone: `"Asia/Shanghai"` (or `Asia/Urumqi`, `Asia/Hong_Kong`,
+     * `Asia/Macau`, `Asia/Taipei`, `UTC`). Patrol days and weeks are counted in its local
+     * time, whatever zone the phone is set to. Another id is `InvalidInput{field: CONFIG}`.
+     * `None`: the fixed `utc_offset_minutes`.
+     */
+    public var timeZone: String?
+    /**
+     * Fallback when `time_zone` is `None`: local time minus UTC in minutes (China: 480).
      */
     public var utcOffsetMinutes: Int32
     /**
@@ -7410,9 +7349,14 @@ public struct WorkerConfig: Equatable, Hashable {
          * Overrides the policy the server sends (QA, pilots); `None` in production.
          */policyOverride: ValidationPolicy?, 
         /**
-         * Local time of the district minus UTC in minutes (China: 480). Patrol days and weeks
-         * are counted in local time.
-         */utcOffsetMinutes: Int32, 
+         * The district's IANA time zone: `"Asia/Shanghai"` (or `Asia/Urumqi`, `Asia/Hong_Kong`,
+         * `Asia/Macau`, `Asia/Taipei`, `UTC`). Patrol days and weeks are counted in its local
+         * time, whatever zone the phone is set to. Another id is `InvalidInput{field: CONFIG}`.
+         * `None`: the fixed `utc_offset_minutes`.
+         */timeZone: String? = nil, 
+        /**
+         * Fallback when `time_zone` is `None`: local time minus UTC in minutes (China: 480).
+         */utcOffsetMinutes: Int32 = 480, 
         /**
          * The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
          * `StoreKey`). The core never writes it anywhere. `None` opens a plain store (tests,
@@ -7425,6 +7369,7 @@ public struct WorkerConfig: Equatable, Hashable {
         self.workerId = workerId
         self.deviceId = deviceId
         self.policyOverride = policyOverride
+        self.timeZone = timeZone
         self.utcOffsetMinutes = utcOffsetMinutes
         self.key = key
     }
@@ -7450,6 +7395,7 @@ public struct FfiConverterTypeWorkerConfig: FfiConverterRustBuffer {
                 workerId: FfiConverterString.read(from: &buf), 
                 deviceId: FfiConverterString.read(from: &buf), 
                 policyOverride: FfiConverterOptionTypeValidationPolicy.read(from: &buf), 
+                timeZone: FfiConverterOptionString.read(from: &buf), 
                 utcOffsetMinutes: FfiConverterInt32.read(from: &buf), 
                 key: FfiConverterOptionData.read(from: &buf)
         )
@@ -7461,6 +7407,7 @@ public struct FfiConverterTypeWorkerConfig: FfiConverterRustBuffer {
         FfiConverterString.write(value.workerId, into: &buf)
         FfiConverterString.write(value.deviceId, into: &buf)
         FfiConverterOptionTypeValidationPolicy.write(value.policyOverride, into: &buf)
+        FfiConverterOptionString.write(value.timeZone, into: &buf)
         FfiConverterInt32.write(value.utcOffsetMinutes, into: &buf)
         FfiConverterOptionData.write(value.key, into: &buf)
     }
@@ -8502,6 +8449,10 @@ public enum InputField: Equatable, Hashable {
     case relation
     case tags
     /**
+     * A household's number of residents.
+     */
+    case residentCount
+    /**
      * A resident's or household's notes.
      */
     case notes
@@ -8607,15 +8558,17 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
         
         case 34: return .tags
         
-        case 35: return .notes
+        case 35: return .residentCount
         
-        case 36: return .status
+        case 36: return .notes
         
-        case 37: return .value
+        case 37: return .status
         
-        case 38: return .fields
+        case 38: return .value
         
-        case 39: return .other
+        case 39: return .fields
+        
+        case 40: return .other
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -8761,24 +8714,28 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
             writeInt(&buf, Int32(34))
         
         
-        case .notes:
+        case .residentCount:
             writeInt(&buf, Int32(35))
         
         
-        case .status:
+        case .notes:
             writeInt(&buf, Int32(36))
         
         
-        case .value:
+        case .status:
             writeInt(&buf, Int32(37))
         
         
-        case .fields:
+        case .value:
             writeInt(&buf, Int32(38))
         
         
-        case .other:
+        case .fields:
             writeInt(&buf, Int32(39))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(40))
         
         }
     }
@@ -9514,7 +9471,7 @@ public enum QuarantineReason: Equatable, Hashable {
      * The server refused it for good with this HTTP status and error code: the photo when
      * `sha256` is set, else the record itself (413: too large even alone).
      */
-    case refused(status: UInt16, code: String, sha256: String?
+    case refused(status: Int32, code: String, sha256: String?
     )
 
 
@@ -9543,7 +9500,7 @@ public struct FfiConverterTypeQuarantineReason: FfiConverterRustBuffer {
         case 2: return .photoAltered(sha256: try FfiConverterString.read(from: &buf)
         )
         
-        case 3: return .refused(status: try FfiConverterUInt16.read(from: &buf), code: try FfiConverterString.read(from: &buf), sha256: try FfiConverterOptionString.read(from: &buf)
+        case 3: return .refused(status: try FfiConverterInt32.read(from: &buf), code: try FfiConverterString.read(from: &buf), sha256: try FfiConverterOptionString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -9566,7 +9523,7 @@ public struct FfiConverterTypeQuarantineReason: FfiConverterRustBuffer {
         
         case let .refused(status,code,sha256):
             writeInt(&buf, Int32(3))
-            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterInt32.write(status, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterOptionString.write(sha256, into: &buf)
             
@@ -10068,7 +10025,7 @@ public enum SyncEngineState: Equatable, Hashable {
     /**
      * A request failed transiently; the run tries again at `until`.
      */
-    case waitingToRetry(phase: SyncPhase, attempt: UInt32, until: Date
+    case waitingToRetry(phase: SyncPhase, attempt: Int32, until: Date
     )
 
 
@@ -10098,7 +10055,7 @@ public struct FfiConverterTypeSyncEngineState: FfiConverterRustBuffer {
         case 3: return .running(phase: try FfiConverterTypeSyncPhase.read(from: &buf)
         )
         
-        case 4: return .waitingToRetry(phase: try FfiConverterTypeSyncPhase.read(from: &buf), attempt: try FfiConverterUInt32.read(from: &buf), until: try FfiConverterTimestamp.read(from: &buf)
+        case 4: return .waitingToRetry(phase: try FfiConverterTypeSyncPhase.read(from: &buf), attempt: try FfiConverterInt32.read(from: &buf), until: try FfiConverterTimestamp.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -10125,7 +10082,7 @@ public struct FfiConverterTypeSyncEngineState: FfiConverterRustBuffer {
         case let .waitingToRetry(phase,attempt,until):
             writeInt(&buf, Int32(4))
             FfiConverterTypeSyncPhase.write(phase, into: &buf)
-            FfiConverterUInt32.write(attempt, into: &buf)
+            FfiConverterInt32.write(attempt, into: &buf)
             FfiConverterTimestamp.write(until, into: &buf)
             
         }
@@ -11348,8 +11305,8 @@ public func FfiConverterCallbackInterfaceWallClock_lower(_ v: WallClock) -> UInt
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
-    typealias SwiftType = UInt32?
+fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
+    typealias SwiftType = Int32?
 
     public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
         guard let value = value else {
@@ -11357,37 +11314,13 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
             return
         }
         writeInt(&buf, Int8(1))
-        FfiConverterUInt32.write(value, into: &buf)
+        FfiConverterInt32.write(value, into: &buf)
     }
 
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
-        case 1: return try FfiConverterUInt32.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
-    typealias SwiftType = UInt64?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterUInt64.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterUInt64.read(from: &buf)
+        case 1: return try FfiConverterInt32.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -11820,6 +11753,30 @@ fileprivate struct FfiConverterOptionSequenceString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterSequenceString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeLocalDay: FfiConverterRustBuffer {
+    typealias SwiftType = LocalDay?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLocalDay.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLocalDay.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -12524,6 +12481,54 @@ fileprivate struct FfiConverterSequenceSequenceTypeTrackPoint: FfiConverterRustB
         return seq
     }
 }
+
+
+
+
+public typealias LocalDay = DateComponents
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLocalDay: FfiConverter {
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LocalDay {
+        let builtinValue = try FfiConverterString.read(from: &buf)
+        return localDayComponents(builtinValue)
+    }
+
+    public static func write(_ value: LocalDay, into buf: inout [UInt8]) {
+        let builtinValue = localDayString(value)
+        return FfiConverterString.write(builtinValue, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> LocalDay {
+        let builtinValue = try FfiConverterString.lift(value)
+        return localDayComponents(builtinValue)
+    }
+
+    public static func lower(_ value: LocalDay) -> RustBuffer {
+        let builtinValue = localDayString(value)
+        return FfiConverterString.lower(builtinValue)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLocalDay_lift(_ value: RustBuffer) throws -> LocalDay {
+    return try FfiConverterTypeLocalDay.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLocalDay_lower(_ value: LocalDay) -> RustBuffer {
+    return FfiConverterTypeLocalDay.lower(value)
+}
+
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -12763,7 +12768,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_observe() != 33020) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() != 36405) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() != 7540) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_add_resident() != 29813) {
@@ -12772,19 +12777,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_conflict() != 2545) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_conflicts_page() != 38601) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_conflicts_page() != 34231) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_household_detail() != 1955) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_in_building() != 39904) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_in_building() != 57369) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_nearby() != 48184) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_nearby() != 16787) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_key_group_households() != 8128) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_key_group_households() != 64596) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_key_groups() != 7756) {
@@ -12796,7 +12801,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_resolve_conflict() != 9524) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_search_households() != 37834) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_search_households() != 133) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_set_resident_status() != 51905) {
@@ -12814,16 +12819,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() != 54874) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_add_track_fixes() != 36082) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_add_track_fixes() != 43104) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_check_in() != 50099) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page() != 46157) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page() != 7334) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() != 12636) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() != 42320) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_complete_task() != 51140) {
@@ -12856,25 +12861,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_grids() != 18570) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_page() != 19048) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_households_page() != 44072) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() != 58184) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() != 20483) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() != 57627) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() != 18518) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() != 64514) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() != 13750) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() != 43577) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() != 57818) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() != 53420) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() != 46494) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() != 44263) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_patrol_state() != 27355) {
@@ -12889,13 +12894,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() != 51920) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_points_page() != 24040) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_points_page() != 27515) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_policy() != 36004) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() != 14037) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() != 61747) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() != 41827) {
@@ -12919,7 +12924,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_report_catalog() != 1449) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() != 19739) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() != 60090) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol() != 38227) {
@@ -12937,13 +12942,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() != 19956) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_track_day() != 10963) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_track_day() != 51110) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() != 40959) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() != 53196) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_visits_page() != 31019) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_visits_page() != 50831) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_worker_grids() != 43067) {

@@ -27,8 +27,8 @@ public final class TrackRecorder: NSObject, CLLocationManagerDelegate {
     private var buffer: [LocationFix] = []
     private var oldest: Date?
 
-    public private(set) var stored: UInt64 = 0
-    public private(set) var dropped: UInt64 = 0
+    public private(set) var stored: Int = 0
+    public private(set) var dropped: Int = 0
 
     public init(
         worker: GridWorkerInterface,
@@ -80,7 +80,7 @@ public final class TrackRecorder: NSObject, CLLocationManagerDelegate {
         while !buffer.isEmpty {
             let batch = Array(buffer.prefix(3600))
             do {
-                stored += UInt64(try worker.addTrackFixes(fixes: batch))
+                stored += Int(try worker.addTrackFixes(fixes: batch))
                 buffer.removeFirst(batch.count)
             } catch GridWorkerError.InvalidInput(let field, _, _) {
                 if let i = Self.fixIndex(field), i < batch.count {
@@ -88,14 +88,14 @@ public final class TrackRecorder: NSObject, CLLocationManagerDelegate {
                     dropped += 1
                 } else {
                     buffer.removeFirst(batch.count)
-                    dropped += UInt64(batch.count)
+                    dropped += batch.count
                 }
             } catch GridWorkerError.InvalidState {
-                dropped += UInt64(buffer.count)
+                dropped += buffer.count
                 buffer.removeAll()
             } catch {
                 if buffer.count > maxBuffered {
-                    dropped += UInt64(buffer.count - maxBuffered)
+                    dropped += buffer.count - maxBuffered
                     buffer.removeFirst(buffer.count - maxBuffered)
                 }
                 return

@@ -28,13 +28,15 @@ private func tempDir() -> URL {
 
 private func config(_ dir: URL, server: String = "https://127.0.0.1:1", key: Data? = nil) -> WorkerConfig {
     WorkerConfig(dataDir: dir.appendingPathComponent("store").path, serverUrl: server, workerId: "w-0001",
-                 deviceId: "dev-swift", policyOverride: nil, utcOffsetMinutes: 480, key: key)
+                 deviceId: "dev-swift", policyOverride: nil, timeZone: "Asia/Shanghai", key: key)
 }
 
-private func fix(_ la: Double, _ lo: Double, accuracy: Double = 8, mock: Bool = false) -> LocationFix {
+private func fix(_ la: Double, _ lo: Double, accuracy: Double = 8, mock: Bool = false, at: Date = Date(),
+                 laterMs: Int64 = 0) -> LocationFix {
+    // LocationFix is a read-only value (issue 16 item 5): a later fix is a new one.
     LocationFix(lat: la, lon: lo, accuracyM: accuracy, altitudeM: nil, speedMps: nil, bearingDeg: nil,
-                provider: .gps, crs: .wgs84, isMock: mock, fixTime: Date(),
-                monotonicMs: Int64(ProcessInfo.processInfo.systemUptime * 1000))
+                provider: .gps, crs: .wgs84, isMock: mock, fixTime: at,
+                monotonicMs: Int64(ProcessInfo.processInfo.systemUptime * 1000) + laterMs)
 }
 
 private func seed(_ w: GridWorker) throws {
@@ -125,16 +127,13 @@ final class ClockTests: XCTestCase {
         let clock = SettableClock(start)
         let w = try GridWorker.openWithClock(config: config(tempDir()), clock: clock)
         try seed(w)
-        var f = fix(lat, lon)
-        f.fixTime = start
-        let first = try w.checkIn(pointId: "p-kt-1", fix: f)
+        let first = try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon, at: start))
         XCTAssertEqual(first.checkIn.outcome, .accepted)
         XCTAssertEqual(first.checkIn.recordedAt, start)
         clock.advance(300)
-        f.fixTime = start + 300
-        f.monotonicMs += 300_000
-        XCTAssertTrue(try w.checkIn(pointId: "p-kt-1", fix: f).duplicate)
-        XCTAssertEqual(try w.progressDay(day: nil).fromDay, "2024-11-12")
+        XCTAssertTrue(try w.checkIn(pointId: "p-kt-1", fix: fix(lat, lon, at: start + 300, laterMs: 300_000)).duplicate)
+        let day = try w.progressDay(day: nil).fromDay
+        XCTAssertEqual([day.year, day.month, day.day], [2024, 11, 12])
     }
 }
 
@@ -213,7 +212,11 @@ final class BadInputTests: XCTestCase {
             _ = try w.fileReport(category: "other", description: "", photos: [PhotoInput(path: photo("not-an-image.jpg"), capturedAt: nil)],
                                  fix: fix(lat, lon), attachTo: nil)
         }
-        assertInvalid("day") { _ = try w.progressDay(day: "yesterday") }
+        // DateComponents without a day, or a year the core does not take, are refused.
+        assertInvalid("day") { _ = try w.progressDay(day: DateComponents(year: 2026, month: 11)) }
+        assertInvalid("day") { _ = try w.progressDay(day: DateComponents(year: 10_000, month: 1, day: 1)) }
+        // Counts are Int32/Int64 like Kotlin's Int/Long; below zero is refused.
+        assertInvalid("limit") { _ = try w.checkinsPage(after: nil, limit: -1) }
         assertInvalid("config.worker_id") {
             var c = config(tempDir()); c.workerId = ""
             _ = try GridWorker.open(config: c)

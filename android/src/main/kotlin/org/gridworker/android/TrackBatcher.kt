@@ -23,7 +23,7 @@ import org.gridworker.core.LocationFix
  * @param send the core call, usually `worker::addTrackFixes`.
  */
 class TrackBatcher(
-    private val send: (List<LocationFix>) -> UInt,
+    private val send: (List<LocationFix>) -> Int,
     private val maxFixes: Int = 30,
     private val maxAgeMs: Long = 10_000,
     private val maxBuffered: Int = 3_600,

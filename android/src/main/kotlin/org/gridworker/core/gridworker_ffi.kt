@@ -1379,7 +1379,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_observe() and 0xFFFF) != 33020) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() and 0xFFFF) != 36405) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_observer_count() and 0xFFFF) != 7540) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_resident() and 0xFFFF) != 29813) {
@@ -1388,19 +1388,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_conflict() and 0xFFFF) != 2545) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_conflicts_page() and 0xFFFF) != 38601) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_conflicts_page() and 0xFFFF) != 34231) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_household_detail() and 0xFFFF) != 1955) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_in_building() and 0xFFFF) != 39904) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_in_building() and 0xFFFF) != 57369) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_nearby() and 0xFFFF) != 48184) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_nearby() and 0xFFFF) != 16787) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_key_group_households() and 0xFFFF) != 8128) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_key_group_households() and 0xFFFF) != 64596) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_key_groups() and 0xFFFF) != 7756) {
@@ -1412,7 +1412,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_resolve_conflict() and 0xFFFF) != 9524) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_search_households() and 0xFFFF) != 37834) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_search_households() and 0xFFFF) != 133) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_set_resident_status() and 0xFFFF) != 51905) {
@@ -1430,16 +1430,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_photo_to_draft() and 0xFFFF) != 54874) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_track_fixes() and 0xFFFF) != 36082) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_add_track_fixes() and 0xFFFF) != 43104) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_check_in() and 0xFFFF) != 50099) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page() and 0xFFFF) != 46157) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_checkins_page() and 0xFFFF) != 7334) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() and 0xFFFF) != 12636) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_collect_photos() and 0xFFFF) != 42320) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_complete_task() and 0xFFFF) != 51140) {
@@ -1472,25 +1472,25 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_grids() and 0xFFFF) != 18570) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_page() and 0xFFFF) != 19048) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_households_page() and 0xFFFF) != 44072) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_import_reference() and 0xFFFF) != 58184) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() and 0xFFFF) != 20483) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_checkins() and 0xFFFF) != 57627) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() and 0xFFFF) != 18518) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_reports() and 0xFFFF) != 64514) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() and 0xFFFF) != 13750) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_tasks() and 0xFFFF) != 43577) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() and 0xFFFF) != 57818) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_list_visits() and 0xFFFF) != 53420) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() and 0xFFFF) != 46494) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_nearby_points() and 0xFFFF) != 44263) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_patrol_state() and 0xFFFF) != 27355) {
@@ -1505,13 +1505,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_photo_path() and 0xFFFF) != 51920) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_points_page() and 0xFFFF) != 24040) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_points_page() and 0xFFFF) != 27515) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_policy() and 0xFFFF) != 36004) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() and 0xFFFF) != 14037) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_day() and 0xFFFF) != 61747) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_progress_week() and 0xFFFF) != 41827) {
@@ -1535,7 +1535,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_report_catalog() and 0xFFFF) != 1449) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() and 0xFFFF) != 19739) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_reports_page() and 0xFFFF) != 60090) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_resume_patrol() and 0xFFFF) != 38227) {
@@ -1553,13 +1553,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_sync_counts() and 0xFFFF) != 19956) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_day() and 0xFFFF) != 10963) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_day() and 0xFFFF) != 51110) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() and 0xFFFF) != 40959) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_track_summary() and 0xFFFF) != 53196) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_visits_page() and 0xFFFF) != 31019) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_visits_page() and 0xFFFF) != 50831) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_worker_grids() and 0xFFFF) != 43067) {
@@ -1820,83 +1820,6 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
-public object FfiConverterUByte: FfiConverter<UByte, Byte> {
-    override fun lift(value: Byte): UByte {
-        return value.toUByte()
-    }
-
-    fun lift(value: Int): UByte {
-        return value.toUByte()
-    }
-
-    override fun read(buf: ByteBuffer): UByte {
-        return lift(buf.get())
-    }
-
-    override fun lower(value: UByte): Byte {
-        return value.toByte()
-    }
-
-    override fun allocationSize(value: UByte) = 1UL
-
-    override fun write(value: UByte, buf: ByteBuffer) {
-        buf.put(value.toByte())
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterUShort: FfiConverter<UShort, Short> {
-    override fun lift(value: Short): UShort {
-        return value.toUShort()
-    }
-
-    fun lift(value: Int): UShort {
-        return value.toUShort()
-    }
-
-    override fun read(buf: ByteBuffer): UShort {
-        return lift(buf.getShort())
-    }
-
-    override fun lower(value: UShort): Short {
-        return value.toShort()
-    }
-
-    override fun allocationSize(value: UShort) = 2UL
-
-    override fun write(value: UShort, buf: ByteBuffer) {
-        buf.putShort(value.toShort())
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterUInt: FfiConverter<UInt, Int> {
-    override fun lift(value: Int): UInt {
-        return value.toUInt()
-    }
-
-    override fun read(buf: ByteBuffer): UInt {
-        return lift(buf.getInt())
-    }
-
-    override fun lower(value: UInt): Int {
-        return value.toInt()
-    }
-
-    override fun allocationSize(value: UInt) = 4UL
-
-    override fun write(value: UInt, buf: ByteBuffer) {
-        buf.putInt(value.toInt())
-    }
-}
-
-/**
- * @suppress
- */
 public object FfiConverterInt: FfiConverter<Int, Int> {
     override fun lift(value: Int): Int {
         return value
@@ -1914,29 +1837,6 @@ public object FfiConverterInt: FfiConverter<Int, Int> {
 
     override fun write(value: Int, buf: ByteBuffer) {
         buf.putInt(value)
-    }
-}
-
-/**
- * @suppress
- */
-public object FfiConverterULong: FfiConverter<ULong, Long> {
-    override fun lift(value: Long): ULong {
-        return value.toULong()
-    }
-
-    override fun read(buf: ByteBuffer): ULong {
-        return lift(buf.getLong())
-    }
-
-    override fun lower(value: ULong): Long {
-        return value.toLong()
-    }
-
-    override fun allocationSize(value: ULong) = 8UL
-
-    override fun write(value: ULong, buf: ByteBuffer) {
-        buf.putLong(value.toLong())
     }
 }
 
@@ -2280,7 +2180,7 @@ public interface GridWorkerInterface {
     /**
      * Observations registered now (a screen that forgot to stop its observer shows here).
      */
-    fun `observerCount`(): kotlin.UInt
+    fun `observerCount`(): kotlin.Int
     
     /**
      * Registers a resident (optionally during a visit: `visit_id`). `InvalidInput` names
@@ -2298,7 +2198,7 @@ public interface GridWorkerInterface {
      * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
      * page at a time; ID numbers and phones masked.
      */
-    fun `conflictsPage`(`all`: kotlin.Boolean, `after`: kotlin.String?, `limit`: kotlin.UInt): ConflictPage
+    fun `conflictsPage`(`all`: kotlin.Boolean, `after`: kotlin.String?, `limit`: kotlin.Int): ConflictPage
     
     /**
      * A household with its residents (masked) and open conflicts, in one call.
@@ -2308,17 +2208,17 @@ public interface GridWorkerInterface {
     /**
      * The households of one building (楼栋) by id, a page at a time.
      */
-    fun `householdsInBuilding`(`building`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage
+    fun `householdsInBuilding`(`building`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdCardPage
     
     /**
      * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
      */
-    fun `householdsNearby`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.UInt): List<NearbyHousehold>
+    fun `householdsNearby`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.Int): List<NearbyHousehold>
     
     /**
      * Households of the worker's grids in a key group ("all 低保 households"), by id.
      */
-    fun `keyGroupHouseholds`(`tag`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage
+    fun `keyGroupHouseholds`(`tag`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdCardPage
     
     /**
      * The district's key groups (重点人群 tags: 低保, disability, veteran, elderly_alone…),
@@ -2341,7 +2241,7 @@ public interface GridWorkerInterface {
      * Households whose address, building, residents' names, phones or ID numbers contain
      * `query` (the last digits of a phone or ID number find it), by id a page at a time.
      */
-    fun `searchHouseholds`(`query`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage
+    fun `searchHouseholds`(`query`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdCardPage
     
     /**
      * Marks a resident moved out or deceased (or living again).
@@ -2376,7 +2276,7 @@ public interface GridWorkerInterface {
      * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
      * `InvalidState`. Returns how many were stored.
      */
-    fun `addTrackFixes`(`fixes`: List<LocationFix>): kotlin.UInt
+    fun `addTrackFixes`(`fixes`: List<LocationFix>): kotlin.Int
     
     /**
      * Records a patrol check-in at `point_id`. Accepted within the point's radius with a
@@ -2386,17 +2286,15 @@ public interface GridWorkerInterface {
     fun `checkIn`(`pointId`: kotlin.String, `fix`: LocationFix): CheckInResult
     
     /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
      * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
      * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
      */
-    fun `checkinsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): CheckInPage
+    fun `checkinsPage`(`after`: kotlin.String?, `limit`: kotlin.Int): CheckInPage
     
     /**
      * Removes photo files nobody needs any more; returns how many.
      */
-    fun `collectPhotos`(): kotlin.ULong
+    fun `collectPhotos`(): kotlin.Long
     
     /**
      * Completes a task with a note, 0-9 photos and a fix.
@@ -2459,7 +2357,7 @@ public interface GridWorkerInterface {
     /**
      * A grid's households by id, a page at a time (see `checkinsPage`).
      */
-    fun `householdsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdPage
+    fun `householdsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdPage
     
     /**
      * Replaces reference data wholesale (seeding a device, QA). Sync keeps it current
@@ -2467,29 +2365,29 @@ public interface GridWorkerInterface {
      */
     fun `importReference`(`grids`: List<Grid>, `points`: List<InspectionPoint>, `households`: List<Household>, `workerGrids`: List<kotlin.String>)
     
-    fun `listCheckins`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedCheckIn>
+    fun `listCheckins`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<ListedCheckIn>
     
     /**
      * A page of the worker's reports (drafts included) with sync state and lifecycle
      * status.
      */
-    fun `listReports`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedReport>
+    fun `listReports`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<ListedReport>
     
     /**
      * A page of the tasks dispatched to the worker.
      */
-    fun `listTasks`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<Task>
+    fun `listTasks`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<Task>
     
     /**
      * A page of the worker's visits, newest first, with sync state.
      */
-    fun `listVisits`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedVisit>
+    fun `listVisits`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<ListedVisit>
     
     /**
      * The `limit` (1-500) inspection points nearest to a WGS-84 position (convert map
      * coordinates with `toWgs84`).
      */
-    fun `nearbyPoints`(`position`: Position, `limit`: kotlin.UInt): List<NearbyPoint>
+    fun `nearbyPoints`(`position`: Position, `limit`: kotlin.Int): List<NearbyPoint>
     
     /**
      * Where the worker stands: off duty, on patrol or paused.
@@ -2514,7 +2412,7 @@ public interface GridWorkerInterface {
     /**
      * A grid's inspection points by id, a page at a time (see `checkinsPage`).
      */
-    fun `pointsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): PointPage
+    fun `pointsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): PointPage
     
     /**
      * The validation policy in force (override, else the server's, else the defaults).
@@ -2522,9 +2420,9 @@ public interface GridWorkerInterface {
     fun `policy`(): ValidationPolicy
     
     /**
-     * Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
+     * Patrol progress for a local day (`None`: today).
      */
-    fun `progressDay`(`day`: kotlin.String?): PatrolProgress
+    fun `progressDay`(`day`: LocalDay?): PatrolProgress
     
     /**
      * Patrol progress for an ISO week (`None`: this week).
@@ -2570,7 +2468,7 @@ public interface GridWorkerInterface {
      * The worker's reports (drafts included) newest first, a page at a time (see
      * `checkinsPage`).
      */
-    fun `reportsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): ReportPage
+    fun `reportsPage`(`after`: kotlin.String?, `limit`: kotlin.Int): ReportPage
     
     fun `resumePatrol`(): PatrolState
     
@@ -2595,18 +2493,18 @@ public interface GridWorkerInterface {
      * The day's summary with its simplified line (`None`: today), for drawing the patrol on
      * a map: one piece per stretch between gaps.
      */
-    fun `trackDay`(`day`: kotlin.String?): TrackDay
+    fun `trackDay`(`day`: LocalDay?): TrackDay
     
     /**
-     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * The patrol of a local day (`None`: today): distance, time, time in the
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
-    fun `trackSummary`(`day`: kotlin.String?): TrackSummary
+    fun `trackSummary`(`day`: LocalDay?): TrackSummary
     
     /**
      * Visits newest first, a page at a time (see `checkinsPage`).
      */
-    fun `visitsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): VisitPage
+    fun `visitsPage`(`after`: kotlin.String?, `limit`: kotlin.Int): VisitPage
     
     /**
      * The codes of the grids this worker is responsible for.
@@ -2743,8 +2641,8 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     
     /**
      * Observations registered now (a screen that forgot to stop its observer shows here).
-     */override fun `observerCount`(): kotlin.UInt {
-            return FfiConverterUInt.lift(
+     */override fun `observerCount`(): kotlin.Int {
+            return FfiConverterInt.lift(
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_observer_count(
@@ -2800,7 +2698,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
      * Open conflicts (and those resolved here, waiting to sync), or all with `all`, by id a
      * page at a time; ID numbers and phones masked.
      */
-    @Throws(GridWorkerException::class)override fun `conflictsPage`(`all`: kotlin.Boolean, `after`: kotlin.String?, `limit`: kotlin.UInt): ConflictPage {
+    @Throws(GridWorkerException::class)override fun `conflictsPage`(`all`: kotlin.Boolean, `after`: kotlin.String?, `limit`: kotlin.Int): ConflictPage {
             return FfiConverterTypeConflictPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -2809,7 +2707,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterBoolean.lower(`all`),
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -2838,7 +2736,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * The households of one building (楼栋) by id, a page at a time.
      */
-    @Throws(GridWorkerException::class)override fun `householdsInBuilding`(`building`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage {
+    @Throws(GridWorkerException::class)override fun `householdsInBuilding`(`building`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdCardPage {
             return FfiConverterTypeHouseholdCardPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -2847,7 +2745,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`building`),
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -2858,7 +2756,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * Households within `radius_m` (at most 5000) of a WGS-84 position, nearest first.
      */
-    @Throws(GridWorkerException::class)override fun `householdsNearby`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.UInt): List<NearbyHousehold> {
+    @Throws(GridWorkerException::class)override fun `householdsNearby`(`position`: Position, `radiusM`: kotlin.Double, `limit`: kotlin.Int): List<NearbyHousehold> {
             return FfiConverterSequenceTypeNearbyHousehold.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -2867,7 +2765,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterTypePosition.lower(`position`),
         FfiConverterDouble.lower(`radiusM`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -2878,7 +2776,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * Households of the worker's grids in a key group ("all 低保 households"), by id.
      */
-    @Throws(GridWorkerException::class)override fun `keyGroupHouseholds`(`tag`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage {
+    @Throws(GridWorkerException::class)override fun `keyGroupHouseholds`(`tag`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdCardPage {
             return FfiConverterTypeHouseholdCardPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -2887,7 +2785,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`tag`),
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -2956,7 +2854,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
      * Households whose address, building, residents' names, phones or ID numbers contain
      * `query` (the last digits of a phone or ID number find it), by id a page at a time.
      */
-    @Throws(GridWorkerException::class)override fun `searchHouseholds`(`query`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdCardPage {
+    @Throws(GridWorkerException::class)override fun `searchHouseholds`(`query`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdCardPage {
             return FfiConverterTypeHouseholdCardPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -2965,7 +2863,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`query`),
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3078,8 +2976,8 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
      * the batch with `InvalidInput{field = "fixes[i]..."}`; off patrol or paused is
      * `InvalidState`. Returns how many were stored.
      */
-    @Throws(GridWorkerException::class)override fun `addTrackFixes`(`fixes`: List<LocationFix>): kotlin.UInt {
-            return FfiConverterUInt.lift(
+    @Throws(GridWorkerException::class)override fun `addTrackFixes`(`fixes`: List<LocationFix>): kotlin.Int {
+            return FfiConverterInt.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_add_track_fixes(
@@ -3115,12 +3013,10 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
-     * A page of the worker's check-ins, newest first, with sync state. Pages hold at most
-     * 1000; a page shorter than `limit` is the last.
      * Check-ins newest first, a page at a time: `after` = the previous page's `next` (`null`
      * for the first page), at most 1000 per page. Records added meanwhile never shift a page.
      */
-    @Throws(GridWorkerException::class)override fun `checkinsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): CheckInPage {
+    @Throws(GridWorkerException::class)override fun `checkinsPage`(`after`: kotlin.String?, `limit`: kotlin.Int): CheckInPage {
             return FfiConverterTypeCheckInPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -3128,7 +3024,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         it,
         
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3139,8 +3035,8 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * Removes photo files nobody needs any more; returns how many.
      */
-    @Throws(GridWorkerException::class)override fun `collectPhotos`(): kotlin.ULong {
-            return FfiConverterULong.lift(
+    @Throws(GridWorkerException::class)override fun `collectPhotos`(): kotlin.Long {
+            return FfiConverterLong.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_collect_photos(
@@ -3350,7 +3246,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * A grid's households by id, a page at a time (see `checkinsPage`).
      */
-    @Throws(GridWorkerException::class)override fun `householdsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): HouseholdPage {
+    @Throws(GridWorkerException::class)override fun `householdsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): HouseholdPage {
             return FfiConverterTypeHouseholdPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -3359,7 +3255,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`gridCode`),
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3388,15 +3284,15 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     
 
     
-    @Throws(GridWorkerException::class)override fun `listCheckins`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedCheckIn> {
+    @Throws(GridWorkerException::class)override fun `listCheckins`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<ListedCheckIn> {
             return FfiConverterSequenceTypeListedCheckIn.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_list_checkins(
         it,
         
-        FfiConverterUInt.lower(`offset`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`offset`),
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3408,15 +3304,15 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
      * A page of the worker's reports (drafts included) with sync state and lifecycle
      * status.
      */
-    @Throws(GridWorkerException::class)override fun `listReports`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedReport> {
+    @Throws(GridWorkerException::class)override fun `listReports`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<ListedReport> {
             return FfiConverterSequenceTypeListedReport.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_list_reports(
         it,
         
-        FfiConverterUInt.lower(`offset`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`offset`),
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3427,15 +3323,15 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * A page of the tasks dispatched to the worker.
      */
-    @Throws(GridWorkerException::class)override fun `listTasks`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<Task> {
+    @Throws(GridWorkerException::class)override fun `listTasks`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<Task> {
             return FfiConverterSequenceTypeTask.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_list_tasks(
         it,
         
-        FfiConverterUInt.lower(`offset`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`offset`),
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3446,15 +3342,15 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * A page of the worker's visits, newest first, with sync state.
      */
-    @Throws(GridWorkerException::class)override fun `listVisits`(`offset`: kotlin.UInt, `limit`: kotlin.UInt): List<ListedVisit> {
+    @Throws(GridWorkerException::class)override fun `listVisits`(`offset`: kotlin.Int, `limit`: kotlin.Int): List<ListedVisit> {
             return FfiConverterSequenceTypeListedVisit.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_list_visits(
         it,
         
-        FfiConverterUInt.lower(`offset`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`offset`),
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3466,7 +3362,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
      * The `limit` (1-500) inspection points nearest to a WGS-84 position (convert map
      * coordinates with `toWgs84`).
      */
-    @Throws(GridWorkerException::class)override fun `nearbyPoints`(`position`: Position, `limit`: kotlin.UInt): List<NearbyPoint> {
+    @Throws(GridWorkerException::class)override fun `nearbyPoints`(`position`: Position, `limit`: kotlin.Int): List<NearbyPoint> {
             return FfiConverterSequenceTypeNearbyPoint.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -3474,7 +3370,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         it,
         
         FfiConverterTypePosition.lower(`position`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3555,7 +3451,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * A grid's inspection points by id, a page at a time (see `checkinsPage`).
      */
-    @Throws(GridWorkerException::class)override fun `pointsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.UInt): PointPage {
+    @Throws(GridWorkerException::class)override fun `pointsPage`(`gridCode`: kotlin.String, `after`: kotlin.String?, `limit`: kotlin.Int): PointPage {
             return FfiConverterTypePointPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -3564,7 +3460,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         
         FfiConverterString.lower(`gridCode`),
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3590,16 +3486,16 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
-     * Patrol progress for a local day `YYYY-MM-DD` (`None`: today).
+     * Patrol progress for a local day (`None`: today).
      */
-    @Throws(GridWorkerException::class)override fun `progressDay`(`day`: kotlin.String?): PatrolProgress {
+    @Throws(GridWorkerException::class)override fun `progressDay`(`day`: LocalDay?): PatrolProgress {
             return FfiConverterTypePatrolProgress.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_progress_day(
         it,
         
-        FfiConverterOptionalString.lower(`day`),_status)
+        FfiConverterOptionalTypeLocalDay.lower(`day`),_status)
 }
     }
     )
@@ -3742,7 +3638,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
      * The worker's reports (drafts included) newest first, a page at a time (see
      * `checkinsPage`).
      */
-    @Throws(GridWorkerException::class)override fun `reportsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): ReportPage {
+    @Throws(GridWorkerException::class)override fun `reportsPage`(`after`: kotlin.String?, `limit`: kotlin.Int): ReportPage {
             return FfiConverterTypeReportPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -3750,7 +3646,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         it,
         
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -3844,14 +3740,14 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
      * The day's summary with its simplified line (`None`: today), for drawing the patrol on
      * a map: one piece per stretch between gaps.
      */
-    @Throws(GridWorkerException::class)override fun `trackDay`(`day`: kotlin.String?): TrackDay {
+    @Throws(GridWorkerException::class)override fun `trackDay`(`day`: LocalDay?): TrackDay {
             return FfiConverterTypeTrackDay.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_track_day(
         it,
         
-        FfiConverterOptionalString.lower(`day`),_status)
+        FfiConverterOptionalTypeLocalDay.lower(`day`),_status)
 }
     }
     )
@@ -3860,17 +3756,17 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
 
     
     /**
-     * The patrol of a local day `YYYY-MM-DD` (`None`: today): distance, time, time in the
+     * The patrol of a local day (`None`: today): distance, time, time in the
      * worker's grids, points passed, coverage, gaps and spoof signs.
      */
-    @Throws(GridWorkerException::class)override fun `trackSummary`(`day`: kotlin.String?): TrackSummary {
+    @Throws(GridWorkerException::class)override fun `trackSummary`(`day`: LocalDay?): TrackSummary {
             return FfiConverterTypeTrackSummary.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
     UniffiLib.uniffi_gridworker_ffi_fn_method_gridworker_track_summary(
         it,
         
-        FfiConverterOptionalString.lower(`day`),_status)
+        FfiConverterOptionalTypeLocalDay.lower(`day`),_status)
 }
     }
     )
@@ -3881,7 +3777,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     /**
      * Visits newest first, a page at a time (see `checkinsPage`).
      */
-    @Throws(GridWorkerException::class)override fun `visitsPage`(`after`: kotlin.String?, `limit`: kotlin.UInt): VisitPage {
+    @Throws(GridWorkerException::class)override fun `visitsPage`(`after`: kotlin.String?, `limit`: kotlin.Int): VisitPage {
             return FfiConverterTypeVisitPage.lift(
     callWithHandle {
     uniffiRustCallWithError(GridWorkerException) { _status ->
@@ -3889,7 +3785,7 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
         it,
         
         FfiConverterOptionalString.lower(`after`),
-        FfiConverterUInt.lower(`limit`),_status)
+        FfiConverterInt.lower(`limit`),_status)
 }
     }
     )
@@ -5019,9 +4915,9 @@ public object FfiConverterTypeSyncListenerHandle: FfiConverter<SyncListenerHandl
  * A report category or department of the district.
  */
 data class CatalogEntry (
-    var `code`: kotlin.String
+    val `code`: kotlin.String
     , 
-    var `name`: kotlin.String
+    val `name`: kotlin.String
     
 ){
     
@@ -5060,34 +4956,34 @@ public object FfiConverterTypeCatalogEntry: FfiConverterRustBuffer<CatalogEntry>
  * A patrol check-in at an inspection point.
  */
 data class CheckIn (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `workerId`: kotlin.String
+    val `workerId`: kotlin.String
     , 
-    var `deviceId`: kotlin.String
+    val `deviceId`: kotlin.String
     , 
-    var `pointId`: kotlin.String
+    val `pointId`: kotlin.String
     , 
-    var `fix`: LocationFix
+    val `fix`: LocationFix
     , 
     /**
      * The fix in WGS-84.
      */
-    var `position`: Position
+    val `position`: Position
     , 
     /**
      * Distance from the point in metres.
      */
-    var `distanceM`: kotlin.Double
+    val `distanceM`: kotlin.Double
     , 
-    var `outcome`: CheckInOutcome
+    val `outcome`: CheckInOutcome
     , 
-    var `flags`: List<Flag>
+    val `flags`: List<Flag>
     , 
     /**
      * Device wall clock when recorded.
      */
-    var `recordedAt`: java.time.Instant
+    val `recordedAt`: java.time.Instant
     
 ){
     
@@ -5151,9 +5047,9 @@ public object FfiConverterTypeCheckIn: FfiConverterRustBuffer<CheckIn> {
  * when this is the last one. Keyset paging: records added meanwhile never shift a page.
  */
 data class CheckInPage (
-    var `items`: List<ListedCheckIn>
+    val `items`: List<ListedCheckIn>
     , 
-    var `next`: kotlin.String?
+    val `next`: kotlin.String?
     
 ){
     
@@ -5193,9 +5089,9 @@ public object FfiConverterTypeCheckInPage: FfiConverterRustBuffer<CheckInPage> {
  * the same point was checked within the cooldown (nothing new was written then).
  */
 data class CheckInResult (
-    var `checkIn`: CheckIn
+    val `checkIn`: CheckIn
     , 
-    var `duplicate`: kotlin.Boolean
+    val `duplicate`: kotlin.Boolean
     
 ){
     
@@ -5236,41 +5132,41 @@ public object FfiConverterTypeCheckInResult: FfiConverterRustBuffer<CheckInResul
  * someone resolves it. In lists the values of ID numbers and phones are masked.
  */
 data class Conflict (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `entity`: ConflictEntity
+    val `entity`: ConflictEntity
     , 
-    var `entityId`: kotlin.String
+    val `entityId`: kotlin.String
     , 
-    var `householdId`: kotlin.String
+    val `householdId`: kotlin.String
     , 
     /**
      * The field's name as edits name it (`phone`, `status`, `occupancy`…).
      */
-    var `field`: kotlin.String
+    val `field`: kotlin.String
     , 
-    var `base`: FieldValue
+    val `base`: FieldValue
     , 
-    var `mine`: FieldValue
+    val `mine`: FieldValue
     , 
-    var `theirs`: FieldValue
+    val `theirs`: FieldValue
     , 
-    var `mineBy`: kotlin.String
+    val `mineBy`: kotlin.String
     , 
-    var `mineAt`: java.time.Instant
+    val `mineAt`: java.time.Instant
     , 
-    var `theirsBy`: kotlin.String
+    val `theirsBy`: kotlin.String
     , 
-    var `theirsAt`: java.time.Instant
+    val `theirsAt`: java.time.Instant
     , 
-    var `resolved`: kotlin.Boolean
+    val `resolved`: kotlin.Boolean
     , 
     /**
      * Resolved on this phone, waiting to sync.
      */
-    var `resolving`: kotlin.Boolean
+    val `resolving`: kotlin.Boolean
     , 
-    var `resolution`: FieldValue?
+    val `resolution`: FieldValue?
     
 ){
     
@@ -5348,9 +5244,9 @@ public object FfiConverterTypeConflict: FfiConverterRustBuffer<Conflict> {
  * A page of conflicts.
  */
 data class ConflictPage (
-    var `items`: List<Conflict>
+    val `items`: List<Conflict>
     , 
-    var `next`: kotlin.String?
+    val `next`: kotlin.String?
     
 ){
     
@@ -5389,11 +5285,11 @@ public object FfiConverterTypeConflictPage: FfiConverterRustBuffer<ConflictPage>
  * A latitude/longitude pair in a named coordinate system (e.g. a tap on a GCJ-02 map).
  */
 data class Coordinate (
-    var `lat`: kotlin.Double
+    val `lat`: kotlin.Double
     , 
-    var `lon`: kotlin.Double
+    val `lon`: kotlin.Double
     , 
-    var `crs`: Crs
+    val `crs`: Crs
     
 ){
     
@@ -5435,9 +5331,9 @@ public object FfiConverterTypeCoordinate: FfiConverterRustBuffer<Coordinate> {
  * An open report that may describe the same problem as the one about to be filed.
  */
 data class DuplicateCandidate (
-    var `report`: PhotoReport
+    val `report`: PhotoReport
     , 
-    var `distanceM`: kotlin.Double
+    val `distanceM`: kotlin.Double
     
 ){
     
@@ -5476,11 +5372,11 @@ public object FfiConverterTypeDuplicateCandidate: FfiConverterRustBuffer<Duplica
  * A grid (网格). Boundary in WGS-84, first point not repeated.
  */
 data class Grid (
-    var `code`: kotlin.String
+    val `code`: kotlin.String
     , 
-    var `name`: kotlin.String
+    val `name`: kotlin.String
     , 
-    var `boundary`: List<Position>
+    val `boundary`: List<Position>
     
 ){
     
@@ -5522,12 +5418,12 @@ public object FfiConverterTypeGrid: FfiConverterRustBuffer<Grid> {
  * The share of a grid within 25 m of the track.
  */
 data class GridCoverage (
-    var `gridCode`: kotlin.String
+    val `gridCode`: kotlin.String
     , 
     /**
      * 0 to 1.
      */
-    var `coverage`: kotlin.Double
+    val `coverage`: kotlin.Double
     
 ){
     
@@ -5566,17 +5462,17 @@ public object FfiConverterTypeGridCoverage: FfiConverterRustBuffer<GridCoverage>
  * A household on the worker's books, WGS-84. Personal data.
  */
 data class Household (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `gridCode`: kotlin.String
+    val `gridCode`: kotlin.String
     , 
-    var `building`: kotlin.String
+    val `building`: kotlin.String
     , 
-    var `address`: kotlin.String
+    val `address`: kotlin.String
     , 
-    var `position`: Position
+    val `position`: Position
     , 
-    var `tags`: List<kotlin.String>
+    val `tags`: List<kotlin.String>
     
 ){
     
@@ -5627,18 +5523,18 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
  * A household in a list: where it is, its profile, who lives there in brief.
  */
 data class HouseholdCard (
-    var `household`: Household
+    val `household`: Household
     , 
-    var `profile`: HouseholdProfile
+    val `profile`: HouseholdProfile
     , 
     /**
      * Residents living there now.
      */
-    var `living`: kotlin.UInt
+    val `living`: kotlin.Int
     , 
-    var `headName`: kotlin.String?
+    val `headName`: kotlin.String?
     , 
-    var `openConflicts`: kotlin.UInt
+    val `openConflicts`: kotlin.Int
     
 ){
     
@@ -5657,26 +5553,26 @@ public object FfiConverterTypeHouseholdCard: FfiConverterRustBuffer<HouseholdCar
         return HouseholdCard(
             FfiConverterTypeHousehold.read(buf),
             FfiConverterTypeHouseholdProfile.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
         )
     }
 
     override fun allocationSize(value: HouseholdCard) = (
             FfiConverterTypeHousehold.allocationSize(value.`household`) +
             FfiConverterTypeHouseholdProfile.allocationSize(value.`profile`) +
-            FfiConverterUInt.allocationSize(value.`living`) +
+            FfiConverterInt.allocationSize(value.`living`) +
             FfiConverterOptionalString.allocationSize(value.`headName`) +
-            FfiConverterUInt.allocationSize(value.`openConflicts`)
+            FfiConverterInt.allocationSize(value.`openConflicts`)
     )
 
     override fun write(value: HouseholdCard, buf: ByteBuffer) {
             FfiConverterTypeHousehold.write(value.`household`, buf)
             FfiConverterTypeHouseholdProfile.write(value.`profile`, buf)
-            FfiConverterUInt.write(value.`living`, buf)
+            FfiConverterInt.write(value.`living`, buf)
             FfiConverterOptionalString.write(value.`headName`, buf)
-            FfiConverterUInt.write(value.`openConflicts`, buf)
+            FfiConverterInt.write(value.`openConflicts`, buf)
     }
 }
 
@@ -5686,9 +5582,9 @@ public object FfiConverterTypeHouseholdCard: FfiConverterRustBuffer<HouseholdCar
  * A page of households (search, building, key group); `next` is the cursor of the next.
  */
 data class HouseholdCardPage (
-    var `items`: List<HouseholdCard>
+    val `items`: List<HouseholdCard>
     , 
-    var `next`: kotlin.String?
+    val `next`: kotlin.String?
     
 ){
     
@@ -5727,13 +5623,13 @@ public object FfiConverterTypeHouseholdCardPage: FfiConverterRustBuffer<Househol
  * A household with its residents (masked) and open conflicts: the visit screen.
  */
 data class HouseholdDetail (
-    var `household`: Household
+    val `household`: Household
     , 
-    var `profile`: HouseholdProfile
+    val `profile`: HouseholdProfile
     , 
-    var `residents`: List<Resident>
+    val `residents`: List<Resident>
     , 
-    var `conflicts`: List<Conflict>
+    val `conflicts`: List<Conflict>
     
 ){
     
@@ -5778,9 +5674,9 @@ public object FfiConverterTypeHouseholdDetail: FfiConverterRustBuffer<HouseholdD
  * A page of a grid's households by id (see `CheckInPage`).
  */
 data class HouseholdPage (
-    var `items`: List<Household>
+    val `items`: List<Household>
     , 
-    var `next`: kotlin.String?
+    val `next`: kotlin.String?
     
 ){
     
@@ -5819,22 +5715,22 @@ public object FfiConverterTypeHouseholdPage: FfiConverterRustBuffer<HouseholdPag
  * A household's profile (一标三实: actual housing). The contact phone is masked in lists.
  */
 data class HouseholdProfile (
-    var `housingType`: HousingType?
+    val `housingType`: HousingType?
     , 
-    var `occupancy`: Occupancy?
+    val `occupancy`: Occupancy?
     , 
-    var `residentCount`: kotlin.UInt
+    val `residentCount`: kotlin.Int
     , 
-    var `contactPhone`: kotlin.String?
+    val `contactPhone`: kotlin.String?
     , 
-    var `tags`: List<kotlin.String>
+    val `tags`: List<kotlin.String>
     , 
-    var `notes`: kotlin.String
+    val `notes`: kotlin.String
     , 
     /**
      * The server's version this profile is based on.
      */
-    var `version`: kotlin.Long
+    val `version`: kotlin.Long
     
 ){
     
@@ -5853,7 +5749,7 @@ public object FfiConverterTypeHouseholdProfile: FfiConverterRustBuffer<Household
         return HouseholdProfile(
             FfiConverterOptionalTypeHousingType.read(buf),
             FfiConverterOptionalTypeOccupancy.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterString.read(buf),
@@ -5864,7 +5760,7 @@ public object FfiConverterTypeHouseholdProfile: FfiConverterRustBuffer<Household
     override fun allocationSize(value: HouseholdProfile) = (
             FfiConverterOptionalTypeHousingType.allocationSize(value.`housingType`) +
             FfiConverterOptionalTypeOccupancy.allocationSize(value.`occupancy`) +
-            FfiConverterUInt.allocationSize(value.`residentCount`) +
+            FfiConverterInt.allocationSize(value.`residentCount`) +
             FfiConverterOptionalString.allocationSize(value.`contactPhone`) +
             FfiConverterSequenceString.allocationSize(value.`tags`) +
             FfiConverterString.allocationSize(value.`notes`) +
@@ -5874,7 +5770,7 @@ public object FfiConverterTypeHouseholdProfile: FfiConverterRustBuffer<Household
     override fun write(value: HouseholdProfile, buf: ByteBuffer) {
             FfiConverterOptionalTypeHousingType.write(value.`housingType`, buf)
             FfiConverterOptionalTypeOccupancy.write(value.`occupancy`, buf)
-            FfiConverterUInt.write(value.`residentCount`, buf)
+            FfiConverterInt.write(value.`residentCount`, buf)
             FfiConverterOptionalString.write(value.`contactPhone`, buf)
             FfiConverterSequenceString.write(value.`tags`, buf)
             FfiConverterString.write(value.`notes`, buf)
@@ -5892,7 +5788,7 @@ data class HouseholdUpdate (
     , 
     var `occupancy`: Occupancy? = null 
     , 
-    var `residentCount`: kotlin.UInt? = null 
+    var `residentCount`: kotlin.Int? = null 
     , 
     var `contactPhone`: kotlin.String? = null 
     , 
@@ -5917,7 +5813,7 @@ public object FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer<HouseholdU
         return HouseholdUpdate(
             FfiConverterOptionalTypeHousingType.read(buf),
             FfiConverterOptionalTypeOccupancy.read(buf),
-            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalInt.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalSequenceString.read(buf),
             FfiConverterOptionalString.read(buf),
@@ -5927,7 +5823,7 @@ public object FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer<HouseholdU
     override fun allocationSize(value: HouseholdUpdate) = (
             FfiConverterOptionalTypeHousingType.allocationSize(value.`housingType`) +
             FfiConverterOptionalTypeOccupancy.allocationSize(value.`occupancy`) +
-            FfiConverterOptionalUInt.allocationSize(value.`residentCount`) +
+            FfiConverterOptionalInt.allocationSize(value.`residentCount`) +
             FfiConverterOptionalString.allocationSize(value.`contactPhone`) +
             FfiConverterOptionalSequenceString.allocationSize(value.`tags`) +
             FfiConverterOptionalString.allocationSize(value.`notes`)
@@ -5936,7 +5832,7 @@ public object FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer<HouseholdU
     override fun write(value: HouseholdUpdate, buf: ByteBuffer) {
             FfiConverterOptionalTypeHousingType.write(value.`housingType`, buf)
             FfiConverterOptionalTypeOccupancy.write(value.`occupancy`, buf)
-            FfiConverterOptionalUInt.write(value.`residentCount`, buf)
+            FfiConverterOptionalInt.write(value.`residentCount`, buf)
             FfiConverterOptionalString.write(value.`contactPhone`, buf)
             FfiConverterOptionalSequenceString.write(value.`tags`, buf)
             FfiConverterOptionalString.write(value.`notes`, buf)
@@ -5949,18 +5845,18 @@ public object FfiConverterTypeHouseholdUpdate: FfiConverterRustBuffer<HouseholdU
  * A patrol check-in point (巡查打卡点), WGS-84.
  */
 data class InspectionPoint (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `gridCode`: kotlin.String
+    val `gridCode`: kotlin.String
     , 
-    var `name`: kotlin.String
+    val `name`: kotlin.String
     , 
-    var `position`: Position
+    val `position`: Position
     , 
     /**
      * Check-in radius in metres; 0 means the policy default.
      */
-    var `radiusM`: kotlin.Double
+    val `radiusM`: kotlin.Double
     
 ){
     
@@ -6008,9 +5904,9 @@ public object FfiConverterTypeInspectionPoint: FfiConverterRustBuffer<Inspection
  * An ISO week (`2026-W48` is `IsoWeek(year = 2026, week = 48)`).
  */
 data class IsoWeek (
-    var `year`: kotlin.Int
+    val `year`: kotlin.Int
     , 
-    var `week`: kotlin.UInt
+    val `week`: kotlin.Int
     
 ){
     
@@ -6028,18 +5924,18 @@ public object FfiConverterTypeIsoWeek: FfiConverterRustBuffer<IsoWeek> {
     override fun read(buf: ByteBuffer): IsoWeek {
         return IsoWeek(
             FfiConverterInt.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
         )
     }
 
     override fun allocationSize(value: IsoWeek) = (
             FfiConverterInt.allocationSize(value.`year`) +
-            FfiConverterUInt.allocationSize(value.`week`)
+            FfiConverterInt.allocationSize(value.`week`)
     )
 
     override fun write(value: IsoWeek, buf: ByteBuffer) {
             FfiConverterInt.write(value.`year`, buf)
-            FfiConverterUInt.write(value.`week`, buf)
+            FfiConverterInt.write(value.`week`, buf)
     }
 }
 
@@ -6049,15 +5945,15 @@ public object FfiConverterTypeIsoWeek: FfiConverterRustBuffer<IsoWeek> {
  * Counts per record kind.
  */
 data class KindCounts (
-    var `checkins`: kotlin.ULong
+    val `checkins`: kotlin.Long
     , 
-    var `visits`: kotlin.ULong
+    val `visits`: kotlin.Long
     , 
-    var `reports`: kotlin.ULong
+    val `reports`: kotlin.Long
     , 
-    var `tasks`: kotlin.ULong
+    val `tasks`: kotlin.Long
     , 
-    var `photos`: kotlin.ULong
+    val `photos`: kotlin.Long
     
 ){
     
@@ -6074,28 +5970,28 @@ data class KindCounts (
 public object FfiConverterTypeKindCounts: FfiConverterRustBuffer<KindCounts> {
     override fun read(buf: ByteBuffer): KindCounts {
         return KindCounts(
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
         )
     }
 
     override fun allocationSize(value: KindCounts) = (
-            FfiConverterULong.allocationSize(value.`checkins`) +
-            FfiConverterULong.allocationSize(value.`visits`) +
-            FfiConverterULong.allocationSize(value.`reports`) +
-            FfiConverterULong.allocationSize(value.`tasks`) +
-            FfiConverterULong.allocationSize(value.`photos`)
+            FfiConverterLong.allocationSize(value.`checkins`) +
+            FfiConverterLong.allocationSize(value.`visits`) +
+            FfiConverterLong.allocationSize(value.`reports`) +
+            FfiConverterLong.allocationSize(value.`tasks`) +
+            FfiConverterLong.allocationSize(value.`photos`)
     )
 
     override fun write(value: KindCounts, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`checkins`, buf)
-            FfiConverterULong.write(value.`visits`, buf)
-            FfiConverterULong.write(value.`reports`, buf)
-            FfiConverterULong.write(value.`tasks`, buf)
-            FfiConverterULong.write(value.`photos`, buf)
+            FfiConverterLong.write(value.`checkins`, buf)
+            FfiConverterLong.write(value.`visits`, buf)
+            FfiConverterLong.write(value.`reports`, buf)
+            FfiConverterLong.write(value.`tasks`, buf)
+            FfiConverterLong.write(value.`photos`, buf)
     }
 }
 
@@ -6105,9 +6001,9 @@ public object FfiConverterTypeKindCounts: FfiConverterRustBuffer<KindCounts> {
  * A check-in with its sync state.
  */
 data class ListedCheckIn (
-    var `checkIn`: CheckIn
+    val `checkIn`: CheckIn
     , 
-    var `sync`: SyncState
+    val `sync`: SyncState
     
 ){
     
@@ -6146,9 +6042,9 @@ public object FfiConverterTypeListedCheckIn: FfiConverterRustBuffer<ListedCheckI
  * A report with its sync state (drafts are `Pending`: they never left the device).
  */
 data class ListedReport (
-    var `report`: PhotoReport
+    val `report`: PhotoReport
     , 
-    var `sync`: SyncState
+    val `sync`: SyncState
     
 ){
     
@@ -6187,9 +6083,9 @@ public object FfiConverterTypeListedReport: FfiConverterRustBuffer<ListedReport>
  * A visit with its sync state.
  */
 data class ListedVisit (
-    var `visit`: Visit
+    val `visit`: Visit
     , 
-    var `sync`: SyncState
+    val `sync`: SyncState
     
 ){
     
@@ -6229,43 +6125,43 @@ public object FfiConverterTypeListedVisit: FfiConverterRustBuffer<ListedVisit> {
  * WGS-84, and flags (never rejects) inaccurate, mock, stale or implausible fixes.
  */
 data class LocationFix (
-    var `lat`: kotlin.Double
+    val `lat`: kotlin.Double
     , 
-    var `lon`: kotlin.Double
+    val `lon`: kotlin.Double
     , 
     /**
      * Horizontal accuracy radius in metres.
      */
-    var `accuracyM`: kotlin.Double
+    val `accuracyM`: kotlin.Double
     , 
-    var `altitudeM`: kotlin.Double? = null 
+    val `altitudeM`: kotlin.Double? = null 
     , 
-    var `speedMps`: kotlin.Double? = null 
+    val `speedMps`: kotlin.Double? = null 
     , 
-    var `bearingDeg`: kotlin.Double? = null 
+    val `bearingDeg`: kotlin.Double? = null 
     , 
-    var `provider`: Provider
+    val `provider`: Provider
     , 
     /**
      * The system `lat`/`lon` are in (`Wgs84` for platform fixes).
      */
-    var `crs`: Crs
+    val `crs`: Crs
     , 
     /**
      * Android `Location.isMock` / iOS `sourceInformation.isSimulatedBySoftware`.
      */
-    var `isMock`: kotlin.Boolean = false 
+    val `isMock`: kotlin.Boolean = false 
     , 
     /**
      * When the fix was taken (the platform's time of the fix).
      */
-    var `fixTime`: java.time.Instant
+    val `fixTime`: java.time.Instant
     , 
     /**
      * The platform's monotonic clock at the fix, in ms (Android
      * `elapsedRealtimeNanos / 1e6`, iOS `ProcessInfo.systemUptime * 1000`).
      */
-    var `monotonicMs`: kotlin.Long
+    val `monotonicMs`: kotlin.Long
     
 ){
     
@@ -6331,14 +6227,14 @@ public object FfiConverterTypeLocationFix: FfiConverterRustBuffer<LocationFix> {
  * One log record of the core. Never contains residents' personal data.
  */
 data class LogRecord (
-    var `level`: LogLevel
+    val `level`: LogLevel
     , 
     /**
      * The Rust module that logged (e.g. `gridworker_core::sync::engine`).
      */
-    var `target`: kotlin.String
+    val `target`: kotlin.String
     , 
-    var `message`: kotlin.String
+    val `message`: kotlin.String
     
 ){
     
@@ -6380,9 +6276,9 @@ public object FfiConverterTypeLogRecord: FfiConverterRustBuffer<LogRecord> {
  * A household near a position.
  */
 data class NearbyHousehold (
-    var `household`: HouseholdCard
+    val `household`: HouseholdCard
     , 
-    var `distanceM`: kotlin.Double
+    val `distanceM`: kotlin.Double
     
 ){
     
@@ -6421,9 +6317,9 @@ public object FfiConverterTypeNearbyHousehold: FfiConverterRustBuffer<NearbyHous
  * An inspection point near a position.
  */
 data class NearbyPoint (
-    var `point`: InspectionPoint
+    val `point`: InspectionPoint
     , 
-    var `distanceM`: kotlin.Double
+    val `distanceM`: kotlin.Double
     
 ){
     
@@ -6462,19 +6358,19 @@ public object FfiConverterTypeNearbyPoint: FfiConverterRustBuffer<NearbyPoint> {
  * A resident to register.
  */
 data class NewResident (
-    var `householdId`: kotlin.String
+    val `householdId`: kotlin.String
     , 
-    var `name`: kotlin.String
+    val `name`: kotlin.String
     , 
-    var `idNumber`: kotlin.String
+    val `idNumber`: kotlin.String
     , 
-    var `phone`: kotlin.String? = null 
+    val `phone`: kotlin.String? = null 
     , 
-    var `relation`: Relation
+    val `relation`: Relation
     , 
-    var `tags`: List<kotlin.String> = listOf() 
+    val `tags`: List<kotlin.String> = listOf() 
     , 
-    var `notes`: kotlin.String = "" 
+    val `notes`: kotlin.String = "" 
     
 ){
     
@@ -6529,56 +6425,56 @@ public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
  */
 data class PatrolProgress (
     /**
-     * First and last local day of the period, `YYYY-MM-DD`.
+     * First and last local day of the period.
      */
-    var `fromDay`: kotlin.String
+    val `fromDay`: LocalDay
     , 
-    var `toDay`: kotlin.String
+    val `toDay`: LocalDay
     , 
     /**
      * Inspection points in the worker's grids.
      */
-    var `pointsDue`: kotlin.UInt
+    val `pointsDue`: kotlin.Int
     , 
     /**
      * Points with at least one accepted check-in.
      */
-    var `checkedAccepted`: kotlin.UInt
+    val `checkedAccepted`: kotlin.Int
     , 
     /**
      * Points with check-ins, all of them flagged.
      */
-    var `checkedFlaggedOnly`: kotlin.UInt
+    val `checkedFlaggedOnly`: kotlin.Int
     , 
     /**
      * Points with no check-in.
      */
-    var `missed`: kotlin.UInt
+    val `missed`: kotlin.Int
     , 
     /**
      * Accepted points over due points, in percent.
      */
-    var `coveragePercent`: kotlin.Double
+    val `coveragePercent`: kotlin.Double
     , 
     /**
      * Ids of the missed points (where to go next).
      */
-    var `missedPointIds`: List<kotlin.String>
+    val `missedPointIds`: List<kotlin.String>
     , 
     /**
      * Distance walked on patrol (m), measured from the track (see `trackSummary`).
      */
-    var `trackDistanceM`: kotlin.Double
+    val `trackDistanceM`: kotlin.Double
     , 
     /**
      * Time on patrol with usable fixes (s).
      */
-    var `patrolS`: kotlin.Double
+    val `patrolS`: kotlin.Double
     , 
     /**
      * Share of the worker's grids' area within 25 m of the track, 0 to 1 (their mean).
      */
-    var `gridCoverage`: kotlin.Double
+    val `gridCoverage`: kotlin.Double
     
 ){
     
@@ -6595,12 +6491,12 @@ data class PatrolProgress (
 public object FfiConverterTypePatrolProgress: FfiConverterRustBuffer<PatrolProgress> {
     override fun read(buf: ByteBuffer): PatrolProgress {
         return PatrolProgress(
-            FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterTypeLocalDay.read(buf),
+            FfiConverterTypeLocalDay.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterDouble.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterDouble.read(buf),
@@ -6610,12 +6506,12 @@ public object FfiConverterTypePatrolProgress: FfiConverterRustBuffer<PatrolProgr
     }
 
     override fun allocationSize(value: PatrolProgress) = (
-            FfiConverterString.allocationSize(value.`fromDay`) +
-            FfiConverterString.allocationSize(value.`toDay`) +
-            FfiConverterUInt.allocationSize(value.`pointsDue`) +
-            FfiConverterUInt.allocationSize(value.`checkedAccepted`) +
-            FfiConverterUInt.allocationSize(value.`checkedFlaggedOnly`) +
-            FfiConverterUInt.allocationSize(value.`missed`) +
+            FfiConverterTypeLocalDay.allocationSize(value.`fromDay`) +
+            FfiConverterTypeLocalDay.allocationSize(value.`toDay`) +
+            FfiConverterInt.allocationSize(value.`pointsDue`) +
+            FfiConverterInt.allocationSize(value.`checkedAccepted`) +
+            FfiConverterInt.allocationSize(value.`checkedFlaggedOnly`) +
+            FfiConverterInt.allocationSize(value.`missed`) +
             FfiConverterDouble.allocationSize(value.`coveragePercent`) +
             FfiConverterSequenceString.allocationSize(value.`missedPointIds`) +
             FfiConverterDouble.allocationSize(value.`trackDistanceM`) +
@@ -6624,12 +6520,12 @@ public object FfiConverterTypePatrolProgress: FfiConverterRustBuffer<PatrolProgr
     )
 
     override fun write(value: PatrolProgress, buf: ByteBuffer) {
-            FfiConverterString.write(value.`fromDay`, buf)
-            FfiConverterString.write(value.`toDay`, buf)
-            FfiConverterUInt.write(value.`pointsDue`, buf)
-            FfiConverterUInt.write(value.`checkedAccepted`, buf)
-            FfiConverterUInt.write(value.`checkedFlaggedOnly`, buf)
-            FfiConverterUInt.write(value.`missed`, buf)
+            FfiConverterTypeLocalDay.write(value.`fromDay`, buf)
+            FfiConverterTypeLocalDay.write(value.`toDay`, buf)
+            FfiConverterInt.write(value.`pointsDue`, buf)
+            FfiConverterInt.write(value.`checkedAccepted`, buf)
+            FfiConverterInt.write(value.`checkedFlaggedOnly`, buf)
+            FfiConverterInt.write(value.`missed`, buf)
             FfiConverterDouble.write(value.`coveragePercent`, buf)
             FfiConverterSequenceString.write(value.`missedPointIds`, buf)
             FfiConverterDouble.write(value.`trackDistanceM`, buf)
@@ -6648,36 +6544,36 @@ data class Photo (
      * Lowercase hex SHA-256 of the stored bytes (what is sent): the photo after the core
      * scaled it, turned it upright and stripped its metadata.
      */
-    var `sha256`: kotlin.String
+    val `sha256`: kotlin.String
     , 
-    var `size`: kotlin.ULong
+    val `size`: kotlin.Long
     , 
-    var `mediaType`: MediaType
+    val `mediaType`: MediaType
     , 
     /**
      * As the app passed it, else the photo's EXIF capture time.
      */
-    var `capturedAt`: java.time.Instant?
+    val `capturedAt`: java.time.Instant?
     , 
     /**
      * The capture time the photo's EXIF stated.
      */
-    var `exifTime`: java.time.Instant?
+    val `exifTime`: java.time.Instant?
     , 
     /**
      * Where the photo's EXIF GPS says it was taken (WGS-84).
      */
-    var `exifPosition`: Position?
+    val `exifPosition`: Position?
     , 
     /**
      * SHA-256 of the file the app handed over, when the stored bytes differ from it.
      */
-    var `originalSha256`: kotlin.String?
+    val `originalSha256`: kotlin.String?
     , 
     /**
      * Size of that original file.
      */
-    var `originalSize`: kotlin.ULong?
+    val `originalSize`: kotlin.Long?
     
 ){
     
@@ -6695,36 +6591,36 @@ public object FfiConverterTypePhoto: FfiConverterRustBuffer<Photo> {
     override fun read(buf: ByteBuffer): Photo {
         return Photo(
             FfiConverterString.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
             FfiConverterTypeMediaType.read(buf),
             FfiConverterOptionalTimestamp.read(buf),
             FfiConverterOptionalTimestamp.read(buf),
             FfiConverterOptionalTypePosition.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalLong.read(buf),
         )
     }
 
     override fun allocationSize(value: Photo) = (
             FfiConverterString.allocationSize(value.`sha256`) +
-            FfiConverterULong.allocationSize(value.`size`) +
+            FfiConverterLong.allocationSize(value.`size`) +
             FfiConverterTypeMediaType.allocationSize(value.`mediaType`) +
             FfiConverterOptionalTimestamp.allocationSize(value.`capturedAt`) +
             FfiConverterOptionalTimestamp.allocationSize(value.`exifTime`) +
             FfiConverterOptionalTypePosition.allocationSize(value.`exifPosition`) +
             FfiConverterOptionalString.allocationSize(value.`originalSha256`) +
-            FfiConverterOptionalULong.allocationSize(value.`originalSize`)
+            FfiConverterOptionalLong.allocationSize(value.`originalSize`)
     )
 
     override fun write(value: Photo, buf: ByteBuffer) {
             FfiConverterString.write(value.`sha256`, buf)
-            FfiConverterULong.write(value.`size`, buf)
+            FfiConverterLong.write(value.`size`, buf)
             FfiConverterTypeMediaType.write(value.`mediaType`, buf)
             FfiConverterOptionalTimestamp.write(value.`capturedAt`, buf)
             FfiConverterOptionalTimestamp.write(value.`exifTime`, buf)
             FfiConverterOptionalTypePosition.write(value.`exifPosition`, buf)
             FfiConverterOptionalString.write(value.`originalSha256`, buf)
-            FfiConverterOptionalULong.write(value.`originalSize`, buf)
+            FfiConverterOptionalLong.write(value.`originalSize`, buf)
     }
 }
 
@@ -6735,9 +6631,9 @@ public object FfiConverterTypePhoto: FfiConverterRustBuffer<Photo> {
  * deleted) and, if known, when it was taken.
  */
 data class PhotoInput (
-    var `path`: kotlin.String
+    val `path`: kotlin.String
     , 
-    var `capturedAt`: java.time.Instant?
+    val `capturedAt`: java.time.Instant?
     
 ){
     
@@ -6776,39 +6672,39 @@ public object FfiConverterTypePhotoInput: FfiConverterRustBuffer<PhotoInput> {
  * A 随手拍 photo report as the worker sees it.
  */
 data class PhotoReport (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `category`: kotlin.String
+    val `category`: kotlin.String
     , 
-    var `description`: kotlin.String
+    val `description`: kotlin.String
     , 
-    var `photos`: List<Photo>
+    val `photos`: List<Photo>
     , 
     /**
      * WGS-84; `None` for a draft.
      */
-    var `position`: Position?
+    val `position`: Position?
     , 
-    var `status`: ReportStatus
+    val `status`: ReportStatus
     , 
-    var `progress`: ReportProgress
+    val `progress`: ReportProgress
     , 
-    var `flags`: List<Flag>
+    val `flags`: List<Flag>
     , 
     /**
      * The report this one adds to (the worker followed the duplicate hint).
      */
-    var `attachTo`: kotlin.String?
+    val `attachTo`: kotlin.String?
     , 
     /**
      * True for reports filed from this device, false for others' pulled for the duplicate
      * hint.
      */
-    var `own`: kotlin.Boolean
+    val `own`: kotlin.Boolean
     , 
-    var `createdAt`: java.time.Instant
+    val `createdAt`: java.time.Instant
     , 
-    var `updatedAt`: java.time.Instant
+    val `updatedAt`: java.time.Instant
     
 ){
     
@@ -6877,9 +6773,9 @@ public object FfiConverterTypePhotoReport: FfiConverterRustBuffer<PhotoReport> {
  * A page of a grid's inspection points by id (see `CheckInPage`).
  */
 data class PointPage (
-    var `items`: List<InspectionPoint>
+    val `items`: List<InspectionPoint>
     , 
-    var `next`: kotlin.String?
+    val `next`: kotlin.String?
     
 ){
     
@@ -6918,9 +6814,9 @@ public object FfiConverterTypePointPage: FfiConverterRustBuffer<PointPage> {
  * A point the track passed within its radius (evidence, not a check-in).
  */
 data class PointPassed (
-    var `pointId`: kotlin.String
+    val `pointId`: kotlin.String
     , 
-    var `at`: java.time.Instant
+    val `at`: java.time.Instant
     
 ){
     
@@ -6959,9 +6855,9 @@ public object FfiConverterTypePointPassed: FfiConverterRustBuffer<PointPassed> {
  * A WGS-84 position (everything the core stores and compares is WGS-84).
  */
 data class Position (
-    var `lat`: kotlin.Double
+    val `lat`: kotlin.Double
     , 
-    var `lon`: kotlin.Double
+    val `lon`: kotlin.Double
     
 ){
     
@@ -7000,14 +6896,14 @@ public object FfiConverterTypePosition: FfiConverterRustBuffer<Position> {
  * A quarantined record: which one and why.
  */
 data class QuarantinedRecord (
-    var `recordId`: kotlin.String
+    val `recordId`: kotlin.String
     , 
     /**
      * `report`, `task_completion`, `checkin`, `visit` or `task_ack`.
      */
-    var `kind`: kotlin.String
+    val `kind`: kotlin.String
     , 
-    var `reason`: QuarantineReason
+    val `reason`: QuarantineReason
     
 ){
     
@@ -7052,34 +6948,34 @@ data class RecoveryReport (
     /**
      * The worker's records (check-ins, visits, reports, task updates) in the new store.
      */
-    var `recovered`: kotlin.ULong
+    val `recovered`: kotlin.Long
     , 
     /**
      * The worker's records that could not be read (an upper bound).
      */
-    var `lost`: kotlin.ULong
+    val `lost`: kotlin.Long
     , 
     /**
      * Other rows (record details, reference data, device state) copied and lost.
      */
-    var `otherRowsRecovered`: kotlin.ULong
+    val `otherRowsRecovered`: kotlin.Long
     , 
-    var `otherRowsLost`: kotlin.ULong
+    val `otherRowsLost`: kotlin.Long
     , 
     /**
      * Tables in which something could not be read.
      */
-    var `damagedTables`: List<kotlin.String>
+    val `damagedTables`: List<kotlin.String>
     , 
     /**
      * Where the damaged database is kept for support (owner-only), if there was one.
      */
-    var `keptAt`: kotlin.String?
+    val `keptAt`: kotlin.String?
     , 
     /**
      * The store was healthy: nothing was changed.
      */
-    var `wasHealthy`: kotlin.Boolean
+    val `wasHealthy`: kotlin.Boolean
     
 ){
     
@@ -7096,10 +6992,10 @@ data class RecoveryReport (
 public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryReport> {
     override fun read(buf: ByteBuffer): RecoveryReport {
         return RecoveryReport(
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
@@ -7107,20 +7003,20 @@ public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryRep
     }
 
     override fun allocationSize(value: RecoveryReport) = (
-            FfiConverterULong.allocationSize(value.`recovered`) +
-            FfiConverterULong.allocationSize(value.`lost`) +
-            FfiConverterULong.allocationSize(value.`otherRowsRecovered`) +
-            FfiConverterULong.allocationSize(value.`otherRowsLost`) +
+            FfiConverterLong.allocationSize(value.`recovered`) +
+            FfiConverterLong.allocationSize(value.`lost`) +
+            FfiConverterLong.allocationSize(value.`otherRowsRecovered`) +
+            FfiConverterLong.allocationSize(value.`otherRowsLost`) +
             FfiConverterSequenceString.allocationSize(value.`damagedTables`) +
             FfiConverterOptionalString.allocationSize(value.`keptAt`) +
             FfiConverterBoolean.allocationSize(value.`wasHealthy`)
     )
 
     override fun write(value: RecoveryReport, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`recovered`, buf)
-            FfiConverterULong.write(value.`lost`, buf)
-            FfiConverterULong.write(value.`otherRowsRecovered`, buf)
-            FfiConverterULong.write(value.`otherRowsLost`, buf)
+            FfiConverterLong.write(value.`recovered`, buf)
+            FfiConverterLong.write(value.`lost`, buf)
+            FfiConverterLong.write(value.`otherRowsRecovered`, buf)
+            FfiConverterLong.write(value.`otherRowsLost`, buf)
             FfiConverterSequenceString.write(value.`damagedTables`, buf)
             FfiConverterOptionalString.write(value.`keptAt`, buf)
             FfiConverterBoolean.write(value.`wasHealthy`, buf)
@@ -7135,9 +7031,9 @@ public object FfiConverterTypeRecoveryReport: FfiConverterRustBuffer<RecoveryRep
  * must be one of them (`InvalidInput` on `category` otherwise).
  */
 data class ReportCatalog (
-    var `categories`: List<CatalogEntry>
+    val `categories`: List<CatalogEntry>
     , 
-    var `departments`: List<CatalogEntry>
+    val `departments`: List<CatalogEntry>
     
 ){
     
@@ -7176,9 +7072,9 @@ public object FfiConverterTypeReportCatalog: FfiConverterRustBuffer<ReportCatalo
  * A page of the worker's reports, newest first (see `CheckInPage`).
  */
 data class ReportPage (
-    var `items`: List<ListedReport>
+    val `items`: List<ListedReport>
     , 
-    var `next`: kotlin.String?
+    val `next`: kotlin.String?
     
 ){
     
@@ -7217,11 +7113,11 @@ public object FfiConverterTypeReportPage: FfiConverterRustBuffer<ReportPage> {
  * Follow-up from the back office on a report.
  */
 data class ReportProgress (
-    var `department`: kotlin.String?
+    val `department`: kotlin.String?
     , 
-    var `note`: kotlin.String?
+    val `note`: kotlin.String?
     , 
-    var `evaluation`: kotlin.String?
+    val `evaluation`: kotlin.String?
     
 ){
     
@@ -7262,37 +7158,37 @@ public object FfiConverterTypeReportProgress: FfiConverterRustBuffer<ReportProgr
 /**
  * A resident. `id_number` and `phone` are masked (`230102********1234`, `139****5678`)
  * unless `masked` is false (only from `residentUnmasked`). Sex and birth date are derived
- * from the ID number (`birth_date` as `YYYY-MM-DD`).
+ * from the ID number.
  */
 data class Resident (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `householdId`: kotlin.String
+    val `householdId`: kotlin.String
     , 
-    var `name`: kotlin.String
+    val `name`: kotlin.String
     , 
-    var `idNumber`: kotlin.String
+    val `idNumber`: kotlin.String
     , 
-    var `phone`: kotlin.String?
+    val `phone`: kotlin.String?
     , 
-    var `relation`: Relation
+    val `relation`: Relation
     , 
-    var `tags`: List<kotlin.String>
+    val `tags`: List<kotlin.String>
     , 
-    var `status`: ResidentStatus
+    val `status`: ResidentStatus
     , 
-    var `notes`: kotlin.String
+    val `notes`: kotlin.String
     , 
-    var `sex`: Sex?
+    val `sex`: Sex?
     , 
-    var `birthDate`: kotlin.String?
+    val `birthDate`: LocalDay?
     , 
     /**
      * The server's version (0: added on this phone, not yet synced).
      */
-    var `version`: kotlin.Long
+    val `version`: kotlin.Long
     , 
-    var `masked`: kotlin.Boolean
+    val `masked`: kotlin.Boolean
     
 ){
     
@@ -7319,7 +7215,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidentStatus.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalTypeSex.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeLocalDay.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterBoolean.read(buf),
         )
@@ -7336,7 +7232,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidentStatus.allocationSize(value.`status`) +
             FfiConverterString.allocationSize(value.`notes`) +
             FfiConverterOptionalTypeSex.allocationSize(value.`sex`) +
-            FfiConverterOptionalString.allocationSize(value.`birthDate`) +
+            FfiConverterOptionalTypeLocalDay.allocationSize(value.`birthDate`) +
             FfiConverterLong.allocationSize(value.`version`) +
             FfiConverterBoolean.allocationSize(value.`masked`)
     )
@@ -7352,7 +7248,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidentStatus.write(value.`status`, buf)
             FfiConverterString.write(value.`notes`, buf)
             FfiConverterOptionalTypeSex.write(value.`sex`, buf)
-            FfiConverterOptionalString.write(value.`birthDate`, buf)
+            FfiConverterOptionalTypeLocalDay.write(value.`birthDate`, buf)
             FfiConverterLong.write(value.`version`, buf)
             FfiConverterBoolean.write(value.`masked`, buf)
     }
@@ -7434,17 +7330,17 @@ data class RetryNotice (
     /**
      * The attempt that failed (1 for the first).
      */
-    var `attempt`: kotlin.UInt
+    val `attempt`: kotlin.Int
     , 
     /**
      * The attempts the run makes at most before giving up with `Network`.
      */
-    var `maxAttempts`: kotlin.UInt
+    val `maxAttempts`: kotlin.Int
     , 
     /**
      * Time until the next attempt.
      */
-    var `delay`: java.time.Duration
+    val `delay`: java.time.Duration
     
 ){
     
@@ -7461,21 +7357,21 @@ data class RetryNotice (
 public object FfiConverterTypeRetryNotice: FfiConverterRustBuffer<RetryNotice> {
     override fun read(buf: ByteBuffer): RetryNotice {
         return RetryNotice(
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterDuration.read(buf),
         )
     }
 
     override fun allocationSize(value: RetryNotice) = (
-            FfiConverterUInt.allocationSize(value.`attempt`) +
-            FfiConverterUInt.allocationSize(value.`maxAttempts`) +
+            FfiConverterInt.allocationSize(value.`attempt`) +
+            FfiConverterInt.allocationSize(value.`maxAttempts`) +
             FfiConverterDuration.allocationSize(value.`delay`)
     )
 
     override fun write(value: RetryNotice, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`attempt`, buf)
-            FfiConverterUInt.write(value.`maxAttempts`, buf)
+            FfiConverterInt.write(value.`attempt`, buf)
+            FfiConverterInt.write(value.`maxAttempts`, buf)
             FfiConverterDuration.write(value.`delay`, buf)
     }
 }
@@ -7486,26 +7382,26 @@ public object FfiConverterTypeRetryNotice: FfiConverterRustBuffer<RetryNotice> {
  * What is waiting, done and refused (the app's "N items waiting" badge).
  */
 data class SyncCounts (
-    var `pending`: KindCounts
+    val `pending`: KindCounts
     , 
-    var `synced`: KindCounts
+    val `synced`: KindCounts
     , 
-    var `rejected`: KindCounts
+    val `rejected`: KindCounts
     , 
     /**
      * Set aside until the worker repairs or discards them (`photos`: distinct photos
      * named by a quarantine).
      */
-    var `quarantined`: KindCounts
+    val `quarantined`: KindCounts
     , 
-    var `drafts`: kotlin.ULong
+    val `drafts`: kotlin.Long
     , 
-    var `lastSync`: java.time.Instant?
+    val `lastSync`: java.time.Instant?
     , 
     /**
      * Server time minus device time at the last handshake (ms).
      */
-    var `clockOffsetMs`: kotlin.Long?
+    val `clockOffsetMs`: kotlin.Long?
     
 ){
     
@@ -7526,7 +7422,7 @@ public object FfiConverterTypeSyncCounts: FfiConverterRustBuffer<SyncCounts> {
             FfiConverterTypeKindCounts.read(buf),
             FfiConverterTypeKindCounts.read(buf),
             FfiConverterTypeKindCounts.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
             FfiConverterOptionalTimestamp.read(buf),
             FfiConverterOptionalLong.read(buf),
         )
@@ -7537,7 +7433,7 @@ public object FfiConverterTypeSyncCounts: FfiConverterRustBuffer<SyncCounts> {
             FfiConverterTypeKindCounts.allocationSize(value.`synced`) +
             FfiConverterTypeKindCounts.allocationSize(value.`rejected`) +
             FfiConverterTypeKindCounts.allocationSize(value.`quarantined`) +
-            FfiConverterULong.allocationSize(value.`drafts`) +
+            FfiConverterLong.allocationSize(value.`drafts`) +
             FfiConverterOptionalTimestamp.allocationSize(value.`lastSync`) +
             FfiConverterOptionalLong.allocationSize(value.`clockOffsetMs`)
     )
@@ -7547,7 +7443,7 @@ public object FfiConverterTypeSyncCounts: FfiConverterRustBuffer<SyncCounts> {
             FfiConverterTypeKindCounts.write(value.`synced`, buf)
             FfiConverterTypeKindCounts.write(value.`rejected`, buf)
             FfiConverterTypeKindCounts.write(value.`quarantined`, buf)
-            FfiConverterULong.write(value.`drafts`, buf)
+            FfiConverterLong.write(value.`drafts`, buf)
             FfiConverterOptionalTimestamp.write(value.`lastSync`, buf)
             FfiConverterOptionalLong.write(value.`clockOffsetMs`, buf)
     }
@@ -7583,17 +7479,17 @@ data class SyncOptions (
     /**
      * At most this many records per push request.
      */
-    var `batchMaxMutations`: kotlin.UInt
+    var `batchMaxMutations`: kotlin.Int
     , 
     /**
      * At most this many payload bytes per push request.
      */
-    var `batchMaxBytes`: kotlin.UInt
+    var `batchMaxBytes`: kotlin.Int
     , 
     /**
      * At most this many changes per pull page.
      */
-    var `pullPageLimit`: kotlin.UInt
+    var `pullPageLimit`: kotlin.Int
     , 
     /**
      * A request without progress for this long is cut.
@@ -7605,7 +7501,7 @@ data class SyncOptions (
     /**
      * Attempts per request before the run fails with `Network`.
      */
-    var `maxAttempts`: kotlin.UInt
+    var `maxAttempts`: kotlin.Int
     , 
     /**
      * First backoff delay (doubles per failure, with jitter).
@@ -7622,7 +7518,7 @@ data class SyncOptions (
     /**
      * Size of one photo upload chunk.
      */
-    var `photoChunkBytes`: kotlin.UInt
+    var `photoChunkBytes`: kotlin.Int
     , 
     /**
      * Longest a whole run may take; a server that trickles bytes or never stops paging
@@ -7633,7 +7529,7 @@ data class SyncOptions (
     /**
      * Most pull pages in one run (the saved cursor resumes the rest next run).
      */
-    var `maxPullPages`: kotlin.UInt
+    var `maxPullPages`: kotlin.Int
     , 
     /**
      * How long acknowledged records stay re-sendable, in case the server is restored from
@@ -7660,18 +7556,18 @@ public object FfiConverterTypeSyncOptions: FfiConverterRustBuffer<SyncOptions> {
             FfiConverterSequenceString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterBoolean.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterDuration.read(buf),
             FfiConverterDuration.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterDuration.read(buf),
             FfiConverterDuration.read(buf),
             FfiConverterDuration.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterDuration.read(buf),
-            FfiConverterUInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterDuration.read(buf),
         )
     }
@@ -7681,18 +7577,18 @@ public object FfiConverterTypeSyncOptions: FfiConverterRustBuffer<SyncOptions> {
             FfiConverterSequenceString.allocationSize(value.`extraRootCertsPem`) +
             FfiConverterSequenceString.allocationSize(value.`pinnedSha256`) +
             FfiConverterBoolean.allocationSize(value.`photosWifiOnly`) +
-            FfiConverterUInt.allocationSize(value.`batchMaxMutations`) +
-            FfiConverterUInt.allocationSize(value.`batchMaxBytes`) +
-            FfiConverterUInt.allocationSize(value.`pullPageLimit`) +
+            FfiConverterInt.allocationSize(value.`batchMaxMutations`) +
+            FfiConverterInt.allocationSize(value.`batchMaxBytes`) +
+            FfiConverterInt.allocationSize(value.`pullPageLimit`) +
             FfiConverterDuration.allocationSize(value.`requestTimeout`) +
             FfiConverterDuration.allocationSize(value.`connectTimeout`) +
-            FfiConverterUInt.allocationSize(value.`maxAttempts`) +
+            FfiConverterInt.allocationSize(value.`maxAttempts`) +
             FfiConverterDuration.allocationSize(value.`baseBackoff`) +
             FfiConverterDuration.allocationSize(value.`maxBackoff`) +
             FfiConverterDuration.allocationSize(value.`maxRetryTime`) +
-            FfiConverterUInt.allocationSize(value.`photoChunkBytes`) +
+            FfiConverterInt.allocationSize(value.`photoChunkBytes`) +
             FfiConverterDuration.allocationSize(value.`runDeadline`) +
-            FfiConverterUInt.allocationSize(value.`maxPullPages`) +
+            FfiConverterInt.allocationSize(value.`maxPullPages`) +
             FfiConverterDuration.allocationSize(value.`syncedRetention`)
     )
 
@@ -7701,18 +7597,18 @@ public object FfiConverterTypeSyncOptions: FfiConverterRustBuffer<SyncOptions> {
             FfiConverterSequenceString.write(value.`extraRootCertsPem`, buf)
             FfiConverterSequenceString.write(value.`pinnedSha256`, buf)
             FfiConverterBoolean.write(value.`photosWifiOnly`, buf)
-            FfiConverterUInt.write(value.`batchMaxMutations`, buf)
-            FfiConverterUInt.write(value.`batchMaxBytes`, buf)
-            FfiConverterUInt.write(value.`pullPageLimit`, buf)
+            FfiConverterInt.write(value.`batchMaxMutations`, buf)
+            FfiConverterInt.write(value.`batchMaxBytes`, buf)
+            FfiConverterInt.write(value.`pullPageLimit`, buf)
             FfiConverterDuration.write(value.`requestTimeout`, buf)
             FfiConverterDuration.write(value.`connectTimeout`, buf)
-            FfiConverterUInt.write(value.`maxAttempts`, buf)
+            FfiConverterInt.write(value.`maxAttempts`, buf)
             FfiConverterDuration.write(value.`baseBackoff`, buf)
             FfiConverterDuration.write(value.`maxBackoff`, buf)
             FfiConverterDuration.write(value.`maxRetryTime`, buf)
-            FfiConverterUInt.write(value.`photoChunkBytes`, buf)
+            FfiConverterInt.write(value.`photoChunkBytes`, buf)
             FfiConverterDuration.write(value.`runDeadline`, buf)
-            FfiConverterUInt.write(value.`maxPullPages`, buf)
+            FfiConverterInt.write(value.`maxPullPages`, buf)
             FfiConverterDuration.write(value.`syncedRetention`, buf)
     }
 }
@@ -7726,32 +7622,32 @@ data class SyncOutcome (
     /**
      * The run went through. Records may still have been refused or set aside (below).
      */
-    var `succeeded`: kotlin.Boolean
+    val `succeeded`: kotlin.Boolean
     , 
     /**
      * When it did not: `network`, `authentication`, `update_required`, `cancelled`,
      * `protocol`, `server`, `storage`, `store_damaged`, `locked`, ...
      */
-    var `error`: kotlin.String?
+    val `error`: kotlin.String?
     , 
-    var `pushed`: kotlin.ULong
+    val `pushed`: kotlin.Long
     , 
-    var `alreadyApplied`: kotlin.ULong
+    val `alreadyApplied`: kotlin.Long
     , 
     /**
      * Records the server refused for good in this run.
      */
-    var `rejected`: kotlin.ULong
+    val `rejected`: kotlin.Long
     , 
     /**
      * Records set aside in this run until the worker repairs or discards them.
      */
-    var `quarantined`: kotlin.ULong
+    val `quarantined`: kotlin.Long
     , 
     /**
      * Records waiting for a later run (photos on Wi-Fi only, a server to update).
      */
-    var `deferred`: kotlin.ULong
+    val `deferred`: kotlin.Long
     
 ){
     
@@ -7770,32 +7666,32 @@ public object FfiConverterTypeSyncOutcome: FfiConverterRustBuffer<SyncOutcome> {
         return SyncOutcome(
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
         )
     }
 
     override fun allocationSize(value: SyncOutcome) = (
             FfiConverterBoolean.allocationSize(value.`succeeded`) +
             FfiConverterOptionalString.allocationSize(value.`error`) +
-            FfiConverterULong.allocationSize(value.`pushed`) +
-            FfiConverterULong.allocationSize(value.`alreadyApplied`) +
-            FfiConverterULong.allocationSize(value.`rejected`) +
-            FfiConverterULong.allocationSize(value.`quarantined`) +
-            FfiConverterULong.allocationSize(value.`deferred`)
+            FfiConverterLong.allocationSize(value.`pushed`) +
+            FfiConverterLong.allocationSize(value.`alreadyApplied`) +
+            FfiConverterLong.allocationSize(value.`rejected`) +
+            FfiConverterLong.allocationSize(value.`quarantined`) +
+            FfiConverterLong.allocationSize(value.`deferred`)
     )
 
     override fun write(value: SyncOutcome, buf: ByteBuffer) {
             FfiConverterBoolean.write(value.`succeeded`, buf)
             FfiConverterOptionalString.write(value.`error`, buf)
-            FfiConverterULong.write(value.`pushed`, buf)
-            FfiConverterULong.write(value.`alreadyApplied`, buf)
-            FfiConverterULong.write(value.`rejected`, buf)
-            FfiConverterULong.write(value.`quarantined`, buf)
-            FfiConverterULong.write(value.`deferred`, buf)
+            FfiConverterLong.write(value.`pushed`, buf)
+            FfiConverterLong.write(value.`alreadyApplied`, buf)
+            FfiConverterLong.write(value.`rejected`, buf)
+            FfiConverterLong.write(value.`quarantined`, buf)
+            FfiConverterLong.write(value.`deferred`, buf)
     }
 }
 
@@ -7805,28 +7701,28 @@ public object FfiConverterTypeSyncOutcome: FfiConverterRustBuffer<SyncOutcome> {
  * A snapshot of a run's progress within its current phase.
  */
 data class SyncProgress (
-    var `phase`: SyncPhase
+    val `phase`: SyncPhase
     , 
-    var `itemsDone`: kotlin.ULong
+    val `itemsDone`: kotlin.Long
     , 
     /**
      * `None` when unknown (the pull does not know how many changes wait).
      */
-    var `itemsTotal`: kotlin.ULong?
+    val `itemsTotal`: kotlin.Long?
     , 
-    var `bytesDone`: kotlin.ULong
+    val `bytesDone`: kotlin.Long
     , 
-    var `bytesTotal`: kotlin.ULong?
+    val `bytesTotal`: kotlin.Long?
     , 
     /**
      * Set while the run waits to retry a request that failed transiently.
      */
-    var `retry`: RetryNotice?
+    val `retry`: RetryNotice?
     , 
     /**
      * Set on the `DONE` event: how the run ended.
      */
-    var `outcome`: SyncOutcome?
+    val `outcome`: SyncOutcome?
     
 ){
     
@@ -7844,10 +7740,10 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
     override fun read(buf: ByteBuffer): SyncProgress {
         return SyncProgress(
             FfiConverterTypeSyncPhase.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterOptionalULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterOptionalULong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalLong.read(buf),
             FfiConverterOptionalTypeRetryNotice.read(buf),
             FfiConverterOptionalTypeSyncOutcome.read(buf),
         )
@@ -7855,20 +7751,20 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
 
     override fun allocationSize(value: SyncProgress) = (
             FfiConverterTypeSyncPhase.allocationSize(value.`phase`) +
-            FfiConverterULong.allocationSize(value.`itemsDone`) +
-            FfiConverterOptionalULong.allocationSize(value.`itemsTotal`) +
-            FfiConverterULong.allocationSize(value.`bytesDone`) +
-            FfiConverterOptionalULong.allocationSize(value.`bytesTotal`) +
+            FfiConverterLong.allocationSize(value.`itemsDone`) +
+            FfiConverterOptionalLong.allocationSize(value.`itemsTotal`) +
+            FfiConverterLong.allocationSize(value.`bytesDone`) +
+            FfiConverterOptionalLong.allocationSize(value.`bytesTotal`) +
             FfiConverterOptionalTypeRetryNotice.allocationSize(value.`retry`) +
             FfiConverterOptionalTypeSyncOutcome.allocationSize(value.`outcome`)
     )
 
     override fun write(value: SyncProgress, buf: ByteBuffer) {
             FfiConverterTypeSyncPhase.write(value.`phase`, buf)
-            FfiConverterULong.write(value.`itemsDone`, buf)
-            FfiConverterOptionalULong.write(value.`itemsTotal`, buf)
-            FfiConverterULong.write(value.`bytesDone`, buf)
-            FfiConverterOptionalULong.write(value.`bytesTotal`, buf)
+            FfiConverterLong.write(value.`itemsDone`, buf)
+            FfiConverterOptionalLong.write(value.`itemsTotal`, buf)
+            FfiConverterLong.write(value.`bytesDone`, buf)
+            FfiConverterOptionalLong.write(value.`bytesTotal`, buf)
             FfiConverterOptionalTypeRetryNotice.write(value.`retry`, buf)
             FfiConverterOptionalTypeSyncOutcome.write(value.`outcome`, buf)
     }
@@ -7883,62 +7779,62 @@ data class SyncReport (
     /**
      * Records the server applied.
      */
-    var `pushed`: kotlin.ULong
+    val `pushed`: kotlin.Long
     , 
     /**
      * Records the server already had (a retry after a lost acknowledgement).
      */
-    var `alreadyApplied`: kotlin.ULong
+    val `alreadyApplied`: kotlin.Long
     , 
     /**
      * Records refused for good (kept on the device with the reason).
      */
-    var `rejected`: kotlin.ULong
+    val `rejected`: kotlin.Long
     , 
     /**
      * Records left pending on purpose: photos waiting for Wi-Fi, kinds the server's protocol
      * version does not know yet.
      */
-    var `deferred`: kotlin.ULong
+    val `deferred`: kotlin.Long
     , 
     /**
      * Records left pending because they wait on a quarantined record or on a photo left
      * for the next run; they go later with their original sequence number.
      */
-    var `held`: kotlin.ULong
+    val `held`: kotlin.Long
     , 
     /**
      * Records quarantined in this run (record, kind, reason).
      */
-    var `quarantined`: List<QuarantinedRecord>
+    val `quarantined`: List<QuarantinedRecord>
     , 
-    var `photosUploaded`: kotlin.ULong
+    val `photosUploaded`: kotlin.Long
     , 
-    var `bytesUp`: kotlin.ULong
+    val `bytesUp`: kotlin.Long
     , 
-    var `bytesDown`: kotlin.ULong
+    val `bytesDown`: kotlin.Long
     , 
     /**
      * Changes pulled and applied.
      */
-    var `pulledChanges`: kotlin.ULong
+    val `pulledChanges`: kotlin.Long
     , 
-    var `roundTrips`: kotlin.ULong
+    val `roundTrips`: kotlin.Long
     , 
     /**
      * Transient failures retried.
      */
-    var `retries`: kotlin.ULong
+    val `retries`: kotlin.Long
     , 
     /**
      * Server time minus device time (ms).
      */
-    var `clockOffsetMs`: kotlin.Long
+    val `clockOffsetMs`: kotlin.Long
     , 
     /**
      * Photo files removed from the device after their records synced.
      */
-    var `photosCollected`: kotlin.ULong
+    val `photosCollected`: kotlin.Long
     
 ){
     
@@ -7955,55 +7851,55 @@ data class SyncReport (
 public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
     override fun read(buf: ByteBuffer): SyncReport {
         return SyncReport(
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterSequenceTypeQuarantinedRecord.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
             FfiConverterLong.read(buf),
-            FfiConverterULong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterSequenceTypeQuarantinedRecord.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
         )
     }
 
     override fun allocationSize(value: SyncReport) = (
-            FfiConverterULong.allocationSize(value.`pushed`) +
-            FfiConverterULong.allocationSize(value.`alreadyApplied`) +
-            FfiConverterULong.allocationSize(value.`rejected`) +
-            FfiConverterULong.allocationSize(value.`deferred`) +
-            FfiConverterULong.allocationSize(value.`held`) +
+            FfiConverterLong.allocationSize(value.`pushed`) +
+            FfiConverterLong.allocationSize(value.`alreadyApplied`) +
+            FfiConverterLong.allocationSize(value.`rejected`) +
+            FfiConverterLong.allocationSize(value.`deferred`) +
+            FfiConverterLong.allocationSize(value.`held`) +
             FfiConverterSequenceTypeQuarantinedRecord.allocationSize(value.`quarantined`) +
-            FfiConverterULong.allocationSize(value.`photosUploaded`) +
-            FfiConverterULong.allocationSize(value.`bytesUp`) +
-            FfiConverterULong.allocationSize(value.`bytesDown`) +
-            FfiConverterULong.allocationSize(value.`pulledChanges`) +
-            FfiConverterULong.allocationSize(value.`roundTrips`) +
-            FfiConverterULong.allocationSize(value.`retries`) +
+            FfiConverterLong.allocationSize(value.`photosUploaded`) +
+            FfiConverterLong.allocationSize(value.`bytesUp`) +
+            FfiConverterLong.allocationSize(value.`bytesDown`) +
+            FfiConverterLong.allocationSize(value.`pulledChanges`) +
+            FfiConverterLong.allocationSize(value.`roundTrips`) +
+            FfiConverterLong.allocationSize(value.`retries`) +
             FfiConverterLong.allocationSize(value.`clockOffsetMs`) +
-            FfiConverterULong.allocationSize(value.`photosCollected`)
+            FfiConverterLong.allocationSize(value.`photosCollected`)
     )
 
     override fun write(value: SyncReport, buf: ByteBuffer) {
-            FfiConverterULong.write(value.`pushed`, buf)
-            FfiConverterULong.write(value.`alreadyApplied`, buf)
-            FfiConverterULong.write(value.`rejected`, buf)
-            FfiConverterULong.write(value.`deferred`, buf)
-            FfiConverterULong.write(value.`held`, buf)
+            FfiConverterLong.write(value.`pushed`, buf)
+            FfiConverterLong.write(value.`alreadyApplied`, buf)
+            FfiConverterLong.write(value.`rejected`, buf)
+            FfiConverterLong.write(value.`deferred`, buf)
+            FfiConverterLong.write(value.`held`, buf)
             FfiConverterSequenceTypeQuarantinedRecord.write(value.`quarantined`, buf)
-            FfiConverterULong.write(value.`photosUploaded`, buf)
-            FfiConverterULong.write(value.`bytesUp`, buf)
-            FfiConverterULong.write(value.`bytesDown`, buf)
-            FfiConverterULong.write(value.`pulledChanges`, buf)
-            FfiConverterULong.write(value.`roundTrips`, buf)
-            FfiConverterULong.write(value.`retries`, buf)
+            FfiConverterLong.write(value.`photosUploaded`, buf)
+            FfiConverterLong.write(value.`bytesUp`, buf)
+            FfiConverterLong.write(value.`bytesDown`, buf)
+            FfiConverterLong.write(value.`pulledChanges`, buf)
+            FfiConverterLong.write(value.`roundTrips`, buf)
+            FfiConverterLong.write(value.`retries`, buf)
             FfiConverterLong.write(value.`clockOffsetMs`, buf)
-            FfiConverterULong.write(value.`photosCollected`, buf)
+            FfiConverterLong.write(value.`photosCollected`, buf)
     }
 }
 
@@ -8013,23 +7909,23 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
  * A task dispatched to the worker by the back office (吹哨报到).
  */
 data class Task (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `title`: kotlin.String
+    val `title`: kotlin.String
     , 
-    var `description`: kotlin.String
+    val `description`: kotlin.String
     , 
-    var `place`: Position?
+    val `place`: Position?
     , 
-    var `address`: kotlin.String?
+    val `address`: kotlin.String?
     , 
-    var `dueAt`: java.time.Instant?
+    val `dueAt`: java.time.Instant?
     , 
-    var `linkedReportId`: kotlin.String?
+    val `linkedReportId`: kotlin.String?
     , 
-    var `status`: TaskStatus
+    val `status`: TaskStatus
     , 
-    var `dispatchedAt`: java.time.Instant
+    val `dispatchedAt`: java.time.Instant
     
 ){
     
@@ -8089,21 +7985,21 @@ public object FfiConverterTypeTask: FfiConverterRustBuffer<Task> {
  * The worker's completion of a task, queued for sync like any record.
  */
 data class TaskCompletion (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `taskId`: kotlin.String
+    val `taskId`: kotlin.String
     , 
-    var `note`: kotlin.String
+    val `note`: kotlin.String
     , 
-    var `photos`: List<Photo>
+    val `photos`: List<Photo>
     , 
-    var `fix`: LocationFix
+    val `fix`: LocationFix
     , 
-    var `position`: Position
+    val `position`: Position
     , 
-    var `flags`: List<Flag>
+    val `flags`: List<Flag>
     , 
-    var `completedAt`: java.time.Instant
+    val `completedAt`: java.time.Instant
     
 ){
     
@@ -8161,9 +8057,9 @@ public object FfiConverterTypeTaskCompletion: FfiConverterRustBuffer<TaskComplet
  * piece per stretch between gaps, so nothing is drawn across a gap.
  */
 data class TrackDay (
-    var `summary`: TrackSummary
+    val `summary`: TrackSummary
     , 
-    var `line`: List<List<TrackPoint>>
+    val `line`: List<List<TrackPoint>>
     
 ){
     
@@ -8202,11 +8098,11 @@ public object FfiConverterTypeTrackDay: FfiConverterRustBuffer<TrackDay> {
  * A sign and the time it covers.
  */
 data class TrackFlag (
-    var `kind`: TrackFlagKind
+    val `kind`: TrackFlagKind
     , 
-    var `from`: java.time.Instant
+    val `from`: java.time.Instant
     , 
-    var `to`: java.time.Instant
+    val `to`: java.time.Instant
     
 ){
     
@@ -8248,9 +8144,9 @@ public object FfiConverterTypeTrackFlag: FfiConverterRustBuffer<TrackFlag> {
  * A stretch with no usable fix while on patrol.
  */
 data class TrackGap (
-    var `from`: java.time.Instant
+    val `from`: java.time.Instant
     , 
-    var `to`: java.time.Instant
+    val `to`: java.time.Instant
     
 ){
     
@@ -8289,11 +8185,11 @@ public object FfiConverterTypeTrackGap: FfiConverterRustBuffer<TrackGap> {
  * A point of the day's simplified track line (WGS-84).
  */
 data class TrackPoint (
-    var `at`: java.time.Instant
+    val `at`: java.time.Instant
     , 
-    var `lat`: kotlin.Double
+    val `lat`: kotlin.Double
     , 
-    var `lon`: kotlin.Double
+    val `lon`: kotlin.Double
     
 ){
     
@@ -8335,21 +8231,21 @@ public object FfiConverterTypeTrackPoint: FfiConverterRustBuffer<TrackPoint> {
  * The day on patrol in figures.
  */
 data class TrackSummary (
-    var `distanceM`: kotlin.Double
+    val `distanceM`: kotlin.Double
     , 
-    var `patrolS`: kotlin.Double
+    val `patrolS`: kotlin.Double
     , 
-    var `movingS`: kotlin.Double
+    val `movingS`: kotlin.Double
     , 
-    var `inGridS`: kotlin.Double
+    val `inGridS`: kotlin.Double
     , 
-    var `pointsPassed`: List<PointPassed>
+    val `pointsPassed`: List<PointPassed>
     , 
-    var `coverage`: List<GridCoverage>
+    val `coverage`: List<GridCoverage>
     , 
-    var `gaps`: List<TrackGap>
+    val `gaps`: List<TrackGap>
     , 
-    var `flags`: List<TrackFlag>
+    val `flags`: List<TrackFlag>
     
 ){
     
@@ -8450,17 +8346,17 @@ data class ValidationPolicy (
     /**
      * Largest photo accepted (bytes).
      */
-    var `maxPhotoBytes`: kotlin.ULong
+    var `maxPhotoBytes`: kotlin.Long
     , 
     /**
      * Photos with a longer edge are scaled down to this many pixels.
      */
-    var `photoMaxEdgePx`: kotlin.UInt
+    var `photoMaxEdgePx`: kotlin.Int
     , 
     /**
      * JPEG quality (30-95) of photos the core re-encodes.
      */
-    var `photoJpegQuality`: kotlin.UByte
+    var `photoJpegQuality`: kotlin.Int
     , 
     /**
      * A photo taken (EXIF GPS) farther than this from the record's fix flags it (m).
@@ -8495,9 +8391,9 @@ public object FfiConverterTypeValidationPolicy: FfiConverterRustBuffer<Validatio
             FfiConverterLong.read(buf),
             FfiConverterDouble.read(buf),
             FfiConverterDouble.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterUInt.read(buf),
-            FfiConverterUByte.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterInt.read(buf),
+            FfiConverterInt.read(buf),
             FfiConverterDouble.read(buf),
             FfiConverterLong.read(buf),
         )
@@ -8512,9 +8408,9 @@ public object FfiConverterTypeValidationPolicy: FfiConverterRustBuffer<Validatio
             FfiConverterLong.allocationSize(value.`checkinCooldownS`) +
             FfiConverterDouble.allocationSize(value.`visitMaxDistanceM`) +
             FfiConverterDouble.allocationSize(value.`duplicateRadiusM`) +
-            FfiConverterULong.allocationSize(value.`maxPhotoBytes`) +
-            FfiConverterUInt.allocationSize(value.`photoMaxEdgePx`) +
-            FfiConverterUByte.allocationSize(value.`photoJpegQuality`) +
+            FfiConverterLong.allocationSize(value.`maxPhotoBytes`) +
+            FfiConverterInt.allocationSize(value.`photoMaxEdgePx`) +
+            FfiConverterInt.allocationSize(value.`photoJpegQuality`) +
             FfiConverterDouble.allocationSize(value.`photoMaxDistanceM`) +
             FfiConverterLong.allocationSize(value.`photoMaxAgeS`)
     )
@@ -8528,9 +8424,9 @@ public object FfiConverterTypeValidationPolicy: FfiConverterRustBuffer<Validatio
             FfiConverterLong.write(value.`checkinCooldownS`, buf)
             FfiConverterDouble.write(value.`visitMaxDistanceM`, buf)
             FfiConverterDouble.write(value.`duplicateRadiusM`, buf)
-            FfiConverterULong.write(value.`maxPhotoBytes`, buf)
-            FfiConverterUInt.write(value.`photoMaxEdgePx`, buf)
-            FfiConverterUByte.write(value.`photoJpegQuality`, buf)
+            FfiConverterLong.write(value.`maxPhotoBytes`, buf)
+            FfiConverterInt.write(value.`photoMaxEdgePx`, buf)
+            FfiConverterInt.write(value.`photoJpegQuality`, buf)
             FfiConverterDouble.write(value.`photoMaxDistanceM`, buf)
             FfiConverterLong.write(value.`photoMaxAgeS`, buf)
     }
@@ -8542,30 +8438,30 @@ public object FfiConverterTypeValidationPolicy: FfiConverterRustBuffer<Validatio
  * A household visit (入户走访). The note is personal data: keep it out of logs.
  */
 data class Visit (
-    var `id`: kotlin.String
+    val `id`: kotlin.String
     , 
-    var `workerId`: kotlin.String
+    val `workerId`: kotlin.String
     , 
-    var `deviceId`: kotlin.String
+    val `deviceId`: kotlin.String
     , 
-    var `householdId`: kotlin.String
+    val `householdId`: kotlin.String
     , 
-    var `kind`: VisitKind
+    val `kind`: VisitKind
     , 
-    var `note`: kotlin.String
+    val `note`: kotlin.String
     , 
-    var `fix`: LocationFix
+    val `fix`: LocationFix
     , 
-    var `position`: Position
+    val `position`: Position
     , 
     /**
      * Distance from the household in metres.
      */
-    var `distanceM`: kotlin.Double
+    val `distanceM`: kotlin.Double
     , 
-    var `flags`: List<Flag>
+    val `flags`: List<Flag>
     , 
-    var `recordedAt`: java.time.Instant
+    val `recordedAt`: java.time.Instant
     
 ){
     
@@ -8631,9 +8527,9 @@ public object FfiConverterTypeVisit: FfiConverterRustBuffer<Visit> {
  * A page of visits, newest first (see `CheckInPage`).
  */
 data class VisitPage (
-    var `items`: List<ListedVisit>
+    val `items`: List<ListedVisit>
     , 
-    var `next`: kotlin.String?
+    val `next`: kotlin.String?
     
 ){
     
@@ -8693,10 +8589,17 @@ data class WorkerConfig (
     var `policyOverride`: ValidationPolicy?
     , 
     /**
-     * Local time of the district minus UTC in minutes (China: 480). Patrol days and weeks
-     * are counted in local time.
+     * The district's IANA time zone: `"Asia/Shanghai"` (or `Asia/Urumqi`, `Asia/Hong_Kong`,
+     * `Asia/Macau`, `Asia/Taipei`, `UTC`). Patrol days and weeks are counted in its local
+     * time, whatever zone the phone is set to. Another id is `InvalidInput{field: CONFIG}`.
+     * `None`: the fixed `utc_offset_minutes`.
      */
-    var `utcOffsetMinutes`: kotlin.Int
+    var `timeZone`: kotlin.String? = null 
+    , 
+    /**
+     * Fallback when `time_zone` is `None`: local time minus UTC in minutes (China: 480).
+     */
+    var `utcOffsetMinutes`: kotlin.Int = 480 
     , 
     /**
      * The store's 32-byte key, from the platform keystore (Android: `StoreKeys`; iOS:
@@ -8727,6 +8630,7 @@ public object FfiConverterTypeWorkerConfig: FfiConverterRustBuffer<WorkerConfig>
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalTypeValidationPolicy.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterInt.read(buf),
             FfiConverterOptionalByteArray.read(buf),
         )
@@ -8738,6 +8642,7 @@ public object FfiConverterTypeWorkerConfig: FfiConverterRustBuffer<WorkerConfig>
             FfiConverterString.allocationSize(value.`workerId`) +
             FfiConverterString.allocationSize(value.`deviceId`) +
             FfiConverterOptionalTypeValidationPolicy.allocationSize(value.`policyOverride`) +
+            FfiConverterOptionalString.allocationSize(value.`timeZone`) +
             FfiConverterInt.allocationSize(value.`utcOffsetMinutes`) +
             FfiConverterOptionalByteArray.allocationSize(value.`key`)
     )
@@ -8748,6 +8653,7 @@ public object FfiConverterTypeWorkerConfig: FfiConverterRustBuffer<WorkerConfig>
             FfiConverterString.write(value.`workerId`, buf)
             FfiConverterString.write(value.`deviceId`, buf)
             FfiConverterOptionalTypeValidationPolicy.write(value.`policyOverride`, buf)
+            FfiConverterOptionalString.write(value.`timeZone`, buf)
             FfiConverterInt.write(value.`utcOffsetMinutes`, buf)
             FfiConverterOptionalByteArray.write(value.`key`, buf)
     }
@@ -9603,6 +9509,10 @@ enum class InputField {
     RELATION,
     TAGS,
     /**
+     * A household's number of residents.
+     */
+    RESIDENT_COUNT,
+    /**
      * A resident's or household's notes.
      */
     NOTES,
@@ -10085,7 +9995,7 @@ sealed class QuarantineReason {
      * `sha256` is set, else the record itself (413: too large even alone).
      */
     data class Refused(
-        val `status`: kotlin.UShort, 
+        val `status`: kotlin.Int, 
         val `code`: kotlin.String, 
         val `sha256`: kotlin.String?) : QuarantineReason()
         
@@ -10118,7 +10028,7 @@ public object FfiConverterTypeQuarantineReason : FfiConverterRustBuffer<Quaranti
                 FfiConverterString.read(buf),
                 )
             3 -> QuarantineReason.Refused(
-                FfiConverterUShort.read(buf),
+                FfiConverterInt.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterOptionalString.read(buf),
                 )
@@ -10145,7 +10055,7 @@ public object FfiConverterTypeQuarantineReason : FfiConverterRustBuffer<Quaranti
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
-                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterInt.allocationSize(value.`status`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterOptionalString.allocationSize(value.`sha256`)
             )
@@ -10166,7 +10076,7 @@ public object FfiConverterTypeQuarantineReason : FfiConverterRustBuffer<Quaranti
             }
             is QuarantineReason.Refused -> {
                 buf.putInt(3)
-                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterInt.write(value.`status`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterOptionalString.write(value.`sha256`, buf)
                 Unit
@@ -10412,7 +10322,7 @@ sealed class SyncEngineState {
      */
     data class WaitingToRetry(
         val `phase`: org.gridworker.core.SyncPhase, 
-        val `attempt`: kotlin.UInt, 
+        val `attempt`: kotlin.Int, 
         val `until`: java.time.Instant) : SyncEngineState()
         
     {
@@ -10444,7 +10354,7 @@ public object FfiConverterTypeSyncEngineState : FfiConverterRustBuffer<SyncEngin
                 )
             4 -> SyncEngineState.WaitingToRetry(
                 FfiConverterTypeSyncPhase.read(buf),
-                FfiConverterUInt.read(buf),
+                FfiConverterInt.read(buf),
                 FfiConverterTimestamp.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -10476,7 +10386,7 @@ public object FfiConverterTypeSyncEngineState : FfiConverterRustBuffer<SyncEngin
             (
                 4UL
                 + FfiConverterTypeSyncPhase.allocationSize(value.`phase`)
-                + FfiConverterUInt.allocationSize(value.`attempt`)
+                + FfiConverterInt.allocationSize(value.`attempt`)
                 + FfiConverterTimestamp.allocationSize(value.`until`)
             )
         }
@@ -10500,7 +10410,7 @@ public object FfiConverterTypeSyncEngineState : FfiConverterRustBuffer<SyncEngin
             is SyncEngineState.WaitingToRetry -> {
                 buf.putInt(4)
                 FfiConverterTypeSyncPhase.write(value.`phase`, buf)
-                FfiConverterUInt.write(value.`attempt`, buf)
+                FfiConverterInt.write(value.`attempt`, buf)
                 FfiConverterTimestamp.write(value.`until`, buf)
                 Unit
             }
@@ -11200,60 +11110,28 @@ public object FfiConverterTypeWallClock: FfiConverterCallbackInterface<WallClock
 /**
  * @suppress
  */
-public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
-    override fun read(buf: ByteBuffer): kotlin.UInt? {
+public object FfiConverterOptionalInt: FfiConverterRustBuffer<kotlin.Int?> {
+    override fun read(buf: ByteBuffer): kotlin.Int? {
         if (buf.get().toInt() == 0) {
             return null
         }
-        return FfiConverterUInt.read(buf)
+        return FfiConverterInt.read(buf)
     }
 
-    override fun allocationSize(value: kotlin.UInt?): ULong {
+    override fun allocationSize(value: kotlin.Int?): ULong {
         if (value == null) {
             return 1UL
         } else {
-            return 1UL + FfiConverterUInt.allocationSize(value)
+            return 1UL + FfiConverterInt.allocationSize(value)
         }
     }
 
-    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+    override fun write(value: kotlin.Int?, buf: ByteBuffer) {
         if (value == null) {
             buf.put(0)
         } else {
             buf.put(1)
-            FfiConverterUInt.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
-    override fun read(buf: ByteBuffer): kotlin.ULong? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterULong.read(buf)
-    }
-
-    override fun allocationSize(value: kotlin.ULong?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterULong.allocationSize(value)
-        }
-    }
-
-    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterULong.write(value, buf)
+            FfiConverterInt.write(value, buf)
         }
     }
 }
@@ -11830,6 +11708,38 @@ public object FfiConverterOptionalSequenceString: FfiConverterRustBuffer<List<ko
         } else {
             buf.put(1)
             FfiConverterSequenceString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeLocalDay: FfiConverterRustBuffer<LocalDay?> {
+    override fun read(buf: ByteBuffer): LocalDay? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeLocalDay.read(buf)
+    }
+
+    override fun allocationSize(value: LocalDay?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeLocalDay.allocationSize(value)
+        }
+    }
+
+    override fun write(value: LocalDay?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeLocalDay.write(value, buf)
         }
     }
 }
@@ -12615,6 +12525,42 @@ public object FfiConverterSequenceSequenceTypeTrackPoint: FfiConverterRustBuffer
         value.iterator().forEach {
             FfiConverterSequenceTypeTrackPoint.write(it, buf)
         }
+    }
+}
+
+
+
+
+
+public typealias LocalDay = java.time.LocalDate
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLocalDay: FfiConverter<LocalDay, RustBuffer.ByValue> {
+    override fun lift(value: RustBuffer.ByValue): LocalDay {
+        val builtinValue = FfiConverterString.lift(value)
+        return java.time.LocalDate.parse(builtinValue)
+    }
+
+    override fun lower(value: LocalDay): RustBuffer.ByValue {
+        val builtinValue = value.toString()
+        return FfiConverterString.lower(builtinValue)
+    }
+
+    override fun read(buf: ByteBuffer): LocalDay {
+        val builtinValue = FfiConverterString.read(buf)
+        return java.time.LocalDate.parse(builtinValue)
+    }
+
+    override fun allocationSize(value: LocalDay): ULong {
+        val builtinValue = value.toString()
+        return FfiConverterString.allocationSize(builtinValue)
+    }
+
+    override fun write(value: LocalDay, buf: ByteBuffer) {
+        val builtinValue = value.toString()
+        FfiConverterString.write(builtinValue, buf)
     }
 }
 

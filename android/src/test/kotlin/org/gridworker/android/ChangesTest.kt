@@ -34,11 +34,11 @@ class ChangesTest {
                     calls.add(kinds)
                     threads += Thread.currentThread().name
                     // Called after the commit: the new check-in is there to read.
-                    seen.add(it.listCheckins(0u, 100u).size)
+                    seen.add(it.listCheckins(0, 100).size)
                     first.countDown()
                 }
             })
-            assertEquals(1u, it.observerCount())
+            assertEquals(1, it.observerCount())
             it.checkIn("p-kt-1", TestSupport.fix(LAT, LON))
             assertTrue(first.await(5, TimeUnit.SECONDS))
             assertEquals(listOf(ChangeKind.CHECK_INS), calls[0])
@@ -62,7 +62,7 @@ class ChangesTest {
 
             handle.stop()
             assertFalse(handle.isActive())
-            assertEquals(0u, it.observerCount())
+            assertEquals(0, it.observerCount())
             val stopped = calls.size
             it.checkIn("p-kt-2", TestSupport.fix(LAT + 0.001, LON + 0.001))
             Thread.sleep(300)
@@ -80,12 +80,12 @@ class ChangesTest {
                     withTimeout(5_000) { it.changes(ChangeKind.VISITS).first() }
                 }
                 // Let the collector register before the write.
-                while (it.observerCount() == 0u) yield()
+                while (it.observerCount() == 0) yield()
                 it.recordVisit("h-kt-1", org.gridworker.core.VisitKind.ROUTINE, "", TestSupport.fix(LAT, LON))
                 assertEquals(listOf(ChangeKind.VISITS), got.await())
             }
             // first() cancelled the collector: its observer is stopped.
-            assertEquals(0u, it.observerCount())
+            assertEquals(0, it.observerCount())
         }
     }
 }

@@ -83,21 +83,21 @@ class FirstScreensTest {
                 }
                 // The collector registers its observer when it starts; a screen queries its
                 // first page after that, as this test checks in after it.
-                withTimeout(5_000) { while (worker.observerCount() == 0u) delay(10) }
+                withTimeout(5_000) { while (worker.observerCount() == 0) delay(10) }
                 // 4. Check-in screen: the points near the fix, then a check-in at the nearest.
                 // On a phone the fix is location.toLocationFix(Crs.WGS84) (LocationFixes.kt).
-                val point = worker.pointsPage(grid, null, 50u).items.first()
+                val point = worker.pointsPage(grid, null, 50).items.first()
                 val here = TestSupport.fix(point.position.lat, point.position.lon)
-                val near = worker.nearbyPoints(Position(here.lat, here.lon), 5u)
+                val near = worker.nearbyPoints(Position(here.lat, here.lon), 5)
                 val result = worker.checkIn(near.first().point.id, here)
                 assertEquals(CheckInOutcome.ACCEPTED, result.checkIn.outcome)
                 assertEquals(listOf(ChangeKind.CHECK_INS), checkInsChanged.await())
-                assertEquals(result.checkIn.id, worker.checkinsPage(null, 20u).items.first().checkIn.id)
+                assertEquals(result.checkIn.id, worker.checkinsPage(null, 20).items.first().checkIn.id)
             }
 
             // 5. Visit screen: find the household as the worker types, open it, record the visit.
-            val household = worker.householdsPage(grid, null, 1u).items.first()
-            val hits = worker.searchHouseholds(household.address, null, 20u).items
+            val household = worker.householdsPage(grid, null, 1).items.first()
+            val hits = worker.searchHouseholds(household.address, null, 20).items
             assertTrue(hits.any { it.household.id == household.id })
             val detail = worker.householdDetail(household.id)
             assertTrue(detail.residents.all { it.masked })
@@ -113,16 +113,16 @@ class FirstScreensTest {
                 null,
             )
             assertEquals(1, report.photos.size)
-            assertEquals(1uL, worker.syncCounts().pending.reports)
+            assertEquals(1L, worker.syncCounts().pending.reports)
 
             // 7. Sync now (the button); in the background SyncWorker runs the same sync().
             val sent = runBlocking { engine.syncNow() }
-            assertEquals(3uL, sent.pushed) // the check-in, the visit, the report
-            assertEquals(1uL, sent.photosUploaded)
+            assertEquals(3L, sent.pushed) // the check-in, the visit, the report
+            assertEquals(1L, sent.photosUploaded)
             val counts = worker.syncCounts()
-            assertEquals(0uL, counts.pending.checkins + counts.pending.visits + counts.pending.reports)
+            assertEquals(0L, counts.pending.checkins + counts.pending.visits + counts.pending.reports)
             assertNotNull(counts.lastSync)
-            assertEquals(visit.id, worker.visitsPage(null, 20u).items.first().visit.id)
+            assertEquals(visit.id, worker.visitsPage(null, 20).items.first().visit.id)
 
             // 8. Log out and wipe: close the handles, delete the data, destroy the key.
             // On a phone: SyncWorker.cancelAll(context), then StoreKeys.wipe(context, dataDir).

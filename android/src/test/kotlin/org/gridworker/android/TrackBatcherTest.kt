@@ -1,5 +1,6 @@
 package org.gridworker.android
 
+import java.time.LocalDate
 import org.gridworker.core.LocationFix
 import org.gridworker.core.PatrolState
 import org.gridworker.core.TestSupport
@@ -55,7 +56,7 @@ class TrackBatcherTest {
             batcher.flush()
             assertEquals(0, batcher.pending)
             assertEquals(301L, batcher.stored)
-            val s = worker.trackSummary("2026-11-23")
+            val s = worker.trackSummary(LocalDate.of(2026, 11, 23))
             assertTrue("${s.patrolS}", s.patrolS > 290.0)
         }
     }

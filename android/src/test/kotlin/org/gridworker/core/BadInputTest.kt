@@ -1,5 +1,6 @@
 package org.gridworker.core
 
+import java.time.LocalDate
 import org.gridworker.core.TestSupport.LAT
 import org.gridworker.core.TestSupport.LON
 import org.gridworker.core.TestSupport.fix
@@ -44,11 +45,11 @@ class BadInputTest {
             invalid("fix.monotonic_ms") { it.checkIn("p-kt-1", fix(LAT, LON).copy(monotonicMs = Long.MIN_VALUE)) }
             invalid("fix.fix_time") { it.checkIn("p-kt-1", fix(LAT, LON).copy(fixTime = Instant.MAX)) }
             invalid("fix.fix_time") { it.checkIn("p-kt-1", fix(LAT, LON).copy(fixTime = Instant.MIN)) }
-            invalid("position.lat") { it.nearbyPoints(Position(Double.NaN, LON), 5u) }
+            invalid("position.lat") { it.nearbyPoints(Position(Double.NaN, LON), 5) }
             invalid("position.lon") { it.gridAt(Position(LAT, Double.NaN)) }
             invalid("coordinate.lat") { toWgs84(Coordinate(Double.NaN, LON, Crs.GCJ02)) }
             invalid("position.lon") { fromWgs84(Position(LAT, 1e300), Crs.BD09) }
-            assertEquals(0uL, it.syncCounts().pending.checkins)
+            assertEquals(0L, it.syncCounts().pending.checkins)
         }
     }
 
@@ -69,10 +70,18 @@ class BadInputTest {
             invalid("report_id") { it.report("") }
             invalid("task_id") { it.acknowledgeTask(longAscii) }
             invalid("sha256") { it.photoPath("") }
-            invalid("day") { it.progressDay("yesterday") }
-            invalid("day") { it.progressDay(huge) }
-            invalid("week") { it.progressWeek(IsoWeek(2026, 60u)) }
-            invalid("week") { it.progressWeek(IsoWeek(Int.MIN_VALUE, 1u)) }
+            // LocalDate cannot hold a bad date; years outside 1-9999 are the days the core refuses.
+            invalid("day") { it.progressDay(LocalDate.of(10_000, 1, 1)) }
+            invalid("day") { it.trackSummary(LocalDate.MIN) }
+            invalid("week") { it.progressWeek(IsoWeek(2026, 60)) }
+            invalid("week") { it.progressWeek(IsoWeek(2026, -1)) }
+            invalid("week") { it.progressWeek(IsoWeek(Int.MIN_VALUE, 1)) }
+            // Counts are Int/Long (issue 16 item 5): below zero is the caller's mistake.
+            invalid("limit") { it.checkinsPage(null, -1) }
+            invalid("limit") { it.searchHouseholds("x", null, Int.MIN_VALUE) }
+            invalid("limit") { it.nearbyPoints(Position(LAT, LON), -5) }
+            invalid("offset") { it.listVisits(-1, 10) }
+            invalid("resident_count") { it.updateHousehold("h-kt-1", HouseholdUpdate(residentCount = -1), null) }
             // A lone surrogate is not valid UTF-16: either refused on the Kotlin side or
             // stored as a replacement character, never a crash.
             try {
@@ -80,7 +89,7 @@ class BadInputTest {
             } catch (e: Exception) {
                 assertTrue(e.toString(), e is GridWorkerException || e is java.nio.charset.CharacterCodingException || e is IllegalArgumentException)
             }
-            assertEquals(0uL, it.syncCounts().pending.visits)
+            assertEquals(0L, it.syncCounts().pending.visits)
         }
     }
 
@@ -103,8 +112,8 @@ class BadInputTest {
             val ten = List(10) { _ -> PhotoInput(TestSupport.photo("manhole-leak.jpg"), null) }
             invalid("photos") { it.fileReport(cat, "d", ten, f, null) }
             invalid("attach_to") { it.fileReport(cat, "d", ten.take(1), f, "") }
-            assertEquals(0uL, it.syncCounts().pending.reports)
-            assertEquals(0, it.listReports(0u, 100u).size)
+            assertEquals(0L, it.syncCounts().pending.reports)
+            assertEquals(0, it.listReports(0, 100).size)
         }
         invalid("data_dir") { wipeDataDir("") }
         invalid("data_dir") { wipeDataDir("a\u0000b") }
@@ -118,7 +127,11 @@ class BadInputTest {
         invalid("config.device_id") { GridWorker.open(good.copy(deviceId = longAscii)) }
         invalid("config.data_dir") { GridWorker.open(good.copy(dataDir = "")) }
         invalid("config.data_dir") { GridWorker.open(good.copy(dataDir = "x\u0000y")) }
-        invalid("config.utc_offset_minutes") { GridWorker.open(good.copy(utcOffsetMinutes = Int.MAX_VALUE)) }
+        invalid("config.utc_offset_minutes") {
+            GridWorker.open(good.copy(timeZone = null, utcOffsetMinutes = Int.MAX_VALUE))
+        }
+        invalid("config.time_zone") { GridWorker.open(good.copy(timeZone = "Mars/Olympus_Mons")) }
+        invalid("config.time_zone") { GridWorker.open(good.copy(timeZone = "")) }
         invalid("policy.checkin_radius_m") {
             GridWorker.open(good.copy(policyOverride = defaultPolicy().copy(checkinRadiusM = Double.NaN)))
         }
@@ -142,7 +155,7 @@ class BadInputTest {
         assertTrue(File(store, "gridworker.db").readBytes().contentEquals(garbage))
         val report = recoverStore(store.path)
         assertTrue(File(report.keptAt!!).readBytes().contentEquals(garbage))
-        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listCheckins(0u, 10u).size) }
+        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listCheckins(0, 10).size) }
     }
 
     @Test
@@ -199,10 +212,10 @@ class BadInputTest {
         w.close()
         w.close() // closing twice is harmless
         assertThrows(IllegalStateException::class.java) { w.checkIn("p-kt-1", fix(LAT, LON)) }
-        assertThrows(IllegalStateException::class.java) { w.listCheckins(0u, 1u) }
+        assertThrows(IllegalStateException::class.java) { w.listCheckins(0, 1) }
         // Once every reference is gone the directory can be wiped and reopened.
         wipeDataDir(File(dir, "store").path)
-        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listCheckins(0u, 10u).size) }
+        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listCheckins(0, 10).size) }
     }
 
     @Test
@@ -211,9 +224,13 @@ class BadInputTest {
         w.use {
             val tokens = StaticTokens("t")
             invalid("sync_options.batch_max_mutations") {
-                SyncEngine(it, defaultSyncOptions().copy(batchMaxMutations = 0u), tokens)
+                SyncEngine(it, defaultSyncOptions().copy(batchMaxMutations = 0), tokens)
             }
-            invalid("sync_options.max_attempts") { SyncEngine(it, defaultSyncOptions().copy(maxAttempts = 0u), tokens) }
+            invalid("sync_options.max_attempts") { SyncEngine(it, defaultSyncOptions().copy(maxAttempts = 0), tokens) }
+            invalid("sync_options.max_attempts") { SyncEngine(it, defaultSyncOptions().copy(maxAttempts = -1), tokens) }
+            invalid("sync_options.photo_chunk_bytes") {
+                SyncEngine(it, defaultSyncOptions().copy(photoChunkBytes = -65_536), tokens)
+            }
             // Durations that would overflow the engine's timers.
             val forever = java.time.Duration.ofSeconds(Long.MAX_VALUE / 2)
             invalid("sync_options.request_timeout") {
@@ -222,7 +239,7 @@ class BadInputTest {
             invalid("sync_options.max_backoff") { SyncEngine(it, defaultSyncOptions().copy(maxBackoff = forever), tokens) }
             // A hostile server cannot hold a run longer than its deadline, nor page forever.
             invalid("sync_options.run_deadline") { SyncEngine(it, defaultSyncOptions().copy(runDeadline = forever), tokens) }
-            invalid("sync_options.max_pull_pages") { SyncEngine(it, defaultSyncOptions().copy(maxPullPages = 0u), tokens) }
+            invalid("sync_options.max_pull_pages") { SyncEngine(it, defaultSyncOptions().copy(maxPullPages = 0), tokens) }
             invalid("sync_options.synced_retention") {
                 SyncEngine(it, defaultSyncOptions().copy(syncedRetention = java.time.Duration.ZERO), tokens)
             }

@@ -1,5 +1,6 @@
 package org.gridworker.core
 
+import java.time.LocalDate
 import org.gridworker.core.TestSupport.LAT
 import org.gridworker.core.TestSupport.LON
 import org.junit.Assert.assertEquals
@@ -39,7 +40,7 @@ class ClockTest {
             clock.advance(Duration.ofMinutes(11))
             assertFalse(w.checkIn("p-kt-1", fixAt(clock.now())).duplicate)
             // Days are the test clock's (09:16 in Jixi, 2024-11-12).
-            assertEquals("2024-11-12", w.progressDay(null).fromDay)
+            assertEquals(LocalDate.of(2024, 11, 12), w.progressDay(null).fromDay)
             // A fix an hour older than the clock is judged stale, as live.
             val stale = w.checkIn("p-kt-2", fixAt(clock.now().minus(Duration.ofHours(1))))
             assertEquals(CheckInOutcome.FLAGGED, stale.checkIn.outcome)

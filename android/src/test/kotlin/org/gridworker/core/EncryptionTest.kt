@@ -49,8 +49,8 @@ class EncryptionTest {
             assertFalse(f.path, bytes.size >= 3 && bytes[0] == 0xFF.toByte() && bytes[1] == 0xD8.toByte())
         }
         GridWorker.open(TestSupport.config(dir, key = key)).use {
-            assertEquals(note, it.listVisits(0u, 10u).single().visit.note)
-            val report = it.listReports(0u, 10u).single().report
+            assertEquals(note, it.listVisits(0, 10).single().visit.note)
+            val report = it.listReports(0, 10).single().report
             // What the store holds and sends: the photo without its EXIF, whose original is
             // the gallery file.
             val photo = report.photos.single()
@@ -85,7 +85,7 @@ class EncryptionTest {
         assertThrows(GridWorkerException.Locked::class.java) { recoverStore(store.path, testKey(0x23)) }
         assertEquals(before, allBytes(store).map { (f, b) -> f.path to b.toList() }.toMap())
         GridWorker.open(TestSupport.config(dir, key = key)).use {
-            assertEquals(1, it.listVisits(0u, 10u).size)
+            assertEquals(1, it.listVisits(0, 10).size)
         }
     }
 
@@ -117,8 +117,8 @@ class EncryptionTest {
             GridWorker.open(TestSupport.config(dir, key = oldKey))
         }
         GridWorker.open(TestSupport.config(dir, key = newKey)).use {
-            assertEquals(note, it.listVisits(0u, 10u).single().visit.note)
-            val sha = it.listReports(0u, 10u).single().report.photos.single().sha256
+            assertEquals(note, it.listVisits(0, 10).single().visit.note)
+            val sha = it.listReports(0, 10).single().report.photos.single().sha256
             assertTrue(it.photoBytes(sha)!!.isNotEmpty())
         }
     }
@@ -132,8 +132,8 @@ class EncryptionTest {
         }
         val key = testKey(0x44)
         GridWorker.open(TestSupport.config(dir, key = key)).use {
-            assertEquals(1, it.listVisits(0u, 10u).size)
-            assertEquals(1uL, it.syncCounts().pending.visits)
+            assertEquals(1, it.listVisits(0, 10).size)
+            assertEquals(1L, it.syncCounts().pending.visits)
         }
         assertThrows(GridWorkerException.Locked::class.java) { GridWorker.open(TestSupport.config(dir)) }
         for ((f, bytes) in allBytes(File(dir, "store"))) {

@@ -36,12 +36,12 @@ class ListingTest {
                 n++
             }
             repeat(25) { checkIn() }
-            val first = w.checkinsPage(null, 10u)
+            val first = w.checkinsPage(null, 10)
             assertEquals(10, first.items.size)
             // Three more arrive while the worker looks at the first page.
             repeat(3) { checkIn() }
-            val second = w.checkinsPage(first.next, 10u)
-            val third = w.checkinsPage(second.next, 10u)
+            val second = w.checkinsPage(first.next, 10)
+            val third = w.checkinsPage(second.next, 10)
             assertEquals(5, third.items.size)
             assertNull(third.next)
             val seen = (first.items + second.items + third.items).map { it.checkIn.id }
@@ -49,8 +49,8 @@ class ListingTest {
             val times = (first.items + second.items + third.items).map { it.checkIn.recordedAt }
             assertEquals(times.sortedDescending(), times)
             // A fresh first page starts with the new ones.
-            assertEquals(3, w.checkinsPage(null, 10u).items.takeWhile { it.checkIn.id !in seen }.size)
-            assertThrows(GridWorkerException.InvalidInput::class.java) { w.checkinsPage("not a cursor", 10u) }
+            assertEquals(3, w.checkinsPage(null, 10).items.takeWhile { it.checkIn.id !in seen }.size)
+            assertThrows(GridWorkerException.InvalidInput::class.java) { w.checkinsPage("not a cursor", 10) }
         }
     }
 
@@ -60,14 +60,14 @@ class ListingTest {
         w.use {
             assertEquals(listOf("g-kt"), it.grids().map { g -> g.code })
             assertEquals(listOf("g-kt"), it.workerGrids())
-            val p1 = it.pointsPage("g-kt", null, 1u)
-            val p2 = it.pointsPage("g-kt", p1.next, 1u)
+            val p1 = it.pointsPage("g-kt", null, 1)
+            val p2 = it.pointsPage("g-kt", p1.next, 1)
             assertEquals(listOf("p-kt-1", "p-kt-2"), (p1.items + p2.items).map { p -> p.id })
-            assertTrue(it.pointsPage("g-kt", p2.next, 1u).items.isEmpty())
-            val h = it.householdsPage("g-kt", null, 10u)
+            assertTrue(it.pointsPage("g-kt", p2.next, 1).items.isEmpty())
+            val h = it.householdsPage("g-kt", null, 10)
             assertEquals(listOf("h-kt-1", "h-kt-2"), h.items.map { x -> x.id })
             assertNull(h.next)
-            assertTrue(it.householdsPage("no-such-grid", null, 10u).items.isEmpty())
+            assertTrue(it.householdsPage("no-such-grid", null, 10).items.isEmpty())
         }
     }
 }

@@ -41,9 +41,9 @@ class PhotoPipelineTest {
             )
             val photo = report.photos.single()
             assertEquals(MediaType.JPEG, photo.mediaType)
-            assertEquals(src.length().toULong(), photo.originalSize)
+            assertEquals(src.length().toLong(), photo.originalSize)
             assertNotNull(photo.originalSha256)
-            assertTrue("${photo.size} of ${src.length()}", photo.size * 4uL < src.length().toULong())
+            assertTrue("${photo.size} of ${src.length()}", photo.size * 4L < src.length().toLong())
             val bytes = it.photoBytes(photo.sha256)!!
             val stored = ImageIO.read(ByteArrayInputStream(bytes))
             assertEquals(1600, stored.width)

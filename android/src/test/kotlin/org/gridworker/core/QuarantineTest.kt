@@ -13,7 +13,7 @@ import java.time.Duration
 class QuarantineTest {
     private fun options() = defaultSyncOptions().copy(
         allowHttp = true,
-        maxAttempts = 2u,
+        maxAttempts = 2,
         baseBackoff = Duration.ofMillis(20),
         maxBackoff = Duration.ofMillis(50),
         requestTimeout = Duration.ofSeconds(10),
@@ -25,7 +25,7 @@ class QuarantineTest {
             GridWorker.open(TestSupport.config(TestSupport.tempDir(), serverUrl = server.url)).use { w ->
                 SyncEngine(w, options(), StaticTokens("tok-1")).use { engine ->
                     runBlocking { engine.sync() }
-                    val point = w.nearbyPoints(Position(45.30, 130.95), 1u).first().point
+                    val point = w.nearbyPoints(Position(45.30, 130.95), 1).first().point
                     val here = fix(point.position.lat, point.position.lon)
                     val original = TestSupport.photo("manhole-leak.jpg")
                     val report = w.fileReport("leaking_manhole", "井盖渗水", listOf(PhotoInput(original, null)), here, null)
@@ -34,14 +34,14 @@ class QuarantineTest {
                     File(w.photoPath(sha)!!).delete()
 
                     val run = runBlocking { engine.sync() }
-                    assertEquals(1uL, run.pushed)
+                    assertEquals(1L, run.pushed)
                     assertEquals(1, run.quarantined.size)
                     assertEquals(report.id, run.quarantined[0].recordId)
                     assertEquals(QuarantineReason.PhotoMissing(sha), run.quarantined[0].reason)
-                    assertEquals(1uL, w.syncCounts().quarantined.reports)
+                    assertEquals(1L, w.syncCounts().quarantined.reports)
                     assertEquals(
                         SyncState.Quarantined(QuarantineReason.PhotoMissing(sha)),
-                        w.listReports(0u, 10u).first { it.report.id == report.id }.sync,
+                        w.listReports(0, 10).first { it.report.id == report.id }.sync,
                     )
                     assertEquals(listOf(report.id), w.quarantinedRecords().map { it.recordId })
 
@@ -53,9 +53,9 @@ class QuarantineTest {
                         assertEquals("photos", e.field)
                     }
                     w.repairQuarantinedPhoto(report.id, PhotoInput(original, null))
-                    assertEquals(SyncState.Pending, w.listReports(0u, 10u).first { it.report.id == report.id }.sync)
-                    assertEquals(1uL, runBlocking { engine.sync() }.pushed)
-                    assertEquals(0uL, w.syncCounts().quarantined.reports)
+                    assertEquals(SyncState.Pending, w.listReports(0, 10).first { it.report.id == report.id }.sync)
+                    assertEquals(1L, runBlocking { engine.sync() }.pushed)
+                    assertEquals(0L, w.syncCounts().quarantined.reports)
 
                     // A second report, its photo altered, is discarded with its file.
                     // (Another photo: bytes appended to the first one's file would be stripped

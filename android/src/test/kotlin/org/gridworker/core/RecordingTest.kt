@@ -1,5 +1,6 @@
 package org.gridworker.core
 
+import java.time.LocalDate
 import org.gridworker.core.TestSupport.LAT
 import org.gridworker.core.TestSupport.LON
 import org.gridworker.core.TestSupport.fix
@@ -28,10 +29,10 @@ class RecordingTest {
             val again = it.checkIn("p-kt-1", fix(LAT, LON))
             assertTrue(again.duplicate)
             assertEquals(r.checkIn.id, again.checkIn.id)
-            val listed = it.listCheckins(0u, 10u)
+            val listed = it.listCheckins(0, 10)
             assertEquals(1, listed.size)
             assertEquals(SyncState.Pending, listed[0].sync)
-            assertEquals(1uL, it.syncCounts().pending.checkins)
+            assertEquals(1L, it.syncCounts().pending.checkins)
         }
     }
 
@@ -67,8 +68,8 @@ class RecordingTest {
             val far = it.recordVisit("h-kt-1", VisitKind.CARE_VISIT, "", fix(LAT + 0.01, LON + 0.01))
             assertTrue(far.flags.contains(Flag.FAR_FROM_HOUSEHOLD))
             assertTrue(far.flags.contains(Flag.OUTSIDE_WORKER_GRIDS))
-            val page1 = it.listVisits(0u, 4u)
-            val page2 = it.listVisits(4u, 4u)
+            val page1 = it.listVisits(0, 4)
+            val page2 = it.listVisits(4, 4)
             assertEquals(4, page1.size)
             assertEquals(VisitKind.values().size + 1 - 4, page2.size)
             assertTrue((page1 + page2).map { v -> v.visit.id }.toSet().size == VisitKind.values().size + 1)
@@ -93,7 +94,7 @@ class RecordingTest {
             assertNotNull(stored)
             assertTrue(File(stored!!).exists())
             it.addPhotoToDraft(draft.id, PhotoInput(TestSupport.photo("dumped-waste-2.jpg"), null))
-            assertEquals(1uL, it.syncCounts().drafts)
+            assertEquals(1L, it.syncCounts().drafts)
             val submitted = it.submitReport(draft.id, fix(LAT, LON), null)
             assertEquals(ReportStatus.QUEUED, submitted.status)
             assertEquals(2, submitted.photos.size)
@@ -111,11 +112,11 @@ class RecordingTest {
             val p3 = it.addPhotoToDraft(other.id, PhotoInput(TestSupport.photo("illegal-construction.jpg"), null))
             it.deleteDraft(other.id)
             assertNull(it.photoPath(p3.sha256))
-            val reports = it.listReports(0u, 10u)
+            val reports = it.listReports(0, 10)
             assertEquals(2, reports.size)
             assertTrue(reports.all { r -> r.sync == SyncState.Pending && r.report.own })
-            assertEquals(2uL, it.syncCounts().pending.reports)
-            assertTrue(it.collectPhotos() >= 0uL)
+            assertEquals(2L, it.syncCounts().pending.reports)
+            assertTrue(it.collectPhotos() >= 0L)
             assertEquals(File(dir, "store").path, it.dataDir())
         }
     }
@@ -124,20 +125,20 @@ class RecordingTest {
     fun nearbyGridProgressAndPolicy() {
         val (w, _) = TestSupport.openSeeded()
         w.use {
-            val near = it.nearbyPoints(Position(LAT, LON), 10u)
+            val near = it.nearbyPoints(Position(LAT, LON), 10)
             assertEquals(listOf("p-kt-1", "p-kt-2"), near.map { n -> n.point.id })
             assertEquals("g-kt", it.gridAt(Position(LAT, LON))?.code)
             assertNull(it.gridAt(Position(LAT + 1, LON)))
-            assertEquals(2u, it.progressDay(null).missed)
+            assertEquals(2, it.progressDay(null).missed)
             it.checkIn("p-kt-1", fix(LAT, LON))
             val day = it.progressDay(null)
-            assertEquals(1u, day.checkedAccepted)
+            assertEquals(1, day.checkedAccepted)
             assertEquals(50.0, day.coveragePercent, 1e-9)
             assertEquals(listOf("p-kt-2"), day.missedPointIds)
             val week = it.progressWeek(null)
-            assertEquals(1u, week.checkedAccepted)
-            assertEquals(0u, it.progressDay("2020-01-01").checkedAccepted)
-            assertEquals("2026-11-23", it.progressWeek(IsoWeek(2026, 48u)).fromDay)
+            assertEquals(1, week.checkedAccepted)
+            assertEquals(0, it.progressDay(LocalDate.of(2020, 1, 1)).checkedAccepted)
+            assertEquals(LocalDate.of(2026, 11, 23), it.progressWeek(IsoWeek(2026, 48)).fromDay)
             assertEquals(defaultPolicy(), it.policy())
         }
         // A QA override of the policy is in force at once.
@@ -155,9 +156,9 @@ class RecordingTest {
     fun reopenKeepsEverythingAndWipeErasesIt() {
         val (w, dir) = TestSupport.openSeeded()
         w.use { it.recordVisit("h-kt-1", VisitKind.ROUTINE, "", fix(LAT, LON)) }
-        GridWorker.open(TestSupport.config(dir)).use { assertEquals(1, it.listVisits(0u, 10u).size) }
+        GridWorker.open(TestSupport.config(dir)).use { assertEquals(1, it.listVisits(0, 10).size) }
         wipeDataDir(File(dir, "store").path)
-        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listVisits(0u, 10u).size) }
+        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listVisits(0, 10).size) }
     }
 
     @Test
@@ -175,7 +176,7 @@ class RecordingTest {
                         when (i % 3) {
                             0 -> it.recordVisit("h-kt-1", VisitKind.ROUTINE, "t$t-$i", fix(LAT, LON)).id
                             1 -> it.createReportDraft("other", "t$t-$i").id
-                            else -> it.listVisits(0u, 5u).size.toString().also { _ -> it.syncCounts() }
+                            else -> it.listVisits(0, 5).size.toString().also { _ -> it.syncCounts() }
                         }
                     }
                 }
@@ -185,9 +186,9 @@ class RecordingTest {
             pool.shutdown()
             val visits = (0 until each).count { i -> i % 3 == 0 } * threads
             val drafts = (0 until each).count { i -> i % 3 == 1 } * threads
-            assertEquals(visits.toULong(), it.syncCounts().pending.visits)
-            assertEquals(drafts.toULong(), it.syncCounts().drafts)
-            val listed = (0 until 10).flatMap { p -> it.listVisits((p * 50).toUInt(), 50u) }
+            assertEquals(visits.toLong(), it.syncCounts().pending.visits)
+            assertEquals(drafts.toLong(), it.syncCounts().drafts)
+            val listed = (0 until 10).flatMap { p -> it.listVisits((p * 50).toInt(), 50) }
             assertEquals(visits, listed.size)
             assertEquals(visits, listed.map { v -> v.visit.id }.toSet().size)
             assertEquals(threads * each, results.sumOf { r -> r.size })

@@ -25,9 +25,9 @@ class RecoverTest {
         }
         val report = recoverStore(store.path)
         assertFalse(report.wasHealthy)
-        assertEquals(0uL, report.recovered)
+        assertEquals(0L, report.recovered)
         assertNotNull(report.keptAt)
-        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listCheckins(0u, 10u).size) }
+        GridWorker.open(TestSupport.config(dir)).use { assertEquals(0, it.listCheckins(0, 10).size) }
     }
 
     @Test
@@ -39,8 +39,8 @@ class RecoverTest {
         }
         val report = recoverStore(File(dir, "store").path)
         assertTrue(report.wasHealthy)
-        assertEquals(2uL, report.recovered)
-        assertEquals(0uL, report.lost)
+        assertEquals(2L, report.recovered)
+        assertEquals(0L, report.lost)
     }
 
     @Test

@@ -1,5 +1,6 @@
 package org.gridworker.core
 
+import java.time.LocalDate
 import kotlinx.coroutines.runBlocking
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
@@ -12,7 +13,7 @@ import java.time.Duration
 class ResidentsTest {
     private fun options() = defaultSyncOptions().copy(
         allowHttp = true,
-        maxAttempts = 2u,
+        maxAttempts = 2,
         baseBackoff = Duration.ofMillis(20),
         maxBackoff = Duration.ofMillis(50),
         requestTimeout = Duration.ofSeconds(10),
@@ -23,7 +24,7 @@ class ResidentsTest {
         val grid = w.workerGrids().first()
         var after: String? = null
         while (true) {
-            val page = w.householdsPage(grid, after, 50u)
+            val page = w.householdsPage(grid, after, 50)
             for (h in page.items) {
                 val d = w.householdDetail(h.id)
                 if (d.residents.size >= 2 && d.residents[0].relation == Relation.HEAD) return d
@@ -48,11 +49,11 @@ class ResidentsTest {
                     val full = w.residentUnmasked(head.id)
                     assertFalse(full.masked)
                     assertEquals(18, full.idNumber.length)
-                    assertEquals(full.idNumber.substring(6, 10), full.birthDate!!.substring(0, 4))
+                    assertEquals(full.idNumber.substring(6, 10), full.birthDate!!.year.toString())
 
                     // Found by name and by the last four digits of the ID number.
                     for (q in listOf(head.name, full.idNumber.takeLast(4))) {
-                        val hits = w.searchHouseholds(q, null, 50u).items
+                        val hits = w.searchHouseholds(q, null, 50).items
                         assertTrue("query $q", hits.any { it.household.id == family.household.id })
                     }
 
@@ -64,7 +65,7 @@ class ResidentsTest {
                     runBlocking { engine.sync() }
 
                     assertEquals(listOf("veteran"), w.residentUnmasked(head.id).tags)
-                    val open = w.conflictsPage(false, null, 50u).items
+                    val open = w.conflictsPage(false, null, 50).items
                     assertEquals(1, open.size)
                     assertEquals("phone", open[0].field)
                     assertEquals(FieldValue.Text("139****2222"), open[0].mine)
@@ -77,8 +78,8 @@ class ResidentsTest {
                     assertTrue(resolved.resolving)
                     assertEquals("13955556666", w.residentUnmasked(head.id).phone)
                     runBlocking { engine.sync() }
-                    assertTrue(w.conflictsPage(false, null, 50u).items.isEmpty())
-                    assertTrue(w.conflictsPage(true, null, 50u).items.single().resolved)
+                    assertTrue(w.conflictsPage(false, null, 50).items.isEmpty())
+                    assertTrue(w.conflictsPage(true, null, 50).items.single().resolved)
                     assertEquals("13955556666", w.residentUnmasked(head.id).phone)
                 }
             }
@@ -123,9 +124,9 @@ class ResidentsTest {
                     // A good one is recorded, shown, and found.
                     val added = add("11010519491231002X", phone = "15900001234", tags = listOf("veteran"))
                     assertEquals(Sex.FEMALE, added.sex)
-                    assertEquals("1949-12-31", added.birthDate)
-                    assertTrue(w.searchHouseholds("1234", null, 50u).items.any { it.household.id == family.household.id })
-                    assertTrue(w.keyGroupHouseholds("veteran", null, 500u).items.any { it.household.id == family.household.id })
+                    assertEquals(LocalDate.of(1949, 12, 31), added.birthDate)
+                    assertTrue(w.searchHouseholds("1234", null, 50).items.any { it.household.id == family.household.id })
+                    assertTrue(w.keyGroupHouseholds("veteran", null, 500).items.any { it.household.id == family.household.id })
                 }
             }
         }

@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicInteger
 class SyncTest {
     private fun options() = defaultSyncOptions().copy(
         allowHttp = true,
-        maxAttempts = 2u,
+        maxAttempts = 2,
         baseBackoff = Duration.ofMillis(20),
         maxBackoff = Duration.ofMillis(50),
         requestTimeout = Duration.ofSeconds(10),
@@ -62,13 +62,13 @@ class SyncTest {
                     val handle = engine.addListener(listener)
                     // First run: nothing to push, the district's reference data comes down.
                     val first = runBlocking { engine.sync() }
-                    assertTrue("pulled ${first.pulledChanges}", first.pulledChanges > 0uL)
+                    assertTrue("pulled ${first.pulledChanges}", first.pulledChanges > 0L)
                     assertTrue(listener.phases().containsAll(listOf(SyncPhase.HANDSHAKE, SyncPhase.PULL, SyncPhase.DONE)))
                     assertNotNull(w.syncCounts().lastSync)
 
                     val due = w.progressDay(null)
-                    assertTrue("points due ${due.pointsDue}", due.pointsDue > 0u)
-                    val all = w.nearbyPoints(Position(45.30, 130.95), 500u)
+                    assertTrue("points due ${due.pointsDue}", due.pointsDue > 0)
+                    val all = w.nearbyPoints(Position(45.30, 130.95), 500)
                     val point = all.first { it.point.id in due.missedPointIds }.point
                     val grid = w.gridAt(point.position)
                     assertNotNull(grid)
@@ -80,16 +80,16 @@ class SyncTest {
                         fix(point.position.lat, point.position.lon), null,
                     )
                     assertEquals(ReportStatus.QUEUED, report.status)
-                    assertEquals(2uL, w.syncCounts().pending.checkins + w.syncCounts().pending.reports)
+                    assertEquals(2L, w.syncCounts().pending.checkins + w.syncCounts().pending.reports)
 
                     listener.seen.clear()
                     val second = runBlocking { engine.sync() }
-                    assertEquals(2uL, second.pushed)
-                    assertEquals(1uL, second.photosUploaded)
+                    assertEquals(2L, second.pushed)
+                    assertEquals(1L, second.photosUploaded)
                     assertTrue(listener.phases().containsAll(listOf(SyncPhase.PHOTOS, SyncPhase.PUSH, SyncPhase.DONE)))
                     val counts = w.syncCounts()
-                    assertEquals(0uL, counts.pending.checkins + counts.pending.reports + counts.pending.photos)
-                    assertEquals(SyncState.Synced, w.listCheckins(0u, 10u)[0].sync)
+                    assertEquals(0L, counts.pending.checkins + counts.pending.reports + counts.pending.photos)
+                    assertEquals(SyncState.Synced, w.listCheckins(0, 10)[0].sync)
                     assertEquals(ReportStatus.SUBMITTED, w.report(report.id).status)
                     assertEquals(1, due.missedPointIds.size - w.progressDay(null).missedPointIds.size)
 
@@ -118,19 +118,19 @@ class SyncTest {
                     runBlocking { engine.sync() }
                     assertEquals(201, server.createTask("w-0001", "t-kt-1", "查看井盖"))
                     runBlocking { engine.sync() }
-                    val tasks = w.listTasks(0u, 10u)
+                    val tasks = w.listTasks(0, 10)
                     assertEquals(listOf("t-kt-1"), tasks.map { it.id })
                     assertEquals(TaskStatus.DISPATCHED, tasks[0].status)
                     assertEquals(TaskStatus.ACKNOWLEDGED, w.acknowledgeTask("t-kt-1").status)
                     val done = w.completeTask("t-kt-1", "已处理", listOf(PhotoInput(TestSupport.photo("dumped-waste.jpg"), null)),
                         fix(45.30, 130.95))
                     assertEquals("t-kt-1", done.taskId)
-                    assertEquals(TaskStatus.COMPLETED, w.listTasks(0u, 10u)[0].status)
+                    assertEquals(TaskStatus.COMPLETED, w.listTasks(0, 10)[0].status)
                     val e = runCatching { w.acknowledgeTask("t-kt-1") }.exceptionOrNull()
                     assertTrue("$e", e is GridWorkerException.InvalidState)
                     val report = runBlocking { engine.sync() }
-                    assertEquals(2uL, report.pushed)
-                    assertEquals(0uL, w.syncCounts().pending.tasks)
+                    assertEquals(2L, report.pushed)
+                    assertEquals(0L, w.syncCounts().pending.tasks)
                 }
             }
         }
@@ -143,7 +143,7 @@ class SyncTest {
                 val tokens = RefreshingTokens(stale = "expired", fresh = "fresh")
                 SyncEngine(w, options(), tokens).use { engine ->
                     val r = runBlocking { engine.sync() }
-                    assertTrue(r.pulledChanges > 0uL)
+                    assertTrue(r.pulledChanges > 0L)
                     assertEquals(1, tokens.refreshes.get())
                     runBlocking { engine.sync() }
                     assertEquals(1, tokens.refreshes.get())
@@ -203,7 +203,7 @@ class SyncTest {
                 }
             }.apply { isDaemon = true; start() }
             openFor("http://127.0.0.1:${silent.localPort}").use { w ->
-                val opts = options().copy(requestTimeout = Duration.ofSeconds(60), maxAttempts = 8u)
+                val opts = options().copy(requestTimeout = Duration.ofSeconds(60), maxAttempts = 8)
                 SyncEngine(w, opts, StaticTokens("t")).use { engine ->
                     val started = System.nanoTime()
                     val e = runBlocking {
@@ -357,8 +357,8 @@ class SyncTest {
                 val seconds = (System.nanoTime() - started) / 1e9
                 assertTrue("a button press waited $seconds s", seconds < 15.0)
                 val retries = events.mapNotNull { it.retry }
-                assertEquals(listOf(1u, 2u), retries.map { it.attempt })
-                assertTrue(retries.all { it.maxAttempts == 3u && it.delay > Duration.ZERO })
+                assertEquals(listOf(1, 2), retries.map { it.attempt })
+                assertTrue(retries.all { it.maxAttempts == 3 && it.delay > Duration.ZERO })
                 assertTrue(states.all { it is SyncEngineState.WaitingToRetry })
                 val done = events.last()
                 assertEquals(SyncPhase.DONE, done.phase)
@@ -374,7 +374,7 @@ class SyncTest {
             openFor(server.url).use { w ->
                 SyncEngine(w, options(), StaticTokens("tok-1")).use { engine ->
                     runBlocking { engine.sync() }
-                    val p = w.nearbyPoints(Position(45.30, 130.95), 1u).first().point
+                    val p = w.nearbyPoints(Position(45.30, 130.95), 1).first().point
                     w.checkIn(p.id, fix(p.position.lat, p.position.lon))
                     val done = Collections.synchronizedList(mutableListOf<SyncOutcome>())
                     engine.addListener(object : SyncListener {
@@ -386,7 +386,7 @@ class SyncTest {
                     }
                     assertEquals(1, done.size)
                     assertTrue(done[0].succeeded)
-                    assertEquals(1uL, done[0].pushed)
+                    assertEquals(1L, done[0].pushed)
                     assertEquals(null, done[0].error)
                 }
             }
@@ -400,7 +400,7 @@ class SyncTest {
             openFor(server.url).use { w ->
                 SyncEngine(w, options(), StaticTokens("tok-1")).use { engine ->
                     runBlocking { engine.sync() }
-                    val p = w.nearbyPoints(Position(45.30, 130.95), 1u).first().point
+                    val p = w.nearbyPoints(Position(45.30, 130.95), 1).first().point
                     val report = w.fileReport(
                         "leaking_manhole", "井盖渗水", listOf(PhotoInput(TestSupport.photo("manhole-leak.jpg"), null)),
                         fix(p.position.lat, p.position.lon), null,
@@ -418,7 +418,7 @@ class SyncTest {
                     val reopened = w.evaluateReport(report.id, false, "井盖仍在渗水")
                     assertEquals(ReportStatus.REOPENED, reopened.status)
                     assertEquals("井盖仍在渗水", reopened.progress.evaluation)
-                    assertEquals(1uL, runBlocking { engine.sync() }.pushed)
+                    assertEquals(1L, runBlocking { engine.sync() }.pushed)
                     // Only a reopened report may be dispatched again: the server applied it.
                     assertEquals(200, server.transition(report.id, "dispatched"))
                     assertEquals(200, server.transition(report.id, "resolved"))

@@ -24,7 +24,7 @@ object TestSupport {
         workerId = worker,
         deviceId = "dev-kotlin",
         policyOverride = null,
-        utcOffsetMinutes = 480,
+        timeZone = "Asia/Shanghai",
         key = key,
     )
 

@@ -1,5 +1,6 @@
 package org.gridworker.core
 
+import java.time.LocalDate
 import org.gridworker.core.TestSupport.LAT
 import org.gridworker.core.TestSupport.LON
 import org.junit.Assert.assertEquals
@@ -27,9 +28,9 @@ class TrackTest {
             assertEquals(PatrolState.OffDuty, it.patrolState())
             assertThrows(GridWorkerException.InvalidState::class.java) { it.addTrackFixes(batch(0, 5)) }
             assertTrue(it.startPatrol() is PatrolState.OnPatrol)
-            var stored = 0u
+            var stored = 0
             for (s in 0 until 600 step 5) stored += it.addTrackFixes(batch(s, 5))
-            assertEquals(600u, stored)
+            assertEquals(600, stored)
 
             val bad = batch(600, 5).toMutableList()
             bad[3] = bad[3].copy(lat = 95.0)
@@ -41,18 +42,18 @@ class TrackTest {
             assertThrows(GridWorkerException.InvalidState::class.java) { it.addTrackFixes(batch(700, 5)) }
             assertEquals(PatrolState.OffDuty, it.stopPatrol())
 
-            val s = it.trackSummary("2026-11-23")
+            val s = it.trackSummary(LocalDate.of(2026, 11, 23))
             val truth = 1.4 * 599
             assertTrue("${s.distanceM} m of $truth", Math.abs(s.distanceM / truth - 1.0) < 0.1)
             assertTrue(s.patrolS > 590.0)
 
             // The map's view: the same figures and a simplified line, far fewer points than fixes.
-            val day = it.trackDay("2026-11-23")
+            val day = it.trackDay(LocalDate.of(2026, 11, 23))
             assertEquals(s, day.summary)
             val points = day.line.sumOf { piece -> piece.size }
             assertTrue("$points points", points in 2 until 100)
             // The day's progress carries the track too.
-            val p = it.progressDay("2026-11-23")
+            val p = it.progressDay(LocalDate.of(2026, 11, 23))
             assertEquals(s.distanceM, p.trackDistanceM, 1e-9)
             assertEquals(s.patrolS, p.patrolS, 1e-9)
         }
