@@ -343,9 +343,14 @@ pub struct InitArgs {
     /// Allow an http:// server (local QA only).
     #[arg(long)]
     pub allow_http: bool,
-    /// Offset of local time from UTC in minutes (days and weeks are counted in local time).
+    /// Offset of local time from UTC in minutes (days and weeks are counted in local time);
+    /// used when --time-zone is not given.
     #[arg(long, default_value_t = 480, allow_negative_numbers = true)]
     pub utc_offset_minutes: i32,
+    /// The district's IANA time zone (Asia/Shanghai, Asia/Urumqi, ...): days and weeks are
+    /// counted in it; another id exits 2.
+    #[arg(long)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@ pub struct HomeConfig {
     pub allow_http: bool,
     #[serde(default = "default_offset")]
     pub utc_offset_minutes: i32,
+    #[serde(default)]
+    pub time_zone: Option<String>,
     /// Wall time the simulated monotonic clock counts from. Persisted so every command
     /// derives monotonic readings the same way (the "phone" never reboots between commands),
     /// which keeps the core's clock-jump check meaningful across invocations.
@@ -119,6 +121,7 @@ impl Home {
     pub fn open(&self, cfg: &HomeConfig, clock: Arc<dyn Clock>) -> CliResult<GridWorker> {
         let mut config = Config::new(self.data_dir(), &cfg.server, &cfg.worker, &cfg.device);
         config.utc_offset_minutes = cfg.utc_offset_minutes;
+        config.time_zone = cfg.time_zone.clone();
         config.clock = clock;
         config.key = self.key.clone();
         Ok(GridWorker::open(config)?)

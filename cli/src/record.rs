@@ -60,6 +60,7 @@ pub fn init(home: &Home, a: &InitArgs) -> CliResult<Output> {
         token: a.token.clone(),
         allow_http: a.allow_http,
         utc_offset_minutes: a.utc_offset_minutes,
+        time_zone: a.time_zone.clone(),
         boot_base: default_boot_base(),
     };
     // Opening the core first creates the store, so a bad directory fails before any config

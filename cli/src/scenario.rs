@@ -118,6 +118,7 @@ pub fn replay(
         token: target.token.clone(),
         allow_http: true,
         utc_offset_minutes: s.utc_offset_minutes,
+        time_zone: None,
         boot_base: default_boot_base(),
     };
     home.save(&cfg)?;

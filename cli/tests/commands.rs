@@ -75,6 +75,37 @@ fn init_is_offline_and_checks_the_url() {
     ]);
     r.assert_error(2, None);
 
+    // The district zone by IANA id: an unknown one exits 2 and writes nothing; a known one is
+    // kept for every later command.
+    let zoned = tempfile::tempdir().unwrap();
+    let zoned_home = path_str(zoned.path());
+    let init_zone = |zone: &str| {
+        gw(&[
+            "--json",
+            "--home",
+            &zoned_home,
+            "init",
+            "--server",
+            &url,
+            "--worker",
+            "w-0001",
+            "--device",
+            "d",
+            "--allow-http",
+            "--time-zone",
+            zone,
+        ])
+    };
+    init_zone("Europe/Berlin").assert_error(2, Some("invalid_input"));
+    assert!(!zoned.path().join("gridworker-cli.json").exists());
+    assert_eq!(init_zone("Asia/Shanghai").code, 0);
+    let cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(zoned.path().join("gridworker-cli.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["time_zone"], "Asia/Shanghai");
+    assert_eq!(gw(&["--home", &zoned_home, "status", "--json"]).code, 0);
+
     // --home is a file: bad input, nothing written.
     let file = dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
