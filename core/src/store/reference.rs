@@ -48,6 +48,37 @@ pub fn upsert_household(conn: &Connection, h: &Household) -> Result<()> {
     Ok(())
 }
 
+/// A household as the server sends it, with its profile (`profile` as
+/// [`crate::store::residents::profile_json`] writes it): one statement, so a pulled household
+/// costs one b-tree write, not an insert and then an update of the same row.
+pub fn upsert_household_with_profile(
+    conn: &Connection,
+    h: &Household,
+    profile: &str,
+    version: i64,
+) -> Result<()> {
+    let tags = serde_json::to_string(&h.tags).unwrap_or_else(|_| "[]".into());
+    conn.prepare_cached(
+        "INSERT INTO households(id, grid_code, building, address, lat, lon, tags, profile, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(id) DO UPDATE SET grid_code = excluded.grid_code, building = excluded.building,
+             address = excluded.address, lat = excluded.lat, lon = excluded.lon, tags = excluded.tags,
+             profile = excluded.profile, version = excluded.version",
+    )?
+    .execute(params![
+        h.id,
+        h.grid_code,
+        h.building,
+        h.address,
+        h.position.lat,
+        h.position.lon,
+        tags,
+        profile,
+        version
+    ])?;
+    Ok(())
+}
+
 pub fn delete_household(conn: &Connection, id: &str) -> Result<()> {
     conn.execute("DELETE FROM households WHERE id = ?1", [id])?;
     Ok(())

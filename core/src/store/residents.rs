@@ -86,13 +86,18 @@ pub fn profile(conn: &Connection, id: &str) -> Result<Option<HouseholdProfile>> 
 }
 
 pub fn put_profile(conn: &Connection, id: &str, p: &HouseholdProfile) -> Result<()> {
-    let mut rest = p.fields();
-    rest.remove("tags");
     conn.prepare_cached(
         "UPDATE households SET profile = ?2, tags = ?3, version = ?4 WHERE id = ?1",
     )?
-    .execute(params![id, to_json(&rest)?, to_json(&p.tags)?, p.version])?;
+    .execute(params![id, profile_json(p)?, to_json(&p.tags)?, p.version])?;
     Ok(())
+}
+
+/// The `profile` column: the profile's fields but its tags (kept in `tags`) and version.
+pub fn profile_json(p: &HouseholdProfile) -> Result<String> {
+    let mut rest = p.fields();
+    rest.remove("tags");
+    to_json(&rest)
 }
 
 /// Rebuilds a household's search document from its address and residents.

@@ -168,17 +168,6 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     notes,
                     version,
                 } => {
-                    reference::upsert_household(
-                        tx,
-                        &Household {
-                            id: id.clone(),
-                            grid_code: grid_code.clone(),
-                            building: building.clone(),
-                            address: address.clone(),
-                            position: finite(*lat, *lon, *crs)?,
-                            tags: tags.clone(),
-                        },
-                    )?;
                     let profile = HouseholdProfile {
                         housing_type: *housing_type,
                         occupancy: *occupancy,
@@ -188,7 +177,19 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                         notes: notes.clone(),
                         version: *version,
                     };
-                    residents::put_profile(tx, id, &profile)?;
+                    reference::upsert_household_with_profile(
+                        tx,
+                        &Household {
+                            id: id.clone(),
+                            grid_code: grid_code.clone(),
+                            building: building.clone(),
+                            address: address.clone(),
+                            position: finite(*lat, *lon, *crs)?,
+                            tags: tags.clone(),
+                        },
+                        &residents::profile_json(&profile)?,
+                        *version,
+                    )?;
                     if pending_edits {
                         residents::overlay_pending(tx, Entity::Household, id)?;
                     }
