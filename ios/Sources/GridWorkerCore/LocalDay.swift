@@ -3,7 +3,7 @@ import Foundation
 // A calendar day (`LocalDay` in the core) crosses as `DateComponents` with `year`, `month`
 // and `day` set (bindings/uniffi.toml calls these two functions from the generated code).
 // Components without a year, month or day, or outside what they can hold, reach the core as
-// an impossible day and come back as `GridWorkerError.InvalidInput(field: .day, ...)`, never
+// an impossible day and come back as `GridWorkerError.InvalidInput` with `input == .day`, never
 // as a crash. Build one with `DateComponents(year: 2026, month: 11, day: 30)`, or from a
 // `Date` with `Calendar(identifier: .gregorian).dateComponents(in: district, from: date)`.
 
@@ -21,5 +21,10 @@ func localDayString(_ c: DateComponents) -> String {
     else {
         return "0000-00-00"
     }
-    return String(format: "%04d-%02d-%02d", y, m, d)
+    return "\(padded(y, 4))-\(padded(m, 2))-\(padded(d, 2))"
+}
+
+private func padded(_ n: Int, _ width: Int) -> String {
+    let digits = String(n)
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
 }
