@@ -7,10 +7,11 @@
 
 use gridworker_core::Error as CoreError;
 use gridworker_core::LockReason as CoreLockReason;
-use gridworker_core::NotFoundKind as CoreNotFoundKind;
+pub use gridworker_core::NotFoundKind;
 
+// The core's own enum, declared to uniffi: the compiler checks this variant list against it.
 /// What an id that was not found names (`NotFound.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+#[uniffi::remote(Enum)]
 pub enum NotFoundKind {
     InspectionPoint,
     Household,
@@ -23,39 +24,6 @@ pub enum NotFoundKind {
     Record,
     /// The data directory holds no store.
     Store,
-}
-
-impl From<CoreNotFoundKind> for NotFoundKind {
-    fn from(k: CoreNotFoundKind) -> Self {
-        match k {
-            CoreNotFoundKind::InspectionPoint => NotFoundKind::InspectionPoint,
-            CoreNotFoundKind::Household => NotFoundKind::Household,
-            CoreNotFoundKind::Report => NotFoundKind::Report,
-            CoreNotFoundKind::Task => NotFoundKind::Task,
-            CoreNotFoundKind::Visit => NotFoundKind::Visit,
-            CoreNotFoundKind::Resident => NotFoundKind::Resident,
-            CoreNotFoundKind::Conflict => NotFoundKind::Conflict,
-            CoreNotFoundKind::Record => NotFoundKind::Record,
-            CoreNotFoundKind::Store => NotFoundKind::Store,
-        }
-    }
-}
-
-impl std::fmt::Display for NotFoundKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let k = match self {
-            NotFoundKind::InspectionPoint => CoreNotFoundKind::InspectionPoint,
-            NotFoundKind::Household => CoreNotFoundKind::Household,
-            NotFoundKind::Report => CoreNotFoundKind::Report,
-            NotFoundKind::Task => CoreNotFoundKind::Task,
-            NotFoundKind::Visit => CoreNotFoundKind::Visit,
-            NotFoundKind::Resident => CoreNotFoundKind::Resident,
-            NotFoundKind::Conflict => CoreNotFoundKind::Conflict,
-            NotFoundKind::Record => CoreNotFoundKind::Record,
-            NotFoundKind::Store => CoreNotFoundKind::Store,
-        };
-        f.write_str(k.as_str())
-    }
 }
 
 /// The input an `InvalidInput` is about, typed: the first segment of `field` (`fix` for
@@ -270,10 +238,7 @@ impl From<CoreError> for GridWorkerError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::InvalidInput { field, reason } => invalid(field, reason),
-            CoreError::NotFound { kind, id } => GridWorkerError::NotFound {
-                kind: kind.into(),
-                id,
-            },
+            CoreError::NotFound { kind, id } => GridWorkerError::NotFound { kind, id },
             CoreError::InvalidState {
                 what,
                 state,
