@@ -159,13 +159,14 @@ pub async fn push(
             let mut batch = crate::ledger::Batch::load(tx, &caller.device_id, &req.mutations)?;
             // A batch naming one id twice sees the first as stored: the second is a replay.
             for m in &req.mutations {
-                let (r, brk) = push_one(tx, &caller, m, &batch, &mut head, &mut photos)?;
+                let (r, brk) = push_one(tx, &caller, m, &mut batch, &mut head, &mut photos)?;
                 batch.taken(m);
                 if brk {
                     breaks = breaks.saturating_add(1);
                 }
                 results.push(r);
             }
+            batch.flush(tx)?;
             if let Some(head) = head.as_ref()
                 && start.as_ref() != Some(head)
             {

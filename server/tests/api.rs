@@ -252,6 +252,46 @@ async fn a_held_back_record_sent_later_with_its_seq_heals_the_chain() {
     srv.shutdown().await;
 }
 
+/// A push writes its mutation rows a few hundred to a statement, not one by one: every rule
+/// that reads what the same push took before must still see it. In one push: a link ahead
+/// of its predecessors (a break), the predecessors below the head (their links are checked
+/// against rows of this push, and the last of them heals the break), a record id taken
+/// earlier in the push, and a mutation id sent twice.
+#[tokio::test]
+async fn one_push_sees_the_mutations_it_took_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-9");
+    let mut d = Device::new("dev-9", W1);
+    let a = d.checkin("p-00001");
+    let b = d.checkin("p-00002");
+    let again = d.mutation("checkin", &a.record_id, a.payload.clone());
+    let last = d.checkin("p-00001");
+    let r = c.push(&[a.clone(), last, b, again, a]).await;
+    let statuses: Vec<String> = (0..5).map(|i| status_of(&r, i)).collect();
+    assert_eq!(
+        statuses,
+        [
+            "applied",
+            "applied",
+            "applied",
+            "rejected",
+            "already_applied"
+        ],
+        "{r:?}"
+    );
+    assert_eq!(reason_of(&r, 3), codes::RECORD_ID_REUSED);
+    assert_eq!(
+        r.chain_breaks, 1,
+        "the link ahead of its predecessors, until they came"
+    );
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-9").await;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["head_seq"], 4);
+    assert_eq!(count(&srv.url(), "checkin").await, 3);
+    srv.shutdown().await;
+}
+
 /// Issue 8, defect 1 follow-up: an entry the device withdrew (a quarantined record repaired
 /// as a new entry, or discarded) is delivered as a withdrawal link. Its link heals the chain;
 /// it keeps no payload, needs no photo, claims no record id; an altered one is refused.
