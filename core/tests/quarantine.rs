@@ -420,6 +420,36 @@ async fn defect12_a_413_push_is_split_and_a_single_413_mutation_is_quarantined()
     assert_chain_intact(&server).await;
 }
 
+/// A run reads the next batch from the outbox while the current one travels, and records a
+/// batch's answers while the next one travels. A 413 in the middle drops what was read
+/// ahead (the batch is halved and the bound lowered); every entry still goes once, in
+/// order, and every answer is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_in_the_middle_of_a_read_ahead_run_still_sends_every_entry_once() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    dev.check_ins(14);
+    // Handshake and the first batch of 4 pass; the second batch is refused as too large.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::Status {
+        code: 413,
+        retry_after: None,
+    });
+    let mut opts = fast_options();
+    opts.batch_max_mutations = 4;
+    let engine = dev.engine(Tokens::fixed("tok"), opts);
+    let r = engine.sync().await.expect("a 413 does not fail the run");
+    assert_eq!(
+        (r.pushed, r.already_applied, r.quarantined.len()),
+        (14, 0, 0),
+        "{r:?}"
+    );
+    assert_all_synced_once(&dev, &server).await;
+    assert_chain_intact(&server).await;
+    assert_eq!(engine.sync().await.unwrap().pushed, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defect1_held_and_repaired_records_leave_the_device_chain_intact_on_the_server() {
     let server = RealServer::start(&["tok"]);

@@ -13,6 +13,13 @@ impl Inner {
     /// finds too large (413) is halved until it passes; a single mutation too large alone is
     /// quarantined as refused. Withdrawn entries go in seq order with the rest as withdrawal
     /// links (no photos, no record), so the server's copy of the chain has no hole.
+    ///
+    /// The phone and the server do not take turns: while a batch travels, the next one is
+    /// read from the outbox and the previous one's answers are recorded (separate
+    /// connections). Only while answers are clean: after a 413 (the batch is halved and the
+    /// bound lowered) the read-ahead is dropped, and a batch with a rejection is recorded
+    /// and the next one read afresh, so whatever a verdict changes in the outbox is in place
+    /// first. Answers received are recorded however the run ends.
     pub(super) async fn push(
         self: &Arc<Self>,
         cancel: &CancellationToken,
@@ -27,109 +34,99 @@ impl Inner {
         progress.items_total = Some(u64::try_from(total).unwrap_or(0));
         self.progress(progress.clone());
 
+        let read = Reader {
+            worker: self.worker.clone(),
+            max_n: self.options.batch_max_mutations,
+            server_protocol,
+            photos_wait,
+        };
         let mut after_seq = 0i64;
         // Lowered after a 413 so the rest of the run does not hit the same wall again.
         let mut max_b = self.options.batch_max_bytes;
-        loop {
-            if cancel.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let worker = self.worker.clone();
-            let max_n = self.options.batch_max_mutations;
-            let (batch, deferred, held, last_seq) = blocking(move || {
-                worker.store().read(|c| {
-                    let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
-                    let last = all.last().map(|e| e.seq);
-                    let mut send = Vec::with_capacity(all.len());
-                    let (mut deferred, mut held) = (0u64, 0u64);
-                    for e in all {
-                        let too_new = MutationKind::parse(&e.kind)
-                            .is_some_and(|k| k.since_protocol() > server_protocol);
-                        if too_new {
-                            // The server's version lacks the kind and would refuse it for
-                            // good (`unknown_kind`): it waits for the server's update.
-                            deferred += 1;
-                        } else if e.withdrawn {
-                            // A withdrawal link carries no record: it waits for nothing.
-                            send.push(e);
-                        } else if outbox::depends_on_quarantined(c, &e)? {
-                            held += 1;
-                        } else if photos::waits_for_photos(c, &e)? {
-                            // Sent now it would be refused for good (`missing_photo`).
-                            if photos_wait {
-                                deferred += 1;
-                            } else {
-                                held += 1;
+        let mut ahead: Option<Pending<ToSend>> = None;
+        let mut recording = Recording::default();
+        let outcome = async {
+            loop {
+                if cancel.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let next = match ahead.take() {
+                    Some(h) => h.finish().await?,
+                    None => read.spawn(after_seq, max_b).finish().await?,
+                };
+                let Some(last_seq) = next.last_seq else { break };
+                after_seq = last_seq;
+                report.deferred += next.deferred;
+                report.held += next.held;
+                let mut parts = vec![next.send];
+                let mut halved = false;
+                while let Some(part) = parts.pop() {
+                    if part.is_empty() {
+                        continue;
+                    }
+                    if !halved {
+                        ahead = Some(read.spawn(after_seq, max_b));
+                    }
+                    let sent = self.send_batch(cancel, &part).await;
+                    recording.finish(report, &mut progress, self).await?;
+                    match sent {
+                        Ok(reply) => {
+                            crate::sync::failpoint("push_acked_before_store");
+                            let clean = reply
+                                .results
+                                .iter()
+                                .all(|r| !matches!(r.outcome, wire::Outcome::Rejected { .. }));
+                            let worker = self.worker.clone();
+                            let n = part.len() as u64;
+                            let batch_ids: Vec<Sent> = part.iter().map(Sent::of).collect();
+                            recording.start(
+                                Pending::spawn(move || record_results(&worker, &batch_ids, &reply)),
+                                n,
+                            );
+                            if !clean {
+                                ahead = None;
+                                recording.finish(report, &mut progress, self).await?;
                             }
-                        } else {
-                            send.push(e);
                         }
-                    }
-                    Ok((send, deferred, held, last))
-                })
-            })
-            .await?;
-            let Some(last_seq) = last_seq else { break };
-            after_seq = last_seq;
-            report.deferred += deferred;
-            report.held += held;
-            let mut parts = vec![batch];
-            while let Some(part) = parts.pop() {
-                if part.is_empty() {
-                    continue;
-                }
-                match self.send_batch(cancel, &part).await {
-                    Ok(reply) => {
-                        crate::sync::failpoint("push_acked_before_store");
-                        let worker = self.worker.clone();
-                        let batch_ids: Vec<Sent> = part
-                            .iter()
-                            .map(|e| Sent {
-                                mutation_id: e.mutation_id.clone(),
-                                kind: e.kind.clone(),
-                                record_id: e.record_id.clone(),
-                                withdrawn: e.withdrawn,
-                            })
-                            .collect();
-                        let counts =
-                            blocking(move || record_results(&worker, &batch_ids, &reply)).await?;
-                        report.pushed += counts.0;
-                        report.already_applied += counts.1;
-                        report.rejected += counts.2;
-                        progress.items_done += part.len() as u64;
-                        self.progress(progress.clone());
-                    }
-                    Err(Error::Server {
-                        status: 413,
-                        reason,
-                    }) => {
-                        if part.len() > 1 {
-                            let bytes: usize = part.iter().map(|e| e.payload.len()).sum();
-                            max_b = max_b.min(bytes / 2).max(1);
-                            let mut first = part;
-                            let second = first.split_off(first.len() / 2);
-                            // A stack: the first half goes first, keeping device order.
-                            parts.push(second);
-                            parts.push(first);
-                        } else if part.iter().all(|e| e.withdrawn) {
-                            // A withdrawal link must carry its payload for the hash to be
-                            // checked; too large alone, it can never go: given up (its
-                            // successor stays a break on the server), not resent every run.
-                            let code = reason.split(':').next().unwrap_or_default().trim();
-                            self.give_up_links(&part, code).await?;
-                            progress.items_done += part.len() as u64;
-                        } else {
-                            let code = reason.split(':').next().unwrap_or_default().trim();
-                            let q = self.quarantine_refused(&part, 413, code).await?;
-                            progress.items_done += part.len() as u64;
-                            report.quarantined.extend(q);
+                        Err(Error::Server {
+                            status: 413,
+                            reason,
+                        }) => {
+                            ahead = None;
+                            halved = true;
+                            if part.len() > 1 {
+                                let bytes: usize = part.iter().map(|e| e.payload.len()).sum();
+                                max_b = max_b.min(bytes / 2).max(1);
+                                let mut first = part;
+                                let second = first.split_off(first.len() / 2);
+                                // A stack: the first half goes first, keeping device order.
+                                parts.push(second);
+                                parts.push(first);
+                            } else if part.iter().all(|e| e.withdrawn) {
+                                // A withdrawal link must carry its payload for the hash to
+                                // be checked; too large alone, it can never go: given up
+                                // (its successor stays a break on the server), not resent
+                                // every run.
+                                let code = reason.split(':').next().unwrap_or_default().trim();
+                                self.give_up_links(&part, code).await?;
+                                progress.items_done += part.len() as u64;
+                            } else {
+                                let code = reason.split(':').next().unwrap_or_default().trim();
+                                let q = self.quarantine_refused(&part, 413, code).await?;
+                                progress.items_done += part.len() as u64;
+                                report.quarantined.extend(q);
+                            }
                         }
+                        Err(e) => return Err(e),
                     }
-                    Err(e) => return Err(e),
                 }
             }
+            Ok(())
         }
-        Ok(())
+        .await;
+        // Whatever ended the run, answers already received are kept.
+        let recorded = recording.finish(report, &mut progress, self).await;
+        outcome.and(recorded)
     }
 
     /// One push request with retries.
@@ -265,6 +262,126 @@ struct Sent {
     withdrawn: bool,
 }
 
+impl Sent {
+    fn of(e: &OutboxEntry) -> Sent {
+        Sent {
+            mutation_id: e.mutation_id.clone(),
+            kind: e.kind.clone(),
+            record_id: e.record_id.clone(),
+            withdrawn: e.withdrawn,
+        }
+    }
+}
+
+/// Store work started on a blocking thread, awaited later.
+struct Pending<T>(tokio::task::JoinHandle<Result<T>>);
+
+impl<T: Send + 'static> Pending<T> {
+    fn spawn(f: impl FnOnce() -> Result<T> + Send + 'static) -> Pending<T> {
+        Pending(tokio::task::spawn_blocking(f))
+    }
+
+    async fn finish(self) -> Result<T> {
+        self.0
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+    }
+}
+
+/// The entries of one batch that go now, and what was left for later.
+struct ToSend {
+    send: Vec<OutboxEntry>,
+    deferred: u64,
+    held: u64,
+    /// The last seq looked at, or `None` when nothing is left after `after_seq`.
+    last_seq: Option<i64>,
+}
+
+/// Reads batches from the outbox.
+struct Reader {
+    worker: Arc<GridWorker>,
+    max_n: usize,
+    server_protocol: u32,
+    photos_wait: bool,
+}
+
+impl Reader {
+    /// The next batch after `after_seq`, read on a blocking thread.
+    fn spawn(&self, after_seq: i64, max_b: usize) -> Pending<ToSend> {
+        let (worker, max_n) = (self.worker.clone(), self.max_n);
+        let (server_protocol, photos_wait) = (self.server_protocol, self.photos_wait);
+        Pending::spawn(move || {
+            worker.store().read(|c| {
+                let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
+                let last_seq = all.last().map(|e| e.seq);
+                let mut send = Vec::with_capacity(all.len());
+                let (mut deferred, mut held) = (0u64, 0u64);
+                for e in all {
+                    let too_new = MutationKind::parse(&e.kind)
+                        .is_some_and(|k| k.since_protocol() > server_protocol);
+                    if too_new {
+                        // The server's version lacks the kind and would refuse it for good
+                        // (`unknown_kind`): it waits for the server's update.
+                        deferred += 1;
+                    } else if e.withdrawn {
+                        // A withdrawal link carries no record: it waits for nothing.
+                        send.push(e);
+                    } else if outbox::depends_on_quarantined(c, &e)? {
+                        held += 1;
+                    } else if photos::waits_for_photos(c, &e)? {
+                        // Sent now it would be refused for good (`missing_photo`).
+                        if photos_wait {
+                            deferred += 1;
+                        } else {
+                            held += 1;
+                        }
+                    } else {
+                        send.push(e);
+                    }
+                }
+                Ok(ToSend {
+                    send,
+                    deferred,
+                    held,
+                    last_seq,
+                })
+            })
+        })
+    }
+}
+
+/// Applied, already applied, rejected.
+type Counts = (u64, u64, u64);
+
+/// The answers of the batch sent before, being recorded, and how many entries it had.
+#[derive(Default)]
+struct Recording(Option<(Pending<Counts>, u64)>);
+
+impl Recording {
+    fn start(&mut self, p: Pending<Counts>, entries: u64) {
+        self.0 = Some((p, entries));
+    }
+
+    /// Waits for the recording, if one runs, and counts it.
+    async fn finish(
+        &mut self,
+        report: &mut SyncReport,
+        progress: &mut SyncProgress,
+        inner: &Inner,
+    ) -> Result<()> {
+        let Some((p, entries)) = self.0.take() else {
+            return Ok(());
+        };
+        let counts = p.finish().await?;
+        report.pushed += counts.0;
+        report.already_applied += counts.1;
+        report.rejected += counts.2;
+        progress.items_done += entries;
+        inner.progress(progress.clone());
+        Ok(())
+    }
+}
+
 /// Stores the server's answers in one transaction: synced, or rejected with the reason.
 /// Mutations the reply does not mention stay pending and go again next time. Withdrawal
 /// links are not records: their answer is recorded but not counted.
@@ -272,7 +389,7 @@ fn record_results(
     worker: &GridWorker,
     batch: &[Sent],
     reply: &wire::PushResponse,
-) -> Result<(u64, u64, u64)> {
+) -> Result<Counts> {
     let now = worker.config().clock.now();
     let by_id: std::collections::HashMap<&str, &Sent> =
         batch.iter().map(|b| (b.mutation_id.as_str(), b)).collect();
