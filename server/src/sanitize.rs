@@ -17,6 +17,31 @@ pub struct DecodeError {
 /// Decodes `text` as `T`, refusing unknown fields anywhere (the server must never drop a
 /// value silently, even where the domain structs tolerate extras).
 pub fn decode_strict<T: DeserializeOwned>(text: &[u8]) -> Result<T, DecodeError> {
+    // Tracking the path of every value costs about as much as the decoding itself, and only
+    // a failure needs it: a payload that decodes goes without, one that fails is decoded
+    // again with it for the message.
+    let mut unknown: Option<String> = None;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let fast = {
+        let mut note = |path: serde_ignored::Path<'_>| {
+            if unknown.is_none() {
+                unknown = Some(parent_of_ignored(&path));
+            }
+        };
+        T::deserialize(serde_ignored::Deserializer::new(&mut de, &mut note))
+    };
+    match (fast, de.end(), unknown) {
+        (Ok(typed), Ok(()), None) => Ok(typed),
+        (Ok(_), Ok(()), Some(parent)) => Err(DecodeError {
+            syntax: false,
+            message: format!("unknown field {parent}"),
+        }),
+        _ => decode_strict_traced(text),
+    }
+}
+
+/// [`decode_strict`] tracking the path, which its messages name.
+fn decode_strict_traced<T: DeserializeOwned>(text: &[u8]) -> Result<T, DecodeError> {
     let mut unknown: Option<String> = None;
     let mut de = serde_json::Deserializer::from_slice(text);
     let typed: T = {
@@ -41,6 +66,12 @@ pub fn decode_strict<T: DeserializeOwned>(text: &[u8]) -> Result<T, DecodeError>
 
 /// Decodes `text` as `T` with `T`'s own rules (e.g. `deny_unknown_fields`).
 pub fn decode<T: DeserializeOwned>(text: &[u8]) -> Result<T, DecodeError> {
+    // As in decode_strict: the path is tracked only to describe a failure.
+    serde_json::from_slice(text).or_else(|_| decode_traced(text))
+}
+
+/// [`decode`] tracking the path, which its messages name.
+fn decode_traced<T: DeserializeOwned>(text: &[u8]) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let typed: T = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| describe(&render_path(e.path()), e.inner()))?;
@@ -231,5 +262,48 @@ mod tests {
         assert!(e.message.contains("expected f64"), "{}", e.message);
         let e = decode_strict::<Outer>(cases[2].as_bytes()).expect_err("refused");
         assert!(e.message.contains("in `fix`"), "{}", e.message);
+    }
+
+    /// The decoders try without tracking the path first; what they answer must be what the
+    /// tracking decoders answer, for good input and for every kind of bad input.
+    #[test]
+    fn the_untracked_first_try_answers_as_the_tracking_decoder() {
+        let good = r#"{"name": "a", "fix": {"lat": 1.5}}"#;
+        assert_eq!(
+            decode_strict::<Outer>(good.as_bytes()).unwrap().fix.lat,
+            1.5
+        );
+        assert_eq!(decode::<Outer>(good.as_bytes()).unwrap().fix.lat, 1.5);
+        let bad = [
+            r#"{"name": "a", "fix": {"lat": "x"}}"#,
+            r#"{"name": "a", "fix": {"lat": 1}, "extra": 1}"#,
+            r#"{"name": "a", "fix": {"lat": 1, "extra": 2}}"#,
+            r#"{"name": "a", "fix": {"lat": 1}} trailing"#,
+            r#"{"name": "a""#,
+            r#"{"name": "a"}"#,
+            r#"[1, 2]"#,
+            "",
+        ];
+        let key = |e: DecodeError| (e.syntax, e.message);
+        for b in bad {
+            let (fast, traced) = (
+                decode_strict::<Outer>(b.as_bytes()),
+                decode_strict_traced::<Outer>(b.as_bytes()),
+            );
+            assert_eq!(
+                fast.map_err(key).map(|_| ()),
+                traced.map_err(key).map(|_| ()),
+                "strict: {b}"
+            );
+            let (fast, traced) = (
+                decode::<Outer>(b.as_bytes()),
+                decode_traced::<Outer>(b.as_bytes()),
+            );
+            assert_eq!(
+                fast.map_err(key).map(|_| ()),
+                traced.map_err(key).map(|_| ()),
+                "lenient: {b}"
+            );
+        }
     }
 }
