@@ -284,26 +284,21 @@ mod tests {
             r#"[1, 2]"#,
             "",
         ];
-        let key = |e: DecodeError| (e.syntax, e.message);
+        type Decoder = fn(&[u8]) -> Result<Outer, DecodeError>;
+        let pairs: [(&str, Decoder, Decoder); 2] = [
+            ("strict", decode_strict, decode_strict_traced),
+            ("lenient", decode, decode_traced),
+        ];
+        let answer =
+            |r: Result<Outer, DecodeError>| r.map(|_| ()).map_err(|e| (e.syntax, e.message));
         for b in bad {
-            let (fast, traced) = (
-                decode_strict::<Outer>(b.as_bytes()),
-                decode_strict_traced::<Outer>(b.as_bytes()),
-            );
-            assert_eq!(
-                fast.map_err(key).map(|_| ()),
-                traced.map_err(key).map(|_| ()),
-                "strict: {b}"
-            );
-            let (fast, traced) = (
-                decode::<Outer>(b.as_bytes()),
-                decode_traced::<Outer>(b.as_bytes()),
-            );
-            assert_eq!(
-                fast.map_err(key).map(|_| ()),
-                traced.map_err(key).map(|_| ()),
-                "lenient: {b}"
-            );
+            for (name, fast, traced) in pairs {
+                assert_eq!(
+                    answer(fast(b.as_bytes())),
+                    answer(traced(b.as_bytes())),
+                    "{name}: {b}"
+                );
+            }
         }
     }
 }
