@@ -450,6 +450,28 @@ async fn a_413_in_the_middle_of_a_read_ahead_run_still_sends_every_entry_once() 
     assert_eq!(engine.sync().await.unwrap().pushed, 0);
 }
 
+/// The read-ahead finds nothing left while the last batch travels; a check-in the worker
+/// records meanwhile still goes in the same run, as it did when the engine read only after
+/// recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_made_while_the_last_batch_travels_goes_in_the_same_run() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    dev.check_ins(3);
+    server.proxy.push_fault(Fault::Pass);
+    server
+        .proxy
+        .push_fault(Fault::Delay(std::time::Duration::from_millis(1500)));
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let (r, _) = tokio::join!(engine.sync(), async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        dev.check_ins(1)
+    });
+    let r = r.unwrap();
+    assert_eq!((r.pushed, r.already_applied), (4, 0), "{r:?}");
+    assert_all_synced_once(&dev, &server).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defect1_held_and_repaired_records_leave_the_device_chain_intact_on_the_server() {
     let server = RealServer::start(&["tok"]);

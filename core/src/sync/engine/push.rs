@@ -51,7 +51,15 @@ impl Inner {
                     return Err(Error::Cancelled);
                 }
                 let next = match ahead.take() {
-                    Some(h) => h.finish().await?,
+                    Some(h) => match h.finish().await? {
+                        // Read while the last batch travelled: what the worker recorded
+                        // meanwhile still goes in this run.
+                        n if n.last_seq.is_none() => {
+                            recording.finish(report, &mut progress, self).await?;
+                            read.spawn(after_seq, max_b).finish().await?
+                        }
+                        n => n,
+                    },
                     None => read.spawn(after_seq, max_b).finish().await?,
                 };
                 let Some(last_seq) = next.last_seq else { break };
@@ -68,7 +76,9 @@ impl Inner {
                         ahead = Some(read.spawn(after_seq, max_b));
                     }
                     let sent = self.send_batch(cancel, &part).await;
-                    recording.finish(report, &mut progress, self).await?;
+                    // If recording the batch before failed, this batch's answers are still
+                    // recorded before the run ends with that failure.
+                    let before = recording.finish(report, &mut progress, self).await;
                     match sent {
                         Ok(reply) => {
                             crate::sync::failpoint("push_acked_before_store");
@@ -83,15 +93,18 @@ impl Inner {
                                 Pending::spawn(move || record_results(&worker, &batch_ids, &reply)),
                                 n,
                             );
-                            if !clean {
+                            if !clean || before.is_err() {
                                 ahead = None;
-                                recording.finish(report, &mut progress, self).await?;
+                                let this = recording.finish(report, &mut progress, self).await;
+                                before?;
+                                this?;
                             }
                         }
                         Err(Error::Server {
                             status: 413,
                             reason,
                         }) => {
+                            before?;
                             ahead = None;
                             halved = true;
                             if part.len() > 1 {
@@ -117,7 +130,10 @@ impl Inner {
                                 report.quarantined.extend(q);
                             }
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => {
+                            before?;
+                            return Err(e);
+                        }
                     }
                 }
             }
