@@ -100,7 +100,21 @@ impl Context {
 pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+    Pending::spawn(f).finish().await
+}
+
+/// Blocking store work started off the async workers, awaited later (the push reads ahead
+/// and records answers while a batch travels).
+pub(super) struct Pending<T>(tokio::task::JoinHandle<Result<T>>);
+
+impl<T: Send + 'static> Pending<T> {
+    pub(super) fn spawn(f: impl FnOnce() -> Result<T> + Send + 'static) -> Pending<T> {
+        Pending(tokio::task::spawn_blocking(f))
+    }
+
+    pub(super) async fn finish(self) -> Result<T> {
+        self.0
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+    }
 }

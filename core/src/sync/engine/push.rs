@@ -2,6 +2,7 @@
 //! setting aside what it refused for good.
 
 use super::*;
+use crate::sync::context::Pending;
 use crate::sync::wire::MutationKind;
 
 impl Inner {
@@ -286,21 +287,6 @@ impl Sent {
             record_id: e.record_id.clone(),
             withdrawn: e.withdrawn,
         }
-    }
-}
-
-/// Store work started on a blocking thread, awaited later.
-struct Pending<T>(tokio::task::JoinHandle<Result<T>>);
-
-impl<T: Send + 'static> Pending<T> {
-    fn spawn(f: impl FnOnce() -> Result<T> + Send + 'static) -> Pending<T> {
-        Pending(tokio::task::spawn_blocking(f))
-    }
-
-    async fn finish(self) -> Result<T> {
-        self.0
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
     }
 }
 
