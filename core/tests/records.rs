@@ -314,6 +314,94 @@ fn outbox_is_a_verifiable_hash_chain() {
     }
 }
 
+/// The push reads pending entries and unanswered withdrawal links as two index-ordered
+/// streams merged by seq; checked against the single query they replace, for every start,
+/// count bound and byte bound, with entries in every state interleaved.
+#[test]
+fn the_push_reads_what_is_to_send_in_seq_order_whatever_the_states_around_it() {
+    let env = Env::new();
+    let ids = ["P11", "P12", "P13"];
+    for i in 0..24 {
+        env.clock.advance(700);
+        let id = ids[i % 3];
+        env.core
+            .check_in(id, &env.fix_at(env.point(id).position))
+            .unwrap();
+    }
+    // seq % 6: 0 synced, 1 withdrawn and unanswered, 2 quarantined, 3 withdrawn and
+    // answered, 4 and 5 pending.
+    env.core
+        .test_store()
+        .write(|tx| {
+            tx.execute_batch(
+                "UPDATE outbox SET state = 'synced', synced_at = '2026-01-01T00:00:00Z' WHERE seq % 6 = 0;
+                 UPDATE outbox SET state = 'withdrawn' WHERE seq % 6 = 1;
+                 UPDATE outbox SET state = 'quarantined', quarantine_reason = 'refused' WHERE seq % 6 = 2;
+                 UPDATE outbox SET state = 'withdrawn', synced_at = '2026-01-01T00:00:00Z' WHERE seq % 6 = 3;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let size: usize = env
+        .core
+        .test_store()
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT MAX(length(payload)) FROM outbox", [], |r| {
+                    r.get::<_, i64>(0)
+                })?,
+            )
+        })
+        .unwrap() as usize;
+    for after in 0..26i64 {
+        for limit in [1usize, 2, 3, 5, 100] {
+            for max_bytes in [1usize, size * 2, usize::MAX] {
+                let got = env
+                    .core
+                    .test_store()
+                    .read(|c| {
+                        gridworker_core::test_hooks::outbox::pending_batch(
+                            c, after, limit, max_bytes,
+                        )
+                    })
+                    .unwrap();
+                let expected: Vec<i64> = env
+                    .core
+                    .test_store()
+                    .read(|c| {
+                        let mut st = c.prepare(
+                            "SELECT seq, length(payload) FROM outbox
+                             WHERE (state = 'pending' OR (state = 'withdrawn' AND synced_at IS NULL))
+                               AND seq > ?1 ORDER BY seq LIMIT ?2",
+                        )?;
+                        let rows = st.query_map(rusqlite::params![after, limit as i64], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as usize))
+                        })?;
+                        let (mut out, mut bytes) = (Vec::new(), 0usize);
+                        for row in rows {
+                            let (seq, len) = row?;
+                            bytes += len;
+                            if !out.is_empty() && bytes > max_bytes {
+                                break;
+                            }
+                            out.push(seq);
+                        }
+                        Ok(out)
+                    })
+                    .unwrap();
+                let seqs: Vec<i64> = got.iter().map(|e| e.seq).collect();
+                assert_eq!(
+                    seqs, expected,
+                    "after {after}, limit {limit}, max_bytes {max_bytes}"
+                );
+                for e in &got {
+                    assert_eq!(e.withdrawn, e.seq % 6 == 1, "seq {}", e.seq);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn progress_counts_accepted_flagged_and_missed() {
     let env = Env::new();

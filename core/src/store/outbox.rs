@@ -149,19 +149,26 @@ pub struct OutboxEntry {
     pub withdrawn: bool,
 }
 
+/// The columns [`entry_from_row`] reads, in its order (read by position: a name lookup per
+/// column and row was a visible share of reading a batch).
+const ENTRY_COLS: &str = "seq, mutation_id, kind, record_id, payload, device_time, monotonic_ms, prev_hash, hash, attempts, state";
+
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     Ok(OutboxEntry {
-        seq: r.get("seq")?,
-        mutation_id: r.get("mutation_id")?,
-        kind: r.get("kind")?,
-        record_id: r.get("record_id")?,
-        payload: r.get("payload")?,
-        device_time: r.get("device_time")?,
-        monotonic_ms: r.get("monotonic_ms")?,
-        prev_hash: r.get("prev_hash")?,
-        hash: r.get("hash")?,
-        attempts: r.get("attempts")?,
-        withdrawn: r.get::<_, String>("state")? == "withdrawn",
+        seq: r.get(0)?,
+        mutation_id: r.get(1)?,
+        kind: r.get(2)?,
+        record_id: r.get(3)?,
+        payload: r.get(4)?,
+        device_time: r.get(5)?,
+        monotonic_ms: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+        attempts: r.get(9)?,
+        withdrawn: matches!(
+            r.get_ref(10)?,
+            rusqlite::types::ValueRef::Text(b"withdrawn")
+        ),
     })
 }
 
@@ -268,19 +275,49 @@ const TO_SEND: &str = "(state = 'pending' OR (state = 'withdrawn' AND synced_at 
 
 /// Entries to send in sequence order, at most `limit` of them and, beyond the first, at most
 /// `max_bytes` of payload in total (a batch is bounded by count and size).
+///
+/// The two kinds of entry to send are read as two streams in seq order, each straight off
+/// the `(state, seq)` index, and merged here. Asked as one query with an OR, SQLite gathered
+/// every entry after `after_seq` and sorted them all for each batch: a push of n entries
+/// read about n²/2000 rows (10,000 pending: 5-17 ms per batch of 1,000).
 pub fn pending_batch(
     conn: &Connection,
     after_seq: i64,
     limit: usize,
     max_bytes: usize,
 ) -> Result<Vec<OutboxEntry>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT * FROM outbox WHERE {TO_SEND} AND seq > ?1 ORDER BY seq LIMIT ?2"
+    let n = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut pending = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLS} FROM outbox WHERE state = 'pending' AND seq > ?1 ORDER BY seq LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![after_seq, limit as i64], entry_from_row)?;
+    let mut links = conn.prepare_cached(&format!(
+        "SELECT {ENTRY_COLS} FROM outbox WHERE state = 'withdrawn' AND synced_at IS NULL AND seq > ?1
+         ORDER BY seq LIMIT ?2"
+    ))?;
+    let mut pending = pending
+        .query_map(params![after_seq, n], entry_from_row)?
+        .peekable();
+    let mut links = links
+        .query_map(params![after_seq, n], entry_from_row)?
+        .peekable();
     let mut out = Vec::new();
     let mut bytes = 0usize;
-    for row in rows {
+    while out.len() < limit {
+        let take_link = match (pending.peek(), links.peek()) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            // An error is taken (and returned) from whichever stream holds it.
+            (Some(Ok(p)), Some(Ok(l))) => l.seq < p.seq,
+            (Some(Err(_)), _) => false,
+            (_, Some(Err(_))) => true,
+        };
+        let next = if take_link {
+            links.next()
+        } else {
+            pending.next()
+        };
+        let Some(row) = next else { break };
         let mut e = row?;
         derive_payload(conn, &mut e)?;
         bytes += e.payload.len();
@@ -302,7 +339,7 @@ pub fn to_send(conn: &Connection) -> Result<i64> {
 /// One entry by its seq.
 pub fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>> {
     let e = conn
-        .prepare_cached("SELECT * FROM outbox WHERE seq = ?1")?
+        .prepare_cached(&format!("SELECT {ENTRY_COLS} FROM outbox WHERE seq = ?1"))?
         .query_row([seq], entry_from_row)
         .optional()?;
     match e {
@@ -325,14 +362,27 @@ fn derive_payload(conn: &Connection, e: &mut OutboxEntry) -> Result<()> {
     Ok(())
 }
 
-/// Marks an entry as recorded by the server (a withdrawn one stays withdrawn:
-/// [`mark_link_answered`]).
-pub fn mark_synced(tx: &Transaction<'_>, mutation_id: &str, at: DateTime<Utc>) -> Result<()> {
+/// Marks entries as recorded by the server (a withdrawn one stays withdrawn:
+/// [`mark_link_answered`]). One statement for a batch's answers: a statement per entry was
+/// most of recording a batch of 1,000.
+pub fn mark_synced(tx: &Transaction<'_>, seqs: &[i64], at: DateTime<Utc>) -> Result<()> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let mut list = String::with_capacity(seqs.len() * 8 + 2);
+    list.push('[');
+    for (i, seq) in seqs.iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        list.push_str(&seq.to_string());
+    }
+    list.push(']');
     tx.prepare_cached(
         "UPDATE outbox SET state = 'synced', synced_at = ?2, attempts = attempts + 1
-         WHERE mutation_id = ?1 AND state <> 'withdrawn'",
+         WHERE seq IN (SELECT value FROM json_each(?1)) AND state <> 'withdrawn'",
     )?
-    .execute(params![mutation_id, at])?;
+    .execute(params![list, at])?;
     Ok(())
 }
 
@@ -531,6 +581,14 @@ pub fn withdraw(tx: &Transaction<'_>, seq: i64) -> Result<()> {
     )?
     .execute([seq])?;
     Ok(())
+}
+
+/// Whether any entry is quarantined. Nearly always false, and then no entry depends on
+/// one: a batch skips [`depends_on_quarantined`]'s queries, one or two per entry.
+pub fn any_quarantined(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'quarantined')")?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// True when `entry` must wait for a quarantined entry (the matrix-sdk "dependent request"

@@ -68,6 +68,8 @@ impl Inner {
                 report.deferred += next.deferred;
                 report.held += next.held;
                 let mut parts = vec![next.send];
+                // The whole batch's body; a half after a 413 is encoded when it goes.
+                let mut body = Some(next.body);
                 let mut halved = false;
                 while let Some(part) = parts.pop() {
                     if part.is_empty() {
@@ -76,7 +78,7 @@ impl Inner {
                     if !halved {
                         ahead = Some(read.spawn(after_seq, max_b));
                     }
-                    let sent = self.send_batch(cancel, &part).await;
+                    let sent = self.send_batch(cancel, &part, body.take()).await;
                     // If recording the batch before failed, this batch's answers are still
                     // recorded before the run ends with that failure.
                     let before = recording.finish(report, &mut progress, self).await;
@@ -151,14 +153,12 @@ impl Inner {
         self: &Arc<Self>,
         cancel: &CancellationToken,
         batch: &[OutboxEntry],
+        encoded: Option<Vec<u8>>,
     ) -> Result<wire::PushResponse> {
-        let request = wire::PushRequest {
-            device_id: self.worker.config().device_id.clone(),
-            mutations: batch.iter().map(to_wire).collect(),
+        let body = match encoded {
+            Some(body) => body,
+            None => encode_push(&self.worker.config().device_id, batch)?,
         };
-        let body = serde_json::to_vec(&request).map_err(|e| Error::Protocol {
-            reason: format!("cannot encode push: {e}"),
-        })?;
         self.with_retry(cancel, || {
             let body = body.clone();
             async move {
@@ -238,6 +238,17 @@ impl Inner {
     }
 }
 
+/// The body of a push of `batch`.
+fn encode_push(device_id: &str, batch: &[OutboxEntry]) -> Result<Vec<u8>> {
+    let request = wire::PushRequest {
+        device_id: device_id.to_string(),
+        mutations: batch.iter().map(to_wire).collect(),
+    };
+    serde_json::to_vec(&request).map_err(|e| Error::Protocol {
+        reason: format!("cannot encode push: {e}"),
+    })
+}
+
 fn to_wire(e: &OutboxEntry) -> wire::Mutation {
     wire::Mutation {
         mutation_id: e.mutation_id.clone(),
@@ -273,6 +284,7 @@ fn check_results(
 
 /// What [`record_results`] needs of a sent entry.
 struct Sent {
+    seq: i64,
     mutation_id: String,
     kind: String,
     record_id: String,
@@ -282,6 +294,7 @@ struct Sent {
 impl Sent {
     fn of(e: &OutboxEntry) -> Sent {
         Sent {
+            seq: e.seq,
             mutation_id: e.mutation_id.clone(),
             kind: e.kind.clone(),
             record_id: e.record_id.clone(),
@@ -293,6 +306,8 @@ impl Sent {
 /// The entries of one batch that go now, and what was left for later.
 struct ToSend {
     send: Vec<OutboxEntry>,
+    /// `send` encoded as a push body: encoded while the batch before travels, like the read.
+    body: Vec<u8>,
     deferred: u64,
     held: u64,
     /// The last seq looked at, or `None` when nothing is left after `after_seq`.
@@ -313,9 +328,10 @@ impl Reader {
         let (worker, max_n) = (self.worker.clone(), self.max_n);
         let (server_protocol, photos_wait) = (self.server_protocol, self.photos_wait);
         Pending::spawn(move || {
-            worker.store().read(|c| {
+            let mut batch = worker.store().read(|c| {
                 let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
                 let last_seq = all.last().map(|e| e.seq);
+                let quarantine = outbox::any_quarantined(c)?;
                 let mut send = Vec::with_capacity(all.len());
                 let (mut deferred, mut held) = (0u64, 0u64);
                 for e in all {
@@ -328,7 +344,7 @@ impl Reader {
                     } else if e.withdrawn {
                         // A withdrawal link carries no record: it waits for nothing.
                         send.push(e);
-                    } else if outbox::depends_on_quarantined(c, &e)? {
+                    } else if quarantine && outbox::depends_on_quarantined(c, &e)? {
                         held += 1;
                     } else if photos::waits_for_photos(c, &e)? {
                         // Sent now it would be refused for good (`missing_photo`).
@@ -343,11 +359,16 @@ impl Reader {
                 }
                 Ok(ToSend {
                     send,
+                    body: Vec::new(),
                     deferred,
                     held,
                     last_seq,
                 })
-            })
+            })?;
+            if !batch.send.is_empty() {
+                batch.body = encode_push(&worker.config().device_id, &batch.send)?;
+            }
+            Ok(batch)
         })
     }
 }
@@ -397,6 +418,7 @@ fn record_results(
         batch.iter().map(|b| (b.mutation_id.as_str(), b)).collect();
     worker.store().write_recoverable(|tx| {
         let mut counts = (0u64, 0u64, 0u64);
+        let mut synced = Vec::with_capacity(reply.results.len());
         for r in &reply.results {
             let Some(sent) = by_id.get(r.mutation_id.as_str()).copied() else {
                 continue;
@@ -414,7 +436,7 @@ fn record_results(
             }
             match &r.outcome {
                 wire::Outcome::Applied | wire::Outcome::AlreadyApplied => {
-                    outbox::mark_synced(tx, &r.mutation_id, now)?;
+                    synced.push(sent.seq);
                     if matches!(r.outcome, wire::Outcome::Applied) {
                         counts.0 += 1;
                     } else {
@@ -430,6 +452,7 @@ fn record_results(
                 }
             }
         }
+        outbox::mark_synced(tx, &synced, now)?;
         Ok(counts)
     })
 }
