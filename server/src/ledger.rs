@@ -123,9 +123,26 @@ pub(crate) struct StoredRow<'a> {
 }
 
 /// Columns of a stored mutation, in the order [`insert_mutation`] gives their values.
-const COLUMNS: &str = "mutation_id, device_id, worker_id, seq, kind, record_id, payload,
-    device_time, monotonic_ms, prev_hash, hash, status, reason_code, reason_message,
-    chain_break, expected_prev, server_flags, received_at";
+const COLUMNS: [&str; WIDTH] = [
+    "mutation_id",
+    "device_id",
+    "worker_id",
+    "seq",
+    "kind",
+    "record_id",
+    "payload",
+    "device_time",
+    "monotonic_ms",
+    "prev_hash",
+    "hash",
+    "status",
+    "reason_code",
+    "reason_message",
+    "chain_break",
+    "expected_prev",
+    "server_flags",
+    "received_at",
+];
 const WIDTH: usize = 18;
 
 /// The one place a mutation row is made (records, rejections and withdrawal links). It is
@@ -161,37 +178,6 @@ pub(crate) fn insert_mutation(
     batch.queued.extend(values);
 }
 
-/// `INSERT INTO mutations` of 2^`log2_rows` rows, made once.
-fn insert_sql(log2_rows: u32) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        (0..=MAX_ROWS_PER_INSERT.ilog2())
-            .map(|k| insert_sql_of(1 << k))
-            .collect()
-    });
-    all.get(log2_rows as usize).map_or("", String::as_str)
-}
-
-fn insert_sql_of(rows: usize) -> String {
-    use std::fmt::Write as _;
-    let mut sql = format!("INSERT INTO mutations ({COLUMNS}) VALUES ");
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..WIDTH {
-            let sep = if c == 0 { "" } else { ", " };
-            let _ = write!(sql, "{sep}?{}", r * WIDTH + c + 1);
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-/// The most rows one statement writes on PostgreSQL: 4,608 parameters, far below its limit.
-/// SQLite writes one row per statement: it has no round trips to save, and a district's
-/// rush ran slower with multi-row statements (24,400-25,800 against 26,700-27,600
-/// records/s, `cargo bench -p gridworker-server --bench rush`).
-const MAX_ROWS_PER_INSERT: usize = 256;
-
 /// Kinds that change records another writer may change too (a resident, a household's
 /// profile, a conflict, a report's or a task's state): a push holding one takes the edits
 /// lock ([`crate::store::EDITS_LOCK`]) that the back office's writes take as well.
@@ -219,9 +205,9 @@ pub(crate) fn edits_shared(kind: MutationKind) -> bool {
 /// two lookups each. An id met earlier in the same batch is looked up as before, since the
 /// batch itself may have stored it.
 ///
-/// It also holds the batch's mutation rows until they are written, a few hundred to a
-/// statement: on PostgreSQL one INSERT per mutation was one round trip each, most of a
-/// push's time. Every read or update of `mutations` during a push calls [`Batch::flush`]
+/// It also holds the batch's mutation rows until they are written together
+/// ([`Tx::insert_rows`]: one `COPY` on PostgreSQL, where one INSERT per mutation was one
+/// round trip each and most of a push's time). Every read or update of `mutations` during a push calls [`Batch::flush`]
 /// first, so it sees the rows of the mutations taken before it; the push flushes before it
 /// commits.
 pub(crate) struct Batch {
@@ -280,21 +266,7 @@ impl Batch {
 
     /// Writes the queued mutation rows.
     pub(crate) fn flush(&mut self, tx: &Tx<'_>) -> Result<(), ApiError> {
-        let mut values = std::mem::take(&mut self.queued).into_iter();
-        let mut left = values.len() / WIDTH;
-        let max = if tx.is_postgres() {
-            MAX_ROWS_PER_INSERT
-        } else {
-            1
-        };
-        while left > 0 {
-            // Powers of two, so a handful of statement texts serve every batch size.
-            let log2 = left.min(max).ilog2();
-            let rows = 1usize << log2;
-            let chunk: Vec<Value> = values.by_ref().take(rows * WIDTH).collect();
-            tx.prepare_cached(insert_sql(log2))?.execute(chunk)?;
-            left -= rows;
-        }
+        tx.insert_rows("mutations", &COLUMNS, std::mem::take(&mut self.queued))?;
         Ok(())
     }
 

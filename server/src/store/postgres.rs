@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, IsolationLevel, NoTls, Statement, Transaction};
@@ -406,6 +407,29 @@ impl PgTx<'_> {
                 Ok(Row { values })
             })
             .collect()
+    }
+
+    /// Rows in one binary `COPY` (see [`super::Tx::insert_rows`]). The columns' types come
+    /// from a prepared probe of the table, kept like any statement.
+    pub(super) fn copy_rows(
+        &self,
+        table: &str,
+        columns: &[&str],
+        values: &[Value],
+    ) -> Result<(), Error> {
+        let list = columns.join(", ");
+        let probe = self.statement(&format!("SELECT {list} FROM {table} LIMIT 0"))?;
+        let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+        let sql = format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)");
+        let mut tx = self.tx.borrow_mut();
+        let writer = tx.copy_in(&sql).map_err(|e| self.note(e, &sql))?;
+        let mut writer = BinaryCopyInWriter::new(writer, &types);
+        for row in values.chunks(columns.len()) {
+            let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as _).collect();
+            writer.write(&refs).map_err(|e| self.note(e, &sql))?;
+        }
+        writer.finish().map_err(|e| self.note(e, &sql))?;
+        Ok(())
     }
 
     /// A transaction-scoped advisory lock: waited for, or taken only if free.

@@ -352,6 +352,25 @@ pub(super) fn execute(tx: &Transaction<'_>, sql: &str, params: Vec<Value>) -> Re
     Ok(st.execute(rusqlite::params_from_iter(bind(&params)))?)
 }
 
+pub(super) fn insert_rows(
+    tx: &Transaction<'_>,
+    table: &str,
+    columns: &[&str],
+    values: Vec<Value>,
+) -> Result<(), Error> {
+    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        marks.join(", ")
+    );
+    let mut st = tx.prepare_cached(&sql)?;
+    for row in values.chunks(columns.len()) {
+        st.execute(rusqlite::params_from_iter(bind(row)))?;
+    }
+    Ok(())
+}
+
 pub(super) fn rows(tx: &Transaction<'_>, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, Error> {
     let mut st = tx.prepare_cached(sql)?;
     let n = st.column_count();
