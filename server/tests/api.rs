@@ -292,6 +292,45 @@ async fn one_push_sees_the_mutations_it_took_before() {
     srv.shutdown().await;
 }
 
+/// A push larger than a handful of rows: its mutation rows are written in bulk (one COPY on
+/// PostgreSQL, from 64 rows), and in two writes when a replayed id in the middle makes the
+/// push read `mutations` (the rows before it are flushed first). Every record once, the chain
+/// whole, and the same push again is all `already_applied`.
+#[tokio::test]
+async fn a_large_push_is_stored_once_whichever_way_its_rows_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-8");
+    let mut d = Device::new("dev-8", W1);
+    let mut batch: Vec<_> = (0..300)
+        .map(|i| d.checkin(&format!("p-{:05}", i % 10 + 1)))
+        .collect();
+    // The 101st entry names the 100th's id again (it is a replay of it), after 100 rows.
+    let replayed = batch[99].clone();
+    batch.insert(100, replayed);
+    let r = c.push(&batch).await;
+    let statuses: Vec<String> = (0..batch.len()).map(|i| status_of(&r, i)).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "applied").count(),
+        300,
+        "{r:?}"
+    );
+    assert_eq!(statuses[100], "already_applied");
+    assert_eq!(r.chain_breaks, 0);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-8").await;
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["head_seq"], 300);
+    assert_eq!(count(&srv.url(), "checkin").await, 300);
+
+    let again = c.push(&batch).await;
+    assert!(
+        (0..batch.len()).all(|i| status_of(&again, i) == "already_applied"),
+        "{again:?}"
+    );
+    assert_eq!(count(&srv.url(), "checkin").await, 300);
+    srv.shutdown().await;
+}
+
 /// Issue 8, defect 1 follow-up: an entry the device withdrew (a quarantined record repaired
 /// as a new entry, or discarded) is delivered as a withdrawal link. Its link heals the chain;
 /// it keeps no payload, needs no photo, claims no record id; an altered one is refused.

@@ -338,6 +338,9 @@ struct Conn {
 }
 
 /// The pool: at most `max` connections open at once; callers beyond wait.
+/// From how many rows [`PgTx::insert_rows`] uses a COPY.
+const COPY_FROM_ROWS: usize = 64;
+
 pub(super) struct PgDb {
     config: postgres::Config,
     idle: Mutex<(Vec<Conn>, usize)>,
@@ -409,15 +412,31 @@ impl PgTx<'_> {
             .collect()
     }
 
-    /// Rows in one binary `COPY` (see [`super::Tx::insert_rows`]). The columns' types come
-    /// from a prepared probe of the table, kept like any statement.
-    pub(super) fn copy_rows(
+    /// Rows in one binary `COPY` (see [`super::Tx::insert_rows`]), or below
+    /// [`COPY_FROM_ROWS`] in one multi-row INSERT: a COPY takes two round trips, an INSERT
+    /// one, and a district's rush pushes about 50 rows at a time. The columns' types for the
+    /// COPY come from a prepared probe of the table, kept like any statement.
+    pub(super) fn insert_rows(
         &self,
         table: &str,
         columns: &[&str],
-        values: &[Value],
+        values: Vec<Value>,
     ) -> Result<(), Error> {
         let list = columns.join(", ");
+        let rows = values.len() / columns.len().max(1);
+        if rows < COPY_FROM_ROWS {
+            let mut sql = format!("INSERT INTO {table} ({list}) VALUES ");
+            for r in 0..rows {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for c in 0..columns.len() {
+                    let sep = if c == 0 { "" } else { ", " };
+                    sql.push_str(&format!("{sep}?{}", r * columns.len() + c + 1));
+                }
+                sql.push(')');
+            }
+            self.execute(&sql, values)?;
+            return Ok(());
+        }
         let probe = self.statement(&format!("SELECT {list} FROM {table} LIMIT 0"))?;
         let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
         let sql = format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)");
