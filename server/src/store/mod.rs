@@ -256,9 +256,9 @@ impl<'c> Tx<'c> {
 
     /// Writes rows of `columns` into `table`, `values` holding one row after the other.
     /// PostgreSQL takes them in one binary `COPY`, its bulk path (multi-row INSERTs of 256
-    /// rows cost a push of 1,000 mutations 17-18 ms, COPY 10-12 ms, measured), or few rows in
-    /// one INSERT; SQLite, which has no round trips to save, one cached INSERT per row. `table` and `columns` are the caller's
-    /// constants, never input.
+    /// rows cost a push of 1,000 mutations 17-18 ms, COPY 10-12 ms, measured), or few rows
+    /// in one INSERT; SQLite, which has no round trips to save, one cached INSERT per row.
+    /// `table` and `columns` are the caller's constants, never input.
     pub fn insert_rows(&self, table: &str, columns: &[&str], values: Vec<Value>) -> Result<()> {
         if columns.is_empty() || values.is_empty() {
             return Ok(());

@@ -337,10 +337,10 @@ struct Conn {
     statements: HashMap<String, Statement>,
 }
 
-/// The pool: at most `max` connections open at once; callers beyond wait.
 /// From how many rows [`PgTx::insert_rows`] uses a COPY.
 const COPY_FROM_ROWS: usize = 64;
 
+/// The pool: at most `max` connections open at once; callers beyond wait.
 pub(super) struct PgDb {
     config: postgres::Config,
     idle: Mutex<(Vec<Conn>, usize)>,
