@@ -206,10 +206,10 @@ pub(crate) fn edits_shared(kind: MutationKind) -> bool {
 /// batch itself may have stored it.
 ///
 /// It also holds the batch's mutation rows until they are written together
-/// ([`Tx::insert_rows`]: one `COPY` on PostgreSQL, where one INSERT per mutation was one
-/// round trip each and most of a push's time). Every read or update of `mutations` during a push calls [`Batch::flush`]
-/// first, so it sees the rows of the mutations taken before it; the push flushes before it
-/// commits.
+/// ([`Tx::insert_rows`]: on PostgreSQL one INSERT, or one COPY from 64 rows, where one
+/// INSERT per mutation was one round trip each and most of a push's time). Every read or
+/// update of `mutations` during a push calls [`Batch::flush`] first, so it sees the rows of
+/// the mutations taken before it; the push flushes before it commits.
 pub(crate) struct Batch {
     stored: std::collections::HashSet<String>,
     held: std::collections::HashSet<(String, String)>,
