@@ -11,7 +11,7 @@ use common::*;
 use gridworker_core::sync::wire;
 use reqwest::StatusCode;
 
-fn launch(data: &std::path::Path) -> (std::process::Child, String) {
+fn launch(data: &std::path::Path) -> (ServerChild, String) {
     launch_binary(server_command(data))
 }
 

@@ -4,11 +4,11 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::*;
 
-fn launch(data: &std::path::Path) -> (Child, String) {
+fn launch(data: &std::path::Path) -> (ServerChild, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridworker-server"));
     cmd.arg("--data")
         .arg(data)

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Child;
 use std::time::Duration;
 
 use common::*;
@@ -14,7 +13,7 @@ use gridworker_model::wire::{self, Mutation};
 use reqwest::Method;
 
 struct Node {
-    child: Child,
+    child: ServerChild,
     url: String,
 }
 
@@ -36,12 +35,6 @@ impl Node {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

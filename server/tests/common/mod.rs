@@ -130,9 +130,33 @@ pub fn server_command(data: &Path) -> std::process::Command {
     cmd
 }
 
+/// A server process a test started: killed and reaped when dropped, so a test that ends,
+/// or fails, leaves no server running (a dropped `Child` keeps running).
+pub struct ServerChild(std::process::Child);
+
+impl std::ops::Deref for ServerChild {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ServerChild {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the `gridworker-server` binary built by `cmd` (its arguments given), with stdout
 /// piped, and reads its `listening on URL` line: the child and its URL.
-pub fn launch_binary(mut cmd: std::process::Command) -> (std::process::Child, String) {
+pub fn launch_binary(mut cmd: std::process::Command) -> (ServerChild, String) {
     use std::io::{BufRead, BufReader};
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
@@ -148,6 +172,7 @@ pub fn launch_binary(mut cmd: std::process::Command) -> (std::process::Child, St
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
+    let child = ServerChild(child);
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     (child, url)
 }
