@@ -15,6 +15,7 @@
 //! SERIALIZABLE was tried first: under a district's rush its index-page conflicts made most
 //! pushes run again (docs/architecture.md, "Server storage").
 
+mod checkpoint;
 mod postgres;
 mod sqlite;
 pub mod value;

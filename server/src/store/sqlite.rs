@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Transaction};
 
+use super::checkpoint::Checkpointer;
 use super::{Attempt, Error, Row, Tx, TxInner, Value};
 use crate::db::{private_dir, private_file};
 
@@ -228,6 +229,8 @@ pub(super) struct SqliteDb {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Dropped last: its connection, the last one closed, checkpoints what is left.
+    checkpoints: Checkpointer,
 }
 
 fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
@@ -237,6 +240,8 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     // The server acknowledges a push only after commit: it must survive a power cut.
     c.pragma_update(None, "synchronous", "FULL")?;
     c.pragma_update(None, "foreign_keys", "ON")?;
+    // Checkpoints run on their own thread, not inside a commit (see checkpoint.rs).
+    c.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(c)
 }
 
@@ -261,10 +266,12 @@ impl SqliteDb {
         migrations()
             .to_latest(&mut writer)
             .map_err(|e| Error::Migration(e.to_string()))?;
+        let checkpoints = Checkpointer::start(open_conn(&path)?)?;
         Ok(SqliteDb {
             path,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            checkpoints,
         })
     }
 
@@ -296,6 +303,7 @@ impl SqliteDb {
         match out {
             Ok(v) => {
                 tx.commit().map_err(|e| Attempt::Failed(e.into()))?;
+                self.checkpoints.nudge();
                 Ok(Ok(v))
             }
             // Dropping the transaction rolls it back.
