@@ -369,13 +369,12 @@ pub fn mark_synced(tx: &Transaction<'_>, seqs: &[i64], at: DateTime<Utc>) -> Res
     if seqs.is_empty() {
         return Ok(());
     }
+    use std::fmt::Write as _;
     let mut list = String::with_capacity(seqs.len() * 8 + 2);
     list.push('[');
     for (i, seq) in seqs.iter().enumerate() {
-        if i > 0 {
-            list.push(',');
-        }
-        list.push_str(&seq.to_string());
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(list, "{sep}{seq}");
     }
     list.push(']');
     tx.prepare_cached(

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::{Condvar, Mutex};
 
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -430,7 +431,7 @@ impl PgTx<'_> {
                 sql.push_str(if r == 0 { "(" } else { ", (" });
                 for c in 0..columns.len() {
                     let sep = if c == 0 { "" } else { ", " };
-                    sql.push_str(&format!("{sep}?{}", r * columns.len() + c + 1));
+                    let _ = write!(sql, "{sep}?{}", r * columns.len() + c + 1);
                 }
                 sql.push(')');
             }
