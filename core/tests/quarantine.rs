@@ -9,9 +9,10 @@ mod sync_support;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use gridworker_core::model::residents::Relation;
 use gridworker_core::sync::SyncOptions;
 use gridworker_core::test_hooks::outbox::{QuarantineReason, SyncState};
-use gridworker_core::worker::PhotoInput;
+use gridworker_core::worker::{NewResident, PhotoInput, ResidentUpdate};
 use serde_json::Value;
 use sync_support::{Device, Fault, RealServer, Tokens, assert_all_synced_once, fast_options};
 
@@ -418,6 +419,96 @@ async fn defect12_a_413_push_is_split_and_a_single_413_mutation_is_quarantined()
     // The discarded first entry's link arrives below the head and heals its successor.
     assert_withdrawal_held(&server, "checkin", 1).await;
     assert_chain_intact(&server).await;
+}
+
+/// A record's later entry must not overtake its first. Here both are read into one batch;
+/// the server finds it too large (413), the halves go one by one and the first entry, too
+/// large alone, is quarantined. The later entry was read before that happened: it is held
+/// (the reader's rule applied again), stays pending and reaches the server only after the
+/// first one is dealt with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_413_split_a_record_s_later_entry_waits_for_its_quarantined_first() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let household = support::district().2[0].id.clone();
+    let first17 = "23030219900307123";
+    let b: [u8; 17] = first17.as_bytes().try_into().unwrap();
+    let check = char::from(gridworker_core::model::residents::idcard::check_char(&b));
+    let added = dev
+        .worker
+        .add_resident(
+            &NewResident {
+                household_id: household,
+                name: "欧阳明月".into(),
+                id_number: format!("{first17}{check}"),
+                phone: None,
+                relation: Relation::Child,
+                tags: vec![],
+                notes: String::new(),
+            },
+            None,
+        )
+        .unwrap();
+    let phone = ResidentUpdate {
+        phone: Some("15945678901".into()),
+        ..Default::default()
+    };
+    dev.worker.update_resident(&added.id, phone, None).unwrap();
+    let later = dev.check_ins(1);
+
+    // Handshake passes; [add, update, check-in] → 413; [add] → 413 alone (quarantined).
+    server.proxy.push_fault(Fault::Pass);
+    for _ in 0..2 {
+        server.proxy.push_fault(Fault::Status {
+            code: 413,
+            retry_after: None,
+        });
+    }
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.expect("a 413 does not fail the run");
+    assert_eq!(r.quarantined.len(), 1, "{r:?}");
+    assert_eq!(r.quarantined[0].record_id, added.id);
+    assert_eq!(r.quarantined[0].kind, "resident_add");
+    assert_eq!((r.pushed, r.held, r.rejected), (1, 1, 0), "{r:?}");
+    assert_exactly(&server, &[("checkin", &later[0])], &[]).await;
+    assert_no_resident_records(&server).await;
+    let pending: Vec<String> = dev
+        .worker
+        .test_store()
+        .read(|c| {
+            let mut st = c.prepare("SELECT kind FROM outbox WHERE state = 'pending'")?;
+            let kinds = st.query_map([], |r| r.get(0))?;
+            Ok(kinds.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap();
+    assert_eq!(pending, ["resident_update"]);
+
+    // The next run holds it again, with the reader's rule: still not sent.
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.held), (0, 1), "{r:?}");
+    assert_no_resident_records(&server).await;
+
+    // Once the worker discards the add, the edit goes (the server keeps it as evidence of
+    // an edit to a resident it does not know) and the device's chain is whole.
+    dev.worker.discard_quarantined(&added.id).unwrap();
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.held, r.rejected), (1, 0, 0), "{r:?}");
+    let edits = server.records("resident_update", "applied").await;
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_chain_intact(&server).await;
+    assert_eq!(engine.sync().await.unwrap().pushed, 0);
+}
+
+/// The server holds no resident mutation at all, applied or rejected, and counts no
+/// rejection.
+async fn assert_no_resident_records(server: &RealServer) {
+    for kind in ["resident_add", "resident_update"] {
+        for status in ["applied", "rejected"] {
+            let got = server.records(kind, status).await;
+            assert!(got.is_empty(), "{kind} {status}: {got:?}");
+        }
+    }
+    assert_eq!(server.counts().await.1, 0);
 }
 
 /// A run reads the next batch from the outbox while the current one travels, and records a

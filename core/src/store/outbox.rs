@@ -591,8 +591,9 @@ pub fn any_quarantined(conn: &Connection) -> Result<bool> {
 }
 
 /// True when `entry` must wait for a quarantined entry (the matrix-sdk "dependent request"
-/// rule): an earlier entry of the same record, the report it attaches to, or the report the
-/// task it acknowledges or completes was dispatched for.
+/// rule): an earlier entry of the same record, the report it attaches to, the report the
+/// task it acknowledges or completes was dispatched for, or, for a field edit, the add of
+/// the resident it edits or an earlier edit of the same resident or household.
 pub fn depends_on_quarantined(conn: &Connection, entry: &OutboxEntry) -> Result<bool> {
     let same_record: bool = conn
         .prepare_cached(
@@ -601,6 +602,26 @@ pub fn depends_on_quarantined(conn: &Connection, entry: &OutboxEntry) -> Result<
         .query_row(params![entry.record_id, entry.seq], |r| r.get(0))?;
     if same_record {
         return Ok(true);
+    }
+    if let Some(target) = edit_target(entry) {
+        // An edit is a record of its own: sent before what it builds on, it would reach the
+        // server ahead of the resident's add (kept there as `unknown_resident` evidence, the
+        // change never applied) or be merged against a base the server never saw.
+        return Ok(conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM outbox WHERE seq < ?2 AND state = 'quarantined'
+                   AND (record_id = ?1
+                        OR (kind IN (?3, ?4) AND json_extract(payload, '$.target_id') = ?1)))",
+            )?
+            .query_row(
+                params![
+                    target,
+                    entry.seq,
+                    kind::RESIDENT_UPDATE,
+                    kind::HOUSEHOLD_UPDATE
+                ],
+                |r| r.get(0),
+            )?);
     }
     let cited: Option<String> = match entry.kind.as_str() {
         kind::REPORT => conn
@@ -631,6 +652,20 @@ pub fn depends_on_quarantined(conn: &Connection, entry: &OutboxEntry) -> Result<
             .query_row([id], |r| r.get(0))?),
         None => Ok(false),
     }
+}
+
+/// The resident or household a field edit changes (`None` for any other kind).
+fn edit_target(entry: &OutboxEntry) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Edit {
+        target_id: String,
+    }
+    if entry.kind != kind::RESIDENT_UPDATE && entry.kind != kind::HOUSEHOLD_UPDATE {
+        return None;
+    }
+    serde_json::from_str::<Edit>(&entry.payload)
+        .ok()
+        .map(|e| e.target_id)
 }
 
 /// Counts per kind and state: `(kind, state, count)`.

@@ -131,6 +131,7 @@ impl Inner {
                                 let q = self.quarantine_refused(&part, 413, code).await?;
                                 progress.items_done += part.len() as u64;
                                 report.quarantined.extend(q);
+                                report.held += self.hold_dependents(&mut parts).await?;
                             }
                         }
                         Err(e) => {
@@ -212,6 +213,37 @@ impl Inner {
             })
         })
         .await
+    }
+
+    /// Takes out of the halves still to go the entries that now wait for what was just
+    /// quarantined (the reader's rule, [`outbox::depends_on_quarantined`]): they were read
+    /// before it was, and sent now they would reach the server ahead of the entry they
+    /// follow. They stay pending and go in a later run, as the reader would have held them.
+    async fn hold_dependents(self: &Arc<Self>, parts: &mut Vec<Vec<OutboxEntry>>) -> Result<u64> {
+        let worker = self.worker.clone();
+        let taken = std::mem::take(parts);
+        let (kept, held) = blocking(move || {
+            worker.store().read(|c| {
+                let mut held = 0u64;
+                let mut kept = Vec::with_capacity(taken.len());
+                for part in taken {
+                    let mut keep = Vec::with_capacity(part.len());
+                    for e in part {
+                        // A withdrawal link carries no record: it waits for nothing.
+                        if !e.withdrawn && outbox::depends_on_quarantined(c, &e)? {
+                            held += 1;
+                        } else {
+                            keep.push(e);
+                        }
+                    }
+                    kept.push(keep);
+                }
+                Ok((kept, held))
+            })
+        })
+        .await?;
+        *parts = kept;
+        Ok(held)
     }
 
     /// Records withdrawal links the server can never take (413 alone) as answered with that
