@@ -168,12 +168,26 @@ async fn defect1_deleted_photo_quarantines_its_report_only_and_a_dependent_waits
         )
         .unwrap()
         .id;
+    // And one attached to that one waits too: the rule follows the chain, not one level.
+    let more = support::jpeg(dev.dir.path(), "more.jpg", 10_000, 98);
+    let second = dev
+        .worker
+        .file_report(
+            "dumped_waste",
+            "又多了",
+            &[PhotoInput::new(more)],
+            &fix,
+            Some(&dependent),
+        )
+        .unwrap()
+        .id;
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
     let r = engine.sync().await.unwrap();
-    assert_eq!(r.held, 1, "{r:?}");
+    assert_eq!(r.held, 2, "{r:?}");
     assert!(r.quarantined.is_empty(), "already quarantined: {r:?}");
     assert_eq!(report_state(&dev, &dependent), SyncState::Pending);
-    assert_exactly(&server, &[], &[&bad, &dependent]).await;
+    assert_eq!(report_state(&dev, &second), SyncState::Pending);
+    assert_exactly(&server, &[], &[&bad, &dependent, &second]).await;
 
     // The worker finds the original in the gallery: the original entry goes unchanged,
     // then the dependent, each exactly once.
@@ -182,8 +196,17 @@ async fn defect1_deleted_photo_quarantines_its_report_only_and_a_dependent_waits
         .unwrap();
     assert_eq!(report_state(&dev, &bad), SyncState::Pending);
     let r = engine.sync().await.unwrap();
-    assert_eq!((r.pushed, r.held), (2, 0), "{r:?}");
-    assert_exactly(&server, &[("report", &bad), ("report", &dependent)], &[]).await;
+    assert_eq!((r.pushed, r.held), (3, 0), "{r:?}");
+    assert_exactly(
+        &server,
+        &[
+            ("report", &bad),
+            ("report", &dependent),
+            ("report", &second),
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(dev.worker.sync_counts().unwrap().quarantined.reports, 0);
     assert_all_synced_once(&dev, &server).await;
 }
@@ -421,11 +444,11 @@ async fn defect12_a_413_push_is_split_and_a_single_413_mutation_is_quarantined()
     assert_chain_intact(&server).await;
 }
 
-/// A record's later entry must not overtake its first. Here both are read into one batch;
-/// the server finds it too large (413), the halves go one by one and the first entry, too
-/// large alone, is quarantined. The later entry was read before that happened: it is held
-/// (the reader's rule applied again), stays pending and reaches the server only after the
-/// first one is dealt with.
+/// An entry must not overtake what it builds on. Here a resident's add and two edits of it
+/// are read into one batch; the server finds it too large (413), the halves go one by one
+/// and the add, too large alone, is quarantined. The edits were read before that happened:
+/// they are held (the reader's rule applied again; the second edit waits for the first),
+/// stay pending and reach the server only after the add is dealt with.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_413_split_a_record_s_later_entry_waits_for_its_quarantined_first() {
     let server = RealServer::start(&["tok"]);
@@ -454,11 +477,17 @@ async fn after_a_413_split_a_record_s_later_entry_waits_for_its_quarantined_firs
         ..Default::default()
     };
     dev.worker.update_resident(&added.id, phone, None).unwrap();
+    let notes = ResidentUpdate {
+        notes: Some("夜班，白天在家".into()),
+        ..Default::default()
+    };
+    dev.worker.update_resident(&added.id, notes, None).unwrap();
     let later = dev.check_ins(1);
 
-    // Handshake passes; [add, update, check-in] → 413; [add] → 413 alone (quarantined).
+    // Handshake passes; [add, edit, edit, check-in] → 413; [add, edit] → 413; [add] → 413
+    // alone (quarantined). The first edit waits for the add, the second for the first.
     server.proxy.push_fault(Fault::Pass);
-    for _ in 0..2 {
+    for _ in 0..3 {
         server.proxy.push_fault(Fault::Status {
             code: 413,
             retry_after: None,
@@ -469,7 +498,7 @@ async fn after_a_413_split_a_record_s_later_entry_waits_for_its_quarantined_firs
     assert_eq!(r.quarantined.len(), 1, "{r:?}");
     assert_eq!(r.quarantined[0].record_id, added.id);
     assert_eq!(r.quarantined[0].kind, "resident_add");
-    assert_eq!((r.pushed, r.held, r.rejected), (1, 1, 0), "{r:?}");
+    assert_eq!((r.pushed, r.held, r.rejected), (1, 2, 0), "{r:?}");
     assert_exactly(&server, &[("checkin", &later[0])], &[]).await;
     assert_no_resident_records(&server).await;
     let pending: Vec<String> = dev
@@ -481,20 +510,20 @@ async fn after_a_413_split_a_record_s_later_entry_waits_for_its_quarantined_firs
             Ok(kinds.collect::<rusqlite::Result<Vec<String>>>()?)
         })
         .unwrap();
-    assert_eq!(pending, ["resident_update"]);
+    assert_eq!(pending, ["resident_update", "resident_update"]);
 
-    // The next run holds it again, with the reader's rule: still not sent.
+    // The next run holds them again, with the reader's rule: still not sent.
     let r = engine.sync().await.unwrap();
-    assert_eq!((r.pushed, r.held), (0, 1), "{r:?}");
+    assert_eq!((r.pushed, r.held), (0, 2), "{r:?}");
     assert_no_resident_records(&server).await;
 
-    // Once the worker discards the add, the edit goes (the server keeps it as evidence of
-    // an edit to a resident it does not know) and the device's chain is whole.
+    // Once the worker discards the add, the edits go (the server keeps them as evidence of
+    // edits to a resident it does not know) and the device's chain is whole.
     dev.worker.discard_quarantined(&added.id).unwrap();
     let r = engine.sync().await.unwrap();
-    assert_eq!((r.pushed, r.held, r.rejected), (1, 0, 0), "{r:?}");
+    assert_eq!((r.pushed, r.held, r.rejected), (2, 0, 0), "{r:?}");
     let edits = server.records("resident_update", "applied").await;
-    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(edits.len(), 2, "{edits:?}");
     assert_chain_intact(&server).await;
     assert_eq!(engine.sync().await.unwrap().pushed, 0);
 }

@@ -583,27 +583,62 @@ pub fn withdraw(tx: &Transaction<'_>, seq: i64) -> Result<()> {
 }
 
 /// Whether any entry is quarantined. Nearly always false, and then no entry depends on
-/// one: a batch skips [`depends_on_quarantined`]'s queries, one or two per entry.
+/// one: a batch skips [`waits_for`]'s queries, one or two per entry.
 pub fn any_quarantined(conn: &Connection) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'quarantined')")?
         .query_row([], |r| r.get(0))?)
 }
 
-/// True when `entry` must wait for a quarantined entry (the matrix-sdk "dependent request"
-/// rule): an earlier entry of the same record, the report it attaches to, the report the
-/// task it acknowledges or completes was dispatched for, or, for a field edit, the add of
-/// the resident it edits or an earlier edit of the same resident or household.
-pub fn depends_on_quarantined(conn: &Connection, entry: &OutboxEntry) -> Result<bool> {
-    let same_record: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM outbox WHERE record_id = ?1 AND seq < ?2 AND state = 'quarantined')",
-        )?
-        .query_row(params![entry.record_id, entry.seq], |r| r.get(0))?;
-    if same_record {
+/// Records that do not go in this run (their entries held or deferred), and the residents
+/// or households their edits change: whatever builds on one of them waits as well
+/// ([`waits_for`]), however long the chain.
+pub type Held = std::collections::HashSet<String>;
+
+/// Notes in `held` what `entry`, not going in this run, holds back.
+pub fn hold(held: &mut Held, entry: &OutboxEntry) {
+    held.insert(entry.record_id.clone());
+    if let Some(target) = edit_target(entry) {
+        held.insert(target);
+    }
+}
+
+/// True when `entry` must wait (the matrix-sdk "dependent request" rule, to any depth): it
+/// builds on a quarantined entry or on a record in `held`. An entry builds on the earlier
+/// entries of its own record, the report it attaches to, the report the task it
+/// acknowledges or completes was dispatched for, and, for a field edit, the add of the
+/// resident it edits and the earlier edits of the same resident or household.
+/// `quarantine` says whether any entry is quarantined ([`any_quarantined`]): with none and
+/// nothing held, nothing waits and no query runs.
+pub fn waits_for(
+    conn: &Connection,
+    entry: &OutboxEntry,
+    quarantine: bool,
+    held: &Held,
+) -> Result<bool> {
+    if !quarantine && held.is_empty() {
+        return Ok(false);
+    }
+    if held.contains(&entry.record_id) {
         return Ok(true);
     }
+    if quarantine {
+        let same_record: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM outbox WHERE record_id = ?1 AND seq < ?2 AND state = 'quarantined')",
+            )?
+            .query_row(params![entry.record_id, entry.seq], |r| r.get(0))?;
+        if same_record {
+            return Ok(true);
+        }
+    }
     if let Some(target) = edit_target(entry) {
+        if held.contains(&target) {
+            return Ok(true);
+        }
+        if !quarantine {
+            return Ok(false);
+        }
         // An edit is a record of its own: sent before what it builds on, it would reach the
         // server ahead of the resident's add (kept there as `unknown_resident` evidence, the
         // change never applied) or be merged against a base the server never saw.
@@ -644,14 +679,20 @@ pub fn depends_on_quarantined(conn: &Connection, entry: &OutboxEntry) -> Result<
             .flatten(),
         _ => None,
     };
-    match cited {
-        Some(id) => Ok(conn
-            .prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM outbox WHERE record_id = ?1 AND state = 'quarantined')",
-            )?
-            .query_row([id], |r| r.get(0))?),
-        None => Ok(false),
+    let Some(id) = cited else {
+        return Ok(false);
+    };
+    if held.contains(&id) {
+        return Ok(true);
     }
+    if !quarantine {
+        return Ok(false);
+    }
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE record_id = ?1 AND state = 'quarantined')",
+        )?
+        .query_row([id], |r| r.get(0))?)
 }
 
 /// The resident or household a field edit changes (`None` for any other kind).

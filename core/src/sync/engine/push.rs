@@ -40,6 +40,7 @@ impl Inner {
             max_n: self.options.batch_max_mutations,
             server_protocol,
             photos_wait,
+            held: Arc::default(),
         };
         let mut after_seq = 0i64;
         // Lowered after a 413 so the rest of the run does not hit the same wall again.
@@ -131,7 +132,7 @@ impl Inner {
                                 let q = self.quarantine_refused(&part, 413, code).await?;
                                 progress.items_done += part.len() as u64;
                                 report.quarantined.extend(q);
-                                report.held += self.hold_dependents(&mut parts).await?;
+                                report.held += self.hold_dependents(&mut parts, &read.held).await?;
                             }
                         }
                         Err(e) => {
@@ -216,34 +217,43 @@ impl Inner {
     }
 
     /// Takes out of the halves still to go the entries that now wait for what was just
-    /// quarantined (the reader's rule, [`outbox::depends_on_quarantined`]): they were read
-    /// before it was, and sent now they would reach the server ahead of the entry they
-    /// follow. They stay pending and go in a later run, as the reader would have held them.
-    async fn hold_dependents(self: &Arc<Self>, parts: &mut Vec<Vec<OutboxEntry>>) -> Result<u64> {
+    /// quarantined (the reader's rule, [`outbox::waits_for`]): they were read before it was,
+    /// and sent now they would reach the server ahead of the entry they build on. They stay
+    /// pending and go in a later run, as the reader would have held them.
+    async fn hold_dependents(
+        self: &Arc<Self>,
+        parts: &mut Vec<Vec<OutboxEntry>>,
+        held: &Arc<Mutex<outbox::Held>>,
+    ) -> Result<u64> {
         let worker = self.worker.clone();
         let taken = std::mem::take(parts);
-        let (kept, held) = blocking(move || {
+        let waiting = held.clone();
+        let (kept, n) = blocking(move || {
             worker.store().read(|c| {
-                let mut held = 0u64;
+                let mut back = lock_held(&waiting);
+                let mut n = 0u64;
                 let mut kept = Vec::with_capacity(taken.len());
-                for part in taken {
+                // The stack's last part goes first: walk it in send order.
+                for part in taken.into_iter().rev() {
                     let mut keep = Vec::with_capacity(part.len());
                     for e in part {
                         // A withdrawal link carries no record: it waits for nothing.
-                        if !e.withdrawn && outbox::depends_on_quarantined(c, &e)? {
-                            held += 1;
+                        if !e.withdrawn && outbox::waits_for(c, &e, true, &back)? {
+                            n += 1;
+                            outbox::hold(&mut back, &e);
                         } else {
                             keep.push(e);
                         }
                     }
                     kept.push(keep);
                 }
-                Ok((kept, held))
+                kept.reverse();
+                Ok((kept, n))
             })
         })
         .await?;
         *parts = kept;
-        Ok(held)
+        Ok(n)
     }
 
     /// Records withdrawal links the server can never take (413 alone) as answered with that
@@ -352,6 +362,14 @@ struct Reader {
     max_n: usize,
     server_protocol: u32,
     photos_wait: bool,
+    /// What does not go in this run so far, in seq order: batches are read one after the
+    /// other, and a dependent always comes after what it builds on.
+    held: Arc<Mutex<outbox::Held>>,
+}
+
+fn lock_held(m: &Mutex<outbox::Held>) -> std::sync::MutexGuard<'_, outbox::Held> {
+    // The set is only ever extended: what a panicking reader left in it still holds.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Reader {
@@ -359,11 +377,13 @@ impl Reader {
     fn spawn(&self, after_seq: i64, max_b: usize) -> Pending<ToSend> {
         let (worker, max_n) = (self.worker.clone(), self.max_n);
         let (server_protocol, photos_wait) = (self.server_protocol, self.photos_wait);
+        let waiting = self.held.clone();
         Pending::spawn(move || {
             let mut batch = worker.store().read(|c| {
                 let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
                 let last_seq = all.last().map(|e| e.seq);
                 let quarantine = outbox::any_quarantined(c)?;
+                let mut back = lock_held(&waiting);
                 let mut send = Vec::with_capacity(all.len());
                 let (mut deferred, mut held) = (0u64, 0u64);
                 for e in all {
@@ -373,11 +393,13 @@ impl Reader {
                         // The server's version lacks the kind and would refuse it for good
                         // (`unknown_kind`): it waits for the server's update.
                         deferred += 1;
+                        outbox::hold(&mut back, &e);
                     } else if e.withdrawn {
                         // A withdrawal link carries no record: it waits for nothing.
                         send.push(e);
-                    } else if quarantine && outbox::depends_on_quarantined(c, &e)? {
+                    } else if outbox::waits_for(c, &e, quarantine, &back)? {
                         held += 1;
+                        outbox::hold(&mut back, &e);
                     } else if photos::waits_for_photos(c, &e)? {
                         // Sent now it would be refused for good (`missing_photo`).
                         if photos_wait {
@@ -385,10 +407,12 @@ impl Reader {
                         } else {
                             held += 1;
                         }
+                        outbox::hold(&mut back, &e);
                     } else {
                         send.push(e);
                     }
                 }
+                drop(back);
                 Ok(ToSend {
                     send,
                     body: Vec::new(),
