@@ -8,9 +8,12 @@ mod sync_support;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use gridworker_core::GridWorker;
 use gridworker_core::model::residents::Relation;
-use gridworker_core::sync::SyncOptions;
+use gridworker_core::sync::{SyncListener, SyncOptions, SyncPhase, SyncProgress};
 use gridworker_core::test_hooks::outbox::{QuarantineReason, SyncState};
 use gridworker_core::worker::{NewResident, PhotoInput, ResidentUpdate};
 use serde_json::Value;
@@ -538,6 +541,87 @@ async fn assert_no_resident_records(server: &RealServer) {
         }
     }
     assert_eq!(server.counts().await.1, 0);
+}
+
+/// Repairs a quarantined report once, as soon as the push has recorded its first batch: the
+/// worker finding the photo again while a sync runs.
+struct RepairMidRun {
+    worker: Arc<GridWorker>,
+    report: String,
+    photo: PathBuf,
+    done: AtomicBool,
+}
+
+impl SyncListener for RepairMidRun {
+    fn on_progress(&self, p: &SyncProgress) {
+        if p.phase == SyncPhase::Push
+            && p.items_done >= 2
+            && !self.done.swap(true, Ordering::SeqCst)
+        {
+            self.worker
+                .repair_quarantined_photo(&self.report, &PhotoInput::new(self.photo.clone()))
+                .unwrap();
+        }
+    }
+}
+
+/// A record repaired while a run is under way is behind that run's cursor and goes in the
+/// next one; what builds on it must not go before it. The run holds what was quarantined
+/// when it started, whatever happens to it meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_repaired_during_a_run_still_goes_before_the_report_attached_to_it() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let (bad, shas) = dev.report(1, 20_000, 3);
+    let saved = gallery_copy(&dev, &shas[0]);
+    std::fs::remove_file(photo_file(&dev, &shas[0])).unwrap();
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.quarantined.len(), 1, "{r:?}");
+
+    // Eight check-ins, then a report attached to the quarantined one: in batches of two it
+    // is read in the fifth batch, well after the repair below.
+    let checkins = dev.check_ins(8);
+    let fix = dev.fix_at(support::district().1[0].position);
+    let extra = support::jpeg(dev.dir.path(), "extra.jpg", 10_000, 99);
+    let attached = dev
+        .worker
+        .file_report(
+            "dumped_waste",
+            "同一处",
+            &[PhotoInput::new(extra)],
+            &fix,
+            Some(&bad),
+        )
+        .unwrap()
+        .id;
+    let mut opts = fast_options();
+    opts.batch_max_mutations = 2;
+    // One engine per worker at a time.
+    drop(engine);
+    let engine = dev.engine(Tokens::fixed("tok"), opts);
+    let repair = Arc::new(RepairMidRun {
+        worker: dev.worker.clone(),
+        report: bad.clone(),
+        photo: saved,
+        done: AtomicBool::new(false),
+    });
+    let _listening = engine.add_listener(repair.clone());
+    let r = engine.sync().await.unwrap();
+    assert!(
+        repair.done.load(Ordering::SeqCst),
+        "the repair ran during the push"
+    );
+    assert_eq!((r.pushed, r.held), (8, 1), "{r:?}");
+    let present: Vec<(&str, &str)> = checkins.iter().map(|i| ("checkin", i.as_str())).collect();
+    assert_exactly(&server, &present, &[&bad, &attached]).await;
+
+    // The next run sends the repaired report, then the one attached to it.
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.held), (2, 0), "{r:?}");
+    assert_exactly(&server, &[("report", &bad), ("report", &attached)], &[]).await;
+    assert_all_synced_once(&dev, &server).await;
+    assert_chain_intact(&server).await;
 }
 
 /// A run reads the next batch from the outbox while the current one travels, and records a

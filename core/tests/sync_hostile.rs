@@ -20,7 +20,7 @@ use gridworker_core::domain::ReportStatus;
 use gridworker_core::policy::ValidationPolicy;
 use gridworker_core::sync::wire::{
     Change, HandshakeResponse, MutationResult, Outcome, PullResponse, PushRequest, PushResponse,
-    WorkerInfo,
+    Reason, WorkerInfo,
 };
 use gridworker_core::sync::{NetworkKind, SyncOptions};
 use gridworker_core::{Error, geo::Crs};
@@ -243,6 +243,59 @@ async fn a_version_1_server_stops_the_run_before_any_push() {
     );
     assert_eq!(pushes.load(Ordering::Relaxed), 0);
     assert_eq!(dev.pending(), 2);
+}
+
+/// A push reply that names a mutation twice (rejected, then applied) or one that was never
+/// sent is not a reply to the request: the run ends as a protocol error and nothing of it is
+/// recorded; the records stay pending and go to a server that answers properly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_reply_naming_a_mutation_twice_or_one_never_sent_records_nothing() {
+    for twice in [true, false] {
+        let s = StandIn::start(move |m, path, body, _| {
+            if path.starts_with("/v1/handshake") {
+                json(&handshake(&ValidationPolicy::default()))
+            } else if m == Method::POST {
+                let req: PushRequest = serde_json::from_slice(&body).unwrap();
+                let first = req.mutations[0].mutation_id.clone();
+                let mut results = vec![MutationResult {
+                    mutation_id: if twice {
+                        first.clone()
+                    } else {
+                        "m-never-sent".into()
+                    },
+                    outcome: Outcome::Rejected {
+                        reason: Reason {
+                            code: "invalid".into(),
+                            message: "no".into(),
+                        },
+                    },
+                }];
+                results.extend(req.mutations.iter().map(|m| MutationResult {
+                    mutation_id: m.mutation_id.clone(),
+                    outcome: Outcome::Applied,
+                }));
+                json(&PushResponse {
+                    results,
+                    chain_breaks: 0,
+                })
+            } else {
+                json(&page(vec![], "1", false))
+            }
+        })
+        .await;
+        let dev = Device::new(&s.url);
+        dev.check_ins(2);
+        let e = dev
+            .engine(Tokens::fixed("tok"), options())
+            .sync()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol { reason } if reason.contains("twice")),
+            "{e:?}"
+        );
+        assert_eq!(dev.pending(), 2, "twice: {twice}");
+    }
 }
 
 /// Protocol 3 added the patrol kinds, which a version 2 server would refuse for good

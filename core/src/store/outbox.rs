@@ -590,17 +590,58 @@ pub fn any_quarantined(conn: &Connection) -> Result<bool> {
         .query_row([], |r| r.get(0))?)
 }
 
-/// Records that do not go in this run (their entries held or deferred), and the residents
-/// or households their edits change: whatever builds on one of them waits as well
+/// Records that do not go in this run, each with the first seq of it that waits: records
+/// whose entries are quarantined when the run starts, or held or deferred during it, and the
+/// residents or households their edits change. Whatever builds on one of them waits as well
 /// ([`waits_for`]), however long the chain.
-pub type Held = std::collections::HashSet<String>;
+pub type Held = std::collections::HashMap<String, i64>;
 
 /// Notes in `held` what `entry`, not going in this run, holds back.
 pub fn hold(held: &mut Held, entry: &OutboxEntry) {
-    held.insert(entry.record_id.clone());
-    if let Some(target) = edit_target(entry) {
-        held.insert(target);
+    hold_record(
+        held,
+        &entry.kind,
+        &entry.record_id,
+        &entry.payload,
+        entry.seq,
+    );
+}
+
+/// Adds `from` to `into`, keeping each record's first held seq.
+pub fn merge_holds(into: &mut Held, from: Held) {
+    for (id, seq) in from {
+        note_held(into, id, seq);
     }
+}
+
+fn note_held(held: &mut Held, id: String, seq: i64) {
+    held.entry(id)
+        .and_modify(|s| *s = (*s).min(seq))
+        .or_insert(seq);
+}
+
+fn hold_record(held: &mut Held, entry_kind: &str, record_id: &str, payload: &str, seq: i64) {
+    note_held(held, record_id.to_string(), seq);
+    if let Some(target) = edit_target(entry_kind, payload) {
+        note_held(held, target, seq);
+    }
+}
+
+/// What the entries quarantined now hold back. A push starts its run with it: a record the
+/// worker repairs while the run is under way is already behind the run's cursor and goes
+/// in the next run, so what builds on it must not go in this one.
+pub fn quarantined_holds(conn: &Connection) -> Result<Held> {
+    let mut st = conn.prepare_cached(
+        "SELECT record_id, kind, payload, seq FROM outbox WHERE state = 'quarantined' ORDER BY seq",
+    )?;
+    let mut rows = st.query([])?;
+    let mut held = Held::new();
+    while let Some(r) = rows.next()? {
+        let (record_id, entry_kind, payload): (String, String, String) =
+            (r.get(0)?, r.get(1)?, r.get(2)?);
+        hold_record(&mut held, &entry_kind, &record_id, &payload, r.get(3)?);
+    }
+    Ok(held)
 }
 
 /// True when `entry` must wait (the matrix-sdk "dependent request" rule, to any depth): it
@@ -619,7 +660,7 @@ pub fn waits_for(
     if !quarantine && held.is_empty() {
         return Ok(false);
     }
-    if held.contains(&entry.record_id) {
+    if held.get(&entry.record_id).is_some_and(|&s| s < entry.seq) {
         return Ok(true);
     }
     if quarantine {
@@ -632,8 +673,8 @@ pub fn waits_for(
             return Ok(true);
         }
     }
-    if let Some(target) = edit_target(entry) {
-        if held.contains(&target) {
+    if let Some(target) = edit_target(&entry.kind, &entry.payload) {
+        if held.contains_key(&target) {
             return Ok(true);
         }
         if !quarantine {
@@ -682,7 +723,7 @@ pub fn waits_for(
     let Some(id) = cited else {
         return Ok(false);
     };
-    if held.contains(&id) {
+    if held.contains_key(&id) {
         return Ok(true);
     }
     if !quarantine {
@@ -696,15 +737,15 @@ pub fn waits_for(
 }
 
 /// The resident or household a field edit changes (`None` for any other kind).
-fn edit_target(entry: &OutboxEntry) -> Option<String> {
+fn edit_target(entry_kind: &str, payload: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Edit {
         target_id: String,
     }
-    if entry.kind != kind::RESIDENT_UPDATE && entry.kind != kind::HOUSEHOLD_UPDATE {
+    if entry_kind != kind::RESIDENT_UPDATE && entry_kind != kind::HOUSEHOLD_UPDATE {
         return None;
     }
-    serde_json::from_str::<Edit>(&entry.payload)
+    serde_json::from_str::<Edit>(payload)
         .ok()
         .map(|e| e.target_id)
 }

@@ -30,7 +30,12 @@ impl Inner {
         let network = network_from(self.network.load(Ordering::Relaxed));
         let photos_wait = self.options.photos_wifi_only && network == NetworkKind::Cellular;
         let worker = self.worker.clone();
-        let total = blocking(move || worker.store().read(outbox::to_send)).await?;
+        let (total, quarantined) = blocking(move || {
+            worker
+                .store()
+                .read(|c| Ok((outbox::to_send(c)?, outbox::quarantined_holds(c)?)))
+        })
+        .await?;
         let mut progress = SyncProgress::new(SyncPhase::Push);
         progress.items_total = Some(u64::try_from(total).unwrap_or(0));
         self.progress(progress.clone());
@@ -40,7 +45,7 @@ impl Inner {
             max_n: self.options.batch_max_mutations,
             server_protocol,
             photos_wait,
-            held: Arc::default(),
+            held: Arc::new(Mutex::new(quarantined)),
         };
         let mut after_seq = 0i64;
         // Lowered after a 413 so the rest of the run does not hit the same wall again.
@@ -65,6 +70,9 @@ impl Inner {
                     None => read.spawn(after_seq, max_b).finish().await?,
                 };
                 let Some(last_seq) = next.last_seq else { break };
+                // Only a read that is used says what this run holds back: one dropped after
+                // a rejection or a 413 is read again, and may then decide otherwise.
+                outbox::merge_holds(&mut lock_held(&read.held), next.holds);
                 after_seq = last_seq;
                 report.deferred += next.deferred;
                 report.held += next.held;
@@ -306,18 +314,20 @@ fn to_wire(e: &OutboxEntry) -> wire::Mutation {
     }
 }
 
-/// A reply must speak only of mutations we sent; anything else means it is not a reply to
-/// this request and nothing in it can be trusted.
+/// A reply must speak only of mutations we sent, each once; anything else means it is not a
+/// reply to this request and nothing in it can be trusted (two verdicts on one mutation, say
+/// `rejected` then `applied`, would leave which one counts to the order they are recorded
+/// in).
 fn check_results(
     batch: &[OutboxEntry],
     reply: &wire::PushResponse,
 ) -> std::result::Result<(), Failure> {
-    let sent: std::collections::HashSet<&str> =
+    let mut unanswered: std::collections::HashSet<&str> =
         batch.iter().map(|e| e.mutation_id.as_str()).collect();
     for r in &reply.results {
-        if !sent.contains(r.mutation_id.as_str()) {
+        if !unanswered.remove(r.mutation_id.as_str()) {
             return Err(Failure::malformed(
-                "push reply names a mutation that was not sent",
+                "push reply names a mutation that was not sent, or one twice",
             ));
         }
     }
@@ -352,6 +362,8 @@ struct ToSend {
     body: Vec<u8>,
     deferred: u64,
     held: u64,
+    /// The records this read held back or deferred ([`outbox::hold`]).
+    holds: outbox::Held,
     /// The last seq looked at, or `None` when nothing is left after `after_seq`.
     last_seq: Option<i64>,
 }
@@ -362,8 +374,9 @@ struct Reader {
     max_n: usize,
     server_protocol: u32,
     photos_wait: bool,
-    /// What does not go in this run so far, in seq order: batches are read one after the
-    /// other, and a dependent always comes after what it builds on.
+    /// What does not go in this run: quarantined when it started, then what each batch used
+    /// held back. Batches are used in seq order, and a dependent comes after what it builds
+    /// on.
     held: Arc<Mutex<outbox::Held>>,
 }
 
@@ -383,7 +396,8 @@ impl Reader {
                 let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
                 let last_seq = all.last().map(|e| e.seq);
                 let quarantine = outbox::any_quarantined(c)?;
-                let mut back = lock_held(&waiting);
+                let mut back = lock_held(&waiting).clone();
+                let mut holds = outbox::Held::new();
                 let mut send = Vec::with_capacity(all.len());
                 let (mut deferred, mut held) = (0u64, 0u64);
                 for e in all {
@@ -394,12 +408,14 @@ impl Reader {
                         // (`unknown_kind`): it waits for the server's update.
                         deferred += 1;
                         outbox::hold(&mut back, &e);
+                        outbox::hold(&mut holds, &e);
                     } else if e.withdrawn {
                         // A withdrawal link carries no record: it waits for nothing.
                         send.push(e);
                     } else if outbox::waits_for(c, &e, quarantine, &back)? {
                         held += 1;
                         outbox::hold(&mut back, &e);
+                        outbox::hold(&mut holds, &e);
                     } else if photos::waits_for_photos(c, &e)? {
                         // Sent now it would be refused for good (`missing_photo`).
                         if photos_wait {
@@ -408,16 +424,17 @@ impl Reader {
                             held += 1;
                         }
                         outbox::hold(&mut back, &e);
+                        outbox::hold(&mut holds, &e);
                     } else {
                         send.push(e);
                     }
                 }
-                drop(back);
                 Ok(ToSend {
                     send,
                     body: Vec::new(),
                     deferred,
                     held,
+                    holds,
                     last_seq,
                 })
             })?;
