@@ -311,86 +311,20 @@ fn pull_bench(
     // into a table of the same shape with the same indexes, one transaction. Then, timed
     // apart, the search index of the same documents built in one transaction: the part of
     // the store's work a rows-only floor leaves out.
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        f64,
-        f64,
-        String,
-        String,
-        i64,
-    );
-    let (rows, docs): (Vec<Row>, Vec<(i64, String)>) = dev
+    let (rows, docs) = dev
         .worker
         .test_store()
-        .read(|conn| {
-            let mut st = conn.prepare(
-                "SELECT id, grid_code, building, address, lat, lon, tags, profile, version
-                 FROM households WHERE id LIKE 'hb-%'",
-            )?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<Row>>>()?;
-            let mut st = conn.prepare("SELECT rowid, text FROM household_search ORDER BY rowid")?;
-            let docs = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
-            Ok((rows, docs))
-        })
+        .read(|conn| Ok((household_rows(conn)?, search_docs(conn)?)))
         .unwrap();
     assert!(docs.len() >= N, "{} search documents", docs.len());
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = floor_db(
-        tmp.path(),
-        "CREATE TABLE households (id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, building TEXT NOT NULL,
-         address TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, tags TEXT NOT NULL,
-         profile TEXT NOT NULL, version INTEGER NOT NULL) STRICT;
-         CREATE INDEX households_grid ON households(grid_code);
-         CREATE INDEX households_building ON households(building, id);
-         CREATE VIRTUAL TABLE household_search USING fts5(text, tokenize = 'trigram', detail = 'none');",
-        key.as_ref(),
-    );
+    let mut c = floor_db(tmp.path(), HOUSEHOLDS_FLOOR_DDL, key.as_ref());
     let t = Instant::now();
     let tx = c.transaction().unwrap();
-    {
-        let mut st = tx
-            .prepare("INSERT INTO households VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
-            .unwrap();
-        for r in &rows {
-            st.execute(rusqlite::params![
-                r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8
-            ])
-            .unwrap();
-        }
-    }
+    insert_households(&tx, &rows);
     tx.commit().unwrap();
     let floor = t.elapsed();
-    let t = Instant::now();
-    let tx = c.transaction().unwrap();
-    {
-        let mut st = tx
-            .prepare("INSERT INTO household_search(rowid, text) VALUES (?1, ?2)")
-            .unwrap();
-        for (rowid, text) in &docs {
-            st.execute(rusqlite::params![rowid, text]).unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    let index_floor = floor + t.elapsed();
+    let index_floor = floor + index_floor(&mut c, &docs);
     let (store, goal) = if key.is_some() {
         ("encrypted store, floor on an encrypted db", "1.5")
     } else {
@@ -421,6 +355,89 @@ struct PullRun {
     floor_ms: f64,
     index_floor_ms: f64,
     rows_per_s: f64,
+}
+
+/// A stored household as the floors insert it: id, grid, building, address, lat, lon, tags,
+/// profile, version.
+type HouseholdRow = (
+    String,
+    String,
+    String,
+    String,
+    f64,
+    f64,
+    String,
+    String,
+    i64,
+);
+
+/// The households table and indexes of the store, and its search index, for the floors.
+const HOUSEHOLDS_FLOOR_DDL: &str = "CREATE TABLE households (id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, building TEXT NOT NULL,
+     address TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, tags TEXT NOT NULL,
+     profile TEXT NOT NULL, version INTEGER NOT NULL) STRICT;
+     CREATE INDEX households_grid ON households(grid_code);
+     CREATE INDEX households_building ON households(building, id);
+     CREATE VIRTUAL TABLE household_search USING fts5(text, tokenize = 'trigram', detail = 'none');";
+
+/// The benchmark's households as the store holds them.
+fn household_rows(conn: &rusqlite::Connection) -> gridworker_core::Result<Vec<HouseholdRow>> {
+    let mut st = conn.prepare(
+        "SELECT id, grid_code, building, address, lat, lon, tags, profile, version
+         FROM households WHERE id LIKE 'hb-%'",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<HouseholdRow>>>()?;
+    Ok(rows)
+}
+
+/// The store's search documents, by rowid.
+fn search_docs(conn: &rusqlite::Connection) -> gridworker_core::Result<Vec<(i64, String)>> {
+    let mut st = conn.prepare("SELECT rowid, text FROM household_search ORDER BY rowid")?;
+    let docs = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
+    Ok(docs)
+}
+
+fn insert_households(tx: &rusqlite::Transaction<'_>, rows: &[HouseholdRow]) {
+    let mut st = tx
+        .prepare("INSERT INTO households VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+        .unwrap();
+    for r in rows {
+        st.execute(rusqlite::params![
+            r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8
+        ])
+        .unwrap();
+    }
+}
+
+/// Builds the search index of `docs` in one transaction; returns how long it took.
+fn index_floor(c: &mut rusqlite::Connection, docs: &[(i64, String)]) -> Duration {
+    let t = Instant::now();
+    let tx = c.transaction().unwrap();
+    {
+        let mut st = tx
+            .prepare("INSERT INTO household_search(rowid, text) VALUES (?1, ?2)")
+            .unwrap();
+        for (rowid, text) in docs {
+            st.execute(rusqlite::params![rowid, text]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    t.elapsed()
 }
 
 fn household_count(dev: &Device) -> i64 {
@@ -722,52 +739,18 @@ fn residents_pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     let t = Instant::now();
     let report = rt.block_on(engine.sync()).unwrap();
     let pull = t.elapsed();
-    type H = (
-        String,
-        String,
-        String,
-        String,
-        f64,
-        f64,
-        String,
-        String,
-        i64,
-    );
     type R = (String, String, String, i64);
-    let (households, residents, docs): (Vec<H>, Vec<R>, Vec<(i64, String)>) = dev
+    let (households, residents, docs) = dev
         .worker
         .test_store()
         .read(|conn| {
-            let mut st = conn.prepare(
-                "SELECT id, grid_code, building, address, lat, lon, tags, profile, version
-                 FROM households WHERE id LIKE 'hb-%'",
-            )?;
-            let h = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<H>>>()?;
             let mut st = conn.prepare(
                 "SELECT id, household_id, data, version FROM residents WHERE id LIKE 'rb-%'",
             )?;
             let r = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<Vec<R>>>()?;
-            let mut st = conn.prepare("SELECT rowid, text FROM household_search ORDER BY rowid")?;
-            let d = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
-            Ok((h, r, d))
+            Ok((household_rows(conn)?, r, search_docs(conn)?))
         })
         .unwrap();
     assert_eq!(households.len(), N, "{report:?}");
@@ -775,29 +758,18 @@ fn residents_pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     let tmp = tempfile::tempdir().unwrap();
     let mut c = floor_db(
         tmp.path(),
-        "CREATE TABLE households (id TEXT PRIMARY KEY, grid_code TEXT NOT NULL, building TEXT NOT NULL,
-         address TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL, tags TEXT NOT NULL,
-         profile TEXT NOT NULL, version INTEGER NOT NULL) STRICT;
-         CREATE INDEX households_grid ON households(grid_code);
-         CREATE INDEX households_building ON households(building, id);
-         CREATE VIRTUAL TABLE household_search USING fts5(text, tokenize = 'trigram', detail = 'none');
-         CREATE TABLE residents (id TEXT PRIMARY KEY, household_id TEXT NOT NULL, data TEXT NOT NULL,
-         version INTEGER NOT NULL) STRICT;
-         CREATE INDEX residents_household ON residents(household_id);",
+        &format!(
+            "{HOUSEHOLDS_FLOOR_DDL}
+             CREATE TABLE residents (id TEXT PRIMARY KEY, household_id TEXT NOT NULL, data TEXT NOT NULL,
+             version INTEGER NOT NULL) STRICT;
+             CREATE INDEX residents_household ON residents(household_id);"
+        ),
         Some(&key),
     );
     let t = Instant::now();
     let tx = c.transaction().unwrap();
+    insert_households(&tx, &households);
     {
-        let mut st = tx
-            .prepare("INSERT INTO households VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
-            .unwrap();
-        for r in &households {
-            st.execute(rusqlite::params![
-                r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8
-            ])
-            .unwrap();
-        }
         let mut st = tx
             .prepare("INSERT INTO residents VALUES (?1, ?2, ?3, ?4)")
             .unwrap();
@@ -808,18 +780,7 @@ fn residents_pull_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     tx.commit().unwrap();
     let floor = t.elapsed();
     // Timed apart: the search index of the same documents, one transaction.
-    let t = Instant::now();
-    let tx = c.transaction().unwrap();
-    {
-        let mut st = tx
-            .prepare("INSERT INTO household_search(rowid, text) VALUES (?1, ?2)")
-            .unwrap();
-        for (rowid, text) in &docs {
-            st.execute(rusqlite::params![rowid, text]).unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    let index_floor = floor + t.elapsed();
+    let index_floor = floor + index_floor(&mut c, &docs);
     let rows = (households.len() + residents.len()) as f64;
     println!(
         "initial pull of 100,000 households + 300,000 residents (encrypted store, search index built): {:.0} ms, {:.0} rows/s vs bulk-insert floor of the same rows {:.0} ms ({:.0} rows/s): ratio {:.2}x (goal <= 1.5x); with the search index in the floor ({:.0} ms): {:.2}x; {:.0} bytes down per row",

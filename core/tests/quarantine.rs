@@ -107,6 +107,22 @@ fn photo_files(dev: &Device) -> usize {
         .count()
 }
 
+/// Files a report attached to `to` (a supplement), with a photo made from `seed`.
+fn attach_report(dev: &Device, to: &str, seed: u8) -> String {
+    let fix = dev.fix_at(support::district().1[0].position);
+    let photo = support::jpeg(dev.dir.path(), &format!("extra-{seed}.jpg"), 10_000, seed);
+    dev.worker
+        .file_report(
+            "dumped_waste",
+            "同一处",
+            &[PhotoInput::new(photo)],
+            &fix,
+            Some(to),
+        )
+        .unwrap()
+        .id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defect1_deleted_photo_quarantines_its_report_only_and_a_dependent_waits() {
     let server = RealServer::start(&["tok"]);
@@ -158,32 +174,9 @@ async fn defect1_deleted_photo_quarantines_its_report_only_and_a_dependent_waits
     assert_eq!(dev.worker.quarantined_records().unwrap().len(), 1);
 
     // A report attached to the quarantined one waits: not sent, not failed.
-    let fix = dev.fix_at(support::district().1[0].position);
-    let extra = support::jpeg(dev.dir.path(), "extra.jpg", 10_000, 99);
-    let dependent = dev
-        .worker
-        .file_report(
-            "dumped_waste",
-            "同一处",
-            &[PhotoInput::new(extra)],
-            &fix,
-            Some(&bad),
-        )
-        .unwrap()
-        .id;
+    let dependent = attach_report(&dev, &bad, 99);
     // And one attached to that one waits too: the rule follows the chain, not one level.
-    let more = support::jpeg(dev.dir.path(), "more.jpg", 10_000, 98);
-    let second = dev
-        .worker
-        .file_report(
-            "dumped_waste",
-            "又多了",
-            &[PhotoInput::new(more)],
-            &fix,
-            Some(&dependent),
-        )
-        .unwrap()
-        .id;
+    let second = attach_report(&dev, &dependent, 98);
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
     let r = engine.sync().await.unwrap();
     assert_eq!(r.held, 2, "{r:?}");
@@ -582,19 +575,7 @@ async fn a_report_repaired_during_a_run_still_goes_before_the_report_attached_to
     // Eight check-ins, then a report attached to the quarantined one: in batches of two it
     // is read in the fifth batch, well after the repair below.
     let checkins = dev.check_ins(8);
-    let fix = dev.fix_at(support::district().1[0].position);
-    let extra = support::jpeg(dev.dir.path(), "extra.jpg", 10_000, 99);
-    let attached = dev
-        .worker
-        .file_report(
-            "dumped_waste",
-            "同一处",
-            &[PhotoInput::new(extra)],
-            &fix,
-            Some(&bad),
-        )
-        .unwrap()
-        .id;
+    let attached = attach_report(&dev, &bad, 99);
     let mut opts = fast_options();
     opts.batch_max_mutations = 2;
     // One engine per worker at a time.
