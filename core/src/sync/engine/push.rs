@@ -362,7 +362,8 @@ struct ToSend {
     body: Vec<u8>,
     deferred: u64,
     held: u64,
-    /// The records this read held back or deferred ([`outbox::hold`]).
+    /// What the run held back when this read began, with what it held back or deferred
+    /// ([`outbox::hold`]).
     holds: outbox::Held,
     /// The last seq looked at, or `None` when nothing is left after `after_seq`.
     last_seq: Option<i64>,
@@ -396,8 +397,8 @@ impl Reader {
                 let all = outbox::pending_batch(c, after_seq, max_n, max_b)?;
                 let last_seq = all.last().map(|e| e.seq);
                 let quarantine = outbox::any_quarantined(c)?;
-                let mut back = lock_held(&waiting).clone();
-                let mut holds = outbox::Held::new();
+                // What the run holds so far, and what this read adds to it.
+                let mut holds = lock_held(&waiting).clone();
                 let mut send = Vec::with_capacity(all.len());
                 let (mut deferred, mut held) = (0u64, 0u64);
                 for e in all {
@@ -407,14 +408,12 @@ impl Reader {
                         // The server's version lacks the kind and would refuse it for good
                         // (`unknown_kind`): it waits for the server's update.
                         deferred += 1;
-                        outbox::hold(&mut back, &e);
                         outbox::hold(&mut holds, &e);
                     } else if e.withdrawn {
                         // A withdrawal link carries no record: it waits for nothing.
                         send.push(e);
-                    } else if outbox::waits_for(c, &e, quarantine, &back)? {
+                    } else if outbox::waits_for(c, &e, quarantine, &holds)? {
                         held += 1;
-                        outbox::hold(&mut back, &e);
                         outbox::hold(&mut holds, &e);
                     } else if photos::waits_for_photos(c, &e)? {
                         // Sent now it would be refused for good (`missing_photo`).
@@ -423,7 +422,6 @@ impl Reader {
                         } else {
                             held += 1;
                         }
-                        outbox::hold(&mut back, &e);
                         outbox::hold(&mut holds, &e);
                     } else {
                         send.push(e);
