@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::params;
-use crate::store::{OptionalExtension, Params as _, Tx, Value};
+use crate::store::{OptionalExtension, Params as _, ToValue as _, Tx, Value};
 use axum::http::StatusCode;
 use chrono::Utc;
 use gridworker_model::chain;
@@ -119,7 +119,6 @@ pub(crate) struct StoredRow<'a> {
     chain_break: bool,
     expected_prev: Option<&'a str>,
     flags_json: &'a str,
-    now: chrono::DateTime<Utc>,
 }
 
 /// Columns of a stored mutation, in the order [`insert_mutation`] gives their values.
@@ -171,7 +170,7 @@ pub(crate) fn insert_mutation(
         row.chain_break,
         row.expected_prev,
         row.flags_json,
-        row.now,
+        batch.received_at,
     ]
     .to_values();
     debug_assert_eq!(values.len(), WIDTH);
@@ -217,6 +216,8 @@ pub(crate) struct Batch {
     seen_records: std::collections::HashSet<(String, String)>,
     /// Values of the rows not yet written, [`WIDTH`] per row.
     queued: Vec<Value>,
+    /// When the push was received: one time for its rows, formatted once.
+    received_at: Value,
 }
 
 impl Batch {
@@ -261,6 +262,7 @@ impl Batch {
             seen_ids: Default::default(),
             seen_records: Default::default(),
             queued: Vec::new(),
+            received_at: Utc::now().to_value(),
         })
     }
 
@@ -299,7 +301,6 @@ pub(crate) fn push_one(
     head: &mut Option<(i64, String)>,
     photos_complete: &mut HashMap<String, bool>,
 ) -> Result<(MutationResult, bool), ApiError> {
-    let now = Utc::now();
     // Idempotency first: a replay gets the answer the original got. Ids are the device's:
     // another device's id space is not this one's business.
     type Prior = (
@@ -384,7 +385,14 @@ pub(crate) fn push_one(
         ));
     }
 
-    if chain::link_hash(&m.prev_hash, m.seq, &m.kind, &m.mutation_id, &m.payload) != m.hash {
+    if !chain::link_matches(
+        &m.hash,
+        &m.prev_hash,
+        m.seq,
+        &m.kind,
+        &m.mutation_id,
+        &m.payload,
+    ) {
         return Ok(refuse(
             tx,
             caller,
@@ -499,7 +507,6 @@ pub(crate) fn push_one(
             chain_break,
             expected_prev: expected_prev.as_deref(),
             flags_json: &flags_json,
-            now,
         },
     );
     if head.as_ref().is_some_and(|h| m.seq < h.0) {
@@ -558,7 +565,6 @@ pub(crate) fn store_withdrawal(
     chain_break: bool,
     expected_prev: Option<String>,
 ) -> Result<(MutationResult, bool), ApiError> {
-    let now = Utc::now();
     // The kind names the record that was withdrawn; the device can only have made one of
     // the five (a link is still a link, so a bad one is stored as a rejection like any).
     let reason = match MutationKind::parse(&m.kind) {
@@ -583,7 +589,6 @@ pub(crate) fn store_withdrawal(
             chain_break,
             expected_prev: expected_prev.as_deref(),
             flags_json: "[]",
-            now,
         },
     );
     if head.is_some_and(|h| m.seq < h.0) {
