@@ -41,6 +41,8 @@ settings="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories
 if [ "${GW_PG_DURABLE:-0}" != "1" ]; then
   settings="$settings -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 fi
+# Extra server settings, e.g. for profiling: GW_PG_SETTINGS="-c shared_preload_libraries=pg_stat_statements"
+settings="$settings ${GW_PG_SETTINGS:-}"
 
 "${as_pg[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -o "$settings" -w start >/dev/null

@@ -2,7 +2,7 @@
 //! server decided (applied, already applied, rejected, withdrawal link), the link checks
 //! and the refusals that keep one device's chain whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::params;
 use crate::store::{OptionalExtension, Params as _, ToValue as _, Tx, Value};
@@ -210,10 +210,11 @@ pub(crate) fn edits_shared(kind: MutationKind) -> bool {
 /// update of `mutations` during a push calls [`Batch::flush`] first, so it sees the rows of
 /// the mutations taken before it; the push flushes before it commits.
 pub(crate) struct Batch {
-    stored: std::collections::HashSet<String>,
-    held: std::collections::HashSet<(String, String)>,
-    seen_ids: std::collections::HashSet<String>,
-    seen_records: std::collections::HashSet<(String, String)>,
+    stored: HashSet<String>,
+    /// Record ids by kind, so a lookup borrows its key instead of building one.
+    held: HashMap<String, HashSet<String>>,
+    seen_ids: HashSet<String>,
+    seen_records: HashMap<String, HashSet<String>>,
     /// Values of the rows not yet written, [`WIDTH`] per row.
     queued: Vec<Value>,
     /// When the push was received: one time for its rows, formatted once.
@@ -241,7 +242,7 @@ impl Batch {
              WHERE kind = ?1 AND status = 'applied' AND {}",
             tx.in_json_strings("record_id", "?2")
         );
-        let mut held = std::collections::HashSet::new();
+        let mut held: HashMap<String, HashSet<String>> = HashMap::new();
         for kind in kinds {
             let records = json(
                 ms.iter()
@@ -253,7 +254,7 @@ impl Batch {
                 .prepare_cached(&sql)?
                 .query_map(params![kind, records], |r| r.get::<_, String>(0))?
             {
-                held.insert((kind.to_string(), r?));
+                held.entry(kind.to_string()).or_default().insert(r?);
             }
         }
         Ok(Batch {
@@ -279,15 +280,24 @@ impl Batch {
 
     /// Whether an applied mutation may hold this record id (else surely none does).
     fn maybe_held(&self, kind: &str, record_id: &str) -> bool {
-        let key = (kind.to_string(), record_id.to_string());
-        self.held.contains(&key) || self.seen_records.contains(&key)
+        let within = |by_kind: &HashMap<String, HashSet<String>>| {
+            by_kind.get(kind).is_some_and(|ids| ids.contains(record_id))
+        };
+        within(&self.held) || within(&self.seen_records)
     }
 
     /// `m` has been taken: later mutations of the batch look its ids up for real.
     pub(crate) fn taken(&mut self, m: &Mutation) {
         self.seen_ids.insert(m.mutation_id.clone());
-        self.seen_records
-            .insert((m.kind.clone(), m.record_id.clone()));
+        match self.seen_records.get_mut(m.kind.as_str()) {
+            Some(ids) => {
+                ids.insert(m.record_id.clone());
+            }
+            None => {
+                let ids = HashSet::from([m.record_id.clone()]);
+                self.seen_records.insert(m.kind.clone(), ids);
+            }
+        }
     }
 }
 
