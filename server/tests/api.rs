@@ -1293,3 +1293,25 @@ async fn a_rejected_mutation_whose_link_does_not_follow_is_a_chain_break() {
     );
     srv.shutdown().await;
 }
+
+/// A prepared statement's cached generic plan on PostgreSQL is made from the table's size at
+/// its sixth run: on a fresh database an empty table, and a batch's lookup of record ids then
+/// scanned every row for the connection's life. The server's connections plan each run for
+/// its own parameters.
+#[test]
+fn on_postgresql_each_run_of_a_statement_is_planned_for_its_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = gridworker_testkit::postgres::database_for(dir.path()) else {
+        return; // The SQLite run: SQLite plans each statement when it is prepared.
+    };
+    let db = gridworker_server::store::Db::open(
+        &gridworker_server::store::Database::Postgres(url),
+        dir.path(),
+        2,
+    )
+    .expect("the database opens");
+    let mode: String = db
+        .read(|tx| tx.query_row("SHOW plan_cache_mode", (), |r| r.get(0)))
+        .expect("the setting reads");
+    assert_eq!(mode, "force_custom_plan");
+}
