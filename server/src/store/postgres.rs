@@ -518,10 +518,10 @@ impl PgDb {
         let mut client = self.config.connect(NoTls)?;
         // A prepared statement's generic plan is made once, from the table's size at its
         // sixth run: on a fresh database that is empty, and a batch's lookup of record ids
-        // then scans every row for the rest of the connection's life (31 ms a push at a
-        // district's first rush instead of 0.3). The server's statements are short, so
-        // planning each run costs little. Databases of the family without the setting
-        // (it came with PostgreSQL 12) keep their default.
+        // then scans every row until the table is analysed again, a minute later: 31 ms a
+        // call through a district's first rush instead of 0.3. The server's statements are
+        // short, so planning each run costs little. Databases of the family without the
+        // setting (it came with PostgreSQL 12) keep their default.
         if let Err(e) = client.batch_execute("SET plan_cache_mode = force_custom_plan") {
             tracing::debug!(error = %describe(&e), "plan_cache_mode not set");
         }
