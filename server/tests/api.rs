@@ -1296,8 +1296,8 @@ async fn a_rejected_mutation_whose_link_does_not_follow_is_a_chain_break() {
 
 /// A prepared statement's cached generic plan on PostgreSQL is made from the table's size at
 /// its sixth run: on a fresh database an empty table, and a batch's lookup of record ids then
-/// scanned every row for the connection's life. The server's connections plan each run for
-/// its own parameters.
+/// scanned every row until the table was analysed again, a minute later. The server's
+/// connections plan each run for its own parameters.
 #[test]
 fn on_postgresql_each_run_of_a_statement_is_planned_for_its_parameters() {
     let dir = tempfile::tempdir().unwrap();
