@@ -268,7 +268,11 @@ fn kill_mid_sync(dev: &mut Device, after_ms: u64) {
         let _ = e.sync().await;
     });
     std::thread::sleep(Duration::from_millis(after_ms));
-    rt.shutdown_timeout(Duration::from_millis(0));
+    // The run's future is dropped at its next await point either way. Waiting for the
+    // runtime's threads makes the kill whole, as a dead process is: with no wait, they went
+    // on dropping the run (and its sync lock) while the next step started, which then met
+    // `SyncBusy` (seen once in CI).
+    rt.shutdown_timeout(Duration::from_secs(30));
     drop(engine);
     // Whether the run got as far as its handshake (which binds the id) is not known, so
     // the model does not count on it.
