@@ -33,13 +33,13 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
-step "Server conformance on PostgreSQL with photos in S3 (every server test again; two nodes on one database and one bucket; the device's sync tests)"
+step "Server conformance on PostgreSQL with photos in S3 (every server test again; two nodes on one database and one bucket; the device's sync and residents-answer tests)"
 # with-s3.sh: moto's S3-compatible server from PyPI on a free loopback port.
 # --workspace with a filter, not -p: the same feature set as above, so nothing is rebuilt.
 GRIDWORKER_TEST_BACKEND=postgres scripts/with-s3.sh cargo nextest run --workspace --locked --no-fail-fast \
   -E 'package(gridworker-server)'
 GRIDWORKER_TEST_BACKEND=postgres cargo nextest run --workspace --locked --no-fail-fast \
-  -E 'package(gridworker-core) & binary(sync_engine)'
+  -E 'package(gridworker-core) & (binary(sync_engine) | binary(residents_answers))'
 
 step "SIGKILL tests (client killed at each protocol step; needs the failpoints feature)"
 cargo test -p gridworker-core --locked --features failpoints --test sync_kill --test encryption_kill

@@ -59,6 +59,9 @@ pub(crate) enum Effect {
     FieldUpdate(Entity, FieldUpdatePayload),
     /// A worker's resolution of an open conflict, with the value it stores.
     ConflictResolution(ConflictResolutionPayload, serde_json::Value),
+    /// A resident's or household's current state sent to the phones again (a resolution
+    /// that came after the conflict was settled: the phone shows its value meanwhile).
+    Resend(Entity, String),
 }
 
 /// Whether the reference row exists (asked once per transaction for each id).
@@ -249,9 +252,10 @@ pub(crate) fn parse_payload(
                     let (flags, effect) =
                         match crate::residents::store::conflict(tx, &c.conflict_id)? {
                             None => (vec!["unknown_conflict"], Effect::None),
-                            Some(found) if found.status == ConflictStatus::Resolved => {
-                                (vec!["conflict_already_resolved"], Effect::None)
-                            }
+                            Some(found) if found.status == ConflictStatus::Resolved => (
+                                vec!["conflict_already_resolved"],
+                                Effect::Resend(found.entity, found.entity_id),
+                            ),
                             Some(found) => match crate::residents::edit::resolution_value(
                                 &found,
                                 c.take,
@@ -441,6 +445,7 @@ pub(crate) fn apply_effect(
             // Checked open while parsing, in this transaction.
             let _ = crate::residents::edit::resolve(tx, &c.conflict_id, |_| Ok(value), &resolver)?;
         }
+        Effect::Resend(entity, id) => crate::residents::edit::resend(tx, entity, &id)?,
     }
     Ok(vec![])
 }

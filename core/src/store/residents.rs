@@ -301,20 +301,32 @@ pub fn conflict(conn: &Connection, id: &str) -> Result<Option<(Conflict, String)
         .transpose()
 }
 
-/// Stores a conflict the server sent. A conflict this phone resolved stays `resolving`
-/// until the server reports it resolved.
+/// Stores a conflict the server sent. A conflict this phone resolved stays `resolving`,
+/// with the phone's resolution, until the server reports it resolved: the server sends an
+/// open conflict again when the back office changes its field meanwhile, and the
+/// resolution is what the phone's rows show until it is sent.
 pub fn put_conflict(conn: &Connection, c: &Conflict) -> Result<()> {
     let status = match c.status {
         ConflictStatus::Resolved => "resolved",
         ConflictStatus::Open => "open",
     };
+    let mut c = std::borrow::Cow::Borrowed(c);
+    if c.status == ConflictStatus::Open
+        && let Some((mine, local)) = conflict(conn, &c.id)?
+        && local == "resolving"
+    {
+        let c = c.to_mut();
+        c.resolution = mine.resolution;
+        c.resolved_by = mine.resolved_by;
+        c.resolved_at = mine.resolved_at;
+    }
     conn.prepare_cached(
         "INSERT INTO conflicts(id, household_id, status, body) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(id) DO UPDATE SET household_id = excluded.household_id, body = excluded.body,
              status = CASE WHEN conflicts.status = 'resolving' AND excluded.status = 'open'
                            THEN 'resolving' ELSE excluded.status END",
     )?
-    .execute(params![c.id, c.household_id, status, to_json(c)?])?;
+    .execute(params![c.id, c.household_id, status, to_json(&*c)?])?;
     Ok(())
 }
 
@@ -347,15 +359,22 @@ pub fn conflicts(
     Ok(out)
 }
 
-/// Open conflicts about one household or its residents.
-pub fn household_conflicts(conn: &Connection, household_id: &str) -> Result<Vec<Conflict>> {
+/// Open and resolving conflicts about one household or its residents, with their status.
+pub fn household_conflicts(
+    conn: &Connection,
+    household_id: &str,
+) -> Result<Vec<(Conflict, String)>> {
     let mut st = conn.prepare_cached(
-        "SELECT body FROM conflicts WHERE household_id = ?1 AND status <> 'resolved' ORDER BY id",
+        "SELECT body, status FROM conflicts WHERE household_id = ?1 AND status <> 'resolved'
+         ORDER BY id",
     )?;
-    let rows = st.query_map([household_id], |r| r.get::<_, String>(0))?;
+    let rows = st.query_map([household_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
     let mut out = Vec::new();
-    for b in rows {
-        out.push(serde_json::from_str(&b?).map_err(corrupt("conflict"))?);
+    for row in rows {
+        let (b, s) = row?;
+        out.push((serde_json::from_str(&b).map_err(corrupt("conflict"))?, s));
     }
     Ok(out)
 }

@@ -406,9 +406,8 @@ impl GridWorker {
                 .into_iter()
                 .map(|r| ResidentView::of(r, true))
                 .collect();
-            let conflicts = rs::conflicts(c, false, None, MAX_PAGE)?
+            let conflicts = rs::household_conflicts(c, household_id)?
                 .into_iter()
-                .filter(|(k, _)| k.household_id == household_id)
                 .map(|(k, s)| ConflictView {
                     conflict: masked_conflict(k),
                     resolving: s == "resolving",

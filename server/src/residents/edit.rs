@@ -75,6 +75,14 @@ impl Target {
         }
     }
 
+    /// Puts the entity's current state in the feed again, unchanged.
+    fn emit(&self, tx: &Tx<'_>) -> ApiResult<()> {
+        match self {
+            Target::Resident(r) => store::emit_resident(tx, r),
+            Target::Household(id, _) => store::emit_household(tx, id),
+        }
+    }
+
     /// Applies checked values as the next version and stores the entity.
     fn store(&mut self, tx: &Tx<'_>, changes: &Fields, at: DateTime<Utc>) -> ApiResult<()> {
         let bad =
@@ -97,14 +105,15 @@ impl Target {
 /// Stores `changes` (checked values) as one new version: a history row per field, the
 /// entity, its feed change. An open conflict on a field written here follows the write:
 /// the back office's value becomes its `theirs` (or settles it when it is the phone's
-/// value); a worker's edit made on the stored value settles it.
+/// value); a worker's edit made on the stored value settles it. Returns whether anything
+/// was stored.
 pub(crate) fn write_fields(
     tx: &Tx<'_>,
     target: &mut Target,
     changes: &Fields,
     actor: &Actor<'_>,
     settles_conflicts: bool,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let current = target.fields();
     let changes: Fields = changes
         .iter()
@@ -112,7 +121,7 @@ pub(crate) fn write_fields(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if changes.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let version = target.version() + 1;
     for (field, new) in &changes {
@@ -143,7 +152,8 @@ pub(crate) fn write_fields(
             store::save_conflict(tx, &c)?;
         }
     }
-    target.store(tx, &changes, actor.at)
+    target.store(tx, &changes, actor.at)?;
+    Ok(true)
 }
 
 /// Merges a phone's edit (values already checked) into the stored entity. Returns the
@@ -238,8 +248,23 @@ pub(crate) fn merge_edit(
             }
         }
     }
-    write_fields(tx, &mut target, &apply, actor, true)?;
+    let stored = write_fields(tx, &mut target, &apply, actor, true)?;
+    // The phone shows its edit until the server's copy comes back. An edit answered only
+    // with conflicts stores nothing, so nothing new would come: a phone that had pulled
+    // the back office's value while the edit waited would keep showing its own.
+    if !stored && flags.contains(&"conflict") {
+        target.emit(tx)?;
+    }
     Ok(flags)
+}
+
+/// Puts an entity's current state in the feed again: a phone laid a value over it that
+/// the server did not store (a resolution of a conflict already resolved).
+pub(crate) fn resend(tx: &Tx<'_>, entity: Entity, id: &str) -> ApiResult<()> {
+    match Target::load(tx, entity, id)? {
+        Some(target) => target.emit(tx),
+        None => Ok(()),
+    }
 }
 
 /// Adds a resident registered on a phone. Flags: `unknown_household` (not added; kept as

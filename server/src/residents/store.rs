@@ -74,6 +74,11 @@ pub(crate) fn save_resident(
         created_by,
         now
     ])?;
+    emit_resident(tx, r)
+}
+
+/// Puts a resident's current state in its grid's feed.
+pub(crate) fn emit_resident(tx: &Tx<'_>, r: &Resident) -> ApiResult<()> {
     if let Some(grid) = household_grid(tx, &r.household_id)? {
         emit(
             tx,

@@ -1,0 +1,271 @@
+//! Residents on the phone after pulls and the server's answers: what a phone shows must
+//! come back to the server's copy once its edits and resolutions are answered.
+
+mod support;
+mod sync_support;
+
+use gridworker_core::GridWorker;
+use gridworker_core::model::residents::{Relation, Resolution};
+use gridworker_core::sync::SyncEngine;
+use gridworker_core::sync::apply::apply_page;
+use gridworker_core::sync::wire::PullResponse;
+use gridworker_core::worker::{ResidentUpdate, ResidentView};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sync_support::{Device, RealServer, Tokens, fast_options};
+
+fn page(changes: Value, cursor: &str) -> PullResponse {
+    serde_json::from_value(json!({"changes": changes, "next_cursor": cursor, "has_more": false}))
+        .unwrap()
+}
+
+fn resident(id: &str, household: &str, phone: &str, version: i64) -> Value {
+    json!({"type": "resident_upsert", "resident": {
+        "id": id, "household_id": household, "name": "于秀珍",
+        "id_number": "11010519491231002X", "phone": phone, "relation": "head",
+        "tags": [], "status": "living", "notes": "", "version": version}})
+}
+
+const BASE: &str = "13800000000";
+const MINE: &str = "13900001111";
+const THEIRS: &str = "13822223333";
+
+/// A conflict on a resident's phone: `[base, mine, theirs]`.
+fn conflict(id: &str, (entity_id, household): (&str, &str), values: [&str; 3]) -> Value {
+    let [base, mine, theirs] = values;
+    json!({"type": "conflict_upsert", "conflict": {
+        "id": id, "entity": "resident", "entity_id": entity_id, "household_id": household,
+        "field": "phone", "base": base, "mine": mine, "theirs": theirs,
+        "mine_by": "w-0001", "mine_at": "2026-11-23T01:00:00Z",
+        "theirs_by": "admin", "theirs_at": "2026-11-23T01:05:00Z",
+        "status": "open", "resolution": null, "resolved_by": null, "resolved_at": null}})
+}
+
+fn phone_of(w: &GridWorker, id: &str) -> Option<String> {
+    w.resident_unmasked(id).unwrap().phone
+}
+
+/// A device synced once with the fixtures' server, and a head of household of its grid.
+async fn synced_with_a_resident(server: &RealServer) -> (Device, SyncEngine, ResidentView) {
+    let dev = Device::new(&server.url);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.unwrap();
+    let grid = dev.worker.worker_grids().unwrap()[0].clone();
+    let households = dev.worker.households_page(&grid, None, 50).unwrap().items;
+    let r = households
+        .iter()
+        .flat_map(|h| dev.worker.household_detail(&h.id).unwrap().residents)
+        .find(|r| r.relation == Relation::Head)
+        .expect("a resident");
+    (dev, engine, r)
+}
+
+fn edit_phone(w: &GridWorker, id: &str, phone: &str) {
+    w.update_resident(
+        id,
+        ResidentUpdate {
+            phone: Some(phone.into()),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+}
+
+async fn office_sets_phone(server: &RealServer, id: &str, phone: &str) {
+    server
+        .admin_send(
+            Method::PATCH,
+            &format!("/admin/v1/residents/{id}"),
+            json!({ "phone": phone }),
+        )
+        .await;
+}
+
+/// A resolution made on the phone, not yet pushed, must stay laid over a pulled resident
+/// even when the pull also re-sends the (still open) conflict, e.g. because the back office
+/// changed the field again (which updates the open conflict's `theirs`).
+#[test]
+fn a_pending_resolution_survives_a_pull_of_its_open_conflict() {
+    let env = support::Env::new();
+    let w = &env.core;
+    apply_page(
+        w,
+        page(
+            json!([
+                resident("r-1", "H11", "13822223333", 2),
+                conflict("c-1", ("r-1", "H11"), [BASE, MINE, THEIRS]),
+            ]),
+            "1",
+        ),
+    )
+    .unwrap();
+    w.resolve_conflict("c-1", Resolution::Mine, None).unwrap();
+    assert_eq!(phone_of(w, "r-1").as_deref(), Some("13900001111"));
+
+    // The back office changes the phone again: the server updates the open conflict's
+    // theirs (conflict_upsert, open) and stores the resident (resident_upsert), in this order.
+    apply_page(
+        w,
+        page(
+            json!([
+                conflict("c-1", ("r-1", "H11"), [BASE, MINE, "13755556666"]),
+                resident("r-1", "H11", "13755556666", 3),
+            ]),
+            "2",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        phone_of(w, "r-1").as_deref(),
+        Some("13900001111"),
+        "a pulled change hid the resolution waiting to be sent"
+    );
+    let c = w.conflict("c-1").unwrap();
+    assert!(c.resolving);
+    assert_eq!(
+        c.conflict.resolution,
+        Some(json!("13900001111")),
+        "the phone's resolution is still shown on the conflict"
+    );
+}
+
+/// The phone resolves a conflict that the back office already settled by keeping the
+/// stored value ("theirs": nothing new stored, so no resident_upsert follows). The server
+/// keeps its value (the phone's resolution is `conflict_already_resolved`, no effect); the
+/// phone must not keep showing its own value forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_that_came_too_late_does_not_stay_on_the_phone() {
+    let server = RealServer::start(&["tok"]);
+    let (dev, engine, r) = synced_with_a_resident(&server).await;
+
+    // A conflict on the phone number: the phone and the back office both change it.
+    edit_phone(&dev.worker, &r.id, "13900001111");
+    office_sets_phone(&server, &r.id, "13822223333").await;
+    engine.sync().await.unwrap();
+    let conflicts = dev.worker.conflicts_page(false, None, 100).unwrap().items;
+    assert_eq!(conflicts.len(), 1);
+    let cid = conflicts[0].conflict.id.clone();
+    assert_eq!(phone_of(&dev.worker, &r.id).as_deref(), Some("13822223333"));
+
+    // The back office settles it first, keeping its value.
+    server
+        .admin_send(
+            Method::POST,
+            &format!("/admin/v1/conflicts/{cid}/resolve"),
+            json!({"take": "theirs"}),
+        )
+        .await;
+    // Offline, the worker takes their own value.
+    dev.worker
+        .resolve_conflict(&cid, Resolution::Mine, None)
+        .unwrap();
+    engine.sync().await.unwrap();
+
+    let on_server = server
+        .admin_json(&format!("/admin/v1/residents/{}", r.id))
+        .await;
+    assert_eq!(on_server["resident"]["phone"], "13822223333");
+    let c = dev.worker.conflict(&cid).unwrap();
+    assert!(!c.resolving, "the server's word: resolved");
+    assert_eq!(c.conflict.resolution, Some(json!("13822223333")));
+    assert_eq!(
+        phone_of(&dev.worker, &r.id).as_deref(),
+        Some("13822223333"),
+        "the phone still shows a value the server refused"
+    );
+}
+
+/// Pulls every page by hand and applies it as the engine would: a pull with no push
+/// before it, as when an edit is made after a run's push and before its pull.
+async fn pull_by_hand(dev: &Device, server: &RealServer) {
+    let http = reqwest::Client::new();
+    let mut cursor = String::new();
+    loop {
+        let page: PullResponse = http
+            .get(format!(
+                "{}/v1/changes?cursor={cursor}&limit=5000",
+                server.url
+            ))
+            .bearer_auth("tok")
+            .header(
+                "gridworker-protocol",
+                gridworker_core::model::wire::PROTOCOL_VERSION,
+            )
+            .header("gridworker-device", "dev-A")
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        cursor = page.next_cursor.clone();
+        let more = page.has_more;
+        let w = dev.worker.clone();
+        sync_support::blocking(move || apply_page(&w, page).unwrap()).await;
+        if !more {
+            return;
+        }
+    }
+}
+
+/// An edit still waiting when a pull brought the back office's change of the same field is
+/// laid over it; the server answers the edit with a conflict and stores nothing. The phone
+/// must then show the stored value, as it does when the push comes first
+/// (residents_sync.rs: "the stored value stays until resolved").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_answered_as_a_conflict_does_not_stay_laid_over() {
+    let server = RealServer::start(&["tok"]);
+    let (dev, engine, r) = synced_with_a_resident(&server).await;
+
+    office_sets_phone(&server, &r.id, "13822223333").await;
+    edit_phone(&dev.worker, &r.id, "13900001111");
+    pull_by_hand(&dev, &server).await;
+    assert_eq!(
+        phone_of(&dev.worker, &r.id).as_deref(),
+        Some("13900001111"),
+        "the waiting edit is laid over the pulled row"
+    );
+
+    engine.sync().await.unwrap();
+    let conflicts = dev.worker.conflicts_page(false, None, 100).unwrap().items;
+    assert_eq!(conflicts.len(), 1, "the phone number is one conflict");
+    let on_server = server
+        .admin_json(&format!("/admin/v1/residents/{}", r.id))
+        .await;
+    assert_eq!(on_server["resident"]["phone"], "13822223333");
+    assert_eq!(
+        phone_of(&dev.worker, &r.id).as_deref(),
+        Some("13822223333"),
+        "the stored value stays until resolved"
+    );
+}
+
+/// The visit screen lists a household's open conflicts: all of them, however many other
+/// households have.
+#[test]
+fn household_detail_lists_its_conflicts_whatever_other_households_have() {
+    let env = support::Env::new();
+    let w = &env.core;
+    let mut changes = vec![resident("r-1", "H11", "13800000000", 1)];
+    changes.push(resident("r-2", "H12", "13800000001", 1));
+    for i in 0..1000 {
+        changes.push(conflict(
+            &format!("c-{i:04}"),
+            ("r-1", "H11"),
+            [BASE, MINE, THEIRS],
+        ));
+    }
+    changes.push(conflict(
+        "c-z",
+        ("r-2", "H12"),
+        ["13800000001", "13900001112", "13822223334"],
+    ));
+    apply_page(w, page(Value::from(changes), "1")).unwrap();
+    let card_count = w.search_households("13800000001", None, 10).unwrap().items[0].open_conflicts;
+    assert_eq!(card_count, 1, "the card counts it");
+    let detail = w.household_detail("H12").unwrap();
+    assert_eq!(detail.conflicts.len(), 1, "the visit screen lists it");
+}
