@@ -269,3 +269,47 @@ fn household_detail_lists_its_conflicts_whatever_other_households_have() {
     let detail = w.household_detail("H12").unwrap();
     assert_eq!(detail.conflicts.len(), 1, "the visit screen lists it");
 }
+
+/// A resident or household the phone no longer holds (deleted, or moved out of the
+/// worker's grids) takes its conflicts with it: nothing on the phone could show or settle
+/// them.
+#[test]
+fn conflicts_leave_with_their_resident_or_household() {
+    let env = support::Env::new();
+    let w = &env.core;
+    apply_page(
+        w,
+        page(
+            json!([
+                resident("r-1", "H11", BASE, 1),
+                resident("r-2", "H12", BASE, 1),
+                conflict("c-1", ("r-1", "H11"), [BASE, MINE, THEIRS]),
+                conflict("c-2", ("r-2", "H12"), [BASE, MINE, THEIRS]),
+            ]),
+            "1",
+        ),
+    )
+    .unwrap();
+    let open = |w: &GridWorker| -> Vec<String> {
+        let page = w.conflicts_page(false, None, 100).unwrap();
+        page.items.into_iter().map(|c| c.conflict.id).collect()
+    };
+    assert_eq!(open(w), ["c-1", "c-2"]);
+
+    apply_page(
+        w,
+        page(json!([{"type": "resident_delete", "id": "r-1"}]), "2"),
+    )
+    .unwrap();
+    assert_eq!(open(w), ["c-2"], "the deleted resident's conflict is gone");
+
+    apply_page(
+        w,
+        page(json!([{"type": "household_delete", "id": "H12"}]), "3"),
+    )
+    .unwrap();
+    assert!(
+        open(w).is_empty(),
+        "the deleted household's conflicts are gone"
+    );
+}

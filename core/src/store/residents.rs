@@ -330,6 +330,21 @@ pub fn put_conflict(conn: &Connection, c: &Conflict) -> Result<()> {
     Ok(())
 }
 
+/// Forgets the conflicts about a household (and its residents) or about one resident that
+/// this phone no longer holds: deleted, or moved out of the worker's grids. Nothing on the
+/// phone could show or settle them; a resolution already queued is still sent.
+pub fn drop_conflicts(conn: &Connection, entity: Entity, id: &str) -> Result<()> {
+    let sql = match entity {
+        Entity::Household => "DELETE FROM conflicts WHERE household_id = ?1",
+        Entity::Resident => {
+            "DELETE FROM conflicts WHERE json_extract(body, '$.entity') = 'resident'
+             AND json_extract(body, '$.entity_id') = ?1"
+        }
+    };
+    conn.prepare_cached(sql)?.execute([id])?;
+    Ok(())
+}
+
 /// Marks a conflict resolved here with `value`, waiting for the server.
 pub fn mark_resolving(conn: &Connection, c: &Conflict) -> Result<()> {
     conn.prepare_cached("UPDATE conflicts SET status = 'resolving', body = ?2 WHERE id = ?1")?

@@ -197,6 +197,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                 }
                 Change::HouseholdDelete { id } => {
                     residents::unindex(tx, id)?;
+                    residents::drop_conflicts(tx, Entity::Household, id)?;
                     tx.execute("DELETE FROM residents WHERE household_id = ?1", [id])?;
                     dirty.0.remove(id);
                     reference::delete_household(tx, id)?;
@@ -214,6 +215,7 @@ pub fn apply_page(worker: &GridWorker, page: wire::PullResponse) -> Result<bool>
                     dirty.0.insert(resident.household_id.clone());
                 }
                 Change::ResidentDelete { id } => {
+                    residents::drop_conflicts(tx, Entity::Resident, id)?;
                     if let Some(h) = residents::delete_resident(tx, id)? {
                         dirty.0.insert(h);
                     }
