@@ -9,7 +9,7 @@ use gridworker_core::model::residents::{Relation, Resolution};
 use gridworker_core::sync::SyncEngine;
 use gridworker_core::sync::apply::apply_page;
 use gridworker_core::sync::wire::PullResponse;
-use gridworker_core::worker::{ResidentUpdate, ResidentView};
+use gridworker_core::worker::{HouseholdUpdate, NewResident, ResidentUpdate, ResidentView};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sync_support::{Device, RealServer, Tokens, fast_options};
@@ -312,4 +312,239 @@ fn conflicts_leave_with_their_resident_or_household() {
         open(w).is_empty(),
         "the deleted household's conflicts are gone"
     );
+}
+
+/// Damages the payload of the newest outbox entry the way storage damage would, keeping it
+/// readable JSON: it no longer matches its chain hash, so the server rejects it
+/// (`hash_mismatch`) and stores nothing of it.
+fn damage_newest_entry(w: &GridWorker) {
+    let n = w
+        .test_store()
+        .write(|tx| {
+            Ok(tx.execute(
+                "UPDATE outbox SET payload = ' ' || payload WHERE seq = (SELECT MAX(seq) FROM outbox)",
+                [],
+            )?)
+        })
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+const NOTES: &str = "独居老人，腿脚不便";
+
+/// An edit the server rejects is not stored there, and nothing in the feed brings the phone
+/// back: the phone itself must show the values it had before the edit again (a resident's
+/// and a household's), search included, and list the edit as rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_edit_is_taken_back_on_the_phone() {
+    let server = RealServer::start(&["tok"]);
+    let (dev, engine, r) = synced_with_a_resident(&server).await;
+    let before = phone_of(&dev.worker, &r.id).expect("the fixture's head has a phone");
+    let notes_before = dev
+        .worker
+        .household_detail(&r.household_id)
+        .unwrap()
+        .profile
+        .notes;
+
+    edit_phone(&dev.worker, &r.id, MINE);
+    damage_newest_entry(&dev.worker);
+    dev.worker
+        .update_household(
+            &r.household_id,
+            HouseholdUpdate {
+                notes: Some(NOTES.into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    damage_newest_entry(&dev.worker);
+    assert_eq!(phone_of(&dev.worker, &r.id).as_deref(), Some(MINE));
+    assert_eq!(
+        dev.worker
+            .search_households(MINE, None, 10)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    let report = engine.sync().await.unwrap();
+    assert_eq!(report.rejected, 2, "{report:?}");
+    assert_eq!(
+        phone_of(&dev.worker, &r.id),
+        Some(before.clone()),
+        "the phone still shows a resident's edit the server rejected"
+    );
+    assert_eq!(
+        dev.worker
+            .household_detail(&r.household_id)
+            .unwrap()
+            .profile
+            .notes,
+        notes_before,
+        "the phone still shows a household's edit the server rejected"
+    );
+    let found = dev.worker.search_households(MINE, None, 10).unwrap().items;
+    assert!(
+        found.is_empty(),
+        "the search index still holds the rejected value"
+    );
+    let on_server = server
+        .admin_json(&format!("/admin/v1/residents/{}", r.id))
+        .await;
+    assert_eq!(on_server["resident"]["phone"], json!(before));
+
+    // Taken back, not lost: the worker can make the edit again, and it is stored.
+    edit_phone(&dev.worker, &r.id, MINE);
+    let report = engine.sync().await.unwrap();
+    assert_eq!((report.pushed, report.rejected), (1, 0), "{report:?}");
+    assert_eq!(phone_of(&dev.worker, &r.id).as_deref(), Some(MINE));
+}
+
+/// A resolution the server rejects leaves its conflict open on the server; on the phone it
+/// must be open again too (not `resolving` for good), show the stored value, and take a new
+/// resolution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_resolution_opens_its_conflict_again() {
+    let server = RealServer::start(&["tok"]);
+    let (dev, engine, r) = synced_with_a_resident(&server).await;
+    edit_phone(&dev.worker, &r.id, MINE);
+    office_sets_phone(&server, &r.id, THEIRS).await;
+    engine.sync().await.unwrap();
+    let conflicts = dev.worker.conflicts_page(false, None, 100).unwrap().items;
+    assert_eq!(conflicts.len(), 1);
+    let cid = conflicts[0].conflict.id.clone();
+
+    dev.worker
+        .resolve_conflict(&cid, Resolution::Mine, None)
+        .unwrap();
+    damage_newest_entry(&dev.worker);
+    let report = engine.sync().await.unwrap();
+    assert_eq!(report.rejected, 1, "{report:?}");
+    let c = dev.worker.conflict(&cid).unwrap();
+    assert!(
+        !c.resolving,
+        "a rejected resolution left its conflict resolving"
+    );
+    assert_eq!(c.conflict.resolution, None);
+    assert_eq!(phone_of(&dev.worker, &r.id).as_deref(), Some(THEIRS));
+
+    dev.worker
+        .resolve_conflict(&cid, Resolution::Mine, None)
+        .expect("the conflict can be resolved again");
+    let report = engine.sync().await.unwrap();
+    assert_eq!(report.rejected, 0, "{report:?}");
+    let on_server = server
+        .admin_json(&format!("/admin/v1/residents/{}", r.id))
+        .await;
+    assert_eq!(on_server["resident"]["phone"], MINE);
+    assert_eq!(phone_of(&dev.worker, &r.id).as_deref(), Some(MINE));
+    assert!(!dev.worker.conflict(&cid).unwrap().resolving);
+}
+
+/// A resident added on the phone and rejected by the server does not exist there: it must
+/// not stay in the household on the phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_new_resident_leaves_the_phone() {
+    let server = RealServer::start(&["tok"]);
+    let (dev, engine, r) = synced_with_a_resident(&server).await;
+    let added = dev
+        .worker
+        .add_resident(
+            &NewResident {
+                household_id: r.household_id.clone(),
+                name: "车晓梅".into(),
+                id_number: "230302199001011231".into(),
+                phone: None,
+                relation: Relation::Child,
+                tags: vec![],
+                notes: String::new(),
+            },
+            None,
+        )
+        .unwrap();
+    damage_newest_entry(&dev.worker);
+    assert!(
+        !dev.worker
+            .search_households("车晓梅", None, 10)
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let report = engine.sync().await.unwrap();
+    assert_eq!(report.rejected, 1, "{report:?}");
+    let detail = dev.worker.household_detail(&r.household_id).unwrap();
+    assert!(
+        detail.residents.iter().all(|x| x.id != added.id),
+        "a resident the server never stored is still shown"
+    );
+    assert!(
+        dev.worker
+            .search_households("车晓梅", None, 10)
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(dev.worker.resident_unmasked(&added.id).is_err());
+}
+
+/// Taking back a rejected edit lays the edits still waiting over the phone's copy again: a
+/// later edit that set the same value back (phone A -> B rejected, B -> C and C -> B still
+/// waiting) keeps showing, and so does a waiting edit of another field.
+#[test]
+fn taking_back_a_rejected_edit_keeps_the_edits_still_waiting() {
+    use gridworker_core::test_hooks::{outbox, rejected_edits};
+    let env = support::Env::new();
+    let w = &env.core;
+    apply_page(w, page(json!([resident("r-1", "H11", BASE, 1)]), "1")).unwrap();
+    edit_phone(w, "r-1", MINE);
+    edit_phone(w, "r-1", THEIRS);
+    edit_phone(w, "r-1", MINE);
+    w.update_resident(
+        "r-1",
+        ResidentUpdate {
+            notes: Some(NOTES.into()),
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    w.test_store()
+        .write(|tx| {
+            let (seq, mutation_id): (i64, String) = tx.query_row(
+                "SELECT seq, mutation_id FROM outbox ORDER BY seq LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            outbox::mark_rejected(tx, &mutation_id, "invalid_payload", "test")?;
+            rejected_edits::take_back_answered(tx, &[seq]);
+            Ok(())
+        })
+        .unwrap();
+    let shown = w.resident_unmasked("r-1").unwrap();
+    assert_eq!(shown.phone.as_deref(), Some(MINE));
+    assert_eq!(shown.notes, NOTES);
+
+    // The later edits rejected too, in the next batch's answers: the pulled value shows
+    // again.
+    w.test_store()
+        .write(|tx| {
+            let rows: Vec<(i64, String)> = tx
+                .prepare("SELECT seq, mutation_id FROM outbox WHERE state = 'pending'")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (_, mutation_id) in &rows {
+                outbox::mark_rejected(tx, mutation_id, "invalid_payload", "test")?;
+            }
+            let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            rejected_edits::take_back_answered(tx, &seqs);
+            Ok(())
+        })
+        .unwrap();
+    let shown = w.resident_unmasked("r-1").unwrap();
+    assert_eq!(shown.phone.as_deref(), Some(BASE));
+    assert_eq!(shown.notes, "");
 }

@@ -12,6 +12,7 @@ pub mod records;
 pub mod recover;
 pub mod reference;
 pub mod registry;
+pub mod rejected_edits;
 pub mod residents;
 pub mod schema;
 pub mod sidecar;

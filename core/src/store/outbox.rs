@@ -408,6 +408,14 @@ pub fn mark_link_answered(
     Ok(())
 }
 
+/// An entry's kind and stored payload (empty for a derived one).
+pub fn kind_and_payload(conn: &Connection, seq: i64) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached("SELECT kind, payload FROM outbox WHERE seq = ?1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
 /// Marks an entry as permanently refused, keeping the server's reason.
 pub fn mark_rejected(
     tx: &Transaction<'_>,

@@ -345,6 +345,13 @@ pub fn drop_conflicts(conn: &Connection, entity: Entity, id: &str) -> Result<()>
     Ok(())
 }
 
+/// Opens again a conflict this phone resolved, its resolution rejected by the server.
+pub fn reopen_conflict(conn: &Connection, c: &Conflict) -> Result<()> {
+    conn.prepare_cached("UPDATE conflicts SET status = 'open', body = ?2 WHERE id = ?1")?
+        .execute(params![c.id, to_json(c)?])?;
+    Ok(())
+}
+
 /// Marks a conflict resolved here with `value`, waiting for the server.
 pub fn mark_resolving(conn: &Connection, c: &Conflict) -> Result<()> {
     conn.prepare_cached("UPDATE conflicts SET status = 'resolving', body = ?2 WHERE id = ?1")?

@@ -490,6 +490,7 @@ fn record_results(
     worker.store().write_recoverable(|tx| {
         let mut counts = (0u64, 0u64, 0u64);
         let mut synced = Vec::with_capacity(reply.results.len());
+        let mut taken_back = Vec::new();
         for r in &reply.results {
             let Some(sent) = by_id.get(r.mutation_id.as_str()).copied() else {
                 continue;
@@ -520,10 +521,16 @@ fn record_results(
                 wire::Outcome::Rejected { reason } => {
                     outbox::mark_rejected(tx, &r.mutation_id, &reason.code, &reason.message)?;
                     counts.2 += 1;
+                    if rejected_edits::concerns(k) {
+                        taken_back.push(sent.seq);
+                    }
                 }
             }
         }
         outbox::mark_synced(tx, &synced, now)?;
+        // After every answer is recorded, so the edits laid over again are those still
+        // pending.
+        rejected_edits::take_back_answered(tx, &taken_back);
         Ok(counts)
     })
 }
