@@ -233,3 +233,49 @@ async fn synced_blocks_leave_the_phone_after_the_retention_period_and_pending_on
     let held = server_day(&server, &dev).await;
     assert_eq!(held["fixes"], 300, "{held}");
 }
+
+/// A fix the platform hands over again at the start of the next batch (Android repeats the
+/// last location when updates are requested anew) is stored and sent once; a late fix (a
+/// network fix older than the newest GPS one) starts a block of its own. Neither reads as a
+/// clock jump on the phone, and the phone's figures are the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_handed_over_again_or_late_is_no_clock_jump_and_the_phone_agrees_with_the_server() {
+    use gridworker_core::model::track::TrackFlagKind;
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let start = dev.clock.now();
+    dev.worker.start_patrol().unwrap();
+    assert_eq!(dev.worker.add_track_fixes(&walk(start, 0, 60)).unwrap(), 60);
+    assert_eq!(
+        dev.worker.add_track_fixes(&walk(start, 59, 61)).unwrap(),
+        60,
+        "the fix handed over again is not stored again"
+    );
+    let mut late = walk(start, 118, 1);
+    late[0].fix_time += chrono::Duration::milliseconds(500);
+    assert_eq!(dev.worker.add_track_fixes(&late).unwrap(), 1);
+    dev.clock.advance(125);
+    dev.worker.stop_patrol().unwrap();
+
+    let engine = dev.engine(Tokens::fixed("tok"), faulty_link_options());
+    engine.sync().await.unwrap();
+    let held = server_day(&server, &dev).await;
+    let mine = dev.worker.track_summary(Some(local_day(&dev))).unwrap();
+    assert!(
+        !mine
+            .flags
+            .iter()
+            .any(|f| f.kind == TrackFlagKind::ClockJump),
+        "{:?}",
+        mine.flags
+    );
+    assert_eq!(held["fixes"], 121);
+    assert_eq!(
+        held["summary"]["flags"],
+        serde_json::to_value(&mine.flags).unwrap()
+    );
+    assert_eq!(
+        held["summary"]["distance_m"],
+        serde_json::to_value(mine.distance_m).unwrap()
+    );
+}

@@ -203,6 +203,10 @@ pub fn track_block(b: &TrackBlockPayload) -> Check {
     id("session_id", &b.session_id)?;
     time("first_fix_at", &b.first_fix_at)?;
     time("last_fix_at", &b.last_fix_at)?;
+    let span = b.last_fix_at.timestamp_millis() - b.first_fix_at.timestamp_millis();
+    if span > crate::track::block::MAX_SPAN_MS {
+        return Err(Invalid::new("last_fix_at", "a block spans at most a day"));
+    }
     b.decode().map(|_| ())
 }
 

@@ -164,3 +164,41 @@ async fn blocks_are_checked_stored_once_and_the_day_is_recomputed_from_them() {
     }
     srv.shutdown().await;
 }
+
+/// A block spanning more than a day is refused: a day's blocks are found by their start (a
+/// day back at most, as no phone records a longer one), so its later fixes would show on no
+/// day while the record counted as stored. A block of exactly a day is taken.
+#[tokio::test]
+async fn a_block_spanning_more_than_a_day_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-1");
+    let mut d = Device::new("dev-1", W1);
+    let later = |f: &[TrackFix], s: i64| -> Vec<TrackFix> {
+        f.iter()
+            .map(|x| TrackFix {
+                t_ms: x.t_ms + s * 1000,
+                ..*x
+            })
+            .collect()
+    };
+    let mut long = fixes(0, 600);
+    long.extend(later(&fixes(0, 600), 3 * 86_400));
+    let long = block_payload(&d, "b-long", &long);
+    let long = d.mutation(
+        "track_block",
+        "b-long",
+        serde_json::to_string(&long).unwrap(),
+    );
+    let mut day = fixes(0, 1);
+    day.extend(later(&fixes(0, 1), 86_400));
+    let day = block_payload(&d, "b-day", &day);
+    let day = d.mutation("track_block", "b-day", serde_json::to_string(&day).unwrap());
+    let r = c.push(&[long, day]).await;
+    assert_eq!(
+        (status_of(&r, 0), reason_of(&r, 0)),
+        ("rejected".into(), codes::INVALID_PAYLOAD.into())
+    );
+    assert_eq!(status_of(&r, 1), "applied");
+    srv.shutdown().await;
+}

@@ -38,8 +38,9 @@ impl PatrolState {
     }
 }
 
-/// Longest time a single batch may span: a batch is a few seconds of callbacks.
-const MAX_BATCH_SPAN_MS: i64 = 24 * 3600 * 1000;
+/// Longest time a single batch may span (a batch is a few seconds of callbacks): what one
+/// block may span.
+const MAX_BATCH_SPAN_MS: i64 = block::MAX_SPAN_MS;
 /// A stored block grows by joined batches up to this many fixes (10 minutes at 1 Hz).
 const JOIN_UP_TO: usize = 600;
 const JOIN_SPAN_MS: i64 = 3600 * 1000;
@@ -126,7 +127,8 @@ impl GridWorker {
     /// Records a batch of fixes from the location stream (the app buffers its callbacks and
     /// hands them over every few seconds). One transaction; a bad fix refuses the whole batch
     /// with the fix's index in the error, and nothing is written. Only on patrol. Returns
-    /// how many fixes were stored.
+    /// how many fixes were stored: a fix handed over again (its time already held by the
+    /// newest block) is not.
     pub fn add_track_fixes(&self, fixes: &[LocationFix]) -> Result<usize> {
         if fixes.is_empty() {
             return Ok(0);
@@ -156,14 +158,27 @@ impl GridWorker {
                 mock: f.is_mock,
             });
         }
-        let (first, last) = (track[0].t_ms, track[track.len() - 1].t_ms);
-        if last - first > MAX_BATCH_SPAN_MS {
+        if track[track.len() - 1].t_ms - track[0].t_ms > MAX_BATCH_SPAN_MS {
             return Err(Error::invalid("fixes", "a batch spans more than a day"));
         }
-        let data = block::encode(&track)?;
         let now = self.clock().now();
         self.store.write(|tx| match state_of(tx)? {
             PatrolState::OnPatrol { session_id, .. } => {
+                let mut track = track.clone();
+                // Platforms hand the last location over again when updates are requested
+                // anew: a fix the newest block holds is not stored (and sent) twice.
+                if let Some(b) = tracks::open_block(tx, &session_id)?
+                    && track[0].t_ms <= b.t_to
+                    && let Ok(held) = block::decode(&b.data)
+                {
+                    let times: std::collections::HashSet<i64> =
+                        held.iter().map(|f| f.t_ms).collect();
+                    track.retain(|f| !times.contains(&f.t_ms));
+                }
+                let (Some(first), Some(last)) = (track.first(), track.last()) else {
+                    return Ok(0);
+                };
+                let (first, last) = (first.t_ms, last.t_ms);
                 // Batches of a few seconds each would pay a block header and a row per few
                 // fixes: a batch that follows the session's newest block joins it while the
                 // block holds under JOIN_UP_TO fixes and spans under an hour (so a day's
@@ -178,6 +193,7 @@ impl GridWorker {
                     tracks::replace_block(tx, b.id, last, joined.len(), &block::encode(&joined)?)?;
                     return Ok(track.len());
                 }
+                let data = block::encode(&track)?;
                 let id = tracks::add_block(tx, &session_id, first, last, track.len(), &data)?;
                 // The blocks before this one are complete: they go to the outbox now.
                 tracks::seal(tx, &self.owner(), now, Some(id))?;
@@ -242,6 +258,10 @@ impl GridWorker {
                     .filter(|f| (from_ms..to_ms).contains(&f.t_ms)),
             );
         }
+        // As the server reads them (server/src/tracks.rs): blocks out of order (a late fix
+        // starts a block of its own) and a fix stored twice are not clock jumps.
+        fixes.sort_by_key(|f| f.t_ms);
+        fixes.dedup_by_key(|f| f.t_ms);
         let m = track::measure(&fixes, &track::MeasureParams::default());
         let flags = track::signals(&fixes, &m);
         let line = if with_line {

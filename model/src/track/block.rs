@@ -22,6 +22,9 @@ use super::TrackFix;
 const VERSION: u8 = 1;
 /// Most fixes in one block (an hour at 1 Hz).
 pub const MAX_FIXES: usize = 3600;
+/// Longest time one block may span, first fix to last: a phone's batch spans at most this
+/// (a batch is a few seconds of callbacks), and a day's blocks are found by their start.
+pub const MAX_SPAN_MS: i64 = 24 * 3600 * 1000;
 /// Largest accuracy kept (m); a worse fix is stored at this value.
 const MAX_ACCURACY_DM: u64 = 100_000;
 
