@@ -15,7 +15,8 @@ use gridworker_core::domain::LocationFix;
 use gridworker_core::sync::SyncOptions;
 use support::{BASE, mono, offset};
 use sync_support::{
-    Device, Fault, Plan, RealServer, Tokens, WORKER, assert_all_synced_once, faulty_link_options,
+    Device, Fault, Plan, RealServer, Tokens, WORKER, assert_all_synced_once, fast_options,
+    faulty_link_options,
 };
 
 /// `seconds` of a walk east at 1.3 m/s from `start`, one fix a second, with a few metres of
@@ -276,6 +277,87 @@ async fn a_fix_handed_over_again_or_late_is_no_clock_jump_and_the_phone_agrees_w
     );
     assert_eq!(
         held["summary"]["distance_m"],
+        serde_json::to_value(mine.distance_m).unwrap()
+    );
+}
+
+/// A quarantined block the worker discards still sends a withdrawal link the server can
+/// verify: the entry's payload is derived from the block row, which the discard deletes,
+/// so the payload is kept in the entry first. The chain stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discarded_quarantined_block_sends_a_verifiable_withdrawal_link() {
+    use gridworker_core::test_hooks::outbox::QuarantineReason;
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let start = dev.clock.now();
+    dev.worker.start_patrol().unwrap();
+    engine.sync().await.unwrap();
+    dev.worker.add_track_fixes(&walk(start, 0, 60)).unwrap();
+    dev.clock.advance(61);
+    assert_eq!(dev.worker.seal_track().unwrap(), 1);
+    // The handshake passes; the push of the lone block is refused as too large.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::Status {
+        code: 413,
+        retry_after: None,
+    });
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.quarantined.len(), 1, "{r:?}");
+    assert_eq!(r.quarantined[0].kind, "track_block");
+    assert!(matches!(
+        r.quarantined[0].reason,
+        QuarantineReason::Refused { status: 413, .. }
+    ));
+    dev.worker
+        .discard_quarantined(&r.quarantined[0].record_id)
+        .unwrap();
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.rejected, 0, "{r:?}");
+
+    assert_eq!(server.records("track_block", "withdrawn").await.len(), 1);
+    let chain = server.admin_json("/admin/v1/chain?device=dev-A").await;
+    assert_eq!(chain["intact"], true, "{chain}");
+}
+
+/// A block damaged on disk (its bytes no longer decode) holds back nothing: the sync sends
+/// the other records, the worker goes off duty, and the day's figures leave it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_undecodable_block_holds_back_no_other_record() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let start = dev.clock.now();
+    dev.worker.start_patrol().unwrap();
+    dev.worker.add_track_fixes(&walk(start, 0, 60)).unwrap();
+    // The open block's version byte flipped.
+    dev.worker
+        .test_store()
+        .write(|tx| {
+            Ok(tx.execute(
+                "UPDATE track_blocks SET data = CAST(x'02' || substr(data, 2) AS BLOB)
+                 WHERE outbox_seq IS NULL",
+                [],
+            )?)
+        })
+        .unwrap();
+    dev.worker
+        .add_track_fixes(&walk(start, 3600, 60))
+        .expect("a new block starts beside the damaged one");
+    let checkins = dev.check_ins(1);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.expect("the sync goes on");
+    dev.clock.advance(3700);
+    dev.worker.stop_patrol().expect("the worker goes off duty");
+    engine.sync().await.unwrap();
+    assert_eq!(
+        server.records("checkin", "applied").await.len(),
+        checkins.len()
+    );
+    let day = server_day(&server, &dev).await;
+    assert_eq!(day["fixes"], 60, "the readable block reached the server");
+    let mine = dev.worker.track_summary(Some(local_day(&dev))).unwrap();
+    assert_eq!(
+        day["summary"]["distance_m"],
         serde_json::to_value(mine.distance_m).unwrap()
     );
 }

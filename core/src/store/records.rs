@@ -704,6 +704,7 @@ pub fn delete_record(conn: &Connection, record_kind: &str, id: &str) -> Result<O
             return Ok(task);
         }
         kind::TRACK_BLOCK => {
+            crate::store::tracks::keep_payload(conn, id)?;
             conn.prepare_cached("DELETE FROM track_blocks WHERE record_id = ?1")?
                 .execute([id])?;
         }

@@ -155,13 +155,21 @@ pub fn seal(
         .collect::<rusqlite::Result<_>>()?;
     for (id, session_id, data) in blocks {
         let record_id = new_id();
-        let payload = block_payload(
+        let payload = match block_payload(
             record_id.clone(),
             owner.worker_id,
             owner.device_id,
             session_id,
             &data,
-        )?;
+        ) {
+            Ok(p) => p,
+            // A block damaged on disk (its bytes no longer decode) cannot be sent or proven;
+            // it stays where it is, and the records and blocks after it go on.
+            Err(e) => {
+                log::warn!("track: block {id} cannot be sealed and stays on the phone: {e}");
+                continue;
+            }
+        };
         let e = outbox::append_derived(tx, kind::TRACK_BLOCK, &record_id, payload, now, 0)?;
         tx.prepare_cached(
             "UPDATE track_blocks SET record_id = ?2, worker_id = ?3, device_id = ?4, outbox_seq = ?5
@@ -211,6 +219,25 @@ pub fn derived_payload(conn: &Connection, seq: i64) -> Result<Option<String>> {
         .optional()?;
     row.map(|(id, w, d, s, data)| block_payload(id, &w, &d, s, &data))
         .transpose()
+}
+
+/// Writes a block's payload into its outbox entry before the block row goes (a discarded
+/// block): the entry derives it from the row, and its withdrawal link must still prove it
+/// (the hash commits to the payload). A block that no longer decodes has nothing to keep.
+pub fn keep_payload(conn: &Connection, record_id: &str) -> Result<()> {
+    let seq: Option<i64> = conn
+        .prepare_cached("SELECT outbox_seq FROM track_blocks WHERE record_id = ?1")?
+        .query_row([record_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some(seq) = seq else {
+        return Ok(());
+    };
+    if let Ok(Some(payload)) = derived_payload(conn, seq) {
+        conn.prepare_cached("UPDATE outbox SET payload = ?2 WHERE seq = ?1 AND payload = ''")?
+            .execute(params![seq, payload])?;
+    }
+    Ok(())
 }
 
 /// Deletes the blocks the server acknowledged before `cutoff` (the retention period of

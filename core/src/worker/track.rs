@@ -248,10 +248,11 @@ impl GridWorker {
         })?;
         let mut fixes = Vec::new();
         for b in &blocks {
-            // Stored by this core: a block that no longer decodes is damage, not input.
-            let decoded = block::decode(b).map_err(|_| Error::StoreDamaged {
-                damage: crate::error::StoreDamage::Unreadable,
-            })?;
+            // A block damaged on disk leaves its fixes out of the figures, not the day.
+            let Ok(decoded) = block::decode(b) else {
+                log::warn!("track: a stored block no longer decodes; left out of the day");
+                continue;
+            };
             fixes.extend(
                 decoded
                     .into_iter()
