@@ -548,3 +548,51 @@ fn taking_back_a_rejected_edit_keeps_the_edits_still_waiting() {
     assert_eq!(shown.phone.as_deref(), Some(BASE));
     assert_eq!(shown.notes, "");
 }
+
+/// A pull cut short (here by the run's page budget, as a lost network would) leaves what
+/// its committed pages brought usable offline: their households searchable (search
+/// documents otherwise wait for the end of a pull) and their grids in the spatial index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_cut_short_leaves_what_it_brought_searchable() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let options = gridworker_core::sync::SyncOptions {
+        pull_page_limit: 40,
+        max_pull_pages: 3,
+        ..fast_options()
+    };
+    let engine = dev.engine(Tokens::fixed("tok"), options);
+    assert!(
+        engine.sync().await.is_err(),
+        "the page budget stops the pull"
+    );
+    let households: Vec<(String, String, f64, f64)> = dev
+        .worker
+        .test_store()
+        .read(|c| {
+            Ok(c.prepare("SELECT id, address, lat, lon FROM households")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap();
+    assert!(
+        !households.is_empty(),
+        "the committed pages hold households"
+    );
+    for (id, address, lat, lon) in &households {
+        let found = dev
+            .worker
+            .search_households(address, None, 50)
+            .unwrap()
+            .items;
+        assert!(
+            found.iter().any(|h| &h.household.id == id),
+            "household {id} is not found by its address after a pull cut short"
+        );
+        let at = gridworker_core::geo::Position::new(*lat, *lon);
+        assert!(
+            dev.worker.grid_at(at).unwrap().is_some(),
+            "household {id}'s grid is not in the spatial index"
+        );
+    }
+}

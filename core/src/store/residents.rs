@@ -446,6 +446,13 @@ impl Dirty {
     }
 }
 
+/// Whether households wait for their search documents (a pull not finished).
+pub fn any_marked(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM search_dirty LIMIT 1")?
+        .exists([])?)
+}
+
 /// Rebuilds every marked household's search document and clears the marks: one pass over
 /// the marked households and their residents (an initial pull marks them all).
 pub fn reindex_marked(conn: &Connection) -> Result<()> {

@@ -35,7 +35,7 @@ use super::wire;
 use crate::GridWorker;
 use crate::error::{Error, Result};
 use crate::store::outbox::{self, OutboxEntry, kind};
-use crate::store::{reference, rejected_edits, state};
+use crate::store::{reference, rejected_edits, residents, state};
 
 type Shared = Arc<Result<SyncReport>>;
 

@@ -32,7 +32,8 @@ impl Inner {
     /// Pulls until caught up; a 410 `cursor_expired` (the server lost the data the cursor
     /// points into) drops the cursor and pulls again from scratch in the same run, once.
     pub(super) async fn pull(self: &Arc<Self>, cancel: &CancellationToken) -> Result<u64> {
-        match self.pull_pages(cancel).await {
+        let mut reference_changed = false;
+        let pulled = match self.pull_pages(cancel, &mut reference_changed).await {
             Err(Error::Server { status: 410, .. }) => {
                 log::warn!("sync: pull cursor expired on the server; pulling from scratch");
                 let worker = self.worker.clone();
@@ -42,10 +43,38 @@ impl Inner {
                         .write(|tx| state::delete(tx, state::keys::PULL_CURSOR))
                 })
                 .await?;
-                self.pull_pages(cancel).await
+                self.pull_pages(cancel, &mut reference_changed).await
             }
             other => other,
+        };
+        // Cancelled, the app wants the run over now: the next pull settles.
+        if matches!(pulled, Err(Error::Cancelled)) {
+            return pulled;
         }
+        let settled = self.settle(reference_changed).await;
+        let applied = pulled?;
+        settled?;
+        Ok(applied)
+    }
+
+    /// Whatever ended the pull, the pages it committed are the phone's data now: the spatial
+    /// index is reloaded when reference data changed, and the households whose search
+    /// documents wait for the end of a pull (`apply::apply_page`) are indexed, so a pull cut
+    /// short by the network does not leave them unsearchable offline until the next one.
+    async fn settle(self: &Arc<Self>, reference_changed: bool) -> Result<()> {
+        let worker = self.worker.clone();
+        blocking(move || {
+            if reference_changed {
+                worker.reload_reference()?;
+            }
+            if worker.store().read(residents::any_marked)? {
+                worker
+                    .store()
+                    .write_recoverable(|tx| residents::reindex_marked(tx))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Pulls until caught up. The next page is fetched (server query, transfer, JSON decode)
@@ -55,11 +84,14 @@ impl Inner {
     ///
     /// Bounded: a cursor the run has already used is a protocol error (the feed would loop),
     /// and at most [`SyncOptions::max_pull_pages`] pages are fetched per run.
-    async fn pull_pages(self: &Arc<Self>, cancel: &CancellationToken) -> Result<u64> {
+    async fn pull_pages(
+        self: &Arc<Self>,
+        cancel: &CancellationToken,
+        reference_changed: &mut bool,
+    ) -> Result<u64> {
         let mut progress = SyncProgress::new(SyncPhase::Pull);
         self.progress(progress.clone());
         let mut applied = 0u64;
-        let mut reference_changed = false;
         let worker = self.worker.clone();
         let cursor: Option<String> = blocking(move || {
             worker
@@ -108,10 +140,10 @@ impl Inner {
                 }
                 let (applied_page, fetched) =
                     tokio::join!(apply, self.fetch_page(cancel, Some(next_cursor)));
-                reference_changed |= applied_page?;
+                *reference_changed |= applied_page?;
                 Some(fetched)
             } else {
-                reference_changed |= apply.await?;
+                *reference_changed |= apply.await?;
                 None
             };
             applied += n;
@@ -121,10 +153,6 @@ impl Inner {
                 Some(fetched) => page = fetched?,
                 None => break,
             }
-        }
-        if reference_changed {
-            let worker = self.worker.clone();
-            blocking(move || worker.reload_reference()).await?;
         }
         Ok(applied)
     }
