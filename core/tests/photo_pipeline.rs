@@ -484,3 +484,60 @@ fn small_png() -> Vec<u8> {
     }
     png
 }
+
+/// Two calls attach the same photo at the same time; one of them fails inside its write
+/// (here: a `captured_at` in 1900, checked in the transaction) and removes the file it
+/// moved into place when no committed row points at it. The other may be inside its own
+/// transaction then, its row pointing at that file not committed yet: the removal waits for
+/// the writer, so every report filed reads its photo back (it lost it in about a third of
+/// such rounds).
+#[test]
+fn a_failed_write_never_deletes_the_photo_of_a_concurrent_successful_one() {
+    let env = support::Env::new();
+    let here = env.point("P11").position;
+    let fix = env.fix_at(here);
+    let ancient = chrono::DateTime::parse_from_rfc3339("1900-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut lost = Vec::new();
+    let mut failed_a = 0;
+    let rounds = 150;
+    for i in 0..rounds {
+        let path = support::jpeg_seeded(env.dir.path(), &format!("g{i}.jpg"), 3_000, 9_000 + i);
+        let good = gridworker_core::worker::PhotoInput::new(&path);
+        let mut bad = good.clone();
+        bad.captured_at = Some(ancient);
+        let barrier = std::sync::Barrier::new(2);
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| {
+                barrier.wait();
+                env.core
+                    .file_report("dumped_waste", "a", &[bad.clone()], &fix, None)
+            });
+            let b = s.spawn(|| {
+                barrier.wait();
+                env.core
+                    .file_report("dumped_waste", "b", std::slice::from_ref(&good), &fix, None)
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        // (When B commits the photo first, A reuses B's row and its bad time goes unchecked:
+        // A is then filed too. Only rounds where A failed can show the race.)
+        let b = b.unwrap();
+        if a.is_ok() {
+            continue;
+        }
+        failed_a += 1;
+        let sha = &b.photos[0].sha256;
+        match env.core.photo_bytes(sha) {
+            Ok(Some(_)) => {}
+            other => lost.push((i, format!("{other:?}"))),
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {failed_a} rounds where A failed left B's filed report without its photo file \
+         (rounds {lost:?})",
+        lost.len()
+    );
+}

@@ -719,3 +719,137 @@ async fn defect1_a_withdrawal_link_refused_with_413_alone_is_given_up_not_resent
     assert_eq!(chain["intact"], false, "{chain}");
     assert_eq!(dev.pending(), 0);
 }
+
+/// A token that expires between the photo's state query (GET) and its upload (PATCH): the
+/// PATCH is answered 401 and the token refreshed. The body stream is spent, so the upload is
+/// built anew (it was sent empty, refused as a bad request, and the record quarantined as
+/// refused for bytes nobody had looked at). The record syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiring_mid_photo_upload_does_not_quarantine_the_record() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let (_report, _shas) = dev.report(1, 40_000, 7);
+    // handshake GET, photo state GET pass; the PATCH meets an expired token.
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::Status {
+        code: 401,
+        retry_after: None,
+    });
+    let tokens = Tokens::fixed("tok");
+    let engine = dev.engine(tokens.clone(), fast_options());
+    let report = engine.sync().await.unwrap();
+    assert_eq!(*tokens.refreshes.lock().unwrap(), 1, "the 401 was met");
+    assert!(
+        report.quarantined.is_empty(),
+        "a token refresh quarantined the record: {:?}",
+        report.quarantined
+    );
+    if dev.pending() > 0 {
+        engine.sync().await.unwrap();
+    }
+    assert!(dev.worker.quarantined_records().unwrap().is_empty());
+    assert_all_synced_once(&dev, &server).await;
+}
+
+/// The stored copy of a photo is damaged (report A would be quarantined `photo_altered`).
+/// The worker then files report B with the very same, intact photo: the good copy replaces
+/// the damaged file (it was dropped because a file was in place), and both reports sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filing_a_good_copy_of_a_photo_replaces_its_damaged_stored_file() {
+    let server = RealServer::start(&["tok"]);
+    let dev = Device::new(&server.url);
+    let original = support::jpeg(dev.gallery.path(), "same.jpg", 30_000, 42);
+    let input = gridworker_core::worker::PhotoInput::new(&original);
+    let here = support::district().1[0].position;
+    let a = dev
+        .worker
+        .file_report(
+            "dumped_waste",
+            "A",
+            std::slice::from_ref(&input),
+            &dev.fix_at(here),
+            None,
+        )
+        .unwrap();
+    let sha = a.photos[0].sha256.clone();
+    // The stored copy is damaged (flash wear, a cleaner app, a bad restore).
+    let stored = dev.worker.photo_path(&sha).unwrap().unwrap();
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    std::fs::write(&stored, &bytes).unwrap();
+    // Report B with the same, intact original.
+    dev.clock.advance(60);
+    let b = dev
+        .worker
+        .file_report(
+            "dumped_waste",
+            "B",
+            std::slice::from_ref(&input),
+            &dev.fix_at(here),
+            None,
+        )
+        .unwrap();
+    assert_eq!(b.photos[0].sha256, sha);
+    let now_stored = dev.worker.photo_bytes(&sha);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let report = engine.sync().await.unwrap();
+    assert!(
+        now_stored.as_ref().is_ok_and(|b| b.is_some()),
+        "the good copy given with report B was dropped; stored copy reads {now_stored:?}"
+    );
+    assert!(report.quarantined.is_empty(), "{:?}", report.quarantined);
+    assert_all_synced_once(&dev, &server).await;
+}
+
+/// A small PNG (vertical noise stripes: a few KB, well under the district's photo limit)
+/// comes out of the pipeline as a JPEG several times the limit. The limit holds for what is
+/// stored and sent (the server's 413 would quarantine the record): the photo is refused when
+/// filed, with a typed error, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_within_the_limit_is_not_stored_larger_than_the_limit() {
+    const LIMIT: u64 = 200_000;
+    let server = RealServer::start_with(&["tok"], |c| c.policy.max_photo_bytes = LIMIT);
+    let dev = Device::new(&server.url);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.unwrap(); // the device learns the district's policy
+    let (w, h) = (1600u32, 1200u32);
+    let mut seed = 0x1234_5678_u64;
+    let row: Vec<u8> = (0..w * 3)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect();
+    let mut png_bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png_bytes, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Best);
+        enc.set_filter(png::FilterType::Up);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
+        let mut wr = enc.write_header().unwrap();
+        wr.write_image_data(&row.repeat(h as usize)).unwrap();
+    }
+    assert!((png_bytes.len() as u64) < LIMIT, "{}", png_bytes.len());
+    let path = dev.gallery.path().join("screenshot.png");
+    std::fs::write(&path, &png_bytes).unwrap();
+    let here = support::district().1[0].position;
+    let filed = dev.worker.file_report(
+        "dumped_waste",
+        "stripes",
+        &[gridworker_core::worker::PhotoInput::new(&path)],
+        &dev.fix_at(here),
+        None,
+    );
+    assert!(
+        matches!(filed, Err(gridworker_core::Error::InvalidInput { .. })),
+        "{filed:?}"
+    );
+    assert_eq!(dev.pending(), 0);
+    assert!(dev.worker.list_reports(0, 10).unwrap().is_empty());
+}

@@ -128,6 +128,17 @@ pub fn stage(
         policy.photo_jpeg_quality,
     )
     .map_err(|r| Error::invalid(field, r.0))?;
+    // The limit holds for what is stored and sent (the server enforces it on those bytes):
+    // a small PNG or a rotated JPEG can come out of the pipeline larger than it went in.
+    if prepared.bytes.len() as u64 > policy.max_photo_bytes {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "is larger than the limit of {} bytes once prepared for sending",
+                policy.max_photo_bytes
+            ),
+        ));
+    }
     let sha: [u8; 32] = Sha256::digest(&prepared.bytes).into();
     let tmp_dir = data_dir.join(TMP_DIR);
     crate::store::files::create_private_dir(&tmp_dir)?;
@@ -162,8 +173,15 @@ pub fn stage(
 }
 
 /// Moves a staged photo into place and records it, inside the caller's transaction. If the
-/// same content is already stored the temp copy is simply dropped.
-pub fn commit(tx: &Transaction<'_>, data_dir: &Path, staged: &StagedPhoto) -> Result<()> {
+/// same content is already stored (read back whole: `keys` open a sealed file) the temp
+/// copy is simply dropped; a stored file that no longer holds it (damaged on disk) is
+/// replaced by the staged copy, which releases the records quarantined for it.
+pub fn commit(
+    tx: &Transaction<'_>,
+    data_dir: &Path,
+    staged: &StagedPhoto,
+    keys: &[PhotoKey],
+) -> Result<()> {
     let photo = &staged.photo;
     let existing: Option<Option<String>> = tx
         .query_row(
@@ -174,13 +192,19 @@ pub fn commit(tx: &Transaction<'_>, data_dir: &Path, staged: &StagedPhoto) -> Re
         .optional()?;
     let rel = rel_path_for(photo);
     let target = data_dir.join(&rel);
-    if !target.exists() && staged.tmp.exists() {
+    let damaged = target.exists()
+        && !open_file(&target, &photo.sha256, keys)
+            .is_ok_and(|r| reads_as(r, &photo.sha256, photo.size));
+    if (damaged || !target.exists()) && staged.tmp.exists() {
         std::fs::rename(&staged.tmp, &target)?;
         if let Some(dir) = target.parent()
             && let Ok(d) = File::open(dir)
         {
             // Persist the rename itself (directory entry) before the row that points at it.
             let _ = d.sync_all();
+        }
+        if damaged {
+            crate::store::outbox::release_repaired_photo(tx, &photo.sha256)?;
         }
     }
     match existing {
@@ -392,6 +416,24 @@ impl Read for PhotoReader {
             PhotoReader::Sealed(u) => u.read(buf),
         }
     }
+}
+
+/// Whether `reader` yields exactly the photo `sha256` of `size` bytes, read back whole.
+pub fn reads_as(mut reader: PhotoReader, sha256: &str, size: u64) -> bool {
+    if reader.len() != size {
+        return false;
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+    hex::encode(hasher.finalize()) == sha256
 }
 
 /// Opens the photo file at `path` (named `sha256`) for reading its plaintext. A sealed file

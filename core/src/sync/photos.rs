@@ -7,7 +7,6 @@
 //! cut mid-upload therefore costs at most what was in flight. The server verifies the hash
 //! once it has every byte; only its "complete" answer marks the photo uploaded.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures_util::StreamExt;
 use reqwest::Method;
 use rusqlite::Connection;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::context::{Context, blocking};
@@ -150,26 +148,13 @@ fn check_file(path: &Path, sha256: &str, size: u64, keys: &[PhotoKey]) -> Option
             sha256: sha256.to_string(),
         })
     };
-    let mut reader = match photos::open_file(path, sha256, keys) {
+    let reader = match photos::open_file(path, sha256, keys) {
         Ok(r) => r,
         Err(Error::PhotoSealBroken { .. }) => return altered(),
         // Gone or unreadable (permissions, a directory in its place): as good as missing.
         Err(_) => return missing(),
     };
-    if reader.len() != size {
-        return altered();
-    }
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return altered(),
-        }
-    }
-    if hex::encode(hasher.finalize()) == sha256 {
+    if photos::reads_as(reader, sha256, size) {
         None
     } else {
         altered()
@@ -265,8 +250,10 @@ async fn upload_one(inner: &Context, cancel: &CancellationToken, p: &Pending) ->
                         Method::PATCH,
                         &url,
                         // A second call (after a token refresh) cannot replay the consumed
-                        // stream: it sends nothing, the server answers "incomplete", and the
-                        // retry loop resumes from what the server holds.
+                        // stream: it ends as a transient failure, and the retry loop asks the
+                        // server what it holds and resumes from there. (Sent empty, without
+                        // its Upload-* headers, it was refused as a bad request, and the
+                        // record quarantined as refused.)
                         move || match body.take() {
                             Some(body) => Payload::Stream {
                                 body,
@@ -278,7 +265,7 @@ async fn upload_one(inner: &Context, cancel: &CancellationToken, p: &Pending) ->
                                     (wire::HEADER_UPLOAD_LENGTH, p.size.to_string()),
                                 ],
                             },
-                            None => Payload::None,
+                            None => Payload::Spent,
                         },
                     )
                     .await

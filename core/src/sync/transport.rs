@@ -62,6 +62,10 @@ pub enum Payload {
         /// Further headers (the photo upload's `Upload-Offset` / `Upload-Length`).
         headers: Vec<(&'static str, String)>,
     },
+    /// A streamed body already sent once, which cannot be sent again (the call after a
+    /// token refresh): the call ends as a transient failure, so the caller's retry loop
+    /// builds the request anew (a photo upload asks the server where to resume).
+    Spent,
 }
 
 /// A successful answer.
@@ -208,6 +212,11 @@ impl Transport {
                 .header(wire::HEADER_WORKER, &self.worker_id)
                 .header(AUTHORIZATION, format!("Bearer {token}"));
             let (sent, activity) = match payload() {
+                Payload::Spent => {
+                    return Err(Failure::transient(
+                        "the request body was sent before the token was refreshed; sending it anew",
+                    ));
+                }
                 Payload::None => (0, Activity::new()),
                 Payload::Json(bytes) => {
                     let n = bytes.len() as u64;

@@ -138,6 +138,7 @@ impl GridWorker {
             return Err(Error::invalid("photo", "no photo given"));
         };
         let data_dir = self.config.data_dir.clone();
+        let keys = self.photo_keys();
         let result = self.store.write(|tx| {
             let (entry, reason) = quarantined(tx, record_id)?;
             let bad = bad_photo(record_id, &reason)?;
@@ -156,7 +157,7 @@ impl GridWorker {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                photos::commit(tx, &data_dir, new)?;
+                photos::commit(tx, &data_dir, new, keys)?;
                 outbox::release_repaired_photo(tx, &bad)?;
                 return Ok(());
             }
@@ -167,7 +168,7 @@ impl GridWorker {
                     "the record already holds this photo",
                 ));
             }
-            photos::commit(tx, &data_dir, new)?;
+            photos::commit(tx, &data_dir, new, keys)?;
             for p in list.iter_mut() {
                 if p.sha256 == bad {
                     *p = new.photo.clone();

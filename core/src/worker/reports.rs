@@ -26,8 +26,11 @@ impl GridWorker {
 
     /// After a failed write, removes photo files the failed transaction had moved into place
     /// but which no committed row references.
+    /// Removes the files a failed write moved into place. Under the writer lock: a
+    /// concurrent write of the same photo may have found the file in place and be about to
+    /// commit a row pointing at it (it commits first, and the file stays).
     pub(super) fn forget_uncommitted(&self, staged: &[photos::StagedPhoto]) {
-        let _ = self.store.read(|c| {
+        let _ = self.store.write(|c| {
             for s in staged {
                 if photos::path_of(c, &self.config.data_dir, &s.photo.sha256)?.is_none() {
                     let rel = format!(
@@ -50,7 +53,7 @@ impl GridWorker {
     ) -> Result<T> {
         let result = self.store.write(|tx| {
             for s in staged {
-                photos::commit(tx, &self.config.data_dir, s)?;
+                photos::commit(tx, &self.config.data_dir, s, self.photo_keys())?;
             }
             f(tx)
         });
