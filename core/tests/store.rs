@@ -185,3 +185,52 @@ fn recoverable_writes_leave_the_writer_durable_again() {
         .unwrap();
     assert_eq!(after, 2);
 }
+
+/// A store belongs to the worker who first opened it. Opened for another worker (a phone
+/// reissued without a wipe), it is refused with a typed error and nothing changes: the
+/// server would refuse every push holding the first worker's records as a whole, and the
+/// new worker would see the first one's data. After a wipe the new worker starts afresh.
+#[test]
+fn a_store_opened_for_another_worker_is_refused_until_it_is_wiped() {
+    let env = Env::new();
+    let fix = env.fix_at(env.point("P11").position);
+    env.core.check_in("P11", &fix).unwrap();
+    let Env {
+        dir: tmp,
+        clock,
+        core,
+        ..
+    } = env;
+    drop(core);
+    let dir = tmp.path().to_path_buf();
+    let before = snapshot(&dir);
+    let other = |clock| {
+        let mut c = config(&dir, clock);
+        c.worker_id = "w-0002".into();
+        c.device_id = "dev-B".into();
+        c
+    };
+    match GridWorker::open(other(clock.clone())) {
+        Err(Error::InvalidState { what, state, .. }) => {
+            assert_eq!((what, state.as_str()), ("store", "another_worker"));
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    assert_eq!(snapshot(&dir), before, "a refused open changed the store");
+    GridWorker::open(config(&dir, clock.clone())).expect("its own worker opens it");
+
+    // A store with no record left (synced, or never made) still holds the worker's pulled
+    // residents and tracks: refused all the same.
+    let fresh = tempfile::tempdir().unwrap();
+    drop(GridWorker::open(config(fresh.path(), clock.clone())).unwrap());
+    let mut c = config(fresh.path(), clock.clone());
+    c.worker_id = "w-0002".into();
+    assert!(matches!(
+        GridWorker::open(c),
+        Err(Error::InvalidState { .. })
+    ));
+
+    gridworker_core::worker::wipe_data_dir(&dir).unwrap();
+    let w = GridWorker::open(other(clock)).expect("a wiped store is the new worker's");
+    assert_eq!(w.config().worker_id, "w-0002");
+}

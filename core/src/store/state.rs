@@ -30,6 +30,8 @@ pub mod keys {
     /// The protocol version of the server the pull cursor was last reset for (see the
     /// handshake in `sync::engine`).
     pub const FEED_PROTOCOL: &str = "feed_protocol";
+    /// The worker the store belongs to (`worker::owner`).
+    pub const OWNER_WORKER: &str = "owner_worker";
 }
 
 pub fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {

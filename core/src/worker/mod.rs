@@ -33,6 +33,7 @@ use crate::store::{Store, photos, reference, state};
 use crate::validate;
 
 mod counts;
+mod owner;
 mod patrol;
 mod photo_files;
 mod quarantine;
@@ -181,6 +182,7 @@ impl GridWorker {
             ));
         }
         let store = Store::open(&config.data_dir, config.key.as_ref())?;
+        owner::claim(&store, &config.worker_id)?;
         crate::store::files::create_private_dir(&config.data_dir.join(photos::PHOTO_DIR))?;
         if let Some(key) = &photo_key {
             // Plain photo files (a plain store migrated by this open, or a run killed half-way
