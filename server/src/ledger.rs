@@ -661,6 +661,17 @@ pub(crate) fn check_applicable(
             "a record with this id was already stored under another mutation".to_string(),
         )));
     }
+    // A new resident under the id of one already registered (by the back office, seeded,
+    // or added by another phone) would replace that person: refused as the admin API's
+    // registration refuses it.
+    if kind == MutationKind::ResidentAdd
+        && crate::residents::store::resident(tx, &p.record_id)?.is_some()
+    {
+        return Ok(Err((
+            codes::RECORD_ID_REUSED,
+            "a resident with this id is already registered".to_string(),
+        )));
+    }
     for sha in &p.photos {
         let complete = match photos_complete.get(sha) {
             Some(c) => *c,

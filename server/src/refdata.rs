@@ -244,11 +244,25 @@ pub fn put_household(tx: &Tx<'_>, id: &str, h: &HouseholdIn) -> ApiResult<()> {
         };
         crate::residents::edit::write_fields(tx, &mut target, &f, &actor, false)?;
     }
+    if previous.is_none() {
+        // Put back after a delete: its profile's versions go on from its history, so a
+        // later change does not reuse a version its history already holds.
+        tx.execute(
+            "UPDATE households SET version = (SELECT COALESCE(MAX(version), 1) FROM field_history
+                 WHERE entity = 'household' AND entity_id = ?1)
+             WHERE id = ?1",
+            [id],
+        )?;
+    }
     crate::residents::store::emit_household(tx, id)?;
-    if let Some(old) = previous
-        && old != h.grid_code
-    {
-        crate::residents::store::rescope_household(tx, id, &old)?;
+    match previous {
+        Some(old) if old != h.grid_code => {
+            crate::residents::store::rescope_household(tx, id, &old)?;
+        }
+        Some(_) => {}
+        // New, or put back after a delete: the residents a delete kept on record return
+        // to the grid's phones.
+        None => crate::residents::store::join_grid(tx, id)?,
     }
     Ok(())
 }

@@ -29,11 +29,12 @@ pub fn normalise(field: &str, s: &str) -> Check<String> {
         return Ok(national.to_string());
     }
     if b.first() == Some(&b'0') {
-        // 010 and 02X are the only 3-digit area codes (Beijing and the big cities).
-        let area = if b.get(1) == Some(&b'1') || b.get(1) == Some(&b'2') {
-            3
-        } else {
-            4
+        // 010 and 02X are the only 3-digit area codes (Beijing and the big cities); no
+        // other code starts with 01.
+        let area = match (b.get(1), b.get(2)) {
+            (Some(b'2'), _) | (Some(b'1'), Some(b'0')) => 3,
+            (Some(b'1'), _) => return bad(),
+            _ => 4,
         };
         let rest = &national[area.min(national.len())..];
         let ok_rest = (7..=8).contains(&rest.len()) && !rest.starts_with(['0', '1']);
@@ -58,6 +59,8 @@ mod tests {
             ("0467-2345678", "0467-2345678"),
             ("046723456789", "0467-23456789"),
             ("010 87654321", "010-87654321"),
+            ("021-62345678", "021-62345678"),
+            ("0107-2345678", "010-72345678"),
         ] {
             assert_eq!(normalise("phone", input).unwrap(), out, "{input}");
         }
@@ -76,6 +79,10 @@ mod tests {
             "1391234567８",
             "110",
             "0467-23456789012",
+            // 010 and 02X are the only 3-digit area codes: 011-019 are not codes.
+            "011-2345678",
+            "0192345678",
+            "0112-2345678",
         ] {
             let e = normalise("phone", bad).unwrap_err();
             assert_eq!(e.field, "phone");

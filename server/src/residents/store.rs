@@ -188,6 +188,22 @@ pub(crate) fn leave_grid(tx: &Tx<'_>, household_id: &str, old: &str) -> ApiResul
             &Change::ResidentDelete { id },
         )?;
     }
+    // The conflicts about the household leave the old grid's feed too: they hold its
+    // residents' values, and a phone set up on that grid later would pull them. (Phones
+    // that hold them drop them with the deletes above; the feed has no conflict delete.)
+    // Drained first, so a conflict still waiting for its feed number is found.
+    crate::db::drain_pending(tx)?;
+    let ids: Vec<String> = tx
+        .prepare_cached(&format!(
+            "SELECT id FROM conflicts WHERE {} = ?1",
+            tx.json_text("body", "household_id")
+        ))?
+        .query_map([household_id], |r| r.get(0))?
+        .collect::<crate::store::Result<_>>()?;
+    for id in ids {
+        tx.prepare_cached("DELETE FROM changes WHERE scope = ?1 AND entity = ?2")?
+            .execute(params![grid_scope(old), format!("conflict:{id}")])?;
+    }
     Ok(())
 }
 
@@ -201,6 +217,12 @@ fn resident_ids(tx: &Tx<'_>, household_id: &str) -> crate::store::Result<Vec<Str
 /// join the new one's, with the conflicts about them.
 pub(crate) fn rescope_household(tx: &Tx<'_>, household_id: &str, old: &str) -> ApiResult<()> {
     leave_grid(tx, household_id, old)?;
+    join_grid(tx, household_id)
+}
+
+/// A household's residents and the conflicts about them enter its grid's feed (it moved
+/// there, or was put back after a delete, which keeps its residents on record).
+pub(crate) fn join_grid(tx: &Tx<'_>, household_id: &str) -> ApiResult<()> {
     for id in resident_ids(tx, household_id)? {
         if let Some((r, _)) = resident(tx, &id)? {
             save_resident(tx, &r, "", Utc::now())?;

@@ -1,0 +1,282 @@
+//! Residents and households as records: ids that must not be reused, history that must not
+//! be rewritten, what each grid's feed carries, the formats the admin API takes.
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use gridworker_core::model::residents::{FieldUpdatePayload, Relation, ResidentAddPayload};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn resident(base: &str, id: &str) -> Value {
+    let (s, v) = admin_get(base, &format!("/admin/v1/residents/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+fn update(
+    dev: &str,
+    worker: &str,
+    target: &str,
+    field: &str,
+    prev: Value,
+    mine: Value,
+) -> FieldUpdatePayload {
+    FieldUpdatePayload {
+        id: uuid::Uuid::now_v7().to_string(),
+        worker_id: worker.into(),
+        device_id: dev.into(),
+        target_id: target.into(),
+        base_version: 1,
+        fields: [(field.to_string(), mine)].into(),
+        previous: [(field.to_string(), prev)].into(),
+        visit_id: None,
+        recorded_at: Utc::now(),
+    }
+}
+
+/// A phone's `resident_add` whose id is an existing resident's (seeded, or registered by
+/// the back office: ids outside the `mutations` table) is refused (`record_id_reused`, as
+/// the admin API's registration): it replaced that resident (another household, other name
+/// and ID number, version back to 1).
+#[tokio::test]
+async fn resident_add_with_an_existing_residents_id_does_not_replace_that_resident() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let before = resident(&base, "r-0000006").await;
+    assert_eq!(before["resident"]["household_id"], "h-000002");
+
+    let mut dev = Device::new("dev-add", W1);
+    let c = Client::new(&base, T1, "dev-add");
+    let add = ResidentAddPayload {
+        id: "r-0000006".into(),
+        worker_id: W1.into(),
+        device_id: "dev-add".into(),
+        household_id: "h-000001".into(),
+        visit_id: None,
+        name: "张三".into(),
+        id_number: "11010519491231002X".into(),
+        phone: None,
+        relation: Relation::Tenant,
+        tags: vec![],
+        notes: String::new(),
+        recorded_at: Utc::now(),
+    };
+    let m = dev.mutation(
+        "resident_add",
+        "r-0000006",
+        serde_json::to_string(&add).unwrap(),
+    );
+    let r = c.push(&[m]).await;
+    assert_eq!(
+        (status_of(&r, 0), reason_of(&r, 0)),
+        ("rejected".to_string(), "record_id_reused".to_string())
+    );
+
+    let after = resident(&base, "r-0000006").await;
+    assert_eq!(
+        (
+            &after["resident"]["household_id"],
+            &after["resident"]["name"],
+            &after["resident"]["id_number"],
+            &after["resident"]["version"],
+        ),
+        (
+            &before["resident"]["household_id"],
+            &before["resident"]["name"],
+            &before["resident"]["id_number"],
+            &before["resident"]["version"],
+        ),
+        "an existing resident was overwritten by a phone's resident_add"
+    );
+}
+
+/// A household removed and put back (same id, same grid): its residents, kept on record by
+/// the delete, come back to the grid's phones (the feed kept only their `resident_delete`).
+#[tokio::test]
+async fn a_household_put_back_brings_its_residents_back_to_the_grids_phones() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let (s, _) = admin_send(
+        &base,
+        Method::DELETE,
+        "/admin/v1/households/h-000002",
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/households/h-000002",
+        json!({"grid_code": "g-0001", "building": "红旗社区1号楼",
+               "address": "鸡冠区 向阳街道 红旗社区 1号楼 1单元 102", "crs": "gcj02",
+               "lat": 45.2986328, "lon": 130.9502712, "tags": ["elderly_alone"]}),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {v}");
+    let again = resident(&base, "r-0000006").await;
+    assert_eq!(
+        again["grid_code"], "g-0001",
+        "the admin API shows the resident in the grid"
+    );
+
+    // A phone of the grid pulling from scratch.
+    let c = Client::new(&base, T1, "dev-fresh");
+    let (ch, _) = c.pull_all(None, 5000).await;
+    let about: Vec<&str> = ch
+        .iter()
+        .filter(|c| c["id"] == "r-0000006" || c["resident"]["id"] == "r-0000006")
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        about,
+        vec!["resident_upsert"],
+        "the resident of the household put back never reaches the grid's phones"
+    );
+}
+
+/// The same household put back goes on from its history's versions: started at version 1
+/// again, its next edits wrote history rows under versions already used and overwrote the
+/// earlier ones, so stored changes vanished from the history.
+#[tokio::test]
+async fn a_household_put_back_keeps_the_history_of_its_earlier_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let patch = |notes: &'static str| {
+        let base = base.clone();
+        async move {
+            let (s, v) = admin_send(
+                &base,
+                Method::PATCH,
+                "/admin/v1/households/h-000002",
+                json!({ "notes": notes }),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            v
+        }
+    };
+    patch("第一次走访：独居").await;
+    let (s, _) = admin_send(
+        &base,
+        Method::DELETE,
+        "/admin/v1/households/h-000002",
+        json!({}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/households/h-000002",
+        json!({"grid_code": "g-0001", "building": "红旗社区1号楼",
+               "address": "鸡冠区 向阳街道 红旗社区 1号楼 1单元 102", "crs": "gcj02",
+               "lat": 45.2986328, "lon": 130.9502712, "tags": []}),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {v}");
+    let v = patch("第二次走访").await;
+    let notes: Vec<&Value> = v["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["field"] == "notes")
+        .map(|h| &h["new"])
+        .collect();
+    assert!(
+        notes.contains(&&json!("第一次走访：独居")),
+        "the first stored change of notes is gone from the history: {notes:?}"
+    );
+}
+
+/// A household moved to another grid takes its conflicts along (re-issued in the new
+/// grid's feed) and out of the old grid's feed: a phone of the old grid pulling from
+/// scratch received them, values and all (base, mine, theirs: the resident's phone
+/// numbers), for a household no longer in its grids.
+#[tokio::test]
+async fn a_conflict_leaves_the_old_grids_feed_when_its_household_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let (s, v) = admin_send(
+        &base,
+        Method::PATCH,
+        "/admin/v1/residents/r-0000006",
+        json!({"phone": "15845678901"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut dev = Device::new("dev-c", W1);
+    let c = Client::new(&base, T1, "dev-c");
+    let u = update(
+        "dev-c",
+        W1,
+        "r-0000006",
+        "phone",
+        json!("17662500281"),
+        json!("13912345678"),
+    );
+    let m = dev.mutation("resident_update", &u.id, serde_json::to_string(&u).unwrap());
+    c.push(&[m]).await;
+    let (s, v) = admin_get(&base, "/admin/v1/conflicts").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["conflicts"].as_array().unwrap().len(), 1, "{v}");
+
+    // The household moves to grid g-0002.
+    let (s, v) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/households/h-000002",
+        json!({"grid_code": "g-0002", "building": "红旗社区1号楼",
+               "address": "鸡冠区 向阳街道 红旗社区 1号楼 1单元 102", "crs": "gcj02",
+               "lat": 45.2986328, "lon": 130.9502712, "tags": ["elderly_alone"]}),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {v}");
+
+    // A phone of g-0001 (W1) set up from scratch after the move.
+    let fresh = Client::new(&base, T1, "dev-fresh-g1");
+    let (ch, _) = fresh.pull_all(None, 5000).await;
+    let leaked: Vec<&Value> = ch
+        .iter()
+        .filter(|c| c["type"] == "conflict_upsert" && c["conflict"]["household_id"] == "h-000002")
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "grid g-0001's feed still carries the moved household's conflict: {leaked:?}"
+    );
+    // ...while the phones of g-0002 have it.
+    let other = Client::new(&base, T2, "dev-fresh-g2");
+    let (ch2, _) = other.pull_all(None, 5000).await;
+    assert!(ch2.iter().any(|c| c["type"] == "conflict_upsert"));
+}
+
+/// Landline area codes: `010` and `02X` are the only 3-digit ones and no other starts with
+/// `01` (§4.7), so `011-2345678` and `0192345678` are refused (they were stored, any `01X`
+/// taken as a 3-digit code).
+#[tokio::test]
+async fn admin_patch_refuses_a_landline_with_a_three_digit_01x_area_code_other_than_010() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    for bad in ["011-2345678", "0192345678"] {
+        let (s, v) = admin_send(
+            &base,
+            Method::PATCH,
+            "/admin/v1/residents/r-0000006",
+            json!({ "phone": bad }),
+        )
+        .await;
+        assert_eq!(
+            s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad} accepted, stored as {}",
+            v["resident"]["phone"]
+        );
+    }
+}
