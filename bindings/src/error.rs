@@ -95,6 +95,18 @@ pub enum InputField {
     Value,
     /// An update that changes no field, or fields that cannot go together.
     Fields,
+    /// A building's name (`householdsInBuilding`).
+    Building,
+    /// A grid's code (`pointsPage`, `householdsPage`).
+    GridCode,
+    /// A search radius (`householdsNearby`).
+    RadiusM,
+    /// A key-group tag (`keyGroupHouseholds`).
+    Tag,
+    /// A report evaluation's reason.
+    Reason,
+    /// An imported household's address.
+    Address,
     /// A root this build does not name.
     Other,
 }
@@ -144,6 +156,12 @@ impl InputField {
             "status" => InputField::Status,
             "value" => InputField::Value,
             "fields" => InputField::Fields,
+            "building" => InputField::Building,
+            "grid_code" => InputField::GridCode,
+            "radius_m" => InputField::RadiusM,
+            "tag" => InputField::Tag,
+            "reason" => InputField::Reason,
+            "address" => InputField::Address,
             _ => InputField::Other,
         }
     }

@@ -293,6 +293,71 @@ fn every_field_root_the_core_uses_is_typed() {
     assert_eq!(InputField::of(""), InputField::Other);
 }
 
+/// Every field root the core and the bindings name literally when they refuse input
+/// (`invalid("...")`, `validate::...("...")`) is a typed `InputField`, but for the core's
+/// own encodings: a root added without its variant reaches the app as `OTHER`.
+#[test]
+fn every_field_root_named_in_the_source_is_typed() {
+    // The core's encodings, and `import_residents` (QA seeding in Rust, not exported).
+    const INTERNAL: [&str; 8] = [
+        "resident",
+        "request",
+        "sidecar",
+        "track_block",
+        "patrol_event",
+        "chunk_size",
+        "exif_time",
+        "exif_position",
+    ];
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                sources(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    sources(&root.join("../core/src"), &mut files);
+    let mut roots = std::collections::BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, _) in text.match_indices("(\"") {
+            let before = &text[..i];
+            let callee = before
+                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .next()
+                .unwrap_or_default();
+            if !(callee.ends_with("invalid") || callee.starts_with("validate::")) {
+                continue;
+            }
+            let rest = &text[i + 2..];
+            let name: String = rest.chars().take_while(|c| *c != '"').collect();
+            let root = name
+                .split(['.', '['])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if !root.is_empty() {
+                roots.insert(root);
+            }
+        }
+    }
+    assert!(roots.len() > 20, "the scan found too little: {roots:?}");
+    let untyped: Vec<&String> = roots
+        .iter()
+        .filter(|r| InputField::of(r) == InputField::Other && !INTERNAL.contains(&r.as_str()))
+        .collect();
+    assert!(
+        untyped.is_empty(),
+        "roots reaching the app as OTHER: {untyped:?}"
+    );
+}
+
 fn open_at(
     dir: &std::path::Path,
     time_zone: Option<&str>,

@@ -11,6 +11,11 @@ pub struct IsoWeek {
 
 impl IsoWeek {
     pub(crate) fn to_core(self) -> Result<(i32, u32)> {
+        // Its days come back as `LocalDay`s (years 1 to 9999): a week beyond is refused as
+        // the week the app passed, not as a day it never did.
+        if !(1..=9999).contains(&self.year) {
+            return Err(invalid("week", "year must be between 1 and 9999"));
+        }
         Ok((self.year, count("week", self.week)?))
     }
 }

@@ -172,7 +172,8 @@ impl ChangeFeed {
         id
     }
 
-    /// Removes an observer; it is not called after this returns (unless a call is running).
+    /// Removes an observer; it is not called after this returns (unless its call has already
+    /// begun: it finishes).
     pub fn unobserve(&self, id: u64) {
         self.observers
             .lock()
@@ -208,6 +209,14 @@ impl ChangeFeed {
         }
     }
 
+    fn registered(&self, id: u64) -> bool {
+        self.observers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|o| o.0 == id)
+    }
+
     fn run(&self) {
         loop {
             {
@@ -227,16 +236,18 @@ impl ChangeFeed {
                 }
                 std::mem::take(&mut st.committed)
             };
-            let targets: Vec<(u32, Arc<dyn ChangeObserver>)> = self
+            let targets: Vec<(u64, u32, Arc<dyn ChangeObserver>)> = self
                 .observers
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .iter()
-                .map(|o| (o.1, o.2.clone()))
+                .map(|o| (o.0, o.1, o.2.clone()))
                 .collect();
-            for (want, o) in targets {
+            for (id, want, o) in targets {
                 let hit = want & mask;
-                if hit != 0 {
+                // Asked again right before the call: an observer removed while another one
+                // of the same burst ran (its screen gone) is not called.
+                if hit != 0 && self.registered(id) {
                     o.on_change(&kinds_of(hit));
                 }
             }

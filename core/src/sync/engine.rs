@@ -233,8 +233,18 @@ impl SyncEngine {
                     *inner.cancel.lock().unwrap_or_else(|p| p.into_inner()) = cancel.clone();
                     inner.transport.set_interactive(interactive);
                     inner.status.start();
+                    // A wipe of the directory (logout) ends the run, whatever handles the app
+                    // still has of it.
+                    let registered = crate::store::registry::RunRegistration::register(
+                        inner.worker.data_dir(),
+                        Arc::new({
+                            let cancel = cancel.clone();
+                            move || cancel.cancel()
+                        }),
+                    );
                     tokio::spawn(async move {
                         let result = inner.run_within_deadline(&cancel).await;
+                        drop(registered);
                         inner.status.finish();
                         let mut done = SyncProgress::new(SyncPhase::Done);
                         done.outcome = Some(outcome_of(&result));

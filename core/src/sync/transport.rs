@@ -189,6 +189,15 @@ impl Transport {
                 })
             })?
             .map_err(Failure::Fatal)?;
+        // A token read from a file or a login answer may end in a newline: not a header
+        // value, and not the app's argument to fix but its provider's answer.
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
+            return Err(Failure::Fatal(Error::Authentication {
+                reason: "the token provider returned an unusable token (characters a header \
+                         cannot carry, such as a line break)"
+                    .into(),
+            }));
+        }
         *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
         Ok(t)
     }

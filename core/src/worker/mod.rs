@@ -33,6 +33,7 @@ use crate::store::{Store, photos, reference, state};
 use crate::validate;
 
 mod counts;
+mod import;
 mod owner;
 mod patrol;
 mod photo_files;
@@ -337,6 +338,7 @@ impl GridWorker {
         households: &[Household],
         worker_grids: &[String],
     ) -> Result<()> {
+        import::check(grids, points, households, worker_grids)?;
         self.store.write(|tx| {
             for g in grids {
                 reference::upsert_grid(tx, g)?;

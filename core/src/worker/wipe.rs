@@ -9,7 +9,8 @@ use super::*;
 ///
 /// Refused with [`Error::StoreInUse`] while a `GridWorker` (or a sync engine holding one) of
 /// this process is open on `dir`: deleting files under an open handle would let it go on
-/// accepting writes that are then lost. Drop them first.
+/// accepting writes that are then lost. Drop them first. A sync run still going on `dir`
+/// (it holds the store whatever the app closed) is cancelled and waited for, up to 10 s.
 pub fn wipe_data_dir(dir: &Path) -> Result<()> {
     crate::store::registry::while_closed(dir, || wipe_unlocked(dir))
 }

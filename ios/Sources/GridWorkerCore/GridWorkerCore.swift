@@ -8466,6 +8466,30 @@ public enum InputField: Equatable, Hashable {
      */
     case fields
     /**
+     * A building's name (`householdsInBuilding`).
+     */
+    case building
+    /**
+     * A grid's code (`pointsPage`, `householdsPage`).
+     */
+    case gridCode
+    /**
+     * A search radius (`householdsNearby`).
+     */
+    case radiusM
+    /**
+     * A key-group tag (`keyGroupHouseholds`).
+     */
+    case tag
+    /**
+     * A report evaluation's reason.
+     */
+    case reason
+    /**
+     * An imported household's address.
+     */
+    case address
+    /**
      * A root this build does not name.
      */
     case other
@@ -8568,7 +8592,19 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
         
         case 39: return .fields
         
-        case 40: return .other
+        case 40: return .building
+        
+        case 41: return .gridCode
+        
+        case 42: return .radiusM
+        
+        case 43: return .tag
+        
+        case 44: return .reason
+        
+        case 45: return .address
+        
+        case 46: return .other
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -8734,8 +8770,32 @@ public struct FfiConverterTypeInputField: FfiConverterRustBuffer {
             writeInt(&buf, Int32(39))
         
         
-        case .other:
+        case .building:
             writeInt(&buf, Int32(40))
+        
+        
+        case .gridCode:
+            writeInt(&buf, Int32(41))
+        
+        
+        case .radiusM:
+            writeInt(&buf, Int32(42))
+        
+        
+        case .tag:
+            writeInt(&buf, Int32(43))
+        
+        
+        case .reason:
+            writeInt(&buf, Int32(44))
+        
+        
+        case .address:
+            writeInt(&buf, Int32(45))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(46))
         
         }
     }

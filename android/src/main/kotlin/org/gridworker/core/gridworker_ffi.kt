@@ -9526,6 +9526,30 @@ enum class InputField {
      */
     FIELDS,
     /**
+     * A building's name (`householdsInBuilding`).
+     */
+    BUILDING,
+    /**
+     * A grid's code (`pointsPage`, `householdsPage`).
+     */
+    GRID_CODE,
+    /**
+     * A search radius (`householdsNearby`).
+     */
+    RADIUS_M,
+    /**
+     * A key-group tag (`keyGroupHouseholds`).
+     */
+    TAG,
+    /**
+     * A report evaluation's reason.
+     */
+    REASON,
+    /**
+     * An imported household's address.
+     */
+    ADDRESS,
+    /**
      * A root this build does not name.
      */
     OTHER;
