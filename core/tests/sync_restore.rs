@@ -112,12 +112,19 @@ async fn defect10_wiped_server_with_a_new_id_syncs_in_the_same_run() {
 async fn defect10_synced_payloads_expire_after_the_retention_period_pending_ones_never() {
     let server = RealServer::start(&["tok"]);
     let dev = Device::new(&server.url);
+    // Records age by the earlier of the phone's and the server's clocks. The server's is the
+    // real one, days ahead of the phone's test clock (2026-11-23), so the phone's counts:
+    // a retention of a day, and two days passed on the phone.
+    let options = gridworker_core::sync::SyncOptions {
+        synced_retention: std::time::Duration::from_secs(24 * 3600),
+        ..fast_options()
+    };
     dev.check_ins(2);
-    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    let engine = dev.engine(Tokens::fixed("tok"), options);
     engine.sync().await.unwrap();
-    // Recorded the same day, still pending 31 days later (the phone stayed offline).
+    // Recorded the same day, still pending two days later (the phone stayed offline).
     dev.check_ins(1);
-    dev.clock.advance(31 * 24 * 3600);
+    dev.clock.advance(2 * 24 * 3600);
     let r = engine.sync().await.unwrap();
     assert_eq!(r.pushed, 1, "{r:?}");
     let outbox = dev.outbox();
@@ -127,4 +134,58 @@ async fn defect10_synced_payloads_expire_after_the_retention_period_pending_ones
     assert_eq!(outbox[2].4, "synced");
     let (counts, rejected) = server.counts().await;
     assert_eq!((counts.get("checkin").copied(), rejected), (Some(3), 0));
+}
+
+/// Stops the server, copies its data directory to `backup` (or, with `restore`, puts
+/// `backup` in its place), and starts it again.
+async fn with_server_stopped(
+    server: &std::sync::Arc<RealServer>,
+    backup: &std::path::Path,
+    restore: bool,
+) {
+    let s = server.clone();
+    let b = backup.to_path_buf();
+    blocking(move || {
+        s.stop();
+        if restore {
+            empty_dir(s.data.path());
+            copy_dir(&b, s.data.path());
+        } else {
+            copy_dir(s.data.path(), &b);
+        }
+        s.start_again();
+    })
+    .await;
+}
+
+/// A phone clock set a year ahead by hand does not age synced entries: their payloads stay
+/// for the retention period by the server's time (the earlier of the two clocks), so a
+/// server restored from last night's backup gets the records back. (The cutoff was the
+/// phone's wrong "now": every payload was emptied and the records lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_set_ahead_does_not_age_synced_records_before_a_restore() {
+    let server = std::sync::Arc::new(RealServer::start(&["tok"]));
+    let dev = Device::new(&server.url);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    engine.sync().await.unwrap();
+    // Last night's backup: nothing of this device yet.
+    let backup = tempfile::tempdir().unwrap();
+    with_server_stopped(&server, backup.path(), false).await;
+
+    dev.check_ins(3);
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 3);
+    // The worker sets the clock a year ahead by hand; a sync runs (nothing to push).
+    dev.clock.advance(365 * 24 * 3600);
+    engine.sync().await.unwrap();
+    // The clock is put right; the district restores last night's backup.
+    dev.clock.advance(-365 * 24 * 3600);
+    with_server_stopped(&server, backup.path(), true).await;
+
+    let r = engine.sync().await.unwrap();
+    assert_eq!(
+        r.pushed, 3,
+        "the acknowledged records were not re-sent: {r:?}"
+    );
+    assert_eq!(assert_all_synced_once(&dev, &server).await, 3);
 }

@@ -439,9 +439,10 @@ impl Inner {
                 state::put(tx, state::keys::SERVER_POLICY, &reply.policy)?;
                 reference::set_worker_grids(tx, &reply.grids)?;
                 let r = restore::reconcile(tx, &reply.server_id, reply.device_last_seq)?;
+                let aged = restore::aging_now(now, Some(offset));
                 if let Some(cutoff) = chrono::Duration::from_std(retention)
                     .ok()
-                    .and_then(|d| now.checked_sub_signed(d))
+                    .and_then(|d| aged.checked_sub_signed(d))
                 {
                     restore::expire_payloads(tx, cutoff)?;
                 }

@@ -95,8 +95,12 @@ impl SyncOptions {
                 reason,
             ))
         };
-        if self.batch_max_mutations == 0 || self.batch_max_mutations > 100_000 {
-            return bad("batch_max_mutations", "must be between 1 and 100000");
+        // The protocol's limit: a larger batch is refused whole (422 too_many_mutations)
+        // every time, and nothing would leave the phone again.
+        if self.batch_max_mutations == 0
+            || self.batch_max_mutations > crate::sync::wire::MAX_PUSH_MUTATIONS
+        {
+            return bad("batch_max_mutations", "must be between 1 and 2000");
         }
         if self.batch_max_bytes == 0 || self.batch_max_bytes > 64 * 1024 * 1024 {
             return bad("batch_max_bytes", "must be between 1 and 64 MiB");
@@ -233,6 +237,11 @@ mod tests {
                 batch_max_mutations: 0,
                 ..Default::default()
             },
+            // Above the protocol's limit: every push would be refused whole (422).
+            SyncOptions {
+                batch_max_mutations: crate::sync::wire::MAX_PUSH_MUTATIONS + 1,
+                ..Default::default()
+            },
             SyncOptions {
                 run_deadline: Duration::ZERO,
                 ..Default::default()
@@ -260,5 +269,10 @@ mod tests {
                 "{o:?}"
             );
         }
+        let at_the_limit = SyncOptions {
+            batch_max_mutations: crate::sync::wire::MAX_PUSH_MUTATIONS,
+            ..Default::default()
+        };
+        assert!(at_the_limit.validate().is_ok());
     }
 }

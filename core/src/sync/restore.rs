@@ -59,6 +59,16 @@ pub fn reconcile(
     Ok(out)
 }
 
+/// The time synced records age by: the earlier of the phone's clock and the server's (the
+/// phone's corrected by `offset_ms`, server minus phone at the last handshake). A phone
+/// clock set ahead would otherwise expire records acknowledged minutes ago, which a server
+/// restored from a backup then asks for in vain; one set behind only keeps them longer.
+pub fn aging_now(device_now: DateTime<Utc>, offset_ms: Option<i64>) -> DateTime<Utc> {
+    offset_ms
+        .and_then(|ms| device_now.checked_add_signed(chrono::Duration::milliseconds(ms)))
+        .map_or(device_now, |server_now| server_now.min(device_now))
+}
+
 /// Drops the payload of entries the server acknowledged before `cutoff`, and the track
 /// blocks and patrol events behind them; never touches pending or rejected entries. Returns
 /// how many payloads were emptied.

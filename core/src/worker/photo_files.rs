@@ -7,7 +7,10 @@ impl GridWorker {
     /// and debris of killed processes. Returns how many files were removed.
     pub fn collect_photos(&self) -> Result<usize> {
         let dir = self.config.data_dir.clone();
-        let now = self.config.clock.now();
+        let offset: Option<i64> = self
+            .store
+            .read(|c| crate::store::state::get(c, crate::store::state::keys::CLOCK_OFFSET_MS))?;
+        let now = crate::sync::restore::aging_now(self.config.clock.now(), offset);
         let n = self
             .store
             .write(|tx| photos::collect_garbage(tx, &dir, now))?;
