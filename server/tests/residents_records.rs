@@ -280,3 +280,50 @@ async fn admin_patch_refuses_a_landline_with_a_three_digit_01x_area_code_other_t
         );
     }
 }
+
+/// A tags edit whose merge is the stored list stores nothing (base `[disability]`, the back
+/// office's `[veteran]`, the phone's `[disability, veteran]`: the back office removed
+/// `disability`, the phone added `veteran`, merged `[veteran]`). The phone shows its own
+/// list until the server's copy comes back, so the resident goes in the feed again (nothing
+/// came, and the phone kept `[disability, veteran]`).
+#[tokio::test]
+async fn a_tags_edit_merged_into_the_stored_list_sends_the_resident_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    for tags in [json!(["disability"]), json!(["veteran"])] {
+        let (s, v) = admin_send(
+            &base,
+            Method::PATCH,
+            "/admin/v1/residents/r-0000006",
+            json!({ "tags": tags }),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let c = Client::new(&base, T1, "dev-tags");
+    let (_, cursor) = c.pull_all(None, 5000).await;
+    let mut dev = Device::new("dev-tags", W1);
+    let u = update(
+        "dev-tags",
+        W1,
+        "r-0000006",
+        "tags",
+        json!(["disability"]),
+        json!(["disability", "veteran"]),
+    );
+    let m = dev.mutation("resident_update", &u.id, serde_json::to_string(&u).unwrap());
+    let r = c.push(&[m]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    assert_eq!(
+        resident(&base, "r-0000006").await["resident"]["tags"],
+        json!(["veteran"])
+    );
+    let (changes, _) = c.pull_all(Some(cursor), 5000).await;
+    let again: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["type"] == "resident_upsert" && c["resident"]["id"] == "r-0000006")
+        .collect();
+    assert_eq!(again.len(), 1, "{changes:?}");
+    assert_eq!(again[0]["resident"]["tags"], json!(["veteran"]));
+}

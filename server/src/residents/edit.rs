@@ -249,10 +249,14 @@ pub(crate) fn merge_edit(
         }
     }
     let stored = write_fields(tx, &mut target, &apply, actor, true)?;
-    // The phone shows its edit until the server's copy comes back. An edit answered only
-    // with conflicts stores nothing, so nothing new would come: a phone that had pulled
-    // the back office's value while the edit waited would keep showing its own.
-    if !stored && flags.contains(&"conflict") {
+    // The phone shows its edit until the server's copy comes back. An edit that stores
+    // nothing (answered only with conflicts, or tags whose merge is the stored list) brings
+    // nothing new, so a phone showing another value than the stored one would keep it: the
+    // entity goes in the feed again.
+    let shown_elsewhere = fields
+        .iter()
+        .any(|(f, mine)| current.get(f).unwrap_or(&Value::Null) != mine);
+    if !stored && shown_elsewhere {
         target.emit(tx)?;
     }
     Ok(flags)
