@@ -316,3 +316,58 @@ fn defect12_files_and_directories_the_core_creates_are_owner_only() {
     let photo = env.core.photo_path(&rep.photos[0].sha256).unwrap().unwrap();
     assert_eq!(mode(&photo), 0o600);
 }
+
+/// A recovery copies the households that wait for their search documents (a pull cut short
+/// marks them; the table has no rowids to walk), and names only the table that was damaged:
+/// it listed `search_dirty` as damaged in every recovery and dropped its marks, leaving those
+/// households unsearchable.
+#[test]
+fn a_recovery_keeps_the_households_waiting_for_their_search_documents() {
+    let env = Env::new();
+    let page: gridworker_core::sync::wire::PullResponse =
+        serde_json::from_value(serde_json::json!({
+        "changes": [{"type": "resident_upsert", "resident": {
+            "id": "r-1", "household_id": "H11", "name": "于秀珍",
+            "id_number": "11010519491231002X", "phone": "13800000000", "relation": "head",
+            "tags": [], "status": "living", "notes": "", "version": 1}}],
+        "next_cursor": "1", "has_more": true}))
+        .unwrap();
+    gridworker_core::sync::apply::apply_page(&env.core, page).unwrap();
+    for p in ["P11", "P12", "P13"] {
+        let fix = env.fix_at(env.point(p).position);
+        env.core.check_in(p, &fix).unwrap();
+        env.clock.advance(700);
+    }
+    let marks = |dir: &Path| -> i64 {
+        rusqlite::Connection::open(dir.join(DB_FILE))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM search_dirty", [], |r| r.get(0))
+            .unwrap()
+    };
+    let address = env.household("H12").address.clone();
+    let Env {
+        dir, core, clock, ..
+    } = env;
+    drop(core);
+    assert_eq!(marks(dir.path()), 1);
+    let db = dir.path().join(DB_FILE);
+    let (page_size, leaves) = leaf_pages(&db, "checkins");
+    flip_page(&db, page_size, leaves[0]);
+
+    let report = recover_store(dir.path(), None).unwrap();
+    assert_eq!(report.damaged_tables, ["checkins"], "{report:?}");
+    assert_eq!(marks(dir.path()), 1, "the household's mark was dropped");
+    // The search index is rebuilt from its copied documents, whole.
+    let w = GridWorker::open(config(dir.path(), clock)).unwrap();
+    let found = w.search_households(&address, None, 10).unwrap().items;
+    assert!(found.iter().any(|h| h.household.id == "H12"), "{found:?}");
+    w.test_store()
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO household_search(household_search) VALUES ('integrity-check')",
+                [],
+            )?;
+            Ok(())
+        })
+        .expect("the search index is whole");
+}

@@ -200,6 +200,10 @@ fn salvage(
     let tables = table_names(dst)?;
     dst.execute_batch("BEGIN IMMEDIATE")?;
     for table in &tables {
+        // A full-text index's own tables: the rows copied into the index rebuild them.
+        if table_kind(dst, table)? == "shadow" {
+            continue;
+        }
         let columns = common_columns(&src, dst, table);
         let Some(columns) = columns else {
             report.damaged_tables.push(table.clone());
@@ -271,6 +275,73 @@ struct TableSalvage {
     damaged: bool,
 }
 
+/// Whether `table` has no rowid to walk (`WITHOUT ROWID`: small tables of derived state,
+/// such as the households waiting for their search documents).
+fn without_rowid(conn: &Connection, table: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1")?
+        .query_row([table], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// `table`, `virtual` or `shadow` (a virtual table's own storage).
+fn table_kind(conn: &Connection, table: &str) -> Result<String> {
+    Ok(conn
+        .prepare_cached("SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = ?1")?
+        .query_row([table], |r| r.get::<_, String>(0))
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Copies a table without rowids in one read: row by row as far as it can be read, the
+/// rest counted as damaged (its rows have no numbers to count as lost).
+fn copy_whole(
+    src: &Connection,
+    dst: &Connection,
+    table: &str,
+    columns: &[String],
+) -> Result<TableSalvage> {
+    let list = columns
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let marks = vec!["?"; columns.len()].join(", ");
+    let write_sql = format!("INSERT OR IGNORE INTO \"{table}\" ({list}) VALUES ({marks})");
+    let mut out = TableSalvage::default();
+    let Ok(mut read) = src.prepare(&format!("SELECT {list} FROM \"{table}\"")) else {
+        out.damaged = true;
+        return Ok(out);
+    };
+    let Ok(mut rows) = read.query([]) else {
+        out.damaged = true;
+        return Ok(out);
+    };
+    loop {
+        match rows.next() {
+            Ok(Some(r)) => {
+                let values: rusqlite::Result<Vec<Value>> =
+                    (0..columns.len()).map(|i| r.get::<_, Value>(i)).collect();
+                let Ok(values) = values else {
+                    out.damaged = true;
+                    break;
+                };
+                let n = dst
+                    .prepare_cached(&write_sql)?
+                    .execute(params_from_iter(values))?;
+                out.copied = out.copied.saturating_add(n as u64);
+            }
+            Ok(None) => break,
+            Err(_) => {
+                out.damaged = true;
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The first rowid at or after `from` whose page can be reached; `Err` when the seek itself
 /// runs into a damaged page.
 fn next_rowid(src: &Connection, table: &str, from: i64) -> rusqlite::Result<Option<i64>> {
@@ -315,6 +386,9 @@ fn copy_table(
     table: &str,
     columns: &[String],
 ) -> Result<TableSalvage> {
+    if without_rowid(dst, table)? {
+        return copy_whole(src, dst, table, columns);
+    }
     let list = columns
         .iter()
         .map(|c| format!("\"{c}\""))
