@@ -189,3 +189,44 @@ async fn a_clock_set_ahead_does_not_age_synced_records_before_a_restore() {
     );
     assert_eq!(assert_all_synced_once(&dev, &server).await, 3);
 }
+
+/// A withdrawal link the server had answered goes again after a restore from a backup
+/// older than it: without it, the link after it showed as a chain break on the back
+/// office's screen (only synced records went again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_link_goes_again_after_a_restore_from_before_it() {
+    use sync_support::Fault;
+    let server = std::sync::Arc::new(RealServer::start(&["tok"]));
+    let dev = Device::new(&server.url);
+    let engine = dev.engine(Tokens::fixed("tok"), fast_options());
+    dev.check_ins(1);
+    engine.sync().await.unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    with_server_stopped(&server, backup.path(), false).await;
+    // A run across the restart first, so the faults below meet the requests meant.
+    engine.sync().await.unwrap();
+
+    // A record refused by a proxy (413 for its push alone) is set aside; the worker
+    // discards it, and its withdrawal link is answered.
+    let visit = dev.visit();
+    server.proxy.push_fault(Fault::Pass);
+    server.proxy.push_fault(Fault::Status {
+        code: 413,
+        retry_after: None,
+    });
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.quarantined.len(), 1, "{r:?}");
+    dev.worker.discard_quarantined(&visit).unwrap();
+    dev.check_ins(1);
+    engine.sync().await.unwrap();
+    assert_eq!(server.records("visit", "withdrawn").await.len(), 1);
+
+    with_server_stopped(&server, backup.path(), true).await;
+    engine.sync().await.unwrap();
+    assert_eq!(
+        server.records("visit", "withdrawn").await.len(),
+        1,
+        "the withdrawal link did not go again"
+    );
+    assert_chain_intact(&dev, &server).await;
+}

@@ -85,13 +85,22 @@ pub fn mark_report_submitted(
 /// whose payload was dropped after the retention period cannot be re-sent: the hash covers
 /// the payload). Returns how many.
 pub fn resend_synced_after(tx: &Transaction<'_>, server_last_seq: i64) -> Result<usize> {
-    Ok(tx
+    let records = tx
         .prepare_cached(
             "UPDATE outbox SET state = 'pending', synced_at = NULL
              WHERE state = 'synced' AND seq > ?1 AND (payload <> ''
                  OR (kind = 'track_block' AND seq IN (SELECT outbox_seq FROM track_blocks)))",
         )?
-        .execute([server_last_seq])?)
+        .execute([server_last_seq])?;
+    // Withdrawal links the server had answered go again too: without them the link after
+    // each would show as a chain break on the back office's screen. They are not records,
+    // so they are not counted.
+    tx.prepare_cached(
+        "UPDATE outbox SET synced_at = NULL, reject_code = NULL, reject_reason = NULL
+         WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND seq > ?1 AND payload <> ''",
+    )?
+    .execute([server_last_seq])?;
+    Ok(records)
 }
 
 /// Photos of pending records that are still on the device are uploaded again (the server
