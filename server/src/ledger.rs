@@ -356,11 +356,25 @@ pub(crate) fn push_one(
         // The hash commits to the payload (it was verified when stored); a withheld payload
         // (refused as invalid, or a withdrawal link's) is compared through it. A withdrawn
         // link cannot come back as a record under the same id.
+        // A payload not kept (a withdrawal link, one refused as invalid, a track block) is
+        // compared through the hash, which was checked against it when it was stored.
+        let same_payload = if p.3.is_empty() {
+            chain::link_matches(
+                &m.hash,
+                &m.prev_hash,
+                m.seq,
+                &m.kind,
+                &m.mutation_id,
+                &m.payload,
+            )
+        } else {
+            p.3 == m.payload
+        };
         let same = (p.8 != WITHDRAWN || m.withdrawn)
             && p.0 == m.seq
             && p.1 == m.kind
             && p.2 == m.record_id
-            && (p.3.is_empty() || p.3 == m.payload)
+            && same_payload
             && p.4 == m.device_time
             && p.5 == m.monotonic_ms
             && p.6 == m.prev_hash
@@ -429,7 +443,9 @@ pub(crate) fn push_one(
 
     // The link is intact: it moves the device's head whatever happens to the record.
     let (chain_break, expected_prev) = link_check(tx, batch, &caller.device_id, m, head.as_ref())?;
-    if head.as_ref().is_none_or(|h| m.seq > h.0) {
+    // A seq below 1 is refused below; it never becomes the head (an honest seq 1 after it
+    // would read as a break).
+    if m.seq >= 1 && head.as_ref().is_none_or(|h| m.seq > h.0) {
         *head = Some((m.seq, m.hash.clone()));
     }
 

@@ -1315,3 +1315,77 @@ fn on_postgresql_each_run_of_a_statement_is_planned_for_its_parameters() {
         .expect("the setting reads");
     assert_eq!(mode, "force_custom_plan");
 }
+
+/// §4.2/§4.4: an altered withdrawal link is refused (`mutation_id_reused`: a replay with
+/// different content); it is never `already_applied`. A payload the server does not keep is
+/// compared through the hash (it was compared as "anything").
+#[tokio::test]
+async fn an_altered_replay_of_a_withdrawal_link_is_not_already_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-w7");
+    let mut d = Device::new("dev-w7", W1);
+    let mut link = d.checkin("p-00001");
+    link.withdrawn = true;
+    let r = c.push(std::slice::from_ref(&link)).await;
+    assert_eq!(status_of(&r, 0), "applied", "{r:?}");
+    // The same id, seq, link and hash, but another payload: the hash no longer matches it.
+    let mut altered = link.clone();
+    altered.payload = altered.payload.replace("p-00001", "p-00002");
+    assert_ne!(altered.payload, link.payload);
+    let r = c.push(std::slice::from_ref(&altered)).await;
+    let status = status_of(&r, 0);
+    assert_ne!(
+        status, "already_applied",
+        "altered withdrawal link accepted as a replay: {r:?}"
+    );
+    assert!(
+        [codes::HASH_MISMATCH, codes::MUTATION_ID_REUSED].contains(&reason_of(&r, 0).as_str()),
+        "{r:?}"
+    );
+    srv.shutdown().await;
+}
+
+/// The same for a payload refused as invalid (kept only as its hash): a replay with another
+/// payload under the same id is "different content" (`mutation_id_reused`), not the first
+/// answer again.
+#[tokio::test]
+async fn an_altered_replay_of_an_invalid_payload_is_refused_as_another_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-w8");
+    let mut d = Device::new("dev-w8", W1);
+    let m = d.mutation("checkin", "c-1", "{\"not\":\"a checkin\"}".to_string());
+    let r = c.push(std::slice::from_ref(&m)).await;
+    assert_eq!(reason_of(&r, 0), codes::INVALID_PAYLOAD, "{r:?}");
+    let mut altered = m.clone();
+    altered.payload = "{\"other\":\"content\"}".to_string();
+    let r = c.push(std::slice::from_ref(&altered)).await;
+    assert!(
+        [codes::HASH_MISMATCH, codes::MUTATION_ID_REUSED].contains(&reason_of(&r, 0).as_str()),
+        "different content under a stored id answered as the first time: {r:?}"
+    );
+    srv.shutdown().await;
+}
+
+/// A link with seq 0 (refused: seq starts at 1) never becomes the device's head: the
+/// device's honest seq 1 after it follows GENESIS and is no chain break (it was one).
+#[tokio::test]
+async fn a_link_below_seq_1_does_not_become_the_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-s0");
+    let mut broken = Device::new("dev-s0", W1);
+    let zero = broken.mutation_at(0, "checkin", "c-0", "{}".to_string());
+    let r = c.push(&[zero]).await;
+    assert_eq!(status_of(&r, 0), "rejected", "{r:?}");
+    let mut honest = Device::new("dev-s0", W1);
+    let first = honest.checkin("p-00001");
+    let r = c.push(&[first]).await;
+    assert_eq!(
+        (status_of(&r, 0).as_str(), r.chain_breaks),
+        ("applied", 0),
+        "{r:?}"
+    );
+    srv.shutdown().await;
+}
