@@ -570,7 +570,12 @@ pub async fn bind_device(
     gridworker_model::validate::id("worker_id", &b.worker_id).map_err(ApiError::invalid)?;
     let st2 = st.clone();
     let v = blocking(move || {
-        st2.db.write_edit(|tx| {
+        st2.db.write(|tx| {
+            // The device's push lock first, as a push takes its locks: a push of the previous
+            // worker's records that checked the binding before this commits cannot commit
+            // after it and bring the dropped head back (several nodes on PostgreSQL).
+            tx.lock(&format!("push:{device_id}"))?;
+            tx.lock(crate::store::EDITS_LOCK)?;
             let known = tx
                 .query_row(
                     "SELECT 1 FROM workers WHERE id = ?1",
