@@ -379,8 +379,10 @@ pub struct FixArgs {
     /// True time of the fix and of the record (RFC 3339); default now.
     #[arg(long, value_parser = parse_time)]
     pub at: Option<DateTime<Utc>>,
-    /// The device wall clock is this many seconds off true time (a clock set by hand).
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    /// The device wall clock is this many seconds off true time (a clock set by hand), at
+    /// most 100 years either way.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-3_155_760_000..=3_155_760_000))]
     pub clock_offset: i64,
 }
 

@@ -49,7 +49,15 @@ pub fn run(a: &DemoArgs) -> CliResult<Output> {
         None => PathBuf::from("out").join(format!("demo-{}", Utc::now().format("%Y%m%d-%H%M%S"))),
     };
     let home_dir = out_dir.join("home");
-    if home_dir.join(crate::home::CONFIG_FILE).exists() {
+    // Refused before anything is written: a file in the way, or what an earlier demo (one
+    // killed half-way too) left there.
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(CliError::invalid(format!(
+            "--out {}: exists and is not a directory",
+            out_dir.display()
+        )));
+    }
+    if home_dir.join(crate::home::CONFIG_FILE).exists() || out_dir.join(KEY_FILE).exists() {
         return Err(CliError::invalid(format!(
             "{} already holds a device; pass a fresh --out",
             out_dir.display()

@@ -76,7 +76,7 @@ fn main() {
                 std::process::exit(code);
             }
             // Parsing failed, so --json must be spotted by hand to honour the contract.
-            let as_json = std::env::args().any(|a| a == "--json");
+            let as_json = std::env::args_os().any(|a| a == "--json");
             let text = e.to_string();
             // clap's first line carries the reason; the rest is usage help.
             let first = text

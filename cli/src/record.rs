@@ -44,6 +44,11 @@ pub fn init(home: &Home, a: &InitArgs) -> CliResult<Output> {
             "--utc-offset-minutes must be within ±840",
         ));
     }
+    // Checked before anything is created: a refused init leaves no directory behind.
+    gridworker_core::zone::DistrictZone::from_config(a.time_zone.as_deref(), a.utc_offset_minutes)?;
+    for (flag, v) in [("--worker", &a.worker), ("--device", &a.device)] {
+        gridworker_core::validate::id(flag, v).map_err(|e| CliError::invalid(e.to_string()))?;
+    }
     if let Ok(old) = home.load()
         && old.worker != a.worker
         && home.data_dir().exists()
@@ -151,13 +156,15 @@ pub fn load_district(dir: &Path) -> CliResult<gridworker_fixtures::District> {
 }
 
 /// The fix and the device clock a record command runs with.
-fn fix_and_clock(cfg: &HomeConfig, f: &FixArgs) -> (LocationFix, Arc<FixedClock>) {
+fn fix_and_clock(cfg: &HomeConfig, f: &FixArgs) -> CliResult<(LocationFix, Arc<FixedClock>)> {
     let at = f.at.unwrap_or_else(Utc::now);
     let mut fix = LocationFix::wgs84(f.lat, f.lon, f.accuracy, at, cfg.monotonic_ms(at));
     fix.crs = f.crs;
     fix.is_mock = f.mock;
-    let wall = at + chrono::Duration::seconds(f.clock_offset);
-    (fix, Arc::new(FixedClock(wall)))
+    let wall = chrono::TimeDelta::try_seconds(f.clock_offset)
+        .and_then(|d| at.checked_add_signed(d))
+        .ok_or_else(|| CliError::invalid("--clock-offset: the clock it gives is out of range"))?;
+    Ok((fix, Arc::new(FixedClock(wall))))
 }
 
 fn flag_codes(flags: &[gridworker_core::domain::Flag]) -> Vec<&'static str> {
@@ -187,7 +194,7 @@ pub fn checkin_json(r: &CheckInResult) -> Value {
 
 pub fn checkin(home: &Home, a: &CheckinArgs) -> CliResult<Output> {
     let cfg = home.load()?;
-    let (fix, clock) = fix_and_clock(&cfg, &a.fix);
+    let (fix, clock) = fix_and_clock(&cfg, &a.fix)?;
     let gw = home.open(&cfg, clock)?;
     let r = gw.check_in(&a.point, &fix)?;
     let j = checkin_json(&r);
@@ -232,7 +239,7 @@ pub fn visit_json(v: &Visit) -> Value {
 pub fn visit(home: &Home, a: &VisitArgs) -> CliResult<Output> {
     let kind = visit_kind(&a.kind)?;
     let cfg = home.load()?;
-    let (fix, clock) = fix_and_clock(&cfg, &a.fix);
+    let (fix, clock) = fix_and_clock(&cfg, &a.fix)?;
     let gw = home.open(&cfg, clock)?;
     let v = gw.record_visit(&a.household, kind, &a.note, &fix)?;
     let human = format!(
@@ -326,7 +333,7 @@ pub fn check_photos(paths: &[std::path::PathBuf]) -> CliResult<Vec<PhotoInput>> 
 pub fn report(home: &Home, a: &ReportArgs) -> CliResult<Output> {
     let photos = check_photos(&a.photos)?;
     let cfg = home.load()?;
-    let (fix, clock) = fix_and_clock(&cfg, &a.fix);
+    let (fix, clock) = fix_and_clock(&cfg, &a.fix)?;
     let gw = home.open(&cfg, clock)?;
     // Asked before filing, as the app shows the hint before the worker submits.
     let dups = gw.duplicate_candidates(&a.category, &fix)?;

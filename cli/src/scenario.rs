@@ -142,7 +142,7 @@ pub fn replay(
     // Residents' information is collected during the visit before it.
     let mut last_visit: Option<String> = None;
     for (i, step) in s.steps.iter().enumerate() {
-        clock.set(step.at + chrono::Duration::seconds(offset_s));
+        clock.set(shifted(step.at, offset_s).map_err(|e| step_error(i, e))?);
         let at = step.at;
         stream.feed_until(&gw, at).map_err(|e| step_error(i, e))?;
         let mut out = json!({"step": i, "at": at, "action": action_name(&step.action)});
@@ -274,7 +274,7 @@ pub fn replay(
             }
             Action::Clock(c) => {
                 offset_s = c.offset_s;
-                clock.set(step.at + chrono::Duration::seconds(offset_s));
+                clock.set(shifted(step.at, offset_s).map_err(|e| step_error(i, e))?);
                 out["offset_s"] = json!(c.offset_s);
             }
             Action::Sync(sy) => {
@@ -445,6 +445,17 @@ fn action_name(a: &Action) -> &'static str {
 
 fn prefixed(e: CliError, what: &str) -> CliError {
     CliError::new(e.kind, format!("{what}: {}", e.message))
+}
+
+/// The phone's clock at `at` when it is `offset_s` seconds off; a file's offset out of range
+/// is its error, not a panic.
+fn shifted(
+    at: chrono::DateTime<chrono::Utc>,
+    offset_s: i64,
+) -> CliResult<chrono::DateTime<chrono::Utc>> {
+    chrono::TimeDelta::try_seconds(offset_s)
+        .and_then(|d| at.checked_add_signed(d))
+        .ok_or_else(|| CliError::invalid("clock offset_s: the clock it gives is out of range"))
 }
 
 fn step_error(i: usize, e: CliError) -> CliError {

@@ -59,6 +59,7 @@ fn add(home: &Home, file: &Path) -> CliResult<Output> {
     } else {
         csv(&text, &cfg)?
     };
+    check_all(file, &fixes)?;
     let gw = home.open(&cfg, Arc::new(SystemClock))?;
     let mut stored = 0;
     for (n, batch) in fixes.chunks(BATCH).enumerate() {
@@ -77,6 +78,43 @@ fn add(home: &Home, file: &Path) -> CliResult<Output> {
         json!({"added": stored}),
         format!("{stored} fix(es) added to the patrol track"),
     ))
+}
+
+/// The core's checks of a batch, on every batch before the first is stored: each batch
+/// commits on its own, so a bad fix found in a later one would leave the earlier ones
+/// written although the command is refused (exit 2 says nothing was).
+fn check_all(file: &Path, fixes: &[LocationFix]) -> CliResult<()> {
+    let named =
+        |e: gridworker_core::model::Invalid| CliError::invalid(format!("{}: {e}", file.display()));
+    let bad = |i: usize, reason: String| {
+        CliError::invalid(format!("{}: fixes[{i}]: {reason}", file.display()))
+    };
+    for (i, f) in fixes.iter().enumerate() {
+        let field = format!("fixes[{i}]");
+        f.validate(&field).map_err(named)?;
+        gridworker_core::validate::time(&format!("{field}.fix_time"), &f.fix_time)
+            .map_err(named)?;
+    }
+    for (n, batch) in fixes.chunks(BATCH).enumerate() {
+        for (k, pair) in batch.windows(2).enumerate() {
+            if pair[1].fix_time <= pair[0].fix_time {
+                return Err(bad(
+                    n * BATCH + k + 1,
+                    "is not after the fix before it".into(),
+                ));
+            }
+        }
+        if let (Some(first), Some(last)) = (batch.first(), batch.last())
+            && (last.fix_time - first.fix_time).num_milliseconds()
+                > gridworker_core::model::track::block::MAX_SPAN_MS
+        {
+            return Err(bad(
+                n * BATCH,
+                "the fixes from here span more than a day".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn fix(
