@@ -96,8 +96,13 @@ impl Home {
                 )));
             }
         };
+        // The shape of the error, not serde's text: it quotes values (the token).
         serde_json::from_str(&text).map_err(|e| {
-            CliError::invalid(format!("{} is not a valid config: {e}", path.display()))
+            CliError::invalid(format!(
+                "{} is not a valid config: {}",
+                path.display(),
+                gridworker_core::model::json_error_shape(&e)
+            ))
         })
     }
 

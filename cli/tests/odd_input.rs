@@ -180,3 +180,20 @@ fn demo_out_on_a_file_is_invalid_input() {
     std::fs::write(&file, b"x").unwrap();
     gw(&["--json", "demo", "--out", &path_str(&file)]).assert_error(2, Some("invalid_input"));
 }
+
+/// A hand-edited config of the wrong shape is refused without quoting its values (serde's
+/// message quoted them: a token pasted into the wrong field, here).
+#[test]
+fn a_config_of_the_wrong_shape_is_refused_without_quoting_its_values() {
+    let dir = seeded_home("w-0001");
+    let home = path_str(dir.path());
+    let path = dir.path().join("gridworker-cli.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cfg["utc_offset_minutes"] = serde_json::json!("secret-token-9f83b1");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let r = gw(&["--home", &home, "--json", "status"]);
+    r.assert_error(2, Some("invalid_input"));
+    assert!(!r.stdout.contains("secret-token-9f83b1"), "{}", r.stdout);
+    assert!(!r.stderr.contains("secret-token-9f83b1"), "{}", r.stderr);
+}
