@@ -32,7 +32,7 @@ pub fn resolve(key_file: Option<&Path>) -> CliResult<Option<DatabaseKey>> {
 }
 
 /// Reads a key file: exactly 32 bytes are the raw key; anything else must be 64 hex digits
-/// (surrounding whitespace allowed, so `echo`-made files work).
+/// (whitespace around and between them allowed, so `echo`- and `xxd -p`-made files work).
 pub fn read_file(path: &Path, flag: &str) -> CliResult<DatabaseKey> {
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
         CliError::invalid(format!(
@@ -51,7 +51,10 @@ pub fn read_file(path: &Path, flag: &str) -> CliResult<DatabaseKey> {
         return DatabaseKey::from_slice(&bytes).map_err(|_| bad());
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| bad())?;
-    DatabaseKey::from_hex(text).map_err(|_| bad())
+    // Whitespace anywhere: `xxd -p` wraps the 64 digits over two lines.
+    let digits: Zeroizing<String> =
+        Zeroizing::new(text.chars().filter(|c| !c.is_ascii_whitespace()).collect());
+    DatabaseKey::from_hex(&digits).map_err(|_| bad())
 }
 
 /// Writes `key` as hex to a new owner-only file (the demo's key).

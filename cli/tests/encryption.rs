@@ -187,7 +187,10 @@ fn enc_cli_key_file_takes_raw_or_hex_and_refuses_anything_else() {
     std::fs::write(&raw, hex::decode(KEY_A).unwrap()).unwrap();
     let hex_file = dir.path().join("hex.key");
     std::fs::write(&hex_file, format!("{KEY_A}\n")).unwrap();
-    for f in [&raw, &hex_file] {
+    // As `xxd -p` writes it: 60 digits, then the last 4 on a line of their own.
+    let wrapped = dir.path().join("wrapped.key");
+    std::fs::write(&wrapped, format!("{}\n{}\n", &KEY_A[..60], &KEY_A[60..])).unwrap();
+    for f in [&raw, &hex_file, &wrapped] {
         let r = gw(&["--home", &home, "--key-file", &path_str(f), "status"]);
         assert_eq!(r.code, 0, "{}: {}", f.display(), r.stderr);
     }
