@@ -1,7 +1,7 @@
 //! Mainland China phone numbers: mobile (`1[3-9]` and 9 more digits) and landline (area code
 //! `0` + 2 or 3 digits, then a 7- or 8-digit subscriber number). Written forms with spaces,
-//! dashes or a `+86` / `0086` prefix are accepted and stored normalised: mobiles as 11
-//! digits, landlines as `AREA-NUMBER`.
+//! dashes or a `+86` / `0086` prefix (a landline's area code then with or without its 0) are
+//! accepted and stored normalised: mobiles as 11 digits, landlines as `AREA-NUMBER`.
 
 use crate::invalid::{Check, Invalid};
 
@@ -17,10 +17,10 @@ pub fn normalise(field: &str, s: &str) -> Check<String> {
         return bad();
     }
     let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
-    let national = compact
+    let international = compact
         .strip_prefix("+86")
-        .or_else(|| compact.strip_prefix("0086"))
-        .unwrap_or(&compact);
+        .or_else(|| compact.strip_prefix("0086"));
+    let national = international.unwrap_or(&compact);
     if !national.bytes().all(|b| b.is_ascii_digit()) {
         return bad();
     }
@@ -28,12 +28,19 @@ pub fn normalise(field: &str, s: &str) -> Check<String> {
     if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
         return Ok(national.to_string());
     }
+    // Dialled from abroad a landline drops its leading 0 (+86 10 8765 4321 is 010-87654321);
+    // some keep it.
+    let national = match international {
+        Some(n) if !n.starts_with('0') => format!("0{n}"),
+        _ => national.to_string(),
+    };
+    let b = national.as_bytes();
     if b.first() == Some(&b'0') {
         // 010 and 02X are the only 3-digit area codes (Beijing and the big cities); no
-        // other code starts with 01.
+        // other code starts with 01, and none with 00 (the prefix of calls abroad).
         let area = match (b.get(1), b.get(2)) {
             (Some(b'2'), _) | (Some(b'1'), Some(b'0')) => 3,
-            (Some(b'1'), _) => return bad(),
+            (Some(b'1' | b'0'), _) => return bad(),
             _ => 4,
         };
         let rest = &national[area.min(national.len())..];
@@ -61,6 +68,10 @@ mod tests {
             ("010 87654321", "010-87654321"),
             ("021-62345678", "021-62345678"),
             ("0107-2345678", "010-72345678"),
+            ("+86 10 8765 4321", "010-87654321"),
+            ("+86-21-62345678", "021-62345678"),
+            ("0086 467 2345678", "0467-2345678"),
+            ("+86 0467 2345678", "0467-2345678"),
         ] {
             assert_eq!(normalise("phone", input).unwrap(), out, "{input}");
         }
@@ -83,6 +94,10 @@ mod tests {
             "011-2345678",
             "0192345678",
             "0112-2345678",
+            // 00 is the prefix of calls abroad, no area code.
+            "0065 6123 4567",
+            // The international form's dropped 0 only after +86 / 0086.
+            "1087654321",
         ] {
             let e = normalise("phone", bad).unwrap_err();
             assert_eq!(e.field, "phone");
