@@ -301,6 +301,18 @@ impl Batch {
     }
 }
 
+/// Whether the mutation's hash is the hash of its content and link.
+fn hash_holds(m: &Mutation) -> bool {
+    chain::link_matches(
+        &m.hash,
+        &m.prev_hash,
+        m.seq,
+        &m.kind,
+        &m.mutation_id,
+        &m.payload,
+    )
+}
+
 /// One mutation inside the push transaction. Returns its result and whether it broke the
 /// chain. `batch` says which lookups it can skip ([`Batch`]).
 pub(crate) fn push_one(
@@ -353,20 +365,11 @@ pub(crate) fn push_one(
         .optional()?
     };
     if let Some(p) = prior {
-        // The hash commits to the payload (it was verified when stored); a withheld payload
-        // (refused as invalid, or a withdrawal link's) is compared through it. A withdrawn
-        // link cannot come back as a record under the same id.
-        // A payload not kept (a withdrawal link, one refused as invalid, a track block) is
-        // compared through the hash, which was checked against it when it was stored.
+        // The hash commits to the payload (it was verified when stored); a payload not kept
+        // (refused as invalid, a withdrawal link's, a track block's) is compared through it.
+        // A withdrawn link cannot come back as a record under the same id.
         let same_payload = if p.3.is_empty() {
-            chain::link_matches(
-                &m.hash,
-                &m.prev_hash,
-                m.seq,
-                &m.kind,
-                &m.mutation_id,
-                &m.payload,
-            )
+            hash_holds(m)
         } else {
             p.3 == m.payload
         };
@@ -409,14 +412,7 @@ pub(crate) fn push_one(
         ));
     }
 
-    if !chain::link_matches(
-        &m.hash,
-        &m.prev_hash,
-        m.seq,
-        &m.kind,
-        &m.mutation_id,
-        &m.payload,
-    ) {
+    if !hash_holds(m) {
         return Ok(refuse(
             tx,
             caller,
