@@ -195,7 +195,6 @@ async fn a_clock_set_ahead_does_not_age_synced_records_before_a_restore() {
 /// office's screen (only synced records went again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withdrawal_link_goes_again_after_a_restore_from_before_it() {
-    use sync_support::Fault;
     let server = std::sync::Arc::new(RealServer::start(&["tok"]));
     let dev = Device::new(&server.url);
     let engine = dev.engine(Tokens::fixed("tok"), fast_options());
@@ -209,11 +208,7 @@ async fn a_withdrawal_link_goes_again_after_a_restore_from_before_it() {
     // A record refused by a proxy (413 for its push alone) is set aside; the worker
     // discards it, and its withdrawal link is answered.
     let visit = dev.visit();
-    server.proxy.push_fault(Fault::Pass);
-    server.proxy.push_fault(Fault::Status {
-        code: 413,
-        retry_after: None,
-    });
+    server.refuse_next_push_as_too_large();
     let r = engine.sync().await.unwrap();
     assert_eq!(r.quarantined.len(), 1, "{r:?}");
     dev.worker.discard_quarantined(&visit).unwrap();

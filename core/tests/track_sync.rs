@@ -296,12 +296,7 @@ async fn a_discarded_quarantined_block_sends_a_verifiable_withdrawal_link() {
     dev.worker.add_track_fixes(&walk(start, 0, 60)).unwrap();
     dev.clock.advance(61);
     assert_eq!(dev.worker.seal_track().unwrap(), 1);
-    // The handshake passes; the push of the lone block is refused as too large.
-    server.proxy.push_fault(Fault::Pass);
-    server.proxy.push_fault(Fault::Status {
-        code: 413,
-        retry_after: None,
-    });
+    server.refuse_next_push_as_too_large();
     let r = engine.sync().await.unwrap();
     assert_eq!(r.quarantined.len(), 1, "{r:?}");
     assert_eq!(r.quarantined[0].kind, "track_block");

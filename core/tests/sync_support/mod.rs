@@ -82,6 +82,16 @@ impl RealServer {
         }
     }
 
+    /// The next run's handshake passes and its first push is refused as too large (413), as
+    /// by a proxy's body limit: a push holding one entry sets it aside.
+    pub fn refuse_next_push_as_too_large(&self) {
+        self.proxy.push_fault(Fault::Pass);
+        self.proxy.push_fault(Fault::Status {
+            code: 413,
+            retry_after: None,
+        });
+    }
+
     /// `http://127.0.0.1:PORT` of the server itself (no proxy).
     pub fn direct_url(&self) -> String {
         format!("http://{}", self.addr)
