@@ -588,4 +588,20 @@ async fn a_data_dir_of_the_previous_version_opens_migrated() {
     assert_eq!(v["count"], 1);
     assert!(!v.to_string().contains("李四"), "{v}");
     srv.shutdown().await;
+    // The device's log is read by its seq (the handshake's last seq and holes) through an
+    // index again: the rebuild of V2 had dropped the one V1 made.
+    let conn = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT MAX(seq) FROM mutations WHERE device_id = 'dev-old' AND seq >= 1",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().any(|p| p.contains("(device_id=? AND seq>?)")),
+        "{plan:?}"
+    );
 }

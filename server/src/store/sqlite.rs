@@ -213,6 +213,13 @@ CREATE TABLE photo_parts (
     PRIMARY KEY (sha256, worker_id, device_id, start_offset));
 "#;
 
+/// The (device, seq) index V2 lost when it rebuilt `mutations` (PostgreSQL has had it all
+/// along): without it the handshake's last seq and holes, and a late link's predecessor, read
+/// every mutation of the device.
+const V7: &str = r#"
+CREATE INDEX IF NOT EXISTS mutations_device_seq ON mutations (device_id, seq);
+"#;
+
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     use rusqlite_migration::M;
     rusqlite_migration::Migrations::new(vec![
@@ -222,6 +229,7 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
