@@ -115,6 +115,7 @@ fn handshake(policy: &ValidationPolicy) -> HandshakeResponse {
         grids: vec!["G1".into()],
         policy: policy.clone(),
         device_last_seq: None,
+        device_missing: vec![],
     }
 }
 
@@ -413,6 +414,62 @@ async fn defect11_policy_out_of_bounds_is_refused_and_the_previous_one_stays() {
     for c in dev.worker.list_checkins(0, 10).unwrap() {
         assert!(c.record.flags.is_empty(), "{:?}", c.record.flags);
     }
+}
+
+/// Holes a server cannot hold (above its own last seq, overlapping, out of order, more than
+/// the documented number) end the run before anything is stored: honoured, each would have
+/// the phone send again entries the server holds, up to all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holes_beyond_what_the_server_can_lack_are_refused_and_nothing_goes_again() {
+    let missing: Arc<std::sync::Mutex<Vec<[i64; 2]>>> = Arc::default();
+    let m2 = missing.clone();
+    let pushes = Arc::new(AtomicU64::new(0));
+    let p = pushes.clone();
+    let s = StandIn::start(move |m, path, body, _| {
+        if path.starts_with("/v1/handshake") {
+            json(&HandshakeResponse {
+                device_last_seq: Some(3),
+                device_missing: m2.lock().unwrap().clone(),
+                ..handshake(&ValidationPolicy::default())
+            })
+        } else if path.starts_with("/v1/changes") {
+            json(&page(vec![], "1", false))
+        } else if m == Method::POST {
+            p.fetch_add(1, Ordering::Relaxed);
+            push_all(&body)
+        } else {
+            Response::builder().status(404).body(Body::empty()).unwrap()
+        }
+    })
+    .await;
+    let dev = Device::new(&s.url);
+    dev.check_ins(3);
+    let engine = dev.engine(Tokens::fixed("tok"), options());
+    engine.sync().await.unwrap();
+    assert_eq!(pushes.load(Ordering::Relaxed), 1);
+    let many: Vec<[i64; 2]> = (1..=1_001).map(|i| [2 * i, 2 * i]).collect();
+    for bad in [
+        vec![[2, 4]],
+        vec![[0, 1]],
+        vec![[2, 2], [1, 1]],
+        vec![[1, 2], [2, 3]],
+        vec![[3, 2]],
+        many,
+    ] {
+        *missing.lock().unwrap() = bad.clone();
+        let e = engine.sync().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol { reason } if reason.contains("device_missing")),
+            "{bad:?}: {e:?}"
+        );
+        assert_eq!(dev.pending(), 0, "{bad:?}");
+    }
+    assert_eq!(pushes.load(Ordering::Relaxed), 1);
+    // A hole the server can lack is honoured: the entry there goes again.
+    *missing.lock().unwrap() = vec![[2, 2]];
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 1, "{r:?}");
+    assert_eq!(pushes.load(Ordering::Relaxed), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -225,3 +225,47 @@ async fn a_withdrawal_link_goes_again_after_a_restore_from_before_it() {
     );
     assert_chain_intact(&dev, &server).await;
 }
+
+/// A record that went after later ones (a report whose photos waited for Wi-Fi) and is not
+/// in the backup the district restores goes again: the server's highest seq covers it, so
+/// only the holes the handshake reports (`device_missing`) show the server lacks it. (Only
+/// entries above the highest seq went again, and the report was lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_sent_after_later_ones_goes_again_after_a_restore_from_before_it() {
+    let server = std::sync::Arc::new(RealServer::start(&["tok"]));
+    let dev = Device::new(&server.url);
+    dev.check_ins(1);
+    let (report, shas) = dev.report(1, 20_000, 7);
+    dev.check_ins(1);
+    let engine = dev.engine(
+        Tokens::fixed("tok"),
+        gridworker_core::sync::SyncOptions {
+            photos_wifi_only: true,
+            ..fast_options()
+        },
+    );
+    engine.set_network(gridworker_core::sync::NetworkKind::Cellular);
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.deferred), (2, 1), "{r:?}");
+    // Last night's backup: the two check-ins, not the report (seq 2 of 3).
+    let backup = tempfile::tempdir().unwrap();
+    with_server_stopped(&server, backup.path(), false).await;
+    engine.set_network(gridworker_core::sync::NetworkKind::Wifi);
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 1, "{r:?}");
+    assert_eq!(dev.pending(), 0);
+
+    with_server_stopped(&server, backup.path(), true).await;
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 1, "the report did not go again: {r:?}");
+    assert!(r.quarantined.is_empty(), "{r:?}");
+    assert_eq!(assert_all_synced_once(&dev, &server).await, 3);
+    assert!(
+        server.photo(&shas[0]).await.is_some(),
+        "the report's photo {report} was sent again"
+    );
+    assert_chain_intact(&dev, &server).await;
+    // The run after re-sends nothing: the server holds every seq now.
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.already_applied), (0, 0), "{r:?}");
+}

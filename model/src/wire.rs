@@ -71,6 +71,9 @@ pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_PULL_LIMIT: u32 = 500;
 /// Largest `limit` honoured (larger values are clamped, not refused).
 pub const MAX_PULL_LIMIT: u32 = 5_000;
+/// Most ranges a handshake's `device_missing` lists (the lowest ones): holes are the records
+/// still waiting on the phone, and those a restored backup lost; a client refuses more.
+pub const MAX_MISSING_RANGES: usize = 1_000;
 
 /// `/v1/photos/{sha256}`: `HEAD` or `GET` for the upload state, `PATCH` to append bytes.
 pub fn photo_path(sha256: &str) -> String {
@@ -83,6 +86,15 @@ pub fn pull_path(cursor: Option<&str>, limit: u32) -> String {
     match cursor {
         Some(c) if !c.is_empty() => format!("{PATH_CHANGES}?cursor={c}&limit={limit}"),
         _ => format!("{PATH_CHANGES}?limit={limit}"),
+    }
+}
+
+/// `/v1/handshake`, asking for the holes in the server's copy of the device's log from
+/// `missing_from` on (the lowest seq the device could still send again); none asked without.
+pub fn handshake_path(missing_from: Option<i64>) -> String {
+    match missing_from {
+        Some(seq) => format!("{PATH_HANDSHAKE}?missing_from={seq}"),
+        None => PATH_HANDSHAKE.to_string(),
     }
 }
 
@@ -218,6 +230,14 @@ pub struct HandshakeResponse {
     /// re-sends the missing range: the server was restored from an older backup.
     #[serde(default)]
     pub device_last_seq: Option<i64>,
+    /// The holes from the request's `missing_from` up to `device_last_seq`: ranges
+    /// `[from, to]` (both included) of the device's `seq`s the server holds no mutation of,
+    /// lowest first, at most [`MAX_MISSING_RANGES`]; none when the request asked from no seq.
+    /// A record the phone sent after later ones (its photos waited for Wi-Fi) falls in one
+    /// when the server is restored from a backup older than it; the device re-sends its
+    /// synced entries there. Missing reads as none (a server before it).
+    #[serde(default)]
+    pub device_missing: Vec<[i64; 2]>,
 }
 
 /// What a mutation records. `kind` travels as a string (see [`MutationKind::code`]).

@@ -1374,6 +1374,7 @@ fn wire_samples() -> Vec<(&'static str, Value)> {
                 grids: vec!["G-01".into()],
                 policy: gridworker_model::policy::ValidationPolicy::default(),
                 device_last_seq: Some(41),
+                device_missing: vec![[12, 12], [30, 33]],
             }),
         ),
         (

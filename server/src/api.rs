@@ -17,6 +17,7 @@ use gridworker_model::wire::{
 use crate::AppState;
 use crate::auth::{Binding, authenticate, bind_device, binding, bound_to_other, device_bound};
 use crate::db::{self, grid_scope, worker_scope};
+use crate::device_log;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{blocking, is_sha256, json_response, read_body};
 use crate::ledger::push_one;
@@ -24,8 +25,21 @@ use crate::sanitize;
 use gridworker_model::validate;
 
 /// `GET /v1/handshake`.
-pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResult<Response> {
+pub async fn handshake(
+    State(st): State<Arc<AppState>>,
+    h: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
     let caller = authenticate(&st, &h)?;
+    let missing_from: Option<i64> = match q.get("missing_from") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|s| *s >= 1)
+                .ok_or_else(|| ApiError::invalid("missing_from must be a seq of at least 1"))?,
+        ),
+    };
     let st2 = st.clone();
     let reply = blocking(move || {
         // The first handshake binds the device, not only its first push: a phone that has
@@ -48,14 +62,13 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
                 .optional()?;
             let grids = db::worker_grids(tx, &caller.worker_id)?;
             let server_id = db::meta(tx, "server_id")?.unwrap_or_default();
-            // What this server holds of the device's log: a device whose synced entries go
-            // further re-sends them (the server was restored from an older backup). By device
-            // only: a log is the device's, whichever worker's token pushed it.
-            let device_last_seq: Option<i64> = tx.query_row(
-                "SELECT MAX(seq) FROM mutations WHERE device_id = ?1 AND status = 'applied'",
-                params![caller.device_id],
-                |r| r.get(0),
-            )?;
+            let device_last_seq = device_log::last_seq(tx, &caller.device_id)?;
+            let device_missing = match (missing_from, device_last_seq) {
+                (Some(first), Some(last)) => {
+                    device_log::missing(tx, &caller.device_id, first, last)?
+                }
+                _ => Vec::new(),
+            };
             Ok::<_, ApiError>(HandshakeResponse {
                 protocol: wire::PROTOCOL,
                 min_protocol: st2.min_protocol,
@@ -68,6 +81,7 @@ pub async fn handshake(State(st): State<Arc<AppState>>, h: HeaderMap) -> ApiResu
                 grids,
                 policy: st2.policy.clone(),
                 device_last_seq,
+                device_missing,
             })
         })
     })

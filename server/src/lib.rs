@@ -11,6 +11,7 @@ pub mod auth;
 pub mod backup;
 pub mod blobs;
 pub mod db;
+pub mod device_log;
 pub mod error;
 pub mod health;
 pub mod http;

@@ -252,6 +252,66 @@ async fn a_held_back_record_sent_later_with_its_seq_heals_the_chain() {
     srv.shutdown().await;
 }
 
+/// The handshake names the holes in what the server holds of the calling device's log below
+/// its highest seq, whatever the status of what it holds (a rejected record is no hole), and
+/// only that device's: a phone re-sends its synced entries there after a restore.
+#[tokio::test]
+async fn the_handshake_names_the_seqs_the_server_lacks_below_its_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-9");
+    let mut d = Device::new("dev-9", W1);
+    let mut all: Vec<_> = (0..3).map(|_| d.checkin("p-00001")).collect();
+    // Seq 4 is refused for good (its photo never came) and held as such.
+    all.push(d.report(&[(&"ab".repeat(32), 10)]));
+    all.extend((0..4).map(|_| d.checkin("p-00001")));
+    let mut other = Device::new("dev-10", W1);
+    let theirs = other.checkin("p-00001");
+    // Seqs 1, 3, 4, 7 and 8 reach the server; 2, 5 and 6 wait on the phone.
+    let r = c
+        .push(&[
+            all[0].clone(),
+            all[2].clone(),
+            all[3].clone(),
+            all[6].clone(),
+            all[7].clone(),
+        ])
+        .await;
+    assert_eq!(reason_of(&r, 2), codes::MISSING_PHOTO);
+    Client::new(&srv.url(), T1, "dev-10").push(&[theirs]).await;
+    let handshake = |c: &Client, from: Option<i64>| {
+        let c = c.clone();
+        async move {
+            let (s, v) = c.get_json(&wire::handshake_path(from)).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            serde_json::from_value::<wire::HandshakeResponse>(v).unwrap()
+        }
+    };
+    let h = handshake(&c, Some(1)).await;
+    assert_eq!(h.device_last_seq, Some(8));
+    assert_eq!(h.device_missing, vec![[2, 2], [5, 6]]);
+    // From where the phone asks: below it, it has nothing left to send again.
+    assert_eq!(handshake(&c, Some(3)).await.device_missing, vec![[5, 6]]);
+    assert_eq!(handshake(&c, Some(6)).await.device_missing, vec![[6, 6]]);
+    // A phone that asks nothing (a build before the holes) is told none.
+    assert_eq!(handshake(&c, None).await.device_missing.len(), 0);
+    for bad in ["0", "-1", "x", ""] {
+        let (s, v) = c
+            .get_json(&format!("{}?missing_from={bad}", wire::PATH_HANDSHAKE))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {v}");
+        assert!(v.to_string().contains("missing_from"), "{v}");
+    }
+    c.push(&[all[1].clone(), all[4].clone(), all[5].clone()])
+        .await;
+    let h = handshake(&c, Some(1)).await;
+    assert_eq!(h.device_missing, Vec::<[i64; 2]>::new());
+    // A device the server holds nothing of has no holes.
+    let h = handshake(&Client::new(&srv.url(), T1, "dev-11"), Some(1)).await;
+    assert_eq!((h.device_last_seq, h.device_missing.len()), (None, 0));
+    srv.shutdown().await;
+}
+
 /// A push writes its mutation rows a few hundred to a statement, not one by one: every rule
 /// that reads what the same push took before must still see it. In one push: a link ahead
 /// of its predecessors (a break), the predecessors below the head (their links are checked

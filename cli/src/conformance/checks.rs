@@ -471,7 +471,23 @@ async fn chain_break(t: &Target) -> Verdict {
         "chain_breaks {} (want 1)",
         a.body["chain_breaks"]
     );
-    Verdict::Pass("a deleted record shows as one break; the record after it is kept".into())
+    // The hole is told at the handshake (§3.1): a phone re-sends what it synced there.
+    let path = wire::handshake_path(Some(1));
+    let a = get!(answer(t.request(Method::GET, &path, Some(&dev))).await);
+    let h: wire::HandshakeResponse = match serde_json::from_value(a.body.clone()) {
+        Ok(h) => h,
+        Err(e) => return Verdict::Fail(format!("handshake reply does not decode: {e}")),
+    };
+    ensure!(
+        h.device_last_seq == Some(3) && h.device_missing == [[2, 2]],
+        "the handshake after it says device_last_seq {:?}, device_missing {:?} (want 3 and [[2, 2]])",
+        h.device_last_seq,
+        h.device_missing
+    );
+    Verdict::Pass(
+        "a deleted record shows as one break and as a hole at the handshake; the record after it is kept"
+            .into(),
+    )
 }
 
 async fn pull_paging(t: &Target) -> Verdict {

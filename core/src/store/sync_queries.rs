@@ -81,25 +81,44 @@ pub fn mark_report_submitted(
     Ok(())
 }
 
-/// After a restore: synced entries above the server's last seq go back to pending (those
-/// whose payload was dropped after the retention period cannot be re-sent: the hash covers
-/// the payload). Returns how many.
-pub fn resend_synced_after(tx: &Transaction<'_>, server_last_seq: i64) -> Result<usize> {
+/// The lowest seq this phone could send again after a restore: of a synced entry whose
+/// payload is kept (or derived from its track block), or of an answered withdrawal link.
+/// The handshake asks the server for its holes from there on (`device_missing`).
+pub fn lowest_resendable_seq(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(seq) FROM (
+                 SELECT MIN(seq) AS seq FROM outbox WHERE state = 'synced' AND payload <> ''
+                 UNION ALL
+                 SELECT MIN(outbox_seq) FROM track_blocks
+                     WHERE outbox_seq IN (SELECT seq FROM outbox WHERE state = 'synced')
+                 UNION ALL
+                 SELECT MIN(seq) FROM outbox
+                     WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND payload <> '')",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// After a restore: synced entries with a seq in `from..=to` go back to pending (those whose
+/// payload was dropped after the retention period cannot be re-sent: the hash covers the
+/// payload). Returns how many.
+pub fn resend_synced_in(tx: &Transaction<'_>, from: i64, to: i64) -> Result<usize> {
     let records = tx
         .prepare_cached(
             "UPDATE outbox SET state = 'pending', synced_at = NULL
-             WHERE state = 'synced' AND seq > ?1 AND (payload <> ''
+             WHERE state = 'synced' AND seq BETWEEN ?1 AND ?2 AND (payload <> ''
                  OR (kind = 'track_block' AND seq IN (SELECT outbox_seq FROM track_blocks)))",
         )?
-        .execute([server_last_seq])?;
+        .execute([from, to])?;
     // Withdrawal links the server had answered go again too: without them the link after
     // each would show as a chain break on the back office's screen. They are not records,
     // so they are not counted.
     tx.prepare_cached(
         "UPDATE outbox SET synced_at = NULL, reject_code = NULL, reject_reason = NULL
-         WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND seq > ?1 AND payload <> ''",
+         WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND seq BETWEEN ?1 AND ?2
+             AND payload <> ''",
     )?
-    .execute([server_last_seq])?;
+    .execute([from, to])?;
     Ok(records)
 }
 

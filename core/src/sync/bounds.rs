@@ -81,7 +81,27 @@ pub fn check_handshake(h: &HandshakeResponse) -> Result<()> {
     text("server_id", &h.server_id, MAX_ID_CHARS)?;
     text("worker.id", &h.worker.id, MAX_ID_CHARS)?;
     text("worker.name", &h.worker.name, MAX_NAME_CHARS)?;
-    codes("grids", &h.grids)
+    codes("grids", &h.grids)?;
+    missing(h)
+}
+
+/// The holes: at most the documented number, each within `1..=device_last_seq`, ascending
+/// and apart. A server that lists its whole range would have the phone re-send every entry
+/// it still holds; refused before anything is stored, the phone's state stays. (A hole below
+/// what the phone asked from has nothing there to send again: harmless.)
+fn missing(h: &HandshakeResponse) -> Result<()> {
+    let last = h.device_last_seq.unwrap_or(0);
+    if h.device_missing.len() > super::wire::MAX_MISSING_RANGES {
+        return Err(refuse("device_missing"));
+    }
+    let mut after = 0;
+    for &[from, to] in &h.device_missing {
+        if from <= after || to < from || to > last {
+            return Err(refuse("device_missing"));
+        }
+        after = to;
+    }
+    Ok(())
 }
 
 /// A pull page: no more changes than `limit` asked for, each within bounds.

@@ -409,14 +409,24 @@ impl Inner {
     /// so far into the outbox; returns the clock offset and the server's protocol version.
     async fn handshake(self: &Arc<Self>, cancel: &CancellationToken) -> Result<(i64, u32)> {
         let clock = self.worker.config().clock.clone();
+        let worker = self.worker.clone();
+        // Holes in the server's copy are asked for only where the phone could fill them.
+        let missing_from = blocking(move || {
+            worker
+                .store()
+                .read(crate::store::sync_queries::lowest_resendable_seq)
+        })
+        .await?;
+        let path = wire::handshake_path(missing_from);
         let (reply, before, after) = self
             .with_retry(cancel, || {
                 let clock = clock.clone();
+                let path = path.clone();
                 async move {
                     let before = clock.now();
                     let r: wire::HandshakeResponse = self
                         .transport
-                        .json::<(), _>(Method::GET, wire::PATH_HANDSHAKE, None)
+                        .json::<(), _>(Method::GET, &path, None)
                         .await?;
                     Ok((r, before, clock.now()))
                 }
@@ -438,7 +448,12 @@ impl Inner {
                 state::put(tx, state::keys::CLOCK_OFFSET_MS, &offset)?;
                 state::put(tx, state::keys::SERVER_POLICY, &reply.policy)?;
                 reference::set_worker_grids(tx, &reply.grids)?;
-                let r = restore::reconcile(tx, &reply.server_id, reply.device_last_seq)?;
+                let r = restore::reconcile(
+                    tx,
+                    &reply.server_id,
+                    reply.device_last_seq,
+                    &reply.device_missing,
+                )?;
                 let aged = restore::aging_now(now, Some(offset));
                 if let Some(cutoff) = chrono::Duration::from_std(retention)
                     .ok()

@@ -4,9 +4,10 @@
 //! Decided at handshake, in the same transaction that stores the server's reply:
 //! - a different `server_id` than the one the cursor came from drops the pull cursor, so the
 //!   run pulls from scratch instead of failing on 410 `cursor_expired` forever;
-//! - synced outbox entries beyond the server's `device_last_seq` become pending again and are
-//!   sent in this run with their original seq, hash and mutation id (the server's
-//!   idempotency by mutation id makes a re-send of something it still holds harmless);
+//! - synced outbox entries beyond the server's `device_last_seq`, or in a hole below it the
+//!   server reports (`device_missing`), become pending again and are sent in this run with
+//!   their original seq, hash and mutation id (the server's idempotency by mutation id makes
+//!   a re-send of something it still holds harmless);
 //! - synced entries older than the retention period lose their payload: they can no longer
 //!   be re-sent, and residents' data does not stay in the log longer than needed.
 
@@ -25,11 +26,13 @@ pub struct Reconciled {
     pub resent: u64,
 }
 
-/// Applies the handshake's `server_id` and `device_last_seq` to the device's state.
+/// Applies the handshake's `server_id`, `device_last_seq` and `device_missing` to the
+/// device's state.
 pub fn reconcile(
     tx: &Transaction<'_>,
     server_id: &str,
     device_last_seq: Option<i64>,
+    device_missing: &[[i64; 2]],
 ) -> Result<Reconciled> {
     let mut out = Reconciled::default();
     // An empty id tells nothing (a server that does not implement it); keep what we know.
@@ -47,8 +50,13 @@ pub fn reconcile(
     }
     let held = device_last_seq.unwrap_or(0);
     // Entries whose payload was dropped after the retention period cannot be re-sent (the
-    // hash covers the payload); they stay synced.
-    let resent = sync_queries::resend_synced_after(tx, held)?;
+    // hash covers the payload); they stay synced. Below the server's last seq, only the
+    // holes it reports: an entry sent after later ones (photos waiting for Wi-Fi) that the
+    // restored backup predates; the phone's pending entries there are left as they are.
+    let mut resent = sync_queries::resend_synced_in(tx, held.saturating_add(1), i64::MAX)?;
+    for &[from, to] in device_missing {
+        resent += sync_queries::resend_synced_in(tx, from, to.min(held))?;
+    }
     if resent > 0 {
         // Their photos may be missing on the server too: upload again those still on the
         // device (the server answers "complete" at once for those it holds).
