@@ -269,3 +269,104 @@ async fn a_record_sent_after_later_ones_goes_again_after_a_restore_from_before_i
     let r = engine.sync().await.unwrap();
     assert_eq!((r.pushed, r.already_applied), (0, 0), "{r:?}");
 }
+
+/// A restore from a backup older than the retention period: the phone emptied the payloads
+/// of the 2,050 records synced after the backup, so it cannot send them again. Their links
+/// go alone (expired links), so the records it still holds, and every new one, are taken.
+/// (The first record still held lay more than 2,000 seqs beyond the server's head: it was
+/// refused as `seq_gap_too_large`, a final rejection, and so was every record after it: the
+/// phone could never sync again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_from_before_the_retention_period_does_not_block_the_phone() {
+    use gridworker_core::Clock;
+    use gridworker_core::domain::{CheckIn, CheckInOutcome};
+    use gridworker_core::test_hooks::outbox::{self, kind};
+    const LOST: usize = 2_050;
+    let server = std::sync::Arc::new(RealServer::start(&["tok"]));
+    let dev = Device::new(&server.url);
+    let options = gridworker_core::sync::SyncOptions {
+        synced_retention: std::time::Duration::from_secs(24 * 3600),
+        ..fast_options()
+    };
+    let engine = dev.engine(Tokens::fixed("tok"), options);
+    dev.check_ins(1);
+    engine.sync().await.unwrap();
+    // The backup the district will restore, a month before the disk fails.
+    let backup = tempfile::tempdir().unwrap();
+    with_server_stopped(&server, backup.path(), false).await;
+
+    // A month of work after it (written as the outbox holds it: one transaction).
+    let now = dev.clock.now();
+    let fix = dev.fix_at(support::BASE);
+    dev.worker
+        .test_store()
+        .write(|tx| {
+            for i in 0..LOST {
+                let c = CheckIn {
+                    id: format!("ci-{i:06}"),
+                    worker_id: sync_support::WORKER.into(),
+                    device_id: dev.worker.config().device_id.clone(),
+                    point_id: "P11".into(),
+                    fix: fix.clone(),
+                    position: support::BASE,
+                    distance_m: 3.2,
+                    outcome: CheckInOutcome::Accepted,
+                    flags: vec![],
+                    recorded_at: now,
+                };
+                let payload = serde_json::to_string(&c).unwrap();
+                outbox::append(tx, kind::CHECKIN, &c.id, payload, now, 1)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed as usize, LOST, "{r:?}");
+    // Two days on, past the retention period: their payloads are emptied.
+    dev.clock.advance(2 * 24 * 3600);
+    let kept = dev.check_ins(3);
+    let r = engine.sync().await.unwrap();
+    assert_eq!(r.pushed, 3, "{r:?}");
+    assert_eq!(
+        dev.outbox().iter().filter(|e| e.3.is_empty()).count(),
+        LOST + 1,
+        "the payloads synced before the retention period are emptied"
+    );
+
+    with_server_stopped(&server, backup.path(), true).await;
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.rejected), (3, 0), "{r:?}");
+    assert_eq!(dev.pending(), 0);
+    assert!(
+        dev.outbox().iter().all(|e| e.4 == "synced"),
+        "every entry is synced again, none rejected"
+    );
+    let held: Vec<String> = server
+        .records("checkin", "applied")
+        .await
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        held.len(),
+        4,
+        "the backup's record and the three still held"
+    );
+    assert!(kept.iter().all(|id| held.contains(id)), "{held:?}");
+    let expired = server
+        .admin_json("/admin/v1/records?kind=checkin&status=expired")
+        .await;
+    assert_eq!(expired["count"].as_u64(), Some(LOST as u64), "{expired}");
+    assert_chain_intact(&dev, &server).await;
+
+    // The phone is not blocked: a new record goes, and nothing goes twice.
+    dev.check_ins(1);
+    let r = engine.sync().await.unwrap();
+    assert_eq!(
+        (r.pushed, r.rejected, r.already_applied),
+        (1, 0, 0),
+        "{r:?}"
+    );
+    let r = engine.sync().await.unwrap();
+    assert_eq!((r.pushed, r.already_applied), (0, 0), "{r:?}");
+}

@@ -23,10 +23,12 @@ use crate::residents::{Conflict, HousingType, Occupancy, Resident};
 /// mutation kinds `patrol_event`, `track_block` and `report_evaluation`; version 4 residents
 /// and household profiles (`resident_add`, `resident_update`, `household_update`,
 /// `conflict_resolution`, and the changes `resident_upsert`, `resident_delete`,
-/// `conflict_upsert`, `key_groups`).
-pub const PROTOCOL: u32 = 4;
+/// `conflict_upsert`, `key_groups`); version 5 expired links ([`Mutation::expired`]).
+pub const PROTOCOL: u32 = 5;
 /// [`PROTOCOL`] as sent in the [`HEADER_PROTOCOL`] header.
-pub const PROTOCOL_VERSION: &str = "4";
+pub const PROTOCOL_VERSION: &str = "5";
+/// The first version whose servers take expired links ([`Mutation::expired`]).
+pub const EXPIRED_LINKS_SINCE: u32 = 5;
 /// The oldest server version a phone of this build syncs with: what a version 2 server
 /// cannot take (the patrol kinds) waits on the phone until the server is updated.
 pub const OLDEST_SERVER_PROTOCOL: u32 = 2;
@@ -225,8 +227,8 @@ pub struct HandshakeResponse {
     pub grids: Vec<String>,
     /// The thresholds the core must apply from now on.
     pub policy: ValidationPolicy,
-    /// The highest `seq` the server holds for the device named in the `Gridworker-Device`
-    /// header (`null` when it holds none). A device whose synced records go further than this
+    /// The highest `seq` the server holds as applied or as a link (withdrawn, expired) for the
+    /// device named in the `Gridworker-Device` header (`null` when it holds none). A device whose synced records go further than this
     /// re-sends the missing range: the server was restored from an older backup.
     #[serde(default)]
     pub device_last_seq: Option<i64>,
@@ -360,6 +362,14 @@ pub struct Mutation {
     /// Omitted when false, so pushes without withdrawals are unchanged on the wire.
     #[serde(default, skip_serializing_if = "is_false")]
     pub withdrawn: bool,
+    /// An *expired link* (protocol 5): the server lacks this entry (it was restored from a
+    /// backup older than it) and the device no longer has its payload (emptied after the
+    /// retention period), so it sends the link alone, `payload` empty, to keep its chain
+    /// whole. The hash cannot be checked; the server links it like any mutation and stores
+    /// it as `expired`: no record, no effect, visible to the back office as a record the
+    /// phone could not send again (docs/protocol.md §4.4). Omitted when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub expired: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -624,7 +634,7 @@ mod tests {
     }
 
     #[test]
-    fn withdrawn_travels_only_when_set() {
+    fn withdrawn_and_expired_travel_only_when_set() {
         let mut m = Mutation {
             mutation_id: "m".into(),
             seq: 1,
@@ -636,14 +646,21 @@ mod tests {
             prev_hash: "0".repeat(64),
             hash: "0".repeat(64),
             withdrawn: false,
+            expired: false,
         };
         let v = serde_json::to_value(&m).unwrap();
         assert!(v.get("withdrawn").is_none(), "{v}");
+        assert!(v.get("expired").is_none(), "{v}");
         assert!(!serde_json::from_value::<Mutation>(v).unwrap().withdrawn);
         m.withdrawn = true;
         let v = serde_json::to_value(&m).unwrap();
         assert_eq!(v["withdrawn"], true);
         assert!(serde_json::from_value::<Mutation>(v).unwrap().withdrawn);
+        m.withdrawn = false;
+        m.expired = true;
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["expired"], true);
+        assert!(serde_json::from_value::<Mutation>(v).unwrap().expired);
     }
 
     #[test]

@@ -1184,6 +1184,16 @@ fn sample_mutation(withdrawn: bool) -> gridworker_model::wire::Mutation {
         monotonic_ms: 86_400_000,
         prev_hash: gridworker_model::chain::GENESIS.into(),
         withdrawn,
+        expired: false,
+    }
+}
+
+/// An expired link (protocol 5): the link alone, its payload gone.
+fn expired_link() -> gridworker_model::wire::Mutation {
+    gridworker_model::wire::Mutation {
+        payload: String::new(),
+        expired: true,
+        ..sample_mutation(false)
     }
 }
 
@@ -1337,7 +1347,11 @@ fn wire_samples() -> Vec<(&'static str, Value)> {
             "push_request",
             json!(PushRequest {
                 device_id: "dev-1".into(),
-                mutations: vec![sample_mutation(false), sample_mutation(true)],
+                mutations: vec![
+                    sample_mutation(false),
+                    sample_mutation(true),
+                    expired_link()
+                ],
             }),
         ),
         (
@@ -1431,7 +1445,8 @@ fn every_body_the_rust_types_write_passes_its_wire_schema_with_the_same_fields()
         assert_eq!(keys(&body), props_of(&doc, &doc["$defs"][def]), "{def}");
     }
     // Nested objects: every field the types write is listed, and nothing else.
-    let mutation = json!(sample_mutation(true));
+    let mut mutation = json!(sample_mutation(true));
+    mutation["expired"] = json!(true);
     assert_eq!(
         keys(&mutation),
         keys(&doc["$defs"]["mutation"]["properties"])

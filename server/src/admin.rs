@@ -107,9 +107,9 @@ pub async fn records(
         Some(k) => Some(MutationKind::parse(k).ok_or_else(|| ApiError::invalid("unknown kind"))?),
     };
     let status = q.get("status").cloned().unwrap_or_else(|| "applied".into());
-    if !["applied", "rejected", "withdrawn"].contains(&status.as_str()) {
+    if !["applied", "rejected", "withdrawn", "expired"].contains(&status.as_str()) {
         return Err(ApiError::invalid(
-            "status must be applied, rejected or withdrawn",
+            "status must be applied, rejected, withdrawn or expired",
         ));
     }
     let st2 = st.clone();
@@ -134,6 +134,13 @@ pub async fn records(
                 // held for the chain only.
                 let withdrawn: i64 = tx.query_row(
                     "SELECT COUNT(*) FROM mutations WHERE status = 'withdrawn'",
+                    (),
+                    |r| r.get(0),
+                )?;
+                // Expired links: entries the device no longer held when this server, restored
+                // from an older backup, asked for them again: records lost, links whole.
+                let expired: i64 = tx.query_row(
+                    "SELECT COUNT(*) FROM mutations WHERE status = 'expired'",
                     (),
                     |r| r.get(0),
                 )?;
@@ -163,6 +170,7 @@ pub async fn records(
                     "counts": counts,
                     "rejected": rejected,
                     "withdrawn": withdrawn,
+                    "expired": expired,
                     "refused": refused,
                     "reasons": reasons,
                     "chain_breaks": breaks,

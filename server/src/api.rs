@@ -108,6 +108,11 @@ fn check_envelopes(req: &PushRequest) -> ApiResult<()> {
         }
         validate::time(&format!("mutations[{i}].device_time"), &m.device_time)
             .map_err(ApiError::invalid)?;
+        if m.expired && (m.withdrawn || !m.payload.is_empty()) {
+            return Err(ApiError::invalid(format!(
+                "mutations[{i}]: an expired link carries no payload and is not withdrawn"
+            )));
+        }
     }
     Ok(())
 }

@@ -368,12 +368,17 @@ pub(crate) fn push_one(
         // The hash commits to the payload (it was verified when stored); a payload not kept
         // (refused as invalid, a withdrawal link's, a track block's) is compared through it.
         // A withdrawn link cannot come back as a record under the same id.
-        let same_payload = if p.3.is_empty() {
+        // An expired link carries no payload: it is the same mutation when its link (hash
+        // included, compared below) is.
+        let same_payload = if m.expired {
+            true
+        } else if p.3.is_empty() {
             hash_holds(m)
         } else {
             p.3 == m.payload
         };
         let same = (p.8 != WITHDRAWN || m.withdrawn)
+            && (p.8 != EXPIRED || m.expired)
             && p.0 == m.seq
             && p.1 == m.kind
             && p.2 == m.record_id
@@ -393,7 +398,7 @@ pub(crate) fn push_one(
         }
         // A withdrawal link of a mutation already applied (its reply was lost before the
         // device withdrew it) is held too: the record stays, the link is whole.
-        let outcome = if p.8 == "applied" || p.8 == WITHDRAWN {
+        let outcome = if p.8 == "applied" || p.8 == WITHDRAWN || p.8 == EXPIRED {
             Outcome::AlreadyApplied
         } else {
             Outcome::Rejected {
@@ -412,7 +417,8 @@ pub(crate) fn push_one(
         ));
     }
 
-    if !hash_holds(m) {
+    // An expired link's payload is gone: its hash cannot be checked, only its link.
+    if !m.expired && !hash_holds(m) {
         return Ok(refuse(
             tx,
             caller,
@@ -445,8 +451,8 @@ pub(crate) fn push_one(
         *head = Some((m.seq, m.hash.clone()));
     }
 
-    if m.withdrawn {
-        return store_withdrawal(
+    if m.withdrawn || m.expired {
+        return store_link(
             tx,
             batch,
             caller,
@@ -573,12 +579,19 @@ pub(crate) fn push_one(
 
 /// Status of a stored withdrawal link.
 pub(crate) const WITHDRAWN: &str = "withdrawn";
+/// Status of a stored expired link (protocol 5).
+pub(crate) const EXPIRED: &str = "expired";
 
-/// Stores a withdrawal link (its hash was verified and its link checked by the caller): the
-/// device withdrew the entry, so it is no record. Nothing of the payload is kept (personal
-/// data minimisation: only the hash, which the device can still prove), it has no effect,
-/// needs no photo and holds no record id, so the repaired record is accepted after it.
-pub(crate) fn store_withdrawal(
+/// Stores a link without a record (its link checked by the caller):
+/// - a withdrawal link (its hash verified): the device withdrew the entry. Nothing of the
+///   payload is kept (personal data minimisation: only the hash, which the device can still
+///   prove); it holds no record id, so the repaired record is accepted after it;
+/// - an expired link: the device no longer has the entry's payload and this server lacks
+///   it (restored from an older backup). Stored as `expired`, so the back office sees a
+///   record lost rather than a chain broken at every later link.
+///
+/// Neither has an effect or needs a photo.
+pub(crate) fn store_link(
     tx: &Tx<'_>,
     batch: &mut Batch,
     caller: &Caller,
@@ -594,10 +607,10 @@ pub(crate) fn store_withdrawal(
         Some(_) if m.seq < 1 => Some((codes::INVALID_PAYLOAD, "seq must be at least 1")),
         Some(_) => None,
     };
-    let status = if reason.is_some() {
-        "rejected"
-    } else {
-        WITHDRAWN
+    let status = match (reason.is_some(), m.expired) {
+        (true, _) => "rejected",
+        (false, true) => EXPIRED,
+        (false, false) => WITHDRAWN,
     };
     // A link is stored without its payload (what was withdrawn is not a record) and flags.
     insert_mutation(

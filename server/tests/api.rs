@@ -474,6 +474,91 @@ async fn a_withdrawal_link_keeps_the_chain_intact_without_a_record() {
     srv.shutdown().await;
 }
 
+/// An expired link (protocol 5): a phone that no longer has an entry's payload sends its link
+/// alone for a server restored from a backup older than it. Stored as `expired` without a
+/// payload, record or effect; its link keeps the chain whole and moves the head, so the
+/// records after it are not refused as too far ahead; a retry is already applied; the
+/// seq-gap rule still holds for it; it never comes back as a record.
+#[tokio::test]
+async fn an_expired_link_keeps_the_chain_whole_without_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let c = Client::new(&srv.url(), T1, "dev-12");
+    let mut d = Device::new("dev-12", W1);
+    let first = d.checkin("p-00001");
+    c.push(std::slice::from_ref(&first)).await;
+    let gone: Vec<_> = (0..2_100).map(|_| d.checkin("p-00001")).collect();
+    let after = d.checkin("p-00002");
+    let link = |m: &wire::Mutation| wire::Mutation {
+        payload: String::new(),
+        expired: true,
+        ..m.clone()
+    };
+    // Too far ahead, even as a link (nothing stored).
+    let r = c.push(&[link(&gone[2_050])]).await;
+    assert_eq!(reason_of(&r, 0), codes::SEQ_GAP_TOO_LARGE);
+    // A link with a payload, or withdrawn as well, is not an expired link.
+    for bad in [
+        wire::Mutation {
+            payload: gone[0].payload.clone(),
+            ..link(&gone[0])
+        },
+        wire::Mutation {
+            withdrawn: true,
+            ..link(&gone[0])
+        },
+    ] {
+        let body = serde_json::to_vec(&wire::PushRequest {
+            device_id: "dev-12".into(),
+            mutations: vec![bad],
+        })
+        .unwrap();
+        let (s, v) = c.push_raw(body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["error"]["code"], codes::INVALID_REQUEST, "{v}");
+    }
+    let links: Vec<_> = gone.iter().map(link).collect();
+    for part in links.chunks(1_000) {
+        let r = c.push(part).await;
+        assert!(
+            (0..part.len()).all(|i| status_of(&r, i) == "applied"),
+            "{r:?}"
+        );
+        assert_eq!(r.chain_breaks, 0);
+    }
+    let r = c.push(std::slice::from_ref(&after)).await;
+    assert_eq!(status_of(&r, 0), "applied", "{r:?}");
+    assert_eq!(r.chain_breaks, 0);
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/chain?device=dev-12").await;
+    assert_eq!(
+        (v["intact"].as_bool(), v["head_seq"].as_i64()),
+        (Some(true), Some(2_102)),
+        "{v}"
+    );
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records").await;
+    assert_eq!(
+        (v["expired"].as_i64(), v["counts"]["checkin"].as_i64()),
+        (Some(2_100), Some(2)),
+        "{v}"
+    );
+    let (_, v) = admin_get(&srv.url(), "/admin/v1/records?kind=checkin&status=expired").await;
+    assert_eq!(v["count"], 2_100);
+    // A retry, or a link of a record the server holds, is already applied; a link's id
+    // never comes back as a record.
+    let r = c.push(&[link(&gone[0]), link(&first)]).await;
+    assert_eq!(
+        (status_of(&r, 0), status_of(&r, 1)),
+        ("already_applied".into(), "already_applied".into())
+    );
+    let r = c.push(std::slice::from_ref(&gone[1])).await;
+    assert_eq!(reason_of(&r, 0), codes::MUTATION_ID_REUSED);
+    assert_eq!(count(&srv.url(), "checkin").await, 2);
+    // Links count as what the server holds of the device's log.
+    let (_, h) = c.get_json(&wire::handshake_path(Some(1))).await;
+    assert_eq!(h["device_last_seq"], 2_102, "{h}");
+    srv.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_store_nothing() {
     let dir = tempfile::tempdir().unwrap();

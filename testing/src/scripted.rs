@@ -141,6 +141,7 @@ impl Device {
             prev_hash: self.head.clone(),
             hash: hash.clone(),
             withdrawn: false,
+            expired: false,
         };
         self.head = hash;
         m

@@ -147,6 +147,9 @@ pub struct OutboxEntry {
     pub attempts: i64,
     /// Withdrawn by the worker: sent only as a withdrawal link (no photos, no record).
     pub withdrawn: bool,
+    /// Its payload is gone (emptied after the retention period) and the server lacks it (a
+    /// restore from an older backup): sent only as an expired link, to keep the chain whole.
+    pub expired: bool,
 }
 
 /// The columns [`entry_from_row`] reads, in its order (read by position: a name lookup per
@@ -169,6 +172,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
             r.get_ref(10)?,
             rusqlite::types::ValueRef::Text(b"withdrawn")
         ),
+        expired: false,
     })
 }
 
@@ -266,6 +270,7 @@ fn insert(
         hash,
         attempts: 0,
         withdrawn: false,
+        expired: false,
     })
 }
 
@@ -352,6 +357,9 @@ pub fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>> {
 }
 
 /// Fills in the payload of an entry appended with [`append_derived`], from its record.
+/// Fills a track block's payload from its block. An entry whose payload is still empty can
+/// only travel as an expired link: its record is gone from the phone, and sent with an empty
+/// payload it would be refused for good (`hash_mismatch`).
 fn derive_payload(conn: &Connection, e: &mut OutboxEntry) -> Result<()> {
     if e.payload.is_empty()
         && e.kind == kind::TRACK_BLOCK
@@ -359,6 +367,7 @@ fn derive_payload(conn: &Connection, e: &mut OutboxEntry) -> Result<()> {
     {
         e.payload = p;
     }
+    e.expired = e.payload.is_empty() && !e.withdrawn;
     Ok(())
 }
 

@@ -228,7 +228,7 @@ pub fn overlay_pending(tx: &Transaction<'_>, entity: Entity, id: &str) -> Result
     {
         let mut st = tx.prepare_cached(
             "SELECT kind, payload FROM outbox WHERE state = 'pending' AND kind IN (?1, ?2)
-             ORDER BY seq",
+                 AND payload <> '' ORDER BY seq",
         )?;
         let rows = st.query_map(params![update_kind, kind::CONFLICT_RESOLUTION], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
@@ -517,7 +517,8 @@ fn push_resident(text: &mut String, name: &str, id_number: &str, phone: Option<&
 pub fn has_pending_edits(conn: &Connection) -> Result<bool> {
     Ok(conn
         .prepare_cached(
-            "SELECT 1 FROM outbox WHERE state = 'pending' AND kind IN (?1, ?2, ?3) LIMIT 1",
+            "SELECT 1 FROM outbox WHERE state = 'pending' AND kind IN (?1, ?2, ?3)
+                 AND payload <> '' LIMIT 1",
         )?
         .exists(params![
             kind::RESIDENT_UPDATE,

@@ -94,7 +94,8 @@ pub fn lowest_resendable_seq(conn: &Connection) -> Result<Option<i64>> {
                      WHERE outbox_seq IN (SELECT seq FROM outbox WHERE state = 'synced')
                  UNION ALL
                  SELECT MIN(seq) FROM outbox
-                     WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND payload <> '')",
+                     WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND reject_code IS NULL
+                         AND payload <> '')",
         )?
         .query_row([], |r| r.get(0))?)
 }
@@ -110,16 +111,32 @@ pub fn resend_synced_in(tx: &Transaction<'_>, from: i64, to: i64) -> Result<usiz
                  OR (kind = 'track_block' AND seq IN (SELECT outbox_seq FROM track_blocks)))",
         )?
         .execute([from, to])?;
-    // Withdrawal links the server had answered go again too: without them the link after
-    // each would show as a chain break on the back office's screen. They are not records,
-    // so they are not counted.
+    // Withdrawal links the server had taken go again too: without them the link after each
+    // would show as a chain break on the back office's screen. One it refused (given up as
+    // too large) is not sent again at every handshake. They are not records, so they are
+    // not counted.
     tx.prepare_cached(
         "UPDATE outbox SET synced_at = NULL, reject_code = NULL, reject_reason = NULL
-         WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND seq BETWEEN ?1 AND ?2
-             AND payload <> ''",
+         WHERE state = 'withdrawn' AND synced_at IS NOT NULL AND reject_code IS NULL
+             AND seq BETWEEN ?1 AND ?2 AND payload <> ''",
     )?
     .execute([from, to])?;
     Ok(records)
+}
+
+/// After a restore from a backup older than the retention period: synced entries with a
+/// seq in `from..=to` whose payload is gone go back to pending, to be sent as expired links
+/// (protocol 5): without their links, the first entry the phone still has would lie more
+/// than a batch beyond the server's head and be refused, and every one after it. Returns
+/// how many.
+pub fn send_expired_links_in(tx: &Transaction<'_>, from: i64, to: i64) -> Result<usize> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE outbox SET state = 'pending', synced_at = NULL
+             WHERE state = 'synced' AND seq BETWEEN ?1 AND ?2 AND payload = ''
+                 AND NOT (kind = 'track_block' AND seq IN (SELECT outbox_seq FROM track_blocks))",
+        )?
+        .execute([from, to])?)
 }
 
 /// Photos of pending records that are still on the device are uploaded again (the server

@@ -450,9 +450,12 @@ impl Inner {
                 reference::set_worker_grids(tx, &reply.grids)?;
                 let r = restore::reconcile(
                     tx,
-                    &reply.server_id,
-                    reply.device_last_seq,
-                    &reply.device_missing,
+                    restore::ServerCopy {
+                        server_id: &reply.server_id,
+                        device_last_seq: reply.device_last_seq,
+                        device_missing: &reply.device_missing,
+                        expired_links: reply.protocol >= wire::EXPIRED_LINKS_SINCE,
+                    },
                 )?;
                 let aged = restore::aging_now(now, Some(offset));
                 if let Some(cutoff) = chrono::Duration::from_std(retention)

@@ -9,7 +9,9 @@
 //!   their original seq, hash and mutation id (the server's idempotency by mutation id makes
 //!   a re-send of something it still holds harmless);
 //! - synced entries older than the retention period lose their payload: they can no longer
-//!   be re-sent, and residents' data does not stay in the log longer than needed.
+//!   be re-sent, and residents' data does not stay in the log longer than needed. Where the
+//!   server lacks one, its link goes alone (an expired link, protocol 5), so the entries
+//!   after it are not refused as too far ahead of the server's head.
 
 use chrono::{DateTime, Utc};
 use rusqlite::Transaction;
@@ -26,15 +28,21 @@ pub struct Reconciled {
     pub resent: u64,
 }
 
+/// What the handshake told of the server's copy of the device's log.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerCopy<'a> {
+    pub server_id: &'a str,
+    pub device_last_seq: Option<i64>,
+    pub device_missing: &'a [[i64; 2]],
+    /// The server takes expired links (protocol 5).
+    pub expired_links: bool,
+}
+
 /// Applies the handshake's `server_id`, `device_last_seq` and `device_missing` to the
 /// device's state.
-pub fn reconcile(
-    tx: &Transaction<'_>,
-    server_id: &str,
-    device_last_seq: Option<i64>,
-    device_missing: &[[i64; 2]],
-) -> Result<Reconciled> {
+pub fn reconcile(tx: &Transaction<'_>, server: ServerCopy<'_>) -> Result<Reconciled> {
     let mut out = Reconciled::default();
+    let server_id = server.server_id;
     // An empty id tells nothing (a server that does not implement it); keep what we know.
     if !server_id.is_empty() {
         let known: Option<String> = state::get(tx, state::keys::SERVER_ID)?;
@@ -48,20 +56,36 @@ pub fn reconcile(
             state::put(tx, state::keys::SERVER_ID, &server_id)?;
         }
     }
-    let held = device_last_seq.unwrap_or(0);
-    // Entries whose payload was dropped after the retention period cannot be re-sent (the
-    // hash covers the payload); they stay synced. Below the server's last seq, only the
-    // holes it reports: an entry sent after later ones (photos waiting for Wi-Fi) that the
-    // restored backup predates; the phone's pending entries there are left as they are.
-    let mut resent = sync_queries::resend_synced_in(tx, held.saturating_add(1), i64::MAX)?;
-    for &[from, to] in device_missing {
-        resent += sync_queries::resend_synced_in(tx, from, to.min(held))?;
+    let held = server.device_last_seq.unwrap_or(0);
+    // What the server lacks: above its last seq, and the holes it reports below it (an
+    // entry sent after later ones, photos waiting for Wi-Fi, that the restored backup
+    // predates; the phone's pending entries there are left as they are).
+    let mut lost = vec![(held.saturating_add(1), i64::MAX)];
+    lost.extend(
+        server
+            .device_missing
+            .iter()
+            .map(|&[from, to]| (from, to.min(held))),
+    );
+    let (mut resent, mut links) = (0, 0);
+    for (from, to) in lost {
+        resent += sync_queries::resend_synced_in(tx, from, to)?;
+        // Entries whose payload was dropped after the retention period cannot be re-sent
+        // (the hash covers the payload): their links go alone, where the server takes them.
+        if server.expired_links {
+            links += sync_queries::send_expired_links_in(tx, from, to)?;
+        }
     }
     if resent > 0 {
         // Their photos may be missing on the server too: upload again those still on the
         // device (the server answers "complete" at once for those it holds).
         sync_queries::reupload_photos_of_pending(tx)?;
         log::warn!("sync: the server lacks {resent} synced entries of this device; re-sending");
+    }
+    if links > 0 {
+        log::warn!(
+            "sync: the server lacks {links} entries this device no longer holds; sending their links"
+        );
     }
     out.resent = resent as u64;
     Ok(out)

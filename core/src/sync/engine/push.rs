@@ -311,6 +311,7 @@ fn to_wire(e: &OutboxEntry) -> wire::Mutation {
         prev_hash: e.prev_hash.clone(),
         hash: e.hash.clone(),
         withdrawn: e.withdrawn,
+        expired: e.expired,
     }
 }
 
@@ -341,6 +342,7 @@ struct Sent {
     kind: String,
     record_id: String,
     withdrawn: bool,
+    expired: bool,
 }
 
 impl Sent {
@@ -351,6 +353,7 @@ impl Sent {
             kind: e.kind.clone(),
             record_id: e.record_id.clone(),
             withdrawn: e.withdrawn,
+            expired: e.expired,
         }
     }
 }
@@ -409,8 +412,11 @@ impl Reader {
                         // (`unknown_kind`): it waits for the server's update.
                         deferred += 1;
                         outbox::hold(&mut holds, &e);
-                    } else if e.withdrawn {
-                        // A withdrawal link carries no record: it waits for nothing.
+                    } else if e.expired && server_protocol < wire::EXPIRED_LINKS_SINCE {
+                        // The server's version would refuse the whole push for the field.
+                        deferred += 1;
+                    } else if e.withdrawn || e.expired {
+                        // A link without a record waits for nothing.
                         send.push(e);
                     } else if outbox::waits_for(c, &e, quarantine, &holds)? {
                         held += 1;
@@ -496,6 +502,17 @@ fn record_results(
                 continue;
             };
             let (k, record_id) = (&sent.kind, &sent.record_id);
+            if sent.expired {
+                // Not a record (it is gone from the phone): recorded, not counted. A refused
+                // link is final like any refusal; the entries after it go on.
+                match &r.outcome {
+                    wire::Outcome::Applied | wire::Outcome::AlreadyApplied => synced.push(sent.seq),
+                    wire::Outcome::Rejected { reason } => {
+                        outbox::mark_rejected(tx, &r.mutation_id, &reason.code, &reason.message)?
+                    }
+                }
+                continue;
+            }
             if sent.withdrawn {
                 let reject = match &r.outcome {
                     wire::Outcome::Applied | wire::Outcome::AlreadyApplied => None,
