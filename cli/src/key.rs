@@ -1,6 +1,7 @@
 //! The store key, as the CLI contract gives it: `--key-file FILE` (32 raw bytes or 64 hex
 //! digits) on any command, else `GRIDWORKER_KEY` (64 hex digits) in the environment. Never
 //! a plain flag value: command lines are visible to every user of the machine (`ps`).
+//! `GRIDWORKER_KEY` set but empty or blank is refused, not read as "no key".
 //! Errors name the source, never the bytes.
 
 use std::path::Path;
@@ -20,7 +21,11 @@ pub fn resolve(key_file: Option<&Path>) -> CliResult<Option<DatabaseKey>> {
         return read_file(path, "--key-file").map(Some);
     }
     match std::env::var(ENV) {
-        Ok(text) if text.trim().is_empty() => Ok(None),
+        // Set but blank is almost always an unset variable expanded in a script: taking it
+        // as "no key" would quietly make a plain store of residents' data.
+        Ok(text) if text.trim().is_empty() => Err(CliError::invalid(format!(
+            "{ENV} is set but empty: give 64 hex digits, or unset it for no key"
+        ))),
         Ok(text) => DatabaseKey::from_hex(&text)
             .map(Some)
             .map_err(|_| CliError::invalid(format!("{ENV} must be 64 hex digits"))),

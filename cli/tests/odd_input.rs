@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::Command;
 
-use support::{Run, fixtures, gw, path_str, seeded_home};
+use support::{Run, closed_port, fixtures, gw, gw_with_key_env, path_str, seeded_home};
 
 /// Runs the binary with raw (possibly non-UTF-8) arguments.
 fn gw_os(args: &[&OsStr]) -> Run {
@@ -196,4 +196,38 @@ fn a_config_of_the_wrong_shape_is_refused_without_quoting_its_values() {
     r.assert_error(2, Some("invalid_input"));
     assert!(!r.stdout.contains("secret-token-9f83b1"), "{}", r.stdout);
     assert!(!r.stderr.contains("secret-token-9f83b1"), "{}", r.stderr);
+}
+
+/// `GRIDWORKER_KEY=` (an unset variable expanded in a script) is a mistake, not "no key":
+/// `init` exits 2 naming the variable and creates nothing, where it used to make a plain
+/// store with only a warning.
+#[test]
+fn init_with_an_empty_or_blank_key_variable_is_refused_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = format!("http://127.0.0.1:{}", closed_port());
+    for value in ["", "  \t "] {
+        let home = dir.path().join("device");
+        let home_s = path_str(&home);
+        let args = [
+            "--home",
+            home_s.as_str(),
+            "--json",
+            "init",
+            "--server",
+            server.as_str(),
+            "--worker",
+            "w-0001",
+            "--device",
+            "dev-test",
+            "--allow-http",
+        ];
+        let r = gw_with_key_env(&args, Some(value));
+        r.assert_error(2, Some("invalid_input"));
+        let message = r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(message.contains("GRIDWORKER_KEY"), "{message}");
+        assert!(!home.exists(), "{value:?}: init created {home_s}");
+    }
 }
