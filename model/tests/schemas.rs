@@ -1059,7 +1059,8 @@ fn the_phone_pattern_is_the_phone_rule() {
     );
 }
 
-/// Every number `idcard::parse` accepts matches the ID-number pattern; a number the pattern
+/// Every number `idcard::parse` accepts (none of these has whitespace around it, which the
+/// rule drops and the wire never carries) matches the ID-number pattern; a number the pattern
 /// matches and the rule refuses is refused for its check character or its calendar date,
 /// nothing else (the two things the schema says it cannot check).
 #[test]

@@ -327,3 +327,123 @@ async fn a_tags_edit_merged_into_the_stored_list_sends_the_resident_again() {
     assert_eq!(again.len(), 1, "{changes:?}");
     assert_eq!(again[0]["resident"]["tags"], json!(["veteran"]));
 }
+
+/// A valid ID number of a holder born on `day`.
+fn born(day: chrono::NaiveDate) -> String {
+    let first17 = format!("230302{}001", day.format("%Y%m%d"));
+    let b: [u8; 17] = first17.as_bytes().try_into().unwrap();
+    format!(
+        "{first17}{}",
+        char::from(gridworker_core::model::residents::idcard::check_char(&b))
+    )
+}
+
+fn added(dev: &str, id: &str, id_number: &str) -> ResidentAddPayload {
+    ResidentAddPayload {
+        id: id.into(),
+        worker_id: W1.into(),
+        device_id: dev.into(),
+        household_id: "h-000001".into(),
+        visit_id: None,
+        name: "张三".into(),
+        id_number: id_number.into(),
+        phone: None,
+        relation: Relation::Tenant,
+        tags: vec![],
+        notes: String::new(),
+        recorded_at: Utc::now(),
+    }
+}
+
+/// Pushes one resident mutation from a fresh device; its status and reason, and the whole
+/// reply as text.
+async fn push_one(
+    base: &str,
+    dev: &str,
+    kind: &str,
+    id: &str,
+    payload: String,
+) -> (String, String, String) {
+    let mut d = Device::new(dev, W1);
+    let c = Client::new(base, T1, dev);
+    let r = c.push(&[d.mutation(kind, id, payload)]).await;
+    let text = serde_json::to_string(&r.results).unwrap();
+    (status_of(&r, 0), reason_of(&r, 0), text)
+}
+
+async fn admin_resident(base: &str, method: Method, id: &str, body: Value) -> (StatusCode, Value) {
+    admin_send(base, method, &format!("/admin/v1/residents/{id}"), body).await
+}
+
+/// Whitespace around an ID number (a paste, a phone keyboard, an IME's full-width space) is
+/// dropped alike on an add and on an edit, from a phone and from the back office: the
+/// trimmed number is stored. Both were refused.
+#[tokio::test]
+async fn an_id_number_with_whitespace_around_it_is_stored_trimmed_on_add_and_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let stored = resident(&base, "r-0000006").await["resident"]["id_number"].clone();
+
+    let n = born(day(1990, 3, 7));
+    let add = added("dev-trim-add", "r-trim", &format!(" {n} "));
+    let (status, _, text) = push_one(
+        &base,
+        "dev-trim-add",
+        "resident_add",
+        "r-trim",
+        serde_json::to_string(&add).unwrap(),
+    )
+    .await;
+    assert_eq!(status, "applied", "{text}");
+    assert_eq!(
+        resident(&base, "r-trim").await["resident"]["id_number"],
+        json!(n)
+    );
+
+    let n = born(day(1980, 2, 2));
+    let u = update(
+        "dev-trim-edit",
+        W1,
+        "r-0000006",
+        "id_number",
+        stored,
+        json!(format!("\t{n} ")),
+    );
+    let (status, _, text) = push_one(
+        &base,
+        "dev-trim-edit",
+        "resident_update",
+        &u.id,
+        serde_json::to_string(&u).unwrap(),
+    )
+    .await;
+    assert_eq!(status, "applied", "{text}");
+    assert_eq!(
+        resident(&base, "r-0000006").await["resident"]["id_number"],
+        json!(n)
+    );
+
+    let n = born(day(1970, 3, 3));
+    let (s, v) = admin_resident(
+        &base,
+        Method::PATCH,
+        "r-0000006",
+        json!({ "id_number": format!("\u{3000}{n}") }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["resident"]["id_number"], json!(n));
+
+    let n = born(day(1960, 4, 4));
+    let (s, v) = admin_resident(
+        &base,
+        Method::PUT,
+        "r-trim-office",
+        json!({"household_id": "h-000001", "name": "李四", "id_number": format!(" {n}"), "relation": "tenant"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["resident"]["id_number"], json!(n));
+}

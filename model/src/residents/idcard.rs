@@ -57,8 +57,11 @@ pub fn check_char(first17: &[u8; 17]) -> u8 {
     CHECK[(sum % 11) as usize]
 }
 
-/// Parses and checks a number. `field` names it in the refusal.
+/// Parses and checks a number. `field` names it in the refusal. Whitespace around it is
+/// dropped (a phone keyboard or a paste leaves it, an IME's full-width space included), so
+/// every path stores the same 18 characters.
 pub fn parse(field: &str, s: &str) -> Check<IdCard> {
+    let s = s.trim();
     let bad = |reason: &str| Err(Invalid::new(field, reason));
     let b = s.as_bytes();
     if b.len() != 18 {
@@ -153,6 +156,19 @@ mod tests {
             assert_eq!(e.reason, why, "{n}");
             assert!(!e.to_string().contains(n), "{e}");
         }
+    }
+
+    #[test]
+    fn whitespace_around_a_number_is_dropped() {
+        for n in [
+            " 230302199901010015 ",
+            "\t230302199901010015\n",
+            "\u{3000}230302199901010015",
+        ] {
+            assert_eq!(parse("id_number", n).unwrap().number, "230302199901010015");
+        }
+        // Inside the number it is still a wrong character.
+        assert!(parse("id_number", "230302 199901010015").is_err());
     }
 
     #[test]
