@@ -1,11 +1,16 @@
-//! ID numbers typed on the phone: whitespace around a number is dropped, alike when a
-//! resident is added and when one is edited.
+//! ID numbers typed on the phone: a birth date after the district's day (the injected
+//! clock's) is refused, and whitespace around a number is dropped, alike when a resident is
+//! added and when one is edited.
 
 mod support;
 
-use gridworker_core::model::residents::{Relation, idcard};
+use chrono::{TimeZone, Utc};
+use gridworker_core::model::residents::{Relation, Resolution, idcard};
+use gridworker_core::sync::apply::apply_page;
+use gridworker_core::sync::wire::PullResponse;
 use gridworker_core::worker::{NewResident, ResidentUpdate};
 use gridworker_core::{Error, GridWorker};
+use serde_json::json;
 
 /// A valid number of a holder born on `yyyymmdd`.
 fn born(yyyymmdd: &str) -> String {
@@ -38,6 +43,12 @@ fn set_id_number(w: &GridWorker, resident: &str, n: &str) -> gridworker_core::Re
     .map(|_| ())
 }
 
+fn outbox_len(w: &GridWorker) -> i64 {
+    w.test_store()
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?))
+        .unwrap()
+}
+
 /// The refusal a bad ID number gets: invalid input naming `field`, never the number.
 fn assert_refused(r: gridworker_core::Result<()>, field: &str, number: &str) {
     match r {
@@ -47,6 +58,72 @@ fn assert_refused(r: gridworker_core::Result<()>, field: &str, number: &str) {
         }
         other => panic!("{field}: {other:?}"),
     }
+}
+
+#[test]
+fn an_id_number_born_after_the_districts_today_is_refused_on_add_edit_and_resolution() {
+    let env = support::Env::new();
+    let w = &env.core;
+    // 01:00 on 23 November in the district (UTC+8), still the 22nd in UTC.
+    env.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 22, 17, 0, 0).unwrap());
+    let tomorrow = born("20261124");
+    let today = born("20261123");
+    let before = outbox_len(w);
+
+    assert_refused(
+        w.add_resident(&new(&tomorrow), None).map(|_| ()),
+        "id_number",
+        &tomorrow,
+    );
+    assert_eq!(outbox_len(w), before, "nothing recorded");
+    // Born today in the district is fine, whatever the UTC day.
+    let newborn = w.add_resident(&new(&today), None).unwrap();
+    assert_eq!(newborn.id_number, today);
+
+    let adult = w.add_resident(&new(&born("19900307")), None).unwrap();
+    let recorded = outbox_len(w);
+    assert_refused(
+        set_id_number(w, &adult.id, &tomorrow),
+        "fields.id_number",
+        &tomorrow,
+    );
+    assert_eq!(outbox_len(w), recorded, "nothing recorded");
+    assert_eq!(
+        w.resident_unmasked(&adult.id).unwrap().id_number,
+        born("19900307")
+    );
+    set_id_number(w, &adult.id, &today).unwrap();
+
+    // A new value chosen for a conflict on the ID number is a new value too.
+    let page: PullResponse = serde_json::from_value(json!({
+        "changes": [
+            {"type": "resident_upsert", "resident": {
+                "id": "r-1", "household_id": "H11", "name": "于秀珍",
+                "id_number": born("19491231"), "phone": null, "relation": "head",
+                "tags": [], "status": "living", "notes": "", "version": 2}},
+            {"type": "conflict_upsert", "conflict": {
+                "id": "c-1", "entity": "resident", "entity_id": "r-1", "household_id": "H11",
+                "field": "id_number", "base": born("19491230"), "mine": born("19491231"),
+                "theirs": born("19491229"), "mine_by": "w-0001",
+                "mine_at": "2026-11-22T01:00:00Z", "theirs_by": "admin",
+                "theirs_at": "2026-11-22T01:05:00Z", "status": "open", "resolution": null,
+                "resolved_by": null, "resolved_at": null}}
+        ],
+        "next_cursor": "1",
+        "has_more": false
+    }))
+    .unwrap();
+    apply_page(w, page).unwrap();
+    assert_refused(
+        w.resolve_conflict("c-1", Resolution::Value, Some(json!(tomorrow)))
+            .map(|_| ()),
+        "value",
+        &tomorrow,
+    );
+    assert!(!w.conflict("c-1").unwrap().resolving);
+    w.resolve_conflict("c-1", Resolution::Value, Some(json!(today)))
+        .unwrap();
 }
 
 #[test]

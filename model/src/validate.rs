@@ -18,7 +18,7 @@ use crate::invalid::{Check, Invalid};
 use crate::residents::{
     self, ConflictResolutionPayload, Entity, FieldUpdatePayload, ResidentAddPayload, Resolution,
 };
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 /// Longest id, in bytes.
 pub const MAX_ID_BYTES: usize = 128;
@@ -226,15 +226,16 @@ pub fn task_completion(c: &TaskCompletionPayload) -> Check {
     time("completed_at", &c.completed_at)
 }
 
-/// A resident added on the phone: every field by its rule (see [`crate::residents::fields`]).
-pub fn resident_add(r: &ResidentAddPayload) -> Check {
+/// A resident added on the phone: every field by its rule (see [`crate::residents::fields`]),
+/// the ID number's birth date not after `today` (the local day where it is checked).
+pub fn resident_add(r: &ResidentAddPayload, today: NaiveDate) -> Check {
     owner(&r.id, &r.worker_id, &r.device_id)?;
     id("household_id", &r.household_id)?;
     if let Some(v) = &r.visit_id {
         id("visit_id", v)?;
     }
     residents::fields::name("name", &r.name)?;
-    residents::idcard::parse("id_number", &r.id_number)?;
+    residents::idcard::parse_new("id_number", &r.id_number, today)?;
     if let Some(p) = &r.phone {
         residents::phone::normalise("phone", p)?;
     }
@@ -243,8 +244,9 @@ pub fn resident_add(r: &ResidentAddPayload) -> Check {
     time("recorded_at", &r.recorded_at)
 }
 
-/// An edit of a resident's or household's fields.
-pub fn field_update(entity: Entity, u: &FieldUpdatePayload) -> Check {
+/// An edit of a resident's or household's fields; new values as of `today` (an ID number's
+/// birth date), the `previous` ones whatever the day.
+pub fn field_update(entity: Entity, u: &FieldUpdatePayload, today: NaiveDate) -> Check {
     owner(&u.id, &u.worker_id, &u.device_id)?;
     id("target_id", &u.target_id)?;
     if let Some(v) = &u.visit_id {
@@ -253,7 +255,7 @@ pub fn field_update(entity: Entity, u: &FieldUpdatePayload) -> Check {
     if u.base_version < 0 {
         return bad("base_version", "must not be negative");
     }
-    residents::check_fields(entity, &u.fields)?;
+    residents::check_new_fields(entity, &u.fields, today)?;
     if u.previous.len() != u.fields.len() || u.previous.keys().any(|k| !u.fields.contains_key(k)) {
         return bad("previous", "must name exactly the fields the edit changes");
     }

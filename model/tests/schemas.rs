@@ -70,6 +70,12 @@ fn at(h: u32) -> chrono::DateTime<Utc> {
         + chrono::Duration::nanoseconds(123_456_789)
 }
 
+/// The day the shared rules check the payloads on (an ID number's birth date is checked
+/// against it): the day they are recorded.
+fn today() -> chrono::NaiveDate {
+    at(0).date_naive()
+}
+
 fn fix() -> LocationFix {
     LocationFix {
         lat: 45.2985625,
@@ -351,12 +357,12 @@ fn conflict_resolution(take: Resolution, value: Option<Value>) -> ConflictResolu
 
 fn resident_rule(v: &Value) -> bool {
     serde_json::from_value::<FieldUpdatePayload>(v.clone())
-        .is_ok_and(|u| validate::field_update(Entity::Resident, &u).is_ok())
+        .is_ok_and(|u| validate::field_update(Entity::Resident, &u, today()).is_ok())
 }
 
 fn household_rule(v: &Value) -> bool {
     serde_json::from_value::<FieldUpdatePayload>(v.clone())
-        .is_ok_and(|u| validate::field_update(Entity::Household, &u).is_ok())
+        .is_ok_and(|u| validate::field_update(Entity::Household, &u, today()).is_ok())
 }
 
 /// Each kind's good payload as JSON, with the shared rule's verdict on a JSON value of it.
@@ -387,7 +393,7 @@ fn cases() -> Vec<(&'static str, Value, Rule)> {
             ok(v, validate::report_evaluation)
         }),
         ("resident_add", json!(resident_add()), |v| {
-            ok(v, validate::resident_add)
+            ok(v, |r| validate::resident_add(r, today()))
         }),
         ("resident_update", json!(resident_update()), resident_rule),
         (
@@ -947,7 +953,7 @@ fn seventeen_tags() -> Vec<String> {
 }
 
 /// Where JSON Schema stops: an ID number's check character (ISO 7064 MOD 11-2) and whether
-/// its birth date is a real day, a whole number written as `3.0`, and whether a conflict
+/// its birth date is a real day not after today, a whole number written as `3.0`, and whether a conflict
 /// resolution's value suits the conflict's field (only the server holding the conflict knows
 /// the field). The schema accepts these; the shared rules (and the server) refuse them.
 #[test]
@@ -970,6 +976,14 @@ fn what_the_schema_cannot_express_is_left_to_the_shared_rules() {
         assert!(schema_of("resident_update").is_valid(&v), "{n}");
         assert!(!(upd.2)(&v), "{n}: the rule accepts it");
     }
+    // Born the day after the payloads are checked: the schema has no clock.
+    let unborn = "230302202612010013";
+    let v = with(add.1.clone(), &["id_number"], json!(unborn));
+    assert!(schema_of("resident_add").is_valid(&v));
+    assert!(!(add.2)(&v), "the rule accepts a birth date after today");
+    let v = with(upd.1.clone(), &["fields", "id_number"], json!(unborn));
+    assert!(schema_of("resident_update").is_valid(&v));
+    assert!(!(upd.2)(&v), "the rule accepts a birth date after today");
     let hh = cases()
         .into_iter()
         .find(|c| c.0 == "household_update")

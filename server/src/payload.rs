@@ -212,7 +212,9 @@ pub(crate) fn parse_payload(
             }
         }
         MutationKind::ResidentAdd => {
-            match decode_payload::<ResidentAddPayload>(text, validate::resident_add) {
+            match decode_payload::<ResidentAddPayload>(text, |r| {
+                validate::resident_add(r, crate::residents::today())
+            }) {
                 Ok(r) => Parsed {
                     record_id: r.id.clone(),
                     device_id: r.device_id.clone(),
@@ -231,8 +233,9 @@ pub(crate) fn parse_payload(
             } else {
                 Entity::Household
             };
-            match decode_payload::<FieldUpdatePayload>(text, |u| validate::field_update(entity, u))
-            {
+            match decode_payload::<FieldUpdatePayload>(text, |u| {
+                validate::field_update(entity, u, crate::residents::today())
+            }) {
                 Ok(u) => Parsed {
                     record_id: u.id.clone(),
                     device_id: u.device_id.clone(),
@@ -260,6 +263,7 @@ pub(crate) fn parse_payload(
                                 &found,
                                 c.take,
                                 c.value.as_ref(),
+                                crate::residents::today(),
                             ) {
                                 Ok(v) => (vec![], Effect::ConflictResolution(c.clone(), v)),
                                 Err(e) => return Ok(Err(e.to_string())),

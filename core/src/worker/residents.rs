@@ -449,13 +449,14 @@ impl GridWorker {
     /// unmasked (the worker just typed it).
     pub fn add_resident(&self, new: &NewResident, visit_id: Option<&str>) -> Result<ResidentView> {
         validate::id("household_id", &new.household_id)?;
-        let id_number = residents::idcard::parse("id_number", new.id_number.trim())?.number;
+        let now = self.clock().now();
+        let today = self.local_day(now);
+        let id_number = residents::idcard::parse_new("id_number", &new.id_number, today)?.number;
         let phone = match new.phone.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(p) => Some(residents::phone::normalise("phone", p)?),
         };
         let tags = residents::fields::tags("tags", &json(&new.tags))?;
-        let now = self.clock().now();
         let payload = ResidentAddPayload {
             id: new_id(),
             worker_id: self.config.worker_id.clone(),
@@ -470,7 +471,7 @@ impl GridWorker {
             notes: new.notes.clone(),
             recorded_at: now,
         };
-        validate::resident_add(&payload)?;
+        validate::resident_add(&payload, today)?;
         let resident = payload.resident();
         self.store.write(|tx| {
             if reference::household(tx, &new.household_id)?.is_none() {
@@ -503,7 +504,8 @@ impl GridWorker {
         visit_id: Option<&str>,
     ) -> Result<ResidentView> {
         validate::id("resident_id", resident_id)?;
-        let fields = residents::check_fields(Entity::Resident, &update.fields())?;
+        let today = self.local_day(self.clock().now());
+        let fields = residents::check_new_fields(Entity::Resident, &update.fields(), today)?;
         let r = self.edit(Entity::Resident, resident_id, fields, visit_id)?;
         match r {
             Edited::Resident(r) => Ok(ResidentView::of(r, true)),
@@ -612,7 +614,7 @@ impl GridWorker {
                 visit_id: visit_id.map(str::to_string),
                 recorded_at: now,
             };
-            validate::field_update(entity, &payload)?;
+            validate::field_update(entity, &payload, self.local_day(now))?;
             let k = match entity {
                 Entity::Resident => kind::RESIDENT_UPDATE,
                 Entity::Household => kind::HOUSEHOLD_UPDATE,
@@ -695,7 +697,7 @@ impl GridWorker {
                             "is required when taking a new value (to clear the field, take the side without one)",
                         )
                     })?;
-                    let v = residents::check_value(c.entity, &c.field, v)
+                    let v = residents::check_new_value(c.entity, &c.field, v, self.local_day(now))
                         .map_err(|e| Error::invalid("value", e.reason))?;
                     if c.field == "tags" {
                         known_tags(tx, "value", Some(&v))?;

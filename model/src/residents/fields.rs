@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -274,6 +275,28 @@ pub fn check_value(entity: Entity, field: &str, v: &Value) -> Check<Value> {
         "tags" => Value::from(tags(&path, v)?),
         _ => return Err(Invalid::new(path, "is not a field of this record")),
     })
+}
+
+/// [`check_value`] for a value being recorded or stored: also refuses an ID number whose
+/// holder is born after `today` ([`idcard::check_born_by`]).
+pub fn check_new_value(entity: Entity, field: &str, v: &Value, today: NaiveDate) -> Check<Value> {
+    let checked = check_value(entity, field, v)?;
+    if field == "id_number"
+        && let Some(n) = checked.as_str()
+    {
+        let path = format!("fields.{field}");
+        idcard::check_born_by(&path, &idcard::parse(&path, n)?, today)?;
+    }
+    Ok(checked)
+}
+
+/// [`check_fields`] for an edit being recorded or stored: [`check_new_value`] for each.
+pub fn check_new_fields(entity: Entity, fields: &Fields, today: NaiveDate) -> Check<Fields> {
+    let checked = check_fields(entity, fields)?;
+    for (k, v) in &checked {
+        check_new_value(entity, k, v, today)?;
+    }
+    Ok(checked)
 }
 
 /// Checks every field of an edit and returns them normalised; an empty edit is refused.

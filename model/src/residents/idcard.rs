@@ -110,6 +110,24 @@ pub fn parse(field: &str, s: &str) -> Check<IdCard> {
     })
 }
 
+/// Refuses a number whose holder is born after `today`. The model has no clock: `today` is
+/// the local day where the number is recorded (the phone's, in its district's zone) or
+/// stored (the server's). Only new values meet this rule; numbers already stored and an
+/// edit's `previous` values do not, so a phone whose clock is behind never refuses them.
+pub fn check_born_by(field: &str, card: &IdCard, today: NaiveDate) -> Check {
+    if card.birth_date > today {
+        return Err(Invalid::new(field, "has a birth date in the future"));
+    }
+    Ok(())
+}
+
+/// [`parse`], then [`check_born_by`]: the rule for a number being recorded.
+pub fn parse_new(field: &str, s: &str, today: NaiveDate) -> Check<IdCard> {
+    let card = parse(field, s)?;
+    check_born_by(field, &card, today)?;
+    Ok(card)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +187,17 @@ mod tests {
         }
         // Inside the number it is still a wrong character.
         assert!(parse("id_number", "230302 199901010015").is_err());
+    }
+
+    #[test]
+    fn a_birth_date_after_today_is_refused_by_name_not_number() {
+        let n = "230302199901010015";
+        let day = NaiveDate::from_ymd_opt(1999, 1, 1).unwrap();
+        assert!(parse_new("id_number", n, day).is_ok(), "born today");
+        let e = parse_new("id_number", n, day.pred_opt().unwrap()).unwrap_err();
+        assert_eq!(e.field, "id_number");
+        assert_eq!(e.reason, "has a birth date in the future");
+        assert!(!e.to_string().contains(n), "{e}");
     }
 
     #[test]

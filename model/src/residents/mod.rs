@@ -10,7 +10,7 @@ pub mod records;
 
 pub use fields::{
     Entity, Fields, HousingType, MergeKind, Occupancy, Relation, ResidentStatus, check_fields,
-    check_value, merge_kind,
+    check_new_fields, check_new_value, check_value, merge_kind,
 };
 pub use merge::{FieldMerge, merge_field};
 pub use records::{

@@ -80,9 +80,11 @@ pub async fn get_resident(
     Ok(json_response(StatusCode::OK, &v))
 }
 
-/// Checks a back-office edit: known fields, valid values, tags from the district's list.
+/// Checks a back-office edit: known fields, valid values (new ones, as of today), tags from
+/// the district's list.
 fn checked(tx: &Tx<'_>, entity: Entity, fields: &Fields) -> ApiResult<Fields> {
-    let f = residents::check_fields(entity, fields).map_err(ApiError::invalid)?;
+    let f =
+        residents::check_new_fields(entity, fields, super::today()).map_err(ApiError::invalid)?;
     if let Some(tags) = f.get("tags")
         && !residents::fields::unknown_tags(tags, &store::key_group_codes(tx)?).is_empty()
     {
@@ -282,7 +284,7 @@ pub async fn resolve_conflict(
                 tx,
                 &id,
                 |c| {
-                    let v = edit::resolution_value(c, r.take, r.value.as_ref())
+                    let v = edit::resolution_value(c, r.take, r.value.as_ref(), super::today())
                         .map_err(ApiError::invalid)?;
                     if c.field == "tags"
                         && !residents::fields::unknown_tags(&v, &store::key_group_codes(tx)?)

@@ -3,7 +3,7 @@
 //! resolutions. Every stored change is a new version with one history row per field.
 
 use crate::store::Tx;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use gridworker_model::residents::{
     self, Conflict, ConflictStatus, Entity, FieldMerge, FieldUpdatePayload, Fields,
     HouseholdProfile, Resident, ResidentAddPayload, Resolution, merge_field, merge_kind,
@@ -336,17 +336,19 @@ pub(crate) enum NotResolved {
     AlreadyResolved,
 }
 
-/// The value a resolution stores, checked against the conflict's field.
+/// The value a resolution stores, checked against the conflict's field (a new value as of
+/// `today`).
 pub(crate) fn resolution_value(
     c: &Conflict,
     take: Resolution,
     value: Option<&Value>,
+    today: NaiveDate,
 ) -> Result<Value, gridworker_model::Invalid> {
     match take {
         Resolution::Mine => Ok(c.mine.clone()),
         Resolution::Theirs => Ok(c.theirs.clone()),
         Resolution::Value => match value {
-            Some(v) => residents::check_value(c.entity, &c.field, v)
+            Some(v) => residents::check_new_value(c.entity, &c.field, v, today)
                 .map_err(|e| gridworker_model::Invalid::new("value", e.reason)),
             None => Err(gridworker_model::Invalid::new(
                 "value",

@@ -18,7 +18,11 @@ pub(crate) fn seed(tx: &Tx<'_>, d: &gridworker_fixtures::District) -> ApiResult<
         store::save_profile(tx, &id, &p)?;
     }
     let now = Utc::now();
+    let today = super::today();
     for r in gridworker_fixtures::residents_to_domain(d).map_err(fixture_error)? {
+        // The conversion has no clock: the one rule that needs the day is checked here.
+        gridworker_model::residents::idcard::parse_new("id_number", &r.id_number, today)
+            .map_err(|e| ApiError::invalid(format!("fixtures: resident {}: {e}", r.id)))?;
         store::save_resident(tx, &r, "seed", now)?;
     }
     Ok(())
