@@ -155,7 +155,7 @@ fn the_reference_server_passes_every_conformance_check_and_again() {
         assert_eq!(v["failed"], 0, "round {round}: {v}");
         assert_eq!(v["skipped"], 0, "round {round}: {v}");
         let checks = v["checks"].as_array().unwrap();
-        assert!(checks.len() >= 13, "{v}");
+        assert!(checks.len() >= 14, "{v}");
         assert!(checks.iter().all(|c| c["result"] == "pass"), "{v}");
     }
 }

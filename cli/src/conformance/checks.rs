@@ -25,6 +25,7 @@ pub async fn all(t: &Target) -> Vec<Check> {
         ("task_not_assigned", "§4.2", task_not_assigned(t).await),
         ("idempotent_retry", "§4.2", idempotent_retry(t).await),
         ("chain_break", "§4.3", chain_break(t).await),
+        ("expired_link", "§4.4", expired_link(t).await),
         ("pull_paging", "§6", pull_paging(t).await),
         ("photo_resume", "§5", photo_resume(t).await),
         ("real_client_sync", "§2", real_client_sync(t).await),
@@ -488,6 +489,55 @@ async fn chain_break(t: &Target) -> Verdict {
         "a deleted record shows as one break and as a hole at the handshake; the record after it is kept"
             .into(),
     )
+}
+
+/// An expired link (protocol 5): the link alone, its payload gone, taken without its hash
+/// checked, keeping the chain whole; a retry is already applied; with a payload it is 422.
+async fn expired_link(t: &Target) -> Verdict {
+    let dev = t.device("x");
+    let a = get!(answer(t.request(Method::GET, wire::PATH_HANDSHAKE, Some(&dev))).await);
+    let protocol = a.body["protocol"].as_u64().unwrap_or(0);
+    if protocol < u64::from(wire::EXPIRED_LINKS_SINCE) {
+        return Verdict::Skipped(format!(
+            "the server speaks protocol {protocol}; expired links came with {}",
+            wire::EXPIRED_LINKS_SINCE
+        ));
+    }
+    let mut log = Log::new();
+    let ids = [rid(), rid(), rid()];
+    let one = log.link(1, "checkin", &ids[0], checkin(t, &dev, &ids[0]), true);
+    let mut gone = log.link(2, "checkin", &ids[1], checkin(t, &dev, &ids[1]), true);
+    let three = log.link(3, "checkin", &ids[2], checkin(t, &dev, &ids[2]), true);
+    let with_payload = {
+        let mut m = gone.clone();
+        m["expired"] = json!(true);
+        m
+    };
+    let a = get!(push(t, &dev, &[with_payload]).await);
+    ensure!(
+        a.status == StatusCode::UNPROCESSABLE_ENTITY,
+        "an expired link with a payload: status {} (want 422)",
+        a.status
+    );
+    gone["payload"] = json!("");
+    gone["expired"] = json!(true);
+    let a = get!(push(t, &dev, &[one, gone.clone(), three]).await);
+    if let Err(e) = compare(
+        &a,
+        &[("applied", None), ("applied", None), ("applied", None)],
+    ) {
+        return Verdict::Fail(e);
+    }
+    ensure!(
+        a.body["chain_breaks"] == json!(0),
+        "chain_breaks {} (want 0: the link keeps the chain whole)",
+        a.body["chain_breaks"]
+    );
+    let a = get!(push(t, &dev, &[gone]).await);
+    if let Err(e) = compare(&a, &[("already_applied", None)]) {
+        return Verdict::Fail(format!("a retry: {e}"));
+    }
+    Verdict::Pass("taken without its payload, the chain whole, a retry already applied".into())
 }
 
 async fn pull_paging(t: &Target) -> Verdict {
