@@ -596,3 +596,59 @@ async fn a_pull_cut_short_leaves_what_it_brought_searchable() {
         );
     }
 }
+
+/// A residents edit set aside (quarantined: a proxy refused its push as too large) waits for
+/// the worker's decision. Until then a pull of its resident keeps showing it, like an edit
+/// still pending; discarded, the phone shows the stored value again, search included. (A
+/// pull showed the server's value while the edit waited; a discard left the worker's value
+/// on the phone for good, over a record the server never got.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_edit_shows_until_the_worker_discards_it() {
+    let server = RealServer::start(&["tok"]);
+    let (dev, engine, r) = synced_with_a_resident(&server).await;
+    let before = phone_of(&dev.worker, &r.id).expect("the fixture's head has a phone");
+    edit_phone(&dev.worker, &r.id, MINE);
+    server.refuse_next_push_as_too_large();
+    let report = engine.sync().await.unwrap();
+    assert_eq!(report.quarantined.len(), 1, "{report:?}");
+    let edit = report.quarantined[0].record_id.clone();
+
+    // The back office changes another field: the pull brings the resident again.
+    server
+        .admin_send(
+            Method::PATCH,
+            &format!("/admin/v1/residents/{}", r.id),
+            json!({ "notes": NOTES }),
+        )
+        .await;
+    let report = engine.sync().await.unwrap();
+    assert!(report.pulled_changes > 0, "{report:?}");
+    let shown = dev.worker.resident_unmasked(&r.id).unwrap();
+    assert_eq!(shown.notes, NOTES, "the office's change reached the phone");
+    assert_eq!(
+        shown.phone.as_deref(),
+        Some(MINE),
+        "the edit waiting for the worker's decision is not shown"
+    );
+
+    dev.worker.discard_quarantined(&edit).unwrap();
+    assert_eq!(
+        phone_of(&dev.worker, &r.id),
+        Some(before.clone()),
+        "the discarded edit still shows"
+    );
+    assert!(
+        dev.worker
+            .search_households(MINE, None, 10)
+            .unwrap()
+            .items
+            .is_empty(),
+        "the search index still holds the discarded value"
+    );
+    engine.sync().await.unwrap();
+    assert_eq!(phone_of(&dev.worker, &r.id), Some(before.clone()));
+    let on_server = server
+        .admin_json(&format!("/admin/v1/residents/{}", r.id))
+        .await;
+    assert_eq!(on_server["resident"]["phone"], json!(before));
+}

@@ -217,8 +217,9 @@ pub fn in_box(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Applies this phone's edits not yet accepted by the server (pending in the outbox) on top
-/// of what was just pulled, in the order they were made, so a pull never hides them.
+/// Applies this phone's edits not yet accepted by the server (pending in the outbox, or set
+/// aside for the worker's decision) on top of what was just pulled, in the order they were
+/// made, so a pull never hides them.
 pub fn overlay_pending(tx: &Transaction<'_>, entity: Entity, id: &str) -> Result<()> {
     let update_kind = match entity {
         Entity::Resident => kind::RESIDENT_UPDATE,
@@ -227,8 +228,8 @@ pub fn overlay_pending(tx: &Transaction<'_>, entity: Entity, id: &str) -> Result
     let mut edits: Vec<Fields> = Vec::new();
     {
         let mut st = tx.prepare_cached(
-            "SELECT kind, payload FROM outbox WHERE state = 'pending' AND kind IN (?1, ?2)
-                 AND payload <> '' ORDER BY seq",
+            "SELECT kind, payload FROM outbox WHERE state IN ('pending', 'quarantined')
+                 AND kind IN (?1, ?2) AND payload <> '' ORDER BY seq",
         )?;
         let rows = st.query_map(params![update_kind, kind::CONFLICT_RESOLUTION], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
@@ -512,12 +513,12 @@ fn push_resident(text: &mut String, name: &str, id_number: &str, phone: Option<&
     }
 }
 
-/// Whether this phone has edits or resolutions the server has not accepted yet (when it has
-/// none, a pulled record needs nothing laid over it).
+/// Whether this phone has edits or resolutions the server has not accepted yet, pending or
+/// set aside (when it has none, a pulled record needs nothing laid over it).
 pub fn has_pending_edits(conn: &Connection) -> Result<bool> {
     Ok(conn
         .prepare_cached(
-            "SELECT 1 FROM outbox WHERE state = 'pending' AND kind IN (?1, ?2, ?3)
+            "SELECT 1 FROM outbox WHERE state IN ('pending', 'quarantined') AND kind IN (?1, ?2, ?3)
                  AND payload <> '' LIMIT 1",
         )?
         .exists(params![

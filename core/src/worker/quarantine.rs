@@ -16,7 +16,7 @@ use super::{GridWorker, PhotoInput, payload_json};
 use crate::domain::{MAX_PHOTOS, Photo, ReportPayload, TaskCompletionPayload, TaskStatus};
 use crate::error::{Error, NotFoundKind, Result};
 use crate::store::outbox::{self, OutboxEntry, QuarantineReason, QuarantinedRecord, kind};
-use crate::store::{photos, records};
+use crate::store::{photos, records, rejected_edits};
 use crate::validate;
 
 /// The record's quarantined entry with its reason, or a typed error naming the record.
@@ -221,6 +221,12 @@ impl GridWorker {
         self.store.write(|tx| {
             let (entry, _) = quarantined(tx, record_id)?;
             outbox::withdraw(tx, entry.seq)?;
+            // A residents edit, resolution or new resident showed on the phone from the
+            // moment it was made; the server will never have it: what it laid over goes, as
+            // for a rejected one.
+            if rejected_edits::concerns(&entry.kind) {
+                rejected_edits::take_back(tx, entry.seq, &entry.kind, &entry.payload)?;
+            }
             match entry.kind.as_str() {
                 kind::TASK_ACK => reopen_task(tx, record_id, self.clock().now())?,
                 k => {
