@@ -808,30 +808,7 @@ fn edits_push_bench(rt: &tokio::runtime::Runtime, exe: &Path) {
     let dev = Device::new(&format!("http://{}", server.addr));
     rt.block_on(dev.engine(Tokens::fixed("tok"), fast_options()).sync())
         .unwrap();
-    let now = dev.clock.now();
-    let fix = dev.fix_at(support::BASE);
-    dev.worker
-        .test_store()
-        .write(|tx| {
-            for i in 0..N {
-                let c = CheckIn {
-                    id: format!("ce-{i:06}"),
-                    worker_id: "w-0001".into(),
-                    device_id: "dev-A".into(),
-                    point_id: "P11".into(),
-                    fix: fix.clone(),
-                    position: support::BASE,
-                    distance_m: 3.2,
-                    outcome: CheckInOutcome::Accepted,
-                    flags: vec![],
-                    recorded_at: now,
-                };
-                let payload = serde_json::to_string(&c).unwrap();
-                outbox::append(tx, kind::CHECKIN, &c.id, payload, now, 1)?;
-            }
-            Ok(())
-        })
-        .unwrap();
+    dev.outbox_check_ins("ce", N);
     let engine = dev.engine(Tokens::fixed("tok"), opts.clone());
     let t = Instant::now();
     let r = rt.block_on(engine.sync()).unwrap();

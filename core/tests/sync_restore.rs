@@ -278,9 +278,6 @@ async fn a_record_sent_after_later_ones_goes_again_after_a_restore_from_before_i
 /// phone could never sync again.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restore_from_before_the_retention_period_does_not_block_the_phone() {
-    use gridworker_core::Clock;
-    use gridworker_core::domain::{CheckIn, CheckInOutcome};
-    use gridworker_core::test_hooks::outbox::{self, kind};
     const LOST: usize = 2_050;
     let server = std::sync::Arc::new(RealServer::start(&["tok"]));
     let dev = Device::new(&server.url);
@@ -296,30 +293,7 @@ async fn a_restore_from_before_the_retention_period_does_not_block_the_phone() {
     with_server_stopped(&server, backup.path(), false).await;
 
     // A month of work after it (written as the outbox holds it: one transaction).
-    let now = dev.clock.now();
-    let fix = dev.fix_at(support::BASE);
-    dev.worker
-        .test_store()
-        .write(|tx| {
-            for i in 0..LOST {
-                let c = CheckIn {
-                    id: format!("ci-{i:06}"),
-                    worker_id: sync_support::WORKER.into(),
-                    device_id: dev.worker.config().device_id.clone(),
-                    point_id: "P11".into(),
-                    fix: fix.clone(),
-                    position: support::BASE,
-                    distance_m: 3.2,
-                    outcome: CheckInOutcome::Accepted,
-                    flags: vec![],
-                    recorded_at: now,
-                };
-                let payload = serde_json::to_string(&c).unwrap();
-                outbox::append(tx, kind::CHECKIN, &c.id, payload, now, 1)?;
-            }
-            Ok(())
-        })
-        .unwrap();
+    dev.outbox_check_ins("ci", LOST);
     let r = engine.sync().await.unwrap();
     assert_eq!(r.pushed as usize, LOST, "{r:?}");
     // Two days on, past the retention period: their payloads are emptied.

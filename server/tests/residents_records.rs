@@ -375,6 +375,50 @@ async fn admin_resident(base: &str, method: Method, id: &str, body: Value) -> (S
     admin_send(base, method, &format!("/admin/v1/residents/{id}"), body).await
 }
 
+/// A phone's new resident `id` holding `number`, pushed alone from `dev`: its answer.
+async fn push_add(base: &str, dev: &str, id: &str, number: &str) -> (String, String, String) {
+    let add = added(dev, id, number);
+    push_one(
+        base,
+        dev,
+        "resident_add",
+        id,
+        serde_json::to_string(&add).unwrap(),
+    )
+    .await
+}
+
+/// A phone's edit of r-0000006's ID number from `previous` to `number`: its answer.
+async fn push_id_edit(
+    base: &str,
+    dev: &str,
+    previous: Value,
+    number: Value,
+) -> (String, String, String) {
+    let u = update(dev, W1, "r-0000006", "id_number", previous, number);
+    push_one(
+        base,
+        dev,
+        "resident_update",
+        &u.id,
+        serde_json::to_string(&u).unwrap(),
+    )
+    .await
+}
+
+/// Refused for good as an invalid payload, naming the field and never the number.
+fn refused_by_field((status, reason, text): (String, String, String), number: &str) {
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("rejected", "invalid_payload"),
+        "{text}"
+    );
+    assert!(
+        text.contains("id_number") && !text.contains(number),
+        "{text}"
+    );
+}
+
 /// An ID number whose holder is born after today (two days after UTC's: after the server's
 /// day in any zone) is refused from a phone (`invalid_payload`, on an add and on an edit)
 /// and from the back office (422), by field and never by value; one born today is taken.
@@ -387,51 +431,16 @@ async fn an_id_number_born_after_today_is_refused_from_phones_and_the_back_offic
     let unborn = born(today + chrono::Days::new(2));
     let stored = resident(&base, "r-0000006").await["resident"]["id_number"].clone();
 
-    let add = added("dev-unborn-add", "r-unborn", &unborn);
-    let (status, reason, text) = push_one(
-        &base,
-        "dev-unborn-add",
-        "resident_add",
-        "r-unborn",
-        serde_json::to_string(&add).unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("rejected", "invalid_payload"),
-        "{text}"
-    );
-    assert!(
-        text.contains("id_number") && !text.contains(&unborn),
-        "{text}"
+    refused_by_field(
+        push_add(&base, "dev-unborn-add", "r-unborn", &unborn).await,
+        &unborn,
     );
     let (s, _) = admin_get(&base, "/admin/v1/residents/r-unborn").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
-    let u = update(
-        "dev-unborn-edit",
-        W1,
-        "r-0000006",
-        "id_number",
-        stored.clone(),
-        json!(unborn),
-    );
-    let (status, reason, text) = push_one(
-        &base,
-        "dev-unborn-edit",
-        "resident_update",
-        &u.id,
-        serde_json::to_string(&u).unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("rejected", "invalid_payload"),
-        "{text}"
-    );
-    assert!(
-        text.contains("id_number") && !text.contains(&unborn),
-        "{text}"
+    refused_by_field(
+        push_id_edit(&base, "dev-unborn-edit", stored.clone(), json!(unborn)).await,
+        &unborn,
     );
 
     let (s, v) = admin_resident(
@@ -459,15 +468,7 @@ async fn an_id_number_born_after_today_is_refused_from_phones_and_the_back_offic
 
     // Born today (UTC's day, never after the server's) is a newborn, not a mistake.
     let newborn = born(today);
-    let add = added("dev-newborn", "r-newborn", &newborn);
-    let (status, _, text) = push_one(
-        &base,
-        "dev-newborn",
-        "resident_add",
-        "r-newborn",
-        serde_json::to_string(&add).unwrap(),
-    )
-    .await;
+    let (status, _, text) = push_add(&base, "dev-newborn", "r-newborn", &newborn).await;
     assert_eq!(status, "applied", "{text}");
     let (s, v) = admin_resident(
         &base,
@@ -491,15 +492,7 @@ async fn an_id_number_with_whitespace_around_it_is_stored_trimmed_on_add_and_edi
     let stored = resident(&base, "r-0000006").await["resident"]["id_number"].clone();
 
     let n = born(day(1990, 3, 7));
-    let add = added("dev-trim-add", "r-trim", &format!(" {n} "));
-    let (status, _, text) = push_one(
-        &base,
-        "dev-trim-add",
-        "resident_add",
-        "r-trim",
-        serde_json::to_string(&add).unwrap(),
-    )
-    .await;
+    let (status, _, text) = push_add(&base, "dev-trim-add", "r-trim", &format!(" {n} ")).await;
     assert_eq!(status, "applied", "{text}");
     assert_eq!(
         resident(&base, "r-trim").await["resident"]["id_number"],
@@ -507,22 +500,8 @@ async fn an_id_number_with_whitespace_around_it_is_stored_trimmed_on_add_and_edi
     );
 
     let n = born(day(1980, 2, 2));
-    let u = update(
-        "dev-trim-edit",
-        W1,
-        "r-0000006",
-        "id_number",
-        stored,
-        json!(format!("\t{n} ")),
-    );
-    let (status, _, text) = push_one(
-        &base,
-        "dev-trim-edit",
-        "resident_update",
-        &u.id,
-        serde_json::to_string(&u).unwrap(),
-    )
-    .await;
+    let (status, _, text) =
+        push_id_edit(&base, "dev-trim-edit", stored, json!(format!("\t{n} "))).await;
     assert_eq!(status, "applied", "{text}");
     assert_eq!(
         resident(&base, "r-0000006").await["resident"]["id_number"],

@@ -365,6 +365,42 @@ impl Device {
         ids
     }
 
+    /// Writes `n` accepted check-ins at P11 straight into the outbox, in one transaction and
+    /// without their rows (ids `{prefix}-000000`, ...): weeks of records in a moment, for the
+    /// push. Returns their ids.
+    #[allow(dead_code)]
+    pub fn outbox_check_ins(&self, prefix: &str, n: usize) -> Vec<String> {
+        use gridworker_core::domain::{CheckIn, CheckInOutcome};
+        use gridworker_core::test_hooks::outbox::{self, kind};
+        let now = self.clock.now();
+        let fix = self.fix_at(crate::support::BASE);
+        let device_id = self.worker.config().device_id.clone();
+        self.worker
+            .test_store()
+            .write(|tx| {
+                let mut ids = Vec::with_capacity(n);
+                for i in 0..n {
+                    let c = CheckIn {
+                        id: format!("{prefix}-{i:06}"),
+                        worker_id: WORKER.into(),
+                        device_id: device_id.clone(),
+                        point_id: "P11".into(),
+                        fix: fix.clone(),
+                        position: crate::support::BASE,
+                        distance_m: 3.2,
+                        outcome: CheckInOutcome::Accepted,
+                        flags: vec![],
+                        recorded_at: now,
+                    };
+                    let payload = serde_json::to_string(&c).unwrap();
+                    outbox::append(tx, kind::CHECKIN, &c.id, payload, now, 1)?;
+                    ids.push(c.id);
+                }
+                Ok(ids)
+            })
+            .unwrap()
+    }
+
     pub fn visit(&self) -> String {
         self.visit_noting("note")
     }
