@@ -227,9 +227,10 @@ pub struct HandshakeResponse {
     pub grids: Vec<String>,
     /// The thresholds the core must apply from now on.
     pub policy: ValidationPolicy,
-    /// The highest `seq` the server holds as applied or as a link (withdrawn, expired) for the
-    /// device named in the `Gridworker-Device` header (`null` when it holds none). A device whose synced records go further than this
-    /// re-sends the missing range: the server was restored from an older backup.
+    /// The highest `seq` the server holds, in any status, for the device named in the
+    /// `Gridworker-Device` header (`null` when it holds none). A device whose synced records
+    /// go further than this re-sends the missing range: the server was restored from an older
+    /// backup.
     #[serde(default)]
     pub device_last_seq: Option<i64>,
     /// The holes from the request's `missing_from` up to `device_last_seq`: ranges

@@ -6,13 +6,13 @@ use crate::params;
 use crate::store::{Result, Tx};
 use gridworker_model::wire::MAX_MISSING_RANGES;
 
-/// The highest `seq` of the device among the mutations held as applied or as links
-/// (withdrawn, expired): a device whose last entries are links would otherwise send them
-/// again at every handshake.
+/// The highest `seq` of the device among the mutations held, in any status: a device whose
+/// last entries are links (withdrawn, expired) would otherwise send them again at every
+/// handshake, and one the server rejected is rejected on the phone too (it is never sent
+/// again). One read of the `(device_id, seq)` index, not of every mutation of the device.
 pub(crate) fn last_seq(tx: &Tx<'_>, device_id: &str) -> Result<Option<i64>> {
     tx.query_row(
-        "SELECT MAX(seq) FROM mutations
-         WHERE device_id = ?1 AND status IN ('applied', 'withdrawn', 'expired')",
+        "SELECT MAX(seq) FROM mutations WHERE device_id = ?1",
         params![device_id],
         |r| r.get(0),
     )

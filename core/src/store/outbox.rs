@@ -356,10 +356,10 @@ pub fn entry(conn: &Connection, seq: i64) -> Result<Option<OutboxEntry>> {
     }
 }
 
-/// Fills in the payload of an entry appended with [`append_derived`], from its record.
-/// Fills a track block's payload from its block. An entry whose payload is still empty can
-/// only travel as an expired link: its record is gone from the phone, and sent with an empty
-/// payload it would be refused for good (`hash_mismatch`).
+/// Fills in the payload of an entry appended with [`append_derived`], from its record. An
+/// entry whose payload is still empty can only travel as an expired link: its record is gone
+/// from the phone, and sent with an empty payload it would be refused for good
+/// (`hash_mismatch`).
 fn derive_payload(conn: &Connection, e: &mut OutboxEntry) -> Result<()> {
     if e.payload.is_empty()
         && e.kind == kind::TRACK_BLOCK
