@@ -405,7 +405,8 @@ impl GridWorker {
     }
 
     /// Discards a quarantined record and the photo files only it used; records waiting for
-    /// it are released and go as recorded.
+    /// it are released and go as recorded. A discarded residents edit, resolution or new
+    /// resident no longer shows: the phone shows what it showed before it.
     pub fn discard_quarantined(&self, record_id: String) -> Result<()> {
         Ok(self.inner.discard_quarantined(&record_id)?)
     }

@@ -214,7 +214,9 @@ impl GridWorker {
     /// Discards a quarantined record: its entry is withdrawn (sent only as a withdrawal link,
     /// never as a record), the record is deleted with every photo file only it used. Records
     /// that waited for it are released and go as they were recorded (a reference to a record
-    /// the server never receives is stored and flagged there like any unknown reference).
+    /// the server never receives is stored and flagged there like any unknown reference). A
+    /// residents edit, resolution or new resident is taken back on the phone as a rejected
+    /// one is (`store::rejected_edits`).
     pub fn discard_quarantined(&self, record_id: &str) -> Result<()> {
         validate::id("record_id", record_id)?;
         let data_dir = self.config.data_dir.clone();

@@ -832,7 +832,8 @@ public protocol GridWorkerProtocol: AnyObject, Sendable {
     
     /**
      * Discards a quarantined record and the photo files only it used; records waiting for
-     * it are released and go as recorded.
+     * it are released and go as recorded. A discarded residents edit, resolution or new
+     * resident no longer shows: the phone shows what it showed before it.
      */
     func discardQuarantined(recordId: String) throws 
     
@@ -1489,7 +1490,8 @@ open func deleteDraft(reportId: String)throws   {try rustCallWithError(FfiConver
     
     /**
      * Discards a quarantined record and the photo files only it used; records waiting for
-     * it are released and go as recorded.
+     * it are released and go as recorded. A discarded residents edit, resolution or new
+     * resident no longer shows: the phone shows what it showed before it.
      */
 open func discardQuarantined(recordId: String)throws   {try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
@@ -12903,7 +12905,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_method_gridworker_delete_draft() != 8853) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() != 44303) {
+    if (uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() != 54370) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() != 13642) {

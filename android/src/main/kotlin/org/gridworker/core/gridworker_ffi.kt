@@ -1454,7 +1454,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_delete_draft() and 0xFFFF) != 8853) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() and 0xFFFF) != 44303) {
+    if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_discard_quarantined() and 0xFFFF) != 54370) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_gridworker_duplicate_candidates() and 0xFFFF) != 13642) {
@@ -2318,7 +2318,8 @@ public interface GridWorkerInterface {
     
     /**
      * Discards a quarantined record and the photo files only it used; records waiting for
-     * it are released and go as recorded.
+     * it are released and go as recorded. A discarded residents edit, resolution or new
+     * resident no longer shows: the phone shows what it showed before it.
      */
     fun `discardQuarantined`(`recordId`: kotlin.String)
     
@@ -3124,7 +3125,8 @@ open class GridWorker: Disposable, AutoCloseable, GridWorkerInterface
     
     /**
      * Discards a quarantined record and the photo files only it used; records waiting for
-     * it are released and go as recorded.
+     * it are released and go as recorded. A discarded residents edit, resolution or new
+     * resident no longer shows: the phone shows what it showed before it.
      */
     @Throws(GridWorkerException::class)override fun `discardQuarantined`(`recordId`: kotlin.String)
         = 
