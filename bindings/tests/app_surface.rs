@@ -246,6 +246,58 @@ fn logout_after_closing_every_handle_wipes_even_with_a_sync_in_flight() {
     );
 }
 
+/// Logout right after `sync()` returned: the run's task let go of the store before the
+/// caller heard the result, so closing the handles and wiping at once succeeds. The task
+/// dropped its reference of the worker only after publishing the result, and a wipe in that
+/// moment found one handle open and no run to wait for (`InvalidState`; the Kotlin
+/// walk-through `FirstScreensTest` failed so in CI once). A race, so it is tried many times.
+#[test]
+fn logout_right_after_a_sync_returned_wipes() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Busy threads make the scheduler preempt the run's task between its steps, as a loaded
+    // phone or CI machine does; without them the window is too narrow to hit.
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let busy = busy.clone();
+            std::thread::spawn(move || {
+                while busy.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let mut failed = None;
+    for round in 0..100 {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("s").to_string_lossy().into_owned();
+        // A closed port: each run ends at once with a network error, through the same task.
+        let w = GridWorker::open(config(dir.path(), "http://127.0.0.1:9")).unwrap();
+        let mut opts = default_sync_options();
+        opts.allow_http = true;
+        opts.max_attempts = 1;
+        let engine = SyncEngine::new(w.clone(), opts, Box::new(Tokens("t"))).unwrap();
+        let _ = rt.block_on(engine.sync());
+        drop(engine);
+        drop(w);
+        if let Err(e) = gridworker_ffi::wipe_data_dir(data_dir) {
+            failed = Some(format!(
+                "round {round}: wipe after sync returned failed: {e:?}"
+            ));
+            break;
+        }
+    }
+    busy.store(false, Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    assert_eq!(failed, None);
+}
+
 fn point(id: &str, lat: f64, lon: f64, radius_m: f64) -> gridworker_ffi::InspectionPoint {
     gridworker_ffi::InspectionPoint {
         id: id.into(),

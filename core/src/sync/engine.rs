@@ -244,7 +244,6 @@ impl SyncEngine {
                     );
                     tokio::spawn(async move {
                         let result = inner.run_within_deadline(&cancel).await;
-                        drop(registered);
                         inner.status.finish();
                         let mut done = SyncProgress::new(SyncPhase::Done);
                         done.outcome = Some(outcome_of(&result));
@@ -252,6 +251,12 @@ impl SyncEngine {
                         // Clear before publishing: a call that sees the result and syncs
                         // again must start a fresh run.
                         *inner.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        // Let go of the store before the caller hears: an app that closes
+                        // its handles and wipes the moment sync() returns must find none
+                        // left here. The run stays registered until then, so a wipe racing
+                        // this waits instead of refusing.
+                        drop(inner);
+                        drop(registered);
                         let _ = tx.send(Some(Arc::new(result)));
                     });
                     rx
