@@ -1,11 +1,11 @@
 //! ID numbers typed on the phone: a birth date after the district's day (the injected
 //! clock's) is refused, and whitespace around a number is dropped, alike when a resident is
-//! added and when one is edited.
+//! added, edited or seeded. Names typed on the phone are trimmed alike.
 
 mod support;
 
 use chrono::{TimeZone, Utc};
-use gridworker_core::model::residents::{Relation, Resolution, idcard};
+use gridworker_core::model::residents::{Relation, Resident, ResidentStatus, Resolution, idcard};
 use gridworker_core::sync::apply::apply_page;
 use gridworker_core::sync::wire::PullResponse;
 use gridworker_core::worker::{NewResident, ResidentUpdate};
@@ -150,4 +150,74 @@ fn an_id_number_with_whitespace_around_it_is_taken_trimmed_on_add_and_on_edit() 
         "fields.id_number",
         "198002020010",
     );
+}
+
+/// QA's seeding (`import_residents`, the CLI's `seed`) holds what an edit could not record
+/// no more than an edit does: a holder born after the district's today is refused by field,
+/// and nothing of the seed is stored.
+#[test]
+fn a_seeded_resident_born_after_the_districts_today_is_refused_and_nothing_is_seeded() {
+    let env = support::Env::new();
+    let w = &env.core;
+    env.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 22, 17, 0, 0).unwrap());
+    let person = |id: &str, n: String| Resident {
+        id: id.into(),
+        household_id: "H11".into(),
+        name: "张三".into(),
+        id_number: n,
+        phone: None,
+        relation: Relation::Other,
+        tags: vec![],
+        status: ResidentStatus::Living,
+        notes: String::new(),
+        version: 1,
+    };
+    let tomorrow = born("20261124");
+    let r = w.import_residents(
+        &[],
+        &[
+            person("r-seed-1", born("19900101")),
+            person("r-seed-2", tomorrow.clone()),
+        ],
+        &[],
+    );
+    assert_refused(r, "fields.id_number", &tomorrow);
+    assert!(w.household_detail("H11").unwrap().residents.is_empty());
+
+    w.import_residents(&[], &[person("r-seed-3", born("20261123"))], &[])
+        .unwrap();
+    assert_eq!(w.household_detail("H11").unwrap().residents.len(), 1);
+}
+
+/// A name edited on the phone with whitespace around it (a paste's tab, an IME's full-width
+/// space) is recorded and shown trimmed, as an added one is; it kept the spaces.
+#[test]
+fn a_name_with_whitespace_around_it_is_taken_trimmed_on_edit() {
+    let env = support::Env::new();
+    let w = &env.core;
+    let added = w.add_resident(&new(&born("19990101")), None).unwrap();
+    let edited = w
+        .update_resident(
+            &added.id,
+            ResidentUpdate {
+                name: Some("\t王 小明\u{3000}".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(edited.name, "王 小明");
+    let sent: String = w
+        .test_store()
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT payload FROM outbox ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(sent["fields"]["name"], json!("王 小明"));
 }

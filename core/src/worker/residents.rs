@@ -265,10 +265,12 @@ impl GridWorker {
             validate::id("household_id", id)?;
             residents::check_fields(Entity::Household, &p.fields())?;
         }
+        // What an edit could not record (a holder born after today) is not seeded either.
+        let today = self.local_day(self.clock().now());
         for r in people {
             validate::id("resident.id", &r.id)?;
             validate::id("resident.household_id", &r.household_id)?;
-            residents::check_fields(Entity::Resident, &r.fields())?;
+            residents::check_new_fields(Entity::Resident, &r.fields(), today)?;
         }
         self.store.write(|tx| {
             rs::set_key_groups(tx, key_groups)?;

@@ -202,9 +202,11 @@ pub fn tags(field: &str, v: &Value) -> Check<Vec<String>> {
     Ok(out)
 }
 
-/// A resident's name: 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+/// A resident's name: 1 to [`MAX_NAME_CHARS`] characters, no control characters inside it
+/// (whitespace around it, a tab or newline of a paste included, is trimmed where it is stored).
 pub fn name(field: &str, v: &str) -> Check {
-    if v.trim().is_empty() {
+    let v = v.trim();
+    if v.is_empty() {
         return Err(Invalid::new(field, "must not be empty"));
     }
     validate::text(field, v, MAX_NAME_CHARS)?;
@@ -214,8 +216,8 @@ pub fn name(field: &str, v: &str) -> Check {
     Ok(())
 }
 
-/// Checks one field's new value and returns it normalised (an ID number's `x` uppercased,
-/// phones in their stored form, tags sorted). `null` clears the optional fields.
+/// Checks one field's new value and returns it normalised (a name and an ID number trimmed, an
+/// ID number's `x` uppercased, phones in their stored form, tags sorted). `null` clears the optional fields.
 pub fn check_value(entity: Entity, field: &str, v: &Value) -> Check<Value> {
     let path = format!("fields.{field}");
     if merge_kind(entity, field).is_none() {
@@ -239,8 +241,9 @@ pub fn check_value(entity: Entity, field: &str, v: &Value) -> Check<Value> {
     Ok(match field {
         "id_number" => Value::from(idcard::parse(&path, string(&path, v)?)?.number),
         "name" => {
-            name(&path, string(&path, v)?)?;
-            v.clone()
+            let n = string(&path, v)?;
+            name(&path, n)?;
+            Value::from(n.trim())
         }
         "notes" => {
             validate::text(&path, string(&path, v)?, MAX_NOTE_CHARS)?;

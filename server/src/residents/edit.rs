@@ -188,7 +188,10 @@ pub(crate) fn merge_edit(
         let Some(kind) = merge_kind(entity, field) else {
             continue;
         };
+        // Both sides as an edit stores them, so a value stored before a rule normalised it
+        // (a name with spaces around it) is not taken for a change.
         let theirs = current.get(field).cloned().unwrap_or(Value::Null);
+        let theirs = residents::check_value(entity, field, &theirs).unwrap_or(theirs);
         let base = u.previous.get(field).cloned().unwrap_or(Value::Null);
         let base = residents::check_value(entity, field, &base).unwrap_or(base);
         match merge_field(kind, &base, &theirs, mine) {
@@ -284,6 +287,7 @@ pub(crate) fn add_resident(
     }
     let mut r = p.resident();
     // Stored normalised, as an edit's values are.
+    r.name = r.name.trim().to_string();
     let number = residents::idcard::parse("id_number", &r.id_number)
         .map_err(|e| ApiError::internal(format!("an accepted resident: {e}")))?;
     r.id_number = number.number;
