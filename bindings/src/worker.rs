@@ -468,9 +468,10 @@ fn check_data_dir(data_dir: &str) -> Result<()> {
 }
 
 /// Erases a worker's data from the device (shared or reissued phones): everything the core
-/// wrote in the directory (database, sidecar, sync lock, kept damaged copies, photos).
+/// wrote in the directory (database, sidecar, lock files, kept damaged copies, photos).
 /// Refused with `InvalidState` (what = "data_dir", state = "open") while a `GridWorker` or
-/// `SyncEngine` of this process is open on it: close them first.
+/// `SyncEngine` of this process, or a store of another process (a background worker's), is
+/// open on it: close them first.
 #[uniffi::export]
 pub fn wipe_data_dir(data_dir: String) -> Result<()> {
     check_data_dir(&data_dir)?;

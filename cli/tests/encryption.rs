@@ -298,3 +298,84 @@ fn enc_cli_rekey_moves_the_store_to_the_new_key_and_encrypts_a_plain_one() {
     let r = gw_with_key_env(&["--home", &phome, "--json", "status"], Some(KEY_B));
     assert_eq!(r.json()["encrypted"], true, "{}", r.stdout);
 }
+
+/// A command of another process with the store open (here a `sync` stalled on a server that
+/// never answers; on a phone, a background worker's process) keeps `rekey` and `wipe` out:
+/// each is refused, naming another process, and changes nothing. Before, a rekey built the new
+/// database from a snapshot and swapped it in under the other process, whose later writes
+/// went to the old file and were lost. Once that process is gone, the rekey goes through.
+#[test]
+fn enc_cli_rekey_and_wipe_are_refused_while_another_process_has_the_store_open() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    // A server that accepts and never answers: the sync holds the store open meanwhile.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (conn_tx, conn_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+            let _ = s.read(&mut buf);
+            let _ = conn_tx.send(());
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = path_str(dir.path());
+    let mut init = init_args(&home);
+    init[4] = format!("http://127.0.0.1:{port}");
+    let r = gw_with_key_env(&strs(&init), Some(KEY_A));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let district = path_str(&fixtures().join("district-small"));
+    let r = gw_with_key_env(
+        &["--home", &home, "seed", "--district", &district],
+        Some(KEY_A),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let mut sync = Command::new(env!("CARGO_BIN_EXE_gridworker"))
+        .args(["--home", &home, "sync"])
+        .env_remove("GRIDWORKER_HOME")
+        .env("GRIDWORKER_KEY", KEY_A)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    conn_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the sync reached the server");
+    let before = snapshot(&dir.path().join("data"));
+
+    let new_file = dir.path().join("new.key");
+    std::fs::write(&new_file, KEY_B).unwrap();
+    let new_file = path_str(&new_file);
+    let rekey = [
+        "--home",
+        &home,
+        "--json",
+        "rekey",
+        "--new-key-file",
+        &new_file,
+    ];
+    let r = gw_with_key_env(&rekey, Some(KEY_A));
+    r.assert_error(1, Some("internal"));
+    assert!(r.stderr.contains("another process"), "{}", r.stderr);
+    let r = gw_with_key_env(&["--home", &home, "--json", "wipe", "--yes"], Some(KEY_A));
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("another process"), "{}", r.stderr);
+    assert_eq!(
+        snapshot(&dir.path().join("data")),
+        before,
+        "nothing changed"
+    );
+
+    sync.kill().unwrap();
+    sync.wait().unwrap();
+    let r = gw_with_key_env(&rekey, Some(KEY_A));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = gw_with_key_env(&["--home", &home, "--json", "status"], Some(KEY_B));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

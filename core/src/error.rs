@@ -45,9 +45,11 @@ pub enum Error {
     #[error("the device's record store is locked ({reason}); nothing was changed")]
     Locked { reason: LockReason },
 
-    /// A wipe or recovery of a data directory that a `GridWorker` or sync engine in this
-    /// process still has open; close them first.
-    #[error("the data directory is in use by {open_handles} open handle(s); close them first")]
+    /// A wipe, recovery or rekey of a data directory that a `GridWorker` or sync engine in
+    /// this process still has open (`open_handles` of them; close them first), or that another
+    /// process has open (`open_handles` 0: a CLI command, a background worker's process).
+    /// Also opening a store while another process wipes, recovers or rekeys it.
+    #[error("{}", in_use(*open_handles))]
     StoreInUse { open_handles: usize },
 
     /// SQLite failed (disk full, I/O error...). Corruption is never this: see
@@ -98,6 +100,14 @@ pub enum Error {
     /// Another process owns sync for this store right now.
     #[error("sync is already running in another process")]
     SyncBusy,
+}
+
+fn in_use(open_handles: usize) -> String {
+    if open_handles == 0 {
+        "the data directory is in use by another process; try again when it is done".into()
+    } else {
+        format!("the data directory is in use by {open_handles} open handle(s); close them first")
+    }
 }
 
 /// A model rule's refusal is the caller's bad input.

@@ -234,3 +234,41 @@ fn a_store_opened_for_another_worker_is_refused_until_it_is_wiped() {
     let w = GridWorker::open(other(clock)).expect("a wiped store is the new worker's");
     assert_eq!(w.config().worker_id, "w-0002");
 }
+
+/// While another process wipes, recovers or re-encrypts a data directory (it holds
+/// `store.lock` exclusive; a second descriptor of the file stands in for that process, flock
+/// tells them apart alike), opening the store there is refused, naming another process, and
+/// changes nothing; once it lets go the store opens with everything. And while a store is
+/// open, that process's exclusive lock is refused.
+#[test]
+fn a_store_another_process_holds_for_a_wipe_or_rekey_is_not_opened_under_it() {
+    let env = Env::new();
+    let dir = env.dir.path().to_path_buf();
+    let fix = env.fix_at(env.points[0].position);
+    env.core.check_in(&env.points[0].id, &fix).unwrap();
+    let lock_path = dir.join(gridworker_core::test_hooks::registry::OPEN_LOCK_FILE);
+    let other = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .expect("an open store made its lock file");
+    assert!(
+        other.try_lock().is_err(),
+        "an open store holds its lock shared"
+    );
+    drop(env.core);
+
+    other.try_lock().expect("a closed store lets the lock go");
+    let err = match GridWorker::open(config(&dir, TestClock::new(morning()))) {
+        Err(e) => e,
+        Ok(_) => panic!("opened under another process's wipe"),
+    };
+    assert!(
+        matches!(err, Error::StoreInUse { open_handles: 0 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("another process"), "{err}");
+    other.unlock().unwrap();
+    let w = GridWorker::open(config(&dir, TestClock::new(morning()))).unwrap();
+    assert_eq!(w.sync_counts().unwrap().pending.checkins, 1);
+}

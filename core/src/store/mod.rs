@@ -215,7 +215,7 @@ impl Store {
             })?;
             found = sidecar::read(dir)?;
         }
-        let registration = registry::Registration::register(dir);
+        let registration = registry::Registration::register(dir)?;
         crypt::settle(dir, &found)?;
         if let SidecarState::Present(s) = &found
             && s.swap_pending

@@ -2,11 +2,18 @@
 //! a directory can refuse while a `GridWorker` (or a sync engine holding one) still has it
 //! open: deleting files under an open SQLite handle loses every later write silently.
 //!
+//! Other processes are told by an advisory lock on [`OPEN_LOCK_FILE`]: an open store holds it
+//! shared, a wipe, recovery or re-encryption takes it exclusive for its whole run. A rekey that
+//! swapped a new database file in under a CLI command or a background worker process still
+//! writing to the old one lost those writes; now either side is refused instead. The kernel
+//! drops the lock with the process, so a SIGKILL never leaves a store locked.
+//!
 //! It also knows the sync runs going on each directory. A run holds the store open however
 //! the app closed its handles (the run goes on when the caller's coroutine is cancelled or
 //! the engine closed), so a wipe at logout cancels them and waits for them to let go.
 
 use std::collections::HashMap;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -26,17 +33,49 @@ fn key(dir: &Path) -> PathBuf {
     std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// Held by an open store; dropping it unregisters.
+/// The file in the data directory whose advisory lock tells processes apart: shared while a
+/// store is open, exclusive while the directory is wiped, recovered or re-encrypted.
+pub const OPEN_LOCK_FILE: &str = "store.lock";
+
+fn lock_file(dir: &Path) -> Result<File> {
+    Ok(crate::store::files::private_options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(dir.join(OPEN_LOCK_FILE))?)
+}
+
+/// What another process holding the directory is told apart by: `open_handles` 0.
+fn held_elsewhere(e: TryLockError) -> Error {
+    match e {
+        TryLockError::WouldBlock => Error::StoreInUse { open_handles: 0 },
+        TryLockError::Error(e) => Error::Io(e),
+    }
+}
+
+/// Held by an open store; dropping it unregisters and lets go of the shared lock.
 #[derive(Debug)]
 pub struct Registration {
     key: PathBuf,
+    _shared: File,
 }
 
 impl Registration {
-    pub fn register(dir: &Path) -> Registration {
+    /// Registers an open store on `dir`. Refused with [`Error::StoreInUse`] (no handle of
+    /// this process) while another process wipes, recovers or re-encrypts it.
+    pub fn register(dir: &Path) -> Result<Registration> {
         let key = key(dir);
-        *open_dirs().entry(key.clone()).or_insert(0) += 1;
-        Registration { key }
+        // The registry first: it waits for this process's own wipe or recovery to finish,
+        // whose exclusive lock would refuse the shared one below.
+        let mut dirs = open_dirs();
+        let shared = lock_file(dir)?;
+        shared.try_lock_shared().map_err(held_elsewhere)?;
+        *dirs.entry(key.clone()).or_insert(0) += 1;
+        Ok(Registration {
+            key,
+            _shared: shared,
+        })
     }
 }
 
@@ -95,11 +134,12 @@ impl Drop for RunRegistration {
 /// at its next await point; the caller's handles of the run's result go when it returns.
 const RUNS_END_WITHIN: Duration = Duration::from_secs(10);
 
-/// Runs `f` (a wipe, a recovery) only if no store is open on `dir` in this process, else
-/// refuses with [`Error::StoreInUse`]. Sync runs going on `dir` are cancelled first and
-/// waited for (at most [`RUNS_END_WITHIN`]); the app's own open handles are not waited for.
-/// Opening a store on any directory waits until `f` is done, so nothing opens the
-/// directory halfway through.
+/// Runs `f` (a wipe, a recovery, a re-encryption) only if no store is open on `dir` in this
+/// process or any other, else refuses with [`Error::StoreInUse`] (`open_handles` 0: another
+/// process). Sync runs of this process going on `dir` are cancelled first and waited for (at
+/// most [`RUNS_END_WITHIN`]); the app's own open handles are not waited for. Opening a store
+/// on any directory in this process waits until `f` is done, and one in another process is
+/// refused until then, so nothing opens the directory halfway through.
 pub fn while_closed<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let key = key(dir);
     let deadline = Instant::now() + RUNS_END_WITHIN;
@@ -108,7 +148,7 @@ pub fn while_closed<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let dirs = open_dirs();
         let open_handles = dirs.get(&key).copied().unwrap_or(0);
         if open_handles == 0 {
-            let out = f();
+            let out = exclusively(dir, f);
             drop(dirs);
             return out;
         }
@@ -131,4 +171,18 @@ pub fn while_closed<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs `f` holding the directory's lock exclusive (no other process has a store open on it).
+/// A directory that does not exist yet has nobody to exclude and nothing to lock in.
+fn exclusively<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !dir.is_dir() {
+        return f();
+    }
+    let lock = lock_file(dir)?;
+    lock.try_lock().map_err(held_elsewhere)?;
+    let out = f();
+    // A wipe removed the file: the lock goes with the descriptor.
+    let _ = lock.unlock();
+    out
 }

@@ -3,14 +3,15 @@
 use super::*;
 
 /// Erases a worker's data from the device (shared or reissued phones): everything the core
-/// ever wrote in `dir` (the database with its WAL/SHM/journal, the sidecar, the sync lock,
-/// damaged copies kept by a recovery or moved aside by older builds, a recovery in progress,
-/// photos and their temp area). Files the app put there itself are left alone.
+/// ever wrote in `dir` (the database with its WAL/SHM/journal, the sidecar, the sync and
+/// store locks, damaged copies kept by a recovery or moved aside by older builds, a recovery
+/// in progress, photos and their temp area). Files the app put there itself are left alone.
 ///
 /// Refused with [`Error::StoreInUse`] while a `GridWorker` (or a sync engine holding one) of
-/// this process is open on `dir`: deleting files under an open handle would let it go on
-/// accepting writes that are then lost. Drop them first. A sync run still going on `dir`
-/// (it holds the store whatever the app closed) is cancelled and waited for, up to 10 s.
+/// this process or of another process is open on `dir`: deleting files under an open handle
+/// would let it go on accepting writes that are then lost. Drop them first. A sync run of
+/// this process still going on `dir` (it holds the store whatever the app closed) is
+/// cancelled and waited for, up to 10 s.
 pub fn wipe_data_dir(dir: &Path) -> Result<()> {
     crate::store::registry::while_closed(dir, || wipe_unlocked(dir))
 }
@@ -26,6 +27,7 @@ pub(super) fn written_by_core(name: &str) -> bool {
         || name == sidecar::SIDECAR_FILE
         || (name.starts_with('.') && name.contains(sidecar::SIDECAR_FILE))
         || name == crate::sync::lock::LOCK_FILE
+        || name == crate::store::registry::OPEN_LOCK_FILE
         || name.starts_with(recover::DAMAGED_PREFIX)
         || name.starts_with(recover::RECOVERING_FILE)
         || name.starts_with(crate::store::crypt::REKEY_FILE)

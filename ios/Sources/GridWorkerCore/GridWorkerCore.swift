@@ -12740,9 +12740,10 @@ public func toWgs84(coordinate: Coordinate)throws  -> Position  {
 }
 /**
  * Erases a worker's data from the device (shared or reissued phones): everything the core
- * wrote in the directory (database, sidecar, sync lock, kept damaged copies, photos).
+ * wrote in the directory (database, sidecar, lock files, kept damaged copies, photos).
  * Refused with `InvalidState` (what = "data_dir", state = "open") while a `GridWorker` or
- * `SyncEngine` of this process is open on it: close them first.
+ * `SyncEngine` of this process, or a store of another process (a background worker's), is
+ * open on it: close them first.
  */
 public func wipeDataDir(dataDir: String)throws   {try rustCallWithError(FfiConverterTypeGridWorkerError_lift) {
         uniffiCallStatus in
@@ -12791,7 +12792,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridworker_ffi_checksum_func_to_wgs84() != 56347) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridworker_ffi_checksum_func_wipe_data_dir() != 35772) {
+    if (uniffi_gridworker_ffi_checksum_func_wipe_data_dir() != 34445) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridworker_ffi_checksum_method_observerhandle_is_active() != 37481) {

@@ -1340,7 +1340,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridworker_ffi_checksum_func_to_wgs84() and 0xFFFF) != 56347) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridworker_ffi_checksum_func_wipe_data_dir() and 0xFFFF) != 35772) {
+    if ((lib.uniffi_gridworker_ffi_checksum_func_wipe_data_dir() and 0xFFFF) != 34445) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridworker_ffi_checksum_method_observerhandle_is_active() and 0xFFFF) != 37481) {
@@ -12727,9 +12727,10 @@ public object FfiConverterTypeLocalDay: FfiConverter<LocalDay, RustBuffer.ByValu
 
         /**
          * Erases a worker's data from the device (shared or reissued phones): everything the core
-         * wrote in the directory (database, sidecar, sync lock, kept damaged copies, photos).
+         * wrote in the directory (database, sidecar, lock files, kept damaged copies, photos).
          * Refused with `InvalidState` (what = "data_dir", state = "open") while a `GridWorker` or
-         * `SyncEngine` of this process is open on it: close them first.
+         * `SyncEngine` of this process, or a store of another process (a background worker's), is
+         * open on it: close them first.
          */
     @Throws(GridWorkerException::class) fun `wipeDataDir`(`dataDir`: kotlin.String)
         = 
