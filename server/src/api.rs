@@ -123,6 +123,8 @@ pub async fn push(
     h: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    // The token before the body: a caller without one must not hold one of the few places
+    // of buffered requests while it trickles a body (tests/hostile.rs).
     let caller = authenticate(&st, &h)?;
     let bytes = read_body(&h, body, wire::MAX_PUSH_BYTES).await?;
     let req: PushRequest = sanitize::decode(&bytes).map_err(ApiError::from_decode)?;

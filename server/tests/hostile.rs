@@ -605,3 +605,48 @@ async fn a_data_dir_of_the_previous_version_opens_migrated() {
         "{plan:?}"
     );
 }
+
+/// Clients without a valid token that start a push and then trickle its body (a byte within
+/// each body timeout) do not keep the places of the pushes the server holds in memory: the
+/// token is checked before any of the body is read, so they are told 401 at once and a
+/// worker's push still lands. Were the body read first, a handful of such connections would
+/// keep every phone at 503 for as long as they trickled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_pushes_without_a_token_do_not_lock_the_workers_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start_with(dir.path(), |c| c.limits.max_buffered_requests = 2).await;
+    let base = srv.url();
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut trickles = Vec::new();
+    for token in ["", "Authorization: Bearer not-a-token\r\n"] {
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let head = format!(
+                "POST {} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 100000\r\n{}: {}\r\n{}: dev-x\r\n{token}\r\n{{",
+                wire::PATH_PUSH,
+                wire::HEADER_PROTOCOL,
+                wire::PROTOCOL_VERSION,
+                wire::HEADER_DEVICE,
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            trickles.push(s);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut d = Device::new("dev-trickle", W1);
+    let c = Client::new(&base, T1, "dev-trickle");
+    let r = c.push(&[d.checkin("p-00001")]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    for mut s in trickles {
+        let mut buf = vec![0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("answered without waiting for the body")
+            .unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    }
+}
