@@ -46,11 +46,23 @@ fn lock_file(dir: &Path) -> Result<File> {
         .open(dir.join(OPEN_LOCK_FILE))?)
 }
 
-/// What another process holding the directory is told apart by: `open_handles` 0.
-fn held_elsewhere(e: TryLockError) -> Error {
-    match e {
-        TryLockError::WouldBlock => Error::StoreInUse { open_handles: 0 },
-        TryLockError::Error(e) => Error::Io(e),
+/// Takes `lock` (`exclusive`, or shared) without waiting. Another process holding it is told
+/// apart by `open_handles` 0. A file system without advisory locks (some network mounts a QA
+/// desktop may use) leaves only this process's registry to go by, as before the lock existed.
+fn take(lock: &File, exclusive: bool) -> Result<()> {
+    let taken = if exclusive {
+        lock.try_lock()
+    } else {
+        lock.try_lock_shared()
+    };
+    match taken {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(Error::StoreInUse { open_handles: 0 }),
+        Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            log::warn!("store: no advisory locks on this file system; other processes unseen");
+            Ok(())
+        }
+        Err(TryLockError::Error(e)) => Err(Error::Io(e)),
     }
 }
 
@@ -70,7 +82,7 @@ impl Registration {
         // whose exclusive lock would refuse the shared one below.
         let mut dirs = open_dirs();
         let shared = lock_file(dir)?;
-        shared.try_lock_shared().map_err(held_elsewhere)?;
+        take(&shared, false)?;
         *dirs.entry(key.clone()).or_insert(0) += 1;
         Ok(Registration {
             key,
@@ -180,7 +192,7 @@ fn exclusively<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
         return f();
     }
     let lock = lock_file(dir)?;
-    lock.try_lock().map_err(held_elsewhere)?;
+    take(&lock, true)?;
     let out = f();
     // A wipe removed the file: the lock goes with the descriptor.
     let _ = lock.unlock();
