@@ -84,8 +84,14 @@ impl Target {
             .await
             .map_err(|e| CliError::new(Kind::Network, format!("admin request {path}: {e}")))?;
         if !status.is_success() {
+            // The error's code only: its message is the server's own text, and a server
+            // other than ours may quote the values it refused (a name, an ID number).
+            let code = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "no error code".into());
             return Err(CliError::internal(format!(
-                "admin request {path}: {status}: {text}"
+                "admin request {path}: {status} ({code})"
             )));
         }
         if text.trim().is_empty() {
@@ -270,4 +276,47 @@ pub fn start_local(district: &Path, worker: &str) -> CliResult<(Target, LocalSer
             _data: data,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A back-office step the server refuses fails naming the request, the status and the
+    /// error's code, never the server's message: a server other than ours may quote the
+    /// values it refused. The message was printed whole.
+    #[test]
+    fn a_refused_admin_request_names_the_code_and_never_the_servers_text() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let body = r#"{"error":{"code":"invalid_payload","message":"name 王小明 / 230302199001011234 refused"}}"#;
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let t = Target::remote(&url, None, Some("admin".into())).unwrap();
+        let fields = [("name".to_string(), Value::from("王小明"))].into();
+        let e = t.patch_resident("r-1", &fields).unwrap_err();
+        assert!(
+            e.message.contains("/admin/v1/residents/r-1")
+                && e.message.contains("422")
+                && e.message.contains("invalid_payload"),
+            "{}",
+            e.message
+        );
+        assert!(
+            !e.message.contains("王小明") && !e.message.contains("230302"),
+            "{}",
+            e.message
+        );
+    }
 }
