@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod counts;
 pub mod crypt;
+pub mod file_lock;
 pub mod files;
 pub mod outbox;
 pub mod photos;

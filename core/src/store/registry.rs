@@ -13,13 +13,14 @@
 //! the engine closed), so a wipe at logout cancels them and waits for them to let go.
 
 use std::collections::HashMap;
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::store::file_lock::{self, Mode};
 
 fn open_dirs() -> MutexGuard<'static, HashMap<PathBuf, usize>> {
     static OPEN: OnceLock<Mutex<HashMap<PathBuf, usize>>> = OnceLock::new();
@@ -37,40 +38,12 @@ fn key(dir: &Path) -> PathBuf {
 /// store is open, exclusive while the directory is wiped, recovered or re-encrypted.
 pub const OPEN_LOCK_FILE: &str = "store.lock";
 
-fn lock_file(dir: &Path) -> Result<File> {
-    Ok(crate::store::files::private_options()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(dir.join(OPEN_LOCK_FILE))?)
-}
-
-/// Takes `lock` (`exclusive`, or shared) without waiting. Another process holding it is told
-/// apart by `open_handles` 0. A file system without advisory locks (some network mounts a QA
-/// desktop may use) leaves only this process's registry to go by, as before the lock existed.
-fn take(lock: &File, exclusive: bool) -> Result<()> {
-    let taken = if exclusive {
-        lock.try_lock()
-    } else {
-        lock.try_lock_shared()
-    };
-    match taken {
-        Ok(()) => Ok(()),
-        Err(TryLockError::WouldBlock) => Err(Error::StoreInUse { open_handles: 0 }),
-        Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
-            log::warn!("store: no advisory locks on this file system; other processes unseen");
-            Ok(())
-        }
-        Err(TryLockError::Error(e)) => Err(Error::Io(e)),
-    }
-}
-
 /// Held by an open store; dropping it unregisters and lets go of the shared lock.
 #[derive(Debug)]
 pub struct Registration {
     key: PathBuf,
-    _shared: File,
+    /// `None` on a file system without advisory locks.
+    _shared: Option<File>,
 }
 
 impl Registration {
@@ -81,8 +54,7 @@ impl Registration {
         // The registry first: it waits for this process's own wipe or recovery to finish,
         // whose exclusive lock would refuse the shared one below.
         let mut dirs = open_dirs();
-        let shared = lock_file(dir)?;
-        take(&shared, false)?;
+        let shared = file_lock::take_or_in_use(&dir.join(OPEN_LOCK_FILE), Mode::Shared)?;
         *dirs.entry(key.clone()).or_insert(0) += 1;
         Ok(Registration {
             key,
@@ -191,10 +163,11 @@ fn exclusively<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     if !dir.is_dir() {
         return f();
     }
-    let lock = lock_file(dir)?;
-    take(&lock, true)?;
+    let lock = file_lock::take_or_in_use(&dir.join(OPEN_LOCK_FILE), Mode::Exclusive)?;
     let out = f();
     // A wipe removed the file: the lock goes with the descriptor.
-    let _ = lock.unlock();
+    if let Some(l) = &lock {
+        file_lock::unlock(l);
+    }
     out
 }

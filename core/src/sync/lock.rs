@@ -6,10 +6,11 @@
 //! lock on a file in the data directory first. The lock is tied to the open file: the kernel
 //! drops it when the process dies, so a SIGKILLed run never leaves the store locked.
 
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::store::file_lock::{self, Mode, NotTaken};
 
 /// Name of the lock file inside the data directory.
 pub const LOCK_FILE: &str = "sync.lock";
@@ -17,23 +18,23 @@ pub const LOCK_FILE: &str = "sync.lock";
 /// Held for the duration of one sync run; dropping it releases the lock.
 #[derive(Debug)]
 pub struct SyncLock {
-    file: File,
+    /// `None` on a file system without advisory locks: runs of two processes may overlap
+    /// there (both correct, one wasteful).
+    file: Option<File>,
 }
 
 impl SyncLock {
     /// Takes the lock without waiting; [`Error::SyncBusy`] if another process (or another
     /// engine in this process) holds it.
     pub fn acquire(data_dir: &Path) -> Result<SyncLock> {
-        let file = crate::store::files::private_options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(data_dir.join(LOCK_FILE))?;
-        match file.try_lock() {
-            Ok(()) => Ok(SyncLock { file }),
-            Err(TryLockError::WouldBlock) => Err(Error::SyncBusy),
-            Err(TryLockError::Error(e)) => Err(Error::Io(e)),
+        match file_lock::take(&data_dir.join(LOCK_FILE), Mode::Exclusive) {
+            Ok(file) => Ok(SyncLock { file: Some(file) }),
+            Err(NotTaken::Held) => Err(Error::SyncBusy),
+            Err(NotTaken::Unsupported) => {
+                log::warn!("sync: no advisory locks on this file system; runs not serialised");
+                Ok(SyncLock { file: None })
+            }
+            Err(NotTaken::Io(e)) => Err(Error::Io(e)),
         }
     }
 }
@@ -41,7 +42,9 @@ impl SyncLock {
 impl Drop for SyncLock {
     fn drop(&mut self) {
         // Closing the file releases the lock too; unlocking first just makes it prompt.
-        let _ = self.file.unlock();
+        if let Some(f) = &self.file {
+            file_lock::unlock(f);
+        }
     }
 }
 
