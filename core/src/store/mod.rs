@@ -217,6 +217,22 @@ impl Store {
             found = sidecar::read(dir)?;
         }
         let registration = registry::Registration::register(dir)?;
+        // Read again under the lock: another process may have re-keyed, migrated or wiped the
+        // store since the first read. Then the key is checked again (a key the store no
+        // longer takes is a lock, not damage), and a plain store met now was never ours to
+        // migrate halfway.
+        let now = sidecar::read(dir)?;
+        if now != found {
+            found = now;
+            if crypt::plan(&found, key, &path)? == crypt::Plan::Migrate {
+                return Err(Error::StoreInUse { open_handles: 0 });
+            }
+            if found.damaged() {
+                return Err(Error::StoreDamaged {
+                    damage: StoreDamage::Unreadable,
+                });
+            }
+        }
         crypt::settle(dir, &found)?;
         if let SidecarState::Present(s) = &found
             && s.swap_pending

@@ -106,7 +106,7 @@ impl Inner {
                                 n,
                             );
                             if !clean || before.is_err() {
-                                ahead = None;
+                                drain(&mut ahead).await;
                                 let this = recording.finish(report, &mut progress, self).await;
                                 before?;
                                 this?;
@@ -117,7 +117,7 @@ impl Inner {
                             reason,
                         }) => {
                             before?;
-                            ahead = None;
+                            drain(&mut ahead).await;
                             halved = true;
                             if part.len() > 1 {
                                 let bytes: usize = part.iter().map(|e| e.payload.len()).sum();
@@ -153,6 +153,7 @@ impl Inner {
             Ok(())
         }
         .await;
+        drain(&mut ahead).await;
         // Whatever ended the run, answers already received are kept.
         let recorded = recording.finish(report, &mut progress, self).await;
         outcome.and(recorded)
@@ -550,4 +551,13 @@ fn record_results(
         rejected_edits::take_back_answered(tx, &taken_back);
         Ok(counts)
     })
+}
+
+/// Waits for a read-ahead no longer wanted. Dropped, its blocking read would go on holding
+/// the worker after the run ended, and a logout wipe right after `sync()` returned would find
+/// the store still open.
+async fn drain(ahead: &mut Option<Pending<ToSend>>) {
+    if let Some(h) = ahead.take() {
+        let _ = h.finish().await;
+    }
 }
