@@ -185,9 +185,13 @@ fn a_seeded_resident_born_after_the_districts_today_is_refused_and_nothing_is_se
     assert_refused(r, "fields.id_number", &tomorrow);
     assert!(w.household_detail("H11").unwrap().residents.is_empty());
 
-    w.import_residents(&[], &[person("r-seed-3", born("20261123"))], &[])
-        .unwrap();
-    assert_eq!(w.household_detail("H11").unwrap().residents.len(), 1);
+    // Seeded as an edit stores it: the name trimmed (a newline around it, refused inside).
+    let mut seeded = person("r-seed-3", born("20261123"));
+    seeded.name = "王小明\n".into();
+    w.import_residents(&[], &[seeded], &[]).unwrap();
+    let shown = w.household_detail("H11").unwrap().residents;
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].name, "王小明");
 }
 
 /// A name edited on the phone with whitespace around it (a paste's tab, an IME's full-width

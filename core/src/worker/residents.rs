@@ -261,25 +261,38 @@ impl GridWorker {
         people: &[Resident],
         key_groups: &[CatalogEntry],
     ) -> Result<()> {
+        // Stored as an edit stores them: checked, then normalised (names trimmed, phones in
+        // their stored form, tags sorted).
+        let bad = |e: crate::model::residents::records::FieldError| {
+            Error::invalid("fields", e.to_string())
+        };
+        let mut checked_profiles = Vec::with_capacity(profiles.len());
         for (id, p) in profiles {
             validate::id("household_id", id)?;
-            residents::check_fields(Entity::Household, &p.fields())?;
+            let fields = residents::check_fields(Entity::Household, &p.fields())?;
+            let mut p = p.clone();
+            p.apply(&fields).map_err(bad)?;
+            checked_profiles.push((id, p));
         }
         // What an edit could not record (a holder born after today) is not seeded either.
         let today = self.local_day(self.clock().now());
+        let mut checked_people = Vec::with_capacity(people.len());
         for r in people {
             validate::id("resident.id", &r.id)?;
             validate::id("resident.household_id", &r.household_id)?;
-            residents::check_new_fields(Entity::Resident, &r.fields(), today)?;
+            let fields = residents::check_new_fields(Entity::Resident, &r.fields(), today)?;
+            let mut r = r.clone();
+            r.apply(&fields).map_err(bad)?;
+            checked_people.push(r);
         }
         self.store.write(|tx| {
             rs::set_key_groups(tx, key_groups)?;
             let mut dirty = rs::Dirty::default();
-            for (id, p) in profiles {
+            for (id, p) in &checked_profiles {
                 rs::put_profile(tx, id, p)?;
-                dirty.0.insert(id.clone());
+                dirty.0.insert((*id).clone());
             }
-            for r in people {
+            for r in &checked_people {
                 rs::put_resident(tx, r)?;
                 dirty.0.insert(r.household_id.clone());
             }

@@ -188,12 +188,8 @@ pub(crate) fn merge_edit(
         let Some(kind) = merge_kind(entity, field) else {
             continue;
         };
-        // Both sides as an edit stores them, so a value stored before a rule normalised it
-        // (a name with spaces around it) is not taken for a change.
-        let theirs = current.get(field).cloned().unwrap_or(Value::Null);
-        let theirs = residents::check_value(entity, field, &theirs).unwrap_or(theirs);
-        let base = u.previous.get(field).cloned().unwrap_or(Value::Null);
-        let base = residents::check_value(entity, field, &base).unwrap_or(base);
+        let theirs = normalised(entity, field, current.get(field));
+        let base = normalised(entity, field, u.previous.get(field));
         match merge_field(kind, &base, &theirs, mine) {
             FieldMerge::Apply(v) => {
                 apply.insert(field.clone(), v);
@@ -272,6 +268,14 @@ pub(crate) fn resend(tx: &Tx<'_>, entity: Entity, id: &str) -> ApiResult<()> {
         Some(target) => target.emit(tx),
         None => Ok(()),
     }
+}
+
+/// A stored or base value as an edit stores it (`null` when absent), so that one stored
+/// before a rule normalised it (a name with spaces around it, from an older build) is not
+/// taken for a change in the three-way merge. A value no rule takes stays as it is.
+fn normalised(entity: Entity, field: &str, v: Option<&Value>) -> Value {
+    let v = v.cloned().unwrap_or(Value::Null);
+    residents::check_value(entity, field, &v).unwrap_or(v)
 }
 
 /// Adds a resident registered on a phone. Flags: `unknown_household` (not added; kept as
@@ -389,4 +393,33 @@ pub(crate) fn resolve(
         write_fields(tx, &mut target, &f, actor, true)?;
     }
     Ok(Ok(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gridworker_model::residents::MergeKind;
+
+    /// A name an older build stored with spaces around it, edited on a phone that saw it so:
+    /// the server's side is the phone's base once both are normalised, so the edit applies
+    /// instead of opening a conflict against an unchanged value.
+    #[test]
+    fn a_value_stored_before_its_rule_normalised_it_is_not_a_change() {
+        let stored = Value::from(" 李四 ");
+        let mine = Value::from("李四四");
+        let kind = merge_kind(Entity::Resident, "name").unwrap_or(MergeKind::Scalar);
+        let theirs = normalised(Entity::Resident, "name", Some(&stored));
+        let base = normalised(Entity::Resident, "name", Some(&stored));
+        assert_eq!(theirs, Value::from("李四"));
+        assert!(matches!(
+            merge_field(kind, &base, &theirs, &mine),
+            FieldMerge::Apply(v) if v == mine
+        ));
+        // Compared as stored, the server's side looks changed and the edit clashes.
+        assert!(matches!(
+            merge_field(kind, &base, &stored, &mine),
+            FieldMerge::Conflict { .. }
+        ));
+        assert_eq!(normalised(Entity::Resident, "phone", None), Value::Null);
+    }
 }
