@@ -22,6 +22,15 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(200));
 }
 
+/// Waits (at most 10 s) until `calls` holds `n` calls: on a loaded machine the notifier
+/// thread may run later than a fixed sleep.
+fn wait_len(calls: &Calls, n: usize) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while calls.0.lock().unwrap().len() < n && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn committed_writes_tell_their_kinds_and_rolled_back_ones_nobody() {
     let env = Env::new();
@@ -38,6 +47,8 @@ fn committed_writes_tell_their_kinds_and_rolled_back_ones_nobody() {
     assert!(everything.0.lock().unwrap().is_empty());
 
     env.core.check_in("P11", &fix).unwrap();
+    wait_len(&checkins, 1);
+    wait_len(&everything, 1);
     settle();
     assert_eq!(*checkins.0.lock().unwrap(), [vec![ChangeKind::CheckIns]]);
     let all = everything.0.lock().unwrap().clone();
@@ -49,6 +60,7 @@ fn committed_writes_tell_their_kinds_and_rolled_back_ones_nobody() {
     env.core
         .check_in("P12", &env.fix_at(env.point("P12").position))
         .unwrap();
+    wait_len(&everything, 2);
     settle();
     assert_eq!(checkins.0.lock().unwrap().len(), 1, "told after unobserve");
     assert_eq!(everything.0.lock().unwrap().len(), 2);

@@ -302,8 +302,14 @@ async fn a_second_engine_on_the_same_worker_is_refused_and_one_on_the_same_store
     let two = gridworker_core::sync::SyncEngine::new(other, fast_options(), Tokens::fixed("tok"))
         .unwrap();
     let o = one.clone();
+    server.proxy.reset_stats();
     let first = tokio::spawn(async move { o.sync().await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The first run holds the lock once its first request reached the server (held there by
+    // the delay); a fixed sleep could let the second run take the lock first under load.
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while server.proxy.stats().requests == 0 && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(matches!(two.sync().await, Err(Error::SyncBusy)));
     first.await.unwrap().unwrap();
     two.sync().await.unwrap();

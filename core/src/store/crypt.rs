@@ -435,9 +435,9 @@ fn uri_path(path: &Path) -> String {
 }
 
 /// Changes the key of the store in `dir` from `old` to `new` (`old` `None`: migrates a
-/// plain store). Refused with [`Error::StoreInUse`] while a handle of this process has the
-/// directory open, with [`Error::Locked`] when `old` is not the store's key. Crash-safe: see
-/// the state machine above.
+/// plain store). Refused with [`Error::StoreInUse`] while a handle of this process or a store
+/// of another process has the directory open, with [`Error::Locked`] when `old` is not the
+/// store's key. Crash-safe: see the state machine above.
 pub fn rekey_store(dir: &Path, old: Option<&DatabaseKey>, new: &DatabaseKey) -> Result<()> {
     registry::while_closed(dir, || {
         let found = sidecar::read(dir)?;

@@ -51,7 +51,8 @@ pub struct RecoveryReport {
 
 /// Salvages every readable record and outbox entry of the store in `dir` into a fresh store,
 /// keeps the damaged file, and reports counts. Refused ([`Error::StoreInUse`]) while a
-/// `GridWorker` of this process has the directory open. On a healthy store it changes nothing.
+/// `GridWorker` of this process or a store of another process has the directory open. On a
+/// healthy store it changes nothing.
 ///
 /// `key` is the store's key (`None` for a plain store); the new store is encrypted under it
 /// (a plain store recovered with a key comes out encrypted). A missing or wrong key is

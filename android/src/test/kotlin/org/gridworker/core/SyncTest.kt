@@ -194,10 +194,14 @@ class SyncTest {
     fun cancelStopsARunThatIsStuck() {
         // A server that accepts connections and never answers.
         ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress()).use { silent ->
+            val reached = java.util.concurrent.CountDownLatch(1)
             val accepted = Thread {
                 val held = mutableListOf<java.net.Socket>()
                 try {
-                    while (true) held += silent.accept()
+                    while (true) {
+                        held += silent.accept()
+                        reached.countDown()
+                    }
                 } catch (_: Exception) {
                     held.forEach { it.close() }
                 }
@@ -208,7 +212,9 @@ class SyncTest {
                     val started = System.nanoTime()
                     val e = runBlocking {
                         val run = async(Dispatchers.Default) { runCatching { engine.sync() }.exceptionOrNull() }
-                        delay(300)
+                        // Cancel once the run is stuck on the server (a cancel before the run
+                        // started has nothing to stop; a fixed delay lost that race under load).
+                        withTimeout(10_000) { while (reached.count > 0L) delay(10) }
                         engine.cancel()
                         withTimeout(10_000) { run.await() }
                     }
