@@ -132,8 +132,12 @@ async fn the_server_restarts_mid_sync_and_the_retries_finish_the_job() {
     server
         .proxy
         .set_plan(Plan::throttled(200_000, Duration::from_millis(20)));
+    // Retries that outlast a restart however slow it is on a loaded machine (the faulty
+    // link's 30 quick ones covered about 1.3-2.6 s of refused connections).
     let opts = SyncOptions {
         request_timeout: Duration::from_secs(10),
+        max_attempts: 600,
+        max_backoff: Duration::from_millis(200),
         ..options()
     };
     drop(engine);

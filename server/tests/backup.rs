@@ -55,8 +55,21 @@ async fn a_backup_taken_while_serving_restores_every_record_and_photo_once() {
 
     // A second device pushes all along; the backup runs in the middle of it.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Pushes answered so far: the backup starts after the first and the pusher stops two
+    // after it (the second of them began after the backup's snapshot), whatever the load.
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let answered_at_least = |n: usize| {
+        let answered = answered.clone();
+        async move {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while answered.load(std::sync::atomic::Ordering::SeqCst) < n {
+                assert!(std::time::Instant::now() < until, "the pusher stalled");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
     let pusher = {
-        let (url, stop) = (url.clone(), stop.clone());
+        let (url, stop, answered) = (url.clone(), stop.clone(), answered.clone());
         tokio::spawn(async move {
             let c2 = Client::new(&url, T2, "dev-2");
             let mut d2 = Device::new("dev-2", W2);
@@ -66,11 +79,12 @@ async fn a_backup_taken_while_serving_restores_every_record_and_photo_once() {
                 let r = c2.push(&batch).await;
                 assert!((0..5).all(|i| status_of(&r, i) == "applied"), "{r:?}");
                 sent += 5;
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             sent
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    answered_at_least(1).await;
     let copy = dir.path().join("copy");
     let out = tokio::task::spawn_blocking({
         let (data, copy) = (data.clone(), copy.clone());
@@ -78,7 +92,7 @@ async fn a_backup_taken_while_serving_restores_every_record_and_photo_once() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    answered_at_least(answered.load(std::sync::atomic::Ordering::SeqCst) + 2).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent_by_dev2 = pusher.await.unwrap();
     assert!(
