@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -43,9 +44,28 @@ impl From<io::Error> for NotTaken {
 /// How often a lock file deleted under us is opened again before giving up.
 const REOPENS: usize = 8;
 
-/// Opens (creating it owner-only) the lock file at `path` and takes its lock in `mode`
-/// without waiting. Dropping the file lets the lock go.
-pub fn take(path: &Path, mode: Mode) -> std::result::Result<File, NotTaken> {
+/// How long the store lock is tried for before it counts as held. A lock is also held for a
+/// moment by nobody's choice: a thread of the same process forking a child duplicates every
+/// descriptor until the child execs (close-on-exec), so a lock just let go can still be
+/// held by the copy (seen in CI: a wipe right after a close, while another test spawned a
+/// process). A process that really has the store open holds it far longer.
+pub const STORE_PATIENCE: Duration = Duration::from_secs(1);
+
+/// Opens (creating it owner-only) the lock file at `path` and takes its lock in `mode`,
+/// trying again for up to `patience` while it is held. Dropping the file lets it go.
+pub fn take(path: &Path, mode: Mode, patience: Duration) -> std::result::Result<File, NotTaken> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match take_once(path, mode) {
+            Err(NotTaken::Held) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn take_once(path: &Path, mode: Mode) -> std::result::Result<File, NotTaken> {
     for _ in 0..REOPENS {
         let file = super::files::private_options()
             .create(true)
@@ -61,11 +81,11 @@ pub fn take(path: &Path, mode: Mode) -> std::result::Result<File, NotTaken> {
     Err(NotTaken::Held)
 }
 
-/// [`take`] as the store's errors: held elsewhere is [`Error::StoreInUse`] with
-/// `open_handles` 0 (no handle of this process); a file system without locks is `None`,
-/// for the caller to go on without.
-pub fn take_or_in_use(path: &Path, mode: Mode) -> Result<Option<File>> {
-    match take(path, mode) {
+/// [`take`] of the store lock as the store's errors: held elsewhere is
+/// [`Error::StoreInUse`] with `open_handles` 0 (no handle of this process); a file system
+/// without locks is `None`, for the caller to go on without.
+pub fn take_or_in_use(path: &Path, mode: Mode, patience: Duration) -> Result<Option<File>> {
+    match take(path, mode, patience) {
         Ok(f) => Ok(Some(f)),
         Err(NotTaken::Held) => Err(Error::StoreInUse { open_handles: 0 }),
         Err(NotTaken::Unsupported) => {
@@ -142,16 +162,25 @@ mod tests {
     fn shared_holders_keep_an_exclusive_one_out_and_it_keeps_them_out() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.lock");
-        let a = take(&p, Mode::Shared).unwrap();
-        let b = take(&p, Mode::Shared).unwrap();
-        assert!(matches!(take(&p, Mode::Exclusive), Err(NotTaken::Held)));
+        let a = take(&p, Mode::Shared, Duration::ZERO).unwrap();
+        let b = take(&p, Mode::Shared, Duration::ZERO).unwrap();
+        assert!(matches!(
+            take(&p, Mode::Exclusive, Duration::ZERO),
+            Err(NotTaken::Held)
+        ));
         drop(a);
-        assert!(matches!(take(&p, Mode::Exclusive), Err(NotTaken::Held)));
+        assert!(matches!(
+            take(&p, Mode::Exclusive, Duration::ZERO),
+            Err(NotTaken::Held)
+        ));
         drop(b);
-        let x = take(&p, Mode::Exclusive).unwrap();
-        assert!(matches!(take(&p, Mode::Shared), Err(NotTaken::Held)));
+        let x = take(&p, Mode::Exclusive, Duration::ZERO).unwrap();
+        assert!(matches!(
+            take(&p, Mode::Shared, Duration::ZERO),
+            Err(NotTaken::Held)
+        ));
         unlock(&x);
-        take(&p, Mode::Shared).unwrap();
+        take(&p, Mode::Shared, Duration::ZERO).unwrap();
     }
 
     /// A lock file deleted (a wipe) between a taker's open and its lock: the taker sees that
@@ -165,9 +194,12 @@ mod tests {
         assert!(still_at(&opened, &p).unwrap());
         std::fs::remove_file(&p).unwrap();
         assert!(!still_at(&opened, &p).unwrap());
-        let taken = take(&p, Mode::Shared).unwrap();
+        let taken = take(&p, Mode::Shared, Duration::ZERO).unwrap();
         assert!(!still_at(&opened, &p).unwrap(), "a new file at the path");
         assert!(still_at(&taken, &p).unwrap());
-        assert!(matches!(take(&p, Mode::Exclusive), Err(NotTaken::Held)));
+        assert!(matches!(
+            take(&p, Mode::Exclusive, Duration::ZERO),
+            Err(NotTaken::Held)
+        ));
     }
 }

@@ -43,7 +43,7 @@ pub const OPEN_LOCK_FILE: &str = "store.lock";
 pub struct Registration {
     key: PathBuf,
     /// `None` on a file system without advisory locks.
-    _shared: Option<File>,
+    shared: Option<File>,
 }
 
 impl Registration {
@@ -51,20 +51,33 @@ impl Registration {
     /// this process) while another process wipes, recovers or re-encrypts it.
     pub fn register(dir: &Path) -> Result<Registration> {
         let key = key(dir);
-        // The registry first: it waits for this process's own wipe or recovery to finish,
-        // whose exclusive lock would refuse the shared one below.
-        let mut dirs = open_dirs();
-        let shared = file_lock::take_or_in_use(&dir.join(OPEN_LOCK_FILE), Mode::Shared)?;
-        *dirs.entry(key.clone()).or_insert(0) += 1;
-        Ok(Registration {
-            key,
-            _shared: shared,
-        })
+        let path = dir.join(OPEN_LOCK_FILE);
+        let deadline = Instant::now() + file_lock::STORE_PATIENCE;
+        loop {
+            // The registry first: it waits for this process's own wipe or recovery to
+            // finish, whose exclusive lock would refuse the shared one below. Not held while
+            // waiting for another process: other stores open and close meanwhile.
+            let mut dirs = open_dirs();
+            match file_lock::take_or_in_use(&path, Mode::Shared, Duration::ZERO) {
+                Ok(shared) => {
+                    *dirs.entry(key.clone()).or_insert(0) += 1;
+                    return Ok(Registration { key, shared });
+                }
+                Err(Error::StoreInUse { .. }) if Instant::now() < deadline => {
+                    drop(dirs);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        // The lock goes first: once the count says closed, a wipe on another thread must not
+        // find this handle's lock still held (the fields would drop only after the count).
+        drop(self.shared.take());
         let mut dirs = open_dirs();
         if let Some(n) = dirs.get_mut(&self.key) {
             *n = n.saturating_sub(1);
@@ -163,7 +176,11 @@ fn exclusively<T>(dir: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     if !dir.is_dir() {
         return f();
     }
-    let lock = file_lock::take_or_in_use(&dir.join(OPEN_LOCK_FILE), Mode::Exclusive)?;
+    let lock = file_lock::take_or_in_use(
+        &dir.join(OPEN_LOCK_FILE),
+        Mode::Exclusive,
+        file_lock::STORE_PATIENCE,
+    )?;
     let out = f();
     // A wipe removed the file: the lock goes with the descriptor.
     if let Some(l) = &lock {

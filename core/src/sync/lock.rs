@@ -8,6 +8,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::store::file_lock::{self, Mode, NotTaken};
@@ -27,7 +28,8 @@ impl SyncLock {
     /// Takes the lock without waiting; [`Error::SyncBusy`] if another process (or another
     /// engine in this process) holds it.
     pub fn acquire(data_dir: &Path) -> Result<SyncLock> {
-        match file_lock::take(&data_dir.join(LOCK_FILE), Mode::Exclusive) {
+        // No patience: a run already going is told at once (SyncBusy), not waited for.
+        match file_lock::take(&data_dir.join(LOCK_FILE), Mode::Exclusive, Duration::ZERO) {
             Ok(file) => Ok(SyncLock { file: Some(file) }),
             Err(NotTaken::Held) => Err(Error::SyncBusy),
             Err(NotTaken::Unsupported) => {
