@@ -47,8 +47,9 @@ const REOPENS: usize = 8;
 /// How long the store lock is tried for before it counts as held. A lock is also held for a
 /// moment by nobody's choice: a thread of the same process forking a child duplicates every
 /// descriptor until the child execs (close-on-exec), so a lock just let go can still be
-/// held by the copy (seen in CI: a wipe right after a close, while another test spawned a
-/// process). A process that really has the store open holds it far longer.
+/// held by the copy (CI once found the lock held with no handle open, right after a close,
+/// while another test of the same process spawned children). A process that really has the
+/// store open holds it far longer.
 pub const STORE_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Opens (creating it owner-only) the lock file at `path` and takes its lock in `mode`,
