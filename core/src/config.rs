@@ -31,6 +31,8 @@ pub struct Config {
     /// absolute.
     pub data_dir: PathBuf,
     /// Base URL of the sync server, e.g. `https://grid.example.gov.cn`.
+    /// A Unicode host name is written in its ASCII form (`https://xn--0xvs72c.xn--fiqs8s`,
+    /// not `https://网格.中国`): the library maps host names ASCII-only to stay small.
     pub server_url: String,
     pub worker_id: String,
     pub device_id: String,

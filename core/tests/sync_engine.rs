@@ -400,6 +400,27 @@ async fn listeners_hear_progress_until_their_handle_drops() {
     assert_eq!(counter.0.load(Ordering::Relaxed), heard);
 }
 
+/// The app library maps host names ASCII-only (idna_adapter 1.0, 132 KB smaller): a Unicode
+/// name is a typed error that says what to write, and its xn-- form is taken.
+#[test]
+fn a_unicode_server_host_is_refused_with_its_ascii_form_named_and_the_ascii_form_works() {
+    let dev = Device::new("https://xn--0xvs72c.xn--fiqs8s");
+    let tokens = || Tokens::fixed("tok");
+    match gridworker_core::sync::SyncEngine::new(dev.worker.clone(), fast_options(), tokens()) {
+        Ok(_) => {}
+        Err(e) => panic!("the xn-- form is refused: {e}"),
+    }
+    let unicode = Device::new("https://网格.中国");
+    match gridworker_core::sync::SyncEngine::new(unicode.worker.clone(), fast_options(), tokens()) {
+        Err(Error::InvalidInput { field, reason }) => {
+            assert_eq!(field, "config.server_url");
+            assert!(reason.contains("xn--"), "{reason}");
+        }
+        Ok(_) => panic!("a Unicode host was taken"),
+        Err(e) => panic!("not a typed input error: {e}"),
+    }
+}
+
 #[test]
 fn plain_http_needs_allow_http_and_blocking_wrapper_works() {
     let server = RealServer::start(&["tok"]);

@@ -117,8 +117,16 @@ impl Transport {
         tokens: Arc<dyn AccessTokenProvider>,
     ) -> Result<Transport> {
         let base = server_url.trim_end_matches('/').to_string();
-        let url = reqwest::Url::parse(&base)
-            .map_err(|e| Error::invalid("config.server_url", e.to_string()))?;
+        let url = reqwest::Url::parse(&base).map_err(|e| {
+            // Host names are mapped ASCII-only (idna_adapter 1.0, workspace Cargo.toml): say
+            // how to write a Unicode name instead of url's bare "invalid international domain".
+            let reason = if base.is_ascii() {
+                e.to_string()
+            } else {
+                format!("{e}: write a Unicode host name in its ASCII (xn--) form")
+            };
+            Error::invalid("config.server_url", reason)
+        })?;
         match url.scheme() {
             "https" => {}
             "http" if options.allow_http => {}

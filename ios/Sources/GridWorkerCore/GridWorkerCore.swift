@@ -7309,6 +7309,8 @@ public struct WorkerConfig: Equatable, Hashable {
     public var dataDir: String
     /**
      * Base URL of the sync server, e.g. `https://grid.example.gov.cn`.
+     * A Unicode host name is written in its ASCII form (`https://xn--0xvs72c.xn--fiqs8s`,
+     * not `https://网格.中国`): the library maps host names ASCII-only to stay small.
      */
     public var serverUrl: String
     public var workerId: String
@@ -7346,6 +7348,8 @@ public struct WorkerConfig: Equatable, Hashable {
          */dataDir: String, 
         /**
          * Base URL of the sync server, e.g. `https://grid.example.gov.cn`.
+         * A Unicode host name is written in its ASCII form (`https://xn--0xvs72c.xn--fiqs8s`,
+         * not `https://网格.中国`): the library maps host names ASCII-only to stay small.
          */serverUrl: String, workerId: String, deviceId: String, 
         /**
          * Overrides the policy the server sends (QA, pilots); `None` in production.

@@ -8578,6 +8578,8 @@ data class WorkerConfig (
     , 
     /**
      * Base URL of the sync server, e.g. `https://grid.example.gov.cn`.
+     * A Unicode host name is written in its ASCII form (`https://xn--0xvs72c.xn--fiqs8s`,
+     * not `https://网格.中国`): the library maps host names ASCII-only to stay small.
      */
     var `serverUrl`: kotlin.String
     , 
