@@ -465,7 +465,7 @@ pub fn reindex_marked(conn: &Connection) -> Result<()> {
                     json_extract(r.data, '$.phone')
              FROM search_dirty d JOIN households h ON h.id = d.household_id
              LEFT JOIN residents r ON r.household_id = h.id
-             ORDER BY h.rowid",
+             ORDER BY d.household_id",
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
@@ -487,6 +487,10 @@ pub fn reindex_marked(conn: &Connection) -> Result<()> {
             }
         }
     }
+    // Read in the marks' order (a scan of the marks alone, where the rowid order scanned
+    // every household), written in rowid order: FTS5 flushes its pending terms whenever a
+    // rowid is lower than the last one.
+    docs.sort_unstable_by_key(|d| d.0);
     let mut delete = conn.prepare_cached("DELETE FROM household_search WHERE rowid = ?1")?;
     let mut insert =
         conn.prepare_cached("INSERT INTO household_search(rowid, text) VALUES (?1, ?2)")?;
