@@ -11,7 +11,9 @@ plugins {
     id("org.jetbrains.kotlin.android") version "2.1.0"
 }
 
-val repoRoot: File = rootDir.parentFile
+// The repository around this module: projectDir, not rootDir, which is the app's root when
+// an app includes this module from its own settings.
+val repoRoot: File = projectDir.parentFile
 val jniLibsOut: File = layout.buildDirectory.dir("rustJniLibs").get().asFile
 
 android {

@@ -6,7 +6,9 @@
 # result is already there. Builds the cdylib, regenerates the bindings (and fails if the
 # committed ones are stale), compiles android/src/main + android/src/test (JVM-only sources:
 # of the Android helpers under android/src/main/kotlin/org/gridworker/android only the plain-JVM
-# SealedKeyStore.kt, TrackBatcher.kt and Changes.kt are in; the rest needs android.jar) and runs JUnit. Last line: `kotlin: N passed, M failed`; exit status non-zero on any failure.
+# SealedKeyStore.kt, TrackBatcher.kt and Changes.kt are in), type-checks the helpers that need
+# android.jar against the API stubs in android/src/apiStubs (compiled, never run) and runs
+# JUnit. Last line: `kotlin: N passed, M failed`; exit status non-zero on any failure.
 #
 #   scripts/test-kotlin.sh            all tests
 #   scripts/test-kotlin.sh Pattern    only test classes whose name contains Pattern
@@ -77,6 +79,25 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || [ ! -d "$classes" ]; 
         exit 1
     }
     echo "$sum" >"$stamp"
+fi
+
+# ---- the Android-only helpers, type-checked against API stubs (android/src/apiStubs) ------
+helpers=(android/src/main/kotlin/org/gridworker/android/{PatrolLocationListener,LocationFixes,SyncWorker,NetworkMonitor,StoreKeys}.kt)
+mapfile -t stubs < <(find android/src/apiStubs -name '*.java' -o -name '*.kt' | sort)
+stub_classes="$out/stub-classes"
+stub_stamp="$out/stubs.sha256"
+stub_sum=$(cat "$stamp" "${helpers[@]}" "${stubs[@]}" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stub_stamp" ] || [ "$(cat "$stub_stamp")" != "$stub_sum" ]; then
+    log "type-checking ${#helpers[@]} Android helpers against the API stubs"
+    rm -rf "$stub_classes"
+    "$kotlinc" -nowarn -jvm-target 17 -cp "$classes:$cp_compile" -d "$stub_classes" "${stubs[@]}" "${helpers[@]}" 2>&1 |
+        grep -v '^warning: ' >&2 || true
+    [ -f "$stub_classes/org/gridworker/android/SyncWorker.class" ] || {
+        log "the Android helpers do not compile against the API stubs and the bindings"
+        echo "kotlin: 0 passed, 1 failed"
+        exit 1
+    }
+    echo "$stub_sum" >"$stub_stamp"
 fi
 
 # ---- run ----------------------------------------------------------------------------------

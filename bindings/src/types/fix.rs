@@ -36,7 +36,8 @@ pub struct LocationFix {
     /// When the fix was taken (the platform's time of the fix).
     pub fix_time: SystemTime,
     /// The platform's monotonic clock at the fix, in ms (Android
-    /// `elapsedRealtimeNanos / 1e6`, iOS `ProcessInfo.systemUptime * 1000`).
+    /// `elapsedRealtimeNanos / 1e6`, iOS `clock_gettime_nsec_np(CLOCK_MONOTONIC) / 1e6`: both
+    /// count deep sleep; iOS `systemUptime` does not and would show a clock jump).
     pub monotonic_ms: i64,
 }
 

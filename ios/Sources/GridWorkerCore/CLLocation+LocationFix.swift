@@ -13,10 +13,13 @@ public extension CLLocation {
         if #available(iOS 15.0, *) {
             simulated = sourceInformation?.isSimulatedBySoftware ?? false
         }
-        // systemUptime is monotonic (not changed by the user setting the clock); the fix's
-        // age is taken from the same wall clock its timestamp came from.
+        // Darwin's CLOCK_MONOTONIC is not changed by the user setting the clock and, unlike
+        // systemUptime (mach_absolute_time), goes on counting while the phone sleeps, as
+        // Android's elapsedRealtimeNanos does: with uptime, a check-in after the phone slept
+        // in a pocket for a minute showed a clock jump. The fix's age is taken from the same
+        // wall clock its timestamp came from.
         let age = max(0, Date().timeIntervalSince(timestamp))
-        let monotonic = max(0, ProcessInfo.processInfo.systemUptime - age)
+        let monotonic = max(0, Self.monotonicNow() - age)
         return LocationFix(
             lat: coordinate.latitude,
             lon: coordinate.longitude,
@@ -32,5 +35,10 @@ public extension CLLocation {
             fixTime: timestamp,
             monotonicMs: Int64(monotonic * 1000)
         )
+    }
+
+    /// Seconds on the clock `monotonicMs` is read from (counts sleep, not clock changes).
+    static func monotonicNow() -> TimeInterval {
+        TimeInterval(clock_gettime_nsec_np(CLOCK_MONOTONIC)) / 1e9
     }
 }

@@ -4205,7 +4205,8 @@ public struct LocationFix: Equatable, Hashable {
     public let fixTime: Date
     /**
      * The platform's monotonic clock at the fix, in ms (Android
-     * `elapsedRealtimeNanos / 1e6`, iOS `ProcessInfo.systemUptime * 1000`).
+     * `elapsedRealtimeNanos / 1e6`, iOS `clock_gettime_nsec_np(CLOCK_MONOTONIC) / 1e6`: both
+     * count deep sleep; iOS `systemUptime` does not and would show a clock jump).
      */
     public let monotonicMs: Int64
 
@@ -4226,7 +4227,8 @@ public struct LocationFix: Equatable, Hashable {
          */fixTime: Date, 
         /**
          * The platform's monotonic clock at the fix, in ms (Android
-         * `elapsedRealtimeNanos / 1e6`, iOS `ProcessInfo.systemUptime * 1000`).
+         * `elapsedRealtimeNanos / 1e6`, iOS `clock_gettime_nsec_np(CLOCK_MONOTONIC) / 1e6`: both
+         * count deep sleep; iOS `systemUptime` does not and would show a clock jump).
          */monotonicMs: Int64) {
         self.lat = lat
         self.lon = lon

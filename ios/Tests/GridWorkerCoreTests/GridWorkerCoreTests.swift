@@ -6,6 +6,7 @@
 //   cargo run -p gridworker-server -- --data /tmp/gw --listen 127.0.0.1:8765 \
 //     --fixtures fixtures/district-small --token w-0001:tok-1 --admin-token admin
 // and GRIDWORKER_SERVER_URL=http://127.0.0.1:8765 in the scheme's test environment.
+import CoreLocation
 import Foundation
 import XCTest
 @testable import GridWorkerCore
@@ -36,7 +37,7 @@ private func fix(_ la: Double, _ lo: Double, accuracy: Double = 8, mock: Bool = 
     // LocationFix is a read-only value (issue 16 item 5): a later fix is a new one.
     LocationFix(lat: la, lon: lo, accuracyM: accuracy, altitudeM: nil, speedMps: nil, bearingDeg: nil,
                 provider: .gps, crs: .wgs84, isMock: mock, fixTime: at,
-                monotonicMs: Int64(ProcessInfo.processInfo.systemUptime * 1000) + laterMs)
+                monotonicMs: Int64(CLLocation.monotonicNow() * 1000) + laterMs)
 }
 
 private func seed(_ w: GridWorker) throws {

@@ -38,7 +38,8 @@ pub struct LocationFix {
     /// When the fix was taken, UTC (as reported by the platform).
     pub fix_time: DateTime<Utc>,
     /// The platform's monotonic clock at the fix, in ms (Android `elapsedRealtimeNanos`,
-    /// iOS `systemUptime`). Unaffected by the user changing the wall clock.
+    /// iOS `clock_gettime_nsec_np(CLOCK_MONOTONIC)`). Unaffected by the user changing the
+    /// wall clock, and counting while the phone sleeps.
     pub monotonic_ms: i64,
 }
 

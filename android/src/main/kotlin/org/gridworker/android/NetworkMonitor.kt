@@ -15,18 +15,29 @@ import org.gridworker.core.SyncEngine
 class NetworkMonitor(context: Context, private val engine: SyncEngine) : AutoCloseable {
     private val connectivity = context.getSystemService(ConnectivityManager::class.java)
 
+    /** The default network last reported; callbacks come on one binder thread, in order. */
+    @Volatile
+    private var current: Network? = null
+
     private val callback = object : ConnectivityManager.NetworkCallback() {
         override fun onCapabilitiesChanged(network: Network, caps: NetworkCapabilities) {
+            current = network
             engine.setNetwork(kindOf(caps))
         }
 
         override fun onLost(network: Network) {
-            engine.setNetwork(NetworkKind.NONE)
+            // A loss of a network that is no longer the default (the Wi-Fi left behind by a
+            // handover to cellular, reported late) must not mark the phone offline.
+            if (current == null || network == current) {
+                current = null
+                engine.setNetwork(NetworkKind.NONE)
+            }
         }
     }
 
     init {
-        val caps = connectivity.getNetworkCapabilities(connectivity.activeNetwork)
+        current = connectivity.activeNetwork
+        val caps = connectivity.getNetworkCapabilities(current)
         engine.setNetwork(if (caps == null) NetworkKind.NONE else kindOf(caps))
         connectivity.registerDefaultNetworkCallback(callback)
     }

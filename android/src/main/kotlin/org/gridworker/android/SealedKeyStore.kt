@@ -63,8 +63,12 @@ sealed class StoreKeyException(message: String, cause: Throwable? = null) : Exce
  * The store's 32-byte secret, random, sealed with AES-256-GCM by [wrapping] and kept in
  * [dir] (Android: under `noBackupFilesDir`). Unsealed once, then cached in memory. Blob:
  * version byte, 12-byte IV, ciphertext + 16-byte tag; written through a temp file, fsync and
- * rename, so a crash leaves the old file or the new one. One instance per directory
- * (its lock and cache are what keep rotations consistent).
+ * rename, so a crash leaves the old file or the new one. One instance per directory in a
+ * process (its lock and cache are what keep rotations consistent). Between processes (a
+ * service in a process of its own), every change of the files is made under an exclusive
+ * lock on an empty file beside [dir] (`<dir>.lock`; [dir] holds the sealed files alone): two
+ * processes starting at once create one secret, not one each under one wrapping key alias,
+ * where the second wrapping key would replace the first.
  *
  * Rotation: [beginRotation] seals a new secret as PENDING; the app re-encrypts the store
  * (`rekeyStore`); [commitRotation] makes PENDING the CURRENT one (an atomic rename). After a
@@ -79,19 +83,25 @@ class SealedKeyStore(
 ) {
     private val cache = HashMap<KeySlot, ByteArray>()
 
+    private fun lockFile() = File(dir.absoluteFile.parentFile, dir.name + ".lock")
+
     private fun file(slot: KeySlot) = File(dir, if (slot == KeySlot.CURRENT) CURRENT_FILE else PENDING_FILE)
 
     /** The store's secret, created on first use. Never replaces one it cannot read. */
     @Synchronized
     fun current(): ByteArray {
         load(KeySlot.CURRENT)?.let { return it.copyOf() }
-        if (file(KeySlot.PENDING).exists()) {
-            // The store may be under the pending secret: a new current one would lock it out.
-            throw StoreKeyException.Corrupt(KeySlot.CURRENT, "missing while a rotation is pending")
+        return acrossProcesses {
+            // Another process may have created it while this one waited for the lock.
+            load(KeySlot.CURRENT)?.let { return@acrossProcesses it.copyOf() }
+            if (file(KeySlot.PENDING).exists()) {
+                // The store may be under the pending secret: a new current one would lock it out.
+                throw StoreKeyException.Corrupt(KeySlot.CURRENT, "missing while a rotation is pending")
+            }
+            val secret = newSecret()
+            seal(KeySlot.CURRENT, secret)
+            secret.copyOf()
         }
-        val secret = newSecret()
-        seal(KeySlot.CURRENT, secret)
-        return secret.copyOf()
     }
 
     /** The pending secret, or null when no rotation is under way. */
@@ -106,16 +116,18 @@ class SealedKeyStore(
      */
     @Synchronized
     fun beginRotation(): ByteArray {
-        check(!file(KeySlot.PENDING).exists()) { "a store key rotation is pending: open the store first" }
         current()
-        val secret = newSecret()
-        seal(KeySlot.PENDING, secret)
-        cache.remove(KeySlot.PENDING)
-        val back = load(KeySlot.PENDING)
-        if (back == null || !back.contentEquals(secret)) {
-            throw StoreKeyException.Corrupt(KeySlot.PENDING, "does not read back")
+        return acrossProcesses {
+            check(!file(KeySlot.PENDING).exists()) { "a store key rotation is pending: open the store first" }
+            val secret = newSecret()
+            seal(KeySlot.PENDING, secret)
+            cache.remove(KeySlot.PENDING)
+            val back = load(KeySlot.PENDING)
+            if (back == null || !back.contentEquals(secret)) {
+                throw StoreKeyException.Corrupt(KeySlot.PENDING, "does not read back")
+            }
+            secret.copyOf()
         }
-        return secret.copyOf()
     }
 
     /** PENDING becomes CURRENT (atomic rename). Call once `rekeyStore` returned. No-op without a pending secret. */
@@ -123,12 +135,17 @@ class SealedKeyStore(
     fun commitRotation() {
         val pending = file(KeySlot.PENDING)
         if (!pending.exists()) return
-        io("cannot commit the store key rotation") {
-            Files.move(pending.toPath(), file(KeySlot.CURRENT).toPath(), StandardCopyOption.ATOMIC_MOVE)
-            syncDir()
+        acrossProcesses {
+            if (!pending.exists()) return@acrossProcesses
+            io("cannot commit the store key rotation") {
+                Files.move(pending.toPath(), file(KeySlot.CURRENT).toPath(), StandardCopyOption.ATOMIC_MOVE)
+                // The rename is done: the cache follows it before the directory sync, which
+                // may still fail (the rename then stands, durable or not).
+                cache.remove(KeySlot.CURRENT)?.fill(0)
+                cache.remove(KeySlot.PENDING)?.let { cache[KeySlot.CURRENT] = it }
+                syncDir()
+            }
         }
-        cache.remove(KeySlot.CURRENT)?.fill(0)
-        cache.remove(KeySlot.PENDING)?.let { cache[KeySlot.CURRENT] = it }
     }
 
     /** Drops the pending secret. Only when the store opened with CURRENT (or rekeying never started). */
@@ -136,9 +153,11 @@ class SealedKeyStore(
     fun abortRotation() {
         val pending = file(KeySlot.PENDING)
         if (pending.exists()) {
-            io("cannot drop the pending store key") {
-                if (!pending.delete()) throw IOException("delete failed")
-                syncDir()
+            acrossProcesses {
+                io("cannot drop the pending store key") {
+                    if (pending.exists() && !pending.delete()) throw IOException("delete failed")
+                    syncDir()
+                }
             }
         }
         cache.remove(KeySlot.PENDING)?.fill(0)
@@ -213,6 +232,10 @@ class SealedKeyStore(
      */
     @Synchronized
     fun destroy() {
+        acrossProcesses { destroyLocked() }
+    }
+
+    private fun destroyLocked() {
         var failure: StoreKeyException? = null
         for (name in listOf(PENDING_FILE, CURRENT_FILE, "$PENDING_FILE.tmp", "$CURRENT_FILE.tmp")) {
             val f = File(dir, name)
@@ -227,6 +250,29 @@ class SealedKeyStore(
         cache.values.forEach { it.fill(0) }
         cache.clear()
         failure?.let { throw it }
+    }
+
+    /**
+     * Runs [body] holding an exclusive lock on `<dir>.lock` (fcntl through FileChannel: held
+     * per process and dropped by the kernel when the process dies). Threads of this process
+     * are kept apart by the instance's monitor, which every caller holds already.
+     */
+    private inline fun <R> acrossProcesses(body: () -> R): R {
+        val channel = io("cannot lock the key directory") {
+            if (!dir.isDirectory && !dir.mkdirs()) throw IOException("cannot create the key directory")
+            ownerOnly(dir, directory = true)
+            FileChannel.open(lockFile().toPath(), StandardOpenOption.CREATE, StandardOpenOption.WRITE)
+        }
+        try {
+            io("cannot lock the key directory") { channel.lock() }
+            return body()
+        } finally {
+            // Closing the channel lets go of its lock.
+            try {
+                channel.close()
+            } catch (ignored: IOException) {
+            }
+        }
     }
 
     private fun newSecret() = ByteArray(SECRET_BYTES).also(random::nextBytes)

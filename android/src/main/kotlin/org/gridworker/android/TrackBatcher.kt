@@ -17,8 +17,10 @@ import org.gridworker.core.LocationFix
  *   before, a coordinate out of range) is dropped and the rest of the batch sent again;
  * - fixes while the worker is not on patrol (`InvalidState`) are dropped: the session is
  *   what decides whether a walk is recorded;
- * - any other failure (the store is locked, damaged, full) keeps the buffer, up to
- *   [maxBuffered] fixes (the oldest go first), for the next flush.
+ * - any other failure (the store is locked, damaged, full; an `InternalException` from a
+ *   bug in the core) keeps the buffer, up to [maxBuffered] fixes (the oldest go first), and
+ *   the next automatic flush waits [maxAgeMs] instead of calling the failing core on every
+ *   fix; an explicit [flush] always tries.
  *
  * @param send the core call, usually `worker::addTrackFixes`.
  */
@@ -31,6 +33,7 @@ class TrackBatcher(
 ) {
     private val buffer = ArrayList<LocationFix>()
     private var oldestAtMs = 0L
+    private var retryAtMs = Long.MIN_VALUE
 
     /** Fixes the core stored, fixes dropped (refused or off patrol), failed flushes. */
     var stored = 0L
@@ -45,9 +48,14 @@ class TrackBatcher(
 
     /** Adds one fix; flushes when the batch is full or old enough. */
     fun add(fix: LocationFix) {
-        if (buffer.isEmpty()) oldestAtMs = nowMs()
+        val now = nowMs()
+        if (buffer.isEmpty()) oldestAtMs = now
         buffer.add(fix)
-        if (buffer.size >= maxFixes || nowMs() - oldestAtMs >= maxAgeMs) flush()
+        if (now < retryAtMs) {
+            trim()
+        } else if (buffer.size >= maxFixes || now - oldestAtMs >= maxAgeMs) {
+            flush()
+        }
     }
 
     /** Adds the fixes of a batched callback (Android 12's `onLocationChanged(List)`). */
@@ -77,14 +85,22 @@ class TrackBatcher(
             } catch (e: GridWorkerException.InvalidState) {
                 dropped += buffer.size
                 buffer.clear()
-            } catch (e: GridWorkerException) {
+            } catch (e: Exception) {
+                // GridWorkerException, or the bindings' InternalException: a location
+                // callback must never throw.
                 failedFlushes++
-                while (buffer.size > maxBuffered) {
-                    buffer.removeAt(0)
-                    dropped++
-                }
+                retryAtMs = nowMs() + maxAgeMs
+                trim()
                 return
             }
+        }
+        retryAtMs = Long.MIN_VALUE
+    }
+
+    private fun trim() {
+        while (buffer.size > maxBuffered) {
+            buffer.removeAt(0)
+            dropped++
         }
     }
 

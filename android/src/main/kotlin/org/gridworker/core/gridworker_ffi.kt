@@ -6161,7 +6161,8 @@ data class LocationFix (
     , 
     /**
      * The platform's monotonic clock at the fix, in ms (Android
-     * `elapsedRealtimeNanos / 1e6`, iOS `ProcessInfo.systemUptime * 1000`).
+     * `elapsedRealtimeNanos / 1e6`, iOS `clock_gettime_nsec_np(CLOCK_MONOTONIC) / 1e6`: both
+     * count deep sleep; iOS `systemUptime` does not and would show a clock jump).
      */
     val `monotonicMs`: kotlin.Long
     

@@ -10,6 +10,7 @@ import org.junit.Test
 import java.io.File
 import java.nio.file.Files
 import java.nio.file.attribute.PosixFilePermission
+import java.util.concurrent.TimeUnit
 import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 
@@ -51,6 +52,35 @@ class StoreKeyTest {
     private fun fresh() = SealedKeyStore(dir, wrapping) // as after a restart: no cache
     private fun current() = File(dir, SealedKeyStore.CURRENT_FILE)
     private fun pending() = File(dir, SealedKeyStore.PENDING_FILE)
+
+    /**
+     * Two processes (the app and a service in a process of its own) asking for the secret at
+     * once on a new phone: one secret, sealed by the one wrapping key left under the alias.
+     * Without the lock each created a wrapping key and a secret, the second key replaced the
+     * first, and whichever sealed file was renamed last could be unreadable for good.
+     */
+    @Test
+    fun twoProcessesCreatingTheSecretAtOnceCreateOne() {
+        val keyFile = File(dir.parentFile, "wrapping.key")
+        val java = File(System.getProperty("java.home"), "bin/java").path
+        val startAt = System.currentTimeMillis() + 3_000
+        val children = (1..2).map {
+            ProcessBuilder(
+                java, "-cp", System.getProperty("java.class.path"), "org.gridworker.android.KeyRaceChildKt",
+                dir.path, keyFile.path, startAt.toString(),
+            ).redirectErrorStream(true).start()
+        }
+        val secrets = children.map { p ->
+            assertTrue("child did not end", p.waitFor(60, TimeUnit.SECONDS))
+            val out = p.inputStream.bufferedReader().readText().trim()
+            assertEquals(out, 0, p.exitValue())
+            out
+        }
+        assertEquals(64, secrets[0].length)
+        assertEquals(secrets[0], secrets[1])
+        assertEquals(secrets[0], hex(SealedKeyStore(dir, FileWrappingKey(keyFile)).current()))
+        assertEquals(listOf(SealedKeyStore.CURRENT_FILE), dir.list()!!.toList())
+    }
 
     @Test
     fun createsOnceThenReadsTheSameSecret() {

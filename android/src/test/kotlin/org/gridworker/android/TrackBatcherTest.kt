@@ -60,4 +60,40 @@ class TrackBatcherTest {
             assertTrue("${s.patrolS}", s.patrolS > 290.0)
         }
     }
+
+    @Test
+    fun aFailingCoreIsNotCalledOnEveryFixAndNothingEscapesTheCallback() {
+        var calls = 0
+        var failing = true
+        var clock = 0L
+        val sent = ArrayList<LocationFix>()
+        val batcher = TrackBatcher(
+            send = {
+                calls++
+                // What the bindings raise for a panic in the core: not a GridWorkerException.
+                if (failing) throw org.gridworker.core.InternalException("boom")
+                sent.addAll(it)
+                it.size
+            },
+            maxFixes = 5,
+            maxAgeMs = 10_000,
+            maxBuffered = 50,
+            nowMs = { clock },
+        )
+        for (s in 0 until 100) {
+            clock = s * 1_000L
+            batcher.add(fix(s))
+        }
+        // Fix 5 fills a batch (call 1); then one try per 10 s, not one per fix.
+        assertEquals(10, calls)
+        assertEquals(10L, batcher.failedFlushes)
+        assertEquals(50, batcher.pending)
+        assertEquals(50L, batcher.dropped)
+        failing = false
+        batcher.flush()
+        assertEquals(0, batcher.pending)
+        assertEquals(50L, batcher.stored)
+        // The newest 50 were kept, in order.
+        assertEquals((50 until 100).map { fix(it).fixTime }, sent.map { it.fixTime })
+    }
 }

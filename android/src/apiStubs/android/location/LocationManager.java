@@ -1,0 +1,2 @@
+package android.location;
+public class LocationManager { public static final String GPS_PROVIDER="gps"; public static final String NETWORK_PROVIDER="network"; public static final String FUSED_PROVIDER="fused"; public void requestLocationUpdates(String provider, long minTimeMs, float minDistanceM, LocationListener listener, android.os.Looper looper){} public void removeUpdates(LocationListener listener){} }

@@ -1,0 +1,1 @@
+package android.net; public class Network {}

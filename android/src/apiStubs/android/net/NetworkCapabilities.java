@@ -1,0 +1,1 @@
+package android.net; public final class NetworkCapabilities { public static final int NET_CAPABILITY_INTERNET=12; public static final int NET_CAPABILITY_NOT_METERED=11; public boolean hasCapability(int c){return false;} }
