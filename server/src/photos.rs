@@ -537,13 +537,29 @@ async fn patch_inner(
     }
     // Whole photo held: verify it against its address before anyone can reference it.
     let one_request = got.hash.as_deref().filter(|_| got.written == length);
-    if !assemble(&st, &sha, &caller, one_request.map(|h| (h, part.as_str()))).await? {
-        forget_partial(&st, &sha, &caller).await?;
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::PHOTO_HASH_MISMATCH,
-            "the uploaded bytes do not hash to this photo's address; the upload was discarded",
-        ));
+    if let Assembly::Mismatch(hashed) =
+        assemble(&st, &sha, &caller, one_request.map(|h| (h, part.as_str()))).await?
+    {
+        drop(slot);
+        if forget_mismatched(&st, &sha, &caller, hashed).await? {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::PHOTO_HASH_MISMATCH,
+                "the uploaded bytes do not hash to this photo's address; the upload was discarded",
+            ));
+        }
+        // Another node finished (or the sweep ended) this upload while this one read its
+        // parts: what it read was not the upload. The phone gets where the upload stands.
+        let now = status(&st, &sha, &caller).await?;
+        if now.complete {
+            // What this request started again for a photo already complete goes.
+            forget_partial(&st, &sha, &caller).await?;
+            return Ok(with_upload_headers(
+                json_response(StatusCode::OK, &now),
+                &now,
+            ));
+        }
+        return Err(offset_mismatch(now.offset));
     }
     let st2 = st.clone();
     let key = sha.clone();
@@ -641,25 +657,33 @@ fn offset_mismatch(held: u64) -> ApiError {
     e
 }
 
+/// What [assemble] found.
+enum Assembly {
+    /// The bytes hash to their address and `{sha}` holds them.
+    Matches,
+    /// The parts named (in order) do not hash to the address.
+    Mismatch(Vec<String>),
+}
+
 /// Checks the caller's parts hash to `sha` and makes them the complete object `{sha}`
 /// (unless it exists: someone completed the same bytes first, and this upload proved the
 /// caller holds them, which is all that was missing). `one_request` is the hash and part of
-/// a photo sent whole in one request. False when the bytes do not match their address.
+/// a photo sent whole in one request.
 async fn assemble(
     st: &Arc<AppState>,
     sha: &str,
     caller: &Caller,
     one_request: Option<(&str, &str)>,
-) -> ApiResult<bool> {
+) -> ApiResult<Assembly> {
     let complete = crate::blobs::Blobs::complete_key(sha);
     if let Some((hash, part)) = one_request {
         if hash != sha {
-            return Ok(false);
+            return Ok(Assembly::Mismatch(vec![part.to_string()]));
         }
         if !st.blobs.exists(&complete).await? {
             st.blobs.promote(part, sha).await?;
         }
-        return Ok(true);
+        return Ok(Assembly::Matches);
     }
     let st2 = st.clone();
     let (key, worker, device) = (
@@ -680,7 +704,7 @@ async fn assemble(
         // verified and in place.
         for part in &parts {
             if !st.blobs.exists(&part.as_str().into()).await? {
-                return Ok(true);
+                return Ok(Assembly::Matches);
             }
         }
     }
@@ -722,10 +746,57 @@ async fn assemble(
         if let Some(w) = writer {
             w.abort().await;
         }
-        return Ok(false);
+        return Ok(Assembly::Mismatch(parts));
     }
     if let Some(w) = writer {
         w.finish().await?;
+    }
+    Ok(Assembly::Matches)
+}
+
+/// Discards an upload whose parts `hashed` did not hash to its address, if they are still
+/// its parts and all of it: true then. False when another node completed the upload or the
+/// sweep removed it between the read of its parts and now (the parts read were then not the
+/// upload, possibly none at all), and nothing is discarded: answering that as a mismatch
+/// would make the phone set aside a record whose photo the server holds.
+async fn forget_mismatched(
+    st: &Arc<AppState>,
+    sha: &str,
+    caller: &Caller,
+    hashed: Vec<String>,
+) -> ApiResult<bool> {
+    let st2 = st.clone();
+    let (key, worker, device) = (
+        sha.to_string(),
+        caller.worker_id.clone(),
+        caller.device_id.clone(),
+    );
+    let parts = blocking(move || {
+        st2.db.write(|tx| {
+            let held: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT received, length FROM partial_uploads
+                     WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3",
+                    [&key, &worker, &device],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if held.is_none_or(|(received, length)| received != length) {
+                return Ok::<_, ApiError>(None);
+            }
+            if part_objects(tx, &key, &worker, &device)? != hashed {
+                return Ok(None);
+            }
+            delete_partial_rows(tx, &key, &worker, &device)?;
+            Ok(Some(hashed.clone()))
+        })
+    })
+    .await?;
+    let Some(parts) = parts else {
+        return Ok(false);
+    };
+    for part in parts {
+        st.blobs.delete(&part).await?;
     }
     Ok(true)
 }
@@ -767,6 +838,16 @@ pub async fn sweep(st: &Arc<AppState>) -> ApiResult<Swept> {
             let mut gone = Vec::new();
             for (sha, worker, device, name) in rows {
                 if busy.contains(&name) {
+                    continue;
+                }
+                // Still expired now: an upload another node resumed (or a part it recorded)
+                // since the SELECT moved `updated_at` on, and its rows stay.
+                let expired = tx.execute(
+                    "DELETE FROM partial_uploads
+                     WHERE sha256 = ?1 AND worker_id = ?2 AND device_id = ?3 AND updated_at < ?4",
+                    params![sha, worker, device, cutoff],
+                )?;
+                if expired == 0 {
                     continue;
                 }
                 gone.extend(part_objects(tx, &sha, &worker, &device)?);

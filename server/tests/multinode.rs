@@ -365,3 +365,175 @@ async fn a_photo_upload_moves_between_nodes_and_survives_a_kill() {
     );
     assert!(admin_photo(&b.url, &sha).await == bytes);
 }
+
+/// How many connections of this database wait for a lock.
+fn lock_waiters(database: &str) -> i64 {
+    let mut c = postgres::Client::connect(database, postgres::NoTls).unwrap();
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+async fn wait_for_lock_waiters(database: &str, n: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let db = database.to_string();
+        let got = tokio::task::spawn_blocking(move || lock_waiters(&db))
+            .await
+            .unwrap();
+        if got >= n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{got} of {n} waiting");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A phone whose last body reached node a retries on node b (its answer was lost) while a
+/// finishes the upload: b must not take the upload a just finished for bytes that do not
+/// match (422, which quarantines the phone's record although the server holds the photo).
+/// The interleaving is made exact with a lock: a `SHARE` lock on `photo_refs` holds a's
+/// completion after it deleted the upload's rows and before it commits; b's request then
+/// waits on those rows, and goes on once a has committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_on_another_node_while_the_first_completes_the_upload_is_answered_complete() {
+    let Some(database) = fresh_database() else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let photos = gridworker_testkit::s3::photos_spec()
+        .unwrap_or_else(|| format!("file:{}", shared.path().display()));
+    let a = Node::launch_with(&database, dir_a.path(), "a", Some(&photos));
+    let b = Node::launch_with(&database, dir_b.path(), "b", Some(&photos));
+    let (bytes, sha) = photo_bytes(600_000, 23);
+    let total = bytes.len() as u64;
+    let cut = 200_000;
+    let on_a = Client::new(&a.url, T1, "dev-r");
+    let on_b = Client::new(&b.url, T1, "dev-r");
+    let (s, v) = patch_photo(&on_a, &sha, 0, total, bytes[..cut].to_vec()).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let database = database.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+            let mut tx = c.transaction().unwrap();
+            tx.batch_execute("LOCK TABLE photo_refs IN SHARE MODE")
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(60));
+            tx.commit().unwrap();
+        })
+    };
+    locked_rx.recv().unwrap();
+    let last = bytes[cut..].to_vec();
+    let on_a2 = on_a.clone();
+    let sha_a = sha.clone();
+    let to_a =
+        tokio::spawn(async move { patch_photo(&on_a2, &sha_a, cut as u64, total, last).await });
+    wait_for_lock_waiters(&database, 1).await;
+    let on_b2 = on_b.clone();
+    let sha_b = sha.clone();
+    let to_b =
+        tokio::spawn(async move { patch_photo(&on_b2, &sha_b, total, total, Vec::new()).await });
+    wait_for_lock_waiters(&database, 2).await;
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+
+    let (s, v) = to_a.await.unwrap();
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+    let (s, v) = to_b.await.unwrap();
+    assert_eq!(s, reqwest::StatusCode::OK, "node b: {v}");
+    assert_eq!(v["complete"], true, "node b: {v}");
+    let (_, v) = on_b.get_json(&wire::photo_path(&sha)).await;
+    assert_eq!(v["complete"], true, "{v}");
+    assert!(admin_photo(&b.url, &sha).await == bytes);
+    // The synchronous client runs a runtime of its own: off this one's threads.
+    let partials: i64 = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+        c.query_one("SELECT count(*) FROM partial_uploads", &[])
+            .unwrap()
+            .get(0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(partials, 0, "no upload left behind for a complete photo");
+}
+
+/// The sweep of expired uploads on one node, and a phone resuming such an upload through
+/// another at the same moment: the upload the phone refreshed stays, with its parts. The
+/// interleaving is made exact with a row lock: the "other node" (this test) refreshes the
+/// upload in a transaction it holds open while the starting node's sweep reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sweep_leaves_an_upload_another_node_refreshed_meanwhile() {
+    let Some(database) = fresh_database() else {
+        return;
+    };
+    let shared = tempfile::tempdir().unwrap();
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let photos = gridworker_testkit::s3::photos_spec()
+        .unwrap_or_else(|| format!("file:{}", shared.path().display()));
+    let a = Node::launch_with(&database, dir_a.path(), "a", Some(&photos));
+    let (bytes, sha) = photo_bytes(500_000, 24);
+    let total = bytes.len() as u64;
+    let cut = 300_000;
+    let on_a = Client::new(&a.url, T1, "dev-s");
+    let (s, v) = patch_photo(&on_a, &sha, 0, total, bytes[..cut].to_vec()).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+
+    // The upload looks a week old; then a transaction refreshes it and stays open.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let database = database.clone();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+            let fresh: String = c
+                .query_one("SELECT updated_at FROM partial_uploads", &[])
+                .unwrap()
+                .get(0);
+            c.execute(
+                "UPDATE partial_uploads SET updated_at = '2000-01-01T00:00:00Z'",
+                &[],
+            )
+            .unwrap();
+            let mut tx = c.transaction().unwrap();
+            tx.execute("UPDATE partial_uploads SET updated_at = $1", &[&fresh])
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(60));
+            tx.commit().unwrap();
+        })
+    };
+    locked_rx.recv().unwrap();
+    // Node b sweeps as it starts, before it listens.
+    let starting = {
+        let (database, photos, dir) = (database.clone(), photos.clone(), dir_b.path().to_owned());
+        std::thread::spawn(move || Node::launch_with(&database, &dir, "b", Some(&photos)))
+    };
+    wait_for_lock_waiters(&database, 1).await;
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let b = starting.join().unwrap();
+
+    let on_b = Client::new(&b.url, T1, "dev-s");
+    let (_, v) = on_b.get_json(&wire::photo_path(&sha)).await;
+    assert_eq!(
+        v["offset"], cut,
+        "the refreshed upload and its part stay: {v}"
+    );
+    let (s, v) = patch_photo(&on_b, &sha, cut as u64, total, bytes[cut..].to_vec()).await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{v}");
+    assert_eq!(v["complete"], true, "{v}");
+    assert!(admin_photo(&b.url, &sha).await == bytes);
+}
