@@ -393,6 +393,78 @@ async fn wait_for_lock_waiters(database: &str, n: i64) {
     }
 }
 
+/// A transaction of the test's own, kept open with its locks until [`Held::release`]: what
+/// makes an interleaving of two nodes exact. (The synchronous client runs a runtime of its
+/// own, so it lives on a thread of its own.)
+struct Held {
+    release: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Held {
+    /// Runs `inside` in a new transaction on `database`, with what `before` (outside it)
+    /// returned, and returns once `inside` has run.
+    fn open<T: 'static>(
+        database: &str,
+        before: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+        inside: impl FnOnce(&mut postgres::Transaction<'_>, T) + Send + 'static,
+    ) -> Held {
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let database = database.to_string();
+        let thread = std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+            let got = before(&mut c);
+            let mut tx = c.transaction().unwrap();
+            inside(&mut tx, got);
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(60));
+            tx.commit().unwrap();
+        });
+        locked_rx.recv().unwrap();
+        Held { release, thread }
+    }
+
+    fn release(self) {
+        let _ = self.release.send(());
+        self.thread.join().unwrap();
+    }
+}
+
+/// Nodes on one fresh database sharing one photo store (moto's S3 in the S3 pass).
+struct Cluster {
+    database: String,
+    photos: String,
+    dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cluster {
+    fn new() -> Option<Cluster> {
+        let database = fresh_database()?;
+        let shared = tempfile::tempdir().unwrap();
+        let photos = gridworker_testkit::s3::photos_spec()
+            .unwrap_or_else(|| format!("file:{}", shared.path().display()));
+        Some(Cluster {
+            database,
+            photos,
+            dirs: vec![shared],
+        })
+    }
+
+    /// A data directory for one more node, and what launching it needs.
+    fn next_node(&mut self) -> (String, String, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_owned();
+        self.dirs.push(dir);
+        (self.database.clone(), self.photos.clone(), path)
+    }
+
+    fn launch(&mut self, id: &str) -> Node {
+        let (database, photos, dir) = self.next_node();
+        Node::launch_with(&database, &dir, id, Some(&photos))
+    }
+}
+
 /// A phone whose last body reached node a retries on node b (its answer was lost) while a
 /// finishes the upload: b must not take the upload a just finished for bytes that do not
 /// match (422, which quarantines the phone's record although the server holds the photo).
@@ -401,16 +473,12 @@ async fn wait_for_lock_waiters(database: &str, n: i64) {
 /// waits on those rows, and goes on once a has committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retry_on_another_node_while_the_first_completes_the_upload_is_answered_complete() {
-    let Some(database) = fresh_database() else {
+    let Some(mut cluster) = Cluster::new() else {
         return;
     };
-    let shared = tempfile::tempdir().unwrap();
-    let dir_a = tempfile::tempdir().unwrap();
-    let dir_b = tempfile::tempdir().unwrap();
-    let photos = gridworker_testkit::s3::photos_spec()
-        .unwrap_or_else(|| format!("file:{}", shared.path().display()));
-    let a = Node::launch_with(&database, dir_a.path(), "a", Some(&photos));
-    let b = Node::launch_with(&database, dir_b.path(), "b", Some(&photos));
+    let database = cluster.database.clone();
+    let a = cluster.launch("a");
+    let b = cluster.launch("b");
     let (bytes, sha) = photo_bytes(600_000, 23);
     let total = bytes.len() as u64;
     let cut = 200_000;
@@ -419,34 +487,24 @@ async fn a_retry_on_another_node_while_the_first_completes_the_upload_is_answere
     let (s, v) = patch_photo(&on_a, &sha, 0, total, bytes[..cut].to_vec()).await;
     assert_eq!(s, reqwest::StatusCode::OK, "{v}");
 
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let database = database.clone();
-        std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&database, postgres::NoTls).unwrap();
-            let mut tx = c.transaction().unwrap();
+    let held = Held::open(
+        &database,
+        |_| (),
+        |tx, ()| {
             tx.batch_execute("LOCK TABLE photo_refs IN SHARE MODE")
-                .unwrap();
-            locked_tx.send(()).unwrap();
-            let _ = release_rx.recv_timeout(Duration::from_secs(60));
-            tx.commit().unwrap();
-        })
-    };
-    locked_rx.recv().unwrap();
+                .unwrap()
+        },
+    );
     let last = bytes[cut..].to_vec();
-    let on_a2 = on_a.clone();
-    let sha_a = sha.clone();
+    let (on_a2, sha_a) = (on_a.clone(), sha.clone());
     let to_a =
         tokio::spawn(async move { patch_photo(&on_a2, &sha_a, cut as u64, total, last).await });
     wait_for_lock_waiters(&database, 1).await;
-    let on_b2 = on_b.clone();
-    let sha_b = sha.clone();
+    let (on_b2, sha_b) = (on_b.clone(), sha.clone());
     let to_b =
         tokio::spawn(async move { patch_photo(&on_b2, &sha_b, total, total, Vec::new()).await });
     wait_for_lock_waiters(&database, 2).await;
-    release_tx.send(()).unwrap();
-    holder.join().unwrap();
+    held.release();
 
     let (s, v) = to_a.await.unwrap();
     assert_eq!(s, reqwest::StatusCode::OK, "{v}");
@@ -457,7 +515,6 @@ async fn a_retry_on_another_node_while_the_first_completes_the_upload_is_answere
     let (_, v) = on_b.get_json(&wire::photo_path(&sha)).await;
     assert_eq!(v["complete"], true, "{v}");
     assert!(admin_photo(&b.url, &sha).await == bytes);
-    // The synchronous client runs a runtime of its own: off this one's threads.
     let partials: i64 = tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&database, postgres::NoTls).unwrap();
         c.query_one("SELECT count(*) FROM partial_uploads", &[])
@@ -475,15 +532,11 @@ async fn a_retry_on_another_node_while_the_first_completes_the_upload_is_answere
 /// upload in a transaction it holds open while the starting node's sweep reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sweep_leaves_an_upload_another_node_refreshed_meanwhile() {
-    let Some(database) = fresh_database() else {
+    let Some(mut cluster) = Cluster::new() else {
         return;
     };
-    let shared = tempfile::tempdir().unwrap();
-    let dir_a = tempfile::tempdir().unwrap();
-    let dir_b = tempfile::tempdir().unwrap();
-    let photos = gridworker_testkit::s3::photos_spec()
-        .unwrap_or_else(|| format!("file:{}", shared.path().display()));
-    let a = Node::launch_with(&database, dir_a.path(), "a", Some(&photos));
+    let database = cluster.database.clone();
+    let a = cluster.launch("a");
     let (bytes, sha) = photo_bytes(500_000, 24);
     let total = bytes.len() as u64;
     let cut = 300_000;
@@ -492,12 +545,9 @@ async fn a_sweep_leaves_an_upload_another_node_refreshed_meanwhile() {
     assert_eq!(s, reqwest::StatusCode::OK, "{v}");
 
     // The upload looks a week old; then a transaction refreshes it and stays open.
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
-    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let database = database.clone();
-        std::thread::spawn(move || {
-            let mut c = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+    let held = Held::open(
+        &database,
+        |c| {
             let fresh: String = c
                 .query_one("SELECT updated_at FROM partial_uploads", &[])
                 .unwrap()
@@ -507,23 +557,18 @@ async fn a_sweep_leaves_an_upload_another_node_refreshed_meanwhile() {
                 &[],
             )
             .unwrap();
-            let mut tx = c.transaction().unwrap();
+            fresh
+        },
+        |tx, fresh| {
             tx.execute("UPDATE partial_uploads SET updated_at = $1", &[&fresh])
                 .unwrap();
-            locked_tx.send(()).unwrap();
-            let _ = release_rx.recv_timeout(Duration::from_secs(60));
-            tx.commit().unwrap();
-        })
-    };
-    locked_rx.recv().unwrap();
+        },
+    );
     // Node b sweeps as it starts, before it listens.
-    let starting = {
-        let (database, photos, dir) = (database.clone(), photos.clone(), dir_b.path().to_owned());
-        std::thread::spawn(move || Node::launch_with(&database, &dir, "b", Some(&photos)))
-    };
+    let (db, photos, dir) = cluster.next_node();
+    let starting = std::thread::spawn(move || Node::launch_with(&db, &dir, "b", Some(&photos)));
     wait_for_lock_waiters(&database, 1).await;
-    release_tx.send(()).unwrap();
-    holder.join().unwrap();
+    held.release();
     let b = starting.join().unwrap();
 
     let on_b = Client::new(&b.url, T1, "dev-s");
