@@ -2,47 +2,56 @@
 import BackgroundTasks
 import Foundation
 
-/// Runs `sync()` from a `BGProcessingTask` that requires network connectivity.
+/// Runs `sync()` in the background from two kinds of task: a `BGAppRefreshTask` (short, about
+/// 30 s, granted through the day, enough for the records themselves) and a `BGProcessingTask`
+/// requiring network (longer, mostly when the phone is idle, for the photos left over).
 ///
-/// Info.plist needs `BackgroundSync.taskIdentifier` in `BGTaskSchedulerPermittedIdentifiers`
-/// **and** `processing` in `UIBackgroundModes` (without it `schedule()` returns iOS's "not
-/// permitted" error and no background sync ever runs). Call `register(engine:)` before the
-/// app finishes launching and `schedule()` after recording something and when entering the
-/// background.
+/// Info.plist needs both identifiers (`taskIdentifier`, `refreshIdentifier`) in
+/// `BGTaskSchedulerPermittedIdentifiers` **and** `fetch` and `processing` in
+/// `UIBackgroundModes` (without them `schedule()` returns iOS's "not permitted" error and no
+/// background sync ever runs). Call `register(engine:)` before the app finishes launching and
+/// `schedule()` after recording something and when entering the background.
 public enum BackgroundSync {
     public static let taskIdentifier = "org.gridworker.sync"
+    public static let refreshIdentifier = "org.gridworker.sync.refresh"
 
-    /// Registers the launch handler. `engine` is asked for at run time: nil when nobody is
+    /// Registers the launch handlers. `engine` is asked for at run time: nil when nobody is
     /// logged in.
     public static func register(engine: @escaping @Sendable () -> SyncEngine?) {
-        BGTaskScheduler.shared.register(forTaskWithIdentifier: taskIdentifier, using: nil) { task in
-            guard let task = task as? BGProcessingTask else { return }
-            handle(task, engine: engine())
+        for identifier in [taskIdentifier, refreshIdentifier] {
+            BGTaskScheduler.shared.register(forTaskWithIdentifier: identifier, using: nil) { task in
+                handle(task, engine: engine())
+            }
         }
     }
 
-    /// Asks for a run as soon as the system allows, with network. Returns iOS's refusal
-    /// (a missing Info.plist entry, too many pending requests) instead of dropping it.
+    /// Asks for runs as soon as the system allows. Returns iOS's first refusal (a missing
+    /// Info.plist entry, too many pending requests) instead of dropping it.
     @discardableResult
     public static func schedule(earliestIn seconds: TimeInterval = 60) -> Error? {
-        let request = BGProcessingTaskRequest(identifier: taskIdentifier)
-        request.requiresNetworkConnectivity = true
-        request.requiresExternalPower = false
-        request.earliestBeginDate = Date(timeIntervalSinceNow: seconds)
-        do {
-            try BGTaskScheduler.shared.submit(request)
-            return nil
-        } catch {
-            return error
+        let processing = BGProcessingTaskRequest(identifier: taskIdentifier)
+        processing.requiresNetworkConnectivity = true
+        processing.requiresExternalPower = false
+        processing.earliestBeginDate = Date(timeIntervalSinceNow: seconds)
+        let refresh = BGAppRefreshTaskRequest(identifier: refreshIdentifier)
+        refresh.earliestBeginDate = Date(timeIntervalSinceNow: seconds)
+        var refused: Error?
+        for request in [processing, refresh] as [BGTaskRequest] {
+            do {
+                try BGTaskScheduler.shared.submit(request)
+            } catch {
+                refused = refused ?? error
+            }
         }
+        return refused
     }
 
     /// `setTaskCompleted` exactly once, from the expiration handler or the run's end.
     private final class Completion: @unchecked Sendable {
         private let lock = NSLock()
         private var done = false
-        private let task: BGProcessingTask
-        init(_ task: BGProcessingTask) { self.task = task }
+        private let task: BGTask
+        init(_ task: BGTask) { self.task = task }
         func complete(success: Bool) {
             lock.lock()
             defer { lock.unlock() }
@@ -52,7 +61,7 @@ public enum BackgroundSync {
         }
     }
 
-    private static func handle(_ task: BGProcessingTask, engine: SyncEngine?) {
+    private static func handle(_ task: BGTask, engine: SyncEngine?) {
         guard let engine else {
             task.setTaskCompleted(success: true)
             return
@@ -60,7 +69,8 @@ public enum BackgroundSync {
         let completion = Completion(task)
         // Expiry: stop the run itself (cancelling the Swift Task alone does not) and tell iOS
         // at once, not when the run reaches its next request boundary (iOS ends apps that are
-        // late and gives them less background time later). Committed work stays consistent.
+        // late and gives them less background time later). Committed work stays consistent;
+        // the next run goes on from it.
         task.expirationHandler = {
             engine.cancel()
             schedule(earliestIn: 15 * 60)
