@@ -333,12 +333,22 @@ pub fn set_worker_grids(tx: &Tx<'_>, worker_id: &str, grids: &[String]) -> ApiRe
             emit(tx, &wscope, &entity, None, &change)?;
         }
     }
+    // Only what the grid holds now is re-issued. Its deletes are of items that left it, and
+    // may since live in another grid of this worker (or of every worker of both grids, who
+    // get the re-issued rows too): sent after their upsert there, they would delete them
+    // from the phones. A phone gaining a grid holds nothing of it to delete.
+    let current = format!(
+        "{} NOT IN ('grid_delete', 'point_delete', 'household_delete', 'resident_delete')",
+        tx.json_text("body", "type")
+    );
     for added in grids.iter().filter(|g| !before.contains(g)) {
         let scope = grid_scope(added);
         // Re-issue in the original order, after the worker-scope deletes of an earlier
         // removal (which are then superseded by these newer upserts).
         let entities = tx
-            .prepare("SELECT entity FROM changes WHERE scope = ?1 ORDER BY seq")?
+            .prepare(&format!(
+                "SELECT entity FROM changes WHERE scope = ?1 AND {current} ORDER BY seq"
+            ))?
             .query_map([&scope], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         for entity in &entities {
@@ -349,7 +359,10 @@ pub fn set_worker_grids(tx: &Tx<'_>, worker_id: &str, grids: &[String]) -> ApiRe
         }
         // Worker-scope deletes of these items from an earlier removal are now stale.
         tx.execute(
-            "DELETE FROM changes WHERE scope = ?1 AND entity IN (SELECT entity FROM changes WHERE scope = ?2)",
+            &format!(
+                "DELETE FROM changes WHERE scope = ?1
+                 AND entity IN (SELECT entity FROM changes WHERE scope = ?2 AND {current})"
+            ),
             params![wscope, scope],
         )?;
     }

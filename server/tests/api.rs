@@ -807,6 +807,14 @@ async fn pull_is_scoped_paginated_and_follows_admin_changes() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (ch2, c2_cursor) = c2.pull_all(Some(c2_cursor), 500).await;
     assert_eq!(of_type(&ch2, "worker_grids").len(), 1);
+    // p-00002 left g-0001 for g-0002, which this worker already holds: g-0001's old delete
+    // of it must not come again after its upsert in g-0002 (the phone would drop a point of
+    // its own grid); nothing a phone gaining a grid gets is a delete.
+    assert!(
+        ch2.iter()
+            .all(|c| !c["type"].as_str().unwrap_or("").ends_with("_delete")),
+        "{ch2:?}"
+    );
     assert_eq!(
         of_type(&ch2, "grid_upsert").len(),
         1,
