@@ -18,6 +18,7 @@
 
 pub mod chain;
 pub mod domain;
+pub mod feed_bounds;
 pub mod geo;
 pub mod invalid;
 pub mod policy;

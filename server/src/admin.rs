@@ -316,6 +316,13 @@ pub async fn create_task(
     if t.title.trim().is_empty() {
         return Err(ApiError::invalid("title must not be empty"));
     }
+    // The phone acknowledges and completes a task under its id: one it would refuse could
+    // never be acknowledged. (Text lengths are checked with the task's feed change.)
+    for (field, id) in [("id", &t.id), ("linked_report_id", &t.linked_report_id)] {
+        if let Some(id) = id {
+            gridworker_model::validate::id(field, id).map_err(ApiError::invalid)?;
+        }
+    }
     match (t.lat, t.lon, t.crs) {
         (None, None, _) => {}
         (Some(lat), Some(lon), Some(_))

@@ -77,6 +77,10 @@ pub fn emit(
     exclude_worker: Option<&str>,
     change: &Change,
 ) -> Result<()> {
+    // What a phone would refuse stops that phone's pulls at this item for good: the admin
+    // request (or push) that would write it is refused instead, naming the field.
+    gridworker_model::feed_bounds::check_change(change)
+        .map_err(crate::store::Error::OutOfBounds)?;
     let body =
         serde_json::to_string(change).map_err(|e| crate::store::Error::Encode(e.to_string()))?;
     let min_protocol = i64::from(change.since_protocol());

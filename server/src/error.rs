@@ -83,6 +83,10 @@ impl ApiError {
 
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
+        if let crate::store::Error::OutOfBounds(invalid) = &e {
+            // Names the field and the bound, never the value.
+            return ApiError::invalid(invalid);
+        }
         if e.is_transient() {
             // Another node or request kept winning the same rows: the client retries.
             tracing::warn!("storage busy: {e}");

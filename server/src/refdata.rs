@@ -61,11 +61,10 @@ fn check_coord(lat: f64, lon: f64) -> ApiResult<()> {
     Ok(())
 }
 
+/// The id rule the phones hold their records to (a point's or household's id is cited by
+/// check-ins and visits): an id they would refuse makes the item unusable there.
 fn check_id(what: &str, id: &str) -> ApiResult<()> {
-    if id.is_empty() || id.len() > 200 {
-        return Err(ApiError::invalid(format!("{what} must be 1-200 bytes")));
-    }
-    Ok(())
+    gridworker_model::validate::id(what, id).map_err(ApiError::invalid)
 }
 
 /// Creates or redraws a grid.

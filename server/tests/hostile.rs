@@ -653,3 +653,107 @@ async fn trickled_pushes_without_a_token_do_not_lock_the_workers_out() {
         assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     }
 }
+
+/// What the back office may not put in the feed: anything a phone would refuse there. A
+/// pull page holding one such item is refused whole, so the worker's pulls would stop at it
+/// for good (no endpoint can take a closed report's note or a task back). Each is refused
+/// with 422 naming the field, nothing is stored, and the worker's pulls go on.
+#[tokio::test]
+async fn admin_input_the_phones_would_refuse_is_refused_and_pulls_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let long = |n: usize| "长".repeat(n);
+    let c1 = Client::new(&base, T1, "dev-1");
+    let (_, cursor) = c1.pull_all(None, 5000).await;
+
+    let refused = [
+        (
+            Method::POST,
+            "/admin/v1/tasks".to_string(),
+            json!({"worker_id": W1, "title": long(201)}),
+            "task.title",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/tasks".to_string(),
+            json!({"worker_id": W1, "title": "查看", "description": long(4_001)}),
+            "task.description",
+        ),
+        (
+            Method::POST,
+            "/admin/v1/tasks".to_string(),
+            json!({"id": "T/2026/001", "worker_id": W1, "title": "查看"}),
+            "path separator",
+        ),
+        (
+            Method::PUT,
+            "/admin/v1/households/h-long".to_string(),
+            json!({"grid_code": "g-0001", "building": "1栋", "address": long(501), "crs": "gcj02",
+                   "lat": 45.2980, "lon": 130.9500, "tags": []}),
+            "household.address",
+        ),
+        (
+            Method::PUT,
+            format!("/admin/v1/points/{}", "p".repeat(129)),
+            json!({"grid_code": "g-0001", "name": "点", "crs": "gcj02", "lat": 45.2980,
+                   "lon": 130.9500, "radius_m": 30.0}),
+            "128 bytes",
+        ),
+    ];
+    for (method, path, body, says) in refused {
+        let (s, v) = admin_send(&base, method, &path, body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{path}: {message}");
+        assert!(
+            !message.contains("长长"),
+            "the value is not quoted: {message}"
+        );
+    }
+
+    // A report closed with a note longer than a phone takes.
+    let (bytes, sha) = photo_bytes(1000, 5);
+    assert_eq!(
+        patch_photo(&c1, &sha, 0, 1000, bytes).await.0,
+        StatusCode::OK
+    );
+    let mut d = Device::new("dev-1", W1);
+    let rep = d.report(&[(&sha, 1000)]);
+    let report_id = rep.record_id.clone();
+    assert_eq!(status_of(&c1.push(&[rep]).await, 0), "applied");
+    let path = format!("/admin/v1/reports/{report_id}/transition");
+    let (s, v) = admin_send(
+        &base,
+        Method::POST,
+        &path,
+        json!({"to": "accepted", "note": long(4_001)}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("report_status.note"),
+        "{v}"
+    );
+
+    // The worker's pulls go on, with nothing of the refused requests in them.
+    let (changes, _) = c1.pull_all(Some(cursor), 5000).await;
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["type"] != "task_upsert" && c["id"] != "h-long"),
+        "{changes:?}"
+    );
+    let (s, _) = admin_send(
+        &base,
+        Method::POST,
+        &path,
+        json!({"to": "accepted", "note": "已受理"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "the report still moves on");
+    srv.shutdown().await;
+}

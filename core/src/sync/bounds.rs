@@ -1,39 +1,18 @@
-//! Documented sizes of what the server may send (`docs/protocol.md`, "Bounds of server
-//! answers"). Anything beyond them is a protocol error raised before the store is touched: a
-//! broken or hostile server must not be able to bloat the phone's database or make every
-//! later command slow.
+//! The phone's side of the bounds of server answers (`docs/protocol.md`, "Bounds of server
+//! answers"; the rules are `gridworker_model::feed_bounds`, which the server applies before
+//! it writes its feed). Anything beyond them is a protocol error raised before the store is
+//! touched: a broken or hostile server must not be able to bloat the phone's database or
+//! make every later command slow.
 
-use super::wire::{Change, HandshakeResponse, PullResponse};
-use crate::domain::{MAX_DESCRIPTION_CHARS, MAX_NOTE_CHARS};
+use gridworker_model::feed_bounds as rules;
+pub use gridworker_model::feed_bounds::{
+    MAX_ADDRESS_CHARS, MAX_CATALOG, MAX_GRID_VERTICES, MAX_ID_CHARS, MAX_NAME_CHARS,
+    MAX_PHONE_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_WORKER_GRIDS,
+};
+use gridworker_model::invalid::Invalid;
+
+use super::wire::{HandshakeResponse, PullResponse};
 use crate::error::{Error, Result};
-
-/// Vertices in one grid boundary (district grids follow streets: tens to hundreds).
-pub const MAX_GRID_VERTICES: usize = 10_000;
-/// Grids one worker may be responsible for (a district has at most ~1,000).
-pub const MAX_WORKER_GRIDS: usize = 2_000;
-/// Ids, codes, the server id (characters).
-pub const MAX_ID_CHARS: usize = 200;
-/// Names, titles, categories, departments, buildings (characters).
-pub const MAX_NAME_CHARS: usize = 200;
-/// Addresses (characters).
-pub const MAX_ADDRESS_CHARS: usize = 500;
-/// Tags on one household.
-pub const MAX_TAGS: usize = 64;
-/// Characters per household tag. (Report descriptions are bounded as on the device by
-/// [`MAX_DESCRIPTION_CHARS`]; notes, evaluations and task descriptions by
-/// [`MAX_NOTE_CHARS`].)
-pub const MAX_TAG_CHARS: usize = 64;
-/// Most report categories, and most departments, in a catalog.
-pub const MAX_CATALOG: usize = 1_000;
-/// Longest phone or ID number pulled.
-pub const MAX_PHONE_CHARS: usize = 32;
-
-fn tag_list(field: &str, tags: &[String]) -> Result<()> {
-    if tags.len() > MAX_TAGS {
-        return Err(refuse("a record with too many tags"));
-    }
-    tags.iter().try_for_each(|t| text(field, t, MAX_TAG_CHARS))
-}
 
 fn refuse(what: &str) -> Error {
     Error::Protocol {
@@ -41,27 +20,12 @@ fn refuse(what: &str) -> Error {
     }
 }
 
-/// Length in characters, without walking a string that cannot possibly fit.
+fn refused(e: Invalid) -> Error {
+    refuse(&format!("{}, which {}", e.field, e.reason))
+}
+
 fn text(field: &str, s: &str, max_chars: usize) -> Result<()> {
-    // A char is at most 4 bytes: longer byte strings are too long whatever they hold.
-    if s.len() > max_chars.saturating_mul(4) || s.chars().count() > max_chars {
-        return Err(refuse(field));
-    }
-    Ok(())
-}
-
-fn opt_text(field: &str, s: &Option<String>, max_chars: usize) -> Result<()> {
-    match s {
-        Some(s) => text(field, s, max_chars),
-        None => Ok(()),
-    }
-}
-
-fn codes(field: &str, list: &[String]) -> Result<()> {
-    if list.len() > MAX_WORKER_GRIDS {
-        return Err(refuse(field));
-    }
-    list.iter().try_for_each(|c| text(field, c, MAX_ID_CHARS))
+    rules::text(field, s, max_chars).map_err(refused)
 }
 
 /// The handshake's strings and lists (the policy has its own bounds).
@@ -81,7 +45,7 @@ pub fn check_handshake(h: &HandshakeResponse) -> Result<()> {
     text("server_id", &h.server_id, MAX_ID_CHARS)?;
     text("worker.id", &h.worker.id, MAX_ID_CHARS)?;
     text("worker.name", &h.worker.name, MAX_NAME_CHARS)?;
-    codes("grids", &h.grids)?;
+    rules::codes("grids", &h.grids).map_err(refused)?;
     missing(h)
 }
 
@@ -115,143 +79,7 @@ pub fn check_page(page: &PullResponse, limit: u32) -> Result<()> {
 /// The cursor and every change of a page within bounds (whatever was asked for).
 pub fn check_contents(page: &PullResponse) -> Result<()> {
     text("next_cursor", &page.next_cursor, MAX_ID_CHARS)?;
-    page.changes.iter().try_for_each(check_change)
-}
-
-fn check_change(c: &Change) -> Result<()> {
-    match c {
-        Change::GridUpsert {
-            code, name, ring, ..
-        } => {
-            text("grid.code", code, MAX_ID_CHARS)?;
-            text("grid.name", name, MAX_NAME_CHARS)?;
-            if ring.len() > MAX_GRID_VERTICES {
-                return Err(refuse("a grid with too many vertices"));
-            }
-            Ok(())
-        }
-        Change::GridDelete { code } => text("grid.code", code, MAX_ID_CHARS),
-        Change::PointUpsert {
-            id,
-            grid_code,
-            name,
-            radius_m,
-            ..
-        } => {
-            text("point.id", id, MAX_ID_CHARS)?;
-            text("point.grid_code", grid_code, MAX_ID_CHARS)?;
-            text("point.name", name, MAX_NAME_CHARS)?;
-            if !radius_m.is_finite() || *radius_m > 100_000.0 {
-                return Err(refuse("a point radius"));
-            }
-            Ok(())
-        }
-        Change::PointDelete { id } | Change::HouseholdDelete { id } => text("id", id, MAX_ID_CHARS),
-        Change::HouseholdUpsert {
-            id,
-            grid_code,
-            building,
-            address,
-            tags,
-            contact_phone,
-            notes,
-            ..
-        } => {
-            text("household.id", id, MAX_ID_CHARS)?;
-            text("household.grid_code", grid_code, MAX_ID_CHARS)?;
-            text("household.building", building, MAX_NAME_CHARS)?;
-            text("household.address", address, MAX_ADDRESS_CHARS)?;
-            opt_text("household.contact_phone", contact_phone, MAX_PHONE_CHARS)?;
-            text("household.notes", notes, MAX_NOTE_CHARS)?;
-            tag_list("household.tags", tags)
-        }
-        Change::ResidentUpsert { resident: r } => {
-            text("resident.id", &r.id, MAX_ID_CHARS)?;
-            text("resident.household_id", &r.household_id, MAX_ID_CHARS)?;
-            text("resident.name", &r.name, MAX_NAME_CHARS)?;
-            text("resident.id_number", &r.id_number, MAX_PHONE_CHARS)?;
-            opt_text("resident.phone", &r.phone, MAX_PHONE_CHARS)?;
-            text("resident.notes", &r.notes, MAX_NOTE_CHARS)?;
-            tag_list("resident.tags", &r.tags)
-        }
-        Change::ResidentDelete { id } => text("id", id, MAX_ID_CHARS),
-        Change::ConflictUpsert { conflict: c } => {
-            text("conflict.id", &c.id, MAX_ID_CHARS)?;
-            text("conflict.entity_id", &c.entity_id, MAX_ID_CHARS)?;
-            text("conflict.household_id", &c.household_id, MAX_ID_CHARS)?;
-            text("conflict.field", &c.field, MAX_ID_CHARS)?;
-            text("conflict.mine_by", &c.mine_by, MAX_ID_CHARS)?;
-            text("conflict.theirs_by", &c.theirs_by, MAX_ID_CHARS)?;
-            let values = [
-                Some(&c.base),
-                Some(&c.mine),
-                Some(&c.theirs),
-                c.resolution.as_ref(),
-            ];
-            for v in values.into_iter().flatten() {
-                if v.to_string().len() > MAX_NOTE_CHARS * 4 {
-                    return Err(refuse("a conflict value too long"));
-                }
-            }
-            Ok(())
-        }
-        Change::KeyGroups { tags } => {
-            if tags.len() > MAX_CATALOG {
-                return Err(refuse("too many key groups"));
-            }
-            tags.iter().try_for_each(|e| {
-                text("key_group.code", &e.code, MAX_TAG_CHARS)?;
-                text("key_group.name", &e.name, MAX_NAME_CHARS)
-            })
-        }
-        Change::WorkerGrids { grid_codes } => codes("worker_grids", grid_codes),
-        Change::ReportCatalog {
-            categories,
-            departments,
-        } => {
-            if categories.len() > MAX_CATALOG || departments.len() > MAX_CATALOG {
-                return Err(refuse("a report catalog with too many entries"));
-            }
-            categories.iter().chain(departments).try_for_each(|e| {
-                text("catalog.code", &e.code, MAX_ID_CHARS)?;
-                text("catalog.name", &e.name, MAX_NAME_CHARS)
-            })
-        }
-        Change::ReportStatus {
-            report_id,
-            department,
-            note,
-            evaluation,
-            ..
-        } => {
-            text("report_status.report_id", report_id, MAX_ID_CHARS)?;
-            opt_text("report_status.department", department, MAX_NAME_CHARS)?;
-            opt_text("report_status.note", note, MAX_NOTE_CHARS)?;
-            opt_text("report_status.evaluation", evaluation, MAX_NOTE_CHARS)
-        }
-        Change::ReportUpsert {
-            id,
-            category,
-            description,
-            ..
-        } => {
-            text("report.id", id, MAX_ID_CHARS)?;
-            text("report.category", category, MAX_NAME_CHARS)?;
-            text("report.description", description, MAX_DESCRIPTION_CHARS)
-        }
-        Change::TaskUpsert {
-            id,
-            title,
-            description,
-            address,
-            linked_report_id,
-            ..
-        } => {
-            text("task.id", id, MAX_ID_CHARS)?;
-            text("task.title", title, MAX_NAME_CHARS)?;
-            text("task.description", description, MAX_NOTE_CHARS)?;
-            opt_text("task.address", address, MAX_ADDRESS_CHARS)?;
-            opt_text("task.linked_report_id", linked_report_id, MAX_ID_CHARS)
-        }
-    }
+    page.changes
+        .iter()
+        .try_for_each(|c| rules::check_change(c).map_err(refused))
 }

@@ -10,9 +10,7 @@ use crate::sync::bounds::{
     MAX_ADDRESS_CHARS, MAX_GRID_VERTICES, MAX_NAME_CHARS, MAX_TAG_CHARS, MAX_TAGS, MAX_WORKER_GRIDS,
 };
 use crate::validate;
-
-/// Largest point radius taken (m), as from the server.
-const MAX_RADIUS_M: f64 = 100_000.0;
+use gridworker_model::feed_bounds::MAX_RADIUS_M;
 
 /// `check` run on item `i` of `list`: its error names the item.
 fn item(list: &str, i: usize, check: impl FnOnce() -> Result<()>) -> Result<()> {

@@ -110,6 +110,10 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("internal: {0}")]
     Internal(&'static str),
+    /// A change the phones would refuse (`gridworker_model::feed_bounds`): never written to
+    /// the feed, where it would stop every pull that meets it.
+    #[error("a feed change beyond the documented bounds: {0}")]
+    OutOfBounds(gridworker_model::invalid::Invalid),
 }
 
 impl Error {
