@@ -231,12 +231,15 @@ pub async fn changes(
     };
     let limit: u32 = match q.get("limit") {
         None => wire::DEFAULT_PULL_LIMIT,
+        // Any larger positive number is clamped (§3.3), however large.
         Some(l) => l
-            .parse::<u32>()
+            .parse::<u128>()
             .ok()
             .filter(|l| *l >= 1)
             .ok_or_else(|| ApiError::invalid("limit must be a positive integer"))?
-            .min(wire::MAX_PULL_LIMIT),
+            .min(u128::from(wire::MAX_PULL_LIMIT))
+            .try_into()
+            .unwrap_or(wire::MAX_PULL_LIMIT),
     };
     let st2 = st.clone();
     let body = blocking(move || {

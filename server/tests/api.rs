@@ -1305,9 +1305,11 @@ async fn the_order_of_request_checks_and_malformed_requests_get_the_documented_a
             "{path}"
         );
     }
-    // A limit above the maximum is served at the maximum.
-    let (s, _) = c.get_json("/v1/changes?limit=99999").await;
-    assert_eq!(s, StatusCode::OK);
+    // A limit above the maximum is served at the maximum, however large.
+    for limit in ["99999", "4294967296", "99999999999999999999"] {
+        let (s, v) = c.get_json(&format!("/v1/changes?limit={limit}")).await;
+        assert_eq!(s, StatusCode::OK, "{limit}: {v}");
+    }
     let (s, v) = patch_photo(&c, &"ab".repeat(32), 0, 0, vec![]).await;
     assert_eq!(
         (s.as_u16(), v["error"]["code"].as_str().unwrap()),
