@@ -671,15 +671,32 @@ pub(crate) fn check_applicable(
     // A record is stored once: a second mutation (any device) for a record id that an
     // applied mutation holds is refused. A rejected one holds nothing, so a repaired
     // record can be sent again under a new mutation id.
+    // A task's acknowledgement and completion are held per worker: their record id is the
+    // task's id, and an acknowledgement of a task the server does not know yet (taken, and
+    // flagged `unknown_task`) must not keep the worker it is later dispatched to from
+    // acknowledging it.
+    let per_worker = matches!(kind, MutationKind::TaskAck | MutationKind::TaskCompletion);
     let held = maybe_held
-        && tx
-            .prepare_cached(
+        && if per_worker {
+            tx.prepare_cached(
+                "SELECT 1 FROM mutations WHERE kind = ?1 AND record_id = ?2 AND status = 'applied'
+                 AND worker_id = ?3 LIMIT 1",
+            )?
+            .query_row(
+                [kind.code(), p.record_id.as_str(), caller.worker_id.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some()
+        } else {
+            tx.prepare_cached(
                 "SELECT 1 FROM mutations WHERE kind = ?1 AND record_id = ?2 AND status = 'applied'
                  LIMIT 1",
             )?
             .query_row([kind.code(), p.record_id.as_str()], |_| Ok(()))
             .optional()?
-            .is_some();
+            .is_some()
+        };
     if held {
         return Ok(Err((
             codes::RECORD_ID_REUSED,

@@ -757,3 +757,33 @@ async fn admin_input_the_phones_would_refuse_is_refused_and_pulls_go_on() {
     assert_eq!(s, StatusCode::OK, "the report still moves on");
     srv.shutdown().await;
 }
+
+/// An acknowledgement of a task the server does not know yet (a buggy or hostile phone, a
+/// restore) is taken and flagged, and holds nothing against the worker the task is then
+/// created for: its own acknowledgement is applied, not refused as `record_id_reused`.
+#[tokio::test]
+async fn an_ack_of_a_task_not_yet_created_does_not_block_its_assignee() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let c1 = Client::new(&base, T1, "dev-1");
+    let mut d1 = Device::new("dev-1", W1);
+    let r = c1.push(&[d1.task_ack("T-1002")]).await;
+    assert_eq!(status_of(&r, 0), "applied");
+    let (s, _) = admin_send(
+        &base,
+        Method::POST,
+        "/admin/v1/tasks",
+        json!({"id": "T-1002", "worker_id": W2, "title": "查看"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let c2 = Client::new(&base, T2, "dev-2");
+    let mut d2 = Device::new("dev-2", W2);
+    let r = c2.push(&[d2.task_ack("T-1002")]).await;
+    assert_eq!(status_of(&r, 0), "applied", "{r:?}");
+    // Its worker's second acknowledgement of it is still one too many.
+    let r = c2.push(&[d2.task_ack("T-1002")]).await;
+    assert_eq!(reason_of(&r, 0), codes::RECORD_ID_REUSED);
+    srv.shutdown().await;
+}
