@@ -97,8 +97,27 @@ pub fn put_grid(tx: &Tx<'_>, code: &str, g: &GridIn) -> ApiResult<()> {
     Ok(())
 }
 
-/// Removes a grid; false when unknown.
+/// Removes a grid; false when unknown. Refused while points, households or workers are in
+/// it: they would stay on the phones (and in their grid's feed) after the grid had gone.
 pub fn delete_grid(tx: &Tx<'_>, code: &str) -> ApiResult<bool> {
+    let count = |table: &str, column: &str| -> ApiResult<i64> {
+        Ok(tx.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+            [code],
+            |r| r.get(0),
+        )?)
+    };
+    let (points, households, workers) = (
+        count("points", "grid_code")?,
+        count("households", "grid_code")?,
+        count("worker_grids", "grid_code")?,
+    );
+    if points + households + workers > 0 {
+        return Err(ApiError::invalid(format!(
+            "the grid still has {points} points, {households} households and {workers} workers: \
+             move or delete them first"
+        )));
+    }
     if tx.execute("DELETE FROM grids WHERE code = ?1", [code])? == 0 {
         return Ok(false);
     }

@@ -787,3 +787,34 @@ async fn an_ack_of_a_task_not_yet_created_does_not_block_its_assignee() {
     assert_eq!(reason_of(&r, 0), codes::RECORD_ID_REUSED);
     srv.shutdown().await;
 }
+
+/// A grid with points, households or workers in it is not deleted: they would stay on the
+/// phones, and in its feed, after the grid had gone. An empty grid is.
+#[tokio::test]
+async fn a_grid_still_in_use_is_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let base = srv.url();
+    let (s, v) = admin_send(&base, Method::DELETE, "/admin/v1/grids/g-0001", json!({})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("move or delete them first"), "{message}");
+    let c1 = Client::new(&base, T1, "dev-1");
+    let (changes, _) = c1.pull_all(None, 5000).await;
+    assert!(
+        changes.iter().all(|c| c["type"] != "grid_delete"),
+        "{changes:?}"
+    );
+    let ring = json!([[130.0, 45.0], [130.01, 45.0], [130.01, 45.01]]);
+    let (s, v) = admin_send(
+        &base,
+        Method::PUT,
+        "/admin/v1/grids/g-empty",
+        json!({"name": "空网格", "crs": "gcj02", "ring": ring}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) = admin_send(&base, Method::DELETE, "/admin/v1/grids/g-empty", json!({})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    srv.shutdown().await;
+}
