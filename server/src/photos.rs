@@ -540,7 +540,6 @@ async fn patch_inner(
     if let Assembly::Mismatch(hashed) =
         assemble(&st, &sha, &caller, one_request.map(|h| (h, part.as_str()))).await?
     {
-        drop(slot);
         if forget_mismatched(&st, &sha, &caller, hashed).await? {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
